@@ -1,0 +1,390 @@
+//! Building runtimes and spawning micro-threads with options.
+
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+
+use crate::context;
+use crate::join::JoinHandle;
+use crate::scheduler::{Handle, Shared, SpawnOptions};
+use crate::signal;
+use crate::stack::StackMode;
+use crate::worker;
+
+/// Default usable stack size of a micro-thread.
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+
+/// Stacks the shared pool of a runtime keeps for reuse, beyond each worker's
+/// own cache.
+const DEFAULT_STACK_POOL: usize = 16 * 1024;
+
+/// A runtime's configuration, fixed once it is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) stack_mode: StackMode,
+    pub(crate) stack_pool: usize,
+    pub(crate) thread_mode: bool,
+    /// Stack size of threads in thread mode (`None`: std's default).
+    pub(crate) thread_stack_size: Option<usize>,
+    pub(crate) thread_name: String,
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = dhaga_runtime::Runtime::builder()
+///     .workers(2)
+///     .stack_size(128 * 1024)
+///     .build()?;
+/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    config: Config,
+    stack_size_set: bool,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder::new()
+    }
+}
+
+impl RuntimeBuilder {
+    /// A builder with the defaults: one worker per CPU, 64 KiB guarded
+    /// stacks, micro-threads (not thread mode).
+    pub fn new() -> RuntimeBuilder {
+        let workers = thread::available_parallelism().map_or(1, |n| n.get());
+        RuntimeBuilder {
+            config: Config {
+                workers,
+                stack_size: DEFAULT_STACK_SIZE,
+                stack_mode: StackMode::Guarded,
+                stack_pool: DEFAULT_STACK_POOL,
+                thread_mode: false,
+                thread_stack_size: None,
+                thread_name: "dhaga-worker".into(),
+            },
+            stack_size_set: false,
+        }
+    }
+
+    /// Sets the number of worker OS threads.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn workers(mut self, n: usize) -> RuntimeBuilder {
+        assert!(n > 0, "a runtime needs at least one worker");
+        self.config.workers = n;
+        self
+    }
+
+    /// Sets the default usable stack size of micro-threads (rounded up to
+    /// whole pages), and of threads in thread mode. Default: 64 KiB, plus a
+    /// guard page.
+    pub fn stack_size(mut self, bytes: usize) -> RuntimeBuilder {
+        self.config.stack_size = bytes;
+        self.stack_size_set = true;
+        self
+    }
+
+    /// How many free stacks the runtime keeps for reuse across workers (each
+    /// worker also caches 256). Default: 16 384.
+    pub fn stack_pool_size(mut self, stacks: usize) -> RuntimeBuilder {
+        self.config.stack_pool = stacks;
+        self
+    }
+
+    /// Thread mode: `spawn` starts an OS thread instead of a micro-thread;
+    /// everything else (channels, joins, sleeps, I/O) is unchanged, since
+    /// every blocking call behaves like its std counterpart outside a
+    /// micro-thread. One flag flips a program between the two models.
+    pub fn thread_mode(mut self, on: bool) -> RuntimeBuilder {
+        self.config.thread_mode = on;
+        self
+    }
+
+    /// Sets the name prefix of the worker threads. Default: `dhaga-worker`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> RuntimeBuilder {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// Uses unguarded stacks carved from large slabs for micro-threads of the
+    /// default stack size.
+    ///
+    /// Guarded stacks cost two memory mappings each, and Linux allows
+    /// `vm.max_map_count` (65530 by default) mappings per process: about
+    /// 30 000 guarded stacks. Slab stacks cost no mapping of their own, so a
+    /// process can hold a million idle micro-threads (at 64 KiB stacks, about
+    /// 8 KiB of memory each: the page in use at the top of the stack and the
+    /// page holding the canary at its bottom).
+    ///
+    /// What it trades away: a stack overflow is no longer stopped by a guard
+    /// page. Each worker checks a canary at the end of a micro-thread's stack
+    /// every time it switches away from it and aborts with a message if it was
+    /// overwritten, but by then the overflow may have written into the
+    /// neighbouring stack, and an overflow that jumps past the canary is not
+    /// seen at all. The other way to run very many micro-threads, keeping the
+    /// guard pages, is to raise the limit: `sysctl -w vm.max_map_count=2200000`.
+    ///
+    /// # Safety
+    ///
+    /// The caller promises that no micro-thread of this runtime uses more
+    /// stack than the runtime's stack size (micro-threads spawned with a
+    /// different [`Builder::stack_size`] still get guarded stacks).
+    pub unsafe fn unguarded_stacks(mut self) -> RuntimeBuilder {
+        self.config.stack_mode = StackMode::Slab;
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    ///
+    /// If a poller or a worker thread cannot be created.
+    pub fn build(self) -> io::Result<Runtime> {
+        let mut config = self.config;
+        if self.stack_size_set {
+            config.thread_stack_size = Some(config.stack_size);
+        }
+        let thread_mode = config.thread_mode;
+        let shared = Arc::new(Shared::new(config)?);
+        let mut workers = Vec::new();
+        if !thread_mode {
+            if shared.config.stack_mode == StackMode::Guarded {
+                signal::install_handler();
+            }
+            for index in 0..shared.config.workers {
+                let name = format!("{}-{index}", shared.config.thread_name);
+                let worker_shared = Arc::clone(&shared);
+                let spawned = thread::Builder::new()
+                    .name(name)
+                    .spawn(move || worker::run(worker_shared, index));
+                match spawned {
+                    Ok(handle) => workers.push(handle),
+                    Err(e) => {
+                        shutdown(&shared, &mut workers);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(Runtime {
+            shared,
+            workers: Mutex::new(workers),
+        })
+    }
+}
+
+/// A pool of worker threads running micro-threads.
+///
+/// Dropping a runtime shuts it down: every micro-thread it still has, parked
+/// or runnable, is unwound on its worker (its destructors run; its join
+/// reports [`Cancelled`](crate::Cancelled)), micro-threads that never started
+/// are dropped, and the workers exit. In thread mode, threads already started
+/// are left to finish on their own, as with `std::thread`.
+pub struct Runtime {
+    shared: Handle,
+    workers: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// See [`RuntimeBuilder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        RuntimeBuilder::new().build()
+    }
+
+    /// A builder to configure a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::new()
+    }
+
+    /// Runs `f` as a micro-thread (in thread mode: on the calling thread) and
+    /// blocks the caller until it returns.
+    ///
+    /// # Panics
+    ///
+    /// Resumes `f`'s panic, if it panics. Panics if the micro-thread's stack
+    /// cannot be allocated.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.shared.config.thread_mode {
+            let previous = context::set_thread_runtime(Some(Arc::clone(&self.shared)));
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            context::set_thread_runtime(previous);
+            return result.unwrap_or_else(|payload| panic::resume_unwind(payload));
+        }
+        let handle = self
+            .shared
+            .spawn(SpawnOptions::default(), f)
+            .unwrap_or_else(|e| panic!("{e}"));
+        handle
+            .join()
+            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+    }
+
+    /// Spawns `f` on this runtime.
+    ///
+    /// # Panics
+    ///
+    /// If the micro-thread's stack cannot be allocated (use
+    /// [`Builder::spawn_on`] to get the error instead).
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Builder::new()
+            .spawn_on(self, f)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The number of worker threads (zero in thread mode).
+    pub fn workers(&self) -> usize {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether this runtime is in thread mode.
+    pub fn is_thread_mode(&self) -> bool {
+        self.shared.config.thread_mode
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let workers = self.workers.get_mut().unwrap_or_else(|e| e.into_inner());
+        shutdown(&self.shared, workers);
+    }
+}
+
+fn shutdown(shared: &Handle, workers: &mut Vec<thread::JoinHandle<()>>) {
+    shared.begin_shutdown();
+    let inside = context::with_worker(|local| local.is_some_and(|local| local.belongs_to(shared)));
+    if inside {
+        // Dropped by one of its own micro-threads: the workers wind down on
+        // their own; waiting for them here would wait for ourselves.
+        return;
+    }
+    for worker in workers.drain(..) {
+        let _ = worker.join();
+    }
+    shared.drain_pending();
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.shared.config.workers)
+            .field("thread_mode", &self.shared.config.thread_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The runtime `spawn` uses outside any runtime.
+fn default_runtime() -> &'static Runtime {
+    static DEFAULT: OnceLock<Runtime> = OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        Runtime::new().unwrap_or_else(|e| panic!("dhaga: cannot start the default runtime: {e}"))
+    })
+}
+
+/// The runtime of the caller: the worker's, the thread-mode thread's, or the
+/// default one.
+fn current() -> Handle {
+    context::with_worker(|local| local.map(|local| Arc::clone(local.shared())))
+        .or_else(context::thread_runtime)
+        .unwrap_or_else(|| Arc::clone(&default_runtime().shared))
+}
+
+/// Options for spawning one micro-thread, like [`std::thread::Builder`].
+///
+/// # Examples
+///
+/// ```
+/// let handle = dhaga_runtime::Builder::new()
+///     .name("worker".into())
+///     .stack_size(256 * 1024)
+///     .spawn(|| "done")?;
+/// assert_eq!(handle.name(), Some("worker"));
+/// assert_eq!(handle.join().unwrap(), "done");
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the micro-thread (shown in stack-overflow reports).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the micro-thread's usable stack size. Stacks of the runtime's
+    /// default size come from a pool; others are mapped for this micro-thread
+    /// and unmapped when it ends.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns `f` on the caller's runtime: the one whose micro-thread (or
+    /// thread-mode thread) calls this, else a default runtime started on first
+    /// use.
+    ///
+    /// # Errors
+    ///
+    /// If the stack cannot be allocated (kind `OutOfMemory`, with a message
+    /// naming the limit reached and the way out), or, in thread mode, the
+    /// thread cannot be started.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        current().spawn(self.into_options(), f)
+    }
+
+    /// Spawns `f` on `runtime`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::spawn`].
+    pub fn spawn_on<F, T>(self, runtime: &Runtime, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        runtime.shared.spawn(self.into_options(), f)
+    }
+
+    fn into_options(self) -> SpawnOptions {
+        SpawnOptions {
+            name: self.name,
+            stack_size: self.stack_size,
+        }
+    }
+}

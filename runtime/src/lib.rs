@@ -1,0 +1,165 @@
+//! Green threads for Rust: write sequential, blocking code — one
+//! micro-thread per connection, `read`, `write`, `recv`, `send` top to bottom
+//! — and run it on a few OS threads.
+//!
+//! # How it works
+//!
+//! A micro-thread is a stackful coroutine (`corosensei`) on a small pooled
+//! stack (64 KiB plus a guard page by default). A runtime runs micro-threads
+//! on a few worker OS threads (one per CPU by default). When a micro-thread
+//! makes a call that would block — receiving from an empty channel, joining,
+//! sleeping, reading a socket with no data — it *parks*: it switches back to
+//! its worker, which runs another micro-thread. It is resumed when what it
+//! waits for happens: a message, a timer, or readiness reported by the
+//! worker's poller (epoll, kqueue, IOCP).
+//!
+//! A micro-thread that has started never changes OS thread. In optimised
+//! builds LLVM may keep the address of a thread-local across a function call,
+//! so a coroutine that resumed on another thread would read the wrong thread's
+//! data; pinning makes every thread-local, std's included, behave. Load is
+//! balanced when micro-threads are placed instead: idle workers take
+//! micro-threads that have not started yet from busy ones.
+//!
+//! Outside a micro-thread every blocking call behaves like its std
+//! counterpart and blocks the OS thread. So the same code runs on plain
+//! threads, and a runtime in [thread mode](RuntimeBuilder::thread_mode) makes
+//! `spawn` start OS threads: one flag compares the two models.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = dhaga_runtime::run(|| {
+//!     let handles: Vec<_> = (0..1000u64)
+//!         .map(|i| {
+//!             dhaga_runtime::spawn(move || {
+//!                 dhaga_runtime::sleep(Duration::from_millis(10)); // parks, does not block
+//!                 i
+//!             })
+//!         })
+//!         .collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 999 * 1000 / 2);
+//! ```
+
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod builder;
+mod context;
+mod coroutine;
+mod join;
+mod reactor;
+mod scheduler;
+mod signal;
+mod slab;
+mod stack;
+mod sys;
+mod task;
+mod timer;
+mod worker;
+
+pub mod sync;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
+pub use join::JoinHandle;
+pub use reactor::Source;
+
+use coroutine::Suspend;
+use task::Wake;
+
+/// Runs `f` as a micro-thread on a new runtime with the default
+/// configuration, and returns its result once it ends. Micro-threads still
+/// running then are unwound, as threads are when `main` returns.
+///
+/// Equivalent to `Runtime::new()?.block_on(f)`.
+///
+/// # Panics
+///
+/// If the runtime cannot start, and resumes `f`'s panic if it panics.
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Runtime::new()
+        .unwrap_or_else(|e| panic!("dhaga: cannot start a runtime: {e}"))
+        .block_on(f)
+}
+
+/// Spawns a micro-thread running `f` and returns a handle to join it.
+///
+/// Inside a micro-thread (or a thread-mode thread) the new micro-thread goes
+/// to the same runtime; elsewhere to a default runtime, started on first use
+/// and never shut down.
+///
+/// # Panics
+///
+/// If its stack cannot be allocated; [`Builder::spawn`] returns that error
+/// instead.
+///
+/// # Examples
+///
+/// ```
+/// let handle = dhaga_runtime::spawn(|| "hello from a micro-thread");
+/// assert_eq!(handle.join().unwrap(), "hello from a micro-thread");
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Lets the other runnable micro-threads of this worker run before the
+/// caller continues. Outside a micro-thread, yields the OS thread.
+pub fn yield_now() {
+    context::with_worker(|local| match local {
+        Some(local) if local.in_task() => {
+            local.park(Suspend::Yield, None);
+        }
+        _ => std::thread::yield_now(),
+    })
+}
+
+/// Parks the calling micro-thread (or blocks the calling OS thread) for at
+/// least `duration`.
+///
+/// A micro-thread that is unwinding (a destructor sleeping during a panic or
+/// a cancellation) returns at once, since it cannot park.
+pub fn sleep(duration: Duration) {
+    if !in_micro_thread() {
+        return std::thread::sleep(duration);
+    }
+    let deadline = Instant::now().checked_add(duration);
+    loop {
+        match task::park(deadline) {
+            Wake::Notified if deadline.is_none_or(|d| Instant::now() < d) => {}
+            _ => return,
+        }
+    }
+}
+
+/// Whether the caller runs in a micro-thread.
+pub fn in_micro_thread() -> bool {
+    context::with_worker(|local| local.is_some_and(worker::Local::in_task))
+}
+
+/// The panic payload that [`JoinHandle::join`] returns for a micro-thread
+/// that was cancelled: unwound, or dropped before it started, because its
+/// runtime shut down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the micro-thread was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}

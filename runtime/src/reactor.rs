@@ -1,0 +1,423 @@
+//! The reactor: park a micro-thread until a file descriptor is ready.
+//!
+//! [`Source`] wraps a non-blocking I/O object. Its `read_with`/`write_with`
+//! run an operation and, when it would block, wait for readiness and retry:
+//! the one "try the syscall, on `WouldBlock` park, retry" loop that every
+//! `net` method is a line over.
+//!
+//! How waiting works. Each worker has its own poller; a micro-thread waits on
+//! its own worker's poller, registering the descriptor there the first time
+//! (in edge-triggered mode where supported, so no re-arming per wait). Every
+//! readiness event bumps a per-direction counter and wakes that direction's
+//! waiters. A waiter reads the counter *before* its operation; if, when it
+//! comes to park, the counter has moved, readiness arrived in between and it
+//! retries instead of parking — so no edge is ever lost, whichever worker
+//! reported it. On platforms without edge mode the registration is oneshot
+//! and re-armed on every wait.
+//!
+//! Outside a micro-thread the same calls block the OS thread in `poll(2)`,
+//! which is what lets one program run on micro-threads or on OS threads.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use polling::{Event, Events, PollMode};
+
+use crate::context;
+use crate::scheduler::Handle;
+use crate::slab::Slab;
+use crate::sys::{self, Direction};
+use crate::task::{self, Unparker, Wake};
+use crate::worker::Local;
+
+/// A non-blocking I/O object whose blocking operations park the calling
+/// micro-thread (or block the calling OS thread) until it is ready.
+///
+/// This is the primitive `dhaga::net` is built on; use it to make any other
+/// file-descriptor-based I/O object micro-thread friendly.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use dhaga_runtime::Source;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let (a, b) = (Source::new(a)?, Source::new(b)?);
+/// let reader = dhaga_runtime::spawn(move || {
+///     let mut buf = [0; 5];
+///     b.read_with(None, |mut s| s.read(&mut buf)).map(|n| buf[..n].to_vec())
+/// });
+/// a.write_with(None, |mut s| s.write(b"hello"))?;
+/// assert_eq!(reader.join().unwrap()?, b"hello");
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Source<T: AsRawFd> {
+    state: Arc<SourceState>,
+    // Declared after `state` for clarity only: `Drop for Source` deregisters
+    // the descriptor explicitly before `io` (and the descriptor) is dropped.
+    io: Option<T>,
+}
+
+impl<T: AsRawFd> Source<T> {
+    /// Wraps `io`, putting its descriptor into non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fcntl(2)` reports for the descriptor.
+    pub fn new(io: T) -> io::Result<Source<T>> {
+        let fd = io.as_raw_fd();
+        sys::set_nonblocking(fd)?;
+        Ok(Source {
+            state: Arc::new(SourceState::new(fd)),
+            io: Some(io),
+        })
+    }
+
+    /// The wrapped I/O object.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("io is present until drop")
+    }
+
+    /// Unwraps the I/O object, deregistering it from every poller. It stays
+    /// in non-blocking mode.
+    pub fn into_inner(mut self) -> T {
+        self.state.deregister();
+        self.io.take().expect("io is present until drop")
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock`, waiting for the
+    /// source to be readable in between.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
+    pub fn read_with<R>(
+        &self,
+        deadline: Option<Instant>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_with(Direction::Read, deadline, op)
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock`, waiting for the
+    /// source to be writable in between.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
+    pub fn write_with<R>(
+        &self,
+        deadline: Option<Instant>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_with(Direction::Write, deadline, op)
+    }
+
+    /// Waits until the source is readable (or `deadline` passes).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::TimedOut` once `deadline` passes.
+    pub fn readable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let tick = self.state.tick(Direction::Read);
+        self.state.wait(Direction::Read, tick, deadline)
+    }
+
+    /// Waits until the source is writable (or `deadline` passes).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::TimedOut` once `deadline` passes.
+    pub fn writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let tick = self.state.tick(Direction::Write);
+        self.state.wait(Direction::Write, tick, deadline)
+    }
+
+    fn io_with<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let io = self.get_ref();
+        loop {
+            let tick = self.state.tick(dir);
+            match op(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.state.wait(dir, tick, deadline)?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
+            }
+        }
+    }
+}
+
+impl<T: AsRawFd> Drop for Source<T> {
+    fn drop(&mut self) {
+        // The contract of `Poller::add`: delete before the descriptor closes.
+        if self.io.is_some() {
+            self.state.deregister();
+        }
+    }
+}
+
+impl<T: AsRawFd> AsRawFd for Source<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.state.fd
+    }
+}
+
+impl<T: AsRawFd + fmt::Debug> fmt::Debug for Source<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("io", &self.io).finish()
+    }
+}
+
+/// Readiness of one descriptor, shared by its `Source` and the workers whose
+/// pollers hold it.
+pub(crate) struct SourceState {
+    fd: RawFd,
+    /// Readiness events seen so far, per direction.
+    ticks: [AtomicU64; 2],
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Parked waiters per direction.
+    waiters: [Vec<Unparker>; 2],
+    /// Where the descriptor is registered: runtime, worker, slot.
+    registrations: Vec<(Handle, usize, usize)>,
+}
+
+fn index(dir: Direction) -> usize {
+    match dir {
+        Direction::Read => 0,
+        Direction::Write => 1,
+    }
+}
+
+impl SourceState {
+    fn new(fd: RawFd) -> SourceState {
+        SourceState {
+            fd,
+            ticks: [AtomicU64::new(0), AtomicU64::new(0)],
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    fn tick(&self, dir: Direction) -> u64 {
+        self.ticks[index(dir)].load(Ordering::Acquire)
+    }
+
+    /// Waits for readiness in `dir` newer than `tick`.
+    fn wait(
+        self: &Arc<Self>,
+        dir: Direction,
+        tick: u64,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        context::with_worker(|local| match local {
+            Some(local) if local.in_task() => self.park_on(local, dir, tick, deadline),
+            _ => self.block_on_poll(dir, deadline),
+        })
+    }
+
+    fn park_on(
+        self: &Arc<Self>,
+        local: &Local,
+        dir: Direction,
+        tick: u64,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let me = Unparker::current();
+        {
+            let mut inner = self.lock();
+            if self.tick(dir) != tick {
+                return Ok(()); // readiness arrived since the operation ran
+            }
+            self.arm(&mut inner, local)?;
+            inner.waiters[index(dir)].push(me.clone());
+        }
+        let wake = task::park(deadline);
+        if wake != Wake::Notified {
+            // Leave the list; a wake-up racing with this is harmless since the
+            // caller retries its operation only when asked to.
+            let mut inner = self.lock();
+            let waiters = &mut inner.waiters[index(dir)];
+            if let Some(pos) = waiters.iter().position(|w| w.same(&me)) {
+                waiters.swap_remove(pos);
+            }
+            return Err(match wake {
+                Wake::TimedOut => io::ErrorKind::TimedOut.into(),
+                _ => {
+                    io::Error::other("dhaga: the micro-thread was cancelled while waiting for I/O")
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes sure the descriptor is registered with `local`'s poller.
+    fn arm(self: &Arc<Self>, inner: &mut Inner, local: &Local) -> io::Result<()> {
+        let shared = local.shared();
+        let worker = local.index();
+        let poller = &shared.workers[worker].poller;
+        let edge = poller.supports_edge();
+        let registered = inner
+            .registrations
+            .iter()
+            .find(|(h, w, _)| Arc::ptr_eq(h, shared) && *w == worker)
+            .map(|&(_, _, slot)| slot);
+        match registered {
+            // Edge mode: registered once, never re-armed.
+            Some(_) if edge => Ok(()),
+            // SAFETY: `fd` is open (its `Source` is alive and borrowed by the
+            // waiting caller).
+            Some(slot) => {
+                poller.modify(unsafe { BorrowedFd::borrow_raw(self.fd) }, Event::all(slot))
+            }
+            None => {
+                let slot = local
+                    .reactor()
+                    .sources
+                    .borrow_mut()
+                    .insert(Arc::clone(self));
+                let mode = if edge {
+                    PollMode::Edge
+                } else {
+                    PollMode::Oneshot
+                };
+                // SAFETY: `Poller::add` requires the descriptor to be deleted
+                // from the poller before it is closed. Every registration is
+                // recorded in `registrations`, and `Source`'s drop (and
+                // `into_inner`) deletes them all before the I/O object, which
+                // owns the descriptor, is dropped or handed back.
+                let added = unsafe { poller.add_with_mode(self.fd, Event::all(slot), mode) };
+                match added {
+                    Ok(()) => {
+                        inner.registrations.push((Arc::clone(shared), worker, slot));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        local.reactor().sources.borrow_mut().remove(slot);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    fn block_on_poll(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(io::ErrorKind::TimedOut.into()),
+            },
+        };
+        if sys::wait_fd(self.fd, dir, timeout)? {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::TimedOut.into())
+        }
+    }
+
+    /// Records readiness reported by a poller and wakes the waiters.
+    fn ready(&self, readable: bool, writable: bool) {
+        let woken: Vec<Unparker> = {
+            let mut inner = self.lock();
+            let mut woken = Vec::new();
+            for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
+                if ready {
+                    self.ticks[index(dir)].fetch_add(1, Ordering::Release);
+                    woken.append(&mut inner.waiters[index(dir)]);
+                }
+            }
+            woken
+        };
+        for waiter in woken {
+            waiter.unpark();
+        }
+    }
+
+    /// Deletes the descriptor from every poller it was added to.
+    fn deregister(&self) {
+        let registrations = std::mem::take(&mut self.lock().registrations);
+        for (shared, worker, slot) in registrations {
+            let target = &shared.workers[worker];
+            // SAFETY: the descriptor is still open: the caller deregisters
+            // before the I/O object owning it is dropped.
+            let _ = target
+                .poller
+                .delete(unsafe { BorrowedFd::borrow_raw(self.fd) });
+            // The worker frees the slot between two polls, so events already
+            // fetched for it still find it (see `Reactor::poll`).
+            target.released.push(slot);
+        }
+    }
+}
+
+/// A worker's side of the reactor: the sources registered with its poller.
+#[derive(Default)]
+pub(crate) struct Reactor {
+    sources: std::cell::RefCell<Slab<Arc<SourceState>>>,
+    events: std::cell::RefCell<Option<Events>>,
+}
+
+impl Reactor {
+    /// Whether any source is registered here.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.sources.borrow().is_empty()
+    }
+
+    /// Waits for events on `local`'s poller (at most until `deadline`;
+    /// `Some(now)` polls without blocking) and wakes the waiters. Returns the
+    /// number of events.
+    pub(crate) fn poll(&self, local: &Local, timeout: Option<std::time::Duration>) -> usize {
+        let worker = &local.shared().workers[local.index()];
+        let mut events = self.events.borrow_mut();
+        let events = events.get_or_insert_with(Events::new);
+        events.clear();
+        let n = match worker.poller.wait(events, timeout) {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing sensible to do but report and carry on; a broken
+                // poller would otherwise stop this worker silently.
+                eprintln!("dhaga: worker {} failed to poll: {e}", local.index());
+                0
+            }
+        };
+        for event in events.iter() {
+            let source = self.sources.borrow().get(event.key).cloned();
+            if let Some(source) = source {
+                source.ready(event.readable, event.writable);
+            }
+        }
+        // Only now, after this batch's events were handled, can released
+        // slots be reused: their descriptors were deleted before release, so
+        // later polls cannot report them.
+        let mut sources = self.sources.borrow_mut();
+        while let Some(slot) = worker.released.pop() {
+            sources.remove(slot);
+        }
+        n
+    }
+
+    /// Drops every source reference (shutdown).
+    pub(crate) fn clear(&self) {
+        *self.sources.borrow_mut() = Slab::default();
+    }
+}

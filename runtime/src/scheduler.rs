@@ -1,0 +1,307 @@
+//! What the workers of one runtime share: run queues, sleep/wake bookkeeping,
+//! the stack pool, and the spawn path.
+//!
+//! Placement: a micro-thread spawned on a worker goes into that worker's
+//! *fresh* queue (not-yet-started micro-threads), one spawned from outside
+//! goes into the global injector. Idle workers take from both, and steal from
+//! other workers' fresh queues, so load balances at placement time. Once a
+//! micro-thread has started it never moves: wake-ups for it go to its own
+//! worker, through the worker's inbox when they come from another thread.
+//!
+//! Sleeping: an idle worker sleeps in its own poller. A wake-up costs one
+//! `Poller::notify` at most, and only when the target is asleep. New work
+//! wakes one sleeper only if no worker is already looking for work, the
+//! protocol tokio uses; a worker that stops looking re-checks every queue
+//! after announcing it, so no spawn is left behind.
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use polling::Poller;
+
+use crate::builder::Config;
+use crate::context;
+use crate::join::{self, JoinHandle};
+use crate::stack::{Stack, StackPool};
+use crate::task::Task;
+
+/// Capacity of a worker's fresh queue; more spills into the injector.
+const FRESH_CAPACITY: usize = 1024;
+
+/// A shared reference to a runtime's scheduler.
+pub(crate) type Handle = Arc<Shared>;
+
+/// A micro-thread that has not started: everything it needs to start on
+/// whichever worker takes it. All of it is `Send`; the coroutine is created
+/// only on the worker that will run it.
+pub(crate) struct Pending {
+    pub(crate) task: Arc<Task>,
+    pub(crate) stack: Stack,
+    pub(crate) body: Box<dyn FnOnce() + Send>,
+}
+
+/// Options of one spawn.
+#[derive(Default)]
+pub(crate) struct SpawnOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+/// The part of a worker that other threads reach.
+pub(crate) struct WorkerShared {
+    /// Not-yet-started micro-threads spawned on this worker; stealable.
+    pub(crate) fresh: ArrayQueue<Pending>,
+    /// Wake-ups of this worker's micro-threads sent from other threads.
+    pub(crate) inbox: SegQueue<Arc<Task>>,
+    /// The worker sleeps in here; only the worker waits on it.
+    pub(crate) poller: Poller,
+    /// True while the worker is (about to be) asleep in `poller`.
+    pub(crate) sleeping: AtomicBool,
+    /// Reactor slots released by other threads, freed by the worker between
+    /// two polls (see `reactor.rs`).
+    pub(crate) released: SegQueue<usize>,
+}
+
+impl WorkerShared {
+    fn new() -> io::Result<WorkerShared> {
+        Ok(WorkerShared {
+            fresh: ArrayQueue::new(FRESH_CAPACITY),
+            inbox: SegQueue::new(),
+            poller: Poller::new()?,
+            sleeping: AtomicBool::new(false),
+            released: SegQueue::new(),
+        })
+    }
+
+    /// Wakes the worker if it is asleep.
+    pub(crate) fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            // A failed notify leaves the worker to its timeout; nothing better
+            // can be done from here.
+            let _ = self.poller.notify();
+        }
+    }
+
+    /// Queues a wake-up from another thread.
+    fn push_remote(&self, task: Arc<Task>) {
+        self.inbox.push(task);
+        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        // task when it re-checks its inbox, or we see it asleep and wake it.
+        fence(Ordering::SeqCst);
+        self.wake();
+    }
+}
+
+/// The scheduler state shared by one runtime's workers and its handles.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) workers: Box<[WorkerShared]>,
+    /// Micro-threads spawned from outside the workers.
+    pub(crate) injector: SegQueue<Pending>,
+    /// Workers asleep, for `notify_work` to pick from.
+    sleepers: Mutex<Vec<usize>>,
+    num_sleepers: AtomicUsize,
+    /// Workers awake and looking for work.
+    num_searching: AtomicUsize,
+    shutdown: AtomicBool,
+    next_id: AtomicU64,
+    pub(crate) stacks: StackPool,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> io::Result<Shared> {
+        let workers = (0..config.workers)
+            .map(|_| WorkerShared::new())
+            .collect::<io::Result<Box<[_]>>>()?;
+        let stacks = StackPool::new(config.stack_size, config.stack_mode, config.stack_pool);
+        Ok(Shared {
+            config,
+            workers,
+            injector: SegQueue::new(),
+            sleepers: Mutex::new(Vec::new()),
+            num_sleepers: AtomicUsize::new(0),
+            num_searching: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            stacks,
+        })
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Starts shutting down: workers unwind their micro-threads and exit.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for worker in self.workers.iter() {
+            worker.sleeping.store(false, Ordering::SeqCst);
+            let _ = worker.poller.notify();
+        }
+    }
+
+    /// Drops every micro-thread that never started (their joins report
+    /// cancellation). Called once the workers are gone.
+    pub(crate) fn drain_pending(&self) {
+        while self.injector.pop().is_some() {}
+        for worker in self.workers.iter() {
+            while worker.fresh.pop().is_some() {}
+            while worker.inbox.pop().is_some() {}
+        }
+    }
+
+    /// Spawns `f` as a micro-thread, or as an OS thread in thread mode.
+    pub(crate) fn spawn<F, T>(
+        self: &Arc<Self>,
+        options: SpawnOptions,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = Arc::new(Task::new(
+            id,
+            options.name.map(String::into_boxed_str),
+            Arc::clone(self),
+        ));
+        if self.config.thread_mode {
+            return self.spawn_thread(task, options.stack_size, f);
+        }
+        let stack = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(self) => local.take_stack(options.stack_size),
+            _ => self.stacks.get(None, options.stack_size),
+        })?;
+        let (handle, completer) = join::pair(Arc::clone(&task));
+        let body = Box::new(move || completer.complete(panic::catch_unwind(AssertUnwindSafe(f))));
+        self.submit(Pending { task, stack, body });
+        Ok(handle)
+    }
+
+    fn spawn_thread<F, T>(
+        self: &Arc<Self>,
+        task: Arc<Task>,
+        stack_size: Option<usize>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut builder = std::thread::Builder::new();
+        if let Some(name) = task.name() {
+            builder = builder.name(name.to_owned());
+        }
+        if let Some(size) = stack_size.or(self.config.thread_stack_size) {
+            builder = builder.stack_size(size);
+        }
+        let (handle, completer) = join::pair(task);
+        let runtime = Arc::clone(self);
+        builder.spawn(move || {
+            context::set_thread_runtime(Some(runtime));
+            completer.complete(panic::catch_unwind(AssertUnwindSafe(f)));
+        })?;
+        Ok(handle)
+    }
+
+    /// Queues a new micro-thread where it is likely to start soon.
+    fn submit(&self, pending: Pending) {
+        let pending = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(self) => local.push_fresh(pending),
+            _ => Some(pending),
+        });
+        if let Some(pending) = pending {
+            self.injector.push(pending);
+        }
+        if self.is_shutdown() {
+            // Raced with shutdown: nobody will run it.
+            self.drain_pending();
+        }
+        self.notify_work();
+    }
+
+    /// Makes sure some worker will look at newly queued work: wakes a sleeper
+    /// unless a worker is already searching.
+    pub(crate) fn notify_work(&self) {
+        // Pairs with the fence in `Local::sleep` (see the module docs).
+        fence(Ordering::SeqCst);
+        if self.num_searching.load(Ordering::SeqCst) != 0
+            || self.num_sleepers.load(Ordering::SeqCst) == 0
+        {
+            return;
+        }
+        let woken = {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let woken = sleepers.pop();
+            if woken.is_some() {
+                self.num_sleepers.fetch_sub(1, Ordering::SeqCst);
+                // The woken worker starts out searching.
+                self.num_searching.fetch_add(1, Ordering::SeqCst);
+            }
+            woken
+        };
+        if let Some(index) = woken {
+            self.workers[index].wake();
+        }
+    }
+
+    /// Counts a worker as searching for work.
+    pub(crate) fn start_searching(&self) {
+        self.num_searching.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Stops counting a worker as searching. Returns true if it was the last.
+    pub(crate) fn stop_searching(&self) -> bool {
+        self.num_searching.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// Announces that worker `index` is going to sleep.
+    pub(crate) fn add_sleeper(&self, index: usize) {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        sleepers.push(index);
+        self.num_sleepers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes worker `index` off the sleepers, if `notify_work` has not already.
+    /// Returns true if it was still listed (it was not woken for new work).
+    pub(crate) fn remove_sleeper(&self, index: usize) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.num_sleepers.fetch_sub(1, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether any queue holds a micro-thread that worker `index` could take.
+    pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
+        !self.injector.is_empty()
+            || self
+                .workers
+                .iter()
+                .enumerate()
+                .any(|(i, w)| i != index && !w.fresh.is_empty())
+    }
+
+    /// Makes a woken micro-thread runnable on its worker.
+    pub(crate) fn schedule(self: &Arc<Self>, task: Arc<Task>) {
+        let worker = task.worker();
+        let task = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(self) && local.index() == worker => {
+                local.schedule_local(task);
+                None
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = task {
+            self.workers[worker].push_remote(task);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Stack-overflow reports: a micro-thread that runs into its guard page gets a
+//! message naming it, then the process aborts — never a bare segfault, never
+//! silent corruption.
+//!
+//! A SIGSEGV/SIGBUS handler, installed once per process and running on an
+//! alternate signal stack, compares the faulting address with the guard page
+//! of the micro-thread running on the faulting thread (kept in a
+//! thread-local the worker updates on every switch). Faults that are not
+//! ours go to the handler that was installed before (std's own, which
+//! reports overflows of OS thread stacks), or to the default action.
+
+use std::cell::Cell;
+use std::io;
+use std::mem::MaybeUninit;
+use std::ptr::{self, NonNull};
+use std::sync::{Arc, OnceLock};
+
+use crate::coroutine::MicroThread;
+use crate::sys::{self, Protection};
+use crate::task::Task;
+
+/// What the handler needs to know about the micro-thread on this CPU.
+/// Plain data, so that reading it from a signal handler is sound.
+#[derive(Clone, Copy)]
+struct RunningInfo {
+    guard_start: usize,
+    guard_end: usize,
+    stack_size: usize,
+    id: u64,
+    name: *const u8,
+    name_len: usize,
+}
+
+const NOT_RUNNING: RunningInfo = RunningInfo {
+    guard_start: 0,
+    guard_end: 0,
+    stack_size: 0,
+    id: 0,
+    name: ptr::null(),
+    name_len: 0,
+};
+
+thread_local! {
+    // Const-initialised and without a destructor: accessing it is a plain
+    // load, safe in a signal handler.
+    static RUNNING: Cell<RunningInfo> = const { Cell::new(NOT_RUNNING) };
+}
+
+/// Records that `thread` (of `task`) is about to run on this thread.
+#[inline]
+pub(crate) fn set_running(task: &Arc<Task>, thread: &MicroThread) {
+    let (guard_start, guard_len) = thread.guard.unwrap_or((0, 0));
+    let name = task.name().unwrap_or("");
+    RUNNING.set(RunningInfo {
+        guard_start,
+        guard_end: guard_start + guard_len,
+        stack_size: thread.stack_size,
+        id: task.id(),
+        name: name.as_ptr(),
+        name_len: name.len(),
+    });
+}
+
+/// Records that no micro-thread runs on this thread.
+#[inline]
+pub(crate) fn clear_running() {
+    RUNNING.set(NOT_RUNNING);
+}
+
+/// Aborts after a micro-thread overwrote the canary of its unguarded stack.
+pub(crate) fn report_canary(task: &Task) -> ! {
+    let name = task.name().map(|n| format!(" '{n}'")).unwrap_or_default();
+    eprintln!(
+        "dhaga: micro-thread {}{name} overflowed its unguarded stack (the canary at its end was \
+         overwritten); memory next to it may be corrupt. Give it a larger stack \
+         (Builder::stack_size) or use guarded stacks. Aborting.",
+        task.id()
+    );
+    std::process::abort()
+}
+
+/// Handlers that were installed before ours, for SIGSEGV and SIGBUS.
+static PREVIOUS: OnceLock<[libc::sigaction; 2]> = OnceLock::new();
+
+/// Installs the overflow handler for SIGSEGV and SIGBUS, once per process.
+pub(crate) fn install_handler() {
+    PREVIOUS.get_or_init(|| [install(libc::SIGSEGV), install(libc::SIGBUS)]);
+}
+
+fn install(signal: libc::c_int) -> libc::sigaction {
+    // SAFETY: sigaction is plain data; all-zero is a valid (empty) value.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as *const () as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    let mut previous = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: `action` is a valid handler description; `previous` is valid
+    // storage for the old one. sigemptyset initialises the mask we pass.
+    unsafe {
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(signal, &action, previous.as_mut_ptr()) != 0 {
+            // Could not install: the default behaviour stays, which is a
+            // plain crash; record "default" as previous.
+            return std::mem::zeroed();
+        }
+        previous.assume_init()
+    }
+}
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
+    let address = unsafe { (*info).si_addr() } as usize;
+    let running = RUNNING.get();
+    if running.guard_start <= address && address < running.guard_end {
+        report_overflow(&running);
+    }
+    chain(signal, info, context);
+}
+
+/// Writes the overflow message with async-signal-safe calls only and aborts.
+fn report_overflow(running: &RunningInfo) -> ! {
+    let mut message = Message::default();
+    message.push(b"dhaga: micro-thread ");
+    message.push_number(running.id);
+    if !running.name.is_null() && running.name_len > 0 {
+        // SAFETY: the name belongs to the task of the running micro-thread,
+        // whose header the worker keeps alive while it runs.
+        let name = unsafe { std::slice::from_raw_parts(running.name, running.name_len) };
+        message.push(b" '");
+        message.push(name);
+        message.push(b"'");
+    }
+    message.push(b" overflowed its stack of ");
+    message.push_number(running.stack_size as u64);
+    message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
+    // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is valid.
+    unsafe {
+        libc::write(
+            libc::STDERR_FILENO,
+            message.bytes.as_ptr().cast(),
+            message.len,
+        );
+        libc::abort()
+    }
+}
+
+/// Hands a fault that is not a micro-thread overflow to whoever handled it
+/// before us.
+fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let index = usize::from(signal == libc::SIGBUS);
+    let previous = PREVIOUS.get().map(|p| p[index]);
+    match previous {
+        Some(previous)
+            if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN =>
+        {
+            if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO,
+                // so it has this signature; we pass the kernel's arguments.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(previous.sa_sigaction) };
+                f(signal, info, context);
+            } else {
+                // SAFETY: a handler installed without SA_SIGINFO takes the
+                // signal number only.
+                let f: extern "C" fn(libc::c_int) =
+                    unsafe { std::mem::transmute(previous.sa_sigaction) };
+                f(signal);
+            }
+        }
+        _ => {
+            // Restore the default action and return: the faulting instruction
+            // runs again and the process dies the ordinary way.
+            // SAFETY: sigaction with SIG_DFL is async-signal-safe and valid.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &action, ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// A fixed buffer for composing a message without allocating.
+struct Message {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message {
+            bytes: [0; 512],
+            len: 0,
+        }
+    }
+}
+
+impl Message {
+    fn push(&mut self, text: &[u8]) {
+        let n = text.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&text[..n]);
+        self.len += n;
+    }
+
+    fn push_number(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+}
+
+/// An alternate signal stack for a worker thread, so that the handler can run
+/// when the micro-thread's stack is exhausted. Installed only if the thread
+/// has none; removed on drop.
+pub(crate) struct AltStack {
+    mapping: Option<(NonNull<u8>, usize)>,
+}
+
+impl AltStack {
+    /// Bytes of alternate stack.
+    const SIZE: usize = 64 * 1024;
+
+    pub(crate) fn install() -> io::Result<AltStack> {
+        let mut current = MaybeUninit::<libc::stack_t>::zeroed();
+        // SAFETY: querying (null new stack) only writes the current setting.
+        if unsafe { libc::sigaltstack(ptr::null(), current.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigaltstack succeeded and filled `current`.
+        let current = unsafe { current.assume_init() };
+        if current.ss_flags & libc::SS_DISABLE == 0 {
+            return Ok(AltStack { mapping: None });
+        }
+        let base = sys::map_anonymous(Self::SIZE, Protection::ReadWrite)?;
+        let stack = libc::stack_t {
+            ss_sp: base.as_ptr().cast(),
+            ss_flags: 0,
+            ss_size: Self::SIZE,
+        };
+        // SAFETY: `stack` describes a mapping we own that stays mapped until
+        // `drop` disables the alternate stack first.
+        if unsafe { libc::sigaltstack(&stack, ptr::null_mut()) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: the mapping was never installed; nothing uses it.
+            unsafe { sys::unmap(base, Self::SIZE) };
+            return Err(err);
+        }
+        Ok(AltStack {
+            mapping: Some((base, Self::SIZE)),
+        })
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if let Some((base, len)) = self.mapping {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling the alternate stack we installed on this
+            // thread; afterwards nothing refers to the mapping, so it can go.
+            unsafe {
+                libc::sigaltstack(&disable, ptr::null_mut());
+                sys::unmap(base, len);
+            }
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! A worker: one OS thread running micro-threads.
+//!
+//! The loop takes the next runnable micro-thread and resumes it until it
+//! parks, yields or ends. Runnable micro-threads come, in order, from:
+//!
+//! 1. the LIFO slot: the micro-thread just woken by the one that ran last
+//!    (message-passing locality; taken at most [`LIFO_STREAK`] times in a row
+//!    so that the rest of the queue is not starved),
+//! 2. the local ready queue (wake-ups from this thread: timers, I/O, yields),
+//! 3. the inbox (wake-ups from other threads),
+//! 4. the fresh queue (micro-threads spawned here, not started yet),
+//! 5. the runtime's injector (spawned from outside),
+//!
+//! and every [`MAINTENANCE_INTERVAL`] micro-threads the worker fires due
+//! timers, polls for I/O, and moves the inbox and new micro-threads forward,
+//! so none of them waits behind a busy local queue.
+//!
+//! With nothing to run the worker *searches*: it steals not-yet-started
+//! micro-threads from the injector and other workers, spinning briefly, and
+//! then sleeps in its poller until I/O, a timer, or a wake-up.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
+
+use crate::Cancelled;
+use crate::context;
+use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
+use crate::reactor::Reactor;
+use crate::scheduler::{Pending, Shared, WorkerShared};
+use crate::signal;
+use crate::slab::Slab;
+use crate::stack::Stack;
+use crate::task::{Task, Wake};
+use crate::timer::Timers;
+
+/// How many times in a row the LIFO slot may be preferred.
+const LIFO_STREAK: u32 = 3;
+
+/// Every this many scheduling decisions, timers, I/O and remote queues are
+/// looked at even when the local queue is busy.
+const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// The least time between two non-blocking I/O polls of a busy worker (a
+/// poll costs several system calls).
+const IO_POLL_INTERVAL: Duration = Duration::from_micros(100);
+
+/// Search rounds before a worker without work goes to sleep.
+const SEARCH_ROUNDS: u32 = 32;
+
+/// Spin-loop hints between two search rounds.
+const SPINS_PER_ROUND: u32 = 64;
+
+/// Something a worker can run.
+enum Runnable {
+    /// A started micro-thread of this worker.
+    Resume(Arc<Task>),
+    /// A micro-thread that has not started yet.
+    Start(Pending),
+}
+
+/// A started micro-thread in the worker's table.
+struct Entry {
+    task: Arc<Task>,
+    /// `None` while it runs.
+    thread: Option<MicroThread>,
+}
+
+/// The worker's own state, touched only by its thread.
+pub(crate) struct Local {
+    index: usize,
+    shared: Arc<Shared>,
+    running: Running,
+    lifo: Cell<Option<Arc<Task>>>,
+    lifo_streak: Cell<u32>,
+    ready: RefCell<VecDeque<Arc<Task>>>,
+    threads: RefCell<Slab<Entry>>,
+    timers: RefCell<Timers>,
+    stacks: RefCell<Vec<Stack>>,
+    reactor: Reactor,
+    tick: Cell<u32>,
+    last_io_poll: Cell<Instant>,
+}
+
+/// Runs worker `index` of `shared` on the calling thread until shutdown.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let _altstack = signal::AltStack::install()
+        .map_err(|e| eprintln!("dhaga: worker {index} has no alternate signal stack: {e}"))
+        .ok();
+    let local = Local {
+        index,
+        shared,
+        running: Running::default(),
+        lifo: Cell::new(None),
+        lifo_streak: Cell::new(0),
+        ready: RefCell::new(VecDeque::new()),
+        threads: RefCell::new(Slab::default()),
+        timers: RefCell::new(Timers::default()),
+        stacks: RefCell::new(Vec::new()),
+        reactor: Reactor::default(),
+        tick: Cell::new(0),
+        last_io_poll: Cell::new(Instant::now()),
+    };
+    let guard = context::enter_worker(&local);
+    while !local.shared.is_shutdown() {
+        match local.next_runnable() {
+            Some(runnable) => local.run(runnable),
+            None => local.idle(),
+        }
+    }
+    local.shutdown();
+    drop(guard);
+}
+
+impl Local {
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
+    pub(crate) fn running(&self) -> &Running {
+        &self.running
+    }
+
+    fn me(&self) -> &WorkerShared {
+        &self.shared.workers[self.index]
+    }
+
+    /// Whether this worker belongs to the runtime `shared`.
+    pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.shared), shared)
+    }
+
+    /// Whether a micro-thread is running (the caller is inside it).
+    #[inline]
+    pub(crate) fn in_task(&self) -> bool {
+        self.running.is_active()
+    }
+
+    /// The running micro-thread's task.
+    pub(crate) fn current_task(&self) -> Option<Arc<Task>> {
+        self.running.with_task(Arc::clone)
+    }
+
+    /// A stack for a new micro-thread, from this worker's cache if possible.
+    pub(crate) fn take_stack(&self, size: Option<usize>) -> io::Result<Stack> {
+        self.shared
+            .stacks
+            .get(Some(&mut self.stacks.borrow_mut()), size)
+    }
+
+    /// Queues a new micro-thread here; gives it back if the queue is full.
+    pub(crate) fn push_fresh(&self, pending: Pending) -> Option<Pending> {
+        self.me().fresh.push(pending).err()
+    }
+
+    /// Makes `task`, one of ours, runnable. A micro-thread woken by the one
+    /// running goes into the LIFO slot, to run next.
+    pub(crate) fn schedule_local(&self, task: Arc<Task>) {
+        if self.running.is_active() {
+            if let Some(previous) = self.lifo.replace(Some(task)) {
+                self.ready.borrow_mut().push_back(previous);
+            }
+        } else {
+            self.ready.borrow_mut().push_back(task);
+        }
+    }
+
+    /// Parks or yields the running micro-thread (see `task::park`).
+    pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
+        let (cancelled, notified) = self
+            .running
+            .with_task(|task| {
+                (
+                    task.is_cancelled(),
+                    why == Suspend::Park && task.take_token(),
+                )
+            })
+            .expect("park is called from a micro-thread");
+        if cancelled || std::thread::panicking() {
+            return unwinding_or_cancel();
+        }
+        if notified {
+            return Wake::Notified;
+        }
+        let timer = match deadline {
+            Some(deadline) => {
+                if deadline <= Instant::now() {
+                    return Wake::TimedOut;
+                }
+                let task = self
+                    .current_task()
+                    .expect("park is called from a micro-thread");
+                Some(self.timers.borrow_mut().insert(deadline, task))
+            }
+            None => None,
+        };
+        self.running.suspend(why);
+        let fired = timer.is_some_and(|key| !self.timers.borrow_mut().remove(key));
+        if self.running.with_task(|task| task.is_cancelled()) == Some(true) {
+            return unwinding_or_cancel();
+        }
+        if fired {
+            Wake::TimedOut
+        } else {
+            Wake::Notified
+        }
+    }
+
+    fn next_runnable(&self) -> Option<Runnable> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % MAINTENANCE_INTERVAL == 0 {
+            if let Some(runnable) = self.maintenance() {
+                return Some(runnable);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            let streak = self.lifo_streak.get();
+            if streak < LIFO_STREAK {
+                self.lifo_streak.set(streak + 1);
+                return Some(Runnable::Resume(task));
+            }
+            self.ready.borrow_mut().push_back(task);
+        }
+        self.lifo_streak.set(0);
+        if let Some(task) = self.ready.borrow_mut().pop_front() {
+            return Some(Runnable::Resume(task));
+        }
+        let me = self.me();
+        if let Some(task) = me.inbox.pop() {
+            return Some(Runnable::Resume(task));
+        }
+        me.fresh
+            .pop()
+            .or_else(|| self.shared.injector.pop())
+            .map(Runnable::Start)
+    }
+
+    /// Periodic work of a busy worker.
+    fn maintenance(&self) -> Option<Runnable> {
+        let now = Instant::now();
+        self.fire_timers(now);
+        {
+            let mut ready = self.ready.borrow_mut();
+            while let Some(task) = self.me().inbox.pop() {
+                ready.push_back(task);
+            }
+        }
+        if !self.reactor.is_idle() && now - self.last_io_poll.get() >= IO_POLL_INTERVAL {
+            self.last_io_poll.set(now);
+            self.reactor.poll(self, Some(Duration::ZERO));
+        }
+        self.shared
+            .injector
+            .pop()
+            .or_else(|| self.me().fresh.pop())
+            .map(Runnable::Start)
+    }
+
+    /// Unparks the micro-threads whose deadline passed. Returns whether any.
+    fn fire_timers(&self, now: Instant) -> bool {
+        let mut fired = false;
+        loop {
+            // Release the borrow before unparking.
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(task) => {
+                    fired = true;
+                    task.unpark();
+                }
+                None => return fired,
+            }
+        }
+    }
+
+    fn run(&self, runnable: Runnable) {
+        match runnable {
+            Runnable::Start(Pending { task, stack, body }) => {
+                let thread = MicroThread::new(stack, body);
+                let slot = self.threads.borrow_mut().insert(Entry {
+                    task: Arc::clone(&task),
+                    thread: None,
+                });
+                task.bind(self.index, slot);
+                self.resume(task, thread);
+            }
+            Runnable::Resume(task) => {
+                let thread = {
+                    let mut threads = self.threads.borrow_mut();
+                    match threads.get_mut(task.slot()) {
+                        Some(entry) if Arc::ptr_eq(&entry.task, &task) => entry.thread.take(),
+                        _ => None,
+                    }
+                };
+                debug_assert!(thread.is_some(), "a queued micro-thread is in the table");
+                if let Some(thread) = thread {
+                    self.resume(task, thread);
+                }
+            }
+        }
+    }
+
+    fn resume(&self, task: Arc<Task>, thread: MicroThread) {
+        let slot = task.slot();
+        match self.running.resume(&task, thread) {
+            (_, Outcome::Finished(stack)) => {
+                self.threads.borrow_mut().remove(slot);
+                self.shared
+                    .stacks
+                    .put(Some(&mut self.stacks.borrow_mut()), stack);
+            }
+            (thread, Outcome::Suspended(why)) => {
+                if let Some(entry) = self.threads.borrow_mut().get_mut(slot) {
+                    entry.thread = thread;
+                }
+                let runnable = match why {
+                    Suspend::Yield => true,
+                    Suspend::Park => !task.finish_park(),
+                };
+                if runnable {
+                    self.ready.borrow_mut().push_back(task);
+                }
+            }
+        }
+    }
+
+    /// Nothing to run: fire timers, look for work elsewhere, then sleep.
+    fn idle(&self) {
+        if !self.timers.borrow().is_empty() && self.fire_timers(Instant::now()) {
+            return;
+        }
+        self.shared.start_searching();
+        loop {
+            let found = self.search();
+            let last = self.shared.stop_searching();
+            if found {
+                if last && self.shared.has_stealable_work(self.index) {
+                    self.shared.notify_work();
+                }
+                return;
+            }
+            if !self.sleep() {
+                return;
+            }
+            // Woken to look for new work, and counted as searching.
+        }
+    }
+
+    /// Looks for work for a little while. Returns true if there is some.
+    fn search(&self) -> bool {
+        for _ in 0..SEARCH_ROUNDS {
+            if !self.me().inbox.is_empty() || self.shared.is_shutdown() || self.steal() {
+                return true;
+            }
+            for _ in 0..SPINS_PER_ROUND {
+                std::hint::spin_loop();
+            }
+        }
+        false
+    }
+
+    /// Moves not-yet-started micro-threads from the injector or another
+    /// worker's fresh queue into ours. Returns true if it got any.
+    fn steal(&self) -> bool {
+        let me = self.me();
+        if let Some(pending) = self.shared.injector.pop() {
+            if let Some(pending) = self.push_fresh(pending) {
+                self.shared.injector.push(pending);
+            }
+            return true;
+        }
+        let workers = &self.shared.workers;
+        let n = workers.len();
+        let start = self.tick.get() as usize;
+        for offset in 0..n {
+            let victim = &workers[(start + offset) % n];
+            if std::ptr::eq(victim, me) || victim.fresh.is_empty() {
+                continue;
+            }
+            let mut stolen = false;
+            for _ in 0..victim.fresh.len().div_ceil(2) {
+                match victim.fresh.pop() {
+                    Some(pending) => {
+                        stolen = true;
+                        if let Some(pending) = self.push_fresh(pending) {
+                            self.shared.injector.push(pending);
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            if stolen {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sleeps in the poller until I/O, the next timer, or a wake-up. Returns
+    /// true if woken by `notify_work` (and therefore counted as searching).
+    fn sleep(&self) -> bool {
+        let me = self.me();
+        me.sleeping.store(true, Ordering::SeqCst);
+        self.shared.add_sleeper(self.index);
+        // Pairs with the fences in `push_remote` and `notify_work`: either
+        // they see us asleep, or we see their work here.
+        fence(Ordering::SeqCst);
+        let has_work = !me.inbox.is_empty()
+            || self.shared.has_stealable_work(self.index)
+            || self.shared.is_shutdown();
+        if !has_work {
+            let timeout = self
+                .timers
+                .borrow()
+                .next_deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            self.reactor.poll(self, timeout);
+            self.last_io_poll.set(Instant::now());
+        }
+        me.sleeping.store(false, Ordering::SeqCst);
+        // Still listed: nobody picked us for new work. Not listed:
+        // `notify_work` did, and counted us as searching.
+        !self.shared.remove_sleeper(self.index)
+    }
+
+    /// Unwinds every micro-thread of this worker, running their destructors,
+    /// then drops whatever is still queued.
+    fn shutdown(&self) {
+        loop {
+            let slots = self.threads.borrow().indices();
+            if slots.is_empty() {
+                break;
+            }
+            for slot in slots {
+                let entry = {
+                    let mut threads = self.threads.borrow_mut();
+                    threads
+                        .get_mut(slot)
+                        .and_then(|entry| Some((Arc::clone(&entry.task), entry.thread.take()?)))
+                };
+                if let Some((task, thread)) = entry {
+                    task.cancel();
+                    // A cancelled micro-thread unwinds from its park and never
+                    // suspends again, so this runs it to its end.
+                    self.resume(task, thread);
+                }
+            }
+        }
+        self.lifo.take();
+        self.ready.borrow_mut().clear();
+        self.timers.borrow_mut().clear();
+        self.reactor.clear();
+        while self.me().inbox.pop().is_some() {}
+        while self.me().fresh.pop().is_some() {}
+    }
+}
+
+/// A micro-thread that must not block: being cancelled, it unwinds now; if it
+/// is unwinding already (a destructor is trying to block), the blocking call
+/// fails instead, since a micro-thread suspended mid-unwind would leave its
+/// worker thread "panicking" for every other micro-thread on it.
+fn unwinding_or_cancel() -> Wake {
+    if std::thread::panicking() {
+        Wake::Cancelled
+    } else {
+        std::panic::resume_unwind(Box::new(Cancelled))
+    }
+}

@@ -1,0 +1,27 @@
+//! dhaga: green threads for Rust. Write servers the simple way — one
+//! micro-thread per connection, blocking calls top to bottom — and run them
+//! on a few OS threads.
+//!
+//! This crate gathers the parts: the runtime (micro-threads, channels,
+//! timers, the reactor) at the top level, [`sync`] for coordination, [`net`]
+//! for sockets and [`mq`] for ZeroMQ-compatible messaging.
+//!
+//! # Examples
+//!
+//! ```
+//! let (tx, rx) = dhaga::sync::bounded(0);
+//! let reply = dhaga::run(move || {
+//!     dhaga::spawn(move || tx.send("pong").unwrap());
+//!     rx.recv().unwrap()
+//! });
+//! assert_eq!(reply, "pong");
+//! ```
+
+pub use dhaga_runtime::{
+    Builder, Cancelled, DEFAULT_STACK_SIZE, JoinHandle, Runtime, RuntimeBuilder, Source,
+    in_micro_thread, run, sleep, spawn, yield_now,
+};
+
+pub use dhaga_mq as mq;
+pub use dhaga_net as net;
+pub use dhaga_runtime::sync;
