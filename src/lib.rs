@@ -18,8 +18,8 @@
 //! ```
 
 pub use dhaga_runtime::{
-    Builder, Cancelled, DEFAULT_STACK_SIZE, JoinHandle, Runtime, RuntimeBuilder, Source,
-    in_micro_thread, run, sleep, spawn, yield_now,
+    Builder, Cancelled, DEFAULT_STACK_SIZE, JoinHandle, Runtime, RuntimeBuilder, Source, in_micro_thread, run, sleep,
+    spawn, yield_now,
 };
 
 pub use dhaga_mq as mq;

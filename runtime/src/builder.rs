@@ -234,9 +234,7 @@ impl Runtime {
             .shared
             .spawn(SpawnOptions::default(), f)
             .unwrap_or_else(|e| panic!("{e}"));
-        handle
-            .join()
-            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+        handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 
     /// Spawns `f` on this runtime.
@@ -250,9 +248,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Builder::new()
-            .spawn_on(self, f)
-            .unwrap_or_else(|e| panic!("{e}"))
+        Builder::new().spawn_on(self, f).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The number of worker threads (zero in thread mode).
@@ -299,9 +295,7 @@ impl fmt::Debug for Runtime {
 /// The runtime `spawn` uses outside any runtime.
 fn default_runtime() -> &'static Runtime {
     static DEFAULT: OnceLock<Runtime> = OnceLock::new();
-    DEFAULT.get_or_init(|| {
-        Runtime::new().unwrap_or_else(|e| panic!("dhaga: cannot start the default runtime: {e}"))
-    })
+    DEFAULT.get_or_init(|| Runtime::new().unwrap_or_else(|e| panic!("dhaga: cannot start the default runtime: {e}")))
 }
 
 /// The runtime of the caller: the worker's, the thread-mode thread's, or the

@@ -28,10 +28,7 @@ pub(crate) struct WorkerGuard(());
 /// by then.
 pub(crate) fn enter_worker(local: &Local) -> WorkerGuard {
     WORKER.with(|w| {
-        assert!(
-            w.get().is_null(),
-            "a thread can run one dhaga worker at a time"
-        );
+        assert!(w.get().is_null(), "a thread can run one dhaga worker at a time");
         w.set(local);
     });
     WorkerGuard(())

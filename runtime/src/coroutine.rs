@@ -49,8 +49,9 @@ pub(crate) struct MicroThread {
 }
 
 impl MicroThread {
-    /// Prepares `body` to run on `stack`. Nothing runs until the first resume.
-    pub(crate) fn new(stack: Stack, body: Box<dyn FnOnce() + Send>) -> MicroThread {
+    /// Prepares `body` to run on `stack`: writes it onto the stack, where it
+    /// stays until the micro-thread first runs. Nothing runs yet.
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
         let canary = stack.canary();
         let guard = stack.guard();
         let stack_size = stack.size();
@@ -64,12 +65,33 @@ impl MicroThread {
             });
             body();
         });
-        MicroThread {
+        Unstarted(MicroThread {
             coroutine,
             canary,
             guard,
             stack_size,
-        }
+        })
+    }
+}
+
+/// A micro-thread that has not run yet, on its way to the worker that will
+/// start it.
+pub(crate) struct Unstarted(MicroThread);
+
+// SAFETY: `Coroutine` is `!Send` because a *started* coroutine may hold
+// anything on its stack, thread-bound data and cached thread-local addresses
+// included. An unstarted one holds only what `MicroThread::new` put there:
+// the `Send` closure and corosensei's initial frame (addresses within the
+// stack itself), with no thread-local state. `Unstarted` is only built by
+// `MicroThread::new` and gives its coroutine up (`start`) only to be resumed
+// on the thread that calls `start`, after which it never moves again: the
+// worker keeps it in its own table.
+unsafe impl Send for Unstarted {}
+
+impl Unstarted {
+    /// The micro-thread, to be started on the calling thread.
+    pub(crate) fn start(self) -> MicroThread {
+        self.0
     }
 }
 
@@ -92,36 +114,30 @@ impl Default for Running {
 }
 
 impl Running {
-    /// Runs `thread` (the micro-thread of `task`) until it suspends or ends.
+    /// Runs `thread` (the micro-thread of `task`) until it suspends or ends;
+    /// hands `task` back with the outcome.
     ///
     /// # Panics
     ///
     /// If called from inside a micro-thread, and aborts the process if the
     /// canary of an unguarded stack was overwritten.
-    pub(crate) fn resume(
-        &self,
-        task: &Arc<Task>,
-        mut thread: MicroThread,
-    ) -> (Option<MicroThread>, Outcome) {
-        let previous = self.task.replace(Some(Arc::clone(task)));
-        assert!(
-            previous.is_none(),
-            "a micro-thread cannot resume another one"
-        );
-        crate::signal::set_running(task, &thread);
+    pub(crate) fn resume(&self, task: Arc<Task>, mut thread: MicroThread) -> (Arc<Task>, Option<MicroThread>, Outcome) {
+        crate::signal::set_running(&task, &thread);
+        let previous = self.task.replace(Some(task));
+        assert!(previous.is_none(), "a micro-thread cannot resume another one");
         let result = thread.coroutine.resume(());
+        let task = self.task.take().expect("the resumed task is still current");
         crate::signal::clear_running();
-        self.task.replace(None);
         if let Some(canary) = thread.canary {
             // SAFETY: the canary is in the coroutine's stack, which `thread`
             // still owns.
             if !unsafe { canary.intact() } {
-                crate::signal::report_canary(task);
+                crate::signal::report_canary(&task);
             }
         }
         match result {
-            CoroutineResult::Yield(why) => (Some(thread), Outcome::Suspended(why)),
-            CoroutineResult::Return(()) => (None, Outcome::Finished(thread.coroutine.into_stack())),
+            CoroutineResult::Yield(why) => (task, Some(thread), Outcome::Suspended(why)),
+            CoroutineResult::Return(()) => (task, None, Outcome::Finished(thread.coroutine.into_stack())),
         }
     }
 

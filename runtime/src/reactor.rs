@@ -97,11 +97,7 @@ impl<T: AsRawFd> Source<T> {
     /// # Errors
     ///
     /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
-    pub fn read_with<R>(
-        &self,
-        deadline: Option<Instant>,
-        op: impl FnMut(&T) -> io::Result<R>,
-    ) -> io::Result<R> {
+    pub fn read_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Read, deadline, op)
     }
 
@@ -111,11 +107,7 @@ impl<T: AsRawFd> Source<T> {
     /// # Errors
     ///
     /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
-    pub fn write_with<R>(
-        &self,
-        deadline: Option<Instant>,
-        op: impl FnMut(&T) -> io::Result<R>,
-    ) -> io::Result<R> {
+    pub fn write_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Write, deadline, op)
     }
 
@@ -149,9 +141,7 @@ impl<T: AsRawFd> Source<T> {
         loop {
             let tick = self.state.tick(dir);
             match op(io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.state.wait(dir, tick, deadline)?
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.wait(dir, tick, deadline)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return result,
             }
@@ -223,12 +213,7 @@ impl SourceState {
     }
 
     /// Waits for readiness in `dir` newer than `tick`.
-    fn wait(
-        self: &Arc<Self>,
-        dir: Direction,
-        tick: u64,
-        deadline: Option<Instant>,
-    ) -> io::Result<()> {
+    fn wait(self: &Arc<Self>, dir: Direction, tick: u64, deadline: Option<Instant>) -> io::Result<()> {
         context::with_worker(|local| match local {
             Some(local) if local.in_task() => self.park_on(local, dir, tick, deadline),
             _ => self.block_on_poll(dir, deadline),
@@ -242,29 +227,29 @@ impl SourceState {
         tick: u64,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let me = Unparker::current();
-        {
+        let me = {
             let mut inner = self.lock();
             if self.tick(dir) != tick {
                 return Ok(()); // readiness arrived since the operation ran
             }
             self.arm(&mut inner, local)?;
-            inner.waiters[index(dir)].push(me.clone());
-        }
+            let me = Unparker::current();
+            let id = me.id();
+            inner.waiters[index(dir)].push(me);
+            id
+        };
         let wake = task::park(deadline);
         if wake != Wake::Notified {
-            // Leave the list; a wake-up racing with this is harmless since the
-            // caller retries its operation only when asked to.
+            // Leave the list. A wake-up racing with this is harmless: the
+            // caller retries its operation only on `Ok`.
             let mut inner = self.lock();
             let waiters = &mut inner.waiters[index(dir)];
-            if let Some(pos) = waiters.iter().position(|w| w.same(&me)) {
+            if let Some(pos) = waiters.iter().position(|w| w.id() == me) {
                 waiters.swap_remove(pos);
             }
             return Err(match wake {
                 Wake::TimedOut => io::ErrorKind::TimedOut.into(),
-                _ => {
-                    io::Error::other("dhaga: the micro-thread was cancelled while waiting for I/O")
-                }
+                _ => io::Error::other("dhaga: the micro-thread was cancelled while waiting for I/O"),
             });
         }
         Ok(())
@@ -286,20 +271,10 @@ impl SourceState {
             Some(_) if edge => Ok(()),
             // SAFETY: `fd` is open (its `Source` is alive and borrowed by the
             // waiting caller).
-            Some(slot) => {
-                poller.modify(unsafe { BorrowedFd::borrow_raw(self.fd) }, Event::all(slot))
-            }
+            Some(slot) => poller.modify(unsafe { BorrowedFd::borrow_raw(self.fd) }, Event::all(slot)),
             None => {
-                let slot = local
-                    .reactor()
-                    .sources
-                    .borrow_mut()
-                    .insert(Arc::clone(self));
-                let mode = if edge {
-                    PollMode::Edge
-                } else {
-                    PollMode::Oneshot
-                };
+                let slot = local.reactor().sources.borrow_mut().insert(Arc::clone(self));
+                let mode = if edge { PollMode::Edge } else { PollMode::Oneshot };
                 // SAFETY: `Poller::add` requires the descriptor to be deleted
                 // from the poller before it is closed. Every registration is
                 // recorded in `registrations`, and `Source`'s drop (and
@@ -360,9 +335,7 @@ impl SourceState {
             let target = &shared.workers[worker];
             // SAFETY: the descriptor is still open: the caller deregisters
             // before the I/O object owning it is dropped.
-            let _ = target
-                .poller
-                .delete(unsafe { BorrowedFd::borrow_raw(self.fd) });
+            let _ = target.poller.delete(unsafe { BorrowedFd::borrow_raw(self.fd) });
             // The worker frees the slot between two polls, so events already
             // fetched for it still find it (see `Reactor::poll`).
             target.released.push(slot);

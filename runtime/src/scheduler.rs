@@ -25,7 +25,8 @@ use polling::Poller;
 use crate::builder::Config;
 use crate::context;
 use crate::join::{self, JoinHandle};
-use crate::stack::{Stack, StackPool};
+use crate::coroutine::{MicroThread, Unstarted};
+use crate::stack::StackPool;
 use crate::task::Task;
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
@@ -34,13 +35,11 @@ const FRESH_CAPACITY: usize = 1024;
 /// A shared reference to a runtime's scheduler.
 pub(crate) type Handle = Arc<Shared>;
 
-/// A micro-thread that has not started: everything it needs to start on
-/// whichever worker takes it. All of it is `Send`; the coroutine is created
-/// only on the worker that will run it.
+/// A micro-thread that has not started, with everything it needs to start
+/// on whichever worker takes it.
 pub(crate) struct Pending {
     pub(crate) task: Arc<Task>,
-    pub(crate) stack: Stack,
-    pub(crate) body: Box<dyn FnOnce() + Send>,
+    pub(crate) thread: Unstarted,
 }
 
 /// Options of one spawn.
@@ -153,32 +152,30 @@ impl Shared {
         }
     }
 
+    /// Reserves `n` consecutive micro-thread ids; returns the first.
+    pub(crate) fn next_ids(&self, n: u64) -> u64 {
+        self.next_id.fetch_add(n, Ordering::Relaxed)
+    }
+
     /// Spawns `f` as a micro-thread, or as an OS thread in thread mode.
-    pub(crate) fn spawn<F, T>(
-        self: &Arc<Self>,
-        options: SpawnOptions,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
+    pub(crate) fn spawn<F, T>(self: &Arc<Self>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = Arc::new(Task::new(
-            id,
-            options.name.map(String::into_boxed_str),
-            Arc::clone(self),
-        ));
         if self.config.thread_mode {
+            let task = Arc::new(Task::new(self.next_ids(1), options.name.map(String::into_boxed_str), Arc::clone(self)));
             return self.spawn_thread(task, options.stack_size, f);
         }
-        let stack = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => local.take_stack(options.stack_size),
-            _ => self.stacks.get(None, options.stack_size),
-        })?;
+        let (id, stack) = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
+            _ => (self.next_ids(1), self.stacks.get(None, options.stack_size)),
+        });
+        let task = Arc::new(Task::new(id, options.name.map(String::into_boxed_str), Arc::clone(self)));
+        let stack = stack?;
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let body = Box::new(move || completer.complete(panic::catch_unwind(AssertUnwindSafe(f))));
-        self.submit(Pending { task, stack, body });
+        let thread = MicroThread::new(stack, move || completer.complete(panic::catch_unwind(AssertUnwindSafe(f))));
+        self.submit(Pending { task, thread });
         Ok(handle)
     }
 
@@ -229,9 +226,7 @@ impl Shared {
     pub(crate) fn notify_work(&self) {
         // Pairs with the fence in `Local::sleep` (see the module docs).
         fence(Ordering::SeqCst);
-        if self.num_searching.load(Ordering::SeqCst) != 0
-            || self.num_sleepers.load(Ordering::SeqCst) == 0
-        {
+        if self.num_searching.load(Ordering::SeqCst) != 0 || self.num_sleepers.load(Ordering::SeqCst) == 0 {
             return;
         }
         let woken = {
@@ -290,18 +285,21 @@ impl Shared {
                 .any(|(i, w)| i != index && !w.fresh.is_empty())
     }
 
-    /// Makes a woken micro-thread runnable on its worker.
-    pub(crate) fn schedule(self: &Arc<Self>, task: Arc<Task>) {
-        let worker = task.worker();
-        let task = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) && local.index() == worker => {
-                local.schedule_local(task);
-                None
-            }
-            _ => Some(task),
-        });
-        if let Some(task) = task {
-            self.workers[worker].push_remote(task);
+}
+
+/// Makes a woken micro-thread runnable on its worker: into the worker's own
+/// queues if called there, else into its inbox.
+pub(crate) fn schedule(task: Arc<Task>) {
+    let worker = task.worker();
+    let task = context::with_worker(|local| match local {
+        Some(local) if local.belongs_to(task.shared()) && local.index() == worker => {
+            local.schedule_local(task);
+            None
         }
+        _ => Some(task),
+    });
+    if let Some(task) = task {
+        let shared = Arc::clone(task.shared());
+        shared.workers[worker].push_remote(task);
     }
 }

@@ -134,11 +134,7 @@ fn report_overflow(running: &RunningInfo) -> ! {
     message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
     // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is valid.
     unsafe {
-        libc::write(
-            libc::STDERR_FILENO,
-            message.bytes.as_ptr().cast(),
-            message.len,
-        );
+        libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len);
         libc::abort()
     }
 }
@@ -149,9 +145,7 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
     let index = usize::from(signal == libc::SIGBUS);
     let previous = PREVIOUS.get().map(|p| p[index]);
     match previous {
-        Some(previous)
-            if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN =>
-        {
+        Some(previous) if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN => {
             if previous.sa_flags & libc::SA_SIGINFO != 0 {
                 // SAFETY: the previous handler was installed with SA_SIGINFO,
                 // so it has this signature; we pass the kernel's arguments.
@@ -161,8 +155,7 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
             } else {
                 // SAFETY: a handler installed without SA_SIGINFO takes the
                 // signal number only.
-                let f: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(previous.sa_sigaction) };
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous.sa_sigaction) };
                 f(signal);
             }
         }

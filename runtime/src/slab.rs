@@ -59,9 +59,7 @@ impl<T> Slab<T> {
 
     /// Indices of all stored values.
     pub(crate) fn indices(&self) -> Vec<usize> {
-        (0..self.entries.len())
-            .filter(|&i| self.entries[i].is_some())
-            .collect()
+        (0..self.entries.len()).filter(|&i| self.entries[i].is_some()).collect()
     }
 }
 

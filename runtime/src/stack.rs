@@ -79,8 +79,7 @@ impl Stack {
         let page = sys::page_size();
         let usable = round_to_page(size.max(MIN_STACK_SIZE));
         let len = usable + page;
-        let bottom =
-            sys::map_anonymous(len, Protection::None).map_err(|e| alloc_error(usable, e))?;
+        let bottom = sys::map_anonymous(len, Protection::None).map_err(|e| alloc_error(usable, e))?;
         let stack = Stack {
             // SAFETY: `len` bytes were just mapped at `bottom`.
             top: unsafe { bottom.add(len) },
@@ -89,8 +88,7 @@ impl Stack {
         };
         // SAFETY: the range above the guard page is inside the mapping we own
         // and nothing references it yet. On failure `stack` unmaps it.
-        unsafe { sys::protect(bottom.add(page), usable, Protection::ReadWrite) }
-            .map_err(|e| alloc_error(usable, e))?;
+        unsafe { sys::protect(bottom.add(page), usable, Protection::ReadWrite) }.map_err(|e| alloc_error(usable, e))?;
         Ok(stack)
     }
 
@@ -220,15 +218,9 @@ impl StackPool {
 
     /// A stack of at least `size` bytes (`None`: the default size), from
     /// `cache` or the shared pool if one is free.
-    pub(crate) fn get(
-        &self,
-        cache: Option<&mut Vec<Stack>>,
-        size: Option<usize>,
-    ) -> io::Result<Stack> {
+    pub(crate) fn get(&self, cache: Option<&mut Vec<Stack>>, size: Option<usize>) -> io::Result<Stack> {
         match size {
-            Some(size) if round_to_page(size.max(MIN_STACK_SIZE)) != self.size => {
-                Stack::guarded(size)
-            }
+            Some(size) if round_to_page(size.max(MIN_STACK_SIZE)) != self.size => Stack::guarded(size),
             _ => {
                 if let Some(stack) = cache.and_then(Vec::pop) {
                     return Ok(stack);
@@ -256,8 +248,7 @@ impl StackPool {
                 return;
             }
         }
-        if self.mode == StackMode::Slab || self.shared_len.load(Ordering::Relaxed) < self.shared_cap
-        {
+        if self.mode == StackMode::Slab || self.shared_len.load(Ordering::Relaxed) < self.shared_cap {
             self.shared_len.fetch_add(1, Ordering::Relaxed);
             self.shared.push(stack);
         }
@@ -272,8 +263,7 @@ impl StackPool {
             Some((slab, next)) if *next < SLAB_STACKS => (slab, next),
             slot => {
                 let len = stride * SLAB_STACKS;
-                let base = sys::map_anonymous(len, Protection::ReadWrite)
-                    .map_err(|e| alloc_error(self.size, e))?;
+                let base = sys::map_anonymous(len, Protection::ReadWrite).map_err(|e| alloc_error(self.size, e))?;
                 let (slab, next) = slot.insert((Arc::new(Slab { base, len }), 0));
                 (slab, next)
             }
@@ -311,14 +301,10 @@ fn alloc_error(size: usize, err: io::Error) -> io::Error {
             "vm.max_map_count = {n} allows about {} guarded stacks (each is two mappings)",
             n / 2
         ),
-        None => "vm.max_map_count limits the mappings a process holds (each guarded stack is two)"
-            .into(),
+        None => "vm.max_map_count limits the mappings a process holds (each guarded stack is two)".into(),
     };
     let address_space = match sys::address_space_limit() {
-        Some(bytes) => format!(
-            ", and RLIMIT_AS limits the address space to {} MiB",
-            bytes >> 20
-        ),
+        Some(bytes) => format!(", and RLIMIT_AS limits the address space to {} MiB", bytes >> 20),
         None => String::new(),
     };
     io::Error::new(
@@ -370,15 +356,9 @@ mod tests {
     #[test]
     fn slab_stacks_carry_canaries() {
         let pool = StackPool::new(16 * 1024, StackMode::Slab, 0);
-        let stacks: Vec<Stack> = (0..SLAB_STACKS + 3)
-            .map(|_| pool.get(None, None).unwrap())
-            .collect();
+        let stacks: Vec<Stack> = (0..SLAB_STACKS + 3).map(|_| pool.get(None, None).unwrap()).collect();
         assert!(stacks.iter().all(Stack::canary_intact));
-        assert!(
-            stacks
-                .iter()
-                .all(|s| s.size() >= 16 * 1024 && s.guard().is_none())
-        );
+        assert!(stacks.iter().all(|s| s.size() >= 16 * 1024 && s.guard().is_none()));
         // SAFETY: the first canary word is inside the stack's memory.
         unsafe { stacks[1].bottom.cast::<u64>().write(0) };
         assert!(!stacks[1].canary_intact());

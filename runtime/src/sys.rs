@@ -127,17 +127,11 @@ pub(crate) fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> i
         Direction::Read => libc::POLLIN,
         Direction::Write => libc::POLLOUT,
     };
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
     let ms = match timeout {
         None => -1,
         // Round up so a short timeout does not become a busy loop of zero-waits.
-        Some(t) => {
-            libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
-        }
+        Some(t) => libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX),
     };
     // SAFETY: we pass one valid pollfd and its count.
     let rc = unsafe { libc::poll(&mut pfd, 1, ms) };

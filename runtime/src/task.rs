@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::thread::Thread;
+use std::thread::{Thread, ThreadId};
 use std::time::Instant;
 
 use crate::context;
@@ -64,6 +64,10 @@ impl Task {
         self.name.as_deref()
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Records where the task lives; called once, by that worker, before the
     /// task first runs and before any `Unparker` for it can exist.
     pub(crate) fn bind(&self, worker: usize, slot: usize) {
@@ -89,9 +93,13 @@ impl Task {
 
     /// Consumes a pending token, if any (called by the task itself).
     pub(crate) fn take_token(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // A plain load first: the common case (no token) costs no atomic
+        // read-modify-write.
+        self.state.load(Ordering::Relaxed) == NOTIFIED
+            && self
+                .state
+                .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Called by the worker right after the task suspended with
@@ -111,8 +119,10 @@ impl Task {
         }
     }
 
-    /// Sets the token; schedules the task if it was parked.
-    pub(crate) fn unpark(self: &Arc<Self>) {
+    /// Sets the token; schedules the task if it was parked. Takes a
+    /// reference so that the one a waiter list held moves on into a run
+    /// queue without touching the reference count.
+    pub(crate) fn unpark(self: Arc<Self>) {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             let next = match state {
@@ -124,7 +134,7 @@ impl Task {
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) if state == PARKED => return self.shared.schedule(Arc::clone(self)),
+                Ok(_) if state == PARKED => return crate::scheduler::schedule(self),
                 Ok(_) => return,
                 Err(actual) => state = actual,
             }
@@ -180,6 +190,14 @@ pub(crate) enum Unparker {
     Thread(Thread),
 }
 
+/// Identifies the micro-thread or OS thread an [`Unparker`] wakes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaiterId {
+    /// The address of the task header: an identity, never dereferenced.
+    Task(usize),
+    Thread(ThreadId),
+}
+
 impl Unparker {
     /// The unparker of the caller.
     pub(crate) fn current() -> Unparker {
@@ -189,16 +207,14 @@ impl Unparker {
         }
     }
 
-    /// Whether both wake the same micro-thread or OS thread.
-    pub(crate) fn same(&self, other: &Unparker) -> bool {
-        match (self, other) {
-            (Unparker::Task(a), Unparker::Task(b)) => Arc::ptr_eq(a, b),
-            (Unparker::Thread(a), Unparker::Thread(b)) => a.id() == b.id(),
-            _ => false,
+    pub(crate) fn id(&self) -> WaiterId {
+        match self {
+            Unparker::Task(task) => WaiterId::Task(Arc::as_ptr(task) as usize),
+            Unparker::Thread(thread) => WaiterId::Thread(thread.id()),
         }
     }
 
-    pub(crate) fn unpark(&self) {
+    pub(crate) fn unpark(self) {
         match self {
             Unparker::Task(task) => task.unpark(),
             Unparker::Thread(thread) => thread.unpark(),

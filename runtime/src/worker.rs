@@ -83,7 +83,13 @@ pub(crate) struct Local {
     reactor: Reactor,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
+    /// Micro-thread ids reserved for spawns on this worker: next, end.
+    ids: Cell<(u64, u64)>,
 }
+
+/// How many micro-thread ids a worker reserves at a time, so that spawning
+/// does not touch a counter shared by all workers.
+const ID_BLOCK: u64 = 1024;
 
 /// Runs worker `index` of `shared` on the calling thread until shutdown.
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
@@ -103,6 +109,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         reactor: Reactor::default(),
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
+        ids: Cell::new((0, 0)),
     };
     let guard = context::enter_worker(&local);
     while !local.shared.is_shutdown() {
@@ -152,11 +159,20 @@ impl Local {
         self.running.with_task(Arc::clone)
     }
 
+    /// An id for a micro-thread spawned here.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = self.shared.next_ids(ID_BLOCK);
+            end = next + ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
     /// A stack for a new micro-thread, from this worker's cache if possible.
     pub(crate) fn take_stack(&self, size: Option<usize>) -> io::Result<Stack> {
-        self.shared
-            .stacks
-            .get(Some(&mut self.stacks.borrow_mut()), size)
+        self.shared.stacks.get(Some(&mut self.stacks.borrow_mut()), size)
     }
 
     /// Queues a new micro-thread here; gives it back if the queue is full.
@@ -180,12 +196,7 @@ impl Local {
     pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
         let (cancelled, notified) = self
             .running
-            .with_task(|task| {
-                (
-                    task.is_cancelled(),
-                    why == Suspend::Park && task.take_token(),
-                )
-            })
+            .with_task(|task| (task.is_cancelled(), why == Suspend::Park && task.take_token()))
             .expect("park is called from a micro-thread");
         if cancelled || std::thread::panicking() {
             return unwinding_or_cancel();
@@ -198,9 +209,7 @@ impl Local {
                 if deadline <= Instant::now() {
                     return Wake::TimedOut;
                 }
-                let task = self
-                    .current_task()
-                    .expect("park is called from a micro-thread");
+                let task = self.current_task().expect("park is called from a micro-thread");
                 Some(self.timers.borrow_mut().insert(deadline, task))
             }
             None => None,
@@ -210,11 +219,7 @@ impl Local {
         if self.running.with_task(|task| task.is_cancelled()) == Some(true) {
             return unwinding_or_cancel();
         }
-        if fired {
-            Wake::TimedOut
-        } else {
-            Wake::Notified
-        }
+        if fired { Wake::TimedOut } else { Wake::Notified }
     }
 
     fn next_runnable(&self) -> Option<Runnable> {
@@ -286,8 +291,8 @@ impl Local {
 
     fn run(&self, runnable: Runnable) {
         match runnable {
-            Runnable::Start(Pending { task, stack, body }) => {
-                let thread = MicroThread::new(stack, body);
+            Runnable::Start(Pending { task, thread }) => {
+                let thread = thread.start();
                 let slot = self.threads.borrow_mut().insert(Entry {
                     task: Arc::clone(&task),
                     thread: None,
@@ -313,14 +318,12 @@ impl Local {
 
     fn resume(&self, task: Arc<Task>, thread: MicroThread) {
         let slot = task.slot();
-        match self.running.resume(&task, thread) {
-            (_, Outcome::Finished(stack)) => {
+        match self.running.resume(task, thread) {
+            (_, _, Outcome::Finished(stack)) => {
                 self.threads.borrow_mut().remove(slot);
-                self.shared
-                    .stacks
-                    .put(Some(&mut self.stacks.borrow_mut()), stack);
+                self.shared.stacks.put(Some(&mut self.stacks.borrow_mut()), stack);
             }
-            (thread, Outcome::Suspended(why)) => {
+            (task, thread, Outcome::Suspended(why)) => {
                 if let Some(entry) = self.threads.borrow_mut().get_mut(slot) {
                     entry.thread = thread;
                 }
@@ -417,9 +420,7 @@ impl Local {
         // Pairs with the fences in `push_remote` and `notify_work`: either
         // they see us asleep, or we see their work here.
         fence(Ordering::SeqCst);
-        let has_work = !me.inbox.is_empty()
-            || self.shared.has_stealable_work(self.index)
-            || self.shared.is_shutdown();
+        let has_work = !me.inbox.is_empty() || self.shared.has_stealable_work(self.index) || self.shared.is_shutdown();
         if !has_work {
             let timeout = self
                 .timers

@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::task::{self, Unparker, Wake};
+use crate::task::{self, Unparker, WaiterId, Wake};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every
 /// send wait for a receiver (rendezvous).
@@ -118,14 +118,17 @@ fn wake_all(list: &mut VecDeque<Unparker>) {
     }
 }
 
-fn enlist(list: &mut VecDeque<Unparker>, me: &Unparker) {
-    if !list.iter().any(|w| w.same(me)) {
-        list.push_back(me.clone());
+/// Puts the caller on `list` unless it is there already.
+fn enlist(list: &mut VecDeque<Unparker>, me: WaiterId) {
+    if !list.iter().any(|w| w.id() == me) {
+        list.push_back(Unparker::current());
     }
 }
 
-fn delist(list: &mut VecDeque<Unparker>, me: &Unparker) {
-    if let Some(pos) = list.iter().position(|w| w.same(me)) {
+/// Takes the caller off `list` if it is still there (a waker usually took
+/// it off already).
+fn delist(list: &mut VecDeque<Unparker>, me: WaiterId) {
+    if let Some(pos) = list.iter().position(|w| w.id() == me) {
         list.remove(pos);
     }
 }
@@ -137,70 +140,68 @@ enum List {
     Sending,
 }
 
-impl<T> Chan<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `attempt` under the lock until it returns `Some`, parking on
-    /// `list` in between. Returns `Err` with the attempt's last verdict
-    /// unavailable if the deadline passed or the caller cannot block.
-    fn wait<R>(
-        &self,
-        list: List,
-        deadline: Option<Instant>,
-        mut attempt: impl FnMut(&mut State<T>) -> Option<R>,
-    ) -> Result<R, Wake> {
-        let me = Unparker::current();
-        let guard = Delist {
-            chan: self,
-            list,
-            me: &me,
-        };
-        loop {
-            {
-                let mut state = self.lock();
-                if let Some(result) = attempt(&mut state) {
-                    delist(guard.list_of(&mut state), &me);
-                    std::mem::forget(guard);
-                    return Ok(result);
-                }
-                enlist(guard.list_of(&mut state), &me);
-            }
-            match task::park(deadline) {
-                Wake::Notified => {}
-                wake => {
-                    let mut state = self.lock();
-                    delist(guard.list_of(&mut state), &me);
-                    std::mem::forget(guard);
-                    // A last look: a wake-up may have raced with the timeout.
-                    return attempt(&mut state).ok_or(wake);
-                }
-            }
-        }
-    }
-}
-
-/// Removes a waiter from its list if it unwinds while parked (cancellation).
-struct Delist<'a, T> {
-    chan: &'a Chan<T>,
-    list: List,
-    me: &'a Unparker,
-}
-
-impl<T> Delist<'_, T> {
-    fn list_of<'s>(&self, state: &'s mut State<T>) -> &'s mut VecDeque<Unparker> {
-        match self.list {
+impl List {
+    fn of<T>(self, state: &mut State<T>) -> &mut VecDeque<Unparker> {
+        match self {
             List::Receiving => &mut state.receiving,
             List::Sending => &mut state.sending,
         }
     }
 }
 
+impl<T> Chan<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `attempt` under the lock until it returns `Some`, parking on
+    /// `list` in between. `Err` says why waiting stopped early (deadline,
+    /// or a caller that cannot block) after one last attempt failed.
+    fn wait<R>(
+        &self,
+        list: List,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut(&mut State<T>) -> Option<R>,
+    ) -> Result<R, Wake> {
+        let me = {
+            let mut state = self.lock();
+            if let Some(result) = attempt(&mut state) {
+                return Ok(result); // the common case: no waiting
+            }
+            let me = Unparker::current();
+            let id = me.id();
+            list.of(&mut state).push_back(me);
+            id
+        };
+        let enlisted = Delist { chan: self, list, me };
+        loop {
+            let wake = task::park(deadline);
+            let mut state = self.lock();
+            let result = attempt(&mut state);
+            if result.is_some() || wake != Wake::Notified {
+                delist(list.of(&mut state), me);
+                std::mem::forget(enlisted);
+                // A wake-up may have raced with the timeout: the attempt
+                // above had the last word.
+                return result.ok_or(wake);
+            }
+            // Spurious, or another waiter was quicker: wait again.
+            enlist(list.of(&mut state), me);
+        }
+    }
+}
+
+/// Takes a waiter off its list if it unwinds while parked (cancellation).
+struct Delist<'a, T> {
+    chan: &'a Chan<T>,
+    list: List,
+    me: WaiterId,
+}
+
 impl<T> Drop for Delist<'_, T> {
     fn drop(&mut self) {
         let mut state = self.chan.lock();
-        delist(self.list_of(&mut state), self.me);
+        delist(self.list.of(&mut state), self.me);
     }
 }
 
@@ -223,8 +224,7 @@ impl<T> Sender<T> {
     /// Gives the message back if every receiver is gone, or if the caller is
     /// a micro-thread that is being cancelled or unwinding (it cannot block).
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        self.send_until(msg, None)
-            .map_err(|e| SendError(e.into_inner()))
+        self.send_until(msg, None).map_err(|e| SendError(e.into_inner()))
     }
 
     /// Sends `msg` if that needs no waiting.
@@ -288,9 +288,7 @@ impl<T> Sender<T> {
                 let unsent = msg.take();
                 match (sent, unsent) {
                     (Ok(Ok(())), _) => Ok(()),
-                    (Ok(Err(())) | Err(Wake::Cancelled), Some(msg)) => {
-                        Err(SendTimeoutError::Disconnected(msg))
-                    }
+                    (Ok(Err(())) | Err(Wake::Cancelled), Some(msg)) => Err(SendTimeoutError::Disconnected(msg)),
                     (Err(_), Some(msg)) => Err(SendTimeoutError::Timeout(msg)),
                     (_, None) => unreachable!("a message that was not sent is still here"),
                 }
@@ -300,11 +298,7 @@ impl<T> Sender<T> {
 
     /// Capacity zero: hand the message to a waiting receiver, or offer it and
     /// wait until a receiver takes it.
-    fn send_rendezvous(
-        &self,
-        msg: T,
-        deadline: Option<Instant>,
-    ) -> Result<(), SendTimeoutError<T>> {
+    fn send_rendezvous(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let me = Unparker::current();
         let id = {
             let mut state = self.chan.lock();
@@ -317,11 +311,7 @@ impl<T> Sender<T> {
             }
             let id = state.next_offer;
             state.next_offer += 1;
-            state.offers.push_back(Offer {
-                id,
-                msg,
-                sender: me,
-            });
+            state.offers.push_back(Offer { id, msg, sender: me });
             id
         };
         let mut withdraw = Withdraw {
@@ -425,13 +415,11 @@ impl<T> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let received = self
-            .chan
-            .wait(List::Receiving, deadline, |state| match state.pop() {
-                Some(msg) => Some(Ok(msg)),
-                None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
-                None => None,
-            });
+        let received = self.chan.wait(List::Receiving, deadline, |state| match state.pop() {
+            Some(msg) => Some(Ok(msg)),
+            None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
+            None => None,
+        });
         match received {
             Ok(result) => result,
             Err(Wake::TimedOut) => Err(RecvTimeoutError::Timeout),
@@ -502,7 +490,7 @@ impl<T> Drop for Receiver<T> {
         if state.receivers == 0 {
             wake_all(&mut state.sending);
             for offer in &state.offers {
-                offer.sender.unpark();
+                offer.sender.clone().unpark();
             }
         }
     }
@@ -689,9 +677,7 @@ impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendTimeoutError::Timeout(_) => f.write_str("timed out sending on a full channel"),
-            SendTimeoutError::Disconnected(_) => {
-                f.write_str("sending on a channel with no receivers")
-            }
+            SendTimeoutError::Disconnected(_) => f.write_str("sending on a channel with no receivers"),
         }
     }
 }
@@ -706,9 +692,7 @@ impl fmt::Display for TryRecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TryRecvError::Empty => f.write_str("receiving on an empty channel"),
-            TryRecvError::Disconnected => {
-                f.write_str("receiving on an empty channel with no senders")
-            }
+            TryRecvError::Disconnected => f.write_str("receiving on an empty channel with no senders"),
         }
     }
 }
@@ -717,9 +701,7 @@ impl fmt::Display for RecvTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecvTimeoutError::Timeout => f.write_str("timed out receiving on an empty channel"),
-            RecvTimeoutError::Disconnected => {
-                f.write_str("receiving on an empty channel with no senders")
-            }
+            RecvTimeoutError::Disconnected => f.write_str("receiving on an empty channel with no senders"),
         }
     }
 }

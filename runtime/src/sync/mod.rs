@@ -7,6 +7,6 @@
 mod channel;
 
 pub use channel::{
-    Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter,
-    TryRecvError, TrySendError, bounded, unbounded,
+    Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter, TryRecvError,
+    TrySendError, bounded, unbounded,
 };

@@ -1,0 +1,224 @@
+//! Thread mode: a runtime built with `thread_mode(true)` starts an OS thread
+//! per spawn and otherwise behaves the same. Each behaviour (spawn/join,
+//! channels, sleep, panic isolation, join from an OS thread, the reactor) is
+//! one function taking a `&Runtime`, run once on micro-threads and once in
+//! thread mode.
+
+mod util;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dhaga_runtime::sync::{RecvTimeoutError, bounded, unbounded};
+use dhaga_runtime::{Builder, Runtime, RuntimeBuilder, Source, in_micro_thread, sleep, spawn};
+
+fn micro() -> Runtime {
+    RuntimeBuilder::new().build().unwrap()
+}
+
+fn threads() -> Runtime {
+    RuntimeBuilder::new().thread_mode(true).build().unwrap()
+}
+
+/// Spawn from inside `block_on` and from outside, join everywhere.
+fn spawn_and_join(rt: &Runtime) {
+    let total = rt.block_on(|| {
+        let hs: Vec<_> = (0..64u64).map(|i| spawn(move || i * i)).collect();
+        let nested = spawn(|| spawn(|| 5u64).join().unwrap() + 1);
+        let named = Builder::new()
+            .name("named".into())
+            .stack_size(256 * 1024)
+            .spawn(|| 100u64)
+            .unwrap();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>() + nested.join().unwrap() + named.join().unwrap()
+    });
+    assert_eq!(total, (0..64u64).map(|i| i * i).sum::<u64>() + 6 + 100);
+    let h = rt.spawn(|| String::from("outside"));
+    assert_eq!(h.join().unwrap(), "outside");
+}
+
+/// Producers and consumers spawned on the runtime, over bounded, rendezvous
+/// and unbounded channels, plus timeouts and disconnects.
+fn channels(rt: &Runtime) {
+    for (tx, rx) in [bounded::<u64>(4), bounded::<u64>(0), unbounded::<u64>()] {
+        let sum = rt.block_on(move || {
+            let consumers: Vec<_> = (0..3)
+                .map(|_| {
+                    let rx = rx.clone();
+                    spawn(move || rx.iter().sum::<u64>())
+                })
+                .collect();
+            let producers: Vec<_> = (0..4u64)
+                .map(|p| {
+                    let tx = tx.clone();
+                    spawn(move || {
+                        for i in 0..500 {
+                            tx.send(p * 500 + i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            drop((tx, rx));
+            for p in producers {
+                p.join().unwrap();
+            }
+            consumers.into_iter().map(|c| c.join().unwrap()).sum::<u64>()
+        });
+        assert_eq!(sum, (0..2000u64).sum::<u64>());
+    }
+    rt.block_on(|| {
+        let (tx, rx) = bounded::<u8>(0);
+        let d = Duration::from_millis(20);
+        let t0 = Instant::now();
+        assert!(matches!(rx.recv_timeout(d), Err(RecvTimeoutError::Timeout)));
+        assert!(t0.elapsed() >= d);
+        let h = spawn(move || rx.recv().is_err());
+        drop(tx);
+        assert!(h.join().unwrap(), "dropping the sender wakes the receiver");
+    });
+}
+
+/// Sleep lower bound, and sleeps overlap.
+fn sleeping(rt: &Runtime) {
+    let (each, all) = rt.block_on(|| {
+        let t0 = Instant::now();
+        let hs: Vec<_> = (0..16)
+            .map(|_| {
+                spawn(|| {
+                    let t = Instant::now();
+                    sleep(Duration::from_millis(50));
+                    t.elapsed()
+                })
+            })
+            .collect();
+        let each: Vec<Duration> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        (each, t0.elapsed())
+    });
+    assert!(each.iter().all(|&d| d >= Duration::from_millis(50)), "{each:?}");
+    assert!(
+        all < Duration::from_secs(5),
+        "16 × 50 ms sleeps did not overlap: {all:?}"
+    );
+}
+
+/// A panic ends only its task; the payload reaches join; block_on re-raises.
+fn panic_isolation(rt: &Runtime) {
+    rt.block_on(|| {
+        let hs: Vec<_> = (0..20u32)
+            .map(|i| spawn(move || if i % 4 == 1 { panic!("task {i}") } else { i }))
+            .collect();
+        for (i, h) in (0..20u32).zip(hs) {
+            match h.join() {
+                Ok(v) => assert_eq!(v, i),
+                Err(p) => {
+                    assert_eq!(i % 4, 1, "task {i} should not have panicked");
+                    assert_eq!(util::panic_text(&*p), Some(&*format!("task {i}")));
+                }
+            }
+        }
+    });
+    let r = panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(|| -> u8 { panic!("root") })));
+    assert_eq!(util::panic_text(&*r.unwrap_err()), Some("root"));
+    assert_eq!(rt.block_on(|| 1u8), 1, "the runtime is still usable");
+}
+
+/// A task waiting on a channel is joined from another OS thread.
+fn join_from_os_thread(rt: &Runtime) {
+    let (tx, rx) = bounded::<u32>(0);
+    let h = rt.spawn(move || rx.recv().unwrap() * 3);
+    assert!(!h.is_finished());
+    let joiner = thread::spawn(move || h.join().unwrap());
+    tx.send(14).unwrap();
+    assert_eq!(joiner.join().unwrap(), 42);
+}
+
+/// Ping-pong over a Source pair between two tasks, plus a deadline.
+fn reactor(rt: &Runtime) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (a, b) = (Source::new(a).unwrap(), Source::new(b).unwrap());
+    let sum = rt.block_on(move || {
+        let ponger = spawn(move || {
+            let mut buf = [0u8; 1];
+            loop {
+                let n = b.read_with(None, |mut io| io.read(&mut buf)).unwrap();
+                if n == 0 {
+                    return;
+                }
+                let reply = [buf[0].wrapping_add(1)];
+                b.write_with(None, |mut io| io.write(&reply)).unwrap();
+            }
+        });
+        let mut sum = 0u64;
+        let mut buf = [0u8; 1];
+        for i in 0..500u32 {
+            let out = [(i % 200) as u8];
+            a.write_with(None, |mut io| io.write(&out)).unwrap();
+            let n = a.read_with(None, |mut io| io.read(&mut buf)).unwrap();
+            assert_eq!(n, 1);
+            sum += u64::from(buf[0]);
+        }
+        let deadline = Instant::now() + Duration::from_millis(30);
+        let e = a.read_with(Some(deadline), |mut io| io.read(&mut buf)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(Instant::now() >= deadline);
+        drop(a);
+        ponger.join().unwrap();
+        sum
+    });
+    assert_eq!(sum, (0..500u64).map(|i| i % 200 + 1).sum::<u64>());
+}
+
+macro_rules! both_modes {
+    ($($body:ident => $micro:ident, $threads:ident;)*) => {$(
+        #[test]
+        fn $micro() {
+            util::within_limit(|| $body(&micro()));
+        }
+
+        #[test]
+        fn $threads() {
+            util::within_limit(|| $body(&threads()));
+        }
+    )*};
+}
+
+both_modes! {
+    spawn_and_join => spawn_and_join_micro_threads, spawn_and_join_thread_mode;
+    channels => channels_micro_threads, channels_thread_mode;
+    sleeping => sleeping_micro_threads, sleeping_thread_mode;
+    panic_isolation => panic_isolation_micro_threads, panic_isolation_thread_mode;
+    join_from_os_thread => join_from_os_thread_micro_threads, join_from_os_thread_thread_mode;
+    reactor => reactor_micro_threads, reactor_thread_mode;
+}
+
+#[test]
+fn thread_mode_spawn_starts_an_os_thread_each() {
+    // 16 tasks and the root meet at a std (OS-blocking) barrier: only
+    // possible if each task has an OS thread of its own.
+    util::within_limit(|| {
+        let rt = threads();
+        let tids = rt.block_on(|| {
+            assert!(!in_micro_thread(), "thread mode runs no micro-threads");
+            let barrier = Arc::new(Barrier::new(17));
+            let hs: Vec<_> = (0..16)
+                .map(|_| {
+                    let b = barrier.clone();
+                    spawn(move || {
+                        b.wait();
+                        (thread::current().id(), in_micro_thread())
+                    })
+                })
+                .collect();
+            barrier.wait();
+            hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        });
+        assert!(tids.iter().all(|&(_, micro)| !micro));
+        let distinct: HashSet<_> = tids.iter().map(|&(id, _)| id).collect();
+        assert_eq!(distinct.len(), 16);
+    });
+}

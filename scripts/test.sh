@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: `scripts/test.sh` on a fresh clone installs what the
+# tests need, then runs every test of the workspace (unit, integration, doc).
+#
+# The suite is built with the `ci` profile: optimised like a release build
+# (the thread-local test must see what LLVM does to thread-local addresses
+# there), with debug assertions and overflow checks kept on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+cargo test --workspace --profile ci "$@"
