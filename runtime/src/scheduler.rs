@@ -24,8 +24,8 @@ use polling::Poller;
 
 use crate::builder::Config;
 use crate::context;
-use crate::join::{self, JoinHandle};
 use crate::coroutine::{MicroThread, Unstarted};
+use crate::join::{self, JoinHandle};
 use crate::stack::StackPool;
 use crate::task::Task;
 
@@ -57,11 +57,23 @@ pub(crate) struct WorkerShared {
     pub(crate) inbox: SegQueue<Arc<Task>>,
     /// The worker sleeps in here; only the worker waits on it.
     pub(crate) poller: Poller,
-    /// True while the worker is (about to be) asleep in `poller`.
+    /// True while the worker is (about to be) asleep in `poller`; cleared
+    /// by whoever wakes it, so that only one wake-up notifies.
     pub(crate) sleeping: AtomicBool,
+    /// True from the moment the worker decides to sleep until it is back
+    /// from its poller; only the worker writes it. Idle workers do not steal
+    /// from a worker in this state: what was placed on it will start as soon
+    /// as it wakes, and stealing it back would undo the placement.
+    pub(crate) asleep: AtomicBool,
     /// Reactor slots released by other threads, freed by the worker between
     /// two polls (see `reactor.rs`).
     pub(crate) released: SegQueue<usize>,
+    /// Micro-threads started on this worker and not finished; written by the
+    /// worker only, read by spawners choosing where to place.
+    pub(crate) started: AtomicUsize,
+    /// Bumped by the worker each time it runs a micro-thread; idle workers
+    /// watch it to tell a stalled worker from a busy one.
+    pub(crate) progress: AtomicU64,
 }
 
 impl WorkerShared {
@@ -71,8 +83,22 @@ impl WorkerShared {
             inbox: SegQueue::new(),
             poller: Poller::new()?,
             sleeping: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
             released: SegQueue::new(),
+            started: AtomicUsize::new(0),
+            progress: AtomicU64::new(0),
         })
+    }
+
+    /// Whether an idle worker may take micro-threads from this one's fresh
+    /// queue (see `asleep`).
+    pub(crate) fn is_stealable(&self) -> bool {
+        !self.fresh.is_empty() && !self.asleep.load(Ordering::Relaxed)
+    }
+
+    /// Live micro-threads placed here: started, or waiting to start.
+    fn load(&self) -> usize {
+        self.started.load(Ordering::Relaxed) + self.fresh.len()
     }
 
     /// Wakes the worker if it is asleep.
@@ -82,6 +108,18 @@ impl WorkerShared {
             // can be done from here.
             let _ = self.poller.notify();
         }
+    }
+
+    /// Queues a new micro-thread here from another thread, waking the worker
+    /// if it sleeps. Gives it back if the queue is full.
+    fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
+        let full = self.fresh.push(pending).err();
+        if full.is_none() {
+            // Pairs with the fence in `Local::sleep`, as in `push_remote`.
+            fence(Ordering::SeqCst);
+            self.wake();
+        }
+        full
     }
 
     /// Queues a wake-up from another thread.
@@ -164,17 +202,27 @@ impl Shared {
         T: Send + 'static,
     {
         if self.config.thread_mode {
-            let task = Arc::new(Task::new(self.next_ids(1), options.name.map(String::into_boxed_str), Arc::clone(self)));
+            let task = Arc::new(Task::new(
+                self.next_ids(1),
+                options.name.map(String::into_boxed_str),
+                Arc::clone(self),
+            ));
             return self.spawn_thread(task, options.stack_size, f);
         }
         let (id, stack) = context::with_worker(|local| match local {
             Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
             _ => (self.next_ids(1), self.stacks.get(None, options.stack_size)),
         });
-        let task = Arc::new(Task::new(id, options.name.map(String::into_boxed_str), Arc::clone(self)));
+        let task = Arc::new(Task::new(
+            id,
+            options.name.map(String::into_boxed_str),
+            Arc::clone(self),
+        ));
         let stack = stack?;
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::new(stack, move || completer.complete(panic::catch_unwind(AssertUnwindSafe(f))));
+        let thread = MicroThread::new(stack, move || {
+            completer.complete(panic::catch_unwind(AssertUnwindSafe(f)))
+        });
         self.submit(Pending { task, thread });
         Ok(handle)
     }
@@ -205,20 +253,46 @@ impl Shared {
         Ok(handle)
     }
 
-    /// Queues a new micro-thread where it is likely to start soon.
+    /// Places a new micro-thread on the least-loaded worker (counting live
+    /// micro-threads, started or waiting). A spawn from a worker stays there
+    /// unless another has at least two fewer: a pair that talks to each other
+    /// keeps its locality, while many long-lived micro-threads (connections)
+    /// spread evenly, which matters because they never move once started.
     fn submit(&self, pending: Pending) {
-        let pending = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => local.push_fresh(pending),
-            _ => Some(pending),
-        });
-        if let Some(pending) = pending {
+        let here = context::with_worker(|local| local.filter(|l| l.belongs_to(self)).map(|l| l.index()));
+        let target = self.least_loaded(here);
+        let overflow = if Some(target) == here {
+            context::with_worker(|local| local.expect("on the spawning worker").push_fresh(pending))
+        } else {
+            self.workers[target].push_fresh_remote(pending)
+        };
+        if let Some(pending) = overflow {
             self.injector.push(pending);
+            self.notify_work();
         }
         if self.is_shutdown() {
             // Raced with shutdown: nobody will run it.
             self.drain_pending();
         }
-        self.notify_work();
+    }
+
+    /// The worker a new micro-thread should go to (see `submit`).
+    fn least_loaded(&self, here: Option<usize>) -> usize {
+        let n = self.workers.len();
+        if n == 1 {
+            return 0;
+        }
+        // Start the scan at a rotating index so that ties spread.
+        let start = self.next_id.load(Ordering::Relaxed) as usize;
+        let (best, best_load) = (0..n)
+            .map(|i| (start + i) % n)
+            .map(|i| (i, self.workers[i].load()))
+            .min_by_key(|&(_, load)| load)
+            .expect("at least one worker");
+        match here {
+            Some(here) if self.workers[here].load() <= best_load + 1 => here,
+            _ => best,
+        }
     }
 
     /// Makes sure some worker will look at newly queued work: wakes a sleeper
@@ -275,16 +349,10 @@ impl Shared {
         }
     }
 
-    /// Whether any queue holds a micro-thread that worker `index` could take.
-    pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
+    /// Whether micro-threads spawned from outside wait in the injector.
+    pub(crate) fn has_injected_work(&self) -> bool {
         !self.injector.is_empty()
-            || self
-                .workers
-                .iter()
-                .enumerate()
-                .any(|(i, w)| i != index && !w.fresh.is_empty())
     }
-
 }
 
 /// Makes a woken micro-thread runnable on its worker: into the worker's own

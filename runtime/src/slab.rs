@@ -53,6 +53,10 @@ impl<T> Slab<T> {
         self.entries.get_mut(index)?.as_mut()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -77,7 +81,7 @@ mod tests {
         let c = slab.insert("c");
         assert_eq!(c, a);
         assert_eq!(slab.get(b), Some(&"b"));
-        assert_eq!(slab.len, 2);
+        assert_eq!(slab.len(), 2);
         assert_eq!(slab.indices(), vec![a, b]);
     }
 }

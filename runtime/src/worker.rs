@@ -51,6 +51,10 @@ const IO_POLL_INTERVAL: Duration = Duration::from_micros(100);
 /// Search rounds before a worker without work goes to sleep.
 const SEARCH_ROUNDS: u32 = 32;
 
+/// How long a worker must have made no progress before idle workers take
+/// the micro-threads placed on it that have not started.
+const STEAL_AFTER: Duration = Duration::from_micros(500);
+
 /// Spin-loop hints between two search rounds.
 const SPINS_PER_ROUND: u32 = 64;
 
@@ -85,6 +89,8 @@ pub(crate) struct Local {
     last_io_poll: Cell<Instant>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
     ids: Cell<(u64, u64)>,
+    /// Per worker: its progress counter when last looked at, and since when.
+    observed: RefCell<Vec<(u64, Instant)>>,
 }
 
 /// How many micro-thread ids a worker reserves at a time, so that spawning
@@ -110,6 +116,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
         ids: Cell::new((0, 0)),
+        observed: RefCell::new(Vec::new()),
     };
     let guard = context::enter_worker(&local);
     while !local.shared.is_shutdown() {
@@ -290,13 +297,20 @@ impl Local {
     }
 
     fn run(&self, runnable: Runnable) {
+        // A plain store, read only by idle workers deciding whether to steal.
+        self.me().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
         match runnable {
             Runnable::Start(Pending { task, thread }) => {
                 let thread = thread.start();
-                let slot = self.threads.borrow_mut().insert(Entry {
-                    task: Arc::clone(&task),
-                    thread: None,
-                });
+                let slot = {
+                    let mut threads = self.threads.borrow_mut();
+                    let slot = threads.insert(Entry {
+                        task: Arc::clone(&task),
+                        thread: None,
+                    });
+                    self.me().started.store(threads.len(), Ordering::Relaxed);
+                    slot
+                };
                 task.bind(self.index, slot);
                 self.resume(task, thread);
             }
@@ -320,7 +334,10 @@ impl Local {
         let slot = task.slot();
         match self.running.resume(task, thread) {
             (_, _, Outcome::Finished(stack)) => {
-                self.threads.borrow_mut().remove(slot);
+                let mut threads = self.threads.borrow_mut();
+                threads.remove(slot);
+                self.me().started.store(threads.len(), Ordering::Relaxed);
+                drop(threads);
                 self.shared.stacks.put(Some(&mut self.stacks.borrow_mut()), stack);
             }
             (task, thread, Outcome::Suspended(why)) => {
@@ -348,7 +365,7 @@ impl Local {
             let found = self.search();
             let last = self.shared.stop_searching();
             if found {
-                if last && self.shared.has_stealable_work(self.index) {
+                if last && self.shared.has_injected_work() {
                     self.shared.notify_work();
                 }
                 return;
@@ -360,10 +377,22 @@ impl Local {
         }
     }
 
+    /// Whether something is queued for this worker alone: woken
+    /// micro-threads (local or from other threads) and ones placed here.
+    fn has_own_work(&self) -> bool {
+        let me = self.me();
+        // Not `take`: peek at the LIFO slot without emptying it.
+        let lifo = self.lifo.take();
+        let has_lifo = lifo.is_some();
+        self.lifo.set(lifo);
+        has_lifo || !self.ready.borrow().is_empty() || !me.inbox.is_empty() || !me.fresh.is_empty()
+    }
+
     /// Looks for work for a little while. Returns true if there is some.
     fn search(&self) -> bool {
         for _ in 0..SEARCH_ROUNDS {
-            if !self.me().inbox.is_empty() || self.shared.is_shutdown() || self.steal() {
+            // Own work first: the poll in `sleep` may have made some ready.
+            if self.has_own_work() || self.shared.is_shutdown() || self.steal() {
                 return true;
             }
             for _ in 0..SPINS_PER_ROUND {
@@ -373,10 +402,16 @@ impl Local {
         false
     }
 
-    /// Moves not-yet-started micro-threads from the injector or another
-    /// worker's fresh queue into ours. Returns true if it got any.
+    /// Moves not-yet-started micro-threads from the injector, or from a
+    /// stalled worker's fresh queue, into ours. Returns true if it got any.
+    ///
+    /// Micro-threads in another worker's fresh queue were placed there on
+    /// purpose (see `Shared::submit`) and never move once started, so taking
+    /// them from a worker that is about to run them would undo the balance
+    /// for good. They are taken only from a worker that has not made progress
+    /// for [`STEAL_AFTER`]: one held by a long-running micro-thread, or an OS
+    /// thread the kernel has not scheduled.
     fn steal(&self) -> bool {
-        let me = self.me();
         if let Some(pending) = self.shared.injector.pop() {
             if let Some(pending) = self.push_fresh(pending) {
                 self.shared.injector.push(pending);
@@ -386,9 +421,15 @@ impl Local {
         let workers = &self.shared.workers;
         let n = workers.len();
         let start = self.tick.get() as usize;
+        let mut now = None;
         for offset in 0..n {
-            let victim = &workers[(start + offset) % n];
-            if std::ptr::eq(victim, me) || victim.fresh.is_empty() {
+            let index = (start + offset) % n;
+            let victim = &workers[index];
+            if index == self.index || !victim.is_stealable() {
+                continue;
+            }
+            let now = *now.get_or_insert_with(Instant::now);
+            if !self.stalled(index, now) {
                 continue;
             }
             let mut stolen = false;
@@ -411,26 +452,53 @@ impl Local {
         false
     }
 
+    /// Whether worker `index` has made no progress for [`STEAL_AFTER`], as
+    /// far as this worker has watched it.
+    fn stalled(&self, index: usize, now: Instant) -> bool {
+        let progress = self.shared.workers[index].progress.load(Ordering::Relaxed);
+        let mut observed = self.observed.borrow_mut();
+        if observed.len() <= index {
+            observed.resize(self.shared.workers.len(), (u64::MAX, now));
+        }
+        let (seen, since) = &mut observed[index];
+        if *seen != progress {
+            *seen = progress;
+            *since = now;
+            return false;
+        }
+        now.duration_since(*since) >= STEAL_AFTER
+    }
+
+    /// When to look again at workers that hold stealable micro-threads but
+    /// have not stalled long enough yet.
+    fn next_steal_check(&self) -> Option<Instant> {
+        let workers = &self.shared.workers;
+        let any = (0..workers.len()).any(|i| i != self.index && workers[i].is_stealable());
+        any.then(|| Instant::now() + STEAL_AFTER)
+    }
+
     /// Sleeps in the poller until I/O, the next timer, or a wake-up. Returns
     /// true if woken by `notify_work` (and therefore counted as searching).
     fn sleep(&self) -> bool {
         let me = self.me();
+        me.asleep.store(true, Ordering::Relaxed);
         me.sleeping.store(true, Ordering::SeqCst);
         self.shared.add_sleeper(self.index);
         // Pairs with the fences in `push_remote` and `notify_work`: either
         // they see us asleep, or we see their work here.
         fence(Ordering::SeqCst);
-        let has_work = !me.inbox.is_empty() || self.shared.has_stealable_work(self.index) || self.shared.is_shutdown();
+        let has_work = self.has_own_work() || self.shared.has_injected_work() || self.shared.is_shutdown();
         if !has_work {
-            let timeout = self
-                .timers
-                .borrow()
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let deadline = match (self.timers.borrow().next_deadline(), self.next_steal_check()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             self.reactor.poll(self, timeout);
             self.last_io_poll.set(Instant::now());
         }
         me.sleeping.store(false, Ordering::SeqCst);
+        me.asleep.store(false, Ordering::Relaxed);
         // Still listed: nobody picked us for new work. Not listed:
         // `notify_work` did, and counted us as searching.
         !self.shared.remove_sleeper(self.index)
