@@ -51,7 +51,7 @@ pub(crate) struct MicroThread {
 impl MicroThread {
     /// Prepares `body` to run on `stack`: writes it onto the stack, where it
     /// stays until the micro-thread first runs. Nothing runs yet.
-    pub(crate) fn new<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
+    pub(crate) fn prepare<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
         let canary = stack.canary();
         let guard = stack.guard();
         let stack_size = stack.size();
@@ -80,10 +80,10 @@ pub(crate) struct Unstarted(MicroThread);
 
 // SAFETY: `Coroutine` is `!Send` because a *started* coroutine may hold
 // anything on its stack, thread-bound data and cached thread-local addresses
-// included. An unstarted one holds only what `MicroThread::new` put there:
+// included. An unstarted one holds only what `MicroThread::prepare` put there:
 // the `Send` closure and corosensei's initial frame (addresses within the
 // stack itself), with no thread-local state. `Unstarted` is only built by
-// `MicroThread::new` and gives its coroutine up (`start`) only to be resumed
+// `MicroThread::prepare` and gives its coroutine up (`start`) only to be resumed
 // on the thread that calls `start`, after which it never moves again: the
 // worker keeps it in its own table.
 unsafe impl Send for Unstarted {}

@@ -220,7 +220,7 @@ impl Shared {
         ));
         let stack = stack?;
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::new(stack, move || {
+        let thread = MicroThread::prepare(stack, move || {
             completer.complete(panic::catch_unwind(AssertUnwindSafe(f)))
         });
         self.submit(Pending { task, thread });

@@ -92,28 +92,29 @@ fn install(signal: libc::c_int) -> libc::sigaction {
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler as *const () as usize;
     action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: sigemptyset initialises the mask it is given.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
     let mut previous = MaybeUninit::<libc::sigaction>::zeroed();
     // SAFETY: `action` is a valid handler description; `previous` is valid
-    // storage for the old one. sigemptyset initialises the mask we pass.
-    unsafe {
-        libc::sigemptyset(&mut action.sa_mask);
-        if libc::sigaction(signal, &action, previous.as_mut_ptr()) != 0 {
-            // Could not install: the default behaviour stays, which is a
-            // plain crash; record "default" as previous.
-            return std::mem::zeroed();
-        }
-        previous.assume_init()
-    }
+    // storage for the old one.
+    // If this fails, the default behaviour stays (a plain crash) and the
+    // zeroed `previous` reads as "default", which `chain` handles.
+    let _ = unsafe { libc::sigaction(signal, &action, previous.as_mut_ptr()) };
+    // SAFETY: zero-initialised, and written by sigaction on success; an
+    // all-zero sigaction is a valid value (SIG_DFL, no flags).
+    unsafe { previous.assume_init() }
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
-    let address = unsafe { (*info).si_addr() } as usize;
+    let info = unsafe { &*info };
+    // SAFETY: for SIGSEGV and SIGBUS the union holds the faulting address.
+    let address = unsafe { info.si_addr() } as usize;
     let running = RUNNING.get();
     if running.guard_start <= address && address < running.guard_end {
         report_overflow(&running);
     }
-    chain(signal, info, context);
+    chain(signal, std::ptr::from_ref(info).cast_mut(), context);
 }
 
 /// Writes the overflow message with async-signal-safe calls only and aborts.
@@ -132,11 +133,10 @@ fn report_overflow(running: &RunningInfo) -> ! {
     message.push(b" overflowed its stack of ");
     message.push_number(running.stack_size as u64);
     message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
-    // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is valid.
-    unsafe {
-        libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len);
-        libc::abort()
-    }
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid for `len`.
+    unsafe { libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len) };
+    // SAFETY: abort(3) is async-signal-safe.
+    unsafe { libc::abort() }
 }
 
 /// Hands a fault that is not a micro-thread overflow to whoever handled it
@@ -162,12 +162,10 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
         _ => {
             // Restore the default action and return: the faulting instruction
             // runs again and the process dies the ordinary way.
-            // SAFETY: sigaction with SIG_DFL is async-signal-safe and valid.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &action, ptr::null_mut());
-            }
+            // SAFETY: sigaction is plain data; all-zero is SIG_DFL, no flags.
+            let default: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: sigaction(2) is async-signal-safe; `default` is valid.
+            unsafe { libc::sigaction(signal, &default, ptr::null_mut()) };
         }
     }
 }
@@ -259,12 +257,11 @@ impl Drop for AltStack {
                 ss_flags: libc::SS_DISABLE,
                 ss_size: 0,
             };
-            // SAFETY: disabling the alternate stack we installed on this
-            // thread; afterwards nothing refers to the mapping, so it can go.
-            unsafe {
-                libc::sigaltstack(&disable, ptr::null_mut());
-                sys::unmap(base, len);
-            }
+            // SAFETY: disables the alternate stack we installed on this
+            // thread.
+            unsafe { libc::sigaltstack(&disable, ptr::null_mut()) };
+            // SAFETY: the mapping is ours and, once disabled above, unused.
+            unsafe { sys::unmap(base, len) };
         }
     }
 }

@@ -86,9 +86,11 @@ impl Stack {
             bottom,
             backing: Backing::Guarded,
         };
+        // SAFETY: `page < len`, so this is inside the mapping.
+        let above_guard = unsafe { bottom.add(page) };
         // SAFETY: the range above the guard page is inside the mapping we own
         // and nothing references it yet. On failure `stack` unmaps it.
-        unsafe { sys::protect(bottom.add(page), usable, Protection::ReadWrite) }.map_err(|e| alloc_error(usable, e))?;
+        unsafe { sys::protect(above_guard, usable, Protection::ReadWrite) }.map_err(|e| alloc_error(usable, e))?;
         Ok(stack)
     }
 
@@ -167,7 +169,12 @@ impl Canary {
         // SAFETY: the caller keeps the stack, hence its lowest page, mapped;
         // the reads are volatile because an overflowing coroutine may have
         // written them behind the compiler's back.
-        (0..CANARY_LEN / 8).all(|i| unsafe { self.0.add(i).read_volatile() } == CANARY)
+        (0..CANARY_LEN / 8).all(|i| {
+            // SAFETY: the canary words are the stack's lowest bytes.
+            let word = unsafe { self.0.add(i) };
+            // SAFETY: as above, the word is mapped while the stack lives.
+            unsafe { word.read_volatile() == CANARY }
+        })
     }
 }
 
@@ -274,8 +281,10 @@ impl StackPool {
         *next += 1;
         for i in 0..CANARY_LEN / 8 {
             // SAFETY: the canary words are the lowest bytes of this stack,
-            // inside the writable slab, and no one else has this stack yet.
-            unsafe { bottom.cast::<u64>().add(i).write(CANARY) };
+            // inside the slab.
+            let word = unsafe { bottom.cast::<u64>().add(i) };
+            // SAFETY: the slab is writable and no one else has this stack yet.
+            unsafe { word.write(CANARY) };
         }
         Ok(Stack {
             // SAFETY: `stride` bytes from `bottom` are inside the slab.
@@ -331,11 +340,14 @@ mod tests {
         assert_eq!(guard, s.bottom.as_ptr() as usize);
         assert_eq!(len, sys::page_size());
         // The usable range is writable end to end.
-        // SAFETY: these bytes are inside the stack's writable range.
-        unsafe {
-            s.top.sub(1).write(1);
-            s.bottom.add(len).write(1);
-        }
+        // SAFETY: the highest usable byte is inside the stack.
+        let high = unsafe { s.top.sub(1) };
+        // SAFETY: the lowest usable byte, just above the guard page, too.
+        let low = unsafe { s.bottom.add(len) };
+        // SAFETY: as above; nothing else uses this stack.
+        unsafe { high.write(1) };
+        // SAFETY: as above.
+        unsafe { low.write(1) };
     }
 
     #[test]

@@ -106,7 +106,10 @@ pub(crate) fn address_space_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes one rlimit into the valid struct we pass.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) };
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    // `rlim_t` is `u64` on Linux but not on every platform.
+    #[allow(clippy::unnecessary_cast)]
+    let current = lim.rlim_cur as u64;
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(current)
 }
 
 /// Readiness `wait_fd` waits for.
