@@ -31,21 +31,18 @@ pub(crate) enum Suspend {
 type Yielder = corosensei::Yielder<(), Suspend>;
 
 /// What resuming a micro-thread ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// It switched back for this reason.
     Suspended(Suspend),
-    /// Its body returned; its stack is free again.
-    Finished(Stack),
+    /// Its body returned; see [`MicroThread::into_stack`].
+    Finished,
 }
 
 /// A started (or about to start) micro-thread.
 pub(crate) struct MicroThread {
     coroutine: Coroutine<(), Suspend, (), Stack>,
     canary: Option<Canary>,
-    /// The guard page (address, length), for the overflow report.
-    pub(crate) guard: Option<(usize, usize)>,
-    /// Usable stack bytes, for the overflow report.
-    pub(crate) stack_size: usize,
 }
 
 impl MicroThread {
@@ -53,8 +50,6 @@ impl MicroThread {
     /// stays until the micro-thread first runs. Nothing runs yet.
     pub(crate) fn prepare<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
         let canary = stack.canary();
-        let guard = stack.guard();
-        let stack_size = stack.size();
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder, ()| {
             context::with_worker(|local| {
                 local
@@ -65,12 +60,16 @@ impl MicroThread {
             });
             body();
         });
-        Unstarted(MicroThread {
-            coroutine,
-            canary,
-            guard,
-            stack_size,
-        })
+        Unstarted(MicroThread { coroutine, canary })
+    }
+
+    /// The stack of a micro-thread that has finished, for reuse.
+    ///
+    /// # Panics
+    ///
+    /// If it has not finished.
+    pub(crate) fn into_stack(self) -> Stack {
+        self.coroutine.into_stack()
     }
 }
 
@@ -121,8 +120,8 @@ impl Running {
     ///
     /// If called from inside a micro-thread, and aborts the process if the
     /// canary of an unguarded stack was overwritten.
-    pub(crate) fn resume(&self, task: Arc<Task>, mut thread: MicroThread) -> (Arc<Task>, Option<MicroThread>, Outcome) {
-        crate::signal::set_running(&task, &thread);
+    pub(crate) fn resume(&self, task: Arc<Task>, thread: &mut MicroThread) -> (Arc<Task>, Outcome) {
+        crate::signal::set_running(&task);
         let previous = self.task.replace(Some(task));
         assert!(previous.is_none(), "a micro-thread cannot resume another one");
         let result = thread.coroutine.resume(());
@@ -136,8 +135,8 @@ impl Running {
             }
         }
         match result {
-            CoroutineResult::Yield(why) => (task, Some(thread), Outcome::Suspended(why)),
-            CoroutineResult::Return(()) => (task, None, Outcome::Finished(thread.coroutine.into_stack())),
+            CoroutineResult::Yield(why) => (task, Outcome::Suspended(why)),
+            CoroutineResult::Return(()) => (task, Outcome::Finished),
         }
     }
 

@@ -213,12 +213,11 @@ impl Shared {
             Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
             _ => (self.next_ids(1), self.stacks.get(None, options.stack_size)),
         });
-        let task = Arc::new(Task::new(
-            id,
-            options.name.map(String::into_boxed_str),
-            Arc::clone(self),
-        ));
         let stack = stack?;
+        let mut task = Task::new(id, options.name.map(String::into_boxed_str), Arc::clone(self));
+        task.stack_guard = stack.guard().unwrap_or((0, 0));
+        task.stack_size = stack.size();
+        let task = Arc::new(task);
         let (handle, completer) = join::pair(Arc::clone(&task));
         let thread = MicroThread::prepare(stack, move || {
             completer.complete(panic::catch_unwind(AssertUnwindSafe(f)))

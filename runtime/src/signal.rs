@@ -15,56 +15,26 @@ use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, OnceLock};
 
-use crate::coroutine::MicroThread;
 use crate::sys::{self, Protection};
 use crate::task::Task;
 
-/// What the handler needs to know about the micro-thread on this CPU.
-/// Plain data, so that reading it from a signal handler is sound.
-#[derive(Clone, Copy)]
-struct RunningInfo {
-    guard_start: usize,
-    guard_end: usize,
-    stack_size: usize,
-    id: u64,
-    name: *const u8,
-    name_len: usize,
-}
-
-const NOT_RUNNING: RunningInfo = RunningInfo {
-    guard_start: 0,
-    guard_end: 0,
-    stack_size: 0,
-    id: 0,
-    name: ptr::null(),
-    name_len: 0,
-};
-
 thread_local! {
-    // Const-initialised and without a destructor: accessing it is a plain
-    // load, safe in a signal handler.
-    static RUNNING: Cell<RunningInfo> = const { Cell::new(NOT_RUNNING) };
+    /// The task of the micro-thread running on this thread, if any; the
+    /// worker keeps it alive while it runs. Const-initialised and without a
+    /// destructor, so reading it is a plain load, safe in a signal handler.
+    static RUNNING: Cell<*const Task> = const { Cell::new(ptr::null()) };
 }
 
-/// Records that `thread` (of `task`) is about to run on this thread.
+/// Records that `task`'s micro-thread is about to run on this thread.
 #[inline]
-pub(crate) fn set_running(task: &Arc<Task>, thread: &MicroThread) {
-    let (guard_start, guard_len) = thread.guard.unwrap_or((0, 0));
-    let name = task.name().unwrap_or("");
-    RUNNING.set(RunningInfo {
-        guard_start,
-        guard_end: guard_start + guard_len,
-        stack_size: thread.stack_size,
-        id: task.id(),
-        name: name.as_ptr(),
-        name_len: name.len(),
-    });
+pub(crate) fn set_running(task: &Arc<Task>) {
+    RUNNING.set(Arc::as_ptr(task));
 }
 
 /// Records that no micro-thread runs on this thread.
 #[inline]
 pub(crate) fn clear_running() {
-    RUNNING.set(NOT_RUNNING);
+    RUNNING.set(ptr::null());
 }
 
 /// Aborts after a micro-thread overwrote the canary of its unguarded stack.
@@ -111,27 +81,30 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: for SIGSEGV and SIGBUS the union holds the faulting address.
     let address = unsafe { info.si_addr() } as usize;
     let running = RUNNING.get();
-    if running.guard_start <= address && address < running.guard_end {
-        report_overflow(&running);
+    if !running.is_null() {
+        // SAFETY: the worker keeps the running task alive while it runs and
+        // clears `RUNNING` before letting it go; the fault happened in it.
+        let task = unsafe { &*running };
+        let (guard, len) = task.stack_guard;
+        if guard <= address && address < guard + len {
+            report_overflow(task);
+        }
     }
     chain(signal, std::ptr::from_ref(info).cast_mut(), context);
 }
 
 /// Writes the overflow message with async-signal-safe calls only and aborts.
-fn report_overflow(running: &RunningInfo) -> ! {
+fn report_overflow(task: &Task) -> ! {
     let mut message = Message::default();
     message.push(b"dhaga: micro-thread ");
-    message.push_number(running.id);
-    if !running.name.is_null() && running.name_len > 0 {
-        // SAFETY: the name belongs to the task of the running micro-thread,
-        // whose header the worker keeps alive while it runs.
-        let name = unsafe { std::slice::from_raw_parts(running.name, running.name_len) };
+    message.push_number(task.id());
+    if let Some(name) = task.name() {
         message.push(b" '");
-        message.push(name);
+        message.push(name.as_bytes());
         message.push(b"'");
     }
     message.push(b" overflowed its stack of ");
-    message.push_number(running.stack_size as u64);
+    message.push_number(task.stack_size as u64);
     message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
     // SAFETY: write(2) is async-signal-safe; the buffer is valid for `len`.
     unsafe { libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len) };

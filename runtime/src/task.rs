@@ -41,11 +41,17 @@ pub(crate) struct Task {
     /// Set when the task must unwind at its next park (shutdown).
     cancelled: AtomicBool,
     shared: Arc<Shared>,
+    /// Its stack's guard page (address, length) and usable size, for the
+    /// overflow report; zero for thread-mode threads.
+    pub(crate) stack_guard: (usize, usize),
+    pub(crate) stack_size: usize,
 }
 
 impl Task {
     pub(crate) fn new(id: u64, name: Option<Box<str>>, shared: Arc<Shared>) -> Task {
         Task {
+            stack_guard: (0, 0),
+            stack_size: 0,
             id,
             name,
             state: AtomicU8::new(RUNNING),

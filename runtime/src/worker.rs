@@ -69,8 +69,7 @@ enum Runnable {
 /// A started micro-thread in the worker's table.
 struct Entry {
     task: Arc<Task>,
-    /// `None` while it runs.
-    thread: Option<MicroThread>,
+    thread: MicroThread,
 }
 
 /// The worker's own state, touched only by its thread.
@@ -301,49 +300,47 @@ impl Local {
         self.me().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
         match runnable {
             Runnable::Start(Pending { task, thread }) => {
-                let thread = thread.start();
                 let slot = {
                     let mut threads = self.threads.borrow_mut();
                     let slot = threads.insert(Entry {
                         task: Arc::clone(&task),
-                        thread: None,
+                        thread: thread.start(),
                     });
                     self.me().started.store(threads.len(), Ordering::Relaxed);
                     slot
                 };
                 task.bind(self.index, slot);
-                self.resume(task, thread);
+                self.resume(task, slot);
             }
             Runnable::Resume(task) => {
-                let thread = {
-                    let mut threads = self.threads.borrow_mut();
-                    match threads.get_mut(task.slot()) {
-                        Some(entry) if Arc::ptr_eq(&entry.task, &task) => entry.thread.take(),
-                        _ => None,
-                    }
-                };
-                debug_assert!(thread.is_some(), "a queued micro-thread is in the table");
-                if let Some(thread) = thread {
-                    self.resume(task, thread);
-                }
+                let slot = task.slot();
+                self.resume(task, slot);
             }
         }
     }
 
-    fn resume(&self, task: Arc<Task>, thread: MicroThread) {
-        let slot = task.slot();
-        match self.running.resume(task, thread) {
-            (_, _, Outcome::Finished(stack)) => {
-                let mut threads = self.threads.borrow_mut();
-                threads.remove(slot);
+    /// Runs the micro-thread of `task`, in slot `slot` of the table, until it
+    /// suspends or ends.
+    fn resume(&self, task: Arc<Task>, slot: usize) {
+        let mut threads = self.threads.borrow_mut();
+        let Some(entry) = threads.get_mut(slot).filter(|entry| Arc::ptr_eq(&entry.task, &task)) else {
+            debug_assert!(false, "a queued micro-thread is in the table");
+            return;
+        };
+        // The table stays borrowed while the micro-thread runs: nothing a
+        // micro-thread can call touches it, and this way it runs in place.
+        let (task, outcome) = self.running.resume(task, &mut entry.thread);
+        match outcome {
+            Outcome::Finished => {
+                let entry = threads.remove(slot).expect("the finished micro-thread is in the table");
                 self.me().started.store(threads.len(), Ordering::Relaxed);
                 drop(threads);
+                drop(task);
+                let stack = entry.thread.into_stack();
                 self.shared.stacks.put(Some(&mut self.stacks.borrow_mut()), stack);
             }
-            (task, thread, Outcome::Suspended(why)) => {
-                if let Some(entry) = self.threads.borrow_mut().get_mut(slot) {
-                    entry.thread = thread;
-                }
+            Outcome::Suspended(why) => {
+                drop(threads);
                 let runnable = match why {
                     Suspend::Yield => true,
                     Suspend::Park => !task.finish_park(),
@@ -513,17 +510,12 @@ impl Local {
                 break;
             }
             for slot in slots {
-                let entry = {
-                    let mut threads = self.threads.borrow_mut();
-                    threads
-                        .get_mut(slot)
-                        .and_then(|entry| Some((Arc::clone(&entry.task), entry.thread.take()?)))
-                };
-                if let Some((task, thread)) = entry {
+                let task = self.threads.borrow().get(slot).map(|entry| Arc::clone(&entry.task));
+                if let Some(task) = task {
                     task.cancel();
                     // A cancelled micro-thread unwinds from its park and never
                     // suspends again, so this runs it to its end.
-                    self.resume(task, thread);
+                    self.resume(task, slot);
                 }
             }
         }
