@@ -9,7 +9,7 @@
 //! `Running` knows whether a micro-thread is on the CPU and which yielder is
 //! its own.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
 
@@ -96,7 +96,13 @@ impl Unstarted {
 
 /// The micro-thread currently on this worker's CPU, if any.
 pub(crate) struct Running {
-    task: RefCell<Option<Arc<Task>>>,
+    /// The running micro-thread's task; null when none runs. The worker's
+    /// table holds a strong reference to every task whose micro-thread
+    /// exists, so while this is non-null it points to a live `Task`.
+    task: Cell<*const Task>,
+    /// The reference to the task that the worker handed in with it, until
+    /// the micro-thread lends it to a waiter list (see [`Running::task`]).
+    handed: Cell<Option<Arc<Task>>>,
     /// The running micro-thread's yielder; meaningful only while `task` is
     /// set. Each micro-thread stores its own when it starts and again each
     /// time it resumes from `suspend`.
@@ -106,32 +112,37 @@ pub(crate) struct Running {
 impl Default for Running {
     fn default() -> Self {
         Running {
-            task: RefCell::new(None),
+            task: Cell::new(ptr::null()),
+            handed: Cell::new(None),
             yielder: Cell::new(ptr::null()),
         }
     }
 }
 
 impl Running {
-    /// Runs `thread` (the micro-thread of `task`) until it suspends or ends;
-    /// hands `task` back with the outcome.
+    /// Runs `thread` (the micro-thread of `task`) until it suspends or ends.
+    /// Hands the reference to `task` back, unless the micro-thread lent it
+    /// to whoever will wake it (then `None`).
     ///
     /// # Panics
     ///
     /// If called from inside a micro-thread, and aborts the process if the
     /// canary of an unguarded stack was overwritten.
-    pub(crate) fn resume(&self, task: Arc<Task>, thread: &mut MicroThread) -> (Arc<Task>, Outcome) {
+    pub(crate) fn resume(&self, task: Arc<Task>, thread: &mut MicroThread) -> (Option<Arc<Task>>, Outcome) {
+        assert!(self.task.get().is_null(), "a micro-thread cannot resume another one");
+        let id = task.id();
         crate::signal::set_running(&task);
-        let previous = self.task.replace(Some(task));
-        assert!(previous.is_none(), "a micro-thread cannot resume another one");
+        self.task.set(Arc::as_ptr(&task));
+        self.handed.set(Some(task));
         let result = thread.coroutine.resume(());
-        let task = self.task.take().expect("the resumed task is still current");
+        self.task.set(ptr::null());
         crate::signal::clear_running();
+        let task = self.handed.take();
         if let Some(canary) = thread.canary {
             // SAFETY: the canary is in the coroutine's stack, which `thread`
             // still owns.
             if !unsafe { canary.intact() } {
-                crate::signal::report_canary(&task);
+                crate::signal::report_canary(id);
             }
         }
         match result {
@@ -143,13 +154,37 @@ impl Running {
     /// Whether a micro-thread is running.
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
-        self.task.borrow().is_some()
+        !self.task.get().is_null()
     }
 
     /// Calls `f` with the running micro-thread's task.
     #[inline]
-    pub(crate) fn with_task<R>(&self, f: impl FnOnce(&Arc<Task>) -> R) -> Option<R> {
-        self.task.borrow().as_ref().map(f)
+    pub(crate) fn with_task<R>(&self, f: impl FnOnce(&Task) -> R) -> Option<R> {
+        // SAFETY: non-null only while its micro-thread runs, during which the
+        // worker's table keeps the task alive (see the field's docs).
+        unsafe { self.task.get().as_ref() }.map(f)
+    }
+
+    /// A strong reference to the running micro-thread's task: the one the
+    /// worker handed in, the first time (no reference-count traffic: the
+    /// waiter list it goes to passes it on to the run queue, which hands it
+    /// back to the worker), a new one after that.
+    pub(crate) fn task(&self) -> Option<Arc<Task>> {
+        let ptr = self.task.get();
+        if ptr.is_null() {
+            return None;
+        }
+        if let Some(task) = self.handed.take() {
+            return Some(task);
+        }
+        // SAFETY: `ptr` came from `Arc::as_ptr` of a task that the worker's
+        // table keeps alive while its micro-thread runs, which it does now;
+        // taking one more strong reference to it is therefore sound.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+        }
+        // SAFETY: the count was incremented above for this new `Arc`.
+        Some(unsafe { Arc::from_raw(ptr) })
     }
 
     /// Switches from the running micro-thread back to its worker; returns when

@@ -2,10 +2,11 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread;
 
 use crate::Cancelled;
+use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Task, Unparker, Wake};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
@@ -27,7 +28,7 @@ pub struct JoinHandle<T> {
 
 /// The result slot shared by a handle and its micro-thread.
 struct JoinState<T> {
-    inner: Mutex<Inner<T>>,
+    inner: SpinLock<Inner<T>>,
 }
 
 struct Inner<T> {
@@ -37,8 +38,8 @@ struct Inner<T> {
 }
 
 impl<T> JoinState<T> {
-    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> SpinGuard<'_, Inner<T>> {
+        self.inner.lock()
     }
 }
 
@@ -52,7 +53,7 @@ pub(crate) struct Completer<T> {
 /// A join handle and the completer of its micro-thread.
 pub(crate) fn pair<T>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
     let state = Arc::new(JoinState {
-        inner: Mutex::new(Inner {
+        inner: SpinLock::new(Inner {
             result: None,
             finished: false,
             joiner: None,

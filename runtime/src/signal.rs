@@ -38,13 +38,11 @@ pub(crate) fn clear_running() {
 }
 
 /// Aborts after a micro-thread overwrote the canary of its unguarded stack.
-pub(crate) fn report_canary(task: &Task) -> ! {
-    let name = task.name().map(|n| format!(" '{n}'")).unwrap_or_default();
+pub(crate) fn report_canary(id: u64) -> ! {
     eprintln!(
-        "dhaga: micro-thread {}{name} overflowed its unguarded stack (the canary at its end was \
+        "dhaga: micro-thread {id} overflowed its unguarded stack (the canary at its end was \
          overwritten); memory next to it may be corrupt. Give it a larger stack \
-         (Builder::stack_size) or use guarded stacks. Aborting.",
-        task.id()
+         (Builder::stack_size) or use guarded stacks. Aborting."
     );
     std::process::abort()
 }

@@ -53,7 +53,7 @@ const SEARCH_ROUNDS: u32 = 32;
 
 /// How long a worker must have made no progress before idle workers take
 /// the micro-threads placed on it that have not started.
-const STEAL_AFTER: Duration = Duration::from_micros(500);
+const STEAL_AFTER: Duration = Duration::from_millis(2);
 
 /// Spin-loop hints between two search rounds.
 const SPINS_PER_ROUND: u32 = 64;
@@ -162,7 +162,7 @@ impl Local {
 
     /// The running micro-thread's task.
     pub(crate) fn current_task(&self) -> Option<Arc<Task>> {
-        self.running.with_task(Arc::clone)
+        self.running.task()
     }
 
     /// An id for a micro-thread spawned here.
@@ -329,23 +329,25 @@ impl Local {
         };
         // The table stays borrowed while the micro-thread runs: nothing a
         // micro-thread can call touches it, and this way it runs in place.
-        let (task, outcome) = self.running.resume(task, &mut entry.thread);
+        let (handed_back, outcome) = self.running.resume(task, &mut entry.thread);
         match outcome {
             Outcome::Finished => {
                 let entry = threads.remove(slot).expect("the finished micro-thread is in the table");
                 self.me().started.store(threads.len(), Ordering::Relaxed);
                 drop(threads);
-                drop(task);
+                drop(handed_back);
                 let stack = entry.thread.into_stack();
                 self.shared.stacks.put(Some(&mut self.stacks.borrow_mut()), stack);
             }
             Outcome::Suspended(why) => {
-                drop(threads);
                 let runnable = match why {
                     Suspend::Yield => true,
-                    Suspend::Park => !task.finish_park(),
+                    Suspend::Park => !entry.task.finish_park(),
                 };
                 if runnable {
+                    // Lent to a waiter list: take a new reference to requeue.
+                    let task = handed_back.unwrap_or_else(|| Arc::clone(&entry.task));
+                    drop(threads);
                     self.ready.borrow_mut().push_back(task);
                 }
             }

@@ -1,7 +1,7 @@
 //! Multi-producer multi-consumer channels that park micro-threads and block
 //! OS threads, in the style of `crossbeam-channel`.
 //!
-//! One mutex guards the queue and two wait lists (receivers waiting for a
+//! One lock guards the queue and two wait lists (receivers waiting for a
 //! message, senders waiting for room). A waiter re-checks the channel under
 //! the lock every time it wakes, so spurious wake-ups and timeouts that race
 //! with a wake-up lose nothing: a message that arrived is taken even if the
@@ -12,9 +12,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Unparker, WaiterId, Wake};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every
@@ -46,7 +47,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 fn channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,
-        state: Mutex::new(State {
+        state: SpinLock::new(State {
             queue: VecDeque::new(),
             offers: VecDeque::new(),
             next_offer: 0,
@@ -67,7 +68,7 @@ fn channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
 struct Chan<T> {
     /// `None`: unbounded.
     cap: Option<usize>,
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 struct State<T> {
@@ -150,8 +151,8 @@ impl List {
 }
 
 impl<T> Chan<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> SpinGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Runs `attempt` under the lock until it returns `Some`, parking on

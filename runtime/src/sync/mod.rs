@@ -5,6 +5,7 @@
 //! others), a waiting OS thread blocks.
 
 mod channel;
+pub(crate) mod spin;
 
 pub use channel::{
     Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter, TryRecvError,

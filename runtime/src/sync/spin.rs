@@ -1,0 +1,115 @@
+//! A spinlock for the runtime's own short critical sections.
+//!
+//! Channels, join slots and readiness records hold their lock for a handful
+//! of instructions, and never across a park (a micro-thread cannot be
+//! suspended while holding one: nothing inside a critical section parks).
+//! For that, a spinlock is cheaper than `std::sync::Mutex`: unlocking is a
+//! plain release store, where the mutex needs a read-modify-write to learn
+//! whether a sleeper must be woken. Waiting spins briefly and then yields the
+//! OS thread, so a holder that the kernel preempted is not starved; the same
+//! trade crossbeam-channel makes for its waker lists.
+
+use std::cell::UnsafeCell;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Spins before each `yield_now` while the lock is taken.
+const SPINS: u32 = 64;
+
+/// A lock around `T` for critical sections of a few instructions.
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one thread at a time
+// (`locked` is taken with Acquire and released with Release), so sharing the
+// lock across threads is sound whenever moving `T` between them is.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(value: T) -> SpinLock<T> {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Takes the lock, spinning (then yielding) while someone holds it.
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        if self.locked.swap(true, Ordering::Acquire) {
+            self.lock_contended();
+        }
+        SpinGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        loop {
+            for _ in 0..SPINS {
+                std::hint::spin_loop();
+                if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::Acquire) {
+                    return;
+                }
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Access to a [`SpinLock`]'s value; unlocks on drop.
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<T> Deref for SpinGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock, so
+        // no other reference to the value exists.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for SpinGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this borrow unique too.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpinLock;
+    use std::sync::Arc;
+
+    #[test]
+    fn excludes_concurrent_updates() {
+        let lock = Arc::new(SpinLock::new(0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        *lock.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*lock.lock(), 400_000);
+    }
+}
