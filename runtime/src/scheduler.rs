@@ -97,7 +97,7 @@ impl WorkerShared {
     }
 
     /// Live micro-threads placed here: started, or waiting to start.
-    fn load(&self) -> usize {
+    pub(crate) fn load(&self) -> usize {
         self.started.load(Ordering::Relaxed) + self.fresh.len()
     }
 
@@ -112,7 +112,7 @@ impl WorkerShared {
 
     /// Queues a new micro-thread here from another thread, waking the worker
     /// if it sleeps. Gives it back if the queue is full.
-    fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
+    pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
         let full = self.fresh.push(pending).err();
         if full.is_none() {
             // Pairs with the fence in `Local::sleep`, as in `push_remote`.
@@ -258,12 +258,14 @@ impl Shared {
     /// keeps its locality, while many long-lived micro-threads (connections)
     /// spread evenly, which matters because they never move once started.
     fn submit(&self, pending: Pending) {
-        let here = context::with_worker(|local| local.filter(|l| l.belongs_to(self)).map(|l| l.index()));
-        let target = self.least_loaded(here);
-        let overflow = if Some(target) == here {
-            context::with_worker(|local| local.expect("on the spawning worker").push_fresh(pending))
-        } else {
-            self.workers[target].push_fresh_remote(pending)
+        // From one of our workers: placed by its cached view of the loads.
+        let pending = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(self) => Err(local.place(pending)),
+            _ => Ok(pending),
+        });
+        let overflow = match pending {
+            Err(overflow) => overflow,
+            Ok(pending) => self.workers[self.least_loaded()].push_fresh_remote(pending),
         };
         if let Some(pending) = overflow {
             self.injector.push(pending);
@@ -275,23 +277,15 @@ impl Shared {
         }
     }
 
-    /// The worker a new micro-thread should go to (see `submit`).
-    fn least_loaded(&self, here: Option<usize>) -> usize {
-        let n = self.workers.len();
-        if n == 1 {
-            return 0;
-        }
-        // Start the scan at a rotating index so that ties spread.
+    /// The least-loaded worker, read afresh (spawns from outside the
+    /// workers; a worker keeps its own cached view, see `Local::place`).
+    fn least_loaded(&self) -> usize {
         let start = self.next_id.load(Ordering::Relaxed) as usize;
-        let (best, best_load) = (0..n)
+        let n = self.workers.len();
+        (0..n)
             .map(|i| (start + i) % n)
-            .map(|i| (i, self.workers[i].load()))
-            .min_by_key(|&(_, load)| load)
-            .expect("at least one worker");
-        match here {
-            Some(here) if self.workers[here].load() <= best_load + 1 => here,
-            _ => best,
-        }
+            .min_by_key(|&i| self.workers[i].load())
+            .expect("at least one worker")
     }
 
     /// Makes sure some worker will look at newly queued work: wakes a sleeper

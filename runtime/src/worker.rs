@@ -90,7 +90,15 @@ pub(crate) struct Local {
     ids: Cell<(u64, u64)>,
     /// Per worker: its progress counter when last looked at, and since when.
     observed: RefCell<Vec<(u64, Instant)>>,
+    /// This worker's view of every worker's load, for placing spawns, and
+    /// how many more placements it serves before it is read again.
+    loads: RefCell<(Vec<usize>, u32)>,
 }
+
+/// Placements a worker makes from its cached view of the other workers'
+/// loads before reading them again: reading them means cache misses on lines
+/// their owners keep writing.
+const LOAD_REFRESH: u32 = 32;
 
 /// How many micro-thread ids a worker reserves at a time, so that spawning
 /// does not touch a counter shared by all workers.
@@ -116,6 +124,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         last_io_poll: Cell::new(Instant::now()),
         ids: Cell::new((0, 0)),
         observed: RefCell::new(Vec::new()),
+        loads: RefCell::new((Vec::new(), 0)),
     };
     let guard = context::enter_worker(&local);
     while !local.shared.is_shutdown() {
@@ -179,6 +188,48 @@ impl Local {
     /// A stack for a new micro-thread, from this worker's cache if possible.
     pub(crate) fn take_stack(&self, size: Option<usize>) -> io::Result<Stack> {
         self.shared.stacks.get(Some(&mut self.stacks.borrow_mut()), size)
+    }
+
+    /// Places a micro-thread spawned here on the least-loaded worker
+    /// (counting live micro-threads, started or waiting), staying here unless
+    /// another worker has at least two fewer: a pair that talks to each other
+    /// keeps its locality, while many long-lived micro-threads (connections)
+    /// spread evenly, which matters because they never move once started.
+    /// Gives the micro-thread back if the chosen queue is full.
+    pub(crate) fn place(&self, pending: Pending) -> Option<Pending> {
+        let target = self.choose_worker();
+        if target == self.index {
+            self.push_fresh(pending)
+        } else {
+            self.shared.workers[target].push_fresh_remote(pending)
+        }
+    }
+
+    fn choose_worker(&self) -> usize {
+        let workers = &self.shared.workers;
+        let n = workers.len();
+        if n == 1 {
+            return self.index;
+        }
+        let mut view = self.loads.borrow_mut();
+        let (loads, countdown) = &mut *view;
+        if *countdown == 0 || loads.len() != n {
+            loads.clear();
+            loads.extend(workers.iter().map(WorkerShared::load));
+            *countdown = LOAD_REFRESH;
+        }
+        *countdown -= 1;
+        let mine = workers[self.index].load();
+        loads[self.index] = mine;
+        // Scan from a rotating start so that ties spread.
+        let start = self.tick.get() as usize;
+        let best = (0..n)
+            .map(|i| (start + i) % n)
+            .min_by_key(|&i| loads[i])
+            .expect("at least one worker");
+        let target = if mine <= loads[best] + 1 { self.index } else { best };
+        loads[target] += 1;
+        target
     }
 
     /// Queues a new micro-thread here; gives it back if the queue is full.
