@@ -1,3 +1,70 @@
-//! `dhaga::net`: `std::net` for micro-threads (being built; see the issue
-//! tracker). Sockets will park the calling micro-thread on readiness through
-//! [`dhaga_runtime::Source`].
+//! `dhaga::net`: `std::net` (and `std::os::unix::net`) for micro-threads.
+//!
+//! Every type mirrors its std counterpart method for method, so a threaded
+//! server is ported by changing its `use` lines. The difference is what
+//! blocking means: in a micro-thread, a call that would block parks only the
+//! micro-thread, and its worker runs others until the socket is ready; on a
+//! plain OS thread the same call blocks the thread, exactly like std. That is
+//! what lets one program run on micro-threads or, with the runtime in thread
+//! mode, on OS threads.
+//!
+//! # How it works
+//!
+//! Each socket is non-blocking underneath and registered with the reactor of
+//! the worker that waits on it ([`dhaga_runtime::Source`]). Every method is
+//! one line over one helper: try the system call; on `WouldBlock`, wait for
+//! readiness (or the socket's timeout) and try again. Host names resolve on
+//! the blocking pool ([`dhaga_runtime::spawn_blocking`]), and `accept` waits
+//! out file-descriptor exhaustion instead of failing or spinning.
+//!
+//! # Examples
+//!
+//! An echo server, one micro-thread per connection:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use dhaga_net::{TcpListener, TcpStream};
+//!
+//! fn handle(mut stream: TcpStream) -> std::io::Result<()> {
+//!     let mut buf = [0; 4096];
+//!     loop {
+//!         let n = stream.read(&mut buf)?; // parks until data arrives
+//!         if n == 0 {
+//!             return Ok(());
+//!         }
+//!         stream.write_all(&buf[..n])?;
+//!     }
+//! }
+//!
+//! let reply = dhaga_runtime::run(|| {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     dhaga_runtime::spawn(move || {
+//!         for stream in listener.incoming() {
+//!             dhaga_runtime::spawn(move || handle(stream?));
+//!         }
+//!         std::io::Result::Ok(())
+//!     });
+//!     let mut client = TcpStream::connect(addr)?;
+//!     client.write_all(b"hello")?;
+//!     let mut reply = [0; 5];
+//!     client.read_exact(&mut reply)?;
+//!     std::io::Result::Ok(reply)
+//! })?;
+//! assert_eq!(&reply, b"hello");
+//! # std::io::Result::Ok(())
+//! ```
+
+mod addr;
+mod socket;
+mod tcp;
+mod udp;
+#[cfg(unix)]
+mod unix;
+
+pub use addr::ToSocketAddrs;
+pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};

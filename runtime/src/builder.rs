@@ -160,9 +160,9 @@ impl RuntimeBuilder {
         let shared = Arc::new(Shared::new(config)?);
         let mut workers = Vec::new();
         if !thread_mode {
-            if shared.config.stack_mode == StackMode::Guarded {
-                signal::install_handler();
-            }
+            // Even with slab stacks: micro-threads given another stack size
+            // get guarded stacks.
+            signal::install_handler();
             for index in 0..shared.config.workers {
                 let name = format!("{}-{index}", shared.config.thread_name);
                 let worker_shared = Arc::clone(&shared);
@@ -224,6 +224,15 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.shared.config.thread_mode && crate::in_micro_thread() {
+            // Not on this thread: other micro-threads of its worker would see
+            // this runtime as theirs while `f` runs. On a thread of its own.
+            let handle = self
+                .shared
+                .spawn(SpawnOptions::default(), f)
+                .unwrap_or_else(|e| panic!("{e}"));
+            return handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload));
+        }
         if self.shared.config.thread_mode {
             let previous = context::set_thread_runtime(Some(Arc::clone(&self.shared)));
             let result = panic::catch_unwind(AssertUnwindSafe(f));

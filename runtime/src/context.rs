@@ -54,7 +54,8 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
 
 /// The thread-mode runtime of this thread, if any.
 pub(crate) fn thread_runtime() -> Option<Handle> {
-    THREAD_RUNTIME.with(|r| r.borrow().clone())
+    // `try_with`: reachable from other thread-locals' destructors.
+    THREAD_RUNTIME.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
 /// Makes `handle` this thread's thread-mode runtime; returns the previous one.

@@ -201,7 +201,10 @@ impl Running {
         // switches back), and `yielder` is that coroutine's own: stored when
         // it started and restored below every time it resumed. A yielder
         // lives at the root of its coroutine's stack until the coroutine
-        // returns, which it cannot have done while running this code.
+        // returns, which it cannot have done while running this code. (If the
+        // micro-thread runs a coroutine of its own and parks inside it, the
+        // switch saves that inner stack pointer in this yielder's parent link
+        // and resumes it there, which corosensei's switch supports.)
         unsafe { (*yielder).suspend(why) };
         self.yielder.set(yielder);
     }

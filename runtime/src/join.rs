@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 
@@ -66,9 +67,18 @@ pub(crate) fn pair<T>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
 }
 
 impl<T> Completer<T> {
-    pub(crate) fn complete(mut self, result: thread::Result<T>) {
-        if let Some(state) = self.state.take() {
-            deliver(&state, result);
+    /// Runs `f` (the micro-thread's body), catching its panic, and delivers
+    /// the outcome to the join handle.
+    ///
+    /// Delivering may drop the result (a detached handle), and a result
+    /// whose destructor panics would unwind out of the micro-thread into its
+    /// worker; as std does for threads, that aborts the process instead.
+    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let state = self.state.take().expect("completed once");
+        if panic::catch_unwind(AssertUnwindSafe(move || deliver(&state, result))).is_err() {
+            eprintln!("dhaga: the result of a micro-thread panicked when dropped; aborting");
+            std::process::abort();
         }
     }
 }

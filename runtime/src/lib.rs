@@ -46,6 +46,7 @@
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 mod builder;
 mod context;
 mod coroutine;
@@ -65,6 +66,7 @@ pub mod sync;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
 pub use join::JoinHandle;
 pub use reactor::Source;

@@ -20,9 +20,10 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use polling::{Event, Events, PollMode};
@@ -38,7 +39,10 @@ use crate::worker::Local;
 /// micro-thread (or block the calling OS thread) until it is ready.
 ///
 /// This is the primitive `dhaga::net` is built on; use it to make any other
-/// file-descriptor-based I/O object micro-thread friendly.
+/// file-descriptor-based I/O object micro-thread friendly. `T` owns its
+/// descriptor (hence `AsFd`, not `AsRawFd`), and `T::as_fd` must return the
+/// same descriptor for as long as the `Source` lives: the `Source` removes it
+/// from the pollers it was added to before `T` is dropped or handed back.
 ///
 /// # Examples
 ///
@@ -57,26 +61,30 @@ use crate::worker::Local;
 /// assert_eq!(reader.join().unwrap()?, b"hello");
 /// # std::io::Result::Ok(())
 /// ```
-pub struct Source<T: AsRawFd> {
+pub struct Source<T: AsFd> {
     state: Arc<SourceState>,
     // Declared after `state` for clarity only: `Drop for Source` deregisters
     // the descriptor explicitly before `io` (and the descriptor) is dropped.
     io: Option<T>,
 }
 
-impl<T: AsRawFd> Source<T> {
+impl<T: AsFd> Source<T> {
     /// Wraps `io`, putting its descriptor into non-blocking mode.
     ///
     /// # Errors
     ///
     /// Whatever `fcntl(2)` reports for the descriptor.
     pub fn new(io: T) -> io::Result<Source<T>> {
-        let fd = io.as_raw_fd();
-        sys::set_nonblocking(fd)?;
+        sys::set_nonblocking(io.as_fd().as_raw_fd())?;
         Ok(Source {
-            state: Arc::new(SourceState::new(fd)),
+            state: Arc::new(SourceState::new()),
             io: Some(io),
         })
+    }
+
+    /// The descriptor, borrowed from the I/O object (which owns it).
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.get_ref().as_fd()
     }
 
     /// The wrapped I/O object.
@@ -87,7 +95,7 @@ impl<T: AsRawFd> Source<T> {
     /// Unwraps the I/O object, deregistering it from every poller. It stays
     /// in non-blocking mode.
     pub fn into_inner(mut self) -> T {
-        self.state.deregister();
+        self.state.deregister(self.fd());
         self.io.take().expect("io is present until drop")
     }
 
@@ -117,8 +125,7 @@ impl<T: AsRawFd> Source<T> {
     ///
     /// `ErrorKind::TimedOut` once `deadline` passes.
     pub fn readable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let tick = self.state.tick(Direction::Read);
-        self.state.wait(Direction::Read, tick, deadline)
+        self.ready(Direction::Read, deadline)
     }
 
     /// Waits until the source is writable (or `deadline` passes).
@@ -127,8 +134,17 @@ impl<T: AsRawFd> Source<T> {
     ///
     /// `ErrorKind::TimedOut` once `deadline` passes.
     pub fn writable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let tick = self.state.tick(Direction::Write);
-        self.state.wait(Direction::Write, tick, deadline)
+        self.ready(Direction::Write, deadline)
+    }
+
+    fn ready(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+        let tick = self.state.tick(dir);
+        // Readiness is reported by edges: if the descriptor is ready already
+        // (its edge came and went), no new one may ever come.
+        if sys::wait_fd(self.fd().as_raw_fd(), dir, Some(Duration::ZERO))? {
+            return Ok(());
+        }
+        self.state.wait(self.fd(), dir, tick, deadline)
     }
 
     fn io_with<R>(
@@ -141,7 +157,7 @@ impl<T: AsRawFd> Source<T> {
         loop {
             let tick = self.state.tick(dir);
             match op(io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.wait(dir, tick, deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.wait(self.fd(), dir, tick, deadline)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return result,
             }
@@ -149,22 +165,22 @@ impl<T: AsRawFd> Source<T> {
     }
 }
 
-impl<T: AsRawFd> Drop for Source<T> {
+impl<T: AsFd> Drop for Source<T> {
     fn drop(&mut self) {
         // The contract of `Poller::add`: delete before the descriptor closes.
         if self.io.is_some() {
-            self.state.deregister();
+            self.state.deregister(self.fd());
         }
     }
 }
 
-impl<T: AsRawFd> AsRawFd for Source<T> {
+impl<T: AsFd> AsRawFd for Source<T> {
     fn as_raw_fd(&self) -> RawFd {
-        self.state.fd
+        self.fd().as_raw_fd()
     }
 }
 
-impl<T: AsRawFd + fmt::Debug> fmt::Debug for Source<T> {
+impl<T: AsFd + fmt::Debug> fmt::Debug for Source<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Source").field("io", &self.io).finish()
     }
@@ -173,7 +189,6 @@ impl<T: AsRawFd + fmt::Debug> fmt::Debug for Source<T> {
 /// Readiness of one descriptor, shared by its `Source` and the workers whose
 /// pollers hold it.
 pub(crate) struct SourceState {
-    fd: RawFd,
     /// Readiness events seen so far, per direction.
     ticks: [AtomicU64; 2],
     inner: Mutex<Inner>,
@@ -195,9 +210,8 @@ fn index(dir: Direction) -> usize {
 }
 
 impl SourceState {
-    fn new(fd: RawFd) -> SourceState {
+    fn new() -> SourceState {
         SourceState {
-            fd,
             ticks: [AtomicU64::new(0), AtomicU64::new(0)],
             inner: Mutex::new(Inner::default()),
         }
@@ -213,16 +227,23 @@ impl SourceState {
     }
 
     /// Waits for readiness in `dir` newer than `tick`.
-    fn wait(self: &Arc<Self>, dir: Direction, tick: u64, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(
+        self: &Arc<Self>,
+        fd: BorrowedFd<'_>,
+        dir: Direction,
+        tick: u64,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
         context::with_worker(|local| match local {
-            Some(local) if local.in_task() => self.park_on(local, dir, tick, deadline),
-            _ => self.block_on_poll(dir, deadline),
+            Some(local) if local.in_task() => self.park_on(local, fd, dir, tick, deadline),
+            _ => block_on_poll(fd, dir, deadline),
         })
     }
 
     fn park_on(
         self: &Arc<Self>,
         local: &Local,
+        fd: BorrowedFd<'_>,
         dir: Direction,
         tick: u64,
         deadline: Option<Instant>,
@@ -232,7 +253,7 @@ impl SourceState {
             if self.tick(dir) != tick {
                 return Ok(()); // readiness arrived since the operation ran
             }
-            self.arm(&mut inner, local)?;
+            self.arm(&mut inner, local, fd)?;
             let me = Unparker::current();
             let id = me.id();
             inner.waiters[index(dir)].push(me);
@@ -240,6 +261,10 @@ impl SourceState {
         };
         let wake = task::park(deadline);
         if wake != Wake::Notified {
+            if wake == Wake::TimedOut && self.tick(dir) != tick {
+                // Readiness won the race with the timer: one more attempt.
+                return Ok(());
+            }
             // Leave the list. A wake-up racing with this is harmless: the
             // caller retries its operation only on `Ok`.
             let mut inner = self.lock();
@@ -256,7 +281,7 @@ impl SourceState {
     }
 
     /// Makes sure the descriptor is registered with `local`'s poller.
-    fn arm(self: &Arc<Self>, inner: &mut Inner, local: &Local) -> io::Result<()> {
+    fn arm(self: &Arc<Self>, inner: &mut Inner, local: &Local, fd: BorrowedFd<'_>) -> io::Result<()> {
         let shared = local.shared();
         let worker = local.index();
         let poller = &shared.workers[worker].poller;
@@ -269,9 +294,7 @@ impl SourceState {
         match registered {
             // Edge mode: registered once, never re-armed.
             Some(_) if edge => Ok(()),
-            // SAFETY: `fd` is open (its `Source` is alive and borrowed by the
-            // waiting caller).
-            Some(slot) => poller.modify(unsafe { BorrowedFd::borrow_raw(self.fd) }, Event::all(slot)),
+            Some(slot) => poller.modify(fd, Event::all(slot)),
             None => {
                 let slot = local.reactor().sources.borrow_mut().insert(Arc::clone(self));
                 let mode = if edge { PollMode::Edge } else { PollMode::Oneshot };
@@ -280,7 +303,7 @@ impl SourceState {
                 // recorded in `registrations`, and `Source`'s drop (and
                 // `into_inner`) deletes them all before the I/O object, which
                 // owns the descriptor, is dropped or handed back.
-                let added = unsafe { poller.add_with_mode(self.fd, Event::all(slot), mode) };
+                let added = unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::all(slot), mode) };
                 match added {
                     Ok(()) => {
                         inner.registrations.push((Arc::clone(shared), worker, slot));
@@ -292,21 +315,6 @@ impl SourceState {
                     }
                 }
             }
-        }
-    }
-
-    fn block_on_poll(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        let timeout = match deadline {
-            None => None,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(io::ErrorKind::TimedOut.into()),
-            },
-        };
-        if sys::wait_fd(self.fd, dir, timeout)? {
-            Ok(())
-        } else {
-            Err(io::ErrorKind::TimedOut.into())
         }
     }
 
@@ -329,17 +337,31 @@ impl SourceState {
     }
 
     /// Deletes the descriptor from every poller it was added to.
-    fn deregister(&self) {
+    fn deregister(&self, fd: BorrowedFd<'_>) {
         let registrations = std::mem::take(&mut self.lock().registrations);
         for (shared, worker, slot) in registrations {
             let target = &shared.workers[worker];
-            // SAFETY: the descriptor is still open: the caller deregisters
-            // before the I/O object owning it is dropped.
-            let _ = target.poller.delete(unsafe { BorrowedFd::borrow_raw(self.fd) });
+            let _ = target.poller.delete(fd);
             // The worker frees the slot between two polls, so events already
             // fetched for it still find it (see `Reactor::poll`).
             target.released.push(slot);
         }
+    }
+}
+
+/// Blocks the OS thread in `poll(2)` until `fd` is ready or `deadline`.
+fn block_on_poll(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    let timeout = match deadline {
+        None => None,
+        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => return Err(io::ErrorKind::TimedOut.into()),
+        },
+    };
+    if sys::wait_fd(fd.as_raw_fd(), dir, timeout)? {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::TimedOut.into())
     }
 }
 

@@ -15,7 +15,6 @@
 //! after announcing it, so no spawn is left behind.
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
@@ -153,7 +152,11 @@ impl Shared {
         let workers = (0..config.workers)
             .map(|_| WorkerShared::new())
             .collect::<io::Result<Box<[_]>>>()?;
-        let stacks = StackPool::new(config.stack_size, config.stack_mode, config.stack_pool);
+        let stacks = StackPool::new(
+            crate::stack::round_to_page(config.stack_size)?,
+            config.stack_mode,
+            config.stack_pool,
+        );
         Ok(Shared {
             config,
             workers,
@@ -219,9 +222,7 @@ impl Shared {
         task.stack_size = stack.size();
         let task = Arc::new(task);
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::prepare(stack, move || {
-            completer.complete(panic::catch_unwind(AssertUnwindSafe(f)))
-        });
+        let thread = MicroThread::prepare(stack, move || completer.run(f));
         self.submit(Pending { task, thread });
         Ok(handle)
     }
@@ -247,7 +248,7 @@ impl Shared {
         let runtime = Arc::clone(self);
         builder.spawn(move || {
             context::set_thread_runtime(Some(runtime));
-            completer.complete(panic::catch_unwind(AssertUnwindSafe(f)));
+            completer.run(f);
         })?;
         Ok(handle)
     }

@@ -77,8 +77,8 @@ impl Stack {
     /// Maps a new guarded stack with at least `size` usable bytes.
     fn guarded(size: usize) -> io::Result<Stack> {
         let page = sys::page_size();
-        let usable = round_to_page(size.max(MIN_STACK_SIZE));
-        let len = usable + page;
+        let usable = round_to_page(size)?;
+        let len = usable.checked_add(page).ok_or_else(|| too_large(size))?;
         let bottom = sys::map_anonymous(len, Protection::None).map_err(|e| alloc_error(usable, e))?;
         let stack = Stack {
             // SAFETY: `len` bytes were just mapped at `bottom`.
@@ -212,9 +212,10 @@ pub(crate) struct StackPool {
 }
 
 impl StackPool {
+    /// A pool of stacks of `size` usable bytes (already rounded to pages).
     pub(crate) fn new(size: usize, mode: StackMode, shared_cap: usize) -> StackPool {
         StackPool {
-            size: round_to_page(size.max(MIN_STACK_SIZE)),
+            size,
             mode,
             shared: SegQueue::new(),
             shared_len: AtomicUsize::new(0),
@@ -227,7 +228,7 @@ impl StackPool {
     /// `cache` or the shared pool if one is free.
     pub(crate) fn get(&self, cache: Option<&mut Vec<Stack>>, size: Option<usize>) -> io::Result<Stack> {
         match size {
-            Some(size) if round_to_page(size.max(MIN_STACK_SIZE)) != self.size => Stack::guarded(size),
+            Some(size) if round_to_page(size)? != self.size => Stack::guarded(size),
             _ => {
                 if let Some(stack) = cache.and_then(Vec::pop) {
                     return Ok(stack);
@@ -295,8 +296,19 @@ impl StackPool {
     }
 }
 
-fn round_to_page(size: usize) -> usize {
-    size.next_multiple_of(sys::page_size())
+/// `size` (at least corosensei's minimum) rounded up to whole pages.
+pub(crate) fn round_to_page(size: usize) -> io::Result<usize> {
+    size.max(MIN_STACK_SIZE)
+        .checked_next_multiple_of(sys::page_size())
+        .filter(|&s| s <= isize::MAX as usize / 2)
+        .ok_or_else(|| too_large(size))
+}
+
+fn too_large(size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("dhaga: a stack of {size} bytes is too large"),
+    )
 }
 
 /// Turns a failed `mmap`/`mprotect` into an error that names the limit that

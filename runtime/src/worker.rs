@@ -126,6 +126,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         observed: RefCell::new(Vec::new()),
         loads: RefCell::new((Vec::new(), 0)),
     };
+    // A panic in the loop itself (not in a micro-thread: those are caught
+    // where they start) would leave micro-threads holding `&Local` while it
+    // is torn down; there is no recovering a worker, so abort.
+    let _abort = AbortOnUnwind(index);
     let guard = context::enter_worker(&local);
     while !local.shared.is_shutdown() {
         match local.next_runnable() {
@@ -135,6 +139,18 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     }
     local.shutdown();
     drop(guard);
+}
+
+/// Aborts the process if dropped while its worker thread unwinds.
+struct AbortOnUnwind(usize);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("dhaga: worker {} panicked outside any micro-thread; aborting", self.0);
+            std::process::abort();
+        }
+    }
 }
 
 impl Local {
@@ -199,7 +215,11 @@ impl Local {
     pub(crate) fn place(&self, pending: Pending) -> Option<Pending> {
         let target = self.choose_worker();
         if target == self.index {
-            self.push_fresh(pending)
+            let overflow = self.push_fresh(pending);
+            // If this worker stays busy (a long-running micro-thread), an
+            // idle worker must be awake to notice the stall and take it.
+            self.shared.notify_work();
+            overflow
         } else {
             self.shared.workers[target].push_fresh_remote(pending)
         }
@@ -576,8 +596,10 @@ impl Local {
         self.ready.borrow_mut().clear();
         self.timers.borrow_mut().clear();
         self.reactor.clear();
-        while self.me().inbox.pop().is_some() {}
-        while self.me().fresh.pop().is_some() {}
+        // Everything that never started, here and anywhere else (the runtime
+        // may be dropped by one of its own micro-threads, when nobody else
+        // is left to do it): their joins report cancellation.
+        self.shared.drain_pending();
     }
 }
 

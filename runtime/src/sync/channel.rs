@@ -202,7 +202,15 @@ struct Delist<'a, T> {
 impl<T> Drop for Delist<'_, T> {
     fn drop(&mut self) {
         let mut state = self.chan.lock();
-        delist(self.list.of(&mut state), self.me);
+        let list = self.list.of(&mut state);
+        let listed = list.iter().any(|w| w.id() == self.me);
+        if listed {
+            delist(list, self.me);
+        } else {
+            // Someone woke us (taking us off the list) for a message or for
+            // room we will not use now: pass the wake-up on.
+            wake_one(list);
+        }
     }
 }
 
@@ -241,7 +249,9 @@ impl<T> Sender<T> {
         }
         let room = match self.chan.cap {
             None => true,
-            Some(0) => state.receiving.len() > state.queue.len(),
+            // Popped receivers already own a queued message; a receiver
+            // still listed is waiting for one.
+            Some(0) => !state.receiving.is_empty(),
             Some(cap) => state.queue.len() < cap,
         };
         if room {
@@ -306,8 +316,8 @@ impl<T> Sender<T> {
             if state.receivers == 0 {
                 return Err(SendTimeoutError::Disconnected(msg));
             }
-            if state.receiving.len() > state.queue.len() {
-                state.push(msg);
+            if !state.receiving.is_empty() {
+                state.push(msg); // hands it to the first listed receiver
                 return Ok(());
             }
             let id = state.next_offer;

@@ -1,0 +1,175 @@
+//! The one helper every socket method goes through: try the call, and when it
+//! would block, wait for readiness (parking the micro-thread, or blocking the
+//! OS thread in `poll(2)`) and retry — honouring the socket's timeouts and
+//! non-blocking mode the way std does.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dhaga_runtime::Source;
+
+/// Backoff of `accept` while the process is out of file descriptors.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(500));
+
+/// Settings that std keeps in the kernel, shared by a socket and its
+/// `try_clone`s, as the kernel shares them.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// Read timeout in nanoseconds; 0 is none (std refuses zero timeouts).
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+    nonblocking: AtomicBool,
+}
+
+/// A socket of type `T` (a std socket) registered with dhaga's reactor.
+pub(crate) struct Socket<T: AsFd> {
+    source: Source<T>,
+    options: Arc<Options>,
+}
+
+impl<T: AsFd> Socket<T> {
+    /// Wraps a std socket (switching it to non-blocking mode underneath).
+    pub(crate) fn new(io: T) -> io::Result<Socket<T>> {
+        Ok(Socket {
+            source: Source::new(io)?,
+            options: Arc::default(),
+        })
+    }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        self.source.get_ref()
+    }
+
+    /// A second handle to the same socket (`dup` made by `clone`), sharing
+    /// its timeouts.
+    pub(crate) fn try_clone(&self, clone: impl FnOnce(&T) -> io::Result<T>) -> io::Result<Socket<T>> {
+        Ok(Socket {
+            source: Source::new(clone(self.get_ref())?)?,
+            options: Arc::clone(&self.options),
+        })
+    }
+
+    /// The std socket, out of the reactor and back in blocking mode.
+    pub(crate) fn into_inner(self, set_blocking: impl FnOnce(&T) -> io::Result<()>) -> io::Result<T> {
+        let io = self.source.into_inner();
+        set_blocking(&io)?;
+        Ok(io)
+    }
+
+    /// Runs `op` until it does not block, waiting for readability in between.
+    pub(crate) fn read<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        if self.options.nonblocking.load(Ordering::Relaxed) {
+            let mut op = op;
+            return op(self.get_ref());
+        }
+        let deadline = deadline(&self.options.read_timeout);
+        self.source.read_with(deadline, op).map_err(timed_out)
+    }
+
+    /// Runs `op` until it does not block, waiting for writability in between.
+    pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        if self.options.nonblocking.load(Ordering::Relaxed) {
+            let mut op = op;
+            return op(self.get_ref());
+        }
+        let deadline = deadline(&self.options.write_timeout);
+        self.source.write_with(deadline, op).map_err(timed_out)
+    }
+
+    /// `accept`: like [`Socket::read`], but when the process (or system) is
+    /// out of file descriptors it backs off (5 ms, doubling up to 500 ms,
+    /// parking a micro-thread or sleeping a thread) and tries again, so a
+    /// server under fd exhaustion neither spins nor gives up, and serves again
+    /// as soon as descriptors are free. In non-blocking mode the error is
+    /// returned, as std does.
+    pub(crate) fn accept<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        let (mut backoff, max) = ACCEPT_BACKOFF;
+        loop {
+            match self.read(&mut op) {
+                Err(e) if is_out_of_descriptors(&e) && !self.options.nonblocking.load(Ordering::Relaxed) => {
+                    dhaga_runtime::sleep(backoff);
+                    backoff = (backoff * 2).min(max);
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until the socket is writable (a connect in progress finished),
+    /// at most `timeout`.
+    pub(crate) fn writable(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.source.writable(deadline)
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        set_timeout(&self.options.read_timeout, timeout)
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        set_timeout(&self.options.write_timeout, timeout)
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        get_timeout(&self.options.read_timeout)
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        get_timeout(&self.options.write_timeout)
+    }
+
+    /// std's `set_nonblocking`: calls return `WouldBlock` instead of waiting.
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.options.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+}
+
+fn deadline(timeout: &AtomicU64) -> Option<Instant> {
+    get_timeout(timeout).and_then(|t| Instant::now().checked_add(t))
+}
+
+fn get_timeout(timeout: &AtomicU64) -> Option<Duration> {
+    match timeout.load(Ordering::Relaxed) {
+        0 => None,
+        nanos => Some(Duration::from_nanos(nanos)),
+    }
+}
+
+fn set_timeout(slot: &AtomicU64, timeout: Option<Duration>) -> io::Result<()> {
+    let nanos = match timeout {
+        None => 0,
+        Some(t) if t.is_zero() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        Some(t) => u64::try_from(t.as_nanos()).unwrap_or(u64::MAX),
+    };
+    slot.store(nanos, Ordering::Relaxed);
+    Ok(())
+}
+
+/// A socket timeout surfaces as `WouldBlock`, as std's does on Unix.
+fn timed_out(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() {
+        io::Error::new(io::ErrorKind::WouldBlock, "the socket's timeout expired")
+    } else {
+        e
+    }
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether a non-blocking `connect` returned "in progress".
+pub(crate) fn is_connect_in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock
+}

@@ -1,0 +1,533 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`],
+//! method for method like `std::os::unix::net`.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, SockRef, Type};
+
+use crate::socket::{Socket, is_connect_in_progress};
+use crate::tcp::fd_traits;
+
+/// A Unix domain socket server, listening for connections.
+///
+/// Like [`std::os::unix::net::UnixListener`]; `accept` parks the calling
+/// micro-thread (blocks an OS thread), and waits out file-descriptor
+/// exhaustion as [`TcpListener::accept`](crate::TcpListener::accept) does.
+pub struct UnixListener {
+    inner: Socket<net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Creates a listener bound to `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::bind`].
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        UnixListener::from_std(net::UnixListener::bind(path)?)
+    }
+
+    /// Accepts a new connection, parking until one arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::accept`], except that running
+    /// out of file descriptors is waited out.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (stream, peer) = self.inner.accept(net::UnixListener::accept)?;
+        Ok((UnixStream::from_std(stream)?, peer))
+    }
+
+    /// An endless iterator over incoming connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Another handle to the same listener.
+    ///
+    /// # Errors
+    ///
+    /// If the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            inner: self.inner.try_clone(net::UnixListener::try_clone)?,
+        })
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::take_error`].
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// In non-blocking mode `accept` returns `WouldBlock` instead of parking.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Wraps a std listener.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched to non-blocking mode.
+    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            inner: Socket::new(listener)?,
+        })
+    }
+
+    /// The std listener, back in blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<net::UnixListener> {
+        self.inner.into_inner(|l| l.set_nonblocking(false))
+    }
+}
+
+/// Iterator over a listener's connections; see [`UnixListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn next(&mut self) -> Option<io::Result<UnixStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+/// A Unix domain stream connection.
+///
+/// Like [`std::os::unix::net::UnixStream`], with the same parking behaviour
+/// as [`TcpStream`](crate::TcpStream).
+pub struct UnixStream {
+    inner: Socket<net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::connect`].
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        let addr = SockAddr::unix(path)?;
+        loop {
+            let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            let stream = UnixStream::from_std(socket.into())?;
+            match SockRef::from(stream.inner.get_ref()).connect(&addr) {
+                Ok(()) => return Ok(stream),
+                // A full backlog: the listener has not accepted for a while.
+                // The connection was not started; try again a little later.
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    dhaga_runtime::sleep(Duration::from_millis(1));
+                }
+                Err(e) if is_connect_in_progress(&e) => {
+                    stream.inner.writable(None)?;
+                    return match stream.take_error()? {
+                        Some(e) => Err(e),
+                        None => Ok(stream),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connected pair of sockets.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::pair`].
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::peer_addr`].
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::shutdown`].
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Another handle to the same connection, sharing its timeouts.
+    ///
+    /// # Errors
+    ///
+    /// If the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: self.inner.try_clone(net::UnixStream::try_clone)?,
+        })
+    }
+
+    /// Sets the read timeout (`None`: wait forever).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout (`None`: wait forever).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.read_timeout())
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.write_timeout())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::take_error`].
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// In non-blocking mode calls return `WouldBlock` instead of parking.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Wraps a connected std stream.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched to non-blocking mode.
+    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: Socket::new(stream)?,
+        })
+    }
+
+    /// The std stream, back in blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<net::UnixStream> {
+        self.inner.into_inner(|s| s.set_nonblocking(false))
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(|mut s| s.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.read(|mut s| s.read_vectored(bufs))
+    }
+}
+
+impl Write for &UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(|mut s| s.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.write(|mut s| s.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A Unix domain datagram socket.
+///
+/// Like [`std::os::unix::net::UnixDatagram`], with the same parking
+/// behaviour as [`UdpSocket`](crate::UdpSocket).
+pub struct UnixDatagram {
+    inner: Socket<net::UnixDatagram>,
+}
+
+impl UnixDatagram {
+    /// Creates a socket bound to `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::bind`].
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(net::UnixDatagram::bind(path)?)
+    }
+
+    /// Creates a socket bound to no address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::unbound`].
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(net::UnixDatagram::unbound()?)
+    }
+
+    /// A connected pair of sockets.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::pair`].
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = net::UnixDatagram::pair()?;
+        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+    }
+
+    /// Sets the peer for `send` and `recv`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::connect`].
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        self.inner.get_ref().connect(path)
+    }
+
+    /// Sends to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::send`].
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(|s| s.send(buf))
+    }
+
+    /// Receives from the connected peer, parking until a datagram arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::recv`].
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(|s| s.recv(buf))
+    }
+
+    /// Sends `buf` to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::send_to`].
+    pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.inner.write(|s| s.send_to(buf, path))
+    }
+
+    /// Receives one datagram and its sender's address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::recv_from`].
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read(|s| s.recv_from(buf))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::peer_addr`].
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::shutdown`].
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Another handle to the same socket, sharing its timeouts.
+    ///
+    /// # Errors
+    ///
+    /// If the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            inner: self.inner.try_clone(net::UnixDatagram::try_clone)?,
+        })
+    }
+
+    /// Sets the read timeout (`None`: wait forever).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout (`None`: wait forever).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.read_timeout())
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.write_timeout())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::take_error`].
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// In non-blocking mode calls return `WouldBlock` instead of parking.
+    ///
+    /// # Errors
+    ///
+    /// Never; the `Result` mirrors std.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Wraps a std socket.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched to non-blocking mode.
+    pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            inner: Socket::new(socket)?,
+        })
+    }
+
+    /// The std socket, back in blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot be switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<net::UnixDatagram> {
+        self.inner.into_inner(|s| s.set_nonblocking(false))
+    }
+}
+
+fd_traits!(UnixListener, UnixStream, UnixDatagram);

@@ -1,0 +1,224 @@
+//! Regression tests for bugs a review found: each reproduces the reported
+//! sequence and checks the behaviour that was broken.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dhaga_runtime::sync::{bounded, unbounded};
+use dhaga_runtime::{Runtime, RuntimeBuilder, Source, spawn};
+
+/// Capacity zero: two parked receivers, two sends. The second send used to
+/// post an offer without waking the second receiver, so both waited forever.
+#[test]
+fn rendezvous_with_two_parked_receivers_delivers_both() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (parked_tx, parked_rx) = unbounded::<()>();
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = rx.clone();
+                    let parked = parked_tx.clone();
+                    spawn(move || {
+                        parked.send(()).unwrap();
+                        rx.recv()
+                    })
+                })
+                .collect();
+            // One worker: both receivers have run up to their recv (and
+            // parked there) once this micro-thread gets the CPU back after
+            // their signals and a yield.
+            parked_rx.recv().unwrap();
+            parked_rx.recv().unwrap();
+            dhaga_runtime::yield_now();
+            // Before the fix the second send, and the second receiver, hung.
+            tx.send(1).expect("first send");
+            tx.send(2).expect("second send");
+            let mut got: Vec<u32> = receivers.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    });
+}
+
+/// A micro-thread woken for a message but cancelled (its runtime shut down)
+/// before it took it must pass the wake-up on to the next waiter.
+#[test]
+fn a_cancelled_waiter_passes_its_wake_up_on() {
+    util::within_limit(|| {
+        let (tx, rx) = unbounded::<u32>();
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let (parked_tx, parked_rx) = std::sync::mpsc::channel();
+        let gate = Arc::new(AtomicBool::new(false));
+        {
+            let rx = rx.clone();
+            let gate = Arc::clone(&gate);
+            rt.spawn(move || {
+                // The micro-thread receiver parks first: on this one worker,
+                // by the time its signal has woken us and we run again, it
+                // has gone on into `recv` and parked there.
+                let rx2 = rx.clone();
+                let (about_tx, about_rx) = bounded::<()>(1);
+                dhaga_runtime::spawn(move || {
+                    about_tx.send(()).unwrap();
+                    let _ = rx2.recv();
+                });
+                about_rx.recv().unwrap();
+                parked_tx.send(()).unwrap();
+                // Hold the worker so the woken receiver cannot run before
+                // the runtime is dropped.
+                while !gate.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        parked_rx.recv().unwrap();
+        // An OS-thread receiver waits too, behind the micro-thread.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let os_receiver = std::thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            rx.recv() // before the fix: never woken
+        });
+        wait_until_blocked(tid_rx.recv().unwrap());
+        tx.send(7).unwrap(); // wakes the micro-thread, first in line
+        // Drop the runtime on another thread; once that thread blocks
+        // (joining the workers), shutdown has begun, and releasing the
+        // worker makes it cancel the woken micro-thread instead of running it.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let dropper = std::thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            drop(rt);
+        });
+        wait_until_blocked(tid_rx.recv().unwrap());
+        gate.store(true, Ordering::Release);
+        dropper.join().unwrap();
+        assert_eq!(os_receiver.join().unwrap(), Ok(7));
+    });
+}
+
+fn gettid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Waits until OS thread `tid` of this process is blocked (state `S`),
+/// which for the receiver above means parked in the channel.
+fn wait_until_blocked(tid: libc::pid_t) {
+    let path = format!("/proc/self/task/{tid}/stat");
+    loop {
+        let stat = std::fs::read_to_string(&path).unwrap();
+        // The state follows the parenthesised command name.
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next().unwrap();
+        if state == "S" {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// A spawn placed on its spawner's worker must start even if the spawner
+/// then blocks that worker: an idle worker notices the stall and takes it.
+#[test]
+fn a_spawn_on_a_blocked_worker_is_taken_by_an_idle_one() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&started);
+            let child = spawn(move || flag.store(true, Ordering::Release));
+            // Block this worker (no park) until the child has started.
+            while !started.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            child.join().unwrap();
+        });
+    });
+}
+
+/// `readable` must return at once when data is already buffered, even after
+/// the readiness edge was consumed by an earlier wait.
+#[test]
+fn readable_returns_when_data_is_already_buffered() {
+    util::within_limit(|| {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(|| {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let a = Source::new(a).unwrap();
+            b.write_all(b"one").unwrap();
+            a.readable(Some(Instant::now() + Duration::from_secs(5))).unwrap();
+            let mut buf = [0; 1];
+            a.read_with(None, |mut s| s.read(&mut buf)).unwrap();
+            // Two bytes still buffered, no new edge will come.
+            a.readable(Some(Instant::now() + Duration::from_secs(5)))
+                .expect("readable with data buffered");
+        });
+    });
+}
+
+/// A runtime dropped by one of its own micro-threads still cancels the
+/// micro-threads that never started, including those in the injector.
+#[test]
+fn a_runtime_dropped_from_inside_cancels_what_never_started() {
+    util::within_limit(|| {
+        let rt = Arc::new(RuntimeBuilder::new().workers(1).build().unwrap());
+        let (handles_tx, handles_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = bounded::<()>(1);
+        let inner = Arc::clone(&rt);
+        rt.spawn(move || {
+            // More than a fresh queue holds: some overflow to the injector.
+            let handles: Vec<_> = (0..3000).map(|_| inner.spawn(|| ())).collect();
+            handles_tx.send(handles).unwrap();
+            let _ = go_rx.recv(); // until the test has let go of the runtime
+            drop(inner); // the last reference: shutdown from inside
+        });
+        let handles = handles_rx.recv().unwrap();
+        drop(rt);
+        go_tx.send(()).unwrap();
+        for handle in handles {
+            // Finished, or cancelled; never left hanging.
+            let _ = handle.join();
+        }
+    });
+}
+
+/// A detached micro-thread whose result panics when dropped aborts the
+/// process with a message, instead of killing its worker.
+#[test]
+fn a_result_that_panics_on_drop_aborts_with_a_message() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("boom");
+        }
+    }
+    if util::child_role().as_deref() == Some("bomb") {
+        let rt = Runtime::new().unwrap();
+        drop(rt.spawn(|| Bomb));
+        // Give the worker time to run it; the process aborts meanwhile.
+        std::thread::sleep(Duration::from_secs(5));
+        println!("CHILD SURVIVED");
+        std::process::exit(0);
+    }
+    let out = util::run_child("a_result_that_panics_on_drop_aborts_with_a_message", "bomb");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{}", util::describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("panicked when dropped"), "{stderr}");
+}
+
+/// A stack size that cannot be rounded to pages is an error, not a crash.
+#[test]
+fn an_absurd_stack_size_is_an_error() {
+    let err = dhaga_runtime::Builder::new()
+        .stack_size(usize::MAX)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(RuntimeBuilder::new().stack_size(usize::MAX).build().is_err());
+}
