@@ -1,0 +1,279 @@
+//! A closed-loop load generator for the `echo` example.
+//!
+//! Run: `cargo run --release --example echo_load -- <addr> <connections> <seconds> <size>`
+//!
+//! For example `echo_load 127.0.0.1:7000 1000 5 64`: opens 1000 connections
+//! to the echo server at 127.0.0.1:7000 and on each one, for 5 seconds, sends
+//! 64 bytes and waits for them to come back, again and again, as fast as the
+//! server answers. Each connection is one micro-thread running plain blocking
+//! code, all of them on a default dhaga runtime.
+//!
+//! Connections are opened first, a bounded number at a time so the server's
+//! listen backlog never overflows; the measured window starts when all of
+//! them are open. At the end it prints one human-readable line on stderr and
+//! one machine-readable line on stdout (the `compare` example parses it):
+//!
+//! ```text
+//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> connections=<n> errors=<n>
+//! ```
+//!
+//! `connections` counts the connections that opened; `errors` counts those
+//! that could not open (after a few retries) or failed during the window.
+//! Many connections need as many file descriptors: it stops with a message
+//! if `ulimit -n` is too low.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use dhaga::net::TcpStream;
+use dhaga::sync::{Receiver, Sender, unbounded};
+
+/// How many connections may be opening at once while ramping up.
+const RAMP_IN_FLIGHT: usize = 64;
+/// Tries to open one connection before counting it as an error.
+const CONNECT_ATTEMPTS: u32 = 5;
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A round trip that takes longer than this counts as an error (so a stuck
+/// server cannot hang the load generator).
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// File descriptors needed besides one per connection (stdio, pollers, ...).
+const SPARE_FDS: u64 = 64;
+
+/// The command line.
+#[derive(Clone, Copy, Debug)]
+struct Args {
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    size: usize,
+}
+
+/// What one connection did in the measured window.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Whether the connection opened.
+    connected: bool,
+    /// The latency of every round trip it completed.
+    latencies: Vec<Duration>,
+    /// Why it could not open, or why it stopped early.
+    error: Option<io::Error>,
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("echo_load: {message}\nusage: echo_load <addr> <connections> <seconds> <size>");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(message) = check_open_files(args.connections) {
+        eprintln!("echo_load: {message}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match dhaga::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("echo_load: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let (outcomes, elapsed) = runtime.block_on(move || run(args));
+
+    let connected = outcomes.iter().filter(|o| o.connected).count();
+    let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let mut latencies: Vec<Duration> = outcomes.iter().flat_map(|o| o.latencies.iter().copied()).collect();
+    latencies.sort_unstable();
+    let per_sec = latencies.len() as f64 / elapsed.as_secs_f64();
+    let p50 = percentile(&latencies, 50.0).as_secs_f64() * 1e6;
+    let p99 = percentile(&latencies, 99.0).as_secs_f64() * 1e6;
+
+    eprintln!(
+        "echo_load: {connected}/{} connections, {}-byte messages, {:.1} s: {} round trips, {per_sec:.0}/s, \
+         p50 {p50:.1} µs, p99 {p99:.1} µs, {errors} errors",
+        args.connections,
+        args.size,
+        elapsed.as_secs_f64(),
+        latencies.len(),
+    );
+    if let Some(e) = outcomes.iter().find_map(|o| o.error.as_ref()) {
+        eprintln!("echo_load: first error: {e}");
+    }
+    println!(
+        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} connections={connected} errors={errors}"
+    );
+
+    if connected == 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Opens the connections, runs the measured window, and returns what each
+/// connection did and how long the window lasted.
+fn run(args: Args) -> (Vec<Outcome>, Duration) {
+    // Each connection reports once it has opened (or given up), then waits
+    // for `go`: the end of the measured window, sent to every connection once
+    // all of them have reported.
+    let (opened_tx, opened_rx) = unbounded::<()>();
+    let (go_tx, go_rx) = unbounded::<Instant>();
+
+    let mut handles = Vec::with_capacity(args.connections);
+    let mut opening = 0;
+    for _ in 0..args.connections {
+        if opening == RAMP_IN_FLIGHT {
+            opened_rx.recv().expect("a connection reports before it ends");
+            opening -= 1;
+        }
+        let (opened, go) = (opened_tx.clone(), go_rx.clone());
+        handles.push(dhaga::spawn(move || connection(args, opened, go)));
+        opening += 1;
+    }
+    drop(opened_tx);
+    for _ in 0..opening {
+        opened_rx.recv().expect("a connection reports before it ends");
+    }
+
+    let started = Instant::now();
+    let end = started + args.duration;
+    for _ in 0..args.connections {
+        go_tx.send(end).expect("`go_rx` is still open");
+    }
+
+    let outcomes = handles
+        .into_iter()
+        .map(|handle| {
+            handle.join().unwrap_or_else(|_| Outcome {
+                error: Some(io::Error::other("the connection's micro-thread panicked")),
+                ..Outcome::default()
+            })
+        })
+        .collect();
+    (outcomes, started.elapsed())
+}
+
+/// One connection: opens it, says so, waits for the window, then does round
+/// trips until the window ends.
+fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome {
+    let stream = connect(args.addr);
+    let _ = opened.send(());
+    drop(opened);
+    let mut stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => {
+            return Outcome {
+                error: Some(e),
+                ..Outcome::default()
+            };
+        }
+    };
+    let mut outcome = Outcome {
+        connected: true,
+        ..Outcome::default()
+    };
+    let Ok(end) = go.recv() else { return outcome };
+
+    let message = vec![0xA5; args.size];
+    let mut reply = vec![0; args.size];
+    let mut now = Instant::now();
+    while now < end {
+        let sent = now;
+        if let Err(e) = stream.write_all(&message).and_then(|()| stream.read_exact(&mut reply)) {
+            outcome.error = Some(e);
+            break;
+        }
+        now = Instant::now();
+        outcome.latencies.push(now - sent);
+    }
+    outcome
+}
+
+/// Connects to `addr`, retrying a few times with a growing pause, and sets
+/// the options every connection uses.
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut pause = Duration::from_millis(20);
+    let mut attempt = 1;
+    let stream = loop {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => break stream,
+            Err(_) if attempt < CONNECT_ATTEMPTS => {
+                dhaga::sleep(pause);
+                pause *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// The value below which `p` percent of `sorted` lie (nearest rank), or zero
+/// if it is empty.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Checks that this process may open a file descriptor per connection.
+///
+/// The limit is `RLIMIT_NOFILE`, which `ulimit -n` shows and sets; it is read
+/// from `/proc/self/limits` (Linux). Elsewhere the check is skipped.
+fn check_open_files(connections: usize) -> Result<(), String> {
+    let Some((soft, hard)) = open_files_limit() else {
+        return Ok(());
+    };
+    let needed = connections as u64 + SPARE_FDS;
+    if soft >= needed {
+        Ok(())
+    } else if hard >= needed {
+        Err(format!(
+            "{connections} connections need about {needed} file descriptors, but the limit is {soft}; \
+             raise it with `ulimit -n {hard}` and run again"
+        ))
+    } else {
+        Err(format!(
+            "{connections} connections need about {needed} file descriptors, but the hard limit is {hard}; \
+             ask for a higher one (/etc/security/limits.conf) or use fewer connections"
+        ))
+    }
+}
+
+/// The soft and hard limits on open files of this process, from
+/// `/proc/self/limits` ("unlimited" reads as `u64::MAX`).
+fn open_files_limit() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    // The line reads: "Max open files            1024                 524288               files".
+    let values = limits.lines().find_map(|line| line.strip_prefix("Max open files"))?;
+    let mut values = values.split_whitespace().map(|v| v.parse().unwrap_or(u64::MAX));
+    Some((values.next()?, values.next()?))
+}
+
+/// Parses `<addr> <connections> <seconds> <size>`.
+fn parse_args() -> Result<Args, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [addr, connections, seconds, size] = args.as_slice() else {
+        return Err(format!("expected 4 arguments, got {}", args.len()));
+    };
+    let number = |name: &str, value: &str| -> Result<usize, String> {
+        match value.parse() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("<{name}> must be a positive whole number, not {value:?}")),
+        }
+    };
+    Ok(Args {
+        addr: addr.parse().map_err(|e| format!("<addr> {addr:?}: {e}"))?,
+        connections: number("connections", connections)?,
+        duration: Duration::from_secs(number("seconds", seconds)? as u64),
+        size: number("size", size)?,
+    })
+}
