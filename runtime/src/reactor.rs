@@ -320,19 +320,17 @@ impl SourceState {
 
     /// Records readiness reported by a poller and wakes the waiters.
     fn ready(&self, readable: bool, writable: bool) {
-        let woken: Vec<Unparker> = {
-            let mut inner = self.lock();
-            let mut woken = Vec::new();
-            for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
-                if ready {
-                    self.ticks[index(dir)].fetch_add(1, Ordering::Release);
-                    woken.append(&mut inner.waiters[index(dir)]);
+        let mut inner = self.lock();
+        for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
+            if ready {
+                self.ticks[index(dir)].fetch_add(1, Ordering::Release);
+                // Unparking only queues the waiter (it never runs here, nor
+                // takes this lock), so it is done under the lock, keeping the
+                // list's allocation for the next waiters.
+                for waiter in inner.waiters[index(dir)].drain(..) {
+                    waiter.unpark();
                 }
             }
-            woken
-        };
-        for waiter in woken {
-            waiter.unpark();
         }
     }
 
@@ -395,10 +393,14 @@ impl Reactor {
                 0
             }
         };
-        for event in events.iter() {
-            let source = self.sources.borrow().get(event.key).cloned();
-            if let Some(source) = source {
-                source.ready(event.readable, event.writable);
+        {
+            // Held while dispatching: waking a waiter only queues it, and
+            // nothing that queueing does touches this table.
+            let sources = self.sources.borrow();
+            for event in events.iter() {
+                if let Some(source) = sources.get(event.key) {
+                    source.ready(event.readable, event.writable);
+                }
             }
         }
         // Only now, after this batch's events were handled, can released
