@@ -1,7 +1,7 @@
 //! Micro-threads against OS threads: the same echo server, the same load,
 //! side by side.
 //!
-//! Run: `cargo build --release --examples && cargo run --release --example compare`
+//! Run: `cargo build --release --examples && cargo run --release --example compare [-- --peers]`
 //!
 //! The `echo` example is one blocking `handle` function per connection; its
 //! `--threads` flag runs that function on an OS thread per connection instead
@@ -16,6 +16,10 @@
 //! the numbers compare the two modes with each other, not with other
 //! machines. The two programs are run from next to this one's executable,
 //! which is why the examples must be built first.
+//!
+//! With `--peers` it also runs the same server written for tokio and for may
+//! (`echo_tokio`, `echo_may`, built by `cargo build --release -p
+//! dhaga-benches --bins`) and prints all four side by side.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -162,13 +166,13 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `echo` in `mode` on a free local port and waits until it
-    /// listens.
-    fn start(echo: &Path, mode: Mode) -> Result<Server, String> {
+    /// Starts the echo server `echo` (with `flags`) on a free local port and
+    /// waits until it listens.
+    fn start(echo: &Path, flags: &[&str]) -> Result<Server, String> {
         let addr = free_local_addr()?;
         let child = Command::new(echo)
             .arg(addr.to_string())
-            .args(mode.echo_flags())
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -216,19 +220,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs every step of both modes, then prints the table.
+/// Runs every step of both modes, then prints the table; with `--peers`,
+/// also the same server written for tokio and for may.
 fn run() -> Result<(), String> {
     let echo = sibling_executable("echo")?;
     let echo_load = sibling_executable("echo_load")?;
+    let with_peers = std::env::args().skip(1).any(|arg| arg == "--peers");
+    let peers = if with_peers {
+        PEERS
+            .iter()
+            .map(|name| peer_executable(name))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     check_open_files()?;
 
-    let total = Mode::ALL.len() * CONNECTIONS.len();
+    let mut servers: Vec<(&str, &Path, &[&str])> = Mode::ALL
+        .iter()
+        .map(|&mode| (mode.name(), echo.as_path(), mode.echo_flags()))
+        .collect();
+    servers.extend(
+        PEERS
+            .iter()
+            .zip(&peers)
+            .map(|(name, exe)| (*name, exe.as_path(), &[][..])),
+    );
+
+    let total = servers.len() * CONNECTIONS.len();
     let mut done = 0;
-    // results[mode][step]: `None` where a step failed.
+    // results[server][step]: `None` where a step failed.
     let mut results: Vec<Vec<Option<Step>>> = Vec::new();
-    for mode in Mode::ALL {
-        let server = Server::start(&echo, mode)?;
-        eprintln!("echo server on {} ({}), pid {}", server.addr, mode.name(), server.pid());
+    for (name, exe, flags) in servers {
+        let server = Server::start(exe, flags)?;
+        eprintln!("echo server on {} ({name}), pid {}", server.addr, server.pid());
         if let Err(e) = run_load(&echo_load, server.addr, CONNECTIONS[0], WARM_UP_SECONDS) {
             eprintln!("warm-up failed: {e}");
         }
@@ -236,7 +261,7 @@ fn run() -> Result<(), String> {
         let mut steps = Vec::new();
         for connections in CONNECTIONS {
             done += 1;
-            eprint!("[{done}/{total}] {}, {connections} connections ... ", mode.name());
+            eprint!("[{done}/{total}] {name}, {connections} connections ... ");
             let step = measure(&echo_load, &server, connections);
             match &step {
                 Ok(Step { load, peak }) => eprintln!(
@@ -254,8 +279,65 @@ fn run() -> Result<(), String> {
         results.push(steps);
     }
 
-    print_table(&results);
+    print_table(&results[..Mode::ALL.len()]);
+    if with_peers {
+        print_peers_table(&results);
+    }
     Ok(())
+}
+
+/// The peers `--peers` adds, built by `cargo build --release -p dhaga-benches --bins`.
+const PEERS: [&str; 2] = ["echo_tokio", "echo_may"];
+
+/// Prints round trips per second, p99 and peak RSS of every server, dhaga's
+/// two modes first, and each one's throughput relative to micro-threads.
+fn print_peers_table(results: &[Vec<Option<Step>>]) {
+    let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).chain(PEERS).collect();
+    println!();
+    println!("the same server on each runtime: round trips/s (p99 µs, peak RSS); x: relative to micro-threads");
+    print!("{:>11}", "connections");
+    for name in &names {
+        print!("  {name:>34}");
+    }
+    println!();
+    for (step, connections) in CONNECTIONS.iter().enumerate() {
+        print!("{connections:>11}");
+        let base = results[0][step].map(|s| s.load.round_trips_per_sec);
+        for server in results {
+            let cell = match server[step] {
+                Some(Step { load, peak }) => {
+                    let ratio = base.map_or(String::new(), |b| format!(" {:.2}x", load.round_trips_per_sec / b));
+                    format!(
+                        "{:.0} ({:.0}, {}){ratio}",
+                        load.round_trips_per_sec,
+                        load.p99_us,
+                        mib(peak.rss_kib)
+                    )
+                }
+                None => "failed".into(),
+            };
+            print!("  {cell:>34}");
+        }
+        println!();
+    }
+}
+
+/// A peer server next to the `dhaga-benches` binaries (`target/release`).
+fn peer_executable(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot find the target directory")?;
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: run `cargo build --release -p dhaga-benches --bins` first",
+            path.display()
+        ))
+    }
 }
 
 /// Loads `server` with `connections` connections for [`STEP_SECONDS`] while
