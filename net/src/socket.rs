@@ -173,3 +173,129 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 pub(crate) fn is_connect_in_progress(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock
 }
+
+/// `Read` and `Write` for a stream type and for shared references to it (so
+/// one micro-thread can read while another writes), each call one line over
+/// [`Socket::read`] / [`Socket::write`].
+macro_rules! stream_io {
+    ($($t:ty),*) => {$(
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.read(|mut s| std::io::Read::read(&mut s, buf))
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                self.inner.read(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.write(|mut s| std::io::Write::write(&mut s, buf))
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.write(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+/// The timeout methods of every socket type but the listeners, alike.
+/// Expanded inside each type's `impl` block.
+macro_rules! timeout_methods {
+    () => {
+        /// Sets the read timeout (`None`: wait forever). A read that runs
+        /// past it fails with `WouldBlock`, as std's do on Unix.
+        ///
+        /// # Errors
+        ///
+        /// `InvalidInput` for a zero duration, as std.
+        pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.inner.set_read_timeout(timeout)
+        }
+
+        /// Sets the write timeout (`None`: wait forever). A write that runs
+        /// past it fails with `WouldBlock`, as std's do on Unix.
+        ///
+        /// # Errors
+        ///
+        /// `InvalidInput` for a zero duration, as std.
+        pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.inner.set_write_timeout(timeout)
+        }
+
+        /// The read timeout.
+        ///
+        /// # Errors
+        ///
+        /// Never; the `Result` mirrors std.
+        pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.inner.read_timeout())
+        }
+
+        /// The write timeout.
+        ///
+        /// # Errors
+        ///
+        /// Never; the `Result` mirrors std.
+        pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.inner.write_timeout())
+        }
+    };
+}
+
+/// The methods every socket type has alike: non-blocking mode and the
+/// pending error. Expanded inside each type's `impl` block.
+macro_rules! mode_methods {
+    () => {
+        /// Takes the pending socket error (`SO_ERROR`).
+        ///
+        /// # Errors
+        ///
+        /// If the option cannot be read.
+        pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+            self.inner.get_ref().take_error()
+        }
+
+        /// In non-blocking mode calls return `WouldBlock` instead of parking.
+        ///
+        /// # Errors
+        ///
+        /// Never; the `Result` mirrors std.
+        pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+            self.inner.set_nonblocking(nonblocking);
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use {mode_methods, stream_io, timeout_methods};

@@ -1,7 +1,7 @@
 //! TCP: [`TcpListener`] and [`TcpStream`], method for method like std's.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Type};
 
 use crate::addr::{ToSocketAddrs, each_addr};
-use crate::socket::{Socket, is_connect_in_progress};
+use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 
 /// A TCP socket server, listening for connections.
 ///
@@ -22,6 +22,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
+    mode_methods!();
+
     /// Creates a listener bound to `addr` (the first of its addresses that
     /// binds). Port 0 picks a free port: see [`TcpListener::local_addr`].
     ///
@@ -87,25 +89,6 @@ impl TcpListener {
         self.inner.get_ref().ttl()
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::net::TcpListener::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode `accept` returns `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// Wraps a std listener.
     ///
     /// # Errors
@@ -153,6 +136,9 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    mode_methods!();
+    timeout_methods!();
+
     /// Connects to `addr`, trying each address it resolves to in turn.
     ///
     /// # Errors
@@ -234,42 +220,6 @@ impl TcpStream {
         })
     }
 
-    /// Sets the read timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
     /// Reads without consuming, parking until data arrives.
     ///
     /// # Errors
@@ -315,25 +265,6 @@ impl TcpStream {
         self.inner.get_ref().ttl()
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::net::TcpStream::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode calls return `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// Wraps a connected std stream.
     ///
     /// # Errors
@@ -352,54 +283,6 @@ impl TcpStream {
     /// If it cannot be switched back to blocking mode.
     pub fn into_std(self) -> io::Result<net::TcpStream> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(|mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner.read(|mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(|mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.write(|mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -426,4 +309,5 @@ macro_rules! fd_traits {
 }
 
 fd_traits!(TcpListener, TcpStream);
+stream_io!(TcpStream);
 pub(crate) use fd_traits;

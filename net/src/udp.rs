@@ -4,10 +4,9 @@ use std::fmt;
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
 
 use crate::addr::{ToSocketAddrs, each_addr, first_addr};
-use crate::socket::Socket;
+use crate::socket::{Socket, mode_methods, timeout_methods};
 use crate::tcp::fd_traits;
 
 /// A UDP socket.
@@ -21,6 +20,9 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
+    mode_methods!();
+    timeout_methods!();
+
     /// Creates a socket bound to `addr` (the first of its addresses that
     /// binds).
     ///
@@ -124,42 +126,6 @@ impl UdpSocket {
         })
     }
 
-    /// Sets the read timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
     /// Sets `SO_BROADCAST`.
     ///
     /// # Errors
@@ -248,25 +214,6 @@ impl UdpSocket {
     /// As [`std::net::UdpSocket::set_multicast_ttl_v4`].
     pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_multicast_ttl_v4(ttl)
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::net::UdpSocket::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode calls return `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
     }
 
     /// Wraps a std socket.

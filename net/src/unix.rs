@@ -2,7 +2,7 @@
 //! method for method like `std::os::unix::net`.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{self, SocketAddr};
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, SockRef, Type};
 
-use crate::socket::{Socket, is_connect_in_progress};
+use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 use crate::tcp::fd_traits;
 
 /// A Unix domain socket server, listening for connections.
@@ -24,6 +24,8 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
+    mode_methods!();
+
     /// Creates a listener bound to `path`.
     ///
     /// # Errors
@@ -67,25 +69,6 @@ impl UnixListener {
         Ok(UnixListener {
             inner: self.inner.try_clone(net::UnixListener::try_clone)?,
         })
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::os::unix::net::UnixListener::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode `accept` returns `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
     }
 
     /// Wraps a std listener.
@@ -132,6 +115,9 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    mode_methods!();
+    timeout_methods!();
+
     /// Connects to the socket at `path`.
     ///
     /// # Errors
@@ -209,61 +195,6 @@ impl UnixStream {
         })
     }
 
-    /// Sets the read timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::os::unix::net::UnixStream::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode calls return `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// Wraps a connected std stream.
     ///
     /// # Errors
@@ -285,54 +216,6 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(|mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner.read(|mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(|mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.write(|mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A Unix domain datagram socket.
 ///
 /// Like [`std::os::unix::net::UnixDatagram`], with the same parking
@@ -342,6 +225,9 @@ pub struct UnixDatagram {
 }
 
 impl UnixDatagram {
+    mode_methods!();
+    timeout_methods!();
+
     /// Creates a socket bound to `path`.
     ///
     /// # Errors
@@ -454,61 +340,6 @@ impl UnixDatagram {
         })
     }
 
-    /// Sets the read timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: wait forever).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As [`std::os::unix::net::UnixDatagram::take_error`].
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
-    }
-
-    /// In non-blocking mode calls return `WouldBlock` instead of parking.
-    ///
-    /// # Errors
-    ///
-    /// Never; the `Result` mirrors std.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.inner.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// Wraps a std socket.
     ///
     /// # Errors
@@ -531,3 +362,4 @@ impl UnixDatagram {
 }
 
 fd_traits!(UnixListener, UnixStream, UnixDatagram);
+stream_io!(UnixStream);
