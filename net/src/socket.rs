@@ -53,7 +53,18 @@ impl<T: AsFd> Socket<T> {
     }
 
     /// The std socket, out of the reactor and back in blocking mode.
+    ///
+    /// Blocking mode is a flag of the socket, shared by every descriptor
+    /// `try_clone` made: clearing it under clones still in use by dhaga would
+    /// make their calls block their worker. So this fails while clones exist.
     pub(crate) fn into_inner(self, set_blocking: impl FnOnce(&T) -> io::Result<()>) -> io::Result<T> {
+        if Arc::strong_count(&self.options) > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "into_std: clones of this socket (try_clone) are still in use, and blocking mode \
+                 is shared by all of them; drop them first",
+            ));
+        }
         let io = self.source.into_inner();
         set_blocking(&io)?;
         Ok(io)
@@ -153,10 +164,11 @@ fn set_timeout(slot: &AtomicU64, timeout: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-/// A socket timeout surfaces as `WouldBlock`, as std's does on Unix.
+/// A socket timeout surfaces as `EAGAIN` (`WouldBlock`), exactly as std's
+/// does on Unix.
 fn timed_out(e: io::Error) -> io::Error {
     if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() {
-        io::Error::new(io::ErrorKind::WouldBlock, "the socket's timeout expired")
+        io::Error::from_raw_os_error(libc::EAGAIN)
     } else {
         e
     }
@@ -169,9 +181,10 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
     )
 }
 
-/// Whether a non-blocking `connect` returned "in progress".
+/// Whether a non-blocking `connect` returned "in progress". (`EAGAIN` is not:
+/// for TCP it means no local port is free, for Unix sockets a full backlog.)
 pub(crate) fn is_connect_in_progress(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock
+    e.raw_os_error() == Some(libc::EINPROGRESS)
 }
 
 /// `Read` and `Write` for a stream type and for shared references to it (so

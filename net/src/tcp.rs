@@ -91,6 +91,9 @@ impl TcpListener {
 
     /// Wraps a std listener.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -104,7 +107,9 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::TcpListener> {
         self.inner.into_inner(|l| l.set_nonblocking(false))
     }
@@ -267,6 +272,9 @@ impl TcpStream {
 
     /// Wraps a connected std stream.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -280,7 +288,9 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::TcpStream> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
     }

@@ -218,6 +218,9 @@ impl UdpSocket {
 
     /// Wraps a std socket.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -231,7 +234,9 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::UdpSocket> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
     }

@@ -73,6 +73,9 @@ impl UnixListener {
 
     /// Wraps a std listener.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -86,7 +89,9 @@ impl UnixListener {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::UnixListener> {
         self.inner.into_inner(|l| l.set_nonblocking(false))
     }
@@ -197,6 +202,9 @@ impl UnixStream {
 
     /// Wraps a connected std stream.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -210,7 +218,9 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::UnixStream> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
     }
@@ -342,6 +352,9 @@ impl UnixDatagram {
 
     /// Wraps a std socket.
     ///
+    /// The descriptor is switched to non-blocking mode, a flag that any
+    /// duplicate of it shares: use the socket through dhaga only from now on.
+    ///
     /// # Errors
     ///
     /// If it cannot be switched to non-blocking mode.
@@ -355,7 +368,9 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// If it cannot be switched back to blocking mode.
+    /// `InvalidInput` while clones made by `try_clone` are alive (blocking
+    /// mode is one flag, shared by all of them), or if it cannot be switched
+    /// back to blocking mode.
     pub fn into_std(self) -> io::Result<net::UnixDatagram> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
     }

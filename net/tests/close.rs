@@ -78,3 +78,17 @@ fn shutdown_wakes_a_parked_writer() {
         "woken by the shutdown, not by the 30 s timeout: {result}"
     );
 }
+
+/// `into_std` must not switch the socket back to blocking mode while a clone
+/// still uses it through dhaga: the flag is shared, and the clone's calls
+/// would block its worker instead of parking.
+#[test]
+fn into_std_refuses_while_clones_are_alive() {
+    let (stream, _peer) = pair();
+    let clone = stream.try_clone().unwrap();
+    let err = stream.into_std().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // Alone, it converts.
+    let std_stream = clone.into_std().unwrap();
+    std_stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+}

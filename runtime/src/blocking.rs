@@ -54,8 +54,11 @@ where
     }
     let (tx, rx) = bounded(1);
     pool().execute(Box::new(move || {
-        // The receiver may be gone (its micro-thread was cancelled).
-        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // The receiver may be gone (its micro-thread was cancelled): then
+        // the result is dropped here, and a panic in its destructor must not
+        // take the pool thread down.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(tx.send(result))));
     }));
     match rx.recv() {
         Ok(Ok(value)) => value,
@@ -89,7 +92,10 @@ impl Pool {
     fn execute(&'static self, job: Job) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.jobs.push_back(job);
-        if state.idle > 0 {
+        // An idle thread takes a job only once it wakes, so compare the jobs
+        // not yet taken with the idle threads: a burst must start threads,
+        // not queue behind one.
+        if state.jobs.len() <= state.idle {
             self.work.notify_one();
         } else if state.threads < MAX_THREADS {
             let started = thread::Builder::new()

@@ -138,13 +138,16 @@ impl<T: AsFd> Source<T> {
     }
 
     fn ready(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        let tick = self.state.tick(dir);
-        // Readiness is reported by edges: if the descriptor is ready already
-        // (its edge came and went), no new one may ever come.
-        if sys::wait_fd(self.fd().as_raw_fd(), dir, Some(Duration::ZERO))? {
-            return Ok(());
+        loop {
+            let tick = self.state.tick(dir);
+            // Readiness is reported by edges: if the descriptor is ready
+            // already (its edge came and went), no new one may ever come. And
+            // a wake-up may be spurious, so only this check says "ready".
+            if sys::wait_fd(self.fd().as_raw_fd(), dir, Some(Duration::ZERO))? {
+                return Ok(());
+            }
+            self.state.wait(self.fd(), dir, tick, deadline)?;
         }
-        self.state.wait(self.fd(), dir, tick, deadline)
     }
 
     fn io_with<R>(
@@ -349,17 +352,18 @@ impl SourceState {
 
 /// Blocks the OS thread in `poll(2)` until `fd` is ready or `deadline`.
 fn block_on_poll(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-    let timeout = match deadline {
-        None => None,
-        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => Some(left),
-            _ => return Err(io::ErrorKind::TimedOut.into()),
-        },
-    };
-    if sys::wait_fd(fd.as_raw_fd(), dir, timeout)? {
-        Ok(())
-    } else {
-        Err(io::ErrorKind::TimedOut.into())
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(io::ErrorKind::TimedOut.into()),
+            },
+        };
+        // `false`: timed out (caught above next time round) or interrupted.
+        if sys::wait_fd(fd.as_raw_fd(), dir, timeout)? {
+            return Ok(());
+        }
     }
 }
 

@@ -122,9 +122,8 @@ pub(crate) enum Direction {
 }
 
 /// Blocks the calling OS thread until `fd` is ready in `dir` or `timeout`
-/// passes. Returns `Ok(false)` on timeout. Interrupted waits are retried by
-/// the caller's loop (they return `Ok(true)`, a spurious readiness the caller
-/// handles by retrying its operation).
+/// passes. Returns `Ok(true)` only if it is ready; `Ok(false)` on timeout or
+/// when a signal interrupted the wait (callers loop on their deadline).
 pub(crate) fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> io::Result<bool> {
     let events = match dir {
         Direction::Read => libc::POLLIN,
@@ -144,7 +143,7 @@ pub(crate) fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> i
         _ => {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
-                Ok(true)
+                Ok(false)
             } else {
                 Err(err)
             }

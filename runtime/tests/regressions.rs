@@ -222,3 +222,30 @@ fn an_absurd_stack_size_is_an_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(RuntimeBuilder::new().stack_size(usize::MAX).build().is_err());
 }
+
+/// `spawn_blocking` calls made together run together: a burst must start
+/// threads, not queue behind one idle thread (before the fix these jobs,
+/// which need each other, deadlocked).
+#[test]
+fn spawn_blocking_runs_a_burst_concurrently() {
+    util::within_limit(|| {
+        // Warm the pool so that one idle thread exists.
+        dhaga_runtime::run(|| dhaga_runtime::spawn_blocking(|| ()));
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            let jobs: Vec<_> = (0..4)
+                .map(|_| {
+                    let barrier = Arc::clone(&barrier);
+                    spawn(move || dhaga_runtime::spawn_blocking(move || barrier.wait().is_leader()))
+                })
+                .collect();
+            let leaders = jobs
+                .into_iter()
+                .map(|j| j.join().unwrap())
+                .filter(|&leader| leader)
+                .count();
+            assert_eq!(leaders, 1);
+        });
+    });
+}
