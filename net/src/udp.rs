@@ -207,6 +207,42 @@ impl UdpSocket {
         self.inner.get_ref().set_multicast_loop_v4(on)
     }
 
+    /// Gets `IP_MULTICAST_LOOP`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::UdpSocket::multicast_loop_v4`].
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.inner.get_ref().multicast_loop_v4()
+    }
+
+    /// Gets `IP_MULTICAST_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::UdpSocket::multicast_ttl_v4`].
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.inner.get_ref().multicast_ttl_v4()
+    }
+
+    /// Sets `IPV6_MULTICAST_LOOP`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::UdpSocket::set_multicast_loop_v6`].
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.inner.get_ref().set_multicast_loop_v6(on)
+    }
+
+    /// Gets `IPV6_MULTICAST_LOOP`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::UdpSocket::multicast_loop_v6`].
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.inner.get_ref().multicast_loop_v6()
+    }
+
     /// Sets `IP_MULTICAST_TTL`.
     ///
     /// # Errors

@@ -35,6 +35,15 @@ impl UnixListener {
         UnixListener::from_std(net::UnixListener::bind(path)?)
     }
 
+    /// Creates a listener bound to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::bind_addr`].
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        UnixListener::from_std(net::UnixListener::bind_addr(addr)?)
+    }
+
     /// Accepts a new connection, parking until one arrives.
     ///
     /// # Errors
@@ -152,6 +161,21 @@ impl UnixStream {
         }
     }
 
+    /// Connects to the socket at `addr` (a path or, on Linux, an abstract
+    /// name).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixStream::connect_addr`].
+    pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        match addr.as_pathname() {
+            Some(path) => UnixStream::connect(path),
+            // Abstract and unnamed addresses: std connects (a Unix connect
+            // completes at once, or fails with the backlog full).
+            None => UnixStream::from_std(net::UnixStream::connect_addr(addr)?),
+        }
+    }
+
     /// A connected pair of sockets.
     ///
     /// # Errors
@@ -245,6 +269,33 @@ impl UnixDatagram {
     /// As [`std::os::unix::net::UnixDatagram::bind`].
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
         UnixDatagram::from_std(net::UnixDatagram::bind(path)?)
+    }
+
+    /// Creates a socket bound to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::bind_addr`].
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(net::UnixDatagram::bind_addr(addr)?)
+    }
+
+    /// Sets the peer for `send` and `recv` to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::connect_addr`].
+    pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.inner.get_ref().connect_addr(addr)
+    }
+
+    /// Sends `buf` to the socket at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixDatagram::send_to_addr`].
+    pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
+        self.inner.write(|s| s.send_to_addr(buf, addr))
     }
 
     /// Creates a socket bound to no address.

@@ -344,3 +344,37 @@ fn datagram_unbound_and_connected() {
         }
     });
 }
+
+/// The `*_addr` forms take a `std::os::unix::net::SocketAddr`.
+#[test]
+fn socket_addr_forms() {
+    let dir = TempDir::new("addr-forms");
+    let stream_path = dir.path().join("stream.sock");
+    let addr = std::os::unix::net::SocketAddr::from_pathname(&stream_path).unwrap();
+    let reply = dhaga_runtime::run(move || {
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        let server = spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"pong").unwrap();
+        });
+        let mut client = UnixStream::connect_addr(&addr).unwrap();
+        let mut reply = [0; 4];
+        client.read_exact(&mut reply).unwrap();
+        server.join().unwrap();
+        reply
+    });
+    assert_eq!(&reply, b"pong");
+
+    let a_addr = std::os::unix::net::SocketAddr::from_pathname(dir.path().join("a.sock")).unwrap();
+    let b_addr = std::os::unix::net::SocketAddr::from_pathname(dir.path().join("b.sock")).unwrap();
+    let a = UnixDatagram::bind_addr(&a_addr).unwrap();
+    let b = UnixDatagram::bind_addr(&b_addr).unwrap();
+    a.send_to_addr(b"one", &b_addr).unwrap();
+    b.connect_addr(&a_addr).unwrap();
+    b.send(b"two").unwrap();
+    let mut buf = [0; 8];
+    assert_eq!(b.recv_from(&mut buf).map(|(n, _)| n).unwrap(), 3);
+    assert_eq!(&buf[..3], b"one");
+    assert_eq!(a.recv(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"two");
+}
