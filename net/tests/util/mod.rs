@@ -1,161 +1,22 @@
-//! Helpers shared by the integration tests of `dhaga-net`: a guard that turns
-//! a hang into a failure, a runner that re-executes the test binary as a
-//! child process, a way to run the same code on an OS thread or on a
-//! micro-thread, byte patterns, temporary socket directories, and the
-//! process-wide limits and counters (open files, CPU time) some tests need.
+//! Helpers shared by the integration tests of `dhaga-net`: those of every
+//! dhaga crate (`dhaga-testutil`: hang guard, child processes, OS thread or
+//! micro-thread contexts), byte patterns, temporary socket directories, and
+//! the process-wide limits and counters (open files, CPU time) some tests
+//! need.
 //!
 //! Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{self, ErrorKind};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use dhaga_runtime::Runtime;
 
-/// Environment variable that tells a re-executed test binary which part of
-/// a test to run.
-pub(crate) const CHILD_ENV: &str = "DHAGA_TEST_CHILD";
-
-/// How long any test body may run before it is declared hung. Generous: the
-/// tests finish in a few seconds, this only stops a hang from stalling the
-/// whole suite.
-pub(crate) const HANG_LIMIT: Duration = Duration::from_secs(60);
-
-/// The role this process was started with by [`run_child`], if any.
-pub(crate) fn child_role() -> Option<String> {
-    std::env::var(CHILD_ENV).ok()
-}
-
-/// Re-executes the current test binary to run only `test_name`, with
-/// [`CHILD_ENV`] set to `role`, and returns its exit status and output.
-///
-/// A child that has not exited after [`HANG_LIMIT`] is killed (by its pid)
-/// and the calling test fails.
-pub(crate) fn run_child(test_name: &str, role: &str) -> Output {
-    let exe = std::env::current_exe().expect("current_exe");
-    let child = Command::new(exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, role)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child test process");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(HANG_LIMIT) {
-        Ok(out) => out.expect("wait for child test process"),
-        Err(_) => {
-            // SAFETY: `pid` is the id of the child this function started and
-            // has not yet reaped (the waiting thread is still blocked on it).
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child `{test_name}` (role {role}) did not exit within {HANG_LIMIT:?}");
-        }
-    }
-}
-
-/// Formats a child's output for an assertion message.
-pub(crate) fn describe(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- child stdout ---\n{}\n--- child stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs `f` on a fresh OS thread and returns its value, re-raising its panic.
-/// If `f` has not returned after [`HANG_LIMIT`], the test fails instead of
-/// hanging (the stuck thread is left behind; the test process exits anyway).
-pub(crate) fn within_limit<T, F>(f: F) -> T
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("test-body".into())
-        .spawn(move || {
-            let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn test body thread");
-    match rx.recv_timeout(HANG_LIMIT) {
-        Ok(Ok(v)) => v,
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("test body did not finish within {HANG_LIMIT:?}: something hangs"),
-    }
-}
-
-/// Where a piece of test code runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ctx {
-    /// A plain OS thread (`std::thread::spawn`): blocking calls block it.
-    Os,
-    /// A micro-thread of the given runtime: blocking calls park it.
-    Micro,
-}
-
-/// Both contexts, for tests that run one piece of code in each.
-pub(crate) const CTXS: [Ctx; 2] = [Ctx::Os, Ctx::Micro];
-
-/// Every pairing of contexts, for "between micro-threads, between OS threads,
-/// and mixed" tests.
-pub(crate) const CTX_PAIRS: [(Ctx, Ctx); 4] = [
-    (Ctx::Os, Ctx::Os),
-    (Ctx::Os, Ctx::Micro),
-    (Ctx::Micro, Ctx::Os),
-    (Ctx::Micro, Ctx::Micro),
-];
-
-/// A piece of test code started by [`start`].
-pub(crate) enum Task<T> {
-    /// Running on an OS thread.
-    Os(thread::JoinHandle<T>),
-    /// Running on a micro-thread.
-    Micro(dhaga_runtime::JoinHandle<T>),
-}
-
-impl<T> Task<T> {
-    /// Waits for the task and returns its value, re-raising its panic.
-    pub(crate) fn join(self) -> T {
-        let result = match self {
-            Task::Os(h) => h.join(),
-            Task::Micro(h) => h.join(),
-        };
-        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
-    }
-}
-
-/// Starts `f` in the given context; micro-threads go on `rt`.
-pub(crate) fn start<T, F>(rt: &Runtime, ctx: Ctx, f: F) -> Task<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match ctx {
-        Ctx::Os => Task::Os(thread::spawn(f)),
-        Ctx::Micro => Task::Micro(rt.spawn(f)),
-    }
-}
-
-/// Runs `f` in the given context and returns its value.
-pub(crate) fn run_in<T, F>(rt: &Runtime, ctx: Ctx, f: F) -> T
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    start(rt, ctx, f).join()
-}
+pub(crate) use dhaga_testutil::{
+    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, Task, child_role, describe, run_child, run_in, start, within_limit,
+};
 
 /// A runtime with `workers` worker threads.
 pub(crate) fn runtime(workers: usize) -> Runtime {
