@@ -8,6 +8,8 @@
 
 mod util;
 
+use util::echo;
+
 use std::collections::{BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, UdpSocket as StdUdpSocket};
@@ -21,20 +23,6 @@ use dhaga_runtime::{Runtime, spawn};
 /// A listener on an ephemeral port of 127.0.0.1.
 fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
-}
-
-/// Echoes everything read from `s` until EOF and returns the byte count.
-fn echo(mut s: TcpStream) -> u64 {
-    let mut buf = vec![0u8; 4096];
-    let mut total = 0;
-    loop {
-        let n = s.read(&mut buf).expect("echo: read");
-        if n == 0 {
-            return total;
-        }
-        s.write_all(&buf[..n]).expect("echo: write");
-        total += n as u64;
-    }
 }
 
 /// Workers of the runtimes of the "every worker" tests.

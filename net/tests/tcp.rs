@@ -19,7 +19,7 @@ use dhaga_net::{TcpListener, TcpStream};
 use dhaga_runtime::sync::{bounded, unbounded};
 use dhaga_runtime::{Runtime, spawn};
 
-use util::{CTX_PAIRS, CTXS, Ctx};
+use util::{CTX_PAIRS, CTXS, Ctx, echo};
 
 /// A listener on an ephemeral port of 127.0.0.1.
 fn listener() -> TcpListener {
@@ -31,20 +31,6 @@ fn listener() -> TcpListener {
 fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
-}
-
-/// Echoes everything read from `s` until EOF and returns the byte count.
-fn echo(mut s: TcpStream) -> u64 {
-    let mut buf = vec![0u8; 8192];
-    let mut total = 0;
-    loop {
-        let n = s.read(&mut buf).expect("echo: read");
-        if n == 0 {
-            return total;
-        }
-        s.write_all(&buf[..n]).expect("echo: write");
-        total += n as u64;
-    }
 }
 
 /// Message sizes of the echo tests: a byte, a few, several segments.

@@ -15,21 +15,7 @@ use std::path::Path;
 use dhaga_net::{UnixDatagram, UnixListener, UnixStream};
 use dhaga_runtime::{Runtime, spawn};
 
-use util::{CTX_PAIRS, CTXS, Ctx, TempDir};
-
-/// Echoes everything read from `s` until EOF and returns the byte count.
-fn echo(mut s: UnixStream) -> u64 {
-    let mut buf = vec![0u8; 8192];
-    let mut total = 0;
-    loop {
-        let n = s.read(&mut buf).expect("echo: read");
-        if n == 0 {
-            return total;
-        }
-        s.write_all(&buf[..n]).expect("echo: write");
-        total += n as u64;
-    }
-}
+use util::{CTX_PAIRS, CTXS, Ctx, TempDir, echo};
 
 /// One connection through a socket file: the server accepts and echoes,
 /// the client sends messages of several sizes, half-closes and reads EOF.

@@ -18,6 +18,24 @@ pub(crate) use dhaga_testutil::{
     CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, Task, child_role, describe, run_child, run_in, start, within_limit,
 };
 
+/// Echoes everything read from `stream` until EOF and returns the byte
+/// count (any stream: TCP, Unix).
+pub(crate) fn echo<S>(mut stream: S) -> u64
+where
+    S: std::io::Read + std::io::Write,
+{
+    let mut buf = vec![0u8; 8192];
+    let mut total = 0;
+    loop {
+        let n = stream.read(&mut buf).expect("echo: read");
+        if n == 0 {
+            return total;
+        }
+        stream.write_all(&buf[..n]).expect("echo: write");
+        total += n as u64;
+    }
+}
+
 /// A runtime with `workers` worker threads.
 pub(crate) fn runtime(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().expect("build a runtime")
