@@ -44,6 +44,20 @@ impl<T> JoinState<T> {
     }
 }
 
+impl<T> Drop for JoinState<T> {
+    /// A result nobody joined is dropped by whichever side lets go last: the
+    /// micro-thread (inside its worker) or the detaching handle (inside the
+    /// caller). A destructor that panics would unwind out of either at an
+    /// unrelated point; as std does for threads, that aborts the process.
+    fn drop(&mut self) {
+        let result = self.inner.get_mut().result.take();
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+            eprintln!("dhaga: the result of a micro-thread panicked when dropped; aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// The micro-thread's side: delivers the result exactly once. If dropped
 /// without delivering (the micro-thread never ran, because its runtime shut
 /// down), the join reports [`Cancelled`].
@@ -69,17 +83,10 @@ pub(crate) fn pair<T>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
 impl<T> Completer<T> {
     /// Runs `f` (the micro-thread's body), catching its panic, and delivers
     /// the outcome to the join handle.
-    ///
-    /// Delivering may drop the result (a detached handle), and a result
-    /// whose destructor panics would unwind out of the micro-thread into its
-    /// worker; as std does for threads, that aborts the process instead.
     pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         let state = self.state.take().expect("completed once");
-        if panic::catch_unwind(AssertUnwindSafe(move || deliver(&state, result))).is_err() {
-            eprintln!("dhaga: the result of a micro-thread panicked when dropped; aborting");
-            std::process::abort();
-        }
+        deliver(&state, result);
     }
 }
 

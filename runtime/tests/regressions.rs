@@ -187,8 +187,9 @@ fn a_runtime_dropped_from_inside_cancels_what_never_started() {
     });
 }
 
-/// A detached micro-thread whose result panics when dropped aborts the
-/// process with a message, instead of killing its worker.
+/// A micro-thread result that panics when dropped aborts the process with a
+/// message, whichever side drops it: the worker (the handle was detached
+/// first) or the caller (the handle is dropped after the micro-thread ended).
 #[test]
 fn a_result_that_panics_on_drop_aborts_with_a_message() {
     struct Bomb;
@@ -197,19 +198,41 @@ fn a_result_that_panics_on_drop_aborts_with_a_message() {
             panic!("boom");
         }
     }
-    if util::child_role().as_deref() == Some("bomb") {
-        let rt = Runtime::new().unwrap();
-        drop(rt.spawn(|| Bomb));
-        // Give the worker time to run it; the process aborts meanwhile.
-        std::thread::sleep(Duration::from_secs(5));
-        println!("CHILD SURVIVED");
-        std::process::exit(0);
+    match util::child_role().as_deref() {
+        Some("detached") => {
+            let rt = Runtime::new().unwrap();
+            // Dropping a detached `JoinHandle` never waits for the micro-thread.
+            drop(rt.spawn(|| Bomb));
+            // The worker drops the result meanwhile and the process aborts.
+            let _ = rt.spawn(|| ()).join();
+            std::thread::sleep(Duration::from_secs(5));
+            println!("CHILD SURVIVED");
+            std::process::exit(0);
+        }
+        Some("finished") => {
+            let rt = Runtime::new().unwrap();
+            let handle = rt.spawn(|| Bomb);
+            while !handle.is_finished() {
+                std::thread::yield_now();
+            }
+            drop(handle);
+            println!("CHILD SURVIVED");
+            std::process::exit(0);
+        }
+        _ => {}
     }
-    let out = util::run_child("a_result_that_panics_on_drop_aborts_with_a_message", "bomb");
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{}", util::describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("panicked when dropped"), "{stderr}");
+    for role in ["detached", "finished"] {
+        let out = util::run_child("a_result_that_panics_on_drop_aborts_with_a_message", role);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{role}: {}",
+            util::describe(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("panicked when dropped"), "{role}: {stderr}");
+    }
 }
 
 /// A stack size that cannot be rounded to pages is an error, not a crash.

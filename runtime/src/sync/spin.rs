@@ -35,6 +35,11 @@ impl<T> SpinLock<T> {
         }
     }
 
+    /// The value, through exclusive access to the lock (no locking needed).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
     /// Takes the lock, spinning (then yielding) while someone holds it.
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
