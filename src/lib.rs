@@ -19,8 +19,9 @@
 
 pub use dhaga_runtime::{
     Builder, Cancelled, DEFAULT_STACK_SIZE, JoinHandle, Runtime, RuntimeBuilder, Source, in_micro_thread, run, sleep,
-    spawn, yield_now,
+    spawn, spawn_blocking, yield_now,
 };
+pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_timeout};
 
 pub use dhaga_mq as mq;
 pub use dhaga_net as net;

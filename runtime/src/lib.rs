@@ -51,6 +51,7 @@ mod builder;
 mod context;
 mod coroutine;
 mod join;
+mod park;
 mod reactor;
 mod scheduler;
 mod signal;
@@ -69,6 +70,7 @@ use std::time::{Duration, Instant};
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
 pub use join::JoinHandle;
+pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};
 pub use reactor::Source;
 
 use coroutine::Suspend;
