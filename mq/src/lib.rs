@@ -1,8 +1,63 @@
-//! `dhaga::mq`: ZeroMQ socket patterns over ZMTP 3.1 (being built; see the
-//! issue tracker).
+//! `dhaga::mq`: ZeroMQ's socket patterns for dhaga micro-threads, speaking
+//! ZeroMQ's wire protocol (ZMTP 3.1), so a dhaga program talks to libzmq,
+//! pyzmq and every other ZeroMQ peer.
+//!
+//! # How it works
+//!
+//! A [`Socket`] has a type ([`SocketType`]: REQ, REP, DEALER, ROUTER, PUSH,
+//! PULL, PAIR) and any number of endpoints it binds or connects
+//! (`tcp://`, `ipc://`, `inproc://`, see [`Endpoint`]). Each connection is
+//! served by micro-threads of the runtime, written as sequential code: one
+//! performs the ZMTP handshake and then reads, decoding many frames per
+//! `read`; another writes everything queued for that peer in one `write`.
+//! `send` and `recv` park the calling micro-thread (or block the calling OS
+//! thread) while the pattern has no room or no message, as blocking calls
+//! do everywhere in dhaga. Messages ([`Msg`]) are one or more frames of
+//! shared bytes, delivered whole.
+//!
+//! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
+//! peer that sends garbage is disconnected with a reason and harms nobody
+//! else.
+//!
+//! # Examples
+//!
+//! A REQ/REP round trip over TCP:
+//!
+//! ```
+//! use dhaga_mq::{Socket, SocketType};
+//!
+//! dhaga_runtime::run(|| {
+//!     let server = Socket::new(SocketType::Rep);
+//!     server.bind("tcp://127.0.0.1:0").unwrap();
+//!     let endpoint = server.last_endpoint().unwrap();
+//!     dhaga_runtime::spawn(move || {
+//!         let request = server.recv().unwrap();
+//!         assert_eq!(request, "Hello".into());
+//!         server.send("World").unwrap();
+//!     });
+//!
+//!     let client = Socket::new(SocketType::Req);
+//!     client.connect(&endpoint).unwrap();
+//!     client.send("Hello").unwrap();
+//!     assert_eq!(client.recv().unwrap(), "World".into());
+//! });
+//! ```
 #![forbid(unsafe_code)]
 
+mod context;
+mod endpoint;
+mod error;
+mod msg;
+mod options;
+mod socket;
 mod socket_type;
+mod transport;
+mod wait;
 mod zmtp;
 
+pub use context::Context;
+pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
+pub use error::{Error, Result, SendError};
+pub use msg::Msg;
+pub use socket::Socket;
 pub use socket_type::SocketType;

@@ -1,0 +1,56 @@
+//! Socket options: libzmq's, with libzmq's defaults.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// The options one socket was configured with. Options that shape a
+/// connection (high-water marks, maximum message size, routing id) apply to
+/// connections made after they are set, as in libzmq.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    /// `ZMQ_SNDHWM`: messages queued per peer for sending.
+    pub(crate) send_hwm: usize,
+    /// `ZMQ_RCVHWM`: messages queued per peer before reading from it stops.
+    pub(crate) recv_hwm: usize,
+    /// `ZMQ_SNDTIMEO`: `None` waits forever.
+    pub(crate) send_timeout: Option<Duration>,
+    /// `ZMQ_RCVTIMEO`: `None` waits forever.
+    pub(crate) recv_timeout: Option<Duration>,
+    /// `ZMQ_LINGER`: how long queued messages may still be sent after the
+    /// socket is closed. `None`: until they are.
+    pub(crate) linger: Option<Duration>,
+    /// `ZMQ_MAXMSGSIZE`: the largest frame accepted from a peer.
+    pub(crate) max_msg_size: Option<u64>,
+    /// `ZMQ_ROUTING_ID`: the Identity property sent to peers.
+    pub(crate) routing_id: Option<Bytes>,
+    /// `ZMQ_RECONNECT_IVL`: the first wait before reconnecting.
+    pub(crate) reconnect_ivl: Duration,
+    /// `ZMQ_RECONNECT_IVL_MAX`: the wait doubles up to this; zero keeps it
+    /// at `reconnect_ivl`.
+    pub(crate) reconnect_ivl_max: Duration,
+    /// `ZMQ_HANDSHAKE_IVL`: a peer that has not completed the handshake by
+    /// then is dropped.
+    pub(crate) handshake_ivl: Duration,
+    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER reports unroutable messages
+    /// instead of dropping them.
+    pub(crate) router_mandatory: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            send_hwm: 1000,
+            recv_hwm: 1000,
+            send_timeout: None,
+            recv_timeout: None,
+            linger: None,
+            max_msg_size: None,
+            routing_id: None,
+            reconnect_ivl: Duration::from_millis(100),
+            reconnect_ivl_max: Duration::ZERO,
+            handshake_ivl: Duration::from_secs(30),
+            router_mandatory: false,
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! One connection to a peer, served the way dhaga serves everything: by
+//! micro-threads running sequential code.
+//!
+//! The connection's micro-thread performs the ZMTP handshake, attaches the
+//! peer to the socket, starts a writer micro-thread and then reads: each
+//! `read` takes whatever bytes have arrived (up to 64 KiB) and the decoder
+//! turns them into as many frames as they hold. The writer takes everything
+//! the socket queued for this peer at once and sends it in one `write`.
+//!
+//! A peer that breaks the protocol, stalls its handshake or disconnects is
+//! dropped (the reason is logged at `info`); nothing else is affected.
+//! Where the socket connected, the connector then reconnects after the
+//! reconnect interval, doubling it up to the maximum.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::endpoint::Endpoint;
+use crate::socket::core::{Core, Delivered, PipeId};
+use crate::socket::pipe::{Outbox, Take};
+use crate::transport::{self, Listener, Stream};
+use crate::zmtp::{Command, Decoder, Handshake, Item, MAX_HEADER_LEN, encode_frame, encode_frame_header};
+use crate::{Msg, SocketType};
+
+/// How much one `read` asks for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Frames at least this big are written from their own buffer instead of
+/// being copied into the batch.
+const LARGE_FRAME: usize = 32 * 1024;
+
+/// Why a connection ended.
+enum End {
+    /// The socket closed (or the pipe went away): do not reconnect.
+    Closed,
+    /// The peer went away or broke the protocol: reconnect if we connected.
+    Lost(String),
+}
+
+/// Accepts connections on `listener` until the micro-thread is cancelled.
+pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoint) {
+    loop {
+        match listener.accept() {
+            Ok(stream) => {
+                let core = Arc::clone(&core);
+                let endpoint = endpoint.clone();
+                dhaga_runtime::spawn(move || {
+                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None) {
+                        log::info!("{endpoint}: connection dropped: {reason}");
+                    }
+                });
+            }
+            Err(e) => {
+                if core.is_closed() {
+                    return;
+                }
+                // `accept` backs off by itself on descriptor exhaustion;
+                // anything else is the peer's (a reset before accept).
+                log::debug!("{endpoint}: accept failed: {e}");
+            }
+        }
+    }
+}
+
+/// Connects `pipe` to `endpoint`, and again whenever the connection ends,
+/// until the socket closes or the pipe is disconnected.
+pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
+    let mut backoff = core.options().reconnect_ivl;
+    loop {
+        if core.is_closed() || core.outbox(pipe).is_none() {
+            return;
+        }
+        match transport::connect(&endpoint) {
+            Ok(stream) => {
+                backoff = core.options().reconnect_ivl;
+                match serve(&core, Arc::new(stream), Some(pipe)) {
+                    End::Closed => return,
+                    End::Lost(reason) => log::info!("{endpoint}: connection lost: {reason}; reconnecting"),
+                }
+            }
+            Err(e) => log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}"),
+        }
+        let deadline = Instant::now().checked_add(backoff);
+        // Sleeps the interval, or less if the socket closes meanwhile.
+        let _ = core
+            .closed_notify
+            .wait_until(deadline, || (core.is_closed() || core.outbox(pipe).is_none()).then_some(()));
+        let max = core.options().reconnect_ivl_max;
+        if max > backoff {
+            backoff = (backoff * 2).min(max);
+        }
+    }
+}
+
+/// Runs one connection: handshake, then reading, with a writer beside.
+fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
+    let options = core.options().clone();
+    let identity = match core.socket_type {
+        SocketType::Req | SocketType::Dealer | SocketType::Router => options.routing_id.clone(),
+        _ => None,
+    };
+    let mut input = BytesMut::new();
+    let mut scratch = vec![0u8; READ_CHUNK];
+
+    // Handshake, bounded by the handshake interval.
+    let _ = stream.set_read_timeout(Some(options.handshake_ivl));
+    let mut handshake = Handshake::new(core.socket_type, identity, false);
+    let peer = loop {
+        let step = handshake.advance(&mut input);
+        let mut out = BytesMut::new();
+        handshake.output(&mut out);
+        if !out.is_empty()
+            && let Err(e) = stream.write_all(&out)
+        {
+            return End::Lost(format!("handshake: {e}"));
+        }
+        match step {
+            Ok(Some(peer)) => break peer,
+            Ok(None) => {}
+            Err(e) => return End::Lost(format!("handshake failed: {e}")),
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => return End::Lost("the peer closed during the handshake".to_owned()),
+            Ok(n) => input.extend_from_slice(&scratch[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+                return End::Lost("the handshake timed out".to_owned());
+            }
+            Err(e) => return End::Lost(format!("handshake: {e}")),
+        }
+    };
+    let _ = stream.set_read_timeout(None);
+
+    // Attach the peer to the socket.
+    let (pipe, outbox) = match pipe {
+        Some(pipe) => match core.outbox(pipe) {
+            Some(outbox) => (pipe, outbox),
+            None => return End::Closed,
+        },
+        None => core.add_pipe(false),
+    };
+    if let Err(reason) = core.attach(pipe, peer.identity.clone(), Some(Arc::clone(&stream))) {
+        if core.is_closed() {
+            return End::Closed;
+        }
+        core.remove_pipe_if_transient(pipe);
+        return End::Lost(format!("refused: {reason}"));
+    }
+
+    let writer = {
+        let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
+        dhaga_runtime::spawn(move || write_loop(&stream, &outbox))
+    };
+    let end = read_loop(core, &stream, pipe, input, scratch, options.max_msg_size);
+    if matches!(end, End::Lost(_)) {
+        outbox.stop_writer();
+    }
+    let _ = writer.join();
+    let _ = stream.shutdown(Shutdown::Both);
+    core.detach(pipe);
+    if core.is_closed() { End::Closed } else { end }
+}
+
+/// Decodes frames into messages and hands them to the socket in batches.
+fn read_loop(
+    core: &Core,
+    stream: &Stream,
+    pipe: PipeId,
+    mut input: BytesMut,
+    mut scratch: Vec<u8>,
+    max_msg_size: Option<u64>,
+) -> End {
+    let mut decoder = Decoder::new(max_msg_size);
+    let mut partial = Msg::new();
+    let mut batch = VecDeque::new();
+    loop {
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(Item::Frame { more, body })) => {
+                    partial.push_back(body);
+                    if !more {
+                        batch.push_back(std::mem::take(&mut partial));
+                    }
+                }
+                Ok(Some(Item::Command(command))) => {
+                    if let Some(reason) = on_command(command) {
+                        return End::Lost(reason);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return End::Lost(format!("protocol error: {e}")),
+            }
+        }
+        if !batch.is_empty() && matches!(core.deliver(pipe, &mut batch), Delivered::Closed) {
+            return End::Closed;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
+            Ok(n) => input.extend_from_slice(&scratch[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return End::Lost(e.to_string()),
+        }
+    }
+}
+
+/// Handles a command that arrived after the handshake; `Some(reason)`
+/// drops the peer.
+fn on_command(command: Command) -> Option<String> {
+    match command {
+        Command::Ready(_) => Some("READY received after the handshake".to_owned()),
+        Command::Error { reason } => Some(format!("the peer sent ERROR: {reason}")),
+        // Subscriptions and heartbeats belong to the publish-subscribe and
+        // heartbeat work; commands we do not know are ignored (RFC 37).
+        _ => None,
+    }
+}
+
+/// Writes what the socket queues for this peer, each batch in one write,
+/// until told to stop, or until the socket closed and the queue is empty.
+fn write_loop(stream: &Stream, outbox: &Outbox) {
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let msgs = match outbox.take() {
+            Take::Msgs(msgs) => msgs,
+            Take::Stop => return,
+            Take::Drained => {
+                let _ = stream.shutdown(Shutdown::Write);
+                return;
+            }
+        };
+        if let Some(deadline) = outbox.linger_deadline() {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let _ = stream.set_write_timeout(Some(left));
+        }
+        if let Err(e) = write_batch(stream, &mut out, &msgs) {
+            log::debug!("{}: write failed: {e}", stream.peer());
+            // Wake the reader so the connection ends.
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Encodes `msgs` into `out` and writes it; large frames go out from their
+/// own buffers instead of being copied.
+fn write_batch(stream: &Stream, out: &mut BytesMut, msgs: &[Msg]) -> io::Result<()> {
+    out.clear();
+    for msg in msgs {
+        let last = msg.len() - 1;
+        for (i, frame) in msg.iter().enumerate() {
+            let more = i < last;
+            if frame.len() >= LARGE_FRAME {
+                let mut header = [0u8; MAX_HEADER_LEN];
+                let n = encode_frame_header(more, frame.len(), &mut header);
+                out.extend_from_slice(&header[..n]);
+                stream.write_all(out)?;
+                out.clear();
+                stream.write_all(frame)?;
+            } else {
+                encode_frame(out, more, frame);
+            }
+        }
+    }
+    if !out.is_empty() {
+        stream.write_all(out)?;
+    }
+    Ok(())
+}

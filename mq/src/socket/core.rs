@@ -1,0 +1,496 @@
+//! The state one socket shares with its connections: the pipes to its
+//! peers, fair-queueing in, round-robin and routing out.
+//!
+//! A *pipe* is the socket's side of one peer: an inbound queue (filled by
+//! the peer's reader, emptied by `recv`) and an [`Outbox`] (filled by
+//! `send`, emptied by the peer's writer). A pipe made by `connect` lives
+//! across reconnections, so messages sent before the peer is reachable wait
+//! for it (as libzmq's do); a pipe made by an accepted connection ends with
+//! it. Both queues are bounded by the high-water marks: a full inbound queue
+//! stops its reader (back-pressure into TCP), a full outbox blocks senders
+//! or, for the routing patterns, drops.
+//!
+//! One lock guards the state; nobody holds it across a wait. Senders wait on
+//! `writable`, receivers on `readable`, readers on their pipe's `room`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result, SendError};
+use crate::options::Options;
+use crate::socket::pattern::{Pattern, Route};
+use crate::socket::pipe::Outbox;
+use crate::transport::Stream;
+use crate::wait::{Gave, Notify};
+use crate::{Context, Msg, SocketType};
+
+/// Identifies a pipe within its socket.
+pub(crate) type PipeId = u64;
+
+/// The shared heart of a socket.
+pub(crate) struct Core {
+    pub(crate) socket_type: SocketType,
+    pub(crate) context: Context,
+    options: Mutex<Options>,
+    state: Mutex<State>,
+    /// `recv` callers wait here for a message.
+    readable: Notify,
+    /// `send` callers wait here for room (or for a first peer).
+    writable: Notify,
+    /// Connectors waiting to retry wait here, so that closing wakes them.
+    pub(crate) closed_notify: Notify,
+}
+
+pub(crate) struct State {
+    pub(crate) closed: bool,
+    pipes: HashMap<PipeId, Pipe>,
+    next_pipe: PipeId,
+    /// Pipes holding inbound messages, each once, in fair-queueing order.
+    active: VecDeque<PipeId>,
+    /// Pipes that take outbound messages, in round-robin order.
+    outs: Vec<PipeId>,
+    next_out: usize,
+    /// ROUTER: routing id → pipe.
+    routing: HashMap<Bytes, PipeId>,
+    next_routing_id: u32,
+    pub(crate) pattern: Pattern,
+}
+
+/// The socket's side of one peer.
+pub(crate) struct Pipe {
+    inbound: VecDeque<Msg>,
+    recv_hwm: usize,
+    /// The reader of this pipe waits here when `inbound` is full.
+    room: Arc<Notify>,
+    pub(crate) outbox: Arc<Outbox>,
+    /// The connection, while there is one: closing the socket shuts it
+    /// down to wake its reader.
+    stream: Option<Arc<Stream>>,
+    /// The peer's routing id (ROUTER), peer-chosen or generated.
+    pub(crate) routing_id: Option<Bytes>,
+    /// A peer is connected through this pipe now.
+    connected: bool,
+    /// Made by `connect`: it outlives its connections.
+    persistent: bool,
+    /// The pipe's connection ended for good; it lingers until `inbound` is
+    /// read, then goes.
+    finished: bool,
+}
+
+/// What a reader (or `inproc` pump) hands to [`Core::deliver`].
+pub(crate) enum Delivered {
+    /// Every message was queued.
+    All,
+    /// The socket closed or the pipe is gone: stop reading.
+    Closed,
+}
+
+impl Core {
+    pub(crate) fn new(socket_type: SocketType, context: Context) -> Arc<Core> {
+        Arc::new(Core {
+            socket_type,
+            context,
+            options: Mutex::new(Options::default()),
+            state: Mutex::new(State {
+                closed: false,
+                pipes: HashMap::new(),
+                next_pipe: 1,
+                active: VecDeque::new(),
+                outs: Vec::new(),
+                next_out: 0,
+                routing: HashMap::new(),
+                // libzmq starts generated ids at a random value; any start works.
+                next_routing_id: 0x6b8b_4567,
+                pattern: Pattern::new(socket_type),
+            }),
+            readable: Notify::new(),
+            writable: Notify::new(),
+            closed_notify: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn options(&self) -> MutexGuard<'_, Options> {
+        self.options.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Makes a pipe. `persistent` for `connect`: it is in the round-robin
+    /// at once, so messages wait in it for the connection.
+    pub(crate) fn add_pipe(self: &Arc<Core>, persistent: bool) -> (PipeId, Arc<Outbox>) {
+        let options = self.options().clone();
+        let outbox = Arc::new(Outbox::new(options.send_hwm, Arc::downgrade(self)));
+        let mut state = self.lock();
+        let id = state.next_pipe;
+        state.next_pipe += 1;
+        state.pipes.insert(
+            id,
+            Pipe {
+                inbound: VecDeque::new(),
+                recv_hwm: options.recv_hwm.max(1),
+                room: Arc::new(Notify::new()),
+                outbox: Arc::clone(&outbox),
+                stream: None,
+                routing_id: None,
+                connected: false,
+                persistent,
+                finished: false,
+            },
+        );
+        if persistent {
+            state.outs.push(id);
+            drop(state);
+            self.writable.notify_all();
+        }
+        (id, outbox)
+    }
+
+    /// A peer completed its handshake on `pipe`. Refuses it if the pattern
+    /// cannot take another peer (PAIR) or its routing id is taken (ROUTER).
+    pub(crate) fn attach(
+        &self,
+        pipe: PipeId,
+        identity: Option<Bytes>,
+        stream: Option<Arc<Stream>>,
+    ) -> Result<(), &'static str> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err("the socket is closed");
+        }
+        if self.socket_type == SocketType::Pair && state.pipes.iter().any(|(&id, p)| id != pipe && p.connected) {
+            return Err("a PAIR socket takes one peer and has one");
+        }
+        let routing_id = if self.socket_type == SocketType::Router {
+            let id = match identity.filter(|id| !id.is_empty()) {
+                Some(id) if state.routing.contains_key(&id) => return Err("the peer's routing id is already in use"),
+                Some(id) => id,
+                None => state.generate_routing_id(),
+            };
+            state.routing.insert(id.clone(), pipe);
+            Some(id)
+        } else {
+            None
+        };
+        let outs_has = state.outs.contains(&pipe);
+        let Some(entry) = state.pipes.get_mut(&pipe) else {
+            return Err("the pipe is gone");
+        };
+        entry.connected = true;
+        entry.routing_id = routing_id;
+        entry.stream = stream;
+        entry.outbox.restart();
+        if !outs_has {
+            state.outs.push(pipe);
+        }
+        drop(state);
+        self.writable.notify_all();
+        Ok(())
+    }
+
+    /// The connection on `pipe` ended. A persistent pipe waits for the next
+    /// one; any other is gone once its inbound messages are read.
+    pub(crate) fn detach(&self, pipe: PipeId) {
+        let mut state = self.lock();
+        let Some(entry) = state.pipes.get_mut(&pipe) else {
+            return;
+        };
+        entry.connected = false;
+        entry.stream = None;
+        if let Some(id) = entry.routing_id.clone() {
+            state.routing.remove(&id);
+        }
+        let closed = state.closed;
+        let entry = state.pipes.get_mut(&pipe).expect("present above");
+        let keep = entry.persistent && !closed;
+        if !keep {
+            entry.finished = true;
+            entry.outbox.discard();
+            entry.outbox.stop_writer();
+            state.outs.retain(|&id| id != pipe);
+            if state.pipes[&pipe].inbound.is_empty() {
+                state.pipes.remove(&pipe);
+            }
+        }
+    }
+
+    /// Removes `pipe` if an accepted connection made it (a refused peer).
+    pub(crate) fn remove_pipe_if_transient(&self, pipe: PipeId) {
+        let persistent = self.lock().pipes.get(&pipe).is_some_and(|p| p.persistent);
+        if !persistent {
+            self.detach(pipe);
+        }
+    }
+
+    /// Removes a persistent pipe for good (`disconnect`, close).
+    pub(crate) fn remove_pipe(&self, pipe: PipeId) {
+        let mut state = self.lock();
+        if let Some(entry) = state.pipes.get_mut(&pipe) {
+            entry.persistent = false;
+        }
+        drop(state);
+        self.detach(pipe);
+    }
+
+    /// Queues messages from a peer's reader, waiting while the pipe's
+    /// inbound queue is full (that stops the reader: back-pressure).
+    pub(crate) fn deliver(&self, pipe: PipeId, msgs: &mut VecDeque<Msg>) -> Delivered {
+        let room = match self.lock().pipes.get(&pipe) {
+            Some(entry) => Arc::clone(&entry.room),
+            None => return Delivered::Closed,
+        };
+        while !msgs.is_empty() {
+            let step = room.wait_until(None, || {
+                let mut state = self.lock();
+                let state = &mut *state;
+                if state.closed {
+                    return Some(Delivered::Closed);
+                }
+                let entry = state.pipes.get_mut(&pipe)?;
+                if entry.finished {
+                    return Some(Delivered::Closed);
+                }
+                let was_empty = entry.inbound.is_empty();
+                let mut pushed = 0;
+                while entry.inbound.len() < entry.recv_hwm
+                    && let Some(msg) = msgs.pop_front()
+                {
+                    if let Some(msg) = state.pattern.on_arrival(pipe, msg) {
+                        entry.inbound.push_back(msg);
+                        pushed += 1;
+                    }
+                }
+                if pushed > 0 {
+                    if was_empty {
+                        state.active.push_back(pipe);
+                    }
+                    if pushed == 1 {
+                        self.readable.notify_one();
+                    } else {
+                        self.readable.notify_all();
+                    }
+                }
+                // Progress, or nothing left: go on; a full queue: wait.
+                (pushed > 0 || msgs.is_empty()).then_some(Delivered::All)
+            });
+            match step {
+                Ok(Delivered::All) => {}
+                Ok(Delivered::Closed) | Err(_) => return Delivered::Closed,
+            }
+        }
+        Delivered::All
+    }
+
+    /// Sends `msg` as the pattern routes it, waiting (until `deadline`) for
+    /// room where the pattern blocks.
+    pub(crate) fn send(&self, msg: Msg, deadline: Option<Instant>, nonblocking: bool) -> Result<(), SendError> {
+        if msg.is_empty() {
+            return Err(SendError::new(Error::EmptyMessage, msg));
+        }
+        let mandatory = self.options().router_mandatory;
+        let (route, undo) = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(SendError::new(Error::Closed, msg));
+            }
+            state.prepare_send(self.socket_type, msg, mandatory)?
+        };
+        let (mut slot, target) = match route {
+            Route::Dropped => return Ok(()),
+            Route::RoundRobin(msg) => (Some(msg), None),
+            Route::To { pipe, msg, block } => (Some(msg), Some((pipe, block))),
+        };
+        let mut attempt = || {
+            let mut state = self.lock();
+            if state.closed {
+                return Some(Err(Error::Closed));
+            }
+            let sent = match target {
+                None => state.push_round_robin(&mut slot),
+                Some((pipe, block)) => match state.pipes.get(&pipe) {
+                    Some(entry) if !entry.finished => {
+                        if entry.outbox.try_push(&mut slot) {
+                            Some(pipe)
+                        } else if block {
+                            None
+                        } else {
+                            // A routing pattern drops what a full peer cannot take.
+                            slot = None;
+                            return Some(Ok(()));
+                        }
+                    }
+                    // The peer left meanwhile: as unroutable.
+                    _ => {
+                        slot = None;
+                        return Some(Ok(()));
+                    }
+                },
+            };
+            let pipe = sent?;
+            state.pattern.sent(pipe);
+            Some(Ok(()))
+        };
+        let outcome = if nonblocking {
+            attempt().ok_or(Error::WouldBlock)
+        } else {
+            self.writable.wait_until(deadline, attempt).map_err(|gave| match gave {
+                Gave::TimedOut => Error::TimedOut,
+                Gave::Unwinding => Error::Closed,
+            })
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) | Err(error) => {
+                let msg = slot.expect("an unsent message is still in its slot");
+                Err(SendError::new(error, undo.apply(msg)))
+            }
+        }
+    }
+
+    /// Receives the next message the pattern lets through, waiting (until
+    /// `deadline`) for one.
+    pub(crate) fn recv(&self, deadline: Option<Instant>, nonblocking: bool) -> Result<Msg> {
+        self.lock().pattern.can_recv(self.socket_type)?;
+        let attempt = || {
+            let mut state = self.lock();
+            if state.closed {
+                return Some(Err(Error::Closed));
+            }
+            state.pop_fair().map(Ok)
+        };
+        let outcome = if nonblocking {
+            attempt().ok_or(Error::WouldBlock)
+        } else {
+            self.readable.wait_until(deadline, attempt).map_err(|gave| match gave {
+                Gave::TimedOut => Error::TimedOut,
+                Gave::Unwinding => Error::Closed,
+            })
+        };
+        outcome?
+    }
+
+    /// The outbox of `pipe`, unless the pipe is gone or going.
+    pub(crate) fn outbox(&self, pipe: PipeId) -> Option<Arc<Outbox>> {
+        let state = self.lock();
+        state.pipes.get(&pipe).filter(|p| !p.finished).map(|p| Arc::clone(&p.outbox))
+    }
+
+    /// Ends `pipe`'s current connection (the connector then sees the pipe
+    /// is gone and stops).
+    pub(crate) fn disconnect_pipe(&self, pipe: PipeId) {
+        let stream = self.lock().pipes.get(&pipe).and_then(|p| p.stream.clone());
+        if let Some(stream) = stream {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.closed_notify.notify_all();
+    }
+
+    /// An outbox that was full has room: wake blocked senders.
+    pub(crate) fn room_appeared(&self) {
+        self.writable.notify_all();
+    }
+
+    /// Closes the socket: no more sends or receives; writers send what is
+    /// queued until `linger` passes; readers stop.
+    pub(crate) fn close(&self) {
+        let linger = self.options().linger;
+        let deadline = linger.and_then(|l| Instant::now().checked_add(l));
+        let outboxes: Vec<Arc<Outbox>> = {
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.pipes.values().map(|p| Arc::clone(&p.outbox)).collect()
+        };
+        for outbox in outboxes {
+            outbox.close(deadline);
+        }
+        let (rooms, streams): (Vec<_>, Vec<_>) = self
+            .lock()
+            .pipes
+            .values()
+            .map(|p| (Arc::clone(&p.room), p.stream.clone()))
+            .unzip();
+        for room in rooms {
+            room.notify_all();
+        }
+        // Readers parked in `read` see the end of the stream and finish,
+        // after their writers have sent what was queued.
+        for stream in streams.into_iter().flatten() {
+            let _ = stream.shutdown(std::net::Shutdown::Read);
+        }
+        self.readable.notify_all();
+        self.writable.notify_all();
+        self.closed_notify.notify_all();
+    }
+}
+
+impl State {
+    fn generate_routing_id(&mut self) -> Bytes {
+        // libzmq's generated ids: a zero byte, then a 32-bit counter, so they
+        // never collide with peer-chosen ids (which may not start with 0).
+        loop {
+            let n = self.next_routing_id;
+            self.next_routing_id = n.wrapping_add(1);
+            let mut id = vec![0u8];
+            id.extend_from_slice(&n.to_be_bytes());
+            let id = Bytes::from(id);
+            if !self.routing.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// The pipe a routing id names, if it is connected.
+    pub(crate) fn routed(&self, routing_id: &[u8]) -> Option<PipeId> {
+        self.routing.get(routing_id).copied()
+    }
+
+    /// Round-robin: the next pipe with room takes the message.
+    fn push_round_robin(&mut self, slot: &mut Option<Msg>) -> Option<PipeId> {
+        let n = self.outs.len();
+        for i in 0..n {
+            let index = (self.next_out + i) % n;
+            let pipe = self.outs[index];
+            if self.pipes[&pipe].outbox.try_push(slot) {
+                self.next_out = (index + 1) % n;
+                return Some(pipe);
+            }
+        }
+        None
+    }
+
+    /// Fair-queueing: one message from the pipe whose turn it is.
+    fn pop_fair(&mut self) -> Option<Msg> {
+        loop {
+            let pipe = *self.active.front()?;
+            let entry = self.pipes.get_mut(&pipe).expect("active pipes exist");
+            let was_full = entry.inbound.len() >= entry.recv_hwm;
+            let msg = entry.inbound.pop_front().expect("active pipes hold messages");
+            let now_empty = entry.inbound.is_empty();
+            let room = was_full.then(|| Arc::clone(&entry.room));
+            let routing_id = entry.routing_id.clone();
+            self.active.pop_front();
+            if !now_empty {
+                self.active.push_back(pipe);
+            } else if entry.finished {
+                self.pipes.remove(&pipe);
+            }
+            if let Some(room) = room {
+                room.notify_all();
+            }
+            if let Some(msg) = self.pattern.on_recv(pipe, msg, routing_id) {
+                return Some(msg);
+            }
+        }
+    }
+}

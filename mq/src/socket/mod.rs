@@ -1,0 +1,433 @@
+//! The socket: one type for every pattern, as in libzmq.
+
+pub(crate) mod connection;
+pub(crate) mod core;
+mod pattern;
+pub(crate) mod pipe;
+mod rep;
+mod req;
+mod router;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dhaga_runtime::JoinHandle;
+
+use crate::endpoint::{Endpoint, ToEndpoint};
+use crate::error::{Error, Result, SendError};
+use crate::socket::core::{Core, PipeId};
+use crate::transport::Listener;
+use crate::{Context, Msg, SocketType};
+
+/// A ZeroMQ socket: one end of a messaging pattern, connected to any number
+/// of peers over any number of endpoints.
+///
+/// `send` and `recv` block the way everything in dhaga does: a micro-thread
+/// parks, an OS thread blocks. Each connection is served by micro-threads of
+/// the runtime (the one the socket is used from, or dhaga's default
+/// runtime). A socket may be shared between micro-threads and threads
+/// (it is `Sync`); messages are delivered whole or not at all.
+///
+/// Dropping the socket closes it: its connections send what is already
+/// queued (for at most the linger time, by default until done) and end.
+///
+/// # Examples
+///
+/// ```
+/// use dhaga_mq::{Socket, SocketType};
+///
+/// let server = Socket::new(SocketType::Rep);
+/// server.bind("tcp://127.0.0.1:*").unwrap();
+/// let endpoint = server.last_endpoint().unwrap();
+///
+/// let client = Socket::new(SocketType::Req);
+/// client.connect(&endpoint).unwrap();
+/// client.send("Hello").unwrap();
+/// assert_eq!(server.recv().unwrap(), "Hello".into());
+/// server.send("World").unwrap();
+/// assert_eq!(client.recv().unwrap(), "World".into());
+/// ```
+pub struct Socket {
+    core: Arc<Core>,
+    endpoints: Mutex<Endpoints>,
+}
+
+#[derive(Default)]
+struct Endpoints {
+    bound: Vec<Bound>,
+    connected: Vec<Connected>,
+    last: Option<Endpoint>,
+}
+
+struct Bound {
+    /// As the user named it, and as bound (the picked port).
+    asked: Endpoint,
+    actual: Endpoint,
+    /// The accepting micro-thread (tcp, ipc); inproc has none.
+    acceptor: Option<JoinHandle<()>>,
+}
+
+struct Connected {
+    endpoint: Endpoint,
+    pipe: PipeId,
+}
+
+impl Socket {
+    /// A socket of type `socket_type` in the shared [`Context`].
+    pub fn new(socket_type: SocketType) -> Socket {
+        Socket::with_context(&Context::shared(), socket_type)
+    }
+
+    pub(crate) fn with_context(context: &Context, socket_type: SocketType) -> Socket {
+        Socket {
+            core: Core::new(socket_type, context.clone()),
+            endpoints: Mutex::new(Endpoints::default()),
+        }
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.core.socket_type
+    }
+
+    fn endpoints(&self) -> MutexGuard<'_, Endpoints> {
+        self.endpoints.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Accepts peers on `endpoint`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] for a malformed endpoint,
+    /// [`Error::AddrInUse`] for an `inproc` name bound already, and
+    /// [`Error::Io`] when the listener cannot be made (the address is in
+    /// use, the path is not writable, the name does not resolve).
+    pub fn bind(&self, endpoint: impl ToEndpoint) -> Result<()> {
+        let asked = endpoint.to_endpoint()?;
+        self.check_open()?;
+        let (actual, acceptor) = match &asked {
+            Endpoint::Inproc(name) => {
+                self.core.context.inproc().bind(name, &self.core)?;
+                (asked.clone(), None)
+            }
+            _ => {
+                let (listener, actual) = Listener::bind(&asked)?;
+                let core = Arc::clone(&self.core);
+                let shown = actual.clone();
+                let acceptor = dhaga_runtime::spawn(move || connection::accept_loop(core, listener, shown));
+                (actual, Some(acceptor))
+            }
+        };
+        let mut endpoints = self.endpoints();
+        endpoints.last = Some(actual.clone());
+        endpoints.bound.push(Bound {
+            asked,
+            actual,
+            acceptor,
+        });
+        Ok(())
+    }
+
+    /// Connects to a peer at `endpoint`, now and whenever the connection is
+    /// lost (after the reconnect interval). Messages sent before the peer
+    /// is reachable wait in this connection's queue, as with libzmq.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] for a malformed endpoint (or a wildcard
+    /// host), and [`Error::IncompatibleSocketType`] for an `inproc` peer
+    /// that cannot talk to this socket. Network errors are not returned:
+    /// the socket keeps retrying.
+    pub fn connect(&self, endpoint: impl ToEndpoint) -> Result<()> {
+        let endpoint = endpoint.to_endpoint()?;
+        self.check_open()?;
+        if let Endpoint::Tcp { host, port } = &endpoint {
+            if *host == crate::endpoint::Host::Any || *port == 0 {
+                return Err(Error::InvalidEndpoint {
+                    endpoint: endpoint.to_string(),
+                    reason: "connect needs a host and a port, not a wildcard",
+                });
+            }
+        }
+        let (pipe, _) = self.core.add_pipe(true);
+        match &endpoint {
+            Endpoint::Inproc(name) => {
+                if let Err(e) = self.core.context.inproc().connect(name, &self.core, pipe) {
+                    self.core.remove_pipe(pipe);
+                    return Err(e);
+                }
+            }
+            _ => {
+                let core = Arc::clone(&self.core);
+                let target = endpoint.clone();
+                // The connector ends by itself once the socket closes or the
+                // pipe is disconnected; nobody needs to join it.
+                drop(dhaga_runtime::spawn(move || connection::connect_loop(core, target, pipe)));
+            }
+        }
+        let mut endpoints = self.endpoints();
+        endpoints.last = Some(endpoint.clone());
+        endpoints.connected.push(Connected { endpoint, pipe });
+        Ok(())
+    }
+
+    /// Stops accepting on an endpoint given to [`bind`](Socket::bind) (as
+    /// given, or as [`last_endpoint`](Socket::last_endpoint) reported it).
+    /// Peers already connected stay connected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EndpointNotFound`] if this socket did not bind it.
+    pub fn unbind(&self, endpoint: impl ToEndpoint) -> Result<()> {
+        let endpoint = endpoint.to_endpoint()?;
+        let bound = {
+            let mut endpoints = self.endpoints();
+            let index = endpoints
+                .bound
+                .iter()
+                .position(|b| b.asked == endpoint || b.actual == endpoint)
+                .ok_or_else(|| Error::EndpointNotFound(endpoint.to_string()))?;
+            endpoints.bound.remove(index)
+        };
+        self.stop_bound(bound);
+        Ok(())
+    }
+
+    /// Ends the connection made by [`connect`](Socket::connect) to
+    /// `endpoint`; messages still queued for it are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EndpointNotFound`] if this socket did not connect it.
+    pub fn disconnect(&self, endpoint: impl ToEndpoint) -> Result<()> {
+        let endpoint = endpoint.to_endpoint()?;
+        let connected = {
+            let mut endpoints = self.endpoints();
+            let index = endpoints
+                .connected
+                .iter()
+                .position(|c| c.endpoint == endpoint)
+                .ok_or_else(|| Error::EndpointNotFound(endpoint.to_string()))?;
+            endpoints.connected.remove(index)
+        };
+        self.core.disconnect_pipe(connected.pipe);
+        self.core.remove_pipe(connected.pipe);
+        Ok(())
+    }
+
+    /// The endpoint last bound or connected, as libzmq's `ZMQ_LAST_ENDPOINT`
+    /// reports it: with the port the system picked for `tcp://host:*`.
+    pub fn last_endpoint(&self) -> Option<String> {
+        self.endpoints().last.as_ref().map(Endpoint::to_string)
+    }
+
+    /// Sends a message, waiting while the pattern's peers have no room (up
+    /// to the send timeout).
+    ///
+    /// # Errors
+    ///
+    /// The message comes back inside the error: [`Error::TimedOut`] after
+    /// the send timeout, [`Error::InvalidState`] out of REQ/REP order,
+    /// [`Error::NotSupported`] on PULL, [`Error::HostUnreachable`] from a
+    /// ROUTER with `router_mandatory`, [`Error::EmptyMessage`],
+    /// [`Error::Closed`].
+    pub fn send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
+        let deadline = deadline(self.core.options().send_timeout);
+        self.core.send(msg.into(), deadline, false)
+    }
+
+    /// Sends a message if that is possible without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Socket::send), with [`Error::WouldBlock`] where it would
+    /// wait.
+    pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
+        self.core.send(msg.into(), None, true)
+    }
+
+    /// Receives the next message, waiting for one (up to the receive
+    /// timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] after the receive timeout, [`Error::InvalidState`]
+    /// out of REQ/REP order, [`Error::NotSupported`] on PUSH,
+    /// [`Error::Closed`].
+    pub fn recv(&self) -> Result<Msg> {
+        let deadline = deadline(self.core.options().recv_timeout);
+        self.core.recv(deadline, false)
+    }
+
+    /// Receives a message if one is waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Socket::recv), with [`Error::WouldBlock`] if none is.
+    pub fn try_recv(&self) -> Result<Msg> {
+        self.core.recv(None, true)
+    }
+
+    /// Closes the socket now (dropping it does the same): see the type's
+    /// documentation for what happens to queued messages.
+    pub fn close(self) {}
+
+    fn check_open(&self) -> Result<()> {
+        if self.core.is_closed() { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    fn stop_bound(&self, bound: Bound) {
+        match &bound.asked {
+            Endpoint::Inproc(name) => {
+                self.core.context.inproc().unbind(name, &self.core);
+            }
+            _ => {
+                if let Some(acceptor) = bound.acceptor {
+                    acceptor.cancel();
+                    let _ = acceptor.join();
+                }
+            }
+        }
+    }
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// Option setters and getters, named after libzmq's options.
+impl Socket {
+    /// `ZMQ_SNDHWM`: how many messages may wait for each peer (default
+    /// 1000). Applies to connections made afterwards.
+    pub fn set_send_hwm(&self, hwm: usize) {
+        self.core.options().send_hwm = hwm;
+    }
+
+    /// The send high-water mark.
+    pub fn send_hwm(&self) -> usize {
+        self.core.options().send_hwm
+    }
+
+    /// `ZMQ_RCVHWM`: how many messages from each peer may wait to be
+    /// received before reading from it pauses (default 1000). Applies to
+    /// connections made afterwards.
+    pub fn set_recv_hwm(&self, hwm: usize) {
+        self.core.options().recv_hwm = hwm;
+    }
+
+    /// The receive high-water mark.
+    pub fn recv_hwm(&self) -> usize {
+        self.core.options().recv_hwm
+    }
+
+    /// `ZMQ_SNDTIMEO`: how long `send` waits (`None`, the default: forever).
+    pub fn set_send_timeout(&self, timeout: Option<Duration>) {
+        self.core.options().send_timeout = timeout;
+    }
+
+    /// The send timeout.
+    pub fn send_timeout(&self) -> Option<Duration> {
+        self.core.options().send_timeout
+    }
+
+    /// `ZMQ_RCVTIMEO`: how long `recv` waits (`None`, the default: forever).
+    pub fn set_recv_timeout(&self, timeout: Option<Duration>) {
+        self.core.options().recv_timeout = timeout;
+    }
+
+    /// The receive timeout.
+    pub fn recv_timeout(&self) -> Option<Duration> {
+        self.core.options().recv_timeout
+    }
+
+    /// `ZMQ_LINGER`: how long queued messages may still be sent after the
+    /// socket is closed (`None`, the default: until they are; zero: drop
+    /// them). Closing never waits for it: connections flush on their own.
+    pub fn set_linger(&self, linger: Option<Duration>) {
+        self.core.options().linger = linger;
+    }
+
+    /// The linger time.
+    pub fn linger(&self) -> Option<Duration> {
+        self.core.options().linger
+    }
+
+    /// `ZMQ_MAXMSGSIZE`: a peer sending a larger frame is disconnected
+    /// (`None`, the default: no limit).
+    pub fn set_max_msg_size(&self, size: Option<u64>) {
+        self.core.options().max_msg_size = size;
+    }
+
+    /// The maximum message size.
+    pub fn max_msg_size(&self) -> Option<u64> {
+        self.core.options().max_msg_size
+    }
+
+    /// `ZMQ_ROUTING_ID`: the identity a ROUTER peer sees for this socket
+    /// (1 to 255 bytes, not starting with a zero byte). Applies to
+    /// connections made afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] for an empty, too long or zero-led id.
+    pub fn set_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 255 || id[0] == 0 {
+            return Err(Error::InvalidState(
+                "a routing id is 1 to 255 bytes and does not start with a zero byte",
+            ));
+        }
+        self.core.options().routing_id = Some(id);
+        Ok(())
+    }
+
+    /// The routing id set with [`set_routing_id`](Socket::set_routing_id).
+    pub fn routing_id(&self) -> Option<Bytes> {
+        self.core.options().routing_id.clone()
+    }
+
+    /// `ZMQ_RECONNECT_IVL`: the wait before reconnecting (default 100 ms).
+    pub fn set_reconnect_ivl(&self, ivl: Duration) {
+        self.core.options().reconnect_ivl = ivl;
+    }
+
+    /// `ZMQ_RECONNECT_IVL_MAX`: each failed attempt doubles the wait up to
+    /// this (default zero: the wait stays at the reconnect interval).
+    pub fn set_reconnect_ivl_max(&self, max: Duration) {
+        self.core.options().reconnect_ivl_max = max;
+    }
+
+    /// `ZMQ_HANDSHAKE_IVL`: a peer that has not completed the ZMTP
+    /// handshake by then is dropped (default 30 s).
+    pub fn set_handshake_ivl(&self, ivl: Duration) {
+        self.core.options().handshake_ivl = ivl;
+    }
+
+    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER returns [`Error::HostUnreachable`]
+    /// for a routing id that is not connected, and waits when the peer is
+    /// full, instead of dropping the message (default off).
+    pub fn set_router_mandatory(&self, on: bool) {
+        self.core.options().router_mandatory = on;
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let endpoints = std::mem::take(&mut *self.endpoints());
+        self.core.close();
+        for bound in endpoints.bound {
+            self.stop_bound(bound);
+        }
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.core.socket_type)
+            .field("last_endpoint", &self.last_endpoint())
+            .finish_non_exhaustive()
+    }
+}

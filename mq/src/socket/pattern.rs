@@ -1,0 +1,163 @@
+//! Where each socket type sends, and what it lets through when receiving.
+//!
+//! The socket core does the queueing; a [`Pattern`] decides routing and
+//! envelopes (rfc.zeromq.org 28/REQREP, 30/PIPELINE, 31/EXPAIR):
+//!
+//! | type   | send                                | receive                     |
+//! |--------|-------------------------------------|-----------------------------|
+//! | REQ    | round-robin, adds an empty delimiter, then waits for the reply | only from the peer it sent to, strips the delimiter |
+//! | REP    | to the peer the request came from, with its envelope | fair-queued, keeps the envelope |
+//! | DEALER | round-robin                         | fair-queued                 |
+//! | ROUTER | to the peer the first frame names   | fair-queued, prefixed with the peer's routing id |
+//! | PUSH   | round-robin                         | —                           |
+//! | PULL   | —                                   | fair-queued                 |
+//! | PAIR   | to its one peer                     | from its one peer           |
+//!
+//! DEALER, PUSH, PULL and PAIR need no state of their own and live here;
+//! REQ, REP and ROUTER have their files.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result, SendError};
+use crate::socket::core::{PipeId, State};
+use crate::socket::{rep::Rep, req::Req, router};
+use crate::{Msg, SocketType};
+
+/// Per-type state.
+pub(crate) enum Pattern {
+    Req(Req),
+    Rep(Rep),
+    /// DEALER, ROUTER, PUSH, PULL, PAIR (and the types of the publish-subscribe
+    /// issue, until it comes): no state.
+    Stateless,
+}
+
+/// Where a message goes.
+pub(crate) enum Route {
+    /// To the next peer with room, waiting for one.
+    RoundRobin(Msg),
+    /// To one peer; `block`: wait while it is full (otherwise drop).
+    To { pipe: PipeId, msg: Msg, block: bool },
+    /// Nowhere (unroutable, silently dropped as libzmq does).
+    Dropped,
+}
+
+/// How to give a message back as the caller sent it, if sending fails
+/// after the pattern changed it.
+pub(crate) enum Undo {
+    Nothing,
+    PopFront,
+    PushFront(Bytes),
+}
+
+impl Undo {
+    pub(crate) fn apply(self, mut msg: Msg) -> Msg {
+        match self {
+            Undo::Nothing => {}
+            Undo::PopFront => {
+                msg.pop_front();
+            }
+            Undo::PushFront(frame) => msg.push_front(frame),
+        }
+        msg
+    }
+}
+
+impl Pattern {
+    pub(crate) fn new(socket_type: SocketType) -> Pattern {
+        match socket_type {
+            SocketType::Req => Pattern::Req(Req::default()),
+            SocketType::Rep => Pattern::Rep(Rep::default()),
+            _ => Pattern::Stateless,
+        }
+    }
+
+    /// Filters a message as it arrives from `pipe` (before it is queued).
+    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) -> Option<Msg> {
+        match self {
+            Pattern::Req(req) => req.on_arrival(pipe, msg),
+            _ => Some(msg),
+        }
+    }
+
+    /// Whether `recv` is allowed now.
+    pub(crate) fn can_recv(&self, socket_type: SocketType) -> Result<()> {
+        match (self, socket_type) {
+            (Pattern::Req(req), _) => req.can_recv(),
+            (Pattern::Rep(rep), _) => rep.can_recv(),
+            (_, SocketType::Push | SocketType::Pub) => Err(Error::NotSupported {
+                socket_type,
+                operation: "receive",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns a message taken from `pipe`'s queue into what `recv` returns
+    /// (`None`: discard it and take the next).
+    pub(crate) fn on_recv(&mut self, pipe: PipeId, msg: Msg, routing_id: Option<Bytes>) -> Option<Msg> {
+        match self {
+            Pattern::Req(req) => req.on_recv(msg),
+            Pattern::Rep(rep) => rep.on_recv(pipe, msg),
+            Pattern::Stateless => Some(router::on_recv(msg, routing_id)),
+        }
+    }
+
+    /// `msg` went to `pipe`.
+    pub(crate) fn sent(&mut self, pipe: PipeId) {
+        if let Pattern::Req(req) = self {
+            req.sent(pipe);
+        }
+    }
+}
+
+impl State {
+    /// Decides where `msg` goes (and changes it as the pattern says).
+    pub(crate) fn prepare_send(
+        &mut self,
+        socket_type: SocketType,
+        mut msg: Msg,
+        router_mandatory: bool,
+    ) -> Result<(Route, Undo), SendError> {
+        match socket_type {
+            SocketType::Req => {
+                let Pattern::Req(req) = &mut self.pattern else {
+                    unreachable!("a REQ socket has REQ state")
+                };
+                if let Err(e) = req.can_send() {
+                    return Err(SendError::new(e, msg));
+                }
+                msg.push_front(Bytes::new());
+                Ok((Route::RoundRobin(msg), Undo::PopFront))
+            }
+            SocketType::Rep => {
+                let Pattern::Rep(rep) = &mut self.pattern else {
+                    unreachable!("a REP socket has REP state")
+                };
+                match rep.take_reply_route() {
+                    Ok((pipe, envelope)) => {
+                        msg.prepend(envelope);
+                        Ok((Route::To { pipe, msg, block: false }, Undo::Nothing))
+                    }
+                    Err(e) => Err(SendError::new(e, msg)),
+                }
+            }
+            SocketType::Router => router::route(self, msg, router_mandatory),
+            SocketType::Dealer | SocketType::Push | SocketType::Pair => Ok((Route::RoundRobin(msg), Undo::Nothing)),
+            SocketType::Pull | SocketType::Sub => Err(SendError::new(
+                Error::NotSupported {
+                    socket_type,
+                    operation: "send",
+                },
+                msg,
+            )),
+            SocketType::Pub | SocketType::XPub | SocketType::XSub => Err(SendError::new(
+                Error::NotSupported {
+                    socket_type,
+                    operation: "send (publish-subscribe is not built yet)",
+                },
+                msg,
+            )),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The outbound half of a connection: messages a socket queued for one
+//! peer, taken by that peer's writer.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Instant;
+
+use crate::Msg;
+use crate::socket::core::Core;
+use crate::wait::{Gave, Notify};
+
+/// Messages queued for one peer, at most `hwm` of them.
+///
+/// The socket pushes (under its own lock, so round-robin and routing see a
+/// consistent picture); the peer's writer (a connection's writer
+/// micro-thread, or an `inproc` pump) takes everything queued at once.
+pub(crate) struct Outbox {
+    queue: Mutex<Queue>,
+    hwm: usize,
+    /// The writer waits here for messages.
+    data: Notify,
+    /// Senders blocked on a full outbox wait on the socket's `writable`.
+    core: Weak<Core>,
+}
+
+struct Queue {
+    msgs: VecDeque<Msg>,
+    /// Set when the current writer must stop (its connection ended).
+    stop: bool,
+    /// Set when the socket closed: no more messages come; the writer sends
+    /// what is queued (until the linger deadline) and ends.
+    closing: Option<Option<Instant>>,
+}
+
+/// What the writer gets from [`Outbox::take`].
+pub(crate) enum Take {
+    /// Messages to write, oldest first.
+    Msgs(Vec<Msg>),
+    /// The connection is over: stop.
+    Stop,
+    /// The socket closed and everything queued has been taken (or the
+    /// linger deadline passed): end cleanly.
+    Drained,
+}
+
+impl Outbox {
+    pub(crate) fn new(hwm: usize, core: Weak<Core>) -> Outbox {
+        Outbox {
+            queue: Mutex::new(Queue {
+                msgs: VecDeque::new(),
+                stop: false,
+                closing: None,
+            }),
+            hwm: hwm.max(1),
+            data: Notify::new(),
+            core,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `slot`'s message if there is room (taking it out of `slot`).
+    pub(crate) fn try_push(&self, slot: &mut Option<Msg>) -> bool {
+        {
+            let mut queue = self.lock();
+            if queue.closing.is_some() || queue.msgs.len() >= self.hwm {
+                return false;
+            }
+            queue.msgs.push_back(slot.take().expect("a message to push"));
+        }
+        self.data.notify_one();
+        true
+    }
+
+    /// Waits for messages and takes all of them (the writer's side).
+    pub(crate) fn take(&self) -> Take {
+        let taken = self.data.wait_until(None, || {
+            let mut queue = self.lock();
+            if queue.stop {
+                return Some(Take::Stop);
+            }
+            if let Some(deadline) = queue.closing
+                && (queue.msgs.is_empty() || deadline.is_some_and(|d| Instant::now() >= d))
+            {
+                return Some(Take::Drained);
+            }
+            if queue.msgs.is_empty() {
+                return None;
+            }
+            let was_full = queue.msgs.len() >= self.hwm;
+            let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
+            drop(queue);
+            if was_full && let Some(core) = self.core.upgrade() {
+                core.room_appeared();
+            }
+            Some(Take::Msgs(msgs))
+        });
+        match taken {
+            Ok(take) => take,
+            Err(Gave::TimedOut | Gave::Unwinding) => Take::Stop,
+        }
+    }
+
+    /// Tells the current writer to stop (its connection ended).
+    pub(crate) fn stop_writer(&self) {
+        self.lock().stop = true;
+        self.data.notify_all();
+    }
+
+    /// Readies the outbox for the next connection's writer.
+    pub(crate) fn restart(&self) {
+        self.lock().stop = false;
+    }
+
+    /// The socket closed: the writer sends what is queued, until `deadline`.
+    pub(crate) fn close(&self, deadline: Option<Instant>) {
+        self.lock().closing = Some(deadline);
+        self.data.notify_all();
+    }
+
+    /// When the socket closed, the time until which queued messages may
+    /// still be sent (`None` while open or when lingering forever).
+    pub(crate) fn linger_deadline(&self) -> Option<Instant> {
+        self.lock().closing.flatten()
+    }
+
+    /// Drops every queued message (the pipe is gone for good).
+    pub(crate) fn discard(&self) {
+        self.lock().msgs.clear();
+    }
+}

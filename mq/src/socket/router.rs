@@ -1,0 +1,46 @@
+//! ROUTER: messages carry the routing id of their peer in front
+//! (rfc.zeromq.org 28/REQREP).
+
+use bytes::Bytes;
+
+use crate::Msg;
+use crate::error::{Error, SendError};
+use crate::socket::core::State;
+use crate::socket::pattern::{Route, Undo};
+
+/// A received message gets its peer's routing id in front (only ROUTER
+/// pipes have one).
+pub(crate) fn on_recv(mut msg: Msg, routing_id: Option<Bytes>) -> Msg {
+    if let Some(id) = routing_id {
+        msg.push_front(id);
+    }
+    msg
+}
+
+/// The first frame names the peer. An unknown one is dropped, or reported
+/// with `router_mandatory`; a full peer is dropped too, unless mandatory,
+/// when the send waits (as libzmq's does).
+pub(crate) fn route(state: &State, mut msg: Msg, mandatory: bool) -> Result<(Route, Undo), SendError> {
+    let Some(id) = msg.pop_front() else {
+        return Err(SendError::new(Error::EmptyMessage, msg));
+    };
+    if msg.is_empty() {
+        msg.push_front(id);
+        return Err(SendError::new(Error::EmptyMessage, msg));
+    }
+    match state.routed(&id) {
+        Some(pipe) => Ok((
+            Route::To {
+                pipe,
+                msg,
+                block: mandatory,
+            },
+            Undo::PushFront(id),
+        )),
+        None if mandatory => {
+            msg.push_front(id);
+            Err(SendError::new(Error::HostUnreachable, msg))
+        }
+        None => Ok((Route::Dropped, Undo::Nothing)),
+    }
+}

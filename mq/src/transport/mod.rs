@@ -1,0 +1,105 @@
+//! Byte streams to peers: TCP and Unix domain sockets (`ipc`), both from
+//! `dhaga::net`, so every blocking call parks only the connection's
+//! micro-thread. (`inproc` carries messages, not bytes: see `inproc.rs`.)
+
+pub(crate) mod inproc;
+mod ipc;
+mod tcp;
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use dhaga_net::{TcpStream, UnixStream};
+
+use crate::endpoint::Endpoint;
+
+pub(crate) use ipc::IpcListener;
+pub(crate) use tcp::TcpAcceptor;
+
+/// A connection to a peer.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Ipc(UnixStream),
+}
+
+/// Calls `$method` on whichever stream it is.
+macro_rules! each_stream {
+    ($stream:expr, $s:ident => $body:expr) => {
+        match $stream {
+            Stream::Tcp($s) => $body,
+            Stream::Ipc($s) => $body,
+        }
+    };
+}
+
+impl Stream {
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        each_stream!(self, s => (&*s).read(buf))
+    }
+
+    pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        each_stream!(self, s => (&*s).write_all(buf))
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        each_stream!(self, s => s.shutdown(how))
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each_stream!(self, s => s.set_read_timeout(timeout))
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each_stream!(self, s => s.set_write_timeout(timeout))
+    }
+
+    /// A description of the peer for log lines.
+    pub(crate) fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map_or_else(|_| "tcp peer".to_owned(), |a| format!("tcp://{a}")),
+            Stream::Ipc(_) => "ipc peer".to_owned(),
+        }
+    }
+}
+
+/// A bound listener.
+pub(crate) enum Listener {
+    Tcp(TcpAcceptor),
+    Ipc(IpcListener),
+}
+
+impl Listener {
+    /// Binds `endpoint` (tcp or ipc) and returns the listener and the
+    /// endpoint as bound (the port the system picked, for port 0).
+    pub(crate) fn bind(endpoint: &Endpoint) -> io::Result<(Listener, Endpoint)> {
+        match endpoint {
+            Endpoint::Tcp { host, port } => {
+                let (listener, bound) = TcpAcceptor::bind(host, *port)?;
+                Ok((Listener::Tcp(listener), bound))
+            }
+            Endpoint::Ipc(addr) => {
+                let listener = IpcListener::bind(addr)?;
+                Ok((Listener::Ipc(listener), endpoint.clone()))
+            }
+            Endpoint::Inproc(_) => unreachable!("inproc endpoints are not bound to a listener"),
+        }
+    }
+
+    /// Waits for the next connection.
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept(),
+            Listener::Ipc(l) => l.accept(),
+        }
+    }
+}
+
+/// Connects to `endpoint` (tcp or ipc).
+pub(crate) fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => tcp::connect(host, *port),
+        Endpoint::Ipc(addr) => ipc::connect(addr),
+        Endpoint::Inproc(_) => unreachable!("inproc endpoints are not connected by a stream"),
+    }
+}

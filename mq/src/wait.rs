@@ -1,0 +1,207 @@
+//! Waiting for a condition guarded by someone else's lock: the one wait
+//! primitive of the socket layer.
+//!
+//! A [`Notify`] is a list of parked waiters. A waiter checks its condition,
+//! registers, checks again (so a change between the two checks is not
+//! missed), and parks; whoever changes the condition calls
+//! [`Notify::notify_one`] or [`Notify::notify_all`]. It works for
+//! micro-threads and OS threads alike, through the runtime's park/unpark.
+//!
+//! A waiter that was notified but leaves without acting on it (its deadline
+//! passed, or it is unwinding) passes the notification on, so that a wake-up
+//! meant for "someone" is never lost.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use dhaga_runtime::{Unparker, current_unparker, park_deadline};
+
+/// Parked waiters of one condition.
+#[derive(Default)]
+pub(crate) struct Notify {
+    waiters: Mutex<VecDeque<Arc<Waiter>>>,
+    /// Number of registered waiters, read without the lock so that a
+    /// notification with nobody waiting costs one load.
+    count: AtomicUsize,
+}
+
+struct Waiter {
+    unparker: Unparker,
+    notified: AtomicBool,
+}
+
+/// Why [`Notify::wait_until`] gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gave {
+    /// The deadline passed.
+    TimedOut,
+    /// The caller is unwinding (a panic or a cancellation) and cannot park.
+    Unwinding,
+}
+
+impl Notify {
+    pub(crate) fn new() -> Notify {
+        Notify::default()
+    }
+
+    /// Wakes the longest-waiting waiter, if any.
+    pub(crate) fn notify_one(&self) {
+        // Pairs with the fence in `wait_until`: either the waiter's
+        // registration is visible here, or our caller's change is visible to
+        // the waiter's second check.
+        fence(Ordering::SeqCst);
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let waiter = {
+            let mut waiters = self.lock();
+            let waiter = waiters.pop_front();
+            if waiter.is_some() {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            waiter
+        };
+        if let Some(waiter) = waiter {
+            waiter.notified.store(true, Ordering::Release);
+            waiter.unparker.unpark();
+        }
+    }
+
+    /// Wakes every waiter.
+    pub(crate) fn notify_all(&self) {
+        fence(Ordering::SeqCst);
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let waiters: Vec<_> = {
+            let mut waiters = self.lock();
+            self.count.fetch_sub(waiters.len(), Ordering::Relaxed);
+            waiters.drain(..).collect()
+        };
+        for waiter in waiters {
+            waiter.notified.store(true, Ordering::Release);
+            waiter.unparker.unpark();
+        }
+    }
+
+    /// Returns the first `Some` that `ready` yields, parking between tries
+    /// until notified; gives up at `deadline` (after one last try).
+    ///
+    /// `ready` is called with no lock of ours held; it takes whatever lock
+    /// guards the condition itself.
+    pub(crate) fn wait_until<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Result<T, Gave> {
+        loop {
+            if let Some(value) = ready() {
+                return Ok(value);
+            }
+            if std::thread::panicking() {
+                return Err(Gave::Unwinding);
+            }
+            let waiter = Arc::new(Waiter {
+                unparker: current_unparker(),
+                notified: AtomicBool::new(false),
+            });
+            {
+                let mut waiters = self.lock();
+                waiters.push_back(Arc::clone(&waiter));
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+            fence(Ordering::SeqCst);
+            if let Some(value) = ready() {
+                self.leave(&waiter);
+                return Ok(value);
+            }
+            let mut timed_out = false;
+            while !waiter.notified.load(Ordering::Acquire) {
+                if park_deadline(deadline) {
+                    timed_out = true;
+                    break;
+                }
+                if std::thread::panicking() {
+                    self.leave(&waiter);
+                    return Err(Gave::Unwinding);
+                }
+            }
+            if timed_out {
+                self.leave(&waiter);
+                return ready().ok_or(Gave::TimedOut);
+            }
+            // Notified: the loop tries again (someone else may have taken
+            // what the notification was for; then we wait again).
+        }
+    }
+
+    /// Unregisters `waiter`; if it was notified meanwhile, hands the
+    /// notification to the next waiter so it is not lost.
+    fn leave(&self, waiter: &Arc<Waiter>) {
+        let removed = {
+            let mut waiters = self.lock();
+            let position = waiters.iter().position(|w| Arc::ptr_eq(w, waiter));
+            if let Some(position) = position {
+                waiters.remove(position);
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            position.is_some()
+        };
+        if !removed {
+            self.notify_one();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Waiter>>> {
+        // Nothing panics while holding it; a poisoned list is still valid.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    #[test]
+    fn a_change_between_the_checks_is_not_missed() {
+        let notify = Arc::new(Notify::new());
+        let value = Arc::new(AtomicU32::new(0));
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let (notify, value) = (Arc::clone(&notify), Arc::clone(&value));
+                dhaga_runtime::spawn(move || {
+                    let mut got = 0;
+                    for _ in 0..1000 {
+                        notify
+                            .wait_until(None, || {
+                                let v = value.load(Ordering::Acquire);
+                                (v > 0 && value.compare_exchange(v, v - 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+                                    .then_some(())
+                            })
+                            .unwrap();
+                        got += 1;
+                    }
+                    got
+                })
+            })
+            .collect();
+        for _ in 0..8000 {
+            value.fetch_add(1, Ordering::AcqRel);
+            notify.notify_one();
+        }
+        let total: u32 = waiters.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(total, 8000);
+    }
+
+    #[test]
+    fn a_deadline_gives_up() {
+        let notify = Notify::new();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert_eq!(notify.wait_until(Some(deadline), || None::<()>), Err(Gave::TimedOut));
+        assert_eq!(notify.count.load(Ordering::Relaxed), 0);
+    }
+}
