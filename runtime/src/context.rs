@@ -1,5 +1,7 @@
-//! The runtime's one thread-local: which worker, if any, the current OS thread
-//! is running, and which runtime a thread-mode thread belongs to.
+//! The runtime's thread-locals: which worker, if any, the current OS thread
+//! is running; which runtime and which task a thread-mode thread belongs to;
+//! and the micro-thread-locals (see `local.rs`) of code that runs outside
+//! any micro-thread.
 //!
 //! Reading a thread-local from a micro-thread is sound here because a started
 //! micro-thread never changes OS thread (see the crate docs): the address LLVM
@@ -8,8 +10,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
+use std::sync::Arc;
 
+use crate::local::Table;
 use crate::scheduler::Handle;
+use crate::task::Task;
 use crate::worker::Local;
 
 thread_local! {
@@ -18,6 +23,13 @@ thread_local! {
     /// The thread-mode runtime this OS thread was started by (or entered
     /// through `block_on`), so that `spawn` from it starts a thread too.
     static THREAD_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// The task of a thread-mode thread started by `spawn`: what
+    /// `JoinHandle::cancel` flags, checked where the thread parks.
+    static THREAD_TASK: RefCell<Option<Arc<Task>>> = const { RefCell::new(None) };
+    /// The micro-thread-locals of this OS thread, used by code that runs
+    /// outside any micro-thread. Dropped (destroying the values) when the
+    /// thread exits, like any thread-local.
+    static THREAD_LOCALS: RefCell<Table> = const { RefCell::new(Table::new()) };
 }
 
 /// Marks the current thread as running `local`'s loop until dropped.
@@ -61,4 +73,24 @@ pub(crate) fn thread_runtime() -> Option<Handle> {
 /// Makes `handle` this thread's thread-mode runtime; returns the previous one.
 pub(crate) fn set_thread_runtime(handle: Option<Handle>) -> Option<Handle> {
     THREAD_RUNTIME.with(|r| r.replace(handle))
+}
+
+/// Makes `task` the task of this thread-mode thread (see `task.rs`).
+pub(crate) fn set_thread_task(task: Arc<Task>) {
+    THREAD_TASK.with(|t| *t.borrow_mut() = Some(task));
+}
+
+/// Calls `f` with the task of this thread-mode thread, if it is one (`None`
+/// also once the thread-local is gone, at thread exit).
+pub(crate) fn with_thread_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
+    // A clone, not a borrow held across `f`: `f` may reach this again.
+    let task = THREAD_TASK.try_with(|t| t.borrow().clone()).ok().flatten();
+    f(task.as_deref())
+}
+
+/// Calls `f` with this OS thread's micro-thread-locals table; `None` once
+/// the thread-local has been destroyed (the thread is exiting). `f` must not
+/// run user code: the table is borrowed meanwhile.
+pub(crate) fn with_thread_locals<R>(f: impl FnOnce(&mut Table) -> R) -> Option<R> {
+    THREAD_LOCALS.try_with(|t| f(&mut t.borrow_mut())).ok()
 }

@@ -1,20 +1,36 @@
-//! Joining a micro-thread: waiting for its result.
+//! Joining a micro-thread (waiting for its result, with or without a
+//! timeout) and cancelling it.
 
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use crate::Cancelled;
 use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Task, Unparker, Wake};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
-/// its result).
+/// its result), and a way to cancel it.
 ///
 /// Dropping the handle detaches the micro-thread: it keeps running and its
 /// result is dropped.
+///
+/// # Cancellation
+///
+/// [`cancel`](JoinHandle::cancel) asks the micro-thread to stop. It is
+/// cooperative, like a thread that checks a flag, but the flag is checked for
+/// it: every place a micro-thread parks is a cancellation point — channel
+/// `send`/`recv`, `join`, `sleep`, `yield_now`, socket I/O waiting for
+/// readiness, `spawn_blocking` — and there it unwinds, running its
+/// destructors, with a [`Cancelled`] payload. Its join then returns
+/// `Err(payload)` where `payload.is::<Cancelled>()`, which tells a
+/// cancellation from a panic (a panic's payload is the panic message, a
+/// `&str` or a `String`, or whatever was passed to `panic_any`). A
+/// micro-thread that never parks (a loop that only computes) is not
+/// interrupted; it can poll [`is_cancelled`](crate::is_cancelled) instead.
 ///
 /// # Examples
 ///
@@ -22,9 +38,32 @@ use crate::task::{self, Task, Unparker, Wake};
 /// let handle = dhaga_runtime::spawn(|| 6 * 7);
 /// assert_eq!(handle.join().unwrap(), 42);
 /// ```
+///
+/// Bounding how long a micro-thread may run: wait for it a while, then
+/// cancel it and collect what it left.
+///
+/// ```
+/// use std::time::Duration;
+/// use dhaga_runtime::Cancelled;
+///
+/// let slow = dhaga_runtime::spawn(|| {
+///     dhaga_runtime::sleep(Duration::from_secs(3600)); // a cancellation point
+///     "finished"
+/// });
+/// let result = match slow.join_timeout(Duration::from_millis(10)) {
+///     Ok(result) => result, // finished in time
+///     Err(slow) => {
+///         slow.cancel(); // it unwinds from its sleep now
+///         slow.join()
+///     }
+/// };
+/// assert!(result.unwrap_err().is::<Cancelled>());
+/// ```
 pub struct JoinHandle<T> {
     state: Arc<JoinState<T>>,
     task: Arc<Task>,
+    /// The OS thread, in thread mode: where `cancel` sends its wake-up.
+    thread: Option<Thread>,
 }
 
 /// The result slot shared by a handle and its micro-thread.
@@ -77,14 +116,28 @@ pub(crate) fn pair<T>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
     let completer = Completer {
         state: Some(Arc::clone(&state)),
     };
-    (JoinHandle { state, task }, completer)
+    let handle = JoinHandle {
+        state,
+        task,
+        thread: None,
+    };
+    (handle, completer)
 }
 
 impl<T> Completer<T> {
-    /// Runs `f` (the micro-thread's body), catching its panic, and delivers
-    /// the outcome to the join handle.
+    /// Runs `f` (the micro-thread's body), catching its panic, destroys the
+    /// micro-thread's locals, and delivers the outcome to the join handle.
+    /// A micro-thread cancelled before it started drops `f` without running
+    /// it.
     pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let result = panic::catch_unwind(AssertUnwindSafe(move || {
+            if task::is_cancelled() {
+                drop(f);
+                panic::resume_unwind(Box::new(Cancelled));
+            }
+            f()
+        }));
+        crate::local::close_current();
         let state = self.state.take().expect("completed once");
         deliver(&state, result);
     }
@@ -111,29 +164,116 @@ fn deliver<T>(state: &JoinState<T>, result: thread::Result<T>) {
 }
 
 impl<T> JoinHandle<T> {
+    /// Records the OS thread of a thread-mode spawn, for `cancel`.
+    pub(crate) fn set_thread(&mut self, thread: Thread) {
+        self.thread = Some(thread);
+    }
+
     /// Waits for the micro-thread to finish and returns its result.
     ///
     /// Called from a micro-thread this parks only the micro-thread; called
-    /// from an OS thread it blocks that thread.
+    /// from an OS thread it blocks that thread. It is a cancellation point
+    /// for the caller.
     ///
     /// # Errors
     ///
     /// If the micro-thread panicked, `Err` holds the panic payload, as with
-    /// [`std::thread::JoinHandle::join`]. If it was cancelled (unwound
-    /// because its runtime shut down, or never started for that reason), the
-    /// payload is [`Cancelled`].
+    /// [`std::thread::JoinHandle::join`]. If it was cancelled (by
+    /// [`cancel`](JoinHandle::cancel) or because its runtime shut down, or
+    /// dropped before it started for either reason), the payload is
+    /// [`Cancelled`]: `payload.is::<Cancelled>()`. Also `Cancelled` if the
+    /// caller is a micro-thread that is unwinding and so cannot wait.
     pub fn join(self) -> thread::Result<T> {
+        match self.wait(None) {
+            Ok(result) => result,
+            Err(_) => Err(Box::new(Cancelled) as Box<dyn Any + Send>),
+        }
+    }
+
+    /// Returns the micro-thread's result if it has finished, without waiting;
+    /// otherwise gives the handle back.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` if the micro-thread has not finished. `Ok(Err(payload))`
+    /// if it panicked or was cancelled, as with [`join`](JoinHandle::join).
+    pub fn try_join(self) -> Result<thread::Result<T>, JoinHandle<T>> {
+        let result = self.state.lock().result.take();
+        result.ok_or(self)
+    }
+
+    /// Waits at most `timeout` for the micro-thread to finish and returns its
+    /// result; if it is still running then, gives the handle back, so that
+    /// the caller can wait again, [`cancel`](JoinHandle::cancel) it, or drop
+    /// the handle to detach it. See the type's docs for an example.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` if the micro-thread did not finish in time (or the caller
+    /// is a micro-thread that is unwinding, which cannot wait).
+    /// `Ok(Err(payload))` if it panicked or was cancelled, as with
+    /// [`join`](JoinHandle::join).
+    pub fn join_timeout(self, timeout: Duration) -> Result<thread::Result<T>, JoinHandle<T>> {
+        self.wait(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` at most for the micro-thread to finish; as
+    /// [`join_timeout`](JoinHandle::join_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`join_timeout`](JoinHandle::join_timeout).
+    pub fn join_deadline(self, deadline: Instant) -> Result<thread::Result<T>, JoinHandle<T>> {
+        self.wait(Some(deadline))
+    }
+
+    /// Waits until the result is there or `deadline` passes (or the caller
+    /// cannot wait); gives the handle back in the latter cases.
+    fn wait(self, deadline: Option<Instant>) -> Result<thread::Result<T>, JoinHandle<T>> {
         loop {
             {
                 let mut inner = self.state.lock();
                 if let Some(result) = inner.result.take() {
-                    return result;
+                    return Ok(result);
                 }
                 inner.joiner = Some(Unparker::current());
             }
-            if task::park(None) == Wake::Cancelled {
-                return Err(Box::new(Cancelled) as Box<dyn Any + Send>);
+            if task::park(deadline) != Wake::Notified {
+                // Timed out, or cannot wait: one last look, and no stale
+                // wake-up left behind for a later wait.
+                let mut inner = self.state.lock();
+                inner.joiner = None;
+                let result = inner.result.take();
+                drop(inner);
+                return result.ok_or(self);
             }
+        }
+    }
+
+    /// Asks the micro-thread to stop: it unwinds, running its destructors, at
+    /// its next cancellation point (see the type's docs) — at once if it is
+    /// parked now, and without running at all if it has not started. Its
+    /// join then returns `Err` with a [`Cancelled`] payload.
+    ///
+    /// Cancelling never waits, and may be called from any thread at any
+    /// time, any number of times: cancelling a micro-thread that has finished
+    /// (or is finishing) does nothing, and its join returns its result. A
+    /// micro-thread that catches the unwind (`catch_unwind`) and carries on
+    /// stays cancelled: it unwinds again at its next park, and while it
+    /// unwinds, blocking calls in its destructors fail instead of waiting.
+    /// If it catches the unwind and returns a value without parking again,
+    /// that value is its result.
+    ///
+    /// In [thread mode](crate::RuntimeBuilder::thread_mode) the same holds
+    /// for the OS thread at the same cancellation points — channels, `join`,
+    /// `sleep`, `yield_now` — with one exception: a thread blocked in a
+    /// socket call is in `poll(2)`, which a cancellation cannot interrupt; it
+    /// unwinds at its next cancellation point after the call returns.
+    pub fn cancel(&self) {
+        self.task.cancel();
+        match &self.thread {
+            Some(thread) => thread.unpark(),
+            None => Arc::clone(&self.task).unpark(),
         }
     }
 

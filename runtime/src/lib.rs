@@ -51,6 +51,7 @@ mod builder;
 mod context;
 mod coroutine;
 mod join;
+mod local;
 mod park;
 mod reactor;
 mod scheduler;
@@ -70,6 +71,7 @@ use std::time::{Duration, Instant};
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
 pub use join::JoinHandle;
+pub use local::{AccessError, LocalKey};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};
 pub use reactor::Source;
 
@@ -122,22 +124,29 @@ where
 
 /// Lets the other runnable micro-threads of this worker run before the
 /// caller continues. Outside a micro-thread, yields the OS thread.
+///
+/// A cancellation point (see [`JoinHandle::cancel`]), also for thread-mode
+/// threads.
 pub fn yield_now() {
     context::with_worker(|local| match local {
         Some(local) if local.in_task() => {
             local.park(Suspend::Yield, None);
         }
-        _ => std::thread::yield_now(),
+        _ => {
+            task::thread_cancel_point();
+            std::thread::yield_now()
+        }
     })
 }
 
 /// Parks the calling micro-thread (or blocks the calling OS thread) for at
 /// least `duration`.
 ///
-/// A micro-thread that is unwinding (a destructor sleeping during a panic or
-/// a cancellation) returns at once, since it cannot park.
+/// A cancellation point (see [`JoinHandle::cancel`]), also for thread-mode
+/// threads. A micro-thread that is unwinding (a destructor sleeping during a
+/// panic or a cancellation) returns at once, since it cannot park.
 pub fn sleep(duration: Duration) {
-    if !in_micro_thread() {
+    if !in_micro_thread() && !task::in_thread_task() {
         return std::thread::sleep(duration);
     }
     let deadline = Instant::now().checked_add(duration);
@@ -154,9 +163,39 @@ pub fn in_micro_thread() -> bool {
     context::with_worker(|local| local.is_some_and(worker::Local::in_task))
 }
 
+/// Whether the calling micro-thread (or thread-mode thread) has been
+/// cancelled by [`JoinHandle::cancel`] or by its runtime's shutdown. Always
+/// false on other OS threads.
+///
+/// A cancelled micro-thread unwinds at its next park on its own; this is for
+/// one that runs a long time without parking, to stop early.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = dhaga_runtime::sync::bounded(1);
+/// let busy = dhaga_runtime::spawn(move || {
+///     tx.send(()).unwrap();
+///     let mut rounds = 0u64;
+///     while !dhaga_runtime::is_cancelled() {
+///         rounds += 1; // work that never parks
+///     }
+///     rounds
+/// });
+/// rx.recv().unwrap(); // it is running
+/// busy.cancel();
+/// assert!(busy.join().is_ok(), "it stopped on its own and returned");
+/// ```
+pub fn is_cancelled() -> bool {
+    task::is_cancelled()
+}
+
 /// The panic payload that [`JoinHandle::join`] returns for a micro-thread
-/// that was cancelled: unwound, or dropped before it started, because its
-/// runtime shut down.
+/// that was cancelled: by [`JoinHandle::cancel`], or because its runtime shut
+/// down (unwound, or dropped before it started).
+///
+/// A join's `Err(payload)` is a cancellation if `payload.is::<Cancelled>()`,
+/// and a panic otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cancelled;
 

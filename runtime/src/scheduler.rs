@@ -244,12 +244,16 @@ impl Shared {
         if let Some(size) = stack_size.or(self.config.thread_stack_size) {
             builder = builder.stack_size(size);
         }
-        let (handle, completer) = join::pair(task);
+        let (mut handle, completer) = join::pair(Arc::clone(&task));
         let runtime = Arc::clone(self);
-        builder.spawn(move || {
+        let thread = builder.spawn(move || {
             context::set_thread_runtime(Some(runtime));
+            // Where `JoinHandle::cancel`'s flag is looked for when it parks.
+            context::set_thread_task(task);
             completer.run(f);
         })?;
+        // Before the handle is returned, so every `cancel` can wake it.
+        handle.set_thread(thread.thread().clone());
         Ok(handle)
     }
 

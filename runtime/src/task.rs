@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread::{Thread, ThreadId};
 use std::time::Instant;
 
+use crate::Cancelled;
 use crate::context;
 use crate::coroutine::Suspend;
 use crate::scheduler::Shared;
@@ -38,8 +39,16 @@ pub(crate) struct Task {
     worker: AtomicUsize,
     /// Index of the coroutine in that worker's table.
     slot: AtomicUsize,
-    /// Set when the task must unwind at its next park (shutdown).
+    /// Set when the task must unwind at its next park: by
+    /// [`JoinHandle::cancel`](crate::JoinHandle::cancel), or by shutdown. Never
+    /// cleared: a micro-thread that catches the unwind is cancelled again at
+    /// its next park.
     cancelled: AtomicBool,
+    /// Set by the task itself when its micro-thread-locals have been
+    /// destroyed (its body has returned): later accesses fail instead of
+    /// creating values nobody would drop. Read and written only by the task's
+    /// own thread, hence `Relaxed`.
+    locals_closed: AtomicBool,
     shared: Arc<Shared>,
     /// Its stack's guard page (address, length) and usable size, for the
     /// overflow report; zero for thread-mode threads.
@@ -58,6 +67,7 @@ impl Task {
             worker: AtomicUsize::new(NOT_STARTED),
             slot: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
+            locals_closed: AtomicBool::new(false),
             shared,
         }
     }
@@ -89,12 +99,28 @@ impl Task {
         self.slot.load(Ordering::Relaxed)
     }
 
+    /// Asks the task to unwind at its next park. Does not wake it: the caller
+    /// does that (see `JoinHandle::cancel`), or resumes it itself (shutdown).
+    ///
+    /// The flag is stored before whatever wake-up follows, and every wake-up
+    /// is an acquire/release handshake on `state` (or a queue hand-off), so a
+    /// task resumed by a wake-up that came after `cancel` sees the flag.
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Marks the task's micro-thread-locals as destroyed (see `local.rs`).
+    pub(crate) fn close_locals(&self) {
+        self.locals_closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the task's micro-thread-locals have been destroyed.
+    pub(crate) fn locals_closed(&self) -> bool {
+        self.locals_closed.load(Ordering::Relaxed)
     }
 
     /// Consumes a pending token, if any (called by the task itself).
@@ -123,6 +149,15 @@ impl Task {
                 false
             }
         }
+    }
+
+    /// Takes a parked task for a worker that is about to resume it without a
+    /// wake-up (shutdown): afterwards it counts as running, so that a late
+    /// `unpark` (a stale waiter-list entry, a `cancel` after shutdown) only
+    /// sets the token of a finished task instead of queueing it on a worker
+    /// that is gone.
+    pub(crate) fn claim(&self) {
+        self.state.store(RUNNING, Ordering::Relaxed);
     }
 
     /// Sets the token; schedules the task if it was parked. Takes a
@@ -163,8 +198,9 @@ pub(crate) enum Wake {
 /// Parks the caller until unparked or until `deadline`.
 ///
 /// Inside a micro-thread this suspends only the micro-thread; elsewhere it
-/// parks the OS thread. If the micro-thread has been cancelled, this unwinds
-/// it (or, if it is unwinding already, returns [`Wake::Cancelled`]).
+/// parks the OS thread. If the micro-thread (or thread-mode thread) has been
+/// cancelled, this unwinds it (or, if it is unwinding already, returns
+/// [`Wake::Cancelled`]).
 pub(crate) fn park(deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
         Some(local) if local.in_task() => local.park(Suspend::Park, deadline),
@@ -172,7 +208,62 @@ pub(crate) fn park(deadline: Option<Instant>) -> Wake {
     })
 }
 
+/// Whether the caller, a micro-thread or a thread-mode thread, has been
+/// cancelled. False on other OS threads.
+pub(crate) fn is_cancelled() -> bool {
+    context::with_worker(|local| match local {
+        Some(local) if local.in_task() => local.running().with_task(Task::is_cancelled) == Some(true),
+        _ => thread_cancelled(),
+    })
+}
+
+/// Whether the caller is a thread-mode thread (an OS thread started by a
+/// thread-mode runtime's `spawn`) that has been cancelled.
+fn thread_cancelled() -> bool {
+    context::with_thread_task(|task| task.is_some_and(Task::is_cancelled))
+}
+
+/// Whether the caller is a thread-mode thread started by `spawn`.
+pub(crate) fn in_thread_task() -> bool {
+    context::with_thread_task(|task| task.is_some())
+}
+
+/// A cancellation point for a thread-mode thread that is not about to park
+/// (`yield_now`): unwinds it if it was cancelled. Nothing elsewhere.
+pub(crate) fn thread_cancel_point() {
+    if thread_cancelled() {
+        unwinding_or_cancel();
+    }
+}
+
+/// What a cancelled micro-thread (or thread-mode thread) gets instead of
+/// waiting: being cancelled, it unwinds now, with a [`Cancelled`] payload; if
+/// it is unwinding already (a destructor is trying to block), the blocking
+/// call fails instead, since a micro-thread suspended mid-unwind would leave
+/// its worker thread "panicking" for every other micro-thread on it.
+pub(crate) fn unwinding_or_cancel() -> Wake {
+    if std::thread::panicking() {
+        Wake::Cancelled
+    } else {
+        std::panic::resume_unwind(Box::new(Cancelled))
+    }
+}
+
+/// Parks an OS thread. A thread-mode thread is a cancellation point here, as
+/// a micro-thread is in `Local::park`: checked before parking, and again
+/// after, since `JoinHandle::cancel` unparks the thread.
 fn park_thread(deadline: Option<Instant>) -> Wake {
+    if thread_cancelled() {
+        return unwinding_or_cancel();
+    }
+    let wake = park_thread_until(deadline);
+    if thread_cancelled() {
+        return unwinding_or_cancel();
+    }
+    wake
+}
+
+fn park_thread_until(deadline: Option<Instant>) -> Wake {
     match deadline {
         None => std::thread::park(),
         Some(deadline) => {

@@ -26,15 +26,15 @@ use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
-use crate::Cancelled;
 use crate::context;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
+use crate::local::Tables;
 use crate::reactor::Reactor;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::slab::Slab;
 use crate::stack::Stack;
-use crate::task::{Task, Wake};
+use crate::task::{Task, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
 
 /// How many times in a row the LIFO slot may be preferred.
@@ -88,6 +88,8 @@ pub(crate) struct Local {
     timers: RefCell<Timers>,
     stacks: RefCell<Vec<Stack>>,
     reactor: Reactor,
+    /// The micro-thread-locals of this worker's micro-threads.
+    locals: Tables,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
@@ -124,6 +126,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         timers: RefCell::new(Timers::default()),
         stacks: RefCell::new(Vec::new()),
         reactor: Reactor::default(),
+        locals: Tables::default(),
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
         ids: Cell::new((0, 0)),
@@ -172,6 +175,11 @@ impl Local {
 
     pub(crate) fn running(&self) -> &Running {
         &self.running
+    }
+
+    /// The micro-thread-locals of this worker's micro-threads.
+    pub(crate) fn locals(&self) -> &Tables {
+        &self.locals
     }
 
     fn me(&self) -> &WorkerShared {
@@ -274,10 +282,18 @@ impl Local {
     }
 
     /// Parks or yields the running micro-thread (see `task::park`).
+    ///
+    /// Both are cancellation points: a cancelled micro-thread unwinds here,
+    /// before suspending and again after (a cancel wakes it).
     pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
         let (cancelled, notified) = self
             .running
-            .with_task(|task| (task.is_cancelled(), why == Suspend::Park && task.take_token()))
+            .with_task(|task| {
+                // The token first: if it was set by a `cancel`, taking it
+                // (an acquire) makes the flag stored before it visible.
+                let notified = why == Suspend::Park && task.take_token();
+                (task.is_cancelled(), notified)
+            })
             .expect("park is called from a micro-thread");
         if cancelled || std::thread::panicking() {
             return unwinding_or_cancel();
@@ -590,6 +606,9 @@ impl Local {
                 let task = self.threads.borrow().get(slot).map(|entry| Arc::clone(&entry.task));
                 if let Some(task) = task {
                     task.cancel();
+                    // Resumed without a wake-up: it must not look parked to
+                    // a late `unpark` once it has finished.
+                    task.claim();
                     // A cancelled micro-thread unwinds from its park and never
                     // suspends again, so this runs it to its end.
                     self.resume(task, slot);
@@ -604,17 +623,5 @@ impl Local {
         // may be dropped by one of its own micro-threads, when nobody else
         // is left to do it): their joins report cancellation.
         self.shared.drain_pending();
-    }
-}
-
-/// A micro-thread that must not block: being cancelled, it unwinds now; if it
-/// is unwinding already (a destructor is trying to block), the blocking call
-/// fails instead, since a micro-thread suspended mid-unwind would leave its
-/// worker thread "panicking" for every other micro-thread on it.
-fn unwinding_or_cancel() -> Wake {
-    if std::thread::panicking() {
-        Wake::Cancelled
-    } else {
-        std::panic::resume_unwind(Box::new(Cancelled))
     }
 }
