@@ -81,7 +81,9 @@ impl FromStr for Endpoint {
                     .ok_or_else(|| invalid("a tcp endpoint needs host:port"))?;
                 let port = match port {
                     "*" => 0,
-                    port => port.parse().map_err(|_| invalid("the port is not a number from 0 to 65535"))?,
+                    port => port
+                        .parse()
+                        .map_err(|_| invalid("the port is not a number from 0 to 65535"))?,
                 };
                 let host = if host == "*" {
                     Host::Any

@@ -179,8 +179,11 @@ mod tests {
                         notify
                             .wait_until(None, || {
                                 let v = value.load(Ordering::Acquire);
-                                (v > 0 && value.compare_exchange(v, v - 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-                                    .then_some(())
+                                (v > 0
+                                    && value
+                                        .compare_exchange(v, v - 1, Ordering::AcqRel, Ordering::Relaxed)
+                                        .is_ok())
+                                .then_some(())
                             })
                             .unwrap();
                         got += 1;

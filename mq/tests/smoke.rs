@@ -1,4 +1,4 @@
-use dhaga_mq::{Socket, SocketType, Msg};
+use dhaga_mq::{Msg, Socket, SocketType};
 
 #[test]
 fn req_rep_tcp() {

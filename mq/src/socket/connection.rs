@@ -87,9 +87,9 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         }
         let deadline = Instant::now().checked_add(backoff);
         // Sleeps the interval, or less if the socket closes meanwhile.
-        let _ = core
-            .closed_notify
-            .wait_until(deadline, || (core.is_closed() || core.outbox(pipe).is_none()).then_some(()));
+        let _ = core.closed_notify.wait_until(deadline, || {
+            (core.is_closed() || core.outbox(pipe).is_none()).then_some(())
+        });
         let max = core.options().reconnect_ivl_max;
         if max > backoff {
             backoff = (backoff * 2).min(max);
@@ -233,7 +233,9 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
             }
         };
         if let Some(deadline) = outbox.linger_deadline() {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
             let _ = stream.set_write_timeout(Some(left));
         }
         if let Err(e) = write_batch(stream, &mut out, &msgs) {

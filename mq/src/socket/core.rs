@@ -380,7 +380,11 @@ impl Core {
     /// The outbox of `pipe`, unless the pipe is gone or going.
     pub(crate) fn outbox(&self, pipe: PipeId) -> Option<Arc<Outbox>> {
         let state = self.lock();
-        state.pipes.get(&pipe).filter(|p| !p.finished).map(|p| Arc::clone(&p.outbox))
+        state
+            .pipes
+            .get(&pipe)
+            .filter(|p| !p.finished)
+            .map(|p| Arc::clone(&p.outbox))
     }
 
     /// Ends `pipe`'s current connection (the connector then sees the pipe

@@ -164,7 +164,9 @@ impl Socket {
                 let target = endpoint.clone();
                 // The connector ends by itself once the socket closes or the
                 // pipe is disconnected; nobody needs to join it.
-                drop(dhaga_runtime::spawn(move || connection::connect_loop(core, target, pipe)));
+                drop(dhaga_runtime::spawn(move || {
+                    connection::connect_loop(core, target, pipe)
+                }));
             }
         }
         let mut endpoints = self.endpoints();
@@ -275,7 +277,11 @@ impl Socket {
     pub fn close(self) {}
 
     fn check_open(&self) -> Result<()> {
-        if self.core.is_closed() { Err(Error::Closed) } else { Ok(()) }
+        if self.core.is_closed() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     fn stop_bound(&self, bound: Bound) {

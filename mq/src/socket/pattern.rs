@@ -137,7 +137,14 @@ impl State {
                 match rep.take_reply_route() {
                     Ok((pipe, envelope)) => {
                         msg.prepend(envelope);
-                        Ok((Route::To { pipe, msg, block: false }, Undo::Nothing))
+                        Ok((
+                            Route::To {
+                                pipe,
+                                msg,
+                                block: false,
+                            },
+                            Undo::Nothing,
+                        ))
                     }
                     Err(e) => Err(SendError::new(e, msg)),
                 }

@@ -17,7 +17,9 @@ impl Rep {
     pub(crate) fn can_recv(&self) -> Result<()> {
         match self.pending {
             None => Ok(()),
-            Some(_) => Err(Error::InvalidState("a REP socket must send the reply before it receives again")),
+            Some(_) => Err(Error::InvalidState(
+                "a REP socket must send the reply before it receives again",
+            )),
         }
     }
 
@@ -32,8 +34,8 @@ impl Rep {
 
     /// The peer and envelope the reply goes to; the cycle starts again.
     pub(crate) fn take_reply_route(&mut self) -> Result<(PipeId, Msg)> {
-        self.pending
-            .take()
-            .ok_or(Error::InvalidState("a REP socket must receive a request before it sends"))
+        self.pending.take().ok_or(Error::InvalidState(
+            "a REP socket must receive a request before it sends",
+        ))
     }
 }

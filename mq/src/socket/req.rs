@@ -16,7 +16,9 @@ impl Req {
     pub(crate) fn can_send(&self) -> Result<()> {
         match self.awaiting {
             None => Ok(()),
-            Some(_) => Err(Error::InvalidState("a REQ socket must receive the reply before it sends again")),
+            Some(_) => Err(Error::InvalidState(
+                "a REQ socket must receive the reply before it sends again",
+            )),
         }
     }
 
@@ -27,7 +29,9 @@ impl Req {
     pub(crate) fn can_recv(&self) -> Result<()> {
         match self.awaiting {
             Some(_) => Ok(()),
-            None => Err(Error::InvalidState("a REQ socket must send a request before it receives")),
+            None => Err(Error::InvalidState(
+                "a REQ socket must send a request before it receives",
+            )),
         }
     }
 

@@ -39,7 +39,11 @@ impl Registry {
         let waiting = {
             let mut names = self.lock();
             let entry = names.entry(name.to_owned()).or_default();
-            if entry.bound.as_ref().is_some_and(|b| b.strong_count() > 0 && !is_closed(b)) {
+            if entry
+                .bound
+                .as_ref()
+                .is_some_and(|b| b.strong_count() > 0 && !is_closed(b))
+            {
                 return Err(Error::AddrInUse(format!("inproc://{name}")));
             }
             entry.bound = Some(Arc::downgrade(core));
@@ -59,7 +63,12 @@ impl Registry {
     pub(crate) fn unbind(&self, name: &str, core: &Arc<Core>) -> bool {
         let mut names = self.lock();
         match names.get_mut(name) {
-            Some(entry) if entry.bound.as_ref().is_some_and(|b| std::ptr::eq(b.as_ptr(), Arc::as_ptr(core))) => {
+            Some(entry)
+                if entry
+                    .bound
+                    .as_ref()
+                    .is_some_and(|b| std::ptr::eq(b.as_ptr(), Arc::as_ptr(core))) =>
+            {
                 entry.bound = None;
                 true
             }
@@ -109,7 +118,13 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
     }
     let our_outbox = connecter.outbox(pipe).expect("the pipe was just attached");
     spawn_pump(our_outbox, Arc::clone(connecter), pipe, Arc::clone(binder), their_pipe);
-    spawn_pump(their_outbox, Arc::clone(binder), their_pipe, Arc::clone(connecter), pipe);
+    spawn_pump(
+        their_outbox,
+        Arc::clone(binder),
+        their_pipe,
+        Arc::clone(connecter),
+        pipe,
+    );
     Ok(())
 }
 

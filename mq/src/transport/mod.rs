@@ -57,7 +57,9 @@ impl Stream {
     /// A description of the peer for log lines.
     pub(crate) fn peer(&self) -> String {
         match self {
-            Stream::Tcp(s) => s.peer_addr().map_or_else(|_| "tcp peer".to_owned(), |a| format!("tcp://{a}")),
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "tcp peer".to_owned(), |a| format!("tcp://{a}")),
             Stream::Ipc(_) => "ipc peer".to_owned(),
         }
     }
