@@ -65,6 +65,8 @@ fn dhaga_rep_libzmq_req() {
         assert_eq!(req.recv_bytes(0).unwrap(), format!("x{i}").into_bytes());
     }
     h.join().unwrap();
+    drop(req);
+    drop(ctx);
 }
 
 #[test]

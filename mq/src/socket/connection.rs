@@ -156,7 +156,10 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         dhaga_runtime::spawn(move || write_loop(&stream, &outbox))
     };
     let end = read_loop(core, &stream, pipe, input, scratch, options.max_msg_size);
-    if matches!(end, End::Lost(_)) {
+    // A closing socket ended the reading (it shut the stream's read side);
+    // then the writer still sends what is queued, within the linger time.
+    // Otherwise the connection is over and so is the writing.
+    if !core.is_closed() {
         outbox.stop_writer();
     }
     let _ = writer.join();
