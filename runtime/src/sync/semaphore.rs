@@ -114,7 +114,7 @@ impl Semaphore {
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.try_take().then_some(SemaphorePermit { semaphore: self })
+        self.try_take().then(|| SemaphorePermit { semaphore: self })
     }
 
     /// Takes a permit, waiting at most `timeout`; `None` if none came in
@@ -122,7 +122,7 @@ impl Semaphore {
     /// lost. A micro-thread that is unwinding does not wait: it only tries.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let acquired = self.try_take() || self.acquire_slow(waiter::deadline_after(timeout), false);
-        acquired.then_some(SemaphorePermit { semaphore: self })
+        acquired.then(|| SemaphorePermit { semaphore: self })
     }
 
     /// Adds `n` permits: hands them to waiters first, in order, and counts
