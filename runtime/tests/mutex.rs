@@ -217,8 +217,9 @@ fn timeouts_racing_with_hand_offs_never_leak_or_lose_the_lock() {
             let tasks = {
                 let (m, successes) = (Arc::clone(&m), Arc::clone(&successes));
                 sync_util::start_mixed(&rt, 24, move |i| {
-                    for k in 0..300u64 {
-                        let timeout = Duration::from_micros(20 + (k * 37 + i as u64 * 11) % 400);
+                    for k in 0..800u64 {
+                        // Around the 1 ms after which unlockers hand over.
+                        let timeout = Duration::from_micros(100 + (k * 37 + i as u64 * 11) % 1800);
                         if let Ok(mut guard) = m.lock_timeout(timeout) {
                             *guard += 1;
                             successes.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +231,8 @@ fn timeouts_racing_with_hand_offs_never_leak_or_lose_the_lock() {
                 })
             };
             sync_util::join_all(tasks);
-            assert_eq!(*m.lock().unwrap(), successes.load(Ordering::Relaxed));
+            let count = *m.lock_timeout(Duration::from_secs(10)).expect("the lock was leaked");
+            assert_eq!(count, successes.load(Ordering::Relaxed));
             assert!(m.try_lock().is_ok());
         }
     });
