@@ -41,7 +41,7 @@ const RELEASED: u8 = 1;
 ///     let handles: Vec<_> = (0..10)
 ///         .map(|_| {
 ///             let barrier = Arc::clone(&barrier);
-///             dhaga_runtime::spawn(move || barrier.wait().is_leader())
+///             dhaga_runtime::spawn(move || barrier.wait())
 ///         })
 ///         .collect();
 ///     handles.into_iter().map(|h| h.join().unwrap()).filter(|r| r.is_leader()).count()
