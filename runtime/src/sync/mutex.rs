@@ -328,9 +328,12 @@ impl Poison {
 ///
 /// Locking an unlocked mutex and unlocking one that nobody waits for cost
 /// one atomic read-modify-write each. Under contention, a running locker may
-/// take the lock ahead of the waiters, but a waiter that has waited a
-/// millisecond is handed the lock directly: nobody starves (see the module
-/// docs of the source for the details).
+/// take the lock ahead of the waiters (so a micro-thread that locks in a loop
+/// keeps running instead of switching at every unlock), and the first waiter
+/// is woken to compete for it; but once that waiter has waited a
+/// millisecond, the unlocker hands the lock to it directly. Waiters are
+/// served in order and nobody starves (Go's `sync.Mutex` makes the same
+/// trade).
 ///
 /// # Poisoning
 ///
