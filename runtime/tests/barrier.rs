@@ -112,9 +112,10 @@ fn shutdown_unwinds_waiters_and_withdraws_their_arrivals() {
     util::within_limit(|| {
         let barrier = Arc::new(Barrier::new(3));
         let b2 = Arc::clone(&barrier);
-        // One micro-thread per generation would pass with a partner; alone,
-        // each of these waits until the runtime goes.
-        sync_util::shutdown_while_parked(1, move |_| {
+        // Two arrivals of three: they wait until the runtime goes. Had they
+        // stayed counted, the first OS thread below would pass alone and the
+        // other two would wait for ever.
+        sync_util::shutdown_while_parked(2, move |_| {
             b2.wait();
         });
         // Three OS threads still need each other: the unwound arrival is gone.

@@ -284,3 +284,44 @@ fn shutdown_unwinds_waiters_and_leaves_nothing_in_the_queue() {
         waiter.join().unwrap();
     });
 }
+
+#[test]
+fn notify_one_wakes_waiters_in_the_order_they_started_waiting() {
+    // Go's TestCondSignalGenerations: waiter i is queued before waiter i+1
+    // takes the mutex (a waiter queues before it unlocks), so each
+    // notify_one must wake exactly the next one in order.
+    util::within_limit(|| {
+        let rt = sync_util::micro();
+        let n = 12;
+        // (notifications so far, wake-up order)
+        let pair = shared((0usize, Vec::new()));
+        let (ready_tx, ready_rx) = bounded::<()>(0);
+        let (woke_tx, woke_rx) = bounded::<usize>(0);
+        let mut waiters = Vec::new();
+        for i in 0..n {
+            let (pair, ready_tx, woke_tx) = (Arc::clone(&pair), ready_tx.clone(), woke_tx.clone());
+            waiters.push(util::start(&rt, sync_util::mixed_ctx(i), move || {
+                let (m, cv) = &*pair;
+                let guard = m.lock().unwrap();
+                ready_tx.send(()).unwrap();
+                let mut guard = cv
+                    .wait_while(guard, |(notified, order)| *notified <= order.len())
+                    .unwrap();
+                guard.1.push(i);
+                drop(guard);
+                woke_tx.send(i).unwrap();
+            }));
+            ready_rx.recv().unwrap();
+        }
+        let (m, cv) = &*pair;
+        for expected in 0..n {
+            m.lock().unwrap().0 += 1;
+            cv.notify_one();
+            assert_eq!(woke_rx.recv().unwrap(), expected);
+        }
+        for w in waiters {
+            w.join();
+        }
+        assert_eq!(m.lock().unwrap().1, (0..n).collect::<Vec<_>>());
+    });
+}

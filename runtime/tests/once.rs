@@ -188,3 +188,17 @@ fn shutdown_unwinds_the_initialiser_and_its_waiters() {
         assert_eq!(value, 9);
     });
 }
+
+#[test]
+fn the_value_is_dropped_once_with_the_cell() {
+    let drops = sync_util::Drops::default();
+    let cell = OnceLock::new();
+    assert!(cell.set(drops.token()).is_ok());
+    let rejected = cell.set(drops.token()).unwrap_err();
+    drop(rejected);
+    assert_eq!(drops.count(), 1, "the value that was not stored");
+    drop(cell);
+    assert_eq!(drops.count(), 2, "the stored value, with the cell");
+    drop(OnceLock::<sync_util::DropToken>::new()); // empty: nothing to drop
+    assert_eq!(drops.count(), 2);
+}
