@@ -391,8 +391,17 @@ impl<T: ?Sized> RefUnwindSafe for Mutex<T> {}
 
 /// Access to the data of a locked [`Mutex`]; unlocks it when dropped.
 ///
-/// Like std's, the guard cannot be sent to another thread. A micro-thread
-/// may keep it across a park (its lock is then held while it sleeps).
+/// Like std's, the guard cannot be sent to another thread (nor to another
+/// micro-thread). A micro-thread may keep it across a park (its lock is then
+/// held while it sleeps).
+///
+/// ```compile_fail
+/// let m = dhaga_runtime::sync::Mutex::new(0);
+/// let guard = m.lock().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: the guard is not `Send`
+/// });
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     pub(super) lock: &'a Mutex<T>,

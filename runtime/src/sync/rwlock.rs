@@ -301,7 +301,15 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
 /// Exclusive access to the data of a write-locked [`RwLock`]; releases the
-/// write lock when dropped.
+/// write lock when dropped. Like std's, it cannot be sent to another thread.
+///
+/// ```compile_fail
+/// let lock = dhaga_runtime::sync::RwLock::new(0);
+/// let guard = lock.write().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: the guard is not `Send`
+/// });
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
