@@ -13,11 +13,14 @@ fn request_reply_round_trips_over_every_transport() {
             let (rep, endpoint) = bound(SocketType::Rep, transport);
             let req = connected(SocketType::Req, &endpoint);
             for i in 0..50 {
-                let request: Msg = [format!("request {i}"), String::new(), "x".repeat(i * 10)].into_iter().collect();
+                let request: Msg = [format!("request {i}"), String::new(), "x".repeat(i * 10)]
+                    .into_iter()
+                    .collect();
                 req.send(request.clone()).unwrap();
                 let got = rep.recv().unwrap();
                 assert_eq!(got, request, "{transport}");
-                rep.send(["reply".to_owned(), format!("{i}")].into_iter().collect::<Msg>()).unwrap();
+                rep.send(["reply".to_owned(), format!("{i}")].into_iter().collect::<Msg>())
+                    .unwrap();
                 assert_eq!(text(&req.recv().unwrap()), ["reply", &i.to_string()], "{transport}");
             }
         }
@@ -46,11 +49,18 @@ fn req_and_rep_enforce_alternation() {
         let (rep, endpoint) = bound(SocketType::Rep, "inproc");
         let req = connected(SocketType::Req, &endpoint);
         assert!(matches!(req.recv(), Err(Error::InvalidState(_))));
-        assert!(matches!(rep.send("unasked").map_err(|e| e.into_parts().0), Err(Error::InvalidState(_))));
+        assert!(matches!(
+            rep.send("unasked").map_err(|e| e.into_parts().0),
+            Err(Error::InvalidState(_))
+        ));
         req.send("one").unwrap();
         let err = req.send("two").unwrap_err();
         assert!(matches!(err.error(), Error::InvalidState(_)));
-        assert_eq!(err.into_msg(), Msg::from("two"), "the refused message comes back unchanged");
+        assert_eq!(
+            err.into_msg(),
+            Msg::from("two"),
+            "the refused message comes back unchanged"
+        );
         assert_eq!(rep.recv().unwrap(), Msg::from("one"));
         assert!(matches!(rep.recv(), Err(Error::InvalidState(_))));
         rep.send("answer").unwrap();

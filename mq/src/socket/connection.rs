@@ -74,7 +74,7 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
 pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
     let mut backoff = core.options().reconnect_ivl;
     loop {
-        if core.is_closed() || core.outbox(pipe).is_none() {
+        if !core.wants_connection(pipe) {
             return;
         }
         match transport::connect(&endpoint) {
@@ -153,6 +153,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         return End::Lost(format!("refused: {reason}"));
     }
 
+    if core.is_closed() {
+        // Connected only to deliver what a closed socket left queued: the
+        // writer does that; nothing is read.
+        let _ = stream.shutdown(Shutdown::Read);
+    }
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         dhaga_runtime::spawn(move || write_loop(&stream, &outbox))

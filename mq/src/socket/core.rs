@@ -163,7 +163,14 @@ impl Core {
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
         let mut state = self.lock();
-        if state.closed {
+        // A closed socket still connects a pipe with messages to deliver
+        // within the linger time.
+        if state.closed
+            && !state
+                .pipes
+                .get(&pipe)
+                .is_some_and(|p| p.persistent && p.outbox.lingering())
+        {
             return Err("the socket is closed");
         }
         if self.socket_type == SocketType::Pair && state.pipes.iter().any(|(&id, p)| id != pipe && p.connected) {
@@ -385,6 +392,17 @@ impl Core {
             .get(&pipe)
             .filter(|p| !p.finished)
             .map(|p| Arc::clone(&p.outbox))
+    }
+
+    /// Whether a connector should (still) try to connect `pipe`: the socket
+    /// is open and the pipe is wanted, or it closed with messages for the
+    /// peer and linger time left.
+    pub(crate) fn wants_connection(&self, pipe: PipeId) -> bool {
+        let state = self.lock();
+        match state.pipes.get(&pipe) {
+            Some(p) if !p.finished => !state.closed || p.outbox.lingering(),
+            _ => false,
+        }
     }
 
     /// Ends `pipe`'s current connection (the connector then sees the pipe

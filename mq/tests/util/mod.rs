@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use dhaga_mq::{Msg, Socket, SocketType};
 
-pub use dhaga_testutil::within_limit;
+pub(crate) use dhaga_testutil::within_limit;
 
 /// How long a test waits for a message before it fails instead of hanging.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The transports every behaviour is checked over.
-pub const TRANSPORTS: [&str; 3] = ["tcp", "ipc", "inproc"];
+pub(crate) const TRANSPORTS: [&str; 3] = ["tcp", "ipc", "inproc"];
 
 /// A fresh endpoint of `transport` to bind: a system-picked TCP port on
 /// loopback, a new socket file, a new inproc name.
-pub fn endpoint(transport: &str) -> String {
+pub(crate) fn endpoint(transport: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
@@ -30,7 +30,7 @@ pub fn endpoint(transport: &str) -> String {
 
 /// A socket with receive and send timeouts, so a bug fails a test instead
 /// of hanging it.
-pub fn socket(socket_type: SocketType) -> Socket {
+pub(crate) fn socket(socket_type: SocketType) -> Socket {
     let socket = Socket::new(socket_type);
     socket.set_recv_timeout(Some(PATIENCE));
     socket.set_send_timeout(Some(PATIENCE));
@@ -39,7 +39,7 @@ pub fn socket(socket_type: SocketType) -> Socket {
 
 /// Binds a new socket on a fresh endpoint of `transport`; returns it and
 /// the endpoint to connect to.
-pub fn bound(socket_type: SocketType, transport: &str) -> (Socket, String) {
+pub(crate) fn bound(socket_type: SocketType, transport: &str) -> (Socket, String) {
     let socket = socket(socket_type);
     socket.bind(endpoint(transport)).unwrap();
     let endpoint = socket.last_endpoint().unwrap();
@@ -47,13 +47,13 @@ pub fn bound(socket_type: SocketType, transport: &str) -> (Socket, String) {
 }
 
 /// A new socket connected to `endpoint`.
-pub fn connected(socket_type: SocketType, endpoint: &str) -> Socket {
+pub(crate) fn connected(socket_type: SocketType, endpoint: &str) -> Socket {
     let socket = socket(socket_type);
     socket.connect(endpoint).unwrap();
     socket
 }
 
 /// A message's frames as strings.
-pub fn text(msg: &Msg) -> Vec<String> {
+pub(crate) fn text(msg: &Msg) -> Vec<String> {
     msg.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
 }
