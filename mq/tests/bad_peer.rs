@@ -183,3 +183,35 @@ fn truncation_at_every_byte_harms_nobody() {
         assert_eq!(got, expected, "one [one, two] per cut after it was complete");
     });
 }
+
+#[test]
+fn a_ping_is_answered_with_a_pong_carrying_its_context() {
+    within_limit(|| {
+        let (_pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let addr = endpoint.trim_start_matches("tcp://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        let mut bytes = greeting();
+        bytes.extend(ready("PUSH"));
+        // PING: name, TTL (2 bytes, deciseconds), context (RFC 37).
+        let mut ping = vec![4];
+        ping.extend_from_slice(b"PING");
+        ping.extend_from_slice(&[0, 50]);
+        ping.extend_from_slice(b"ctx");
+        bytes.extend([0x04, ping.len() as u8]);
+        bytes.extend(ping);
+        stream.write_all(&bytes).unwrap();
+        // Their greeting, their READY, then our PONG.
+        let mut greeting_back = [0u8; 64];
+        stream.read_exact(&mut greeting_back).unwrap();
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        let mut ready_back = vec![0u8; header[1] as usize];
+        stream.read_exact(&mut ready_back).unwrap();
+        stream.read_exact(&mut header).unwrap();
+        assert_eq!(header[0], 0x04, "a command");
+        let mut pong = vec![0u8; header[1] as usize];
+        stream.read_exact(&mut pong).unwrap();
+        assert_eq!(pong, b"\x04PONGctx");
+    });
+}
