@@ -148,6 +148,28 @@ impl Endpoint {
         }
     }
 
+    /// Where to connect to reach a listener bound at `self`: a wildcard
+    /// address is reached through loopback.
+    pub(crate) fn reachable(&self) -> Endpoint {
+        match self {
+            Endpoint::Tcp { host: Host::Any, port } => Endpoint::Tcp {
+                host: Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                port: *port,
+            },
+            Endpoint::Tcp {
+                host: Host::Ip(ip),
+                port,
+            } if ip.is_unspecified() => Endpoint::Tcp {
+                host: Host::Ip(match ip {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                }),
+                port: *port,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// The address to bind a TCP listener to (`*` is IPv4's any address, as
     /// libzmq binds without `ZMQ_IPV6`). `None` for a name: bind resolves it.
     pub(crate) fn tcp_bind_ip(host: &Host) -> Option<IpAddr> {

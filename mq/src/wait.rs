@@ -112,26 +112,30 @@ impl Notify {
                 waiters.push_back(Arc::clone(&waiter));
                 self.count.fetch_add(1, Ordering::Relaxed);
             }
+            // From here until it is notified, the waiter must leave the list
+            // on every way out, unwinding included: a cancellation unwinds
+            // out of `park_deadline`, and a dead waiter left behind would
+            // swallow the next `notify_one`.
+            let mut registered = Registered {
+                notify: self,
+                waiter,
+                armed: true,
+            };
             fence(Ordering::SeqCst);
             if let Some(value) = ready() {
-                self.leave(&waiter);
                 return Ok(value);
             }
-            let mut timed_out = false;
-            while !waiter.notified.load(Ordering::Acquire) {
+            while !registered.waiter.notified.load(Ordering::Acquire) {
                 if park_deadline(deadline) {
-                    timed_out = true;
-                    break;
+                    drop(registered);
+                    return ready().ok_or(Gave::TimedOut);
                 }
                 if std::thread::panicking() {
-                    self.leave(&waiter);
                     return Err(Gave::Unwinding);
                 }
             }
-            if timed_out {
-                self.leave(&waiter);
-                return ready().ok_or(Gave::TimedOut);
-            }
+            // Notified: `notify_*` took it off the list already.
+            registered.armed = false;
             // Notified: the loop tries again (someone else may have taken
             // what the notification was for; then we wait again).
         }
@@ -157,6 +161,23 @@ impl Notify {
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Waiter>>> {
         // Nothing panics while holding it; a poisoned list is still valid.
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A waiter in a [`Notify`]'s list; dropping it leaves the list (passing on
+/// a notification it got meanwhile).
+struct Registered<'a> {
+    notify: &'a Notify,
+    waiter: Arc<Waiter>,
+    /// Cleared once the waiter is off the list.
+    armed: bool,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.notify.leave(&self.waiter);
+        }
     }
 }
 

@@ -16,9 +16,11 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
 use crate::socket::core::{Core, Delivered, PipeId};
@@ -44,10 +46,39 @@ enum End {
     Lost(String),
 }
 
-/// Accepts connections on `listener` until the micro-thread is cancelled.
-pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoint) {
-    loop {
+/// How an accept loop is told to stop.
+#[derive(Default)]
+pub(crate) struct AcceptStop {
+    /// Set by whoever stops the loop; checked after every accept.
+    stop: AtomicBool,
+    /// Whether the loop runs in a micro-thread (cancel wakes it) or on an
+    /// OS thread of a thread-mode runtime (a connection must wake it).
+    in_micro_thread: AtomicBool,
+}
+
+impl AcceptStop {
+    /// Stops the loop behind `acceptor`, accepting on `endpoint`, and waits
+    /// for it to end.
+    pub(crate) fn stop(&self, acceptor: JoinHandle<()>, endpoint: &Endpoint) {
+        self.stop.store(true, Ordering::Release);
+        if self.in_micro_thread.load(Ordering::Acquire) {
+            acceptor.cancel();
+        } else if !acceptor.is_finished() {
+            // An OS thread blocked in `accept` cannot be cancelled; a
+            // connection wakes it, and it sees the flag.
+            let _ = transport::connect(&endpoint.reachable());
+        }
+        let _ = acceptor.join();
+    }
+}
+
+/// Accepts connections on `listener` until stopped.
+pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoint, stop: Arc<AcceptStop>) {
+    stop.in_micro_thread
+        .store(dhaga_runtime::in_micro_thread(), Ordering::Release);
+    while !stop.stop.load(Ordering::Acquire) {
         match listener.accept() {
+            Ok(_) if stop.stop.load(Ordering::Acquire) => return,
             Ok(stream) => {
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
@@ -57,14 +88,9 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                     }
                 });
             }
-            Err(e) => {
-                if core.is_closed() {
-                    return;
-                }
-                // `accept` backs off by itself on descriptor exhaustion;
-                // anything else is the peer's (a reset before accept).
-                log::debug!("{endpoint}: accept failed: {e}");
-            }
+            // `accept` backs off by itself on descriptor exhaustion; anything
+            // else is the peer's (a reset before accept).
+            Err(e) => log::debug!("{endpoint}: accept failed: {e}"),
         }
     }
 }
@@ -88,10 +114,12 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
             Err(e) => log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}"),
         }
         let deadline = Instant::now().checked_add(backoff);
-        // Sleeps the interval, or less if the socket closes meanwhile.
-        let _ = core.closed_notify.wait_until(deadline, || {
-            (core.is_closed() || core.outbox(pipe).is_none()).then_some(())
-        });
+        // Sleeps the interval, or less if the pipe stops being wanted.
+        // (A socket that closed with messages to deliver keeps its pace.)
+        let wanted = core.wants_connection(pipe);
+        let _ = core
+            .closed_notify
+            .wait_until(deadline, || (core.wants_connection(pipe) != wanted).then_some(()));
         let max = core.options().reconnect_ivl_max;
         if max > backoff {
             backoff = (backoff * 2).min(max);
@@ -146,10 +174,10 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         None => core.add_pipe(false),
     };
     if let Err(reason) = core.attach(pipe, peer.identity.clone(), Some(Arc::clone(&stream))) {
+        core.remove_pipe_if_transient(pipe);
         if core.is_closed() {
             return End::Closed;
         }
-        core.remove_pipe_if_transient(pipe);
         return End::Lost(format!("refused: {reason}"));
     }
 
@@ -203,7 +231,14 @@ fn read_loop(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return End::Lost(format!("protocol error: {e}")),
+                Err(e) => {
+                    // Whole messages that came before the violation are
+                    // delivered, as libzmq does.
+                    if !batch.is_empty() {
+                        core.deliver(pipe, &mut batch);
+                    }
+                    return End::Lost(format!("protocol error: {e}"));
+                }
             }
         }
         if !batch.is_empty() && matches!(core.deliver(pipe, &mut batch), Delivered::Closed) {

@@ -163,15 +163,13 @@ impl Core {
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
         let mut state = self.lock();
-        // A closed socket still connects a pipe with messages to deliver
-        // within the linger time.
-        if state.closed
-            && !state
-                .pipes
-                .get(&pipe)
-                .is_some_and(|p| p.persistent && p.outbox.lingering())
-        {
-            return Err("the socket is closed");
+        match state.pipes.get(&pipe) {
+            None => return Err("the pipe is gone"),
+            Some(p) if p.finished => return Err("the pipe was disconnected"),
+            // A closed socket still connects a pipe with messages to deliver
+            // within the linger time.
+            Some(p) if state.closed && !(p.persistent && p.outbox.lingering()) => return Err("the socket is closed"),
+            Some(_) => {}
         }
         if self.socket_type == SocketType::Pair && state.pipes.iter().any(|(&id, p)| id != pipe && p.connected) {
             return Err("a PAIR socket takes one peer and has one");
@@ -188,9 +186,7 @@ impl Core {
             None
         };
         let outs_has = state.outs.contains(&pipe);
-        let Some(entry) = state.pipes.get_mut(&pipe) else {
-            return Err("the pipe is gone");
-        };
+        let entry = state.pipes.get_mut(&pipe).expect("checked above, under the same lock");
         entry.connected = true;
         entry.routing_id = routing_id;
         entry.stream = stream;
@@ -212,12 +208,15 @@ impl Core {
         };
         entry.connected = false;
         entry.stream = None;
-        if let Some(id) = entry.routing_id.clone() {
+        if let Some(id) = entry.routing_id.clone()
+            && state.routing.get(&id) == Some(&pipe)
+        {
             state.routing.remove(&id);
         }
         let closed = state.closed;
         let entry = state.pipes.get_mut(&pipe).expect("present above");
         let keep = entry.persistent && !closed;
+        let room = Arc::clone(&entry.room);
         if !keep {
             entry.finished = true;
             entry.outbox.discard();
@@ -227,6 +226,11 @@ impl Core {
                 state.pipes.remove(&pipe);
             }
         }
+        drop(state);
+        // A reader waiting for room in this pipe, and senders waiting for
+        // this peer, must look again: the pipe is gone or going.
+        room.notify_all();
+        self.writable.notify_all();
     }
 
     /// Removes `pipe` if an accepted connection made it (a refused peer).
@@ -261,10 +265,9 @@ impl Core {
                 if state.closed {
                     return Some(Delivered::Closed);
                 }
-                let entry = state.pipes.get_mut(&pipe)?;
-                if entry.finished {
+                let Some(entry) = state.pipes.get_mut(&pipe).filter(|p| !p.finished) else {
                     return Some(Delivered::Closed);
-                }
+                };
                 let was_empty = entry.inbound.is_empty();
                 let mut pushed = 0;
                 while entry.inbound.len() < entry.recv_hwm
@@ -334,7 +337,9 @@ impl Core {
                             return Some(Ok(()));
                         }
                     }
-                    // The peer left meanwhile: as unroutable.
+                    // The peer left meanwhile: unroutable, reported where
+                    // the send would have waited (ROUTER_MANDATORY).
+                    _ if block => return Some(Err(Error::HostUnreachable)),
                     _ => {
                         slot = None;
                         return Some(Ok(()));
@@ -342,7 +347,9 @@ impl Core {
                 },
             };
             let pipe = sent?;
-            state.pattern.sent(pipe);
+            if state.pattern.sent(pipe) {
+                state.discard_inbound();
+            }
             Some(Ok(()))
         };
         let outcome = if nonblocking {
@@ -356,6 +363,7 @@ impl Core {
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) | Err(error) => {
+                self.lock().pattern.send_failed();
                 let msg = slot.expect("an unsent message is still in its slot");
                 Err(SendError::new(error, undo.apply(msg)))
             }
@@ -370,6 +378,11 @@ impl Core {
             let mut state = self.lock();
             if state.closed {
                 return Some(Err(Error::Closed));
+            }
+            // Again under the lock: another thread's `recv` may have moved a
+            // REQ or REP on meanwhile.
+            if let Err(e) = state.pattern.can_recv(self.socket_type) {
+                return Some(Err(e));
             }
             state.pop_fair().map(Ok)
         };
@@ -489,6 +502,22 @@ impl State {
             }
         }
         None
+    }
+
+    /// Drops every queued inbound message (REQ starting a new request:
+    /// replies still queued answer an earlier one).
+    fn discard_inbound(&mut self) {
+        while let Some(pipe) = self.active.pop_front() {
+            let entry = self.pipes.get_mut(&pipe).expect("active pipes exist");
+            let was_full = entry.inbound.len() >= entry.recv_hwm;
+            entry.inbound.clear();
+            if was_full {
+                entry.room.notify_all();
+            }
+            if entry.finished {
+                self.pipes.remove(&pipe);
+            }
+        }
     }
 
     /// Fair-queueing: one message from the pipe whose turn it is.

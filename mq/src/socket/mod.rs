@@ -17,6 +17,7 @@ use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
+use crate::socket::connection::AcceptStop;
 use crate::socket::core::{Core, PipeId};
 use crate::transport::Listener;
 use crate::{Context, Msg, SocketType};
@@ -65,8 +66,9 @@ struct Bound {
     /// As the user named it, and as bound (the picked port).
     asked: Endpoint,
     actual: Endpoint,
-    /// The accepting micro-thread (tcp, ipc); inproc has none.
-    acceptor: Option<JoinHandle<()>>,
+    /// The accepting micro-thread (tcp, ipc) and how to stop it; inproc
+    /// has none.
+    acceptor: Option<(JoinHandle<()>, Arc<AcceptStop>)>,
 }
 
 struct Connected {
@@ -116,8 +118,12 @@ impl Socket {
                 let (listener, actual) = Listener::bind(&asked)?;
                 let core = Arc::clone(&self.core);
                 let shown = actual.clone();
-                let acceptor = dhaga_runtime::spawn(move || connection::accept_loop(core, listener, shown));
-                (actual, Some(acceptor))
+                let stop = Arc::new(AcceptStop::default());
+                let acceptor = {
+                    let stop = Arc::clone(&stop);
+                    dhaga_runtime::spawn(move || connection::accept_loop(core, listener, shown, stop))
+                };
+                (actual, Some((acceptor, stop)))
             }
         };
         let mut endpoints = self.endpoints();
@@ -290,9 +296,8 @@ impl Socket {
                 self.core.context.inproc().unbind(name, &self.core);
             }
             _ => {
-                if let Some(acceptor) = bound.acceptor {
-                    acceptor.cancel();
-                    let _ = acceptor.join();
+                if let Some((acceptor, stop)) = bound.acceptor {
+                    stop.stop(acceptor, &bound.actual);
                 }
             }
         }
@@ -423,6 +428,7 @@ impl Drop for Socket {
     fn drop(&mut self) {
         let endpoints = std::mem::take(&mut *self.endpoints());
         self.core.close();
+        self.core.context.inproc().forget(&self.core);
         for bound in endpoints.bound {
             self.stop_bound(bound);
         }

@@ -97,16 +97,28 @@ impl Pattern {
     /// (`None`: discard it and take the next).
     pub(crate) fn on_recv(&mut self, pipe: PipeId, msg: Msg, routing_id: Option<Bytes>) -> Option<Msg> {
         match self {
-            Pattern::Req(req) => req.on_recv(msg),
+            Pattern::Req(req) => req.on_recv(pipe, msg),
             Pattern::Rep(rep) => rep.on_recv(pipe, msg),
             Pattern::Stateless => Some(router::on_recv(msg, routing_id)),
         }
     }
 
-    /// `msg` went to `pipe`.
-    pub(crate) fn sent(&mut self, pipe: PipeId) {
+    /// A message went to `pipe`. Returns whether queued inbound messages
+    /// are stale now and must be dropped (REQ's new request).
+    pub(crate) fn sent(&mut self, pipe: PipeId) -> bool {
+        match self {
+            Pattern::Req(req) => {
+                req.sent(pipe);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A send that [`State::prepare_send`] admitted failed.
+    pub(crate) fn send_failed(&mut self) {
         if let Pattern::Req(req) = self {
-            req.sent(pipe);
+            req.send_failed();
         }
     }
 }
@@ -124,7 +136,7 @@ impl State {
                 let Pattern::Req(req) = &mut self.pattern else {
                     unreachable!("a REQ socket has REQ state")
                 };
-                if let Err(e) = req.can_send() {
+                if let Err(e) = req.start_send() {
                     return Err(SendError::new(e, msg));
                 }
                 msg.push_front(Bytes::new());

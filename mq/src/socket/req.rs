@@ -8,21 +8,33 @@ use crate::socket::core::PipeId;
 /// Where a REQ socket is in its send/receive cycle.
 #[derive(Default)]
 pub(crate) struct Req {
+    /// A request is being sent (perhaps waiting for room), so a second one
+    /// from another thread is refused.
+    sending: bool,
     /// After a send: the peer whose reply we wait for.
     awaiting: Option<PipeId>,
 }
 
 impl Req {
-    pub(crate) fn can_send(&self) -> Result<()> {
-        match self.awaiting {
-            None => Ok(()),
-            Some(_) => Err(Error::InvalidState(
+    /// Admits one request at a time, and only after the previous reply.
+    pub(crate) fn start_send(&mut self) -> Result<()> {
+        if self.sending || self.awaiting.is_some() {
+            return Err(Error::InvalidState(
                 "a REQ socket must receive the reply before it sends again",
-            )),
+            ));
         }
+        self.sending = true;
+        Ok(())
     }
 
+    /// The admitted request was not sent after all.
+    pub(crate) fn send_failed(&mut self) {
+        self.sending = false;
+    }
+
+    /// The request went to `pipe`; its reply is awaited from there.
     pub(crate) fn sent(&mut self, pipe: PipeId) {
+        self.sending = false;
         self.awaiting = Some(pipe);
     }
 
@@ -42,9 +54,12 @@ impl Req {
         (self.awaiting == Some(pipe) && delimited).then_some(msg)
     }
 
-    /// Strips the delimiter; the cycle starts again.
-    pub(crate) fn on_recv(&mut self, mut msg: Msg) -> Option<Msg> {
-        self.awaiting?;
+    /// Strips the delimiter; the cycle starts again. (Only replies from the
+    /// awaited peer are queued, and a new request drops any left over.)
+    pub(crate) fn on_recv(&mut self, pipe: PipeId, mut msg: Msg) -> Option<Msg> {
+        if self.awaiting != Some(pipe) {
+            return None;
+        }
         self.awaiting = None;
         msg.pop_front();
         Some(msg)

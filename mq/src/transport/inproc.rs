@@ -61,6 +61,19 @@ impl Registry {
         Ok(())
     }
 
+    /// Forgets the connects of `core` that wait for a bind, unless they
+    /// still have messages to deliver (linger). Called when `core` closes,
+    /// so that a closed socket is not kept alive by the registry.
+    pub(crate) fn forget(&self, core: &Arc<Core>) {
+        let mut names = self.lock();
+        for entry in names.values_mut() {
+            entry
+                .waiting
+                .retain(|(c, pipe)| !Arc::ptr_eq(c, core) || c.wants_connection(*pipe));
+        }
+        names.retain(|_, entry| entry.bound.is_some() || !entry.waiting.is_empty());
+    }
+
     /// Removes `name` if `core` bound it.
     pub(crate) fn unbind(&self, name: &str, core: &Arc<Core>) -> bool {
         let mut names = self.lock();
@@ -119,7 +132,11 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
         log::info!("inproc connection refused by the connecting {ours} socket: {reason}");
         return Ok(());
     }
-    let our_outbox = connecter.outbox(pipe).expect("the pipe was just attached");
+    let Some(our_outbox) = connecter.outbox(pipe) else {
+        // Disconnected between the attach and here.
+        binder.remove_pipe(their_pipe);
+        return Ok(());
+    };
     spawn_pump(our_outbox, Arc::clone(connecter), pipe, Arc::clone(binder), their_pipe);
     spawn_pump(
         their_outbox,
