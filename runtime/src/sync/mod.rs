@@ -5,9 +5,11 @@
 //! others), a waiting OS thread blocks.
 
 mod channel;
+mod select;
 pub(crate) mod spin;
 
 pub use channel::{
     Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter, TryRecvError,
     TrySendError, bounded, unbounded,
 };
+pub use select::{Select, SelectTimeoutError, SelectedOperation, TryReadyError, TrySelectError};
