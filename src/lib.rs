@@ -24,4 +24,5 @@ pub use dhaga_runtime::{
 
 pub use dhaga_mq as mq;
 pub use dhaga_net as net;
+pub use dhaga_runtime::select;
 pub use dhaga_runtime::sync;

@@ -187,6 +187,66 @@ fn select_macro_arms_bodies_and_hygiene() {
     });
 }
 
+/// A `select!` with 32 arms, 16 receives and 16 sends, where a random one is
+/// the only one ready each round: the arm that runs is that one.
+#[test]
+fn select_macro_with_32_arms() {
+    on_os_thread_and_micro_thread(|| {
+        let ins: Vec<_> = (0..16).map(|_| unbounded::<u32>()).collect();
+        let outs: Vec<_> = (0..16).map(|_| bounded::<u32>(1)).collect();
+        for (tx, _) in &outs {
+            tx.send(u32::MAX).unwrap(); // full: not ready
+        }
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for round in 0..300 {
+            let k = rng.below(32);
+            if k < 16 {
+                ins[k].0.send(round).unwrap();
+            } else {
+                outs[k - 16].1.try_recv().unwrap(); // room: ready
+            }
+            let (arm, v) = select! {
+                recv(ins[0].1) -> v => (0, v.unwrap()),
+                recv(ins[1].1) -> v => (1, v.unwrap()),
+                recv(ins[2].1) -> v => (2, v.unwrap()),
+                recv(ins[3].1) -> v => (3, v.unwrap()),
+                recv(ins[4].1) -> v => (4, v.unwrap()),
+                recv(ins[5].1) -> v => (5, v.unwrap()),
+                recv(ins[6].1) -> v => (6, v.unwrap()),
+                recv(ins[7].1) -> v => (7, v.unwrap()),
+                recv(ins[8].1) -> v => (8, v.unwrap()),
+                recv(ins[9].1) -> v => (9, v.unwrap()),
+                recv(ins[10].1) -> v => (10, v.unwrap()),
+                recv(ins[11].1) -> v => (11, v.unwrap()),
+                recv(ins[12].1) -> v => (12, v.unwrap()),
+                recv(ins[13].1) -> v => (13, v.unwrap()),
+                recv(ins[14].1) -> v => (14, v.unwrap()),
+                recv(ins[15].1) -> v => (15, v.unwrap()),
+                send(outs[0].0, round) -> r => (16, r.map(|()| round).unwrap()),
+                send(outs[1].0, round) -> r => (17, r.map(|()| round).unwrap()),
+                send(outs[2].0, round) -> r => (18, r.map(|()| round).unwrap()),
+                send(outs[3].0, round) -> r => (19, r.map(|()| round).unwrap()),
+                send(outs[4].0, round) -> r => (20, r.map(|()| round).unwrap()),
+                send(outs[5].0, round) -> r => (21, r.map(|()| round).unwrap()),
+                send(outs[6].0, round) -> r => (22, r.map(|()| round).unwrap()),
+                send(outs[7].0, round) -> r => (23, r.map(|()| round).unwrap()),
+                send(outs[8].0, round) -> r => (24, r.map(|()| round).unwrap()),
+                send(outs[9].0, round) -> r => (25, r.map(|()| round).unwrap()),
+                send(outs[10].0, round) -> r => (26, r.map(|()| round).unwrap()),
+                send(outs[11].0, round) -> r => (27, r.map(|()| round).unwrap()),
+                send(outs[12].0, round) -> r => (28, r.map(|()| round).unwrap()),
+                send(outs[13].0, round) -> r => (29, r.map(|()| round).unwrap()),
+                send(outs[14].0, round) -> r => (30, r.map(|()| round).unwrap()),
+                send(outs[15].0, round) -> r => (31, r.map(|()| round).unwrap()),
+            };
+            assert_eq!((arm, v), (k, round));
+        }
+        for (i, (_, rx)) in outs.iter().enumerate() {
+            assert_eq!(rx.len(), 1, "output {i} is full again");
+        }
+    });
+}
+
 #[test]
 fn operations_on_disconnected_channels_are_ready() {
     on_os_thread_and_micro_thread(|| {
@@ -725,6 +785,36 @@ fn a_dropped_selected_operation_loses_nothing() {
             drop(sel.select());
             sender.join().unwrap();
             assert_eq!(rx.try_recv(), Ok(9), "{ctx:?}");
+        }
+    });
+}
+
+/// A select waiting to receive on a rendezvous channel, paired with a
+/// select's send whose caller then drops the operation, goes back to
+/// waiting and takes the next message.
+#[test]
+fn a_select_paired_with_a_dropped_send_keeps_waiting() {
+    util::within_limit(|| {
+        let rt = Runtime::new().unwrap();
+        for (rctx, sctx) in CTX_PAIRS {
+            for _ in 0..30 {
+                let (tx, rx) = bounded::<u32>(0);
+                let (_keep, idle) = bounded::<u32>(0);
+                let receiver = util::start(&rt, rctx, move || {
+                    select! {
+                        recv(rx) -> v => v,
+                        recv(idle) -> _ => panic!("nothing is sent on this channel"),
+                    }
+                });
+                util::start(&rt, sctx, move || {
+                    let mut sel = Select::new();
+                    sel.send(&tx);
+                    drop(sel.select()); // paired with the receiver, whichever came first
+                    tx.send(5).unwrap();
+                })
+                .join();
+                assert_eq!(receiver.join(), Ok(5), "{rctx:?}/{sctx:?}");
+            }
         }
     });
 }

@@ -25,42 +25,17 @@
 //!    ahead after all, it backs off (a compare-and-swap of its own, which a
 //!    committing party may beat) and tries again from phase 1.
 //!
+//! Two selects listed on the two ends of a rendezvous channel would each
+//! back off to commit the other, and could keep missing each other: only
+//! the one whose selector has the lower address counts the other as ready;
+//! the higher one stays listed and nudges the lower one to look again.
+//!
 //! The select is taken off every list on every way out: selected, timed
 //! out, and unwinding out of a park when its runtime shuts down (what had
 //! been set aside for it is then given back).
 //!
-//! # Reservations instead of panics
-//!
-//! A [`SelectedOperation`] holds what was set aside until it is completed
-//! with [`send`](SelectedOperation::send) or
-//! [`recv`](SelectedOperation::recv). crossbeam panics when one is dropped
-//! uncompleted; here dropping it gives the reservation back: a message set
-//! aside goes back to the front of its channel for the next receiver, room
-//! becomes free again, and a receiver paired with a send goes back to
-//! waiting. Nothing is lost. One trace remains on a rendezvous channel: a
-//! message that a sender handed to this select stays queued in the channel
-//! (the sender has already returned) until another receiver takes it.
-//!
-//! # Rendezvous channels
-//!
-//! A select's send is committed before its message exists (the message is
-//! given to [`SelectedOperation::send`]). On a rendezvous channel the
-//! receiver it was paired with therefore waits a moment for the message,
-//! even past its deadline, since the sender has committed to it; a select
-//! on the receiving end does this wait inside `select`, which returns once
-//! the message is there (or picks again if the sender's operation was
-//! dropped uncompleted). Complete a selected send promptly. Two selects on
-//! the two ends of one rendezvous channel pair up: when each finds the other
-//! listed, only the one whose selector has the lower address backs off and
-//! commits the other, so they cannot keep backing off in turn.
-//!
-//! # Fairness
-//!
-//! Every try phase starts at an operation picked at random (a xorshift
-//! generator seeded from std's per-call random hasher keys). An operation
-//! that can go ahead is chosen whenever the scan starts at it, so among
-//! `n` operations each ready one is chosen with probability at least `1/n`
-//! on every call: none starves.
+//! What a selected operation holds, how rendezvous channels behave and why
+//! the choice is fair are part of the contract, documented on [`Select`].
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -237,10 +212,46 @@ struct Op<'a> {
 /// # drop(tx1);
 /// ```
 ///
+/// # Completing the selected operation
+///
+/// A [`SelectedOperation`] holds what its operation needs — the message
+/// for a receive, a unit of room for a send on a bounded channel, a
+/// receiver waiting for the message for a send on a rendezvous channel —
+/// until it is completed with [`send`](SelectedOperation::send) or
+/// [`recv`](SelectedOperation::recv), so completing it does not wait.
+/// crossbeam panics when one is dropped uncompleted; here dropping it gives
+/// the reservation back and nothing is lost: a message goes back to the
+/// front of its channel for the next receiver, room becomes free, a paired
+/// receiver goes back to waiting. One trace remains on a rendezvous
+/// channel: a message that a blocked sender handed to this select stays
+/// queued in the channel (that sender has returned) until another receiver
+/// takes it.
+///
+/// # Rendezvous channels
+///
+/// A select's send is committed before its message exists (the message is
+/// given to [`SelectedOperation::send`]), so on a rendezvous channel the
+/// receiver it was paired with waits for the message a moment, even past
+/// its deadline: complete a selected send promptly. A select receiving on a
+/// rendezvous channel does that wait inside `select`, and picks again if
+/// the sending select's operation is dropped uncompleted. Two selects on
+/// the two ends of one rendezvous channel pair up; a select never pairs
+/// with itself.
+///
+/// # Fairness
+///
+/// Each attempt starts at an operation picked at random (a xorshift
+/// generator seeded from std's per-call random hasher keys) and takes the
+/// first that can go ahead from there, so each operation that can go ahead
+/// is picked with probability at least `1/n` among `n` operations: none
+/// starves.
+///
+/// # Threads
+///
 /// A `Select` stays on the micro-thread or OS thread that made it (it is
 /// not `Send`), which lets it keep its waiting state from call to call:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn assert_send<T: Send>(_: T) {}
 /// assert_send(dhaga_runtime::sync::Select::new());
 /// ```
@@ -581,11 +592,10 @@ impl Drop for Owed<'_> {
 /// [`send`](SelectedOperation::send) or [`recv`](SelectedOperation::recv)
 /// on the same sender or receiver it was added with.
 ///
-/// What the operation needs — the message, room, a waiting receiver — is
-/// set aside for it until then, so completing it does not wait. Dropping it
-/// uncompleted gives that back (see the [module](self) documentation):
-/// no message is lost, but a receiver paired with a rendezvous send waited
-/// for nothing. Complete it promptly.
+/// What the operation needs is set aside for it until then, so completing
+/// it does not wait. Dropping it uncompleted gives that back (see
+/// [`Select`]): no message is lost, but a receiver paired with a rendezvous
+/// send waited for nothing. Complete it promptly.
 #[must_use = "a selected operation holds a message or room until it is completed with `send` or `recv`"]
 pub struct SelectedOperation<'a> {
     index: usize,
@@ -755,30 +765,43 @@ macro_rules! select {
     };
 }
 
-/// The implementation of [`select!`]: parses the arms one by one, then adds
-/// the operations to a `Select` (each in a fresh expansion, so that each
-/// arm's hygienic bindings are its own), then dispatches on the index.
+/// The implementation of [`select!`]: parses the arms one by one (each in
+/// a fresh expansion, which gives each arm hygienic bindings of its own),
+/// then adds the operations to a `Select` and dispatches on the index.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select {
-    // An arm's head, up to `=>`.
-    (@parse $ops:tt $default:tt recv($r:expr) -> $res:pat => $($tail:tt)*) => {
-        $crate::__select!(@body $ops $default (recv $r, $res) $($tail)*)
+    // One arm per step. A body is an expression followed by a comma or the
+    // end, or a block with no comma.
+    (@parse ($($ops:tt)*) $default:tt recv($r:expr) -> $res:pat => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select!(@parse ($($ops)* [Receiver recv ($r) handle index ($res) ($body) ()]) $default $($($tail)*)?)
     };
-    (@parse $ops:tt $default:tt send($s:expr, $m:expr) -> $res:pat => $($tail:tt)*) => {
-        $crate::__select!(@body $ops $default (send $s, $m, $res) $($tail)*)
+    (@parse ($($ops:tt)*) $default:tt recv($r:expr) -> $res:pat => $body:block $($tail:tt)*) => {
+        $crate::__select!(@parse ($($ops)* [Receiver recv ($r) handle index ($res) ($body) ()]) $default $($tail)*)
     };
-    (@parse $ops:tt () default => $($tail:tt)*) => {
-        $crate::__select!(@body $ops () (now) $($tail)*)
+    (@parse ($($ops:tt)*) $default:tt send($s:expr, $m:expr) -> $res:pat => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select!(@parse ($($ops)* [Sender send ($s) handle index ($res) ($body) (, $m)]) $default $($($tail)*)?)
     };
-    (@parse $ops:tt () default($timeout:expr) => $($tail:tt)*) => {
-        $crate::__select!(@body $ops () (timeout $timeout) $($tail)*)
+    (@parse ($($ops:tt)*) $default:tt send($s:expr, $m:expr) -> $res:pat => $body:block $($tail:tt)*) => {
+        $crate::__select!(@parse ($($ops)* [Sender send ($s) handle index ($res) ($body) (, $m)]) $default $($tail)*)
+    };
+    (@parse $ops:tt () default => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select!(@parse $ops (try_select () ($body)) $($($tail)*)?)
+    };
+    (@parse $ops:tt () default => $body:block $($tail:tt)*) => {
+        $crate::__select!(@parse $ops (try_select () ($body)) $($tail)*)
+    };
+    (@parse $ops:tt () default($timeout:expr) => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select!(@parse $ops (select_timeout ($timeout) ($body)) $($($tail)*)?)
+    };
+    (@parse $ops:tt () default($timeout:expr) => $body:block $($tail:tt)*) => {
+        $crate::__select!(@parse $ops (select_timeout ($timeout) ($body)) $($tail)*)
     };
     (@parse $ops:tt ($($default:tt)+) default $($tail:tt)*) => {
         ::core::compile_error!("select!: more than one `default` arm")
     };
     (@parse $ops:tt $default:tt) => {
-        $crate::__select!(@start $ops $default)
+        $crate::__select!(@emit $ops $default)
     };
     (@parse $ops:tt $default:tt $($tail:tt)*) => {
         ::core::compile_error!(
@@ -787,81 +810,32 @@ macro_rules! __select {
         )
     };
 
-    // An arm's body: an expression and a comma, the last expression, or a
-    // block with no comma.
-    (@body $ops:tt $default:tt $head:tt $body:expr, $($tail:tt)*) => {
-        $crate::__select!(@arm $ops $default $head ($body) $($tail)*)
-    };
-    (@body $ops:tt $default:tt $head:tt $body:expr) => {
-        $crate::__select!(@arm $ops $default $head ($body))
-    };
-    (@body $ops:tt $default:tt $head:tt $body:block $($tail:tt)*) => {
-        $crate::__select!(@arm $ops $default $head ($body) $($tail)*)
-    };
-
-    // Files the arm as an operation or as the default.
-    (@arm $ops:tt $default:tt (now) ($body:expr) $($tail:tt)*) => {
-        $crate::__select!(@parse $ops (now $body) $($tail)*)
-    };
-    (@arm $ops:tt $default:tt (timeout $timeout:expr) ($body:expr) $($tail:tt)*) => {
-        $crate::__select!(@parse $ops (timeout $timeout, $body) $($tail)*)
-    };
-    (@arm ($($ops:tt)*) $default:tt $head:tt ($body:expr) $($tail:tt)*) => {
-        $crate::__select!(@parse ($($ops)* ($head $body)) $default $($tail)*)
-    };
-
-    (@start $ops:tt $default:tt) => {{
+    // Adds the operations in order, binding each channel once, selects,
+    // and runs the selected operation's arm.
+    (@emit ($([$kind:ident $add:ident ($chan:expr) $handle:ident $index:ident ($res:pat) ($body:expr) ($($msg:tt)*)])*)
+        $($default:tt)*
+    ) => {{
         let mut sel = $crate::sync::Select::new();
-        $crate::__select!(@add sel () $ops $default)
+        $(
+            let $handle: &$crate::sync::$kind<_> = &$chan;
+            let $index = sel.$add($handle);
+        )*
+        $crate::__select!(@select sel $($default)* => op => match op.index() {
+            $(i if i == $index => {
+                let $res = op.$add($handle $($msg)*);
+                $body
+            })*
+            _ => ::core::unreachable!("select!: the selected operation is one of the arms"),
+        })
     }};
-
-    // Adds the operations in order, binding each channel once.
-    (@add $sel:ident ($($done:tt)*) (((recv $r:expr, $res:pat) $body:expr) $($rest:tt)*) $default:tt) => {{
-        let handle: &$crate::sync::Receiver<_> = &$r;
-        let index = $sel.recv(handle);
-        $crate::__select!(@add $sel ($($done)* (recv handle index ($res) ($body))) ($($rest)*) $default)
+    (@select $sel:ident () => $op:ident => $dispatch:expr) => {{
+        let $op = $sel.select();
+        $dispatch
     }};
-    (@add $sel:ident ($($done:tt)*) (((send $s:expr, $m:expr, $res:pat) $body:expr) $($rest:tt)*) $default:tt) => {{
-        let handle: &$crate::sync::Sender<_> = &$s;
-        let index = $sel.send(handle);
-        $crate::__select!(@add $sel ($($done)* (send handle index ($m) ($res) ($body))) ($($rest)*) $default)
-    }};
-    (@add $sel:ident $done:tt () ()) => {{
-        let op = $sel.select();
-        $crate::__select!(@dispatch op $done)
-    }};
-    (@add $sel:ident $done:tt () (now $body:expr)) => {
-        match $sel.try_select() {
-            ::core::result::Result::Ok(op) => $crate::__select!(@dispatch op $done),
-            ::core::result::Result::Err(_) => $body,
-        }
-    };
-    (@add $sel:ident $done:tt () (timeout $timeout:expr, $body:expr)) => {
-        match $sel.select_timeout($timeout) {
-            ::core::result::Result::Ok(op) => $crate::__select!(@dispatch op $done),
-            ::core::result::Result::Err(_) => $body,
-        }
-    };
-
-    // Runs the arm of the selected operation.
-    (@dispatch $op:ident ()) => {{
-        let _ = $op;
-        ::core::unreachable!("select!: the selected operation is one of the arms")
-    }};
-    (@dispatch $op:ident ((recv $handle:ident $index:ident ($res:pat) ($body:expr)) $($rest:tt)*)) => {
-        if $op.index() == $index {
-            let $res = $op.recv($handle);
-            $body
-        } else {
-            $crate::__select!(@dispatch $op ($($rest)*))
-        }
-    };
-    (@dispatch $op:ident ((send $handle:ident $index:ident ($m:expr) ($res:pat) ($body:expr)) $($rest:tt)*)) => {
-        if $op.index() == $index {
-            let $res = $op.send($handle, $m);
-            $body
-        } else {
-            $crate::__select!(@dispatch $op ($($rest)*))
+    (@select $sel:ident ($wait:ident ($($timeout:expr)?) ($default:expr)) => $op:ident => $dispatch:expr) => {
+        match $sel.$wait($($timeout)?) {
+            ::core::result::Result::Ok($op) => $dispatch,
+            ::core::result::Result::Err(_) => $default,
         }
     };
 }
