@@ -193,24 +193,35 @@ enum Step<R> {
     Hold,
 }
 
-/// The caller's unparker, made only once it is needed (the common case, an
-/// operation that needs no waiting, never needs it).
+/// Who the caller is, found out only once it is needed (the common case,
+/// an operation that needs no waiting, never needs it).
 #[derive(Default)]
-struct Me(Option<Unparker>);
+struct Me(Option<WaiterId>);
 
 impl Me {
-    fn unparker(&mut self) -> &Unparker {
-        self.0.get_or_insert_with(Unparker::current)
+    /// A new unparker for the caller, to put on a list or in a handoff.
+    #[inline]
+    fn unparker(&mut self) -> Unparker {
+        let unparker = Unparker::current();
+        self.0 = Some(unparker.id());
+        unparker
     }
 
+    #[inline]
     fn id(&mut self) -> WaiterId {
-        self.unparker().id()
+        match self.0 {
+            Some(id) => id,
+            None => self.unparker().id(),
+        }
     }
 }
 
+// The plain `send`/`recv` paths are benchmarked: what they run is inlined,
+// what only selectors need (and the wake-ups, as before) stays out of line.
 impl<T> State<T> {
     /// Whether a send fits now (bounded and unbounded channels; never true
     /// for a rendezvous, where room is a waiting receiver).
+    #[inline(always)]
     fn has_room(&self) -> bool {
         match self.cap {
             None => true,
@@ -218,6 +229,8 @@ impl<T> State<T> {
         }
     }
 
+    /// Takes the next message: queued, or offered by a parked sender.
+    #[inline(always)]
     fn pop(&mut self) -> Option<T> {
         if let Some(msg) = self.queue.pop_front() {
             if !self.sending.is_empty() && self.has_room() {
@@ -230,6 +243,8 @@ impl<T> State<T> {
         Some(offer.msg)
     }
 
+    /// Queues `msg` and wakes a receiver for it.
+    #[inline(always)]
     fn push(&mut self, msg: T) {
         self.queue.push_back(msg);
         if !self.receiving.is_empty() {
@@ -238,63 +253,92 @@ impl<T> State<T> {
     }
 
     /// Wakes the first listed receiver that can still act on the message at
-    /// the front of the queue: a blocking one is woken to take it, a
-    /// selector that can still be committed gets it set aside. Selectors
-    /// that went elsewhere are dropped from the list on the way. Returns
-    /// whether someone was woken.
+    /// the front of the queue, which the caller made sure is there: a
+    /// blocking one is woken to take it, a selector that can still be
+    /// committed gets it set aside. Selectors that went elsewhere are dropped
+    /// from the list on the way. Returns whether someone was woken.
+    #[inline(never)]
     fn wake_receiver(&mut self) -> bool {
-        while !self.queue.is_empty() {
-            let Some(waiter) = self.receiving.pop_front() else {
-                return false;
-            };
-            match waiter {
-                Waiter::Plain(receiver) => {
+        match self.receiving.pop_front() {
+            None => false,
+            Some(Waiter::Plain(receiver)) => {
+                receiver.unpark();
+                true
+            }
+            Some(Waiter::Select(selector, op)) => self.commit_receiver(selector, op),
+        }
+    }
+
+    /// [`State::wake_receiver`] from a listed selector on.
+    #[cold]
+    #[inline(never)]
+    fn commit_receiver(&mut self, mut selector: Arc<Selector>, mut op: usize) -> bool {
+        loop {
+            if selector.try_commit(op) {
+                if let Some(msg) = self.queue.pop_front() {
+                    self.handoffs.push(Handoff::ready(Party::Select(selector.id()), msg));
+                }
+                selector.unpark();
+                return true;
+            }
+            match self.receiving.pop_front() {
+                None => return false,
+                Some(Waiter::Plain(receiver)) => {
                     receiver.unpark();
                     return true;
                 }
-                Waiter::Select(selector, op) => {
-                    if selector.try_commit(op) {
-                        if let Some(msg) = self.queue.pop_front() {
-                            self.handoffs.push(Handoff::ready(Party::Select(selector.id()), msg));
-                        }
-                        selector.unpark();
-                        return true;
-                    }
-                }
+                Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
             }
         }
-        false
     }
 
     /// Wakes the first listed sender that can still use the room there is
     /// (bounded channels): a blocking one is woken to retry, a selector that
     /// can still be committed gets the room set aside.
+    #[inline(never)]
     fn wake_sender(&mut self) {
-        while let Some(waiter) = self.sending.pop_front() {
-            match waiter {
-                Waiter::Plain(sender) => return sender.unpark(),
-                Waiter::Select(selector, op) => {
-                    if selector.try_commit(op) {
-                        self.rooms.push(selector.id());
-                        return selector.unpark();
-                    }
-                }
+        match self.sending.pop_front() {
+            None => {}
+            Some(Waiter::Plain(sender)) => sender.unpark(),
+            Some(Waiter::Select(selector, op)) => self.commit_sender(selector, op),
+        }
+    }
+
+    /// [`State::wake_sender`] from a listed selector on.
+    #[cold]
+    #[inline(never)]
+    fn commit_sender(&mut self, mut selector: Arc<Selector>, mut op: usize) {
+        loop {
+            if selector.try_commit(op) {
+                self.rooms.push(selector.id());
+                return selector.unpark();
+            }
+            match self.sending.pop_front() {
+                None => return,
+                Some(Waiter::Plain(sender)) => return sender.unpark(),
+                Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
             }
         }
     }
 
-    /// One attempt of a blocking receive; `Err` means disconnected.
-    fn recv_step(&mut self, me: &mut Me) -> Step<Result<T, ()>> {
-        if self.cap == Some(0) && !self.handoffs.is_empty() {
-            let party = Party::Plain(me.id());
-            if let Some(pos) = self.handoffs.iter().position(|h| h.receiver == party) {
-                return match self.handoffs[pos].msg.take() {
-                    Some(msg) => {
-                        self.handoffs.swap_remove(pos);
-                        Step::Done(Ok(msg))
-                    }
-                    None => Step::Hold,
-                };
+    /// One attempt of a blocking receive on a bounded or unbounded channel;
+    /// `Err` means disconnected.
+    #[inline(always)]
+    fn recv_step(&mut self) -> Option<Result<T, ()>> {
+        match self.pop() {
+            Some(msg) => Some(Ok(msg)),
+            None if self.senders == 0 => Some(Err(())),
+            None => None,
+        }
+    }
+
+    /// One attempt of a blocking receive on a rendezvous channel, where a
+    /// selecting sender may have been paired with the caller.
+    #[inline(always)]
+    fn recv_step_rendezvous(&mut self, me: &mut Me) -> Step<Result<T, ()>> {
+        if !self.handoffs.is_empty() {
+            if let Some(step) = self.take_handoff(me) {
+                return step;
             }
         }
         if let Some(msg) = self.pop() {
@@ -303,8 +347,8 @@ impl<T> State<T> {
         if self.senders == 0 {
             return Step::Done(Err(()));
         }
-        if self.cap == Some(0) && !self.sending.is_empty() {
-            let wake = me.unparker().clone();
+        if !self.sending.is_empty() {
+            let wake = me.unparker();
             if self.pair_with_sender(Party::Plain(wake.id()), wake) {
                 return Step::Hold;
             }
@@ -312,9 +356,25 @@ impl<T> State<T> {
         Step::Wait
     }
 
+    /// The caller's handoff, if a selecting sender was paired with it: the
+    /// message if it is here, or to hold on for it.
+    #[inline(never)]
+    fn take_handoff(&mut self, me: &mut Me) -> Option<Step<Result<T, ()>>> {
+        let party = Party::Plain(me.id());
+        let pos = self.handoffs.iter().position(|h| h.receiver == party)?;
+        Some(match self.handoffs[pos].msg.take() {
+            Some(msg) => {
+                self.handoffs.swap_remove(pos);
+                Step::Done(Ok(msg))
+            }
+            None => Step::Hold,
+        })
+    }
+
     /// Rendezvous: commits the first listed selecting sender (other than
     /// `receiver` itself) to sending to `receiver`, leaving a pending
     /// handoff. Returns whether one was found.
+    #[inline(never)]
     fn pair_with_sender(&mut self, receiver: Party, wake: Unparker) -> bool {
         let mut i = 0;
         while i < self.sending.len() {
@@ -343,6 +403,7 @@ impl<T> State<T> {
     /// Rendezvous: pairs the selector `sender` (not listed itself) with the
     /// first listed receiver that can still take a message, leaving that
     /// receiver a pending handoff. Returns whether one was found.
+    #[inline(never)]
     fn pair_with_receiver(&mut self, sender: &Selector) -> bool {
         let mut i = 0;
         while i < self.receiving.len() {
@@ -378,6 +439,7 @@ impl<T> State<T> {
     /// unwinding, or its select is). A message already in it goes back to
     /// the front of the queue, for the next receiver; a message still owed
     /// will be queued by its sender. Returns whether there was one.
+    #[inline(never)]
     fn abandon_handoff(&mut self, receiver: Party) -> bool {
         let Some(pos) = self.handoffs.iter().position(|h| h.receiver == receiver) else {
             return false;
@@ -452,11 +514,15 @@ fn wake_all(list: &mut VecDeque<Waiter>) {
     }
 }
 
+/// Whether the blocking caller `me` is on `list`.
+fn listed(list: &VecDeque<Waiter>, me: WaiterId) -> bool {
+    list.iter().any(|w| matches!(w, Waiter::Plain(u) if u.id() == me))
+}
+
 /// Puts the caller on `list` unless it is there already.
-fn enlist(list: &mut VecDeque<Waiter>, me: &mut Me) {
-    let id = me.id();
-    if !list.iter().any(|w| matches!(w, Waiter::Plain(u) if u.id() == id)) {
-        list.push_back(Waiter::Plain(me.unparker().clone()));
+fn enlist(list: &mut VecDeque<Waiter>, me: WaiterId) {
+    if !listed(list, me) {
+        list.push_back(Waiter::Plain(Unparker::current()));
     }
 }
 
@@ -493,23 +559,58 @@ impl<T> Chan<T> {
         self.state.lock()
     }
 
-    /// Runs `attempt` under the lock until it is done, parking on `list` in
-    /// between (or off it, ignoring the deadline, while it holds). `Err`
-    /// says why waiting stopped early (deadline, or a caller that cannot
-    /// block) after one last attempt failed.
+    /// Runs `attempt` under the lock until it returns `Some`, parking on
+    /// `list` in between. `Err` says why waiting stopped early (deadline, or
+    /// a caller that cannot block) after one last attempt failed.
     fn wait<R>(
         &self,
         list: List,
         deadline: Option<Instant>,
+        mut attempt: impl FnMut(&mut State<T>) -> Option<R>,
+    ) -> Result<R, Wake> {
+        let me = {
+            let mut state = self.lock();
+            if let Some(result) = attempt(&mut state) {
+                return Ok(result); // the common case: no waiting
+            }
+            let me = Unparker::current();
+            let id = me.id();
+            list.of(&mut state).push_back(Waiter::Plain(me));
+            id
+        };
+        let enlisted = Delist { chan: self, list, me };
+        loop {
+            let wake = task::park(deadline);
+            let mut state = self.lock();
+            let result = attempt(&mut state);
+            if result.is_some() || wake != Wake::Notified {
+                delist(list.of(&mut state), me);
+                std::mem::forget(enlisted);
+                // A wake-up may have raced with the timeout: the attempt
+                // above had the last word.
+                return result.ok_or(wake);
+            }
+            // Spurious, or another waiter was quicker: wait again.
+            enlist(list.of(&mut state), me);
+        }
+    }
+
+    /// [`Chan::wait`] for a receiver on a rendezvous channel, which may also
+    /// hold: wait off the list, ignoring the deadline, for the message a
+    /// selecting sender committed to sending it.
+    fn wait_holding<R>(
+        &self,
+        deadline: Option<Instant>,
         mut attempt: impl FnMut(&mut State<T>, &mut Me) -> Step<R>,
     ) -> Result<R, Wake> {
+        let list = List::Receiving;
         let mut me = Me::default();
         let mut holding = {
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => return Ok(result), // the common case: no waiting
                 Step::Wait => {
-                    let waiter = Waiter::Plain(me.unparker().clone());
+                    let waiter = Waiter::Plain(me.unparker());
                     list.of(&mut state).push_back(waiter);
                     false
                 }
@@ -546,8 +647,9 @@ impl<T> Chan<T> {
                         std::mem::forget(enlisted);
                         return Err(wake);
                     }
-                    // Spurious, or another waiter was quicker: wait again.
-                    enlist(list.of(&mut state), &mut me);
+                    // Spurious, another waiter was quicker, or the sender
+                    // we held for called it off: wait again.
+                    enlist(list.of(&mut state), id);
                 }
             }
         }
@@ -570,9 +672,10 @@ impl<T> Drop for Delist<'_, T> {
         // Someone woke us (taking us off the list) for a message or for
         // room we will not use now: pass the wake-up on.
         match self.list {
-            List::Receiving => {
+            List::Receiving if !state.queue.is_empty() => {
                 state.wake_receiver();
             }
+            List::Receiving => {}
             List::Sending if !state.sending.is_empty() && state.has_room() => state.wake_sender(),
             List::Sending => {}
         }
@@ -655,15 +758,15 @@ impl<T> Sender<T> {
             return self.send_rendezvous(msg, deadline);
         }
         let mut msg = Some(msg);
-        let sent = self.chan.wait(List::Sending, deadline, |state, _| {
+        let sent = self.chan.wait(List::Sending, deadline, |state| {
             if state.receivers == 0 {
-                return Step::Done(Err(()));
+                return Some(Err(()));
             }
             if !state.has_room() {
-                return Step::Wait;
+                return None;
             }
             state.push(msg.take().expect("sent once"));
-            Step::Done(Ok(()))
+            Some(Ok(()))
         });
         let unsent = msg.take();
         match (sent, unsent) {
@@ -677,37 +780,30 @@ impl<T> Sender<T> {
     /// Capacity zero: hand the message to a waiting receiver, or offer it and
     /// wait until a receiver takes it.
     fn send_rendezvous(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let mut state = self.chan.lock();
-        if state.receivers == 0 {
-            return Err(SendTimeoutError::Disconnected(msg));
-        }
-        if state.receiving.is_empty() {
-            return self.offer(state, msg, deadline);
-        }
-        state.queue.push_back(msg);
-        if state.wake_receiver() {
-            return Ok(()); // handed to the first listed receiver
-        }
-        // Only selectors that had gone elsewhere were listed.
-        let msg = state.queue.pop_back().expect("the message just queued");
-        self.offer(state, msg, deadline)
-    }
-
-    /// Rendezvous: offers `msg` and waits until a receiver takes it.
-    fn offer(
-        &self,
-        mut state: SpinGuard<'_, State<T>>,
-        msg: T,
-        deadline: Option<Instant>,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let id = state.next_offer;
-        state.next_offer += 1;
-        state.offers.push_back(Offer {
-            id,
-            msg,
-            sender: Unparker::current(),
-        });
-        drop(state);
+        let id = {
+            let mut state = self.chan.lock();
+            if state.receivers == 0 {
+                return Err(SendTimeoutError::Disconnected(msg));
+            }
+            let msg = if state.receiving.is_empty() {
+                msg
+            } else {
+                state.queue.push_back(msg);
+                if state.wake_receiver() {
+                    return Ok(()); // handed to the first listed receiver
+                }
+                // Only selectors that had gone elsewhere were listed.
+                state.queue.pop_back().expect("the message just queued")
+            };
+            let id = state.next_offer;
+            state.next_offer += 1;
+            state.offers.push_back(Offer {
+                id,
+                msg,
+                sender: Unparker::current(),
+            });
+            id
+        };
         let mut withdraw = Withdraw {
             chan: &self.chan,
             id: Some(id),
@@ -859,7 +955,13 @@ impl<T> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match self.chan.wait(List::Receiving, deadline, State::recv_step) {
+        let received = match self.chan.cap {
+            Some(0) => self
+                .chan
+                .wait_holding(deadline, |state, me| state.recv_step_rendezvous(me)),
+            _ => self.chan.wait(List::Receiving, deadline, |state| state.recv_step()),
+        };
+        match received {
             Ok(Ok(msg)) => Ok(msg),
             Err(Wake::TimedOut) => Err(RecvTimeoutError::Timeout),
             Ok(Err(())) | Err(_) => Err(RecvTimeoutError::Disconnected),
