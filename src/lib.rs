@@ -25,4 +25,5 @@ pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_ti
 
 pub use dhaga_mq as mq;
 pub use dhaga_net as net;
+pub use dhaga_runtime::select;
 pub use dhaga_runtime::sync;

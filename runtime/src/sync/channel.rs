@@ -9,12 +9,31 @@
 //!
 //! Capacity zero is a rendezvous: a sender hands its message to a waiting
 //! receiver, or offers it and waits until a receiver takes it.
+//!
+//! # Selectors
+//!
+//! A [`Select`](super::Select) waits on several channels at once. It is
+//! listed on each channel's wait lists like a blocking caller, but it is not
+//! woken to retry: whoever finds it listed first *commits* it to that
+//! operation (a compare-and-swap on its shared state, which only one party
+//! can win) and sets aside, under the channel's lock, what completing the
+//! operation needs — a [`Handoff`] holding the message for a receiving
+//! selector, a reserved unit of room for a sending one. A party that loses
+//! the compare-and-swap skips the selector and serves the next waiter, so a
+//! wake-up is never spent on a selector that went elsewhere.
+//!
+//! A sending selector does not know its message until its caller completes
+//! the selected operation, so on a rendezvous channel pairing it with a
+//! receiver leaves that receiver a pending [`Handoff`]: the receiver waits
+//! for the message (past its deadline, since the sender has committed to
+//! it), and the sender fills the handoff when it completes.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::select::{Completion, Handle, Selector, SelectorId};
 use super::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Unparker, WaiterId, Wake};
 
@@ -48,6 +67,7 @@ fn channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,
         state: SpinLock::new(State {
+            cap,
             queue: VecDeque::new(),
             offers: VecDeque::new(),
             next_offer: 0,
@@ -55,6 +75,8 @@ fn channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
             receivers: 1,
             receiving: VecDeque::new(),
             sending: VecDeque::new(),
+            handoffs: Vec::new(),
+            rooms: Vec::new(),
         }),
     });
     (
@@ -72,6 +94,10 @@ struct Chan<T> {
 }
 
 struct State<T> {
+    /// A copy of [`Chan::cap`], for the methods below.
+    cap: Option<usize>,
+    /// Messages sent and not yet taken. On a rendezvous channel, messages
+    /// handed to a receiver that was woken and has not taken them yet.
     queue: VecDeque<T>,
     /// Rendezvous only: messages offered by parked senders.
     offers: VecDeque<Offer<T>>,
@@ -79,9 +105,16 @@ struct State<T> {
     senders: usize,
     receivers: usize,
     /// Receivers waiting for a message.
-    receiving: VecDeque<Unparker>,
-    /// Senders waiting for room (bounded channels).
-    sending: VecDeque<Unparker>,
+    receiving: VecDeque<Waiter>,
+    /// Senders waiting for room (bounded channels), and selectors with a
+    /// send operation on this channel (any capacity).
+    sending: VecDeque<Waiter>,
+    /// Messages set aside for receivers that committed to taking them. On a
+    /// bounded channel each counts against the capacity until it is taken.
+    handoffs: Vec<Handoff<T>>,
+    /// Bounded only: selectors that a unit of room is set aside for, until
+    /// they send into it. Each counts against the capacity.
+    rooms: Vec<SelectorId>,
 }
 
 struct Offer<T> {
@@ -90,10 +123,119 @@ struct Offer<T> {
     sender: Unparker,
 }
 
+/// An entry on a wait list.
+enum Waiter {
+    /// A blocking `send` or `recv`: woken to try again.
+    Plain(Unparker),
+    /// A [`Select`](super::Select) waiting on this channel as its operation
+    /// number `.1`: woken by committing it to that operation.
+    Select(Arc<Selector>, usize),
+}
+
+impl Waiter {
+    fn is(&self, selector: &Selector) -> bool {
+        matches!(self, Waiter::Select(listed, _) if listed.id() == selector.id())
+    }
+}
+
+/// Who takes the message of a [`Handoff`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Party {
+    /// A blocking `recv` (rendezvous channels only).
+    Plain(WaiterId),
+    /// A selector that committed to receiving.
+    Select(SelectorId),
+}
+
+/// A message set aside for one receiver, or promised to it.
+///
+/// With `msg` present, the receiver owns the message and takes it when it
+/// completes its operation; nobody else can. With `msg` absent (rendezvous
+/// only) the selector `sender` committed to sending to this receiver and
+/// will fill `msg` when its caller completes the send, waking `wake`.
+struct Handoff<T> {
+    receiver: Party,
+    sender: Option<SelectorId>,
+    wake: Option<Unparker>,
+    msg: Option<T>,
+}
+
+impl<T> Handoff<T> {
+    /// A message that is already here.
+    fn ready(receiver: Party, msg: T) -> Handoff<T> {
+        Handoff {
+            receiver,
+            sender: None,
+            wake: None,
+            msg: Some(msg),
+        }
+    }
+
+    /// A message that `sender` still owes `receiver`.
+    fn promised(receiver: Party, sender: SelectorId, wake: Unparker) -> Handoff<T> {
+        Handoff {
+            receiver,
+            sender: Some(sender),
+            wake: Some(wake),
+            msg: None,
+        }
+    }
+}
+
+/// What one attempt of a blocking operation came to.
+enum Step<R> {
+    /// Finished with this result.
+    Done(R),
+    /// Nothing yet: wait on the list, until the deadline.
+    Wait,
+    /// A selecting sender committed to sending to this receiver: wait for
+    /// its message, deadline or not, off the list.
+    Hold,
+}
+
+/// Who the caller is, found out only once it is needed (the common case,
+/// an operation that needs no waiting, never needs it).
+#[derive(Default)]
+struct Me(Option<WaiterId>);
+
+impl Me {
+    /// A new unparker for the caller, to put on a list or in a handoff.
+    #[inline]
+    fn unparker(&mut self) -> Unparker {
+        let unparker = Unparker::current();
+        self.0 = Some(unparker.id());
+        unparker
+    }
+
+    #[inline]
+    fn id(&mut self) -> WaiterId {
+        match self.0 {
+            Some(id) => id,
+            None => self.unparker().id(),
+        }
+    }
+}
+
+// The plain `send`/`recv` paths are benchmarked: what they run is inlined,
+// what only selectors need (and the wake-ups, as before) stays out of line.
 impl<T> State<T> {
+    /// Whether a send fits now (bounded and unbounded channels; never true
+    /// for a rendezvous, where room is a waiting receiver).
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        match self.cap {
+            None => true,
+            Some(cap) => self.queue.len() + self.handoffs.len() + self.rooms.len() < cap,
+        }
+    }
+
+    /// Takes the next message: queued, or offered by a parked sender.
+    #[inline(always)]
     fn pop(&mut self) -> Option<T> {
         if let Some(msg) = self.queue.pop_front() {
-            wake_one(&mut self.sending);
+            if !self.sending.is_empty() && self.has_room() {
+                self.wake_sender();
+            }
             return Some(msg);
         }
         let offer = self.offers.pop_front()?;
@@ -101,36 +243,298 @@ impl<T> State<T> {
         Some(offer.msg)
     }
 
+    /// Queues `msg` and wakes a receiver for it.
+    #[inline(always)]
     fn push(&mut self, msg: T) {
         self.queue.push_back(msg);
-        wake_one(&mut self.receiving);
+        if !self.receiving.is_empty() {
+            self.wake_receiver();
+        }
+    }
+
+    /// Wakes the first listed receiver that can still act on the message at
+    /// the front of the queue, which the caller made sure is there: a
+    /// blocking one is woken to take it, a selector that can still be
+    /// committed gets it set aside. Selectors that went elsewhere are dropped
+    /// from the list on the way. Returns whether someone was woken.
+    #[inline(never)]
+    fn wake_receiver(&mut self) -> bool {
+        match self.receiving.pop_front() {
+            None => false,
+            Some(Waiter::Plain(receiver)) => {
+                receiver.unpark();
+                true
+            }
+            Some(Waiter::Select(selector, op)) => self.commit_receiver(selector, op),
+        }
+    }
+
+    /// [`State::wake_receiver`] from a listed selector on.
+    #[cold]
+    #[inline(never)]
+    fn commit_receiver(&mut self, mut selector: Arc<Selector>, mut op: usize) -> bool {
+        loop {
+            if selector.try_commit(op) {
+                if let Some(msg) = self.queue.pop_front() {
+                    self.handoffs.push(Handoff::ready(Party::Select(selector.id()), msg));
+                }
+                selector.unpark();
+                return true;
+            }
+            match self.receiving.pop_front() {
+                None => return false,
+                Some(Waiter::Plain(receiver)) => {
+                    receiver.unpark();
+                    return true;
+                }
+                Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
+            }
+        }
+    }
+
+    /// Wakes the first listed sender that can still use the room there is
+    /// (bounded channels): a blocking one is woken to retry, a selector that
+    /// can still be committed gets the room set aside.
+    #[inline(never)]
+    fn wake_sender(&mut self) {
+        match self.sending.pop_front() {
+            None => {}
+            Some(Waiter::Plain(sender)) => sender.unpark(),
+            Some(Waiter::Select(selector, op)) => self.commit_sender(selector, op),
+        }
+    }
+
+    /// [`State::wake_sender`] from a listed selector on.
+    #[cold]
+    #[inline(never)]
+    fn commit_sender(&mut self, mut selector: Arc<Selector>, mut op: usize) {
+        loop {
+            if selector.try_commit(op) {
+                self.rooms.push(selector.id());
+                return selector.unpark();
+            }
+            match self.sending.pop_front() {
+                None => return,
+                Some(Waiter::Plain(sender)) => return sender.unpark(),
+                Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
+            }
+        }
+    }
+
+    /// One attempt of a blocking receive on a bounded or unbounded channel;
+    /// `Err` means disconnected.
+    #[inline(always)]
+    fn recv_step(&mut self) -> Option<Result<T, ()>> {
+        match self.pop() {
+            Some(msg) => Some(Ok(msg)),
+            None if self.senders == 0 => Some(Err(())),
+            None => None,
+        }
+    }
+
+    /// One attempt of a blocking receive on a rendezvous channel, where a
+    /// selecting sender may have been paired with the caller.
+    #[inline(always)]
+    fn recv_step_rendezvous(&mut self, me: &mut Me) -> Step<Result<T, ()>> {
+        if !self.handoffs.is_empty() {
+            if let Some(step) = self.take_handoff(me) {
+                return step;
+            }
+        }
+        if let Some(msg) = self.pop() {
+            return Step::Done(Ok(msg));
+        }
+        if self.senders == 0 {
+            return Step::Done(Err(()));
+        }
+        if !self.sending.is_empty() {
+            let wake = me.unparker();
+            if self.pair_with_sender(Party::Plain(wake.id()), wake) {
+                return Step::Hold;
+            }
+        }
+        Step::Wait
+    }
+
+    /// The caller's handoff, if a selecting sender was paired with it: the
+    /// message if it is here, or to hold on for it.
+    #[inline(never)]
+    fn take_handoff(&mut self, me: &mut Me) -> Option<Step<Result<T, ()>>> {
+        let party = Party::Plain(me.id());
+        let pos = self.handoffs.iter().position(|h| h.receiver == party)?;
+        Some(match self.handoffs[pos].msg.take() {
+            Some(msg) => {
+                self.handoffs.swap_remove(pos);
+                Step::Done(Ok(msg))
+            }
+            None => Step::Hold,
+        })
+    }
+
+    /// Rendezvous: commits the first listed selecting sender (other than
+    /// `receiver` itself) to sending to `receiver`, leaving a pending
+    /// handoff. Returns whether one was found.
+    #[inline(never)]
+    fn pair_with_sender(&mut self, receiver: Party, wake: Unparker) -> bool {
+        let mut i = 0;
+        while i < self.sending.len() {
+            let (committed, sender) = match &self.sending[i] {
+                Waiter::Select(selector, op) if receiver != Party::Select(selector.id()) => {
+                    (selector.try_commit(*op), selector.id())
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            // Committed now, or gone elsewhere: either way off the list.
+            let listed = self.sending.remove(i);
+            if committed {
+                self.handoffs.push(Handoff::promised(receiver, sender, wake));
+                if let Some(Waiter::Select(selector, _)) = listed {
+                    selector.unpark();
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Rendezvous: pairs the selector `sender` (not listed itself) with the
+    /// first listed receiver that can still take a message, leaving that
+    /// receiver a pending handoff. Returns whether one was found.
+    #[inline(never)]
+    fn pair_with_receiver(&mut self, sender: &Selector) -> bool {
+        let mut i = 0;
+        while i < self.receiving.len() {
+            let (receiver, committed) = match &self.receiving[i] {
+                Waiter::Plain(receiver) => (Party::Plain(receiver.id()), true),
+                Waiter::Select(selector, _) if selector.id() == sender.id() => {
+                    i += 1;
+                    continue;
+                }
+                Waiter::Select(selector, op) => (Party::Select(selector.id()), selector.try_commit(*op)),
+            };
+            let listed = self.receiving.remove(i);
+            if committed {
+                let wake = match listed {
+                    Some(Waiter::Plain(receiver)) => receiver,
+                    Some(Waiter::Select(selector, _)) => {
+                        // It parks until the message comes; wake it now so
+                        // that it notices it was chosen and stops waiting
+                        // on its other channels.
+                        selector.unpark();
+                        selector.unparker()
+                    }
+                    None => unreachable!("the waiter was just looked at"),
+                };
+                self.handoffs.push(Handoff::promised(receiver, sender.id(), wake));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Removes the handoff for `receiver`, who gives up waiting (it is
+    /// unwinding, or its select is). A message already in it goes back to
+    /// the front of the queue, for the next receiver; a message still owed
+    /// will be queued by its sender. Returns whether there was one.
+    #[inline(never)]
+    fn abandon_handoff(&mut self, receiver: Party) -> bool {
+        let Some(pos) = self.handoffs.iter().position(|h| h.receiver == receiver) else {
+            return false;
+        };
+        if let Some(msg) = self.handoffs.swap_remove(pos).msg {
+            self.queue.push_front(msg);
+            self.wake_receiver();
+        }
+        true
+    }
+
+    /// Whether a receive would not block now. `me`, a selector listed here,
+    /// is not its own counterpart.
+    fn recv_ready(&self, me: Option<&Selector>) -> bool {
+        !self.queue.is_empty()
+            || !self.offers.is_empty()
+            || self.senders == 0
+            || (self.cap == Some(0) && counterpart(&self.sending, me))
+    }
+
+    /// Whether a send would not block now.
+    fn send_ready(&self, me: Option<&Selector>) -> bool {
+        self.receivers == 0
+            || match self.cap {
+                Some(0) => counterpart(&self.receiving, me),
+                _ => self.has_room(),
+            }
     }
 }
 
-fn wake_one(list: &mut VecDeque<Unparker>) {
-    if let Some(waiter) = list.pop_front() {
-        waiter.unpark();
+/// Whether the other end of a rendezvous has a waiter that `me` could pair
+/// with.
+///
+/// Two selectors listed on opposite ends must not both back off to pair
+/// with each other (each would find the other gone, forever): only the one
+/// with the lower id counts the other as ready, backs off and pairs; the
+/// higher one stays listed and nudges the lower one to look again.
+fn counterpart(list: &VecDeque<Waiter>, me: Option<&Selector>) -> bool {
+    let mut lower = None;
+    for waiter in list {
+        let Waiter::Select(other, _) = waiter else {
+            return true; // a blocking receiver
+        };
+        if !other.is_waiting() {
+            continue;
+        }
+        match me {
+            None => return true,
+            Some(me) if other.id() == me.id() => {}
+            Some(me) if other.id() > me.id() => return true,
+            Some(_) => {
+                lower.get_or_insert(other);
+            }
+        }
     }
+    if let Some(other) = lower {
+        other.unpark();
+    }
+    false
 }
 
-fn wake_all(list: &mut VecDeque<Unparker>) {
+fn wake_all(list: &mut VecDeque<Waiter>) {
     for waiter in list.drain(..) {
-        waiter.unpark();
+        match waiter {
+            Waiter::Plain(waiter) => waiter.unpark(),
+            Waiter::Select(selector, op) => {
+                if selector.try_commit(op) {
+                    selector.unpark();
+                }
+            }
+        }
     }
+}
+
+/// Whether the blocking caller `me` is on `list`.
+fn listed(list: &VecDeque<Waiter>, me: WaiterId) -> bool {
+    list.iter().any(|w| matches!(w, Waiter::Plain(u) if u.id() == me))
 }
 
 /// Puts the caller on `list` unless it is there already.
-fn enlist(list: &mut VecDeque<Unparker>, me: WaiterId) {
-    if !list.iter().any(|w| w.id() == me) {
-        list.push_back(Unparker::current());
+fn enlist(list: &mut VecDeque<Waiter>, me: WaiterId) {
+    if !listed(list, me) {
+        list.push_back(Waiter::Plain(Unparker::current()));
     }
 }
 
 /// Takes the caller off `list` if it is still there (a waker usually took
-/// it off already).
-fn delist(list: &mut VecDeque<Unparker>, me: WaiterId) {
-    if let Some(pos) = list.iter().position(|w| w.id() == me) {
-        list.remove(pos);
+/// it off already). Returns whether it was.
+fn delist(list: &mut VecDeque<Waiter>, me: WaiterId) -> bool {
+    match list.iter().position(|w| matches!(w, Waiter::Plain(u) if u.id() == me)) {
+        Some(pos) => {
+            list.remove(pos);
+            true
+        }
+        None => false,
     }
 }
 
@@ -142,7 +546,7 @@ enum List {
 }
 
 impl List {
-    fn of<T>(self, state: &mut State<T>) -> &mut VecDeque<Unparker> {
+    fn of<T>(self, state: &mut State<T>) -> &mut VecDeque<Waiter> {
         match self {
             List::Receiving => &mut state.receiving,
             List::Sending => &mut state.sending,
@@ -156,8 +560,8 @@ impl<T> Chan<T> {
     }
 
     /// Runs `attempt` under the lock until it returns `Some`, parking on
-    /// `list` in between. `Err` says why waiting stopped early (deadline,
-    /// or a caller that cannot block) after one last attempt failed.
+    /// `list` in between. `Err` says why waiting stopped early (deadline, or
+    /// a caller that cannot block) after one last attempt failed.
     fn wait<R>(
         &self,
         list: List,
@@ -171,7 +575,7 @@ impl<T> Chan<T> {
             }
             let me = Unparker::current();
             let id = me.id();
-            list.of(&mut state).push_back(me);
+            list.of(&mut state).push_back(Waiter::Plain(me));
             id
         };
         let enlisted = Delist { chan: self, list, me };
@@ -190,6 +594,66 @@ impl<T> Chan<T> {
             enlist(list.of(&mut state), me);
         }
     }
+
+    /// [`Chan::wait`] for a receiver on a rendezvous channel, which may also
+    /// hold: wait off the list, ignoring the deadline, for the message a
+    /// selecting sender committed to sending it.
+    fn wait_holding<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut(&mut State<T>, &mut Me) -> Step<R>,
+    ) -> Result<R, Wake> {
+        let list = List::Receiving;
+        let mut me = Me::default();
+        let mut holding = {
+            let mut state = self.lock();
+            match attempt(&mut state, &mut me) {
+                Step::Done(result) => return Ok(result), // the common case: no waiting
+                Step::Wait => {
+                    let waiter = Waiter::Plain(me.unparker());
+                    list.of(&mut state).push_back(waiter);
+                    false
+                }
+                Step::Hold => true,
+            }
+        };
+        let id = me.id();
+        let enlisted = Delist {
+            chan: self,
+            list,
+            me: id,
+        };
+        loop {
+            let wake = task::park(if holding { None } else { deadline });
+            let mut state = self.lock();
+            match attempt(&mut state, &mut me) {
+                Step::Done(result) => {
+                    delist(list.of(&mut state), id);
+                    std::mem::forget(enlisted);
+                    // A wake-up may have raced with the timeout: the attempt
+                    // above had the last word.
+                    return Ok(result);
+                }
+                Step::Hold if wake == Wake::Cancelled => {
+                    state.abandon_handoff(Party::Plain(id));
+                    std::mem::forget(enlisted);
+                    return Err(wake);
+                }
+                Step::Hold => holding = true,
+                Step::Wait => {
+                    holding = false;
+                    if wake != Wake::Notified {
+                        delist(list.of(&mut state), id);
+                        std::mem::forget(enlisted);
+                        return Err(wake);
+                    }
+                    // Spurious, another waiter was quicker, or the sender
+                    // we held for called it off: wait again.
+                    enlist(list.of(&mut state), id);
+                }
+            }
+        }
+    }
 }
 
 /// Takes a waiter off its list if it unwinds while parked (cancellation).
@@ -202,14 +666,18 @@ struct Delist<'a, T> {
 impl<T> Drop for Delist<'_, T> {
     fn drop(&mut self) {
         let mut state = self.chan.lock();
-        let list = self.list.of(&mut state);
-        let listed = list.iter().any(|w| w.id() == self.me);
-        if listed {
-            delist(list, self.me);
-        } else {
-            // Someone woke us (taking us off the list) for a message or for
-            // room we will not use now: pass the wake-up on.
-            wake_one(list);
+        if state.abandon_handoff(Party::Plain(self.me)) || delist(self.list.of(&mut state), self.me) {
+            return;
+        }
+        // Someone woke us (taking us off the list) for a message or for
+        // room we will not use now: pass the wake-up on.
+        match self.list {
+            List::Receiving if !state.queue.is_empty() => {
+                state.wake_receiver();
+            }
+            List::Receiving => {}
+            List::Sending if !state.sending.is_empty() && state.has_room() => state.wake_sender(),
+            List::Sending => {}
         }
     }
 }
@@ -247,18 +715,22 @@ impl<T> Sender<T> {
         if state.receivers == 0 {
             return Err(TrySendError::Disconnected(msg));
         }
-        let room = match self.chan.cap {
-            None => true,
-            // Popped receivers already own a queued message; a receiver
-            // still listed is waiting for one.
-            Some(0) => !state.receiving.is_empty(),
-            Some(cap) => state.queue.len() < cap,
-        };
-        if room {
-            state.push(msg);
-            Ok(())
-        } else {
-            Err(TrySendError::Full(msg))
+        match self.chan.cap {
+            Some(0) => {
+                // Popped receivers already own a queued message; a receiver
+                // still listed is waiting for one.
+                state.queue.push_back(msg);
+                if state.wake_receiver() {
+                    return Ok(());
+                }
+                let msg = state.queue.pop_back().expect("the message just queued");
+                Err(TrySendError::Full(msg))
+            }
+            _ if state.has_room() => {
+                state.push(msg);
+                Ok(())
+            }
+            _ => Err(TrySendError::Full(msg)),
         }
     }
 
@@ -282,47 +754,54 @@ impl<T> Sender<T> {
     }
 
     fn send_until(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        match self.chan.cap {
-            Some(0) => self.send_rendezvous(msg, deadline),
-            cap => {
-                let mut msg = Some(msg);
-                let sent = self.chan.wait(List::Sending, deadline, |state| {
-                    if state.receivers == 0 {
-                        return Some(Err(()));
-                    }
-                    if cap.is_some_and(|cap| state.queue.len() >= cap) {
-                        return None;
-                    }
-                    state.push(msg.take().expect("sent once"));
-                    Some(Ok(()))
-                });
-                let unsent = msg.take();
-                match (sent, unsent) {
-                    (Ok(Ok(())), _) => Ok(()),
-                    (Ok(Err(())) | Err(Wake::Cancelled), Some(msg)) => Err(SendTimeoutError::Disconnected(msg)),
-                    (Err(_), Some(msg)) => Err(SendTimeoutError::Timeout(msg)),
-                    (_, None) => unreachable!("a message that was not sent is still here"),
-                }
+        if self.chan.cap == Some(0) {
+            return self.send_rendezvous(msg, deadline);
+        }
+        let mut msg = Some(msg);
+        let sent = self.chan.wait(List::Sending, deadline, |state| {
+            if state.receivers == 0 {
+                return Some(Err(()));
             }
+            if !state.has_room() {
+                return None;
+            }
+            state.push(msg.take().expect("sent once"));
+            Some(Ok(()))
+        });
+        let unsent = msg.take();
+        match (sent, unsent) {
+            (Ok(Ok(())), _) => Ok(()),
+            (Ok(Err(())) | Err(Wake::Cancelled), Some(msg)) => Err(SendTimeoutError::Disconnected(msg)),
+            (Err(_), Some(msg)) => Err(SendTimeoutError::Timeout(msg)),
+            (_, None) => unreachable!("a message that was not sent is still here"),
         }
     }
 
     /// Capacity zero: hand the message to a waiting receiver, or offer it and
     /// wait until a receiver takes it.
     fn send_rendezvous(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let me = Unparker::current();
         let id = {
             let mut state = self.chan.lock();
             if state.receivers == 0 {
                 return Err(SendTimeoutError::Disconnected(msg));
             }
-            if !state.receiving.is_empty() {
-                state.push(msg); // hands it to the first listed receiver
-                return Ok(());
-            }
+            let msg = if state.receiving.is_empty() {
+                msg
+            } else {
+                state.queue.push_back(msg);
+                if state.wake_receiver() {
+                    return Ok(()); // handed to the first listed receiver
+                }
+                // Only selectors that had gone elsewhere were listed.
+                state.queue.pop_back().expect("the message just queued")
+            };
             let id = state.next_offer;
             state.next_offer += 1;
-            state.offers.push_back(Offer { id, msg, sender: me });
+            state.offers.push_back(Offer {
+                id,
+                msg,
+                sender: Unparker::current(),
+            });
             id
         };
         let mut withdraw = Withdraw {
@@ -355,13 +834,49 @@ impl<T> Sender<T> {
 
     /// The number of messages in the channel.
     pub fn len(&self) -> usize {
-        let state = self.chan.lock();
-        state.queue.len() + state.offers.len()
+        self.chan.lock().len()
     }
 
     /// The channel's capacity (`None`: unbounded).
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
+    }
+
+    /// Completes a send that a select committed `me` to (see
+    /// [`SelectedOperation::send`](super::SelectedOperation::send)).
+    pub(super) fn complete_select(&self, me: &Selector, msg: T) -> Result<(), SendError<T>> {
+        let mut state = self.chan.lock();
+        if let Some(pos) = state.rooms.iter().position(|&s| s == me.id()) {
+            state.rooms.swap_remove(pos);
+            if state.receivers == 0 {
+                return Err(SendError(msg));
+            }
+            state.push(msg); // into the room set aside
+            return Ok(());
+        }
+        if let Some(handoff) = state.handoffs.iter_mut().find(|h| h.sender == Some(me.id())) {
+            handoff.sender = None;
+            handoff.msg = Some(msg);
+            if let Some(receiver) = handoff.wake.take() {
+                receiver.unpark();
+            }
+            return Ok(());
+        }
+        if state.receivers == 0 {
+            return Err(SendError(msg));
+        }
+        // Unbounded; or a rendezvous receiver that was paired with us gave
+        // up waiting (it unwound): the message waits for the next receiver.
+        state.push(msg);
+        Ok(())
+    }
+}
+
+impl<T> State<T> {
+    /// Messages in the channel: queued, offered, or set aside for a
+    /// receiver.
+    fn len(&self) -> usize {
+        self.queue.len() + self.offers.len() + self.handoffs.iter().filter(|h| h.msg.is_some()).count()
     }
 }
 
@@ -393,6 +908,10 @@ impl<T> Receiver<T> {
 
     /// Receives a message if one is ready.
     ///
+    /// On a rendezvous channel whose only sender waiting is a
+    /// [`Select`](super::Select), this commits that select to sending here
+    /// and waits the moment it takes its caller to complete the send.
+    ///
     /// # Errors
     ///
     /// `Empty` if there is none, `Disconnected` if there is none and every
@@ -402,6 +921,16 @@ impl<T> Receiver<T> {
         match state.pop() {
             Some(msg) => Ok(msg),
             None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None if self.chan.cap == Some(0) && !state.sending.is_empty() => {
+                drop(state);
+                // A selecting sender may be listed: pair with it (waiting
+                // for its message), with a deadline that has passed.
+                match self.recv_until(Some(Instant::now())) {
+                    Ok(msg) => Ok(msg),
+                    Err(RecvTimeoutError::Disconnected) => Err(TryRecvError::Disconnected),
+                    Err(RecvTimeoutError::Timeout) => Err(TryRecvError::Empty),
+                }
+            }
             None => Err(TryRecvError::Empty),
         }
     }
@@ -426,15 +955,16 @@ impl<T> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let received = self.chan.wait(List::Receiving, deadline, |state| match state.pop() {
-            Some(msg) => Some(Ok(msg)),
-            None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
-            None => None,
-        });
+        let received = match self.chan.cap {
+            Some(0) => self
+                .chan
+                .wait_holding(deadline, |state, me| state.recv_step_rendezvous(me)),
+            _ => self.chan.wait(List::Receiving, deadline, |state| state.recv_step()),
+        };
         match received {
-            Ok(result) => result,
+            Ok(Ok(msg)) => Ok(msg),
             Err(Wake::TimedOut) => Err(RecvTimeoutError::Timeout),
-            Err(_) => Err(RecvTimeoutError::Disconnected),
+            Ok(Err(())) | Err(_) => Err(RecvTimeoutError::Disconnected),
         }
     }
 
@@ -456,13 +986,149 @@ impl<T> Receiver<T> {
 
     /// The number of messages in the channel.
     pub fn len(&self) -> usize {
-        let state = self.chan.lock();
-        state.queue.len() + state.offers.len()
+        self.chan.lock().len()
     }
 
     /// The channel's capacity (`None`: unbounded).
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
+    }
+
+    /// Completes a receive that a select committed `me` to (see
+    /// [`SelectedOperation::recv`](super::SelectedOperation::recv)).
+    pub(super) fn complete_select(&self, me: &Selector) -> Result<T, RecvError> {
+        let mut state = self.chan.lock();
+        let party = Party::Select(me.id());
+        if let Some(pos) = state
+            .handoffs
+            .iter()
+            .position(|h| h.receiver == party && h.msg.is_some())
+        {
+            let msg = state
+                .handoffs
+                .swap_remove(pos)
+                .msg
+                .expect("the handoff holds a message");
+            // On a bounded channel the handoff held a unit of capacity.
+            if !state.sending.is_empty() && state.has_room() {
+                state.wake_sender();
+            }
+            return Ok(msg);
+        }
+        // Committed because every sender is gone; what is still queued can
+        // be taken.
+        state.pop().ok_or(RecvError)
+    }
+}
+
+/// What a [`Select`](super::Select) does with a receiver: the selector side
+/// of the protocol in the module documentation.
+impl<T> Handle for Receiver<T> {
+    fn channel(&self) -> usize {
+        Arc::as_ptr(&self.chan) as usize
+    }
+
+    fn try_select(&self, me: &Selector) -> bool {
+        let mut state = self.chan.lock();
+        let party = Party::Select(me.id());
+        // On a bounded channel the message keeps its unit of capacity while
+        // it is set aside, so taking it wakes no sender yet.
+        let msg = match state.cap {
+            Some(0) => state.pop(),
+            _ => state.queue.pop_front(),
+        };
+        if let Some(msg) = msg {
+            state.handoffs.push(Handoff::ready(party, msg));
+            return true;
+        }
+        state.senders == 0
+            || (state.cap == Some(0) && !state.sending.is_empty() && state.pair_with_sender(party, me.unparker()))
+    }
+
+    fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
+        let mut state = self.chan.lock();
+        state.receiving.push_back(Waiter::Select(Arc::clone(me), op));
+        state.recv_ready(Some(me))
+    }
+
+    fn is_ready(&self, me: Option<&Selector>) -> bool {
+        self.chan.lock().recv_ready(me)
+    }
+
+    fn unregister(&self, me: &Selector) {
+        self.chan.lock().receiving.retain(|w| !w.is(me));
+    }
+
+    fn completion(&self, me: &Selector) -> Completion {
+        let party = Party::Select(me.id());
+        let state = self.chan.lock();
+        match state.handoffs.iter().find(|h| h.receiver == party) {
+            Some(handoff) if handoff.msg.is_some() => Completion::Ready,
+            Some(_) => Completion::Owed,
+            // Committed because every sender is gone.
+            None if state.senders == 0 => Completion::Ready,
+            None => Completion::CalledOff,
+        }
+    }
+
+    fn release(&self, me: &Selector) {
+        self.chan.lock().abandon_handoff(Party::Select(me.id()));
+    }
+}
+
+/// What a [`Select`](super::Select) does with a sender.
+impl<T> Handle for Sender<T> {
+    fn channel(&self) -> usize {
+        Arc::as_ptr(&self.chan) as usize
+    }
+
+    fn try_select(&self, me: &Selector) -> bool {
+        let mut state = self.chan.lock();
+        if state.receivers == 0 {
+            return true;
+        }
+        match state.cap {
+            None => true,
+            Some(0) => state.pair_with_receiver(me),
+            Some(_) if state.has_room() => {
+                state.rooms.push(me.id());
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
+        let mut state = self.chan.lock();
+        state.sending.push_back(Waiter::Select(Arc::clone(me), op));
+        state.send_ready(Some(me))
+    }
+
+    fn is_ready(&self, me: Option<&Selector>) -> bool {
+        self.chan.lock().send_ready(me)
+    }
+
+    fn unregister(&self, me: &Selector) {
+        self.chan.lock().sending.retain(|w| !w.is(me));
+    }
+
+    fn completion(&self, _: &Selector) -> Completion {
+        Completion::Ready
+    }
+
+    fn release(&self, me: &Selector) {
+        let mut state = self.chan.lock();
+        if let Some(pos) = state.rooms.iter().position(|&s| s == me.id()) {
+            state.rooms.swap_remove(pos);
+            if !state.sending.is_empty() && state.has_room() {
+                state.wake_sender();
+            }
+        } else if let Some(pos) = state.handoffs.iter().position(|h| h.sender == Some(me.id())) {
+            // The receiver we were paired with goes back to waiting.
+            if let Some(receiver) = state.handoffs.swap_remove(pos).wake {
+                receiver.unpark();
+            }
+        }
     }
 }
 

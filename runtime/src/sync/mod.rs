@@ -15,6 +15,9 @@
 //! its queue and passes on whatever it had been handed just then, so no
 //! lock, permit or notification is lost.
 //!
+//! [`Select`] (and the [`select!`](crate::select!) macro) waits on several
+//! channel operations at once, as crossbeam-channel's does.
+//!
 //! A micro-thread that is *unwinding* (a destructor runs during a panic or a
 //! cancellation) cannot park. The `try_*` and `*_timeout` forms then do not
 //! wait; the forms that cannot fail (`lock`, `wait`, `acquire`, …) block its
@@ -26,6 +29,7 @@ mod condvar;
 mod mutex;
 mod once_lock;
 mod rwlock;
+mod select;
 mod semaphore;
 pub(crate) mod spin;
 mod wait_group;
@@ -40,6 +44,7 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use once_lock::OnceLock;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use select::{Select, SelectTimeoutError, SelectedOperation, TryReadyError, TrySelectError};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 pub use wait_group::WaitGroup;
