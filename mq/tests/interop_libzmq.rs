@@ -16,7 +16,7 @@
 //! a peer of the wrong type, reconnection to a restarted peer, and
 //! connecting before the peer binds.
 
-mod util;
+mod interop;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dhaga_mq::{Error, Msg, Socket, SocketType};
 
-use util::{
+use interop::{
     Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, show, within_limit,
 };
 

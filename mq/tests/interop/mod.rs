@@ -1,7 +1,8 @@
-//! What the interop tests share: the messages every exchange carries (the
-//! Python peers in `tests/peers/common.py` build the same ones), how a
-//! failing comparison is shown, dhaga sockets that time out instead of
-//! hanging, and a scratch directory for `ipc://` paths.
+//! What the interop tests (`interop_libzmq.rs`, `interop_pyzmq.rs`)
+//! share: the messages every exchange carries (the Python peers in
+//! `tests/peers/common.py` build the same ones), how a failing comparison
+//! is shown, dhaga sockets that time out instead of hanging, and a scratch
+//! directory for `ipc://` paths.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
