@@ -24,7 +24,9 @@ use crate::endpoint::Endpoint;
 use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
 use crate::transport::{self, Listener, Stream};
-use crate::zmtp::{Command, Decoder, Handshake, Item, MAX_HEADER_LEN, encode_frame, encode_frame_header};
+use crate::zmtp::{
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_frame, encode_frame_header,
+};
 use crate::{Msg, SocketType};
 
 /// How much one `read` asks for.
@@ -72,7 +74,7 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
 pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
     let mut backoff = core.options().reconnect_ivl;
     loop {
-        if core.is_closed() || core.outbox(pipe).is_none() {
+        if !core.wants_connection(pipe) {
             return;
         }
         match transport::connect(&endpoint) {
@@ -151,6 +153,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         return End::Lost(format!("refused: {reason}"));
     }
 
+    if core.is_closed() {
+        // Connected only to deliver what a closed socket left queued: the
+        // writer does that; nothing is read.
+        let _ = stream.shutdown(Shutdown::Read);
+    }
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         dhaga_runtime::spawn(move || write_loop(&stream, &outbox))
@@ -190,8 +197,8 @@ fn read_loop(
                     }
                 }
                 Ok(Some(Item::Command(command))) => {
-                    if let Some(reason) = on_command(command) {
-                        return End::Lost(reason);
+                    if let Some(error) = on_command(command) {
+                        return End::Lost(format!("protocol error: {error}"));
                     }
                 }
                 Ok(None) => break,
@@ -210,12 +217,12 @@ fn read_loop(
     }
 }
 
-/// Handles a command that arrived after the handshake; `Some(reason)`
+/// Handles a command that arrived after the handshake; `Some(error)`
 /// drops the peer.
-fn on_command(command: Command) -> Option<String> {
+fn on_command(command: Command) -> Option<ProtocolError> {
     match command {
-        Command::Ready(_) => Some("READY received after the handshake".to_owned()),
-        Command::Error { reason } => Some(format!("the peer sent ERROR: {reason}")),
+        Command::Ready(_) => Some(ProtocolError::CommandAfterHandshake("READY".to_owned())),
+        Command::Error { reason } => Some(ProtocolError::PeerError(reason)),
         // Subscriptions and heartbeats belong to the publish-subscribe and
         // heartbeat work; commands we do not know are ignored (RFC 37).
         _ => None,

@@ -163,7 +163,14 @@ impl Core {
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
         let mut state = self.lock();
-        if state.closed {
+        // A closed socket still connects a pipe with messages to deliver
+        // within the linger time.
+        if state.closed
+            && !state
+                .pipes
+                .get(&pipe)
+                .is_some_and(|p| p.persistent && p.outbox.lingering())
+        {
             return Err("the socket is closed");
         }
         if self.socket_type == SocketType::Pair && state.pipes.iter().any(|(&id, p)| id != pipe && p.connected) {
@@ -387,6 +394,17 @@ impl Core {
             .map(|p| Arc::clone(&p.outbox))
     }
 
+    /// Whether a connector should (still) try to connect `pipe`: the socket
+    /// is open and the pipe is wanted, or it closed with messages for the
+    /// peer and linger time left.
+    pub(crate) fn wants_connection(&self, pipe: PipeId) -> bool {
+        let state = self.lock();
+        match state.pipes.get(&pipe) {
+            Some(p) if !p.finished => !state.closed || p.outbox.lingering(),
+            _ => false,
+        }
+    }
+
     /// Ends `pipe`'s current connection (the connector then sees the pipe
     /// is gone and stops).
     pub(crate) fn disconnect_pipe(&self, pipe: PipeId) {
@@ -496,5 +514,95 @@ impl State {
                 return Some(msg);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket core with `n` attached (accepted-side) pipes.
+    fn core_with_pipes(socket_type: SocketType, n: usize) -> (Arc<Core>, Vec<PipeId>) {
+        let core = Core::new(socket_type, Context::new());
+        let pipes = (0..n)
+            .map(|_| {
+                let (pipe, _) = core.add_pipe(false);
+                core.attach(pipe, None, None).unwrap();
+                pipe
+            })
+            .collect();
+        (core, pipes)
+    }
+
+    #[test]
+    fn fair_queueing_takes_turns_between_peers() {
+        let (core, pipes) = core_with_pipes(SocketType::Pull, 3);
+        // Peer 0 has queued 6 messages before peers 1 and 2 queue 2 each.
+        let batch =
+            |peer: usize, n: usize| -> VecDeque<Msg> { (0..n).map(|i| Msg::from(format!("{peer}.{i}"))).collect() };
+        for (peer, n) in [(0, 6), (1, 2), (2, 2)] {
+            assert!(matches!(core.deliver(pipes[peer], &mut batch(peer, n)), Delivered::All));
+        }
+        let order: Vec<String> = (0..10)
+            .map(|_| String::from_utf8(core.recv(None, true).unwrap()[0].to_vec()).unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            ["0.0", "1.0", "2.0", "0.1", "1.1", "2.1", "0.2", "0.3", "0.4", "0.5"]
+        );
+        assert!(matches!(core.recv(None, true), Err(Error::WouldBlock)));
+    }
+
+    #[test]
+    fn round_robin_spreads_sends_evenly() {
+        let (core, pipes) = core_with_pipes(SocketType::Push, 3);
+        for i in 0..9 {
+            core.send(Msg::from(format!("{i}")), None, true).unwrap();
+        }
+        for (k, &pipe) in pipes.iter().enumerate() {
+            let Some(outbox) = core.outbox(pipe) else {
+                panic!("pipe {k} is gone")
+            };
+            let crate::socket::pipe::Take::Msgs(msgs) = outbox.take() else {
+                panic!("no messages for pipe {k}")
+            };
+            let got: Vec<_> = msgs.iter().map(|m| m[0].clone()).collect();
+            let want: Vec<_> = (0..3).map(|j| Bytes::from(format!("{}", k + 3 * j))).collect();
+            assert_eq!(got, want, "pipe {k}");
+        }
+    }
+
+    #[test]
+    fn round_robin_skips_a_full_peer() {
+        let core = Core::new(SocketType::Dealer, Context::new());
+        core.options().send_hwm = 1;
+        let (a, _) = core.add_pipe(false);
+        let (b, _) = core.add_pipe(false);
+        core.attach(a, None, None).unwrap();
+        core.attach(b, None, None).unwrap();
+        core.send(Msg::from("1"), None, true).unwrap();
+        core.send(Msg::from("2"), None, true).unwrap();
+        // Both full now: a non-blocking send fails and gives the message back.
+        let err = core.send(Msg::from("3"), None, true).unwrap_err();
+        assert!(matches!(err.error(), Error::WouldBlock));
+        assert_eq!(err.into_msg(), Msg::from("3"));
+    }
+
+    #[test]
+    fn a_full_inbound_queue_holds_back_the_rest() {
+        let (core, pipes) = core_with_pipes(SocketType::Pull, 1);
+        core.lock().pipes.get_mut(&pipes[0]).unwrap().recv_hwm = 2;
+        let reader = {
+            let core = Arc::clone(&core);
+            let pipe = pipes[0];
+            std::thread::spawn(move || {
+                let mut msgs: VecDeque<Msg> = (0..5).map(|i| Msg::from(format!("{i}"))).collect();
+                matches!(core.deliver(pipe, &mut msgs), Delivered::All)
+            })
+        };
+        // The reader blocks at two queued messages until we take some.
+        let got: Vec<_> = (0..5).map(|_| core.recv(None, false).unwrap()).collect();
+        assert!(reader.join().unwrap());
+        assert_eq!(got, (0..5).map(|i| Msg::from(format!("{i}"))).collect::<Vec<_>>());
     }
 }

@@ -126,6 +126,16 @@ impl Outbox {
         self.lock().closing.flatten()
     }
 
+    /// Whether messages wait to be sent after the socket closed, with time
+    /// left to send them (a connector keeps trying to deliver them).
+    pub(crate) fn lingering(&self) -> bool {
+        let queue = self.lock();
+        match queue.closing {
+            Some(deadline) => !queue.msgs.is_empty() && deadline.is_none_or(|d| Instant::now() < d),
+            None => false,
+        }
+    }
+
     /// Drops every queued message (the pipe is gone for good).
     pub(crate) fn discard(&self) {
         self.lock().msgs.clear();

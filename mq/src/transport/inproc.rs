@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::error::{Error, Result};
-use crate::socket::core::{Core, PipeId};
+use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
 
 /// The names bound in one context, and the connects waiting for them.
@@ -132,15 +132,10 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
 /// ends; then ends the connection on both sides.
 fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<Core>, to_pipe: PipeId) {
     dhaga_runtime::spawn(move || {
-        loop {
-            match outbox.take() {
-                Take::Msgs(msgs) => {
-                    let mut msgs = msgs.into();
-                    if matches!(to.deliver(to_pipe, &mut msgs), crate::socket::core::Delivered::Closed) {
-                        break;
-                    }
-                }
-                Take::Stop | Take::Drained => break,
+        while let Take::Msgs(msgs) = outbox.take() {
+            let mut msgs = msgs.into();
+            if matches!(to.deliver(to_pipe, &mut msgs), Delivered::Closed) {
+                break;
             }
         }
         to.remove_pipe(to_pipe);

@@ -125,12 +125,12 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, ProtocolEr
 /// short if the body fits in 255 bytes, long otherwise; returns the header's length.
 fn encode_header(flags: u8, len: usize, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
     match u8::try_from(len) {
-        Ok(short) => {
+        Ok(short) if len <= MAX_SHORT_SIZE => {
             out[0] = flags;
             out[FLAGS_LEN] = short;
             SHORT_HEADER_LEN
         }
-        Err(_) => {
+        _ => {
             // usize is at most 64 bits on every supported platform, so this is lossless.
             let len = len as u64;
             debug_assert!(len <= MAX_FRAME_SIZE);

@@ -54,10 +54,6 @@
 //! size are refused at their header, and property names and values are slices
 //! of a command body that has fully arrived.
 
-// The connection layer that uses this codec (transports, sockets) is written in
-// parallel; until it lands, parts of the codec are used only by its tests.
-#![allow(dead_code, reason = "used by the connection layer, which lands separately")]
-
 mod command;
 mod decoder;
 mod error;
@@ -69,17 +65,10 @@ mod metadata;
 #[cfg(test)]
 mod tests;
 
-#[allow(
-    unused_imports,
-    reason = "the codec's interface for the connection layer, which lands separately"
-)]
 pub(crate) use self::{
-    command::{Command, MAX_PING_CONTEXT_LEN},
+    command::Command,
     decoder::{Decoder, Item},
     error::ProtocolError,
-    frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
-    greeting::{GREETING_LEN, Greeting},
-    handshake::{Handshake, MAX_HANDSHAKE_COMMAND_LEN, PeerInfo},
-    mechanism::Mechanism,
-    metadata::Metadata,
+    frame::{MAX_HEADER_LEN, encode_frame, encode_frame_header},
+    handshake::Handshake,
 };

@@ -7,6 +7,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::socket_type::SocketType;
+use crate::zmtp::frame::encode_command;
+use crate::zmtp::greeting::{GREETING_LEN, Greeting};
+use crate::zmtp::handshake::PeerInfo;
+use crate::zmtp::mechanism::Mechanism;
+use crate::zmtp::metadata::Metadata;
 
 /// The receiving end of a connection, fed bytes in whatever pieces they arrive: a handshake,
 /// then a decoder, as a connection's reader would run them.
