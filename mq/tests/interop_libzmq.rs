@@ -27,7 +27,8 @@ use bytes::Bytes;
 use dhaga_mq::{Error, Msg, Socket, SocketType};
 
 use interop::{
-    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, show, within_limit,
+    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to, show,
+    within_limit,
 };
 
 /// [`TIMEOUT`] in libzmq's unit.
@@ -84,14 +85,6 @@ fn assert_libzmq_idle(socket: &zmq::Socket, what: &str) {
         Ok(frames) => panic!("{what}: unexpected message {}", show(&frames)),
         Err(e) => panic!("{what}: libzmq recv: {e}"),
     }
-}
-
-/// The reply the answering side sends to `request`: a marker frame, then
-/// the request's frames (so both directions carry every payload).
-fn reply_to(request: &[Bytes]) -> Vec<Bytes> {
-    let mut reply = vec![Bytes::from_static(b"re:")];
-    reply.extend(request.iter().cloned());
-    reply
 }
 
 /// `frames` after an empty delimiter frame (a DEALER speaking to a REP).

@@ -54,6 +54,15 @@ pub(crate) fn payloads() -> Vec<Vec<Bytes>> {
     ]
 }
 
+/// The answer to `request` in the request/reply exchanges: a marker
+/// frame, then the request's frames, so both directions carry every
+/// payload (`common.py`'s `reply_to`).
+pub(crate) fn reply_to(request: &[Bytes]) -> Vec<Bytes> {
+    let mut reply = vec![Bytes::from_static(b"re:")];
+    reply.extend(request.iter().cloned());
+    reply
+}
+
 /// Frames as a short description: each frame's length and first bytes
 /// (a 1 MiB frame in a panic message would drown it).
 pub(crate) fn show<F: AsRef<[u8]>>(frames: &[F]) -> String {
