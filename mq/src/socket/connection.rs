@@ -25,7 +25,7 @@ use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
-    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_frame, encode_frame_header,
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame, encode_frame_header,
 };
 use crate::{Msg, SocketType};
 
@@ -162,7 +162,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         dhaga_runtime::spawn(move || write_loop(&stream, &outbox))
     };
-    let end = read_loop(core, &stream, pipe, input, scratch, options.max_msg_size);
+    let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
     // A closing socket ended the reading (it shut the stream's read side);
     // then the writer still sends what is queued, within the linger time.
     // Otherwise the connection is over and so is the writing.
@@ -180,6 +180,7 @@ fn read_loop(
     core: &Core,
     stream: &Stream,
     pipe: PipeId,
+    outbox: &Outbox,
     mut input: BytesMut,
     mut scratch: Vec<u8>,
     max_msg_size: Option<u64>,
@@ -197,7 +198,7 @@ fn read_loop(
                     }
                 }
                 Ok(Some(Item::Command(command))) => {
-                    if let Some(error) = on_command(command) {
+                    if let Some(error) = on_command(command, outbox) {
                         return End::Lost(format!("protocol error: {error}"));
                     }
                 }
@@ -219,13 +220,21 @@ fn read_loop(
 
 /// Handles a command that arrived after the handshake; `Some(error)`
 /// drops the peer.
-fn on_command(command: Command) -> Option<ProtocolError> {
+fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
     match command {
         Command::Ready(_) => Some(ProtocolError::CommandAfterHandshake("READY".to_owned())),
         Command::Error { reason } => Some(ProtocolError::PeerError(reason)),
-        // Subscriptions and heartbeats belong to the publish-subscribe and
-        // heartbeat work; commands we do not know are ignored (RFC 37).
-        _ => None,
+        // A peer with heartbeats on (libzmq's ZMQ_HEARTBEAT_IVL) drops us
+        // unless we answer its PING with a PONG echoing its context (RFC 37
+        // §"Connection Heartbeat"). Sending our own PINGs is an option of
+        // the heartbeat work.
+        Command::Ping { context, .. } => {
+            outbox.push_command(Command::Pong { context });
+            None
+        }
+        // Subscriptions belong to the publish-subscribe work; PONG answers
+        // a PING we did not send; unknown commands are ignored (RFC 37).
+        Command::Pong { .. } | Command::Subscribe(_) | Command::Cancel(_) | Command::Unknown { .. } => None,
     }
 }
 
@@ -242,13 +251,14 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
                 return;
             }
         };
+        let commands = outbox.take_commands();
         if let Some(deadline) = outbox.linger_deadline() {
             let left = deadline
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1));
             let _ = stream.set_write_timeout(Some(left));
         }
-        if let Err(e) = write_batch(stream, &mut out, &msgs) {
+        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -259,8 +269,11 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
 
 /// Encodes `msgs` into `out` and writes it; large frames go out from their
 /// own buffers instead of being copied.
-fn write_batch(stream: &Stream, out: &mut BytesMut, msgs: &[Msg]) -> io::Result<()> {
+fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: &[Msg]) -> io::Result<()> {
     out.clear();
+    for command in commands {
+        encode_command(out, command);
+    }
     for msg in msgs {
         let last = msg.len() - 1;
         for (i, frame) in msg.iter().enumerate() {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::Msg;
 use crate::socket::core::Core;
 use crate::wait::{Gave, Notify};
+use crate::zmtp::Command;
 
 /// Messages queued for one peer, at most `hwm` of them.
 ///
@@ -25,6 +26,9 @@ pub(crate) struct Outbox {
 
 struct Queue {
     msgs: VecDeque<Msg>,
+    /// Commands for the peer (PONG), sent before messages; not counted
+    /// against the high-water mark.
+    commands: Vec<Command>,
     /// Set when the current writer must stop (its connection ended).
     stop: bool,
     /// Set when the socket closed: no more messages come; the writer sends
@@ -48,6 +52,7 @@ impl Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 msgs: VecDeque::new(),
+                commands: Vec::new(),
                 stop: false,
                 closing: None,
             }),
@@ -87,7 +92,8 @@ impl Outbox {
                 return Some(Take::Drained);
             }
             if queue.msgs.is_empty() {
-                return None;
+                // Commands alone wake the writer too (`take_commands`).
+                return (!queue.commands.is_empty()).then(|| Take::Msgs(Vec::new()));
             }
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
@@ -101,6 +107,17 @@ impl Outbox {
             Ok(take) => take,
             Err(Gave::TimedOut | Gave::Unwinding) => Take::Stop,
         }
+    }
+
+    /// Queues a command for the peer (a PONG answering its PING).
+    pub(crate) fn push_command(&self, command: Command) {
+        self.lock().commands.push(command);
+        self.data.notify_one();
+    }
+
+    /// Takes the queued commands (the writer sends them first).
+    pub(crate) fn take_commands(&self) -> Vec<Command> {
+        std::mem::take(&mut self.lock().commands)
     }
 
     /// Tells the current writer to stop (its connection ended).

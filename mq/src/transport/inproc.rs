@@ -25,8 +25,10 @@ pub(crate) struct Registry {
 #[derive(Default)]
 struct Entry {
     bound: Option<Weak<Core>>,
-    /// Connects that came first: (socket, its pipe).
-    waiting: Vec<(Weak<Core>, PipeId)>,
+    /// Connects that came first: (socket, its pipe). Held strongly: a socket
+    /// closed meanwhile still delivers what it queued (linger); entries
+    /// with nothing left to deliver are pruned.
+    waiting: Vec<(Arc<Core>, PipeId)>,
 }
 
 impl Registry {
@@ -50,10 +52,10 @@ impl Registry {
             std::mem::take(&mut entry.waiting)
         };
         for (connecter, pipe) in waiting {
-            if let Some(connecter) = connecter.upgrade() {
-                if let Err(e) = join(&connecter, pipe, core) {
-                    log::warn!("inproc://{name}: {e}");
-                }
+            if connecter.wants_connection(pipe)
+                && let Err(e) = join(&connecter, pipe, core)
+            {
+                log::warn!("inproc://{name}: {e}");
             }
         }
         Ok(())
@@ -84,7 +86,8 @@ impl Registry {
             match entry.bound.as_ref().and_then(Weak::upgrade).filter(|b| !b.is_closed()) {
                 Some(bound) => bound,
                 None => {
-                    entry.waiting.push((Arc::downgrade(core), pipe));
+                    entry.waiting.retain(|(c, p)| c.wants_connection(*p));
+                    entry.waiting.push((Arc::clone(core), pipe));
                     return Ok(());
                 }
             }

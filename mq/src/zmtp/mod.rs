@@ -69,6 +69,6 @@ pub(crate) use self::{
     command::Command,
     decoder::{Decoder, Item},
     error::ProtocolError,
-    frame::{MAX_HEADER_LEN, encode_frame, encode_frame_header},
+    frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
     handshake::Handshake,
 };

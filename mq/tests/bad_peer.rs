@@ -1,0 +1,217 @@
+//! Hostile and broken peers, speaking raw bytes over TCP: each is dropped
+//! (its connection closed) and the socket keeps serving a well-behaved
+//! peer.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use dhaga_mq::{Msg, Socket, SocketType};
+use util::{bound, connected, within_limit};
+
+/// A ZMTP 3.1 NULL greeting (RFC 23 §"The Greeting").
+fn greeting() -> Vec<u8> {
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
+    let mut mechanism = b"NULL".to_vec();
+    mechanism.resize(20, 0);
+    g.extend_from_slice(&mechanism);
+    g.push(0); // as-server
+    g.resize(64, 0);
+    g
+}
+
+/// A READY command announcing `socket_type` (RFC 23 §"The READY Command").
+fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = vec![5];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Connects a raw TCP client that sends `bytes` and then reads until the
+/// server closes the connection; returns what the server sent.
+fn send_raw(endpoint: &str, bytes: &[u8]) -> Vec<u8> {
+    let addr = endpoint.trim_start_matches("tcp://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut received = Vec::new();
+    // The server closes the connection: read returns 0 (or a reset).
+    let _ = stream.read_to_end(&mut received);
+    received
+}
+
+/// Checks that `rep` still answers a well-behaved REQ.
+fn still_serves(rep: &Socket, endpoint: &str) {
+    let req = connected(SocketType::Req, endpoint);
+    req.send("still there?").unwrap();
+    assert_eq!(rep.recv().unwrap(), Msg::from("still there?"));
+    rep.send("yes").unwrap();
+    assert_eq!(req.recv().unwrap(), Msg::from("yes"));
+}
+
+#[test]
+fn garbage_instead_of_a_greeting_is_dropped() {
+    within_limit(|| {
+        let (rep, endpoint) = bound(SocketType::Rep, "tcp");
+        for garbage in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            &[0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7E][..],
+        ] {
+            let received = send_raw(&endpoint, garbage);
+            assert!(received.len() <= 64, "at most our greeting before the drop");
+        }
+        still_serves(&rep, &endpoint);
+    });
+}
+
+#[test]
+fn old_versions_and_unknown_mechanisms_are_dropped() {
+    within_limit(|| {
+        let (rep, endpoint) = bound(SocketType::Rep, "tcp");
+        let mut v2 = greeting();
+        v2[10] = 2;
+        send_raw(&endpoint, &v2);
+        let mut plain = greeting();
+        plain[12..16].copy_from_slice(b"PLAI");
+        send_raw(&endpoint, &plain);
+        still_serves(&rep, &endpoint);
+    });
+}
+
+#[test]
+fn an_incompatible_socket_type_gets_an_error_command() {
+    within_limit(|| {
+        let (rep, endpoint) = bound(SocketType::Rep, "tcp");
+        let mut bytes = greeting();
+        bytes.extend(ready("PUSH"));
+        let received = send_raw(&endpoint, &bytes);
+        assert!(received.len() > 64, "greeting, then READY/ERROR");
+        let rest = &received[64..];
+        let text = String::from_utf8_lossy(rest);
+        assert!(text.contains("ERROR"), "an ERROR command: {text:?}");
+        still_serves(&rep, &endpoint);
+    });
+}
+
+#[test]
+fn protocol_violations_after_the_handshake_are_dropped() {
+    within_limit(|| {
+        let (pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let handshake = || {
+            let mut bytes = greeting();
+            bytes.extend(ready("PUSH"));
+            bytes
+        };
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("reserved flag bits", vec![0x80, 1, b'x']),
+            ("a command inside a multipart message", {
+                let mut v = vec![0x01, 1, b'a'];
+                v.extend(ready("PUSH"));
+                v
+            }),
+            ("a second READY", ready("PUSH")),
+            ("a long frame of 2^62 bytes", {
+                let mut v = vec![0x02];
+                v.extend_from_slice(&(1u64 << 62).to_be_bytes());
+                v.extend_from_slice(b"only a few bytes follow");
+                v
+            }),
+        ];
+        for (what, violation) in cases {
+            let mut bytes = handshake();
+            bytes.extend(violation);
+            let addr = endpoint.trim_start_matches("tcp://");
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            stream.write_all(&bytes).unwrap();
+            let mut sink = Vec::new();
+            let result = stream.read_to_end(&mut sink);
+            // The long frame is not a violation until it exceeds the stream:
+            // the server waits for its bytes without reserving them.
+            if what.starts_with("a long frame") {
+                assert!(result.is_err(), "{what}: the server keeps waiting for the body");
+            } else {
+                assert!(result.is_ok(), "{what}: the server closes the connection");
+            }
+        }
+        // No partial or invalid message was delivered, and a good peer is served.
+        let push = connected(SocketType::Push, &endpoint);
+        push.send("good").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("good"));
+    });
+}
+
+#[test]
+fn truncation_at_every_byte_harms_nobody() {
+    within_limit(|| {
+        let (pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let mut stream = greeting();
+        stream.extend(ready("PUSH"));
+        // A two-frame message, then a one-frame message.
+        stream.extend([0x01, 3, b'o', b'n', b'e', 0x00, 3, b't', b'w', b'o', 0x00, 5]);
+        stream.extend(b"three");
+        let whole = stream.len();
+        for cut in 0..whole {
+            let addr = endpoint.trim_start_matches("tcp://");
+            let mut raw = TcpStream::connect(addr).unwrap();
+            raw.set_read_timeout(Some(util::PATIENCE)).unwrap();
+            raw.write_all(&stream[..cut]).unwrap();
+            // Half-close: the server reads everything, sees the end, and
+            // closes; reading our side to the end waits for that.
+            raw.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut sink = Vec::new();
+            let _ = raw.read_to_end(&mut sink);
+        }
+        // Only whole messages were delivered: [one, two] for cuts after its
+        // last byte, [three] only for the full stream (not sent here).
+        let complete_two = whole - 7; // cuts from here on include [one, two]
+        let expected = whole - complete_two;
+        pull.set_recv_timeout(Some(Duration::from_millis(300)));
+        let mut got = 0;
+        while let Ok(msg) = pull.recv() {
+            assert_eq!(msg, ["one", "two"].into_iter().collect::<Msg>());
+            got += 1;
+        }
+        assert_eq!(got, expected, "one [one, two] per cut after it was complete");
+    });
+}
+
+#[test]
+fn a_ping_is_answered_with_a_pong_carrying_its_context() {
+    within_limit(|| {
+        let (_pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let addr = endpoint.trim_start_matches("tcp://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        let mut bytes = greeting();
+        bytes.extend(ready("PUSH"));
+        // PING: name, TTL (2 bytes, deciseconds), context (RFC 37).
+        let mut ping = vec![4];
+        ping.extend_from_slice(b"PING");
+        ping.extend_from_slice(&[0, 50]);
+        ping.extend_from_slice(b"ctx");
+        bytes.extend([0x04, ping.len() as u8]);
+        bytes.extend(ping);
+        stream.write_all(&bytes).unwrap();
+        // Their greeting, their READY, then our PONG.
+        let mut greeting_back = [0u8; 64];
+        stream.read_exact(&mut greeting_back).unwrap();
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        let mut ready_back = vec![0u8; header[1] as usize];
+        stream.read_exact(&mut ready_back).unwrap();
+        stream.read_exact(&mut header).unwrap();
+        assert_eq!(header[0], 0x04, "a command");
+        let mut pong = vec![0u8; header[1] as usize];
+        stream.read_exact(&mut pong).unwrap();
+        assert_eq!(pong, b"\x04PONGctx");
+    });
+}

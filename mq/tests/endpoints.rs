@@ -1,0 +1,129 @@
+//! Binding, connecting, unbinding and disconnecting; reconnection.
+
+mod util;
+
+use std::time::Duration;
+
+use dhaga_mq::{Error, Msg, Socket, SocketType};
+use util::{bound, connected, text, within_limit};
+
+#[test]
+fn malformed_endpoints_are_clear_errors() {
+    let socket = Socket::new(SocketType::Pair);
+    for endpoint in [
+        "",
+        "tcp://",
+        "tcp://127.0.0.1",
+        "tcp://127.0.0.1:http",
+        "udp://x:1",
+        "inproc://",
+    ] {
+        assert!(
+            matches!(socket.bind(endpoint), Err(Error::InvalidEndpoint { .. })),
+            "bind {endpoint:?}"
+        );
+        assert!(
+            matches!(socket.connect(endpoint), Err(Error::InvalidEndpoint { .. })),
+            "connect {endpoint:?}"
+        );
+    }
+    for wildcard in ["tcp://*:5555", "tcp://127.0.0.1:*", "tcp://127.0.0.1:0"] {
+        let err = socket.connect(wildcard).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidEndpoint { .. }),
+            "connect {wildcard}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_bound_port_reads_back_and_cannot_be_bound_twice() {
+    let (first, endpoint) = bound(SocketType::Pull, "tcp");
+    assert!(
+        endpoint.starts_with("tcp://127.0.0.1:") && !endpoint.ends_with(":0"),
+        "{endpoint}"
+    );
+    let second = Socket::new(SocketType::Pull);
+    assert!(matches!(second.bind(&endpoint), Err(Error::Io(_))));
+    let (_inproc, name) = bound(SocketType::Pull, "inproc");
+    assert!(matches!(second.bind(&name), Err(Error::AddrInUse(_))));
+    drop(first);
+}
+
+#[test]
+fn wildcard_host_binds_every_interface() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        pull.bind("tcp://*:*").unwrap();
+        let endpoint = pull.last_endpoint().unwrap();
+        let port = endpoint.rsplit(':').next().unwrap();
+        assert!(endpoint.starts_with("tcp://0.0.0.0:"), "{endpoint}");
+        let push = connected(SocketType::Push, &format!("tcp://127.0.0.1:{port}"));
+        push.send("via loopback").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("via loopback"));
+    });
+}
+
+#[test]
+fn incompatible_inproc_peers_are_refused_at_connect() {
+    let (_rep, endpoint) = bound(SocketType::Rep, "inproc");
+    let push = Socket::new(SocketType::Push);
+    assert!(matches!(
+        push.connect(&endpoint),
+        Err(Error::IncompatibleSocketType { .. })
+    ));
+}
+
+#[test]
+fn unbind_and_disconnect_need_their_endpoint() {
+    within_limit(|| {
+        let (pull, endpoint) = bound(SocketType::Pull, "tcp");
+        assert!(matches!(
+            pull.unbind("tcp://127.0.0.1:1"),
+            Err(Error::EndpointNotFound(_))
+        ));
+        assert!(matches!(pull.disconnect(&endpoint), Err(Error::EndpointNotFound(_))));
+        let push = connected(SocketType::Push, &endpoint);
+        push.send("before").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("before"));
+        // Unbinding stops accepting; the connected peer stays.
+        pull.unbind(&endpoint).unwrap();
+        push.send("after unbind").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("after unbind"));
+        push.disconnect(&endpoint).unwrap();
+        assert!(matches!(push.disconnect(&endpoint), Err(Error::EndpointNotFound(_))));
+    });
+}
+
+#[test]
+fn a_connecting_socket_reconnects_after_its_peer_restarts() {
+    within_limit(|| {
+        for transport in ["tcp", "ipc"] {
+            let (pull, endpoint) = bound(SocketType::Pull, transport);
+            let push = connected(SocketType::Push, &endpoint);
+            push.set_reconnect_ivl(Duration::from_millis(10));
+            push.send("first life").unwrap();
+            assert_eq!(pull.recv().unwrap(), Msg::from("first life"), "{transport}");
+            drop(pull);
+            // Same endpoint, new socket: the PUSH reconnects by itself.
+            let pull = util::socket(SocketType::Pull);
+            pull.bind(&endpoint).unwrap();
+            // Messages sent while the peer was away may have gone into the
+            // dying connection; keep offering until one arrives.
+            let (stop_tx, stop_rx) = dhaga_runtime::sync::bounded::<()>(1);
+            let sender = dhaga_runtime::spawn(move || {
+                let mut i = 0u32;
+                while stop_rx.try_recv().is_err() {
+                    if push.try_send(format!("{i}")).is_ok() {
+                        i += 1;
+                    }
+                    dhaga_runtime::sleep(Duration::from_millis(1)); // pacing only
+                }
+            });
+            let msg = pull.recv().unwrap();
+            assert!(text(&msg)[0].parse::<u32>().is_ok(), "{transport}: {msg:?}");
+            stop_tx.send(()).unwrap();
+            sender.join().unwrap();
+        }
+    });
+}

@@ -1,0 +1,144 @@
+//! High-water marks, timeouts, linger and the maximum message size.
+
+mod util;
+
+use std::time::Duration;
+
+use dhaga_mq::{Error, Msg, SocketType};
+use util::{bound, connected, text, within_limit};
+
+/// An endpoint nobody listens on: a port that was free a moment ago.
+fn unreachable_tcp() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", listener.local_addr().unwrap())
+}
+
+#[test]
+fn sends_beyond_the_high_water_mark_wait_then_time_out() {
+    within_limit(|| {
+        let push = util::socket(SocketType::Push);
+        push.set_send_hwm(5);
+        push.connect(unreachable_tcp()).unwrap();
+        // The peer is unreachable: five messages wait in its pipe.
+        for i in 0..5 {
+            push.try_send(format!("{i}")).unwrap();
+        }
+        let err = push.try_send("6th").unwrap_err();
+        assert!(matches!(err.error(), Error::WouldBlock));
+        push.set_send_timeout(Some(Duration::from_millis(30)));
+        let err = push.send("6th").unwrap_err();
+        assert!(matches!(err.error(), Error::TimedOut));
+        assert_eq!(err.into_msg(), Msg::from("6th"));
+    });
+}
+
+#[test]
+fn a_socket_without_peers_blocks_senders_and_receivers() {
+    within_limit(|| {
+        let dealer = util::socket(SocketType::Dealer);
+        dealer.set_send_timeout(Some(Duration::from_millis(20)));
+        dealer.set_recv_timeout(Some(Duration::from_millis(20)));
+        assert!(matches!(dealer.send("x").unwrap_err().error(), Error::TimedOut));
+        assert!(matches!(dealer.recv(), Err(Error::TimedOut)));
+        assert!(matches!(dealer.try_recv(), Err(Error::WouldBlock)));
+    });
+}
+
+#[test]
+fn a_blocked_sender_resumes_when_the_receiver_reads() {
+    within_limit(|| {
+        for transport in util::TRANSPORTS {
+            let pull = util::socket(SocketType::Pull);
+            pull.set_recv_hwm(10);
+            pull.bind(util::endpoint(transport)).unwrap();
+            let push = util::socket(SocketType::Push);
+            push.set_send_hwm(10);
+            push.connect(pull.last_endpoint().unwrap()).unwrap();
+            let (sent_tx, sent_rx) = dhaga_runtime::sync::unbounded();
+            let sender = dhaga_runtime::spawn(move || {
+                for i in 0..2000 {
+                    push.send(format!("{i}")).unwrap();
+                    sent_tx.send(i).unwrap();
+                }
+            });
+            // The sender gets ahead by at most what the pipe holds (both
+            // marks, the transport's buffers) and waits for us.
+            for i in 0..2000 {
+                assert_eq!(text(&pull.recv().unwrap()), [i.to_string()], "{transport}");
+            }
+            sender.join().unwrap();
+            assert_eq!(sent_rx.try_iter().count(), 2000);
+        }
+    });
+}
+
+#[test]
+fn closing_with_default_linger_delivers_what_was_queued() {
+    within_limit(|| {
+        for endpoint in [unreachable_tcp(), util::endpoint("ipc"), util::endpoint("inproc")] {
+            let transport = endpoint.split(':').next().unwrap().to_owned();
+            let push = connected(SocketType::Push, &endpoint);
+            push.set_reconnect_ivl(Duration::from_millis(10));
+            for i in 0..100 {
+                push.send(format!("{i}")).unwrap();
+            }
+            drop(push); // nobody bound yet: the messages wait for the peer
+            let pull = util::socket(SocketType::Pull);
+            pull.bind(&endpoint).unwrap();
+            for i in 0..100 {
+                assert_eq!(text(&pull.recv().unwrap()), [i.to_string()], "{transport}");
+            }
+        }
+    });
+}
+
+#[test]
+fn closing_with_zero_linger_drops_what_was_queued() {
+    within_limit(|| {
+        let endpoint = util::endpoint("ipc");
+        let push = connected(SocketType::Push, &endpoint);
+        push.set_linger(Some(Duration::ZERO));
+        for i in 0..100 {
+            push.send(format!("{i}")).unwrap();
+        }
+        drop(push);
+        let (pull, _) = (util::socket(SocketType::Pull), ());
+        pull.bind(&endpoint).unwrap();
+        pull.set_recv_timeout(Some(Duration::from_millis(100)));
+        assert!(matches!(pull.recv(), Err(Error::TimedOut)));
+    });
+}
+
+#[test]
+fn a_frame_over_the_maximum_size_drops_that_peer_only() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        pull.set_max_msg_size(Some(1000));
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.last_endpoint().unwrap();
+        let big = connected(SocketType::Push, &endpoint);
+        big.send(vec![0u8; 1001]).unwrap();
+        let small = connected(SocketType::Push, &endpoint);
+        small.send(vec![1u8; 1000]).unwrap();
+        small.send("second").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from(vec![1u8; 1000]));
+        assert_eq!(text(&pull.recv().unwrap()), ["second"]);
+        // The oversized frame never arrives: its sender was disconnected.
+        pull.set_recv_timeout(Some(Duration::from_millis(100)));
+        assert!(matches!(pull.recv(), Err(Error::TimedOut)));
+        drop(big);
+    });
+}
+
+#[test]
+fn the_receive_timeout_applies_to_each_call() {
+    within_limit(|| {
+        let (pull, endpoint) = bound(SocketType::Pull, "inproc");
+        pull.set_recv_timeout(Some(Duration::from_millis(10)));
+        assert!(matches!(pull.recv(), Err(Error::TimedOut)));
+        let push = connected(SocketType::Push, &endpoint);
+        push.send("now").unwrap();
+        pull.set_recv_timeout(None);
+        assert_eq!(pull.recv().unwrap(), Msg::from("now"));
+    });
+}
