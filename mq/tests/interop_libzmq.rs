@@ -485,8 +485,8 @@ fn dhaga_router_routes_to_libzmq_req_and_dealer_peers() {
 }
 
 /// A libzmq ROUTER sees the routing id a dhaga DEALER or REQ chose
-/// (`set_routing_id`), or one it generated for a dhaga peer without one,
-/// and routes its answers by them.
+/// (`set_routing_id`, up to the longest, 255 bytes), or one it generated
+/// for a dhaga peer without one, and routes its answers by them.
 #[test]
 fn libzmq_router_sees_dhaga_routing_ids() {
     within_limit(|| {
@@ -498,6 +498,8 @@ fn libzmq_router_sees_dhaga_routing_ids() {
             ("named-dealer", SocketType::Dealer, Some(&b"dhaga-dealer"[..])),
             ("named-req", SocketType::Req, Some(&b"dhaga-req"[..])),
             ("dealer", SocketType::Dealer, None),
+            // The longest id there is: its READY property is 255 bytes.
+            ("longest-dealer", SocketType::Dealer, Some(&[b'L'; 255][..])),
         ]
         .into_iter()
         .map(|(name, kind, chosen)| {
@@ -875,5 +877,138 @@ fn dhaga_connects_before_libzmq_binds() {
             libzmq_send(&rep, &[Bytes::from_static(b"late reply")], &what);
             assert_frames(dhaga_recv(&req, &what).frames(), &["late reply"], &what);
         }
+    });
+}
+
+/// A libzmq REQ with `ZMQ_REQ_CORRELATE` puts a request id in front of the
+/// delimiter (`[request id, "", body]`); a dhaga REP keeps the whole
+/// envelope and sends it back, so the REQ matches each reply to its
+/// request.
+#[test]
+fn dhaga_rep_keeps_libzmq_req_correlate_envelope() {
+    within_limit(|| {
+        let rep = dhaga_socket(SocketType::Rep);
+        rep.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = rep.last_endpoint().unwrap();
+        let ctx = zmq::Context::new();
+        let req = libzmq_socket(&ctx, zmq::REQ);
+        req.set_req_correlate(true).unwrap();
+        req.set_req_relaxed(true).unwrap();
+        req.connect(&endpoint).unwrap();
+        for payload in payloads() {
+            libzmq_send(&req, &payload, "correlating REQ");
+            let request = dhaga_recv(&rep, "dhaga REP");
+            assert_frames(request.frames(), &payload, "the REP sees only the body");
+            dhaga_send(&rep, msg(&reply_to(&payload)), "dhaga REP");
+            // libzmq drops a reply whose request id does not match.
+            assert_frames(
+                &libzmq_recv(&req, "correlating REQ"),
+                &reply_to(&payload),
+                "the matched reply",
+            );
+        }
+    });
+}
+
+/// A dhaga PAIR talks to one peer: a second libzmq PAIR that connects is
+/// turned away (its message never arrives), and the first keeps talking.
+#[test]
+fn dhaga_pair_turns_away_a_second_libzmq_pair() {
+    within_limit(|| {
+        let pair = dhaga_socket(SocketType::Pair);
+        pair.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pair.last_endpoint().unwrap();
+        let ctx = zmq::Context::new();
+        let first = libzmq_socket(&ctx, zmq::PAIR);
+        first.connect(&endpoint).unwrap();
+        libzmq_send(&first, &[Bytes::from_static(b"first")], "first PAIR");
+        assert_frames(
+            dhaga_recv(&pair, "dhaga PAIR").frames(),
+            &["first"],
+            "from the first PAIR",
+        );
+
+        let second = libzmq_socket(&ctx, zmq::PAIR);
+        second
+            .monitor("inproc://second-pair", zmq::SocketEvent::ALL as i32)
+            .unwrap();
+        let monitor = libzmq_socket(&ctx, zmq::PAIR);
+        monitor.connect("inproc://second-pair").unwrap();
+        second.connect(&endpoint).unwrap();
+        libzmq_send(&second, &[Bytes::from_static(b"second")], "second PAIR");
+        // The handshake completes (the types match); then dhaga drops the
+        // connection, and libzmq keeps retrying.
+        let ended = [
+            zmq::SocketEvent::DISCONNECTED,
+            zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+        ];
+        wait_for_event(&monitor, &ended, "second PAIR monitor");
+        wait_for_event(&monitor, &ended, "second PAIR monitor, after a retry");
+
+        dhaga_send(&pair, Msg::from("to the first"), "dhaga PAIR");
+        assert_frames(&libzmq_recv(&first, "first PAIR"), &["to the first"], "the first PAIR");
+        libzmq_send(&first, &[Bytes::from_static(b"first again")], "first PAIR");
+        assert_frames(
+            dhaga_recv(&pair, "dhaga PAIR").frames(),
+            &["first again"],
+            "only the first PAIR's messages arrive",
+        );
+        assert_libzmq_idle(&second, "second PAIR");
+    });
+}
+
+/// libzmq peers with heartbeats on (`ZMQ_HEARTBEAT_IVL`) send PINGs and
+/// drop a connection on which nothing comes back within the timeout: dhaga
+/// answers each PING with a PONG, so an idle connection stays up.
+#[test]
+fn libzmq_heartbeats_keep_an_idle_connection_to_dhaga() {
+    within_limit(|| {
+        let router = dhaga_socket(SocketType::Router);
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = router.last_endpoint().unwrap();
+        let ctx = zmq::Context::new();
+        let dealer = libzmq_socket(&ctx, zmq::DEALER);
+        let (interval_ms, timeout_ms) = (20, 100);
+        dealer.set_heartbeat_ivl(interval_ms).unwrap();
+        dealer.set_heartbeat_timeout(timeout_ms).unwrap();
+        dealer
+            .monitor("inproc://heartbeats", zmq::SocketEvent::ALL as i32)
+            .unwrap();
+        let monitor = libzmq_socket(&ctx, zmq::PAIR);
+        monitor.connect("inproc://heartbeats").unwrap();
+        dealer.connect(&endpoint).unwrap();
+        libzmq_send(&dealer, &[Bytes::from_static(b"hello")], "libzmq DEALER");
+        let hello = dhaga_recv(&router, "dhaga ROUTER");
+        assert_frames(&hello.frames()[1..], &["hello"], "the DEALER's first message");
+        let id = hello[0].clone();
+
+        // Idle for many heartbeat timeouts: the chance for libzmq to give
+        // up on a peer that does not answer its PINGs.
+        std::thread::sleep(Duration::from_millis(10 * timeout_ms as u64));
+        loop {
+            match monitor.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => {
+                    let event = zmq::SocketEvent::from_raw(u16::from_le_bytes([frames[0][0], frames[0][1]]));
+                    assert_ne!(
+                        event,
+                        zmq::SocketEvent::DISCONNECTED,
+                        "libzmq dropped the idle connection: dhaga did not answer its PINGs"
+                    );
+                }
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => panic!("monitor: {e}"),
+            }
+        }
+        // The same connection (the routing id still routes) carries traffic.
+        dhaga_send(
+            &router,
+            [id, Bytes::from_static(b"still here")].into_iter().collect(),
+            "dhaga ROUTER",
+        );
+        assert_frames(
+            &libzmq_recv(&dealer, "libzmq DEALER"),
+            &["still here"],
+            "after the idle time",
+        );
     });
 }
