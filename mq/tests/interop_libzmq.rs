@@ -21,6 +21,9 @@ mod interop;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -590,57 +593,88 @@ fn dhaga_push_round_robins_over_libzmq_pulls() {
     });
 }
 
-/// A dhaga PULL takes messages from three libzmq PUSHes in turn: with all
-/// three queues full, no PUSH waits until another has sent everything.
+/// A dhaga PULL fair-queues libzmq PUSHes: while two of them flood it
+/// (each from its own thread, as fast as the PULL takes their messages,
+/// their queues full), a single message from a third gets its turn. A
+/// queue that served the busy peers first would leave it waiting for as
+/// long as they flood.
+///
+/// Nothing here depends on timing: the floods go on until the third
+/// peer's message arrives (or, as the test's limit, until each has sent
+/// `FLOOD_CAP` messages, which fails the test). Every message arrives
+/// once and in its sender's order. (The exact turns are the core's unit
+/// tests' business; here the peers are real libzmq sockets.)
 #[test]
 fn dhaga_pull_fair_queues_libzmq_pushes() {
+    const FLOOD_CAP: u64 = 200_000;
     within_limit(|| {
         let pull = dhaga_socket(SocketType::Pull);
-        // A small queue per peer: the rest waits in the peers and in TCP,
-        // so which peer is next is up to the fair queueing.
-        pull.set_recv_hwm(8);
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.last_endpoint().unwrap();
         let ctx = zmq::Context::new();
-        let pushes: Vec<zmq::Socket> = (0..3)
+        let stop = Arc::new(AtomicBool::new(false));
+        let floods: Vec<thread::JoinHandle<u64>> = (0..2u8)
             .map(|i| {
                 let push = libzmq_socket(&ctx, zmq::PUSH);
                 push.connect(&endpoint).unwrap();
-                libzmq_send(&push, &[Bytes::from(format!("hello {i}"))], "libzmq PUSH");
-                push
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let mut seq = 0;
+                    while !stop.load(Ordering::Relaxed) && seq < FLOOD_CAP {
+                        let frame = [Bytes::from(format!("{i} {seq}"))];
+                        libzmq_send(&push, &frame, "flooding PUSH");
+                        seq += 1;
+                    }
+                    seq
+                })
             })
             .collect();
-        // Every PUSH is connected once its first message has arrived.
-        let hellos: BTreeSet<Bytes> = (0..pushes.len())
-            .map(|_| dhaga_recv(&pull, "hello")[0].clone())
-            .collect();
-        assert_eq!(hellos, (0..3).map(|i| Bytes::from(format!("hello {i}"))).collect());
 
-        let each = 300;
-        for (i, push) in pushes.iter().enumerate() {
-            for seq in 0..each {
-                libzmq_send(push, &[Bytes::from(format!("{i} {seq}"))], "libzmq PUSH");
-            }
-        }
-        let total = each * pushes.len();
-        let mut next = vec![0; pushes.len()];
-        let mut in_first_half = vec![0; pushes.len()];
-        for n in 0..total {
+        // Receives one message: which flood and its number, or `None` for
+        // the single message.
+        let mut next = [0u64; 2];
+        let mut take = || {
             let got = dhaga_recv(&pull, "dhaga PULL");
-            let text = std::str::from_utf8(&got[0]).unwrap();
-            let (from, seq) = text.split_once(' ').unwrap();
-            let (from, seq): (usize, usize) = (from.parse().unwrap(), seq.parse().unwrap());
-            assert_eq!(seq, next[from], "messages from PUSH {from} arrive in order");
-            next[from] += 1;
-            if n < total / 2 {
-                in_first_half[from] += 1;
+            let text = std::str::from_utf8(&got[0]).unwrap().to_owned();
+            if text == "single" {
+                return None;
             }
+            let (from, seq) = text.split_once(' ').unwrap();
+            let (from, seq): (usize, u64) = (from.parse().unwrap(), seq.parse().unwrap());
+            assert_eq!(seq, next[from], "messages from flood {from} arrive in order");
+            next[from] += 1;
+            assert!(
+                next[from] < FLOOD_CAP,
+                "the single message waited while flood {from} sent {FLOOD_CAP}"
+            );
+            Some(from)
+        };
+        // Both floods are flowing once a message of each has arrived.
+        let mut seen = [false; 2];
+        while seen != [true; 2] {
+            let from = take().expect("the single message is not sent yet");
+            seen[from] = true;
         }
-        assert!(
-            in_first_half.iter().all(|&n| n >= each / 4),
-            "every PUSH is served while the others still have messages: {in_first_half:?} of the first {}",
-            total / 2
-        );
+        let single = libzmq_socket(&ctx, zmq::PUSH);
+        single.connect(&endpoint).unwrap();
+        libzmq_send(&single, &[Bytes::from_static(b"single")], "single PUSH");
+        // Not needed to pass: a pause lets both floods fill their queues
+        // (up to the high-water mark), so that a queue serving the busiest
+        // peer first would have no gap to let the single message through.
+        thread::sleep(Duration::from_millis(50));
+        while take().is_some() {}
+
+        stop.store(true, Ordering::Relaxed);
+        for flood in floods {
+            // A flood blocked on a full queue needs the PULL to go on
+            // taking until it sees the stop.
+            while !flood.is_finished() {
+                let _ = pull.try_recv();
+                thread::yield_now();
+            }
+            let sent = flood.join().unwrap();
+            assert!(sent < FLOOD_CAP, "the floods stopped when the single message arrived");
+        }
     });
 }
 
@@ -968,7 +1002,7 @@ fn libzmq_heartbeats_keep_an_idle_connection_to_dhaga() {
         let endpoint = router.last_endpoint().unwrap();
         let ctx = zmq::Context::new();
         let dealer = libzmq_socket(&ctx, zmq::DEALER);
-        let (interval_ms, timeout_ms) = (20, 100);
+        let (interval_ms, timeout_ms) = (50, 500);
         dealer.set_heartbeat_ivl(interval_ms).unwrap();
         dealer.set_heartbeat_timeout(timeout_ms).unwrap();
         dealer
@@ -982,9 +1016,9 @@ fn libzmq_heartbeats_keep_an_idle_connection_to_dhaga() {
         assert_frames(&hello.frames()[1..], &["hello"], "the DEALER's first message");
         let id = hello[0].clone();
 
-        // Idle for many heartbeat timeouts: the chance for libzmq to give
+        // Idle for three heartbeat timeouts (thirty PINGs): the chance for libzmq to give
         // up on a peer that does not answer its PINGs.
-        std::thread::sleep(Duration::from_millis(10 * timeout_ms as u64));
+        thread::sleep(Duration::from_millis(3 * timeout_ms as u64));
         loop {
             match monitor.recv_multipart(zmq::DONTWAIT) {
                 Ok(frames) => {
