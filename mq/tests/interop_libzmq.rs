@@ -9,12 +9,13 @@
 //!
 //! Every pattern dhaga has is crossed with libzmq in both roles (dhaga
 //! binds and libzmq connects, and the reverse) over tcp and ipc, carrying
-//! `util::payloads` (one frame, an empty frame, 255/256-byte frames either
-//! side of the short/long boundary, 1 MiB, multipart with empty frames).
-//! Then: envelopes and routing ids through ROUTERs on either side,
-//! round-robin and fair-queueing against several libzmq peers, refusal of
-//! a peer of the wrong type, reconnection to a restarted peer, and
-//! connecting before the peer binds.
+//! `interop::payloads` (one frame, an empty frame, 255/256-byte frames
+//! either side of the short/long boundary, 1 MiB, multipart with empty
+//! frames). Then: envelopes and routing ids through ROUTERs on either side
+//! (and a correlating REQ's longer envelope), round-robin and
+//! fair-queueing against several libzmq peers, refusal of a peer of the
+//! wrong type and of a PAIR's second peer, reconnection to a restarted
+//! peer, connecting before the peer binds, and libzmq's heartbeats.
 
 mod interop;
 
