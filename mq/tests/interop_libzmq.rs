@@ -1047,3 +1047,111 @@ fn libzmq_heartbeats_keep_an_idle_connection_to_dhaga() {
         );
     });
 }
+
+/// A ROUTER talks to a ROUTER when both chose routing ids (a broker
+/// mesh): the libzmq ROUTER addresses dhaga's by the id dhaga chose, and
+/// dhaga's sees the libzmq ROUTER's chosen id and answers by it.
+#[test]
+fn dhaga_router_and_libzmq_router_address_each_other() {
+    within_limit(|| {
+        let router = dhaga_socket(SocketType::Router);
+        router.set_routing_id("dhaga-router").unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = router.last_endpoint().unwrap();
+        let ctx = zmq::Context::new();
+        let peer = libzmq_socket(&ctx, zmq::ROUTER);
+        peer.set_identity(b"libzmq-router").unwrap();
+        peer.set_router_mandatory(true).unwrap();
+        peer.monitor("inproc://router-router", zmq::SocketEvent::ALL as i32)
+            .unwrap();
+        let monitor = libzmq_socket(&ctx, zmq::PAIR);
+        monitor.connect("inproc://router-router").unwrap();
+        peer.connect(&endpoint).unwrap();
+        // A ROUTER can address its peer once the handshake told it the id.
+        let event = wait_for_event(
+            &monitor,
+            &[zmq::SocketEvent::HANDSHAKE_SUCCEEDED, zmq::SocketEvent::DISCONNECTED],
+            "libzmq ROUTER monitor",
+        );
+        assert_eq!(event, zmq::SocketEvent::HANDSHAKE_SUCCEEDED);
+        libzmq_send(
+            &peer,
+            &[Bytes::from_static(b"dhaga-router"), Bytes::from_static(b"ping")],
+            "libzmq ROUTER",
+        );
+        assert_frames(
+            dhaga_recv(&router, "dhaga ROUTER").frames(),
+            &["libzmq-router", "ping"],
+            "dhaga's ROUTER sees the chosen id",
+        );
+        dhaga_send(&router, ["libzmq-router", "pong"].into_iter().collect(), "dhaga ROUTER");
+        assert_frames(
+            &libzmq_recv(&peer, "libzmq ROUTER"),
+            &["dhaga-router", "pong"],
+            "libzmq's ROUTER sees dhaga's chosen id",
+        );
+    });
+}
+
+/// Many messages of many small frames (0 to 600 bytes, so frames straddle
+/// the reads' boundaries in every way) both ways through a PAIR,
+/// pipelined: everything is sent before anything is received.
+#[test]
+fn pair_carries_many_multipart_messages_both_ways() {
+    within_limit(|| {
+        let scratch = Scratch::new("pair-many");
+        let ctx = zmq::Context::new();
+        // A fixed pseudo-random sequence (a linear congruential generator).
+        let mut state = 0x2545_f491_u32;
+        let mut next = move |below: u32| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (state >> 8) % below
+        };
+        let messages: Vec<Vec<Bytes>> = (0..300)
+            .map(|_| {
+                (0..1 + next(40))
+                    .map(|_| interop::frame(next(601) as usize, next(251) as u8))
+                    .collect()
+            })
+            .collect();
+        for (i, case) in CASES.into_iter().enumerate() {
+            let link = Link::new(&ctx, &scratch, &format!("many-{i}"), case, SocketType::Pair, zmq::PAIR);
+            for message in &messages {
+                link.dhaga_send(message);
+            }
+            for message in &messages {
+                link.check(&link.libzmq_recv(), message, "what libzmq received");
+                link.libzmq_send(message);
+            }
+            for message in &messages {
+                link.check(link.dhaga_recv().frames(), message, "what dhaga received");
+            }
+        }
+    });
+}
+
+/// Linux's abstract socket names (`ipc://@name`) mean the same name to
+/// dhaga and libzmq, whichever binds.
+#[test]
+fn abstract_ipc_names_match_libzmq() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        for (i, binder) in [Binder::Dhaga, Binder::Libzmq].into_iter().enumerate() {
+            let endpoint = format!("ipc://@dhaga-interop-{}-{i}", std::process::id());
+            let rep = dhaga_socket(SocketType::Rep);
+            let req = libzmq_socket(&ctx, zmq::REQ);
+            match binder {
+                Binder::Dhaga => {
+                    rep.bind(&endpoint).unwrap();
+                    req.connect(&endpoint).unwrap();
+                }
+                Binder::Libzmq => {
+                    // A REQ binds as well as any socket; dhaga's REP connects.
+                    req.bind(&endpoint).unwrap();
+                    rep.connect(&endpoint).unwrap();
+                }
+            }
+            round_trip(&rep, &req, &format!("over {endpoint}, {binder:?} binds"));
+        }
+    });
+}
