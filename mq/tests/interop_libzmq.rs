@@ -1155,3 +1155,87 @@ fn abstract_ipc_names_match_libzmq() {
         }
     });
 }
+
+/// Frame sizes either side of dhaga's own boundaries: its writer sends
+/// frames from 32 KiB up from their own buffers instead of copying them
+/// into the batch, and its reader reads 64 KiB at a time.
+const BOUNDARY_SIZES: [usize; 10] = [
+    0,
+    1,
+    32 * 1024 - 1,
+    32 * 1024,
+    32 * 1024 + 1,
+    100,
+    65535,
+    65536,
+    65537,
+    255,
+];
+
+/// The `n`th message of [`streams_cross_dhaga_boundaries`]: every third
+/// one multipart.
+fn boundary_message(n: usize) -> Vec<Bytes> {
+    let size = |k: usize| BOUNDARY_SIZES[k % BOUNDARY_SIZES.len()];
+    let seed = (n % 251) as u8;
+    if n % 3 == 0 {
+        (0..4).map(|k| interop::frame(size(n + k), seed)).collect()
+    } else {
+        vec![interop::frame(size(n), seed)]
+    }
+}
+
+/// A long stream of messages with frames around dhaga's internal batch and
+/// read sizes, more than the high-water marks hold, each way between a
+/// PUSH and a PULL, with the receiving side on its own thread: every
+/// message arrives whole and in order while the sender waits for room.
+#[test]
+fn streams_cross_dhaga_boundaries() {
+    const COUNT: usize = 1500;
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        // dhaga sends, libzmq receives.
+        let pull = libzmq_socket(&ctx, zmq::PULL);
+        pull.set_rcvhwm(10).unwrap();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+        let receiver = thread::spawn(move || {
+            for n in 0..COUNT {
+                assert_frames(
+                    &libzmq_recv(&pull, "libzmq PULL"),
+                    &boundary_message(n),
+                    &format!("message {n}"),
+                );
+            }
+        });
+        let push = dhaga_socket(SocketType::Push);
+        push.set_send_hwm(10);
+        push.connect(&endpoint).unwrap();
+        for n in 0..COUNT {
+            dhaga_send(&push, msg(&boundary_message(n)), "dhaga PUSH");
+        }
+        receiver.join().unwrap();
+
+        // libzmq sends, dhaga receives.
+        let pull = dhaga_socket(SocketType::Pull);
+        pull.set_recv_hwm(10);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.last_endpoint().unwrap();
+        let push = libzmq_socket(&ctx, zmq::PUSH);
+        push.set_sndhwm(10).unwrap();
+        push.connect(&endpoint).unwrap();
+        let sender = thread::spawn(move || {
+            for n in 0..COUNT {
+                libzmq_send(&push, &boundary_message(n), "libzmq PUSH");
+            }
+            push
+        });
+        for n in 0..COUNT {
+            assert_frames(
+                dhaga_recv(&pull, "dhaga PULL").frames(),
+                &boundary_message(n),
+                &format!("message {n}"),
+            );
+        }
+        drop(sender.join().unwrap());
+    });
+}
