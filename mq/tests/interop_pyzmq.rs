@@ -1,0 +1,556 @@
+//! Interop with pyzmq (which carries its own libzmq build), in separate
+//! processes: the peers are the scripts in `tests/peers/`, run as
+//! `python3 tests/peers/<name>.py <args>`.
+//!
+//! A peer prints `READY <endpoint>` once bound or connected (with the port
+//! the system picked), checks everything it receives against the payloads
+//! that `common.py` builds (the same as `interop::payloads`), prints
+//! `DONE` and exits by itself; the test reads those lines, and checks what
+//! dhaga receives. A peer that sees something wrong exits with status 1
+//! and the reason on stderr, which the failing test shows.
+//!
+//! Without python3 or pyzmq these tests fail, saying to run
+//! `scripts/setup.sh`: they are never skipped silently. The `PYTHON`
+//! environment variable names another interpreter, as for the setup
+//! script.
+
+mod interop;
+
+use std::io::{BufRead, BufReader, Read};
+use std::panic::{self, AssertUnwindSafe};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread;
+
+use bytes::Bytes;
+use dhaga_mq::{Socket, SocketType};
+
+use interop::{
+    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to,
+    within_limit,
+};
+
+/// Where the peer scripts are.
+const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
+
+/// The interpreter asked for: `$PYTHON`, or `python3`.
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// The executable behind `python` (past any launcher shim, so each peer
+/// starts sooner) if it can import pyzmq; otherwise why not, and what to
+/// do about it.
+fn find_pyzmq(python: &str) -> Result<String, String> {
+    let problem = match Command::new(python)
+        .args(["-c", "import sys, zmq; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Err(e) => format!("cannot run `{python}`: {e}"),
+        Ok(out) if !out.status.success() => format!(
+            "`{python}` cannot import zmq (pyzmq): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(out) => match String::from_utf8(out.stdout) {
+            Ok(path) if !path.trim().is_empty() => return Ok(path.trim().to_owned()),
+            _ => format!("`{python}` did not say where its executable is"),
+        },
+    };
+    Err(format!(
+        "{problem}\nthe pyzmq interop tests need python3 with pyzmq: run scripts/setup.sh"
+    ))
+}
+
+/// The interpreter that runs the peers, looked for once; fails the test
+/// without python3 or pyzmq.
+fn interpreter() -> &'static str {
+    static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
+    match FOUND.get_or_init(|| find_pyzmq(&python())) {
+        Ok(path) => path,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// A running peer script; dropping it kills it (by its pid: it is this
+/// process's child).
+struct Peer {
+    /// The command line, for failure messages.
+    what: String,
+    child: Child,
+    /// Its stdout, line by line; closed when it exits.
+    lines: Receiver<String>,
+    /// Its stderr so far, and the thread collecting it.
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Peer {
+    /// Starts `tests/peers/<script>.py <args>`.
+    fn start(script: &str, args: &[&str]) -> Peer {
+        let what = format!("{script}.py {}", args.join(" "));
+        let mut child = Command::new(interpreter())
+            // No bytecode files next to the scripts.
+            .arg("-B")
+            .arg(format!("{PEERS}/{script}.py"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        let stderr_reader = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                let text = String::from_utf8_lossy(&chunk[..n]);
+                sink.lock().unwrap_or_else(PoisonError::into_inner).push_str(&text);
+            }
+        });
+        Peer {
+            what,
+            child,
+            lines,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
+    }
+
+    /// What the peer wrote on stderr so far.
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Once its stdout has closed: waits for the peer to exit and describes
+    /// how it did, with all it wrote on stderr.
+    fn exit_report(&mut self) -> String {
+        let status = self.child.wait().expect("wait for the peer");
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        format!("{}: {status}\nstderr: {}", self.what, self.stderr())
+    }
+
+    /// The peer's next line, which must start with `word`; returns the rest.
+    #[track_caller]
+    fn expect(&mut self, word: &str) -> String {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(line) => match line.strip_prefix(word) {
+                Some(rest) => rest.trim().to_owned(),
+                None => panic!(
+                    "{}: expected {word}, got {line:?}\nstderr: {}",
+                    self.what,
+                    self.stderr()
+                ),
+            },
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{}: no {word} within {TIMEOUT:?}\nstderr: {}", self.what, self.stderr())
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!("exited before {word}: {}", self.exit_report()),
+        }
+    }
+
+    /// The endpoint of the peer's `READY` line.
+    #[track_caller]
+    fn ready(&mut self) -> String {
+        self.expect("READY")
+    }
+
+    /// Runs `step`; if it fails, the failure also says how the peer is
+    /// doing (it may have failed first, and said why on stderr).
+    fn explain<T>(&mut self, step: impl FnOnce(&mut Peer) -> T) -> T {
+        match panic::catch_unwind(AssertUnwindSafe(|| step(&mut *self))) {
+            Ok(value) => value,
+            Err(payload) => {
+                let failure = dhaga_testutil::panic_text(&*payload).unwrap_or("(no message)");
+                let state = match self.child.try_wait() {
+                    Ok(Some(status)) => status.to_string(),
+                    _ => "still running".to_owned(),
+                };
+                panic!(
+                    "{failure}\n--- the peer, {}: {state}\nstderr: {}",
+                    self.what,
+                    self.stderr()
+                );
+            }
+        }
+    }
+
+    /// Expects `DONE`, then a successful exit.
+    #[track_caller]
+    fn finish(mut self) {
+        self.expect("DONE");
+        match self.lines.recv_timeout(TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => {}
+            Ok(line) => panic!("{}: unexpected line after DONE: {line:?}", self.what),
+            Err(RecvTimeoutError::Timeout) => panic!("{}: did not exit within {TIMEOUT:?} after DONE", self.what),
+        }
+        let status = self.child.wait().expect("wait for the peer");
+        assert!(status.success(), "{}", self.exit_report());
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // Our own child, by its pid; it may have exited already.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which side binds; the other connects.
+#[derive(Clone, Copy, Debug)]
+enum Binder {
+    Dhaga,
+    Pyzmq,
+}
+
+/// Every transport with every binding side.
+const CASES: [(Transport, Binder); 4] = [
+    (Transport::Tcp, Binder::Dhaga),
+    (Transport::Tcp, Binder::Pyzmq),
+    (Transport::Ipc, Binder::Dhaga),
+    (Transport::Ipc, Binder::Pyzmq),
+];
+
+/// How a pattern test sets up its peer.
+struct Setup {
+    /// Names the scratch directory.
+    tag: &'static str,
+    dhaga_type: SocketType,
+    /// The routing id dhaga's socket chooses, if any.
+    routing_id: Option<&'static str>,
+    /// The peer script, the arguments before `bind|connect` (its socket
+    /// type) and after the endpoint (options).
+    script: &'static str,
+    before: &'static [&'static str],
+    after: &'static [&'static str],
+}
+
+impl Setup {
+    /// Runs `exchange` against a fresh peer for every transport and binding
+    /// side; the peer must then report `DONE` and exit cleanly.
+    fn each_case(self, exchange: fn(&Socket, &mut Peer, &str)) {
+        within_limit(move || {
+            let scratch = Scratch::new(self.tag);
+            for (i, (transport, binder)) in CASES.into_iter().enumerate() {
+                let what = format!(
+                    "dhaga {} with {}.py {:?} over {transport:?}, {binder:?} binds",
+                    self.dhaga_type, self.script, self.before
+                );
+                let dhaga = dhaga_socket(self.dhaga_type);
+                if let Some(id) = self.routing_id {
+                    dhaga.set_routing_id(id).unwrap();
+                }
+                let here = scratch.bind_endpoint(transport, &format!("{}-{i}", self.tag));
+                let start = |mode: &str, endpoint: &str| {
+                    let mut args = self.before.to_vec();
+                    args.extend([mode, endpoint]);
+                    args.extend(self.after);
+                    Peer::start(self.script, &args)
+                };
+                let mut peer = match binder {
+                    Binder::Dhaga => {
+                        dhaga.bind(&here).unwrap();
+                        let mut peer = start("connect", &dhaga.last_endpoint().unwrap());
+                        peer.ready();
+                        peer
+                    }
+                    Binder::Pyzmq => {
+                        let mut peer = start("bind", &here);
+                        dhaga.connect(peer.ready()).unwrap();
+                        peer
+                    }
+                };
+                peer.explain(|peer| exchange(&dhaga, peer, &what));
+                peer.finish();
+            }
+        });
+    }
+}
+
+/// dhaga asks every payload (after `envelope`) and checks each reply.
+fn ask_all(dhaga: &Socket, envelope: &[Bytes], what: &str) {
+    for payload in payloads() {
+        let mut request = msg(&payload);
+        request.prepend(msg(envelope));
+        dhaga_send(dhaga, request, what);
+        let mut want = msg(envelope);
+        want.extend(reply_to(&payload));
+        assert_frames(dhaga_recv(dhaga, what).frames(), want.frames(), what);
+    }
+}
+
+/// dhaga answers every payload (with the `envelope` it must arrive in).
+fn answer_all(dhaga: &Socket, envelope: &[Bytes], what: &str) {
+    for payload in payloads() {
+        let request = dhaga_recv(dhaga, what);
+        let mut want = msg(envelope);
+        want.extend(payload.iter().cloned());
+        assert_frames(request.frames(), want.frames(), what);
+        let mut reply = msg(envelope);
+        reply.extend(reply_to(&payload));
+        dhaga_send(dhaga, reply, what);
+    }
+}
+
+/// Hex, as the ROUTER peer prints routing ids.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a routing id a ROUTER saw: the one chosen, or a generated one (a
+/// zero byte and four more, libzmq's form).
+fn assert_routing_id(id: &[u8], chosen: Option<&str>, what: &str) {
+    match chosen {
+        Some(chosen) => assert_eq!(id, chosen.as_bytes(), "{what}: the chosen routing id"),
+        None => assert!(id.len() == 5 && id[0] == 0, "{what}: a generated routing id: {id:02x?}"),
+    }
+}
+
+/// Without python3, or with a python3 that has no pyzmq, the tests fail
+/// (they are not skipped), and the failure says to run scripts/setup.sh.
+#[test]
+fn missing_pyzmq_fails_and_says_to_run_setup() {
+    within_limit(|| {
+        let message = find_pyzmq("/nonexistent/python3").expect_err("a missing interpreter is reported");
+        assert!(message.contains("scripts/setup.sh"), "{message}");
+        // `false -c '…'` runs and fails, like a python3 without pyzmq.
+        let message = find_pyzmq("false").expect_err("an interpreter that cannot import zmq is reported");
+        assert!(
+            message.contains("pyzmq") && message.contains("scripts/setup.sh"),
+            "{message}"
+        );
+        // Starting a peer is where every other test meets the check.
+        if let Err(payload) = panic::catch_unwind(|| Peer::start("no-such-peer", &[])) {
+            let text = dhaga_testutil::panic_text(&*payload).unwrap_or_default();
+            assert!(text.contains("scripts/setup.sh"), "{text}");
+        }
+    });
+}
+
+#[test]
+fn req_rep_dhaga_req() {
+    Setup {
+        tag: "py-req-rep-d",
+        dhaga_type: SocketType::Req,
+        routing_id: None,
+        script: "answer",
+        before: &["REP"],
+        after: &[],
+    }
+    .each_case(|dhaga, _, what| ask_all(dhaga, &[], what));
+}
+
+#[test]
+fn req_rep_dhaga_rep() {
+    Setup {
+        tag: "py-req-rep-p",
+        dhaga_type: SocketType::Rep,
+        routing_id: None,
+        script: "ask",
+        before: &["REQ"],
+        after: &[],
+    }
+    .each_case(|dhaga, _, what| answer_all(dhaga, &[], what));
+}
+
+/// The REQ envelope through a pyzmq ROUTER, which answers with it.
+#[test]
+fn req_router_dhaga_req() {
+    Setup {
+        tag: "py-req-router-d",
+        dhaga_type: SocketType::Req,
+        routing_id: Some("dhaga-req"),
+        script: "answer",
+        before: &["ROUTER"],
+        after: &[],
+    }
+    .each_case(|dhaga, peer, what| {
+        ask_all(dhaga, &[], what);
+        assert_eq!(peer.expect("PEER"), hex(b"dhaga-req"), "{what}");
+    });
+}
+
+/// A dhaga DEALER without a routing id: the pyzmq ROUTER generates one.
+#[test]
+fn dealer_router_dhaga_dealer() {
+    Setup {
+        tag: "py-dealer-router-d",
+        dhaga_type: SocketType::Dealer,
+        routing_id: None,
+        script: "answer",
+        before: &["ROUTER"],
+        after: &[],
+    }
+    .each_case(|dhaga, peer, what| {
+        ask_all(dhaga, &[], what);
+        let id = peer.expect("PEER");
+        assert!(
+            id.len() == 10 && id.starts_with("00"),
+            "{what}: a generated routing id: {id}"
+        );
+    });
+}
+
+/// A dhaga DEALER with a routing id: the pyzmq ROUTER sees it.
+#[test]
+fn dealer_router_dhaga_dealer_with_routing_id() {
+    Setup {
+        tag: "py-dealer-router-di",
+        dhaga_type: SocketType::Dealer,
+        routing_id: Some("dhaga-dealer"),
+        script: "answer",
+        before: &["ROUTER"],
+        after: &[],
+    }
+    .each_case(|dhaga, peer, what| {
+        ask_all(dhaga, &[], what);
+        assert_eq!(peer.expect("PEER"), hex(b"dhaga-dealer"), "{what}");
+    });
+}
+
+/// dhaga's ROUTER answers a pyzmq DEALER by the id it generated.
+#[test]
+fn dealer_router_dhaga_router() {
+    Setup {
+        tag: "py-dealer-router-p",
+        dhaga_type: SocketType::Router,
+        routing_id: None,
+        script: "ask",
+        before: &["DEALER"],
+        after: &[],
+    }
+    .each_case(|dhaga, _, what| answer_as_router(dhaga, None, what));
+}
+
+/// dhaga's ROUTER answers a pyzmq DEALER by the id the DEALER chose.
+#[test]
+fn dealer_router_dhaga_router_peer_chosen_id() {
+    Setup {
+        tag: "py-dealer-router-pi",
+        dhaga_type: SocketType::Router,
+        routing_id: None,
+        script: "ask",
+        before: &["DEALER"],
+        after: &["--identity", "py-dealer"],
+    }
+    .each_case(|dhaga, _, what| answer_as_router(dhaga, Some("py-dealer"), what));
+}
+
+/// A dhaga ROUTER answers every payload from one DEALER peer, whose id is
+/// `chosen` or generated.
+fn answer_as_router(router: &Socket, chosen: Option<&str>, what: &str) {
+    let mut peer_id: Option<Bytes> = None;
+    for payload in payloads() {
+        let mut request = dhaga_recv(router, what);
+        let id = request.pop_front().expect("a routing id");
+        assert_routing_id(&id, chosen, what);
+        assert!(peer_id.get_or_insert_with(|| id.clone()) == &id, "{what}: one peer");
+        assert_frames(request.frames(), &payload, what);
+        let mut reply = msg(&reply_to(&payload));
+        reply.push_front(id);
+        dhaga_send(router, reply, what);
+    }
+}
+
+#[test]
+fn push_pull_dhaga_push() {
+    Setup {
+        tag: "py-push-pull-d",
+        dhaga_type: SocketType::Push,
+        routing_id: None,
+        script: "pull",
+        before: &[],
+        after: &[],
+    }
+    .each_case(|dhaga, _, what| {
+        for payload in payloads() {
+            dhaga_send(dhaga, msg(&payload), what);
+        }
+    });
+}
+
+#[test]
+fn push_pull_dhaga_pull() {
+    Setup {
+        tag: "py-push-pull-p",
+        dhaga_type: SocketType::Pull,
+        routing_id: None,
+        script: "push",
+        before: &[],
+        after: &[],
+    }
+    .each_case(|dhaga, _, what| {
+        for payload in payloads() {
+            assert_frames(dhaga_recv(dhaga, what).frames(), &payload, what);
+        }
+    });
+}
+
+/// A dhaga socket connected to a pyzmq peer whose process is killed
+/// (SIGKILL: no goodbye on the wire) and started again at the same
+/// endpoint: dhaga reconnects by itself and serves the new process. The
+/// peer speaks first, so nothing dhaga sends can be lost in the dead
+/// connection.
+fn survives_peer_restart(tag: &str, dhaga_type: SocketType, script: &str, before: &[&str], serve: fn(&Socket, &str)) {
+    let scratch = Scratch::new(tag);
+    for transport in [Transport::Tcp, Transport::Ipc] {
+        let dhaga = dhaga_socket(dhaga_type);
+        let mut endpoint = scratch.bind_endpoint(transport, "restarted");
+        for life in 0..2 {
+            let what = format!("{tag} over {transport:?}, peer's life {life}");
+            let mut args = before.to_vec();
+            args.extend(["bind", &endpoint]);
+            if life == 0 {
+                args.push("--hold");
+            }
+            let mut peer = Peer::start(script, &args);
+            let bound = peer.ready();
+            if life == 0 {
+                dhaga.connect(&bound).unwrap();
+            }
+            peer.explain(|_| serve(&dhaga, &what));
+            if life == 0 {
+                peer.expect("DONE");
+                // Killed while it holds its socket open.
+                drop(peer);
+                endpoint = bound;
+            } else {
+                peer.finish();
+            }
+        }
+    }
+}
+
+#[test]
+fn dhaga_rep_survives_pyzmq_req_restart() {
+    within_limit(|| {
+        survives_peer_restart("py-restart-rep", SocketType::Rep, "ask", &["REQ"], |dhaga, what| {
+            answer_all(dhaga, &[], what)
+        });
+    });
+}
+
+#[test]
+fn dhaga_pull_survives_pyzmq_push_restart() {
+    within_limit(|| {
+        survives_peer_restart("py-restart-pull", SocketType::Pull, "push", &[], |dhaga, what| {
+            for payload in payloads() {
+                assert_frames(dhaga_recv(dhaga, what).frames(), &payload, what);
+            }
+        });
+    });
+}

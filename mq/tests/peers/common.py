@@ -1,0 +1,132 @@
+"""What the pyzmq peers of dhaga-mq's interop tests share.
+
+Each peer is one pyzmq socket driven by a small script: it binds or
+connects, prints ``READY <endpoint>`` (the endpoint as bound, with the port
+the system picked), does its part of an exchange, prints ``DONE`` and
+exits. The Rust test (``mq/tests/interop_pyzmq.rs``) reads these lines.
+A peer that sees something unexpected prints the reason on stderr and
+exits with status 1; one that waits too long times out; and every peer
+ends itself after ``LIFETIME_S`` whatever happens.
+
+``frame`` and ``payloads`` build the same bytes as the Rust side's
+``mq/tests/interop/mod.rs``.
+"""
+
+import argparse
+import signal
+import sys
+import time
+
+import zmq
+
+#: How long a send or receive may wait, in milliseconds.
+TIMEOUT_MS = 10_000
+
+#: A peer ends itself after this many seconds (SIGALRM), whatever happens.
+LIFETIME_S = 60
+
+#: The largest frame exchanged: 1 MiB.
+BIG = 1 << 20
+
+_CYCLE = bytes(range(251))
+
+
+def frame(length, seed):
+    """``length`` bytes counting from ``seed`` modulo 251."""
+    start = seed % 251
+    repeats = (start + length) // len(_CYCLE) + 1
+    return (_CYCLE * repeats)[start : start + length]
+
+
+def payloads():
+    """The messages every exchange carries, in order: one frame, one empty
+    frame, 255 and 256 bytes (either side of ZMTP's short/long frame
+    boundary), 1 MiB, and a multipart message with all of them."""
+    return [
+        [b"hello"],
+        [b""],
+        [frame(255, 1)],
+        [frame(256, 2)],
+        [frame(BIG, 3)],
+        [b"multi", b"", frame(255, 4), frame(256, 5), b"", frame(BIG, 6), b"end"],
+    ]
+
+
+def reply_to(request):
+    """The answer to ``request``: a marker frame, then the request."""
+    return [b"re:"] + list(request)
+
+
+def show(frames):
+    """Frames briefly: each one's length and first bytes."""
+    return "[" + ", ".join(f"{len(f)}B {bytes(f[:12])!r}" for f in frames) + "]"
+
+
+def fail(reason):
+    """Ends the peer with ``reason`` on stderr and status 1."""
+    print(f"{sys.argv[0]}: {reason}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def expect(got, want, what):
+    """Fails unless the frames ``got`` are ``want``."""
+    if list(got) != list(want):
+        fail(f"{what}: got {show(got)}, want {show(want)}")
+
+
+def parser(description, socket_types=None):
+    """The command line every peer takes:
+    ``[TYPE] bind|connect ENDPOINT [--identity ID] [--hold]``."""
+    parser = argparse.ArgumentParser(description=description)
+    if socket_types:
+        parser.add_argument("socket_type", choices=socket_types)
+    parser.add_argument("mode", choices=["bind", "connect"])
+    parser.add_argument("endpoint")
+    parser.add_argument("--identity", help="ZMQ_ROUTING_ID to set before connecting")
+    parser.add_argument(
+        "--hold", action="store_true", help="after DONE, stay (until killed or the lifetime ends)"
+    )
+    return parser
+
+
+def open_socket(socket_type, args):
+    """A socket of ``socket_type`` (a name such as ``"REP"``) with timeouts,
+    bound or connected as ``args`` say; prints ``READY <endpoint>``."""
+    signal.alarm(LIFETIME_S)
+    socket = zmq.Context.instance().socket(getattr(zmq, socket_type))
+    socket.rcvtimeo = TIMEOUT_MS
+    socket.sndtimeo = TIMEOUT_MS
+    socket.linger = TIMEOUT_MS
+    if args.identity:
+        socket.setsockopt(zmq.ROUTING_ID, args.identity.encode())
+    if args.mode == "bind":
+        socket.bind(args.endpoint)
+    else:
+        socket.connect(args.endpoint)
+    print(f"READY {socket.last_endpoint.decode()}", flush=True)
+    return socket
+
+
+def done(socket, args):
+    """Prints ``DONE``; holds if asked to; closes (sending what is queued)."""
+    print("DONE", flush=True)
+    if args.hold:
+        time.sleep(LIFETIME_S)
+    socket.close()
+    zmq.Context.instance().term()
+
+
+def recv(socket, what):
+    """Receives a whole message, failing on a timeout."""
+    try:
+        return socket.recv_multipart()
+    except zmq.Again:
+        fail(f"{what}: nothing received within {TIMEOUT_MS} ms")
+
+
+def send(socket, frames, what):
+    """Sends a whole message, failing on a timeout."""
+    try:
+        socket.send_multipart(frames)
+    except zmq.Again:
+        fail(f"{what}: could not send within {TIMEOUT_MS} ms")
