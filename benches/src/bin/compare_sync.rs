@@ -75,11 +75,7 @@ fn main() {
         channel(&rt, "channel 1:1, per message", 1, 1),
         channel(&rt, "channel N:1, per message", UNITS, 1),
         channel(&rt, "channel N:N, per message", UNITS, UNITS),
-        // ---- select: reserved ----
-        // `select` is added separately; its metric goes here: dhaga's
-        // select over two channels against crossbeam's `select!` between OS
-        // threads and may's `select!` between coroutines, built like
-        // `channel` below (one `Case` per contender, dhaga's first).
+        select(&rt),
     ];
     let mut table = vec![vec![
         "metric".to_owned(),
@@ -99,18 +95,107 @@ fn main() {
             ]);
         }
     }
-    table.push(vec![
-        "select over 2 channels".to_owned(),
-        "(reserved: added with select)".to_owned(),
-        "n/a".to_owned(),
-        String::new(),
-    ]);
     eprintln!("done in {:.0} s\n", started.elapsed().as_secs_f64());
     println!("{title}\n");
     print_aligned(&table);
     println!();
     println!("vs dhaga: the case's median divided by the metric's first (dhaga) case; above 1x, dhaga is ahead.");
     println!("may has no bounded channel: its rows use may's unbounded mpsc (1:1, N:1) and mpmc (N:N).");
+    println!("select: may's select! races coroutines rather than choosing among channel operations, so it has no row.");
+}
+
+/// One receiver selecting over two bounded channels, each fed by its own
+/// producer: dhaga's `select!` in micro-threads against crossbeam-channel's
+/// `select!` between OS threads.
+fn select(rt: &Arc<Runtime>) -> Metric {
+    let dhaga = {
+        let rt = Arc::clone(rt);
+        Case {
+            label: "dhaga select!, micro-threads",
+            run: Box::new(move |ops| {
+                rt.block_on(move || {
+                    let (tx1, rx1) = dhaga_runtime::sync::bounded::<u64>(CAPACITY);
+                    let (tx2, rx2) = dhaga_runtime::sync::bounded::<u64>(CAPACITY);
+                    let start = Instant::now();
+                    let producers: Vec<_> = [tx1, tx2]
+                        .into_iter()
+                        .map(|tx| {
+                            dhaga_runtime::spawn(move || {
+                                for i in 0..ops / 2 {
+                                    tx.send(i).unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    let mut received = 0;
+                    let (mut open1, mut open2) = (true, true);
+                    while open1 && open2 {
+                        dhaga_runtime::select! {
+                            recv(rx1) -> msg => match msg {
+                                Ok(v) => { black_box(v); received += 1; }
+                                Err(_) => open1 = false,
+                            },
+                            recv(rx2) -> msg => match msg {
+                                Ok(v) => { black_box(v); received += 1; }
+                                Err(_) => open2 = false,
+                            },
+                        }
+                    }
+                    // One producer is done: drain the other plainly.
+                    let rest = if open1 { &rx1 } else { &rx2 };
+                    received += rest.iter().map(black_box).count() as u64;
+                    for p in producers {
+                        p.join().unwrap();
+                    }
+                    assert_eq!(received, ops / 2 * 2);
+                    start.elapsed()
+                })
+            }),
+        }
+    };
+    let crossbeam = Case {
+        label: "crossbeam select!, OS threads",
+        run: Box::new(move |ops| {
+            let (tx1, rx1) = crossbeam_channel::bounded::<u64>(CAPACITY);
+            let (tx2, rx2) = crossbeam_channel::bounded::<u64>(CAPACITY);
+            let start = Instant::now();
+            let producers: Vec<_> = [tx1, tx2]
+                .into_iter()
+                .map(|tx| {
+                    thread::spawn(move || {
+                        for i in 0..ops / 2 {
+                            tx.send(i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let mut received = 0;
+            let (mut open1, mut open2) = (true, true);
+            while open1 && open2 {
+                crossbeam_channel::select! {
+                    recv(rx1) -> msg => match msg {
+                        Ok(v) => { black_box(v); received += 1; }
+                        Err(_) => open1 = false,
+                    },
+                    recv(rx2) -> msg => match msg {
+                        Ok(v) => { black_box(v); received += 1; }
+                        Err(_) => open2 = false,
+                    },
+                }
+            }
+            let rest = if open1 { &rx1 } else { &rx2 };
+            received += rest.iter().map(black_box).count() as u64;
+            for p in producers {
+                p.join().unwrap();
+            }
+            assert_eq!(received, ops / 2 * 2);
+            start.elapsed()
+        }),
+    };
+    Metric {
+        name: "select over 2 channels, per message",
+        cases: vec![dhaga, crossbeam],
+    }
 }
 
 /// Calibrates and measures every case of `metric`; returns the median
