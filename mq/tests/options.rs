@@ -142,3 +142,56 @@ fn the_receive_timeout_applies_to_each_call() {
         assert_eq!(pull.recv().unwrap(), Msg::from("now"));
     });
 }
+
+#[test]
+fn linger_bounds_a_writer_blocked_on_a_peer_that_stopped_reading() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Tracked(Arc<AtomicBool>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    impl AsRef<[u8]> for Tracked {
+        fn as_ref(&self) -> &[u8] {
+            &[0; 1 << 20]
+        }
+    }
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        pull.set_recv_hwm(1);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let push = util::socket(SocketType::Push);
+        push.set_send_hwm(1);
+        push.set_send_timeout(Some(Duration::from_millis(200)));
+        push.set_linger(Some(Duration::from_millis(50)));
+        push.connect(pull.last_endpoint().unwrap()).unwrap();
+        // Fill the pipe, the socket buffers and the writer's hands with
+        // 1 MiB messages nobody reads; the last one is tracked.
+        let freed = Arc::new(AtomicBool::new(false));
+        let mut sent = 0;
+        loop {
+            let frame = bytes::Bytes::from_owner(Tracked(Arc::clone(&freed)));
+            match push.send(Msg::from(vec![frame])) {
+                Ok(()) => sent += 1,
+                Err(e) if matches!(e.error(), Error::TimedOut) => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(sent < 1000, "the peer never pushed back");
+        }
+        freed.store(false, Ordering::Release); // only messages still held count now
+        drop(push);
+        // Within the linger time plus slack, the blocked writer gives up and
+        // lets go of what it held.
+        let deadline = std::time::Instant::now() + util::PATIENCE;
+        while !freed.load(Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer still holds its messages"
+            );
+            dhaga_runtime::sleep(Duration::from_millis(5)); // polling a flag, not ordering
+        }
+        drop(pull);
+    });
+}

@@ -435,7 +435,7 @@ impl Core {
 
     /// Closes the socket: no more sends or receives; writers send what is
     /// queued until `linger` passes; readers stop.
-    pub(crate) fn close(&self) {
+    pub(crate) fn close(self: &Arc<Core>) {
         let linger = self.options().linger;
         let deadline = linger.and_then(|l| Instant::now().checked_add(l));
         let outboxes: Vec<Arc<Outbox>> = {
@@ -466,6 +466,31 @@ impl Core {
         self.readable.notify_all();
         self.writable.notify_all();
         self.closed_notify.notify_all();
+        if let Some(deadline) = deadline {
+            self.end_connections_at(deadline);
+        }
+    }
+
+    /// At the linger deadline, ends the connections still open, writers
+    /// blocked in a `write` included (the ones that take their next batch
+    /// after the close see the deadline themselves).
+    fn end_connections_at(self: &Arc<Core>, deadline: Instant) {
+        let end = |core: &Core| {
+            let streams: Vec<_> = core.lock().pipes.values().filter_map(|p| p.stream.clone()).collect();
+            for stream in streams {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        };
+        if deadline <= Instant::now() {
+            return end(self);
+        }
+        let core = Arc::downgrade(self);
+        drop(dhaga_runtime::spawn(move || {
+            dhaga_runtime::sleep(deadline.saturating_duration_since(Instant::now()));
+            if let Some(core) = core.upgrade() {
+                end(&core);
+            }
+        }));
     }
 }
 
