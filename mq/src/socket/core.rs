@@ -42,6 +42,8 @@ pub(crate) struct Core {
     writable: Notify,
     /// Connectors waiting to retry wait here, so that closing wakes them.
     pub(crate) closed_notify: Notify,
+    /// `Socket::close` waits here for the connections to end.
+    detached: Notify,
 }
 
 pub(crate) struct State {
@@ -109,6 +111,7 @@ impl Core {
             readable: Notify::new(),
             writable: Notify::new(),
             closed_notify: Notify::new(),
+            detached: Notify::new(),
         })
     }
 
@@ -220,6 +223,17 @@ impl Core {
                 state.pipes.remove(&pipe);
             }
         }
+        drop(state);
+        self.detached.notify_all();
+    }
+
+    /// Waits (until `deadline`) until no peer is connected: after
+    /// [`close`](Core::close), each connection ends once its writer has sent
+    /// what was queued (or the linger time passed).
+    pub(crate) fn wait_detached(&self, deadline: Option<Instant>) {
+        let _ = self.detached.wait_until(deadline, || {
+            (!self.lock().pipes.values().any(|p| p.connected)).then_some(())
+        });
     }
 
     /// Removes `pipe` if an accepted connection made it (a refused peer).
