@@ -132,15 +132,11 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
 /// ends; then ends the connection on both sides.
 fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<Core>, to_pipe: PipeId) {
     dhaga_runtime::spawn(move || {
-        loop {
-            match outbox.take() {
-                Take::Msgs(msgs) => {
-                    let mut msgs = msgs.into();
-                    if matches!(to.deliver(to_pipe, &mut msgs), crate::socket::core::Delivered::Closed) {
-                        break;
-                    }
-                }
-                Take::Stop | Take::Drained => break,
+        // Until `Take::Stop` or `Take::Drained`, or the receiver is gone.
+        while let Take::Msgs(msgs) = outbox.take() {
+            let mut msgs = msgs.into();
+            if matches!(to.deliver(to_pipe, &mut msgs), crate::socket::core::Delivered::Closed) {
+                break;
             }
         }
         to.remove_pipe(to_pipe);
