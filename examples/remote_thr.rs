@@ -10,13 +10,14 @@
 //! (libzmq's `zmq_ctx_term` does the same), and exits. The receiving side
 //! prints the result.
 //!
-//! libzmq allocates each message (`zmq_msg_init_size`); here every message
-//! shares one buffer of zeros (a `Msg` frame is reference-counted), which
-//! is how a dhaga program resends the same bytes.
+//! Like libzmq's tool, it makes a new message for each send (here a
+//! zeroed buffer; libzmq's is uninitialised, and the `zmq` crate's port in
+//! `dhaga-benches` zeroes it too), so that both do the same work. A
+//! program resending the same bytes would rather clone one frame: a `Msg`
+//! frame is reference-counted.
 
 use std::process::ExitCode;
 
-use bytes::Bytes;
 use dhaga::mq::{Socket, SocketType};
 
 fn main() -> ExitCode {
@@ -47,10 +48,9 @@ fn remote_thr(connect_to: &str, message_size: usize, message_count: u64) -> Resu
     socket
         .connect(connect_to)
         .map_err(|e| format!("error in connect: {e}"))?;
-    let payload = Bytes::from(vec![0u8; message_size]);
     for _ in 0..message_count {
         socket
-            .send(payload.clone())
+            .send(vec![0u8; message_size])
             .map_err(|e| format!("error in send: {}", e.error()))?;
     }
     socket.close();
