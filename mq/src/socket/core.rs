@@ -42,6 +42,8 @@ pub(crate) struct Core {
     writable: Notify,
     /// Connectors waiting to retry wait here, so that closing wakes them.
     pub(crate) closed_notify: Notify,
+    /// `Socket::close` waits here for the connections to end.
+    detached: Notify,
 }
 
 pub(crate) struct State {
@@ -109,6 +111,7 @@ impl Core {
             readable: Notify::new(),
             writable: Notify::new(),
             closed_notify: Notify::new(),
+            detached: Notify::new(),
         })
     }
 
@@ -231,6 +234,22 @@ impl Core {
         // this peer, must look again: the pipe is gone or going.
         room.notify_all();
         self.writable.notify_all();
+        self.detached.notify_all();
+    }
+
+    /// Waits (until `deadline`) until no peer is connected and none is
+    /// still wanted for messages a closed socket left queued: after
+    /// [`close`](Core::close), each connection ends once its writer has sent
+    /// what was queued (or the linger time passed).
+    pub(crate) fn wait_detached(&self, deadline: Option<Instant>) {
+        let _ = self.detached.wait_until(deadline, || {
+            let state = self.lock();
+            let busy = state
+                .pipes
+                .values()
+                .any(|p| p.connected || (p.persistent && !p.finished && p.outbox.lingering()));
+            (!busy).then_some(())
+        });
     }
 
     /// Removes `pipe` if an accepted connection made it (a refused peer).

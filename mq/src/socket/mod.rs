@@ -33,6 +33,7 @@ use crate::{Context, Msg, SocketType};
 ///
 /// Dropping the socket closes it: its connections send what is already
 /// queued (for at most the linger time, by default until done) and end.
+/// [`close`](Socket::close) does the same and waits for them.
 ///
 /// # Examples
 ///
@@ -278,9 +279,24 @@ impl Socket {
         self.core.recv(None, true)
     }
 
-    /// Closes the socket now (dropping it does the same): see the type's
-    /// documentation for what happens to queued messages.
-    pub fn close(self) {}
+    /// Closes the socket and waits until its connections have sent what
+    /// was queued for them, for at most the linger time (by default, as
+    /// long as it takes), as libzmq's `zmq_ctx_term` does. A program that
+    /// sends and then ends calls this, so that its last messages are not
+    /// lost with the runtime's micro-threads.
+    ///
+    /// Messages queued for a peer that is not connected yet still wait for
+    /// it (the socket keeps connecting), so with the default linger this
+    /// waits for that peer to appear, as `zmq_ctx_term` does; set a linger
+    /// time to bound it. Dropping the socket closes it without waiting: the
+    /// connections then flush on their own while the program goes on.
+    pub fn close(self) {
+        let linger = self.core.options().linger;
+        let deadline = deadline(linger);
+        let core = Arc::clone(&self.core);
+        drop(self);
+        core.wait_detached(deadline);
+    }
 
     fn check_open(&self) -> Result<()> {
         if self.core.is_closed() {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# dhaga::mq against libzmq, side by side: builds libzmq's perf tools on both
+# libraries (dhaga's examples local_thr, remote_thr, local_lat, remote_lat;
+# libzmq's ports zmq_local_thr etc. in dhaga-benches) and runs
+# benches/src/bin/compare_mq.rs, which prints the table. About a minute and
+# a half. Arguments go to compare_mq (e.g. `--rounds 5`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+cargo build --release -p dhaga --example local_thr --example remote_thr --example local_lat --example remote_lat
+cargo build --release -p dhaga-benches --bin compare_mq \
+    --bin zmq_local_thr --bin zmq_remote_thr --bin zmq_local_lat --bin zmq_remote_lat
+target/release/compare_mq "$@"

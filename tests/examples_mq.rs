@@ -1,0 +1,196 @@
+//! The messaging examples, end to end: each example's logic (the function
+//! its `main` calls) runs here in-process, over real TCP sockets on
+//! 127.0.0.1, against the example it pairs with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dhaga::mq::{Socket, SocketType};
+use dhaga_testutil::within_limit;
+
+#[allow(dead_code)]
+#[path = "../examples/hwclient.rs"]
+mod hwclient;
+#[allow(dead_code)]
+#[path = "../examples/hwserver.rs"]
+mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/rrbroker.rs"]
+mod rrbroker;
+#[allow(dead_code)]
+#[path = "../examples/rrworker.rs"]
+mod rrworker;
+#[allow(dead_code)]
+#[path = "../examples/tasksink.rs"]
+mod tasksink;
+#[allow(dead_code)]
+#[path = "../examples/taskvent.rs"]
+mod taskvent;
+#[allow(dead_code)]
+#[path = "../examples/taskwork.rs"]
+mod taskwork;
+
+/// A socket of type `socket_type` bound to a free port of 127.0.0.1, and
+/// the endpoint to connect to it.
+fn bound(socket_type: SocketType) -> (Socket, String) {
+    let socket = Socket::new(socket_type);
+    socket.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = socket.last_endpoint().unwrap();
+    (socket, endpoint)
+}
+
+fn connected(socket_type: SocketType, endpoint: &str) -> Socket {
+    let socket = Socket::new(socket_type);
+    socket.connect(endpoint).unwrap();
+    socket
+}
+
+/// `hwclient` against `hwserver`: every "Hello" gets its "World", and both
+/// print what the Guide's programs print.
+#[test]
+fn hello_world_client_and_server() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (server, endpoint) = bound(SocketType::Rep);
+            let serving = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                hwserver::serve(&server, Some(5), &mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            });
+
+            let client = connected(SocketType::Req, &endpoint);
+            let mut out = Vec::new();
+            hwclient::run(&client, 5, &mut out).unwrap();
+
+            let expected: String = (0..5)
+                .map(|i| format!("Sending Hello {i}…\nReceived World {i}\n"))
+                .collect();
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+            assert_eq!(serving.join().unwrap(), "Received Hello\n".repeat(5));
+        });
+    });
+}
+
+/// `taskvent` → two `taskwork` → `tasksink`: the sink collects a result
+/// for every task, and the workers together did every task.
+#[test]
+fn task_pipeline_collects_every_result() {
+    const TASKS: u32 = 20;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (results, sink_endpoint) = bound(SocketType::Pull);
+            let (tasks, vent_endpoint) = bound(SocketType::Push);
+            let sink = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                // The start message announces the batch; 1 would be wrong.
+                tasksink::collect(&results, 1, &mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            });
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let pull = connected(SocketType::Pull, &vent_endpoint);
+                    let push = connected(SocketType::Push, &sink_endpoint);
+                    dhaga::spawn(move || {
+                        let done = taskwork::work(&pull, &push, Duration::from_secs(30), &mut Vec::new()).unwrap();
+                        push.close();
+                        done
+                    })
+                })
+                .collect();
+
+            let sink_push = connected(SocketType::Push, &sink_endpoint);
+            let mut out = Vec::new();
+            let total_ms = taskvent::ventilate(&tasks, &sink_push, TASKS, 5, 7, &mut out).unwrap();
+            assert!((u64::from(TASKS)..=5 * u64::from(TASKS)).contains(&total_ms));
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("Sending tasks to workers…\nTotal expected cost: {total_ms} msec\n")
+            );
+
+            let report = sink.join().unwrap();
+            let (progress, total) = report.split_once('\n').unwrap();
+            assert_eq!(progress, ":.........:.........");
+            assert!(
+                total.starts_with("Total elapsed time: ") && total.ends_with(" msec\n"),
+                "{total:?}"
+            );
+
+            // Every result is in: stop the workers (round-robin gives each
+            // one KILL; one whose connection is gone leaves both to the other).
+            tasks.send(taskwork::KILL).unwrap();
+            tasks.send(taskwork::KILL).unwrap();
+            let done: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+            assert_eq!(done, u64::from(TASKS));
+        });
+    });
+}
+
+/// A worker ends at a KILL task, and once no task has come for its idle
+/// time after the first; it prints each workload and sends a result.
+#[test]
+fn a_worker_stops_at_kill_or_when_idle() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (vent, vent_endpoint) = bound(SocketType::Push);
+            let (sink, sink_endpoint) = bound(SocketType::Pull);
+            let pull = connected(SocketType::Pull, &vent_endpoint);
+            let push = connected(SocketType::Push, &sink_endpoint);
+
+            vent.send("3").unwrap();
+            vent.send(taskwork::KILL).unwrap();
+            let mut out = Vec::new();
+            assert_eq!(
+                taskwork::work(&pull, &push, Duration::from_secs(30), &mut out).unwrap(),
+                1
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), "3.");
+            assert_eq!(sink.recv().unwrap(), "".into());
+
+            vent.send("1").unwrap();
+            let mut out = Vec::new();
+            let idle = Duration::from_millis(50);
+            assert_eq!(taskwork::work(&pull, &push, idle, &mut out).unwrap(), 1);
+            assert_eq!(String::from_utf8(out).unwrap(), "1.");
+            assert_eq!(sink.recv().unwrap(), "".into());
+        });
+    });
+}
+
+/// `hwclient` → `rrbroker` → `rrworker`: requests go through the ROUTER and
+/// DEALER, replies find their way back by their envelope.
+#[test]
+fn broker_shuttles_requests_and_replies() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (frontend, frontend_endpoint) = bound(SocketType::Router);
+            let (backend, backend_endpoint) = bound(SocketType::Dealer);
+            // Runs until the end of the test, when its micro-threads unwind.
+            drop(dhaga::spawn(move || {
+                rrbroker::shuttle(Arc::new(frontend), Arc::new(backend))
+            }));
+
+            let worker = connected(SocketType::Rep, &backend_endpoint);
+            let serving = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                rrworker::serve(&worker, Some(10), &mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            });
+
+            let clients: Vec<_> = (0..2)
+                .map(|_| {
+                    let client = connected(SocketType::Req, &frontend_endpoint);
+                    dhaga::spawn(move || {
+                        let mut out = Vec::new();
+                        hwclient::run(&client, 5, &mut out).unwrap();
+                        String::from_utf8(out).unwrap()
+                    })
+                })
+                .collect();
+            for client in clients {
+                let out = client.join().unwrap();
+                assert_eq!(out.matches("Received World").count(), 5, "{out}");
+            }
+            assert_eq!(serving.join().unwrap(), "Received request: [Hello]\n".repeat(10));
+        });
+    });
+}
