@@ -332,6 +332,7 @@ fn current() -> Handle {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    colocate: bool,
 }
 
 impl Builder {
@@ -351,6 +352,18 @@ impl Builder {
     /// and unmapped when it ends.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Places the micro-thread on the worker of the micro-thread that spawns
+    /// it, instead of the least-loaded worker: for micro-threads that hand
+    /// work to each other all the time (a connection's reader and writer, a
+    /// client and its connection), which then wake each other without waking
+    /// another OS thread. Until it starts, an idle worker may still take it
+    /// from a worker that stalls. Spawned from outside a micro-thread, it
+    /// has no effect.
+    pub fn colocate(mut self) -> Builder {
+        self.colocate = true;
         self
     }
 
@@ -388,6 +401,7 @@ impl Builder {
         SpawnOptions {
             name: self.name,
             stack_size: self.stack_size,
+            colocate: self.colocate,
         }
     }
 }

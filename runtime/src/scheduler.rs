@@ -46,6 +46,8 @@ pub(crate) struct Pending {
 pub(crate) struct SpawnOptions {
     pub(crate) name: Option<String>,
     pub(crate) stack_size: Option<usize>,
+    /// Place it on the spawning worker (see `Builder::colocate`).
+    pub(crate) colocate: bool,
 }
 
 /// The part of a worker that other threads reach.
@@ -223,7 +225,7 @@ impl Shared {
         let task = Arc::new(task);
         let (handle, completer) = join::pair(Arc::clone(&task));
         let thread = MicroThread::prepare(stack, move || completer.run(f));
-        self.submit(Pending { task, thread });
+        self.submit(Pending { task, thread }, options.colocate);
         Ok(handle)
     }
 
@@ -262,10 +264,12 @@ impl Shared {
     /// unless another has at least two fewer: a pair that talks to each other
     /// keeps its locality, while many long-lived micro-threads (connections)
     /// spread evenly, which matters because they never move once started.
-    fn submit(&self, pending: Pending) {
+    ///
+    /// `colocate` keeps a spawn from a worker on that worker.
+    fn submit(&self, pending: Pending, colocate: bool) {
         // From one of our workers: placed by its cached view of the loads.
         let pending = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => Err(local.place(pending)),
+            Some(local) if local.belongs_to(self) => Err(local.place(pending, colocate)),
             _ => Ok(pending),
         });
         let overflow = match pending {

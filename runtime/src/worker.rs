@@ -224,8 +224,8 @@ impl Local {
     /// keeps its locality, while many long-lived micro-threads (connections)
     /// spread evenly, which matters because they never move once started.
     /// Gives the micro-thread back if the chosen queue is full.
-    pub(crate) fn place(&self, pending: Pending) -> Option<Pending> {
-        let target = self.choose_worker();
+    pub(crate) fn place(&self, pending: Pending, colocate: bool) -> Option<Pending> {
+        let target = if colocate { self.index } else { self.choose_worker() };
         if target == self.index {
             let overflow = self.push_fresh(pending);
             // If this worker stays busy (a long-running micro-thread), an

@@ -82,7 +82,7 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
             Ok(stream) => {
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
-                dhaga_runtime::spawn(move || {
+                spawn_colocated(move || {
                     if let End::Lost(reason) = serve(&core, Arc::new(stream), None) {
                         log::info!("{endpoint}: connection dropped: {reason}");
                     }
@@ -125,6 +125,14 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
             backoff = (backoff * 2).min(max);
         }
     }
+}
+
+/// Spawns `f` on the caller's worker (see `dhaga_runtime::Builder::colocate`).
+pub(crate) fn spawn_colocated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    dhaga_runtime::Builder::new()
+        .colocate()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("dhaga-mq: cannot start a connection's micro-thread: {e}"))
 }
 
 /// Runs one connection: handshake, then reading, with a writer beside.
@@ -188,7 +196,10 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
     }
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
-        dhaga_runtime::spawn(move || write_loop(&stream, &outbox))
+        // Beside its reader: a PING's PONG, and a reply the application
+        // sends from the micro-thread the reader woke, reach the writer
+        // without waking another worker.
+        spawn_colocated(move || write_loop(&stream, &outbox))
     };
     let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
     // A closing socket ended the reading (it shut the stream's read side);

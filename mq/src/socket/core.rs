@@ -320,11 +320,14 @@ impl Core {
 
     /// Sends `msg` as the pattern routes it, waiting (until `deadline`) for
     /// room where the pattern blocks.
-    pub(crate) fn send(&self, msg: Msg, deadline: Option<Instant>, nonblocking: bool) -> Result<(), SendError> {
+    pub(crate) fn send(&self, msg: Msg, nonblocking: bool) -> Result<(), SendError> {
         if msg.is_empty() {
             return Err(SendError::new(Error::EmptyMessage, msg));
         }
-        let mandatory = self.options().router_mandatory;
+        let (timeout, mandatory) = {
+            let options = self.options();
+            (options.send_timeout, options.router_mandatory)
+        };
         let (route, undo) = {
             let mut state = self.lock();
             if state.closed {
@@ -374,10 +377,12 @@ impl Core {
         let outcome = if nonblocking {
             attempt().ok_or(Error::WouldBlock)
         } else {
-            self.writable.wait_until(deadline, attempt).map_err(|gave| match gave {
-                Gave::TimedOut => Error::TimedOut,
-                Gave::Unwinding => Error::Closed,
-            })
+            self.writable
+                .wait_until(deadline(timeout), attempt)
+                .map_err(|gave| match gave {
+                    Gave::TimedOut => Error::TimedOut,
+                    Gave::Unwinding => Error::Closed,
+                })
         };
         match outcome {
             Ok(Ok(())) => Ok(()),
@@ -391,15 +396,15 @@ impl Core {
 
     /// Receives the next message the pattern lets through, waiting (until
     /// `deadline`) for one.
-    pub(crate) fn recv(&self, deadline: Option<Instant>, nonblocking: bool) -> Result<Msg> {
-        self.lock().pattern.can_recv(self.socket_type)?;
+    pub(crate) fn recv(&self, nonblocking: bool) -> Result<Msg> {
+        let timeout = self.options().recv_timeout;
         let attempt = || {
             let mut state = self.lock();
             if state.closed {
                 return Some(Err(Error::Closed));
             }
-            // Again under the lock: another thread's `recv` may have moved a
-            // REQ or REP on meanwhile.
+            // Under the lock: another thread's `recv` may move a REQ or REP
+            // on at any time.
             if let Err(e) = state.pattern.can_recv(self.socket_type) {
                 return Some(Err(e));
             }
@@ -408,10 +413,12 @@ impl Core {
         let outcome = if nonblocking {
             attempt().ok_or(Error::WouldBlock)
         } else {
-            self.readable.wait_until(deadline, attempt).map_err(|gave| match gave {
-                Gave::TimedOut => Error::TimedOut,
-                Gave::Unwinding => Error::Closed,
-            })
+            self.readable
+                .wait_until(deadline(timeout), attempt)
+                .map_err(|gave| match gave {
+                    Gave::TimedOut => Error::TimedOut,
+                    Gave::Unwinding => Error::Closed,
+                })
         };
         outcome?
     }
@@ -511,6 +518,11 @@ impl Core {
             }
         }));
     }
+}
+
+/// The deadline `timeout` from now (`None`: no deadline).
+fn deadline(timeout: Option<std::time::Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 impl State {
@@ -617,20 +629,20 @@ mod tests {
             assert!(matches!(core.deliver(pipes[peer], &mut batch(peer, n)), Delivered::All));
         }
         let order: Vec<String> = (0..10)
-            .map(|_| String::from_utf8(core.recv(None, true).unwrap()[0].to_vec()).unwrap())
+            .map(|_| String::from_utf8(core.recv(true).unwrap()[0].to_vec()).unwrap())
             .collect();
         assert_eq!(
             order,
             ["0.0", "1.0", "2.0", "0.1", "1.1", "2.1", "0.2", "0.3", "0.4", "0.5"]
         );
-        assert!(matches!(core.recv(None, true), Err(Error::WouldBlock)));
+        assert!(matches!(core.recv(true), Err(Error::WouldBlock)));
     }
 
     #[test]
     fn round_robin_spreads_sends_evenly() {
         let (core, pipes) = core_with_pipes(SocketType::Push, 3);
         for i in 0..9 {
-            core.send(Msg::from(format!("{i}")), None, true).unwrap();
+            core.send(Msg::from(format!("{i}")), true).unwrap();
         }
         for (k, &pipe) in pipes.iter().enumerate() {
             let Some(outbox) = core.outbox(pipe) else {
@@ -653,10 +665,10 @@ mod tests {
         let (b, _) = core.add_pipe(false);
         core.attach(a, None, None).unwrap();
         core.attach(b, None, None).unwrap();
-        core.send(Msg::from("1"), None, true).unwrap();
-        core.send(Msg::from("2"), None, true).unwrap();
+        core.send(Msg::from("1"), true).unwrap();
+        core.send(Msg::from("2"), true).unwrap();
         // Both full now: a non-blocking send fails and gives the message back.
-        let err = core.send(Msg::from("3"), None, true).unwrap_err();
+        let err = core.send(Msg::from("3"), true).unwrap_err();
         assert!(matches!(err.error(), Error::WouldBlock));
         assert_eq!(err.into_msg(), Msg::from("3"));
     }
@@ -674,7 +686,7 @@ mod tests {
             })
         };
         // The reader blocks at two queued messages until we take some.
-        let got: Vec<_> = (0..5).map(|_| core.recv(None, false).unwrap()).collect();
+        let got: Vec<_> = (0..5).map(|_| core.recv(false).unwrap()).collect();
         assert!(reader.join().unwrap());
         assert_eq!(got, (0..5).map(|i| Msg::from(format!("{i}"))).collect::<Vec<_>>());
     }

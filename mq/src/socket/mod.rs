@@ -170,8 +170,10 @@ impl Socket {
                 let core = Arc::clone(&self.core);
                 let target = endpoint.clone();
                 // The connector ends by itself once the socket closes or the
-                // pipe is disconnected; nobody needs to join it.
-                drop(dhaga_runtime::spawn(move || {
+                // pipe is disconnected; nobody needs to join it. It reads the
+                // connection too, so it starts beside the caller, who is
+                // likely the one to receive what it reads.
+                drop(connection::spawn_colocated(move || {
                     connection::connect_loop(core, target, pipe)
                 }));
             }
@@ -243,8 +245,7 @@ impl Socket {
     /// ROUTER with `router_mandatory`, [`Error::EmptyMessage`],
     /// [`Error::Closed`].
     pub fn send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        let deadline = deadline(self.core.options().send_timeout);
-        self.core.send(msg.into(), deadline, false)
+        self.core.send(msg.into(), false)
     }
 
     /// Sends a message if that is possible without waiting.
@@ -254,7 +255,7 @@ impl Socket {
     /// As [`send`](Socket::send), with [`Error::WouldBlock`] where it would
     /// wait.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        self.core.send(msg.into(), None, true)
+        self.core.send(msg.into(), true)
     }
 
     /// Receives the next message, waiting for one (up to the receive
@@ -266,8 +267,7 @@ impl Socket {
     /// out of REQ/REP order, [`Error::NotSupported`] on PUSH,
     /// [`Error::Closed`].
     pub fn recv(&self) -> Result<Msg> {
-        let deadline = deadline(self.core.options().recv_timeout);
-        self.core.recv(deadline, false)
+        self.core.recv(false)
     }
 
     /// Receives a message if one is waiting.
@@ -276,7 +276,7 @@ impl Socket {
     ///
     /// As [`recv`](Socket::recv), with [`Error::WouldBlock`] if none is.
     pub fn try_recv(&self) -> Result<Msg> {
-        self.core.recv(None, true)
+        self.core.recv(true)
     }
 
     /// Closes the socket and waits until its connections have sent what
