@@ -10,7 +10,8 @@
 //! - Throughput: `local_thr` (PULL, bound) receives what `remote_thr`
 //!   (PUSH, connected) sends as fast as it can; `local_thr` reports
 //!   messages per second and megabits per second, from its first message
-//!   to its last. At 64 B, 1 KiB and 64 KiB messages.
+//!   to its last. At 1 B, 64 B, 1 KiB and 64 KiB messages over tcp, and
+//!   64 B to 64 KiB over ipc.
 //! - Latency: `remote_lat` (REQ, connected) sends a 64 B request that
 //!   `local_lat` (REP, bound) sends back, many times; `remote_lat` reports
 //!   half the mean round trip.
@@ -25,12 +26,12 @@
 //!
 //! Every measurement is a fresh pair of processes on a fresh port: the
 //! local side starts first, the remote side once the port is listening
-//! (read from `/proc/net/tcp`, so the latency clock does not include a
-//! reconnect). [`ROUNDS`] rounds (or `--rounds N`) each run every test on
+//! (read from `/proc/net/tcp`; for ipc, once the socket file exists), so
+//! the latency clock does not include a reconnect. [`ROUNDS`] rounds (or `--rounds N`) each run every test on
 //! every pair, the pairs in an order that rotates from round to round so a
 //! slow phase of the machine is shared out; the table shows each median.
-//! Both processes share the machine's CPUs. A default run takes about a
-//! minute and a half on two cores.
+//! Both processes share the machine's CPUs. A default run takes about two
+//! minutes on two cores.
 //!
 //! Progress goes to stderr and the table to stdout.
 
@@ -42,7 +43,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Measured rounds unless `--rounds` says otherwise.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 /// The longest one measurement may take before it counts as failed.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the local side may take to start listening.
@@ -107,36 +108,43 @@ enum Kind {
     Latency,
 }
 
-/// One test: a kind, a message size and how many messages or round trips
-/// (chosen so that each measurement lasts about a second on dhaga).
+/// The transports measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Tcp,
+    Ipc,
+}
+
+/// One test: a kind, a transport, a message size and how many messages or
+/// round trips (chosen so that each measurement lasts about a second on
+/// dhaga).
 #[derive(Clone, Copy, Debug)]
 struct Test {
     kind: Kind,
+    transport: Transport,
     size: usize,
     count: u64,
 }
 
-const TESTS: [Test; 4] = [
+const fn test(kind: Kind, transport: Transport, size: usize, count: u64) -> Test {
     Test {
-        kind: Kind::Throughput,
-        size: 64,
-        count: 1_000_000,
-    },
-    Test {
-        kind: Kind::Throughput,
-        size: 1024,
-        count: 500_000,
-    },
-    Test {
-        kind: Kind::Throughput,
-        size: 64 * 1024,
-        count: 10_000,
-    },
-    Test {
-        kind: Kind::Latency,
-        size: 64,
-        count: 10_000,
-    },
+        kind,
+        transport,
+        size,
+        count,
+    }
+}
+
+const TESTS: [Test; 9] = [
+    test(Kind::Throughput, Transport::Tcp, 1, 2_000_000),
+    test(Kind::Throughput, Transport::Tcp, 64, 1_000_000),
+    test(Kind::Throughput, Transport::Tcp, 1024, 500_000),
+    test(Kind::Throughput, Transport::Tcp, 64 * 1024, 10_000),
+    test(Kind::Throughput, Transport::Ipc, 64, 1_000_000),
+    test(Kind::Throughput, Transport::Ipc, 1024, 500_000),
+    test(Kind::Throughput, Transport::Ipc, 64 * 1024, 10_000),
+    test(Kind::Latency, Transport::Tcp, 64, 10_000),
+    test(Kind::Latency, Transport::Ipc, 64, 10_000),
 ];
 
 impl Test {
@@ -145,9 +153,13 @@ impl Test {
             s if s >= 1024 && s % 1024 == 0 => format!("{} KiB", s / 1024),
             s => format!("{s} B"),
         };
+        let transport = match self.transport {
+            Transport::Tcp => "tcp",
+            Transport::Ipc => "ipc",
+        };
         match self.kind {
-            Kind::Throughput => format!("throughput {size}"),
-            Kind::Latency => format!("latency {size}"),
+            Kind::Throughput => format!("throughput {size} {transport}"),
+            Kind::Latency => format!("latency {size} {transport}"),
         }
     }
 
@@ -271,15 +283,24 @@ fn parse_rounds() -> Result<usize, String> {
 /// Runs one test on one pair: the local tool, then, once it listens, the
 /// remote one; returns what the reporting side printed.
 fn measure(tools: &Tools, test: Test, pair: Pair) -> Result<Outcome, String> {
-    let port = free_port()?;
     let (local_tool, remote_tool) = test.tools();
-    let args = [
-        format!("tcp://127.0.0.1:{port}"),
-        test.size.to_string(),
-        test.count.to_string(),
-    ];
+    let (endpoint, listening): (String, Box<dyn Fn() -> Result<(), String>>) = match test.transport {
+        Transport::Tcp => {
+            let port = free_port()?;
+            (
+                format!("tcp://127.0.0.1:{port}"),
+                Box::new(move || wait_listening(port, LISTEN_TIMEOUT)),
+            )
+        }
+        Transport::Ipc => {
+            let path = ipc_path();
+            let endpoint = format!("ipc://{}", path.display());
+            (endpoint, Box::new(move || wait_socket_file(&path, LISTEN_TIMEOUT)))
+        }
+    };
+    let args = [endpoint, test.size.to_string(), test.count.to_string()];
     let local = Process::start(&tools.path(pair.local, local_tool), &args)?;
-    wait_listening(port, LISTEN_TIMEOUT)?;
+    listening()?;
     let remote = Process::start(&tools.path(pair.remote, remote_tool), &args)?;
 
     let deadline = Instant::now() + TIMEOUT;
@@ -403,6 +424,36 @@ fn wait_listening(port: u16, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// A fresh socket path for an ipc measurement.
+fn ipc_path() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("dhaga-compare-mq-{}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Waits until the local tool has bound the Unix socket `path` (the file
+/// appears at `bind`, which both libraries do before they listen; a
+/// connection that comes between the two is retried by the remote tool).
+fn wait_socket_file(path: &Path, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if path.exists() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "nothing listens at {} after {} s",
+                path.display(),
+                timeout.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn describe(outcome: Outcome) -> String {
     match outcome {
         Outcome::Throughput { msgs_per_sec, megabits } => format!("{msgs_per_sec:.0} msg/s, {megabits:.1} Mb/s"),
@@ -475,7 +526,7 @@ fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize) {
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     println!();
     println!(
-        "dhaga::mq against libzmq {major}.{minor}.{patch}: libzmq's perf tools over tcp://127.0.0.1, \
+        "dhaga::mq against libzmq {major}.{minor}.{patch}: libzmq's perf tools over tcp://127.0.0.1 and ipc, \
          median of {rounds} rounds, {cpus} CPUs shared by both sides"
     );
     println!();
