@@ -29,50 +29,120 @@ use bytes::Bytes;
 /// assert_eq!(multi.len(), 3);
 /// assert_eq!(multi.pop_front().unwrap(), "");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Msg {
-    frames: Vec<Bytes>,
+    frames: Frames,
+}
+
+/// The frames of a message. Most messages have one frame, kept inline: a
+/// message then costs no allocation beyond its bytes' own.
+#[derive(Clone, Default)]
+enum Frames {
+    #[default]
+    None,
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
+
+impl Frames {
+    fn as_slice(&self) -> &[Bytes] {
+        match self {
+            Frames::None => &[],
+            Frames::One(frame) => std::slice::from_ref(frame),
+            Frames::Many(frames) => frames,
+        }
+    }
+
+    /// The frames as a vector, to change them in place (allocating only for
+    /// a message that had one frame).
+    fn as_vec(&mut self) -> &mut Vec<Bytes> {
+        if !matches!(self, Frames::Many(_)) {
+            let frames = std::mem::take(self).into_vec();
+            *self = Frames::Many(frames);
+        }
+        match self {
+            Frames::Many(frames) => frames,
+            _ => unreachable!("made a vector above"),
+        }
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        match self {
+            Frames::None => *self = Frames::One(frame),
+            _ => self.as_vec().push(frame),
+        }
+    }
+
+    fn into_vec(self) -> Vec<Bytes> {
+        match self {
+            Frames::None => Vec::new(),
+            Frames::One(frame) => vec![frame],
+            Frames::Many(frames) => frames,
+        }
+    }
+
+    fn from_vec(mut frames: Vec<Bytes>) -> Frames {
+        match frames.len() {
+            0 => Frames::None,
+            1 => Frames::One(frames.pop().expect("one frame")),
+            _ => Frames::Many(frames),
+        }
+    }
+}
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Msg) -> bool {
+        self.frames() == other.frames()
+    }
+}
+
+impl Eq for Msg {}
+
+impl std::hash::Hash for Msg {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.frames().hash(state);
+    }
 }
 
 impl Msg {
     /// A message with no frames (add some before sending it).
     pub fn new() -> Msg {
-        Msg { frames: Vec::new() }
+        Msg { frames: Frames::None }
     }
 
     /// The number of frames.
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.frames().len()
     }
 
     /// Whether the message has no frames.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.frames().is_empty()
     }
 
     /// The frames, first to last.
     pub fn frames(&self) -> &[Bytes] {
-        &self.frames
+        self.frames.as_slice()
     }
 
     /// Iterates over the frames.
     pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
-        self.frames.iter()
+        self.frames().iter()
     }
 
     /// The frame at `index`, if there is one.
     pub fn get(&self, index: usize) -> Option<&Bytes> {
-        self.frames.get(index)
+        self.frames().get(index)
     }
 
     /// The first frame.
     pub fn first(&self) -> Option<&Bytes> {
-        self.frames.first()
+        self.frames().first()
     }
 
     /// The last frame.
     pub fn last(&self) -> Option<&Bytes> {
-        self.frames.last()
+        self.frames().last()
     }
 
     /// Appends a frame.
@@ -82,17 +152,36 @@ impl Msg {
 
     /// Prepends a frame (an envelope: a routing id, a delimiter).
     pub fn push_front(&mut self, frame: impl Into<Bytes>) {
-        self.frames.insert(0, frame.into());
+        match &mut self.frames {
+            Frames::None => self.frames = Frames::One(frame.into()),
+            frames => frames.as_vec().insert(0, frame.into()),
+        }
     }
 
     /// Removes and returns the first frame.
     pub fn pop_front(&mut self) -> Option<Bytes> {
-        (!self.frames.is_empty()).then(|| self.frames.remove(0))
+        match std::mem::take(&mut self.frames) {
+            Frames::None => None,
+            Frames::One(frame) => Some(frame),
+            Frames::Many(mut frames) => {
+                let first = frames.remove(0);
+                self.frames = Frames::from_vec(frames);
+                Some(first)
+            }
+        }
     }
 
     /// Removes and returns the last frame.
     pub fn pop_back(&mut self) -> Option<Bytes> {
-        self.frames.pop()
+        match std::mem::take(&mut self.frames) {
+            Frames::None => None,
+            Frames::One(frame) => Some(frame),
+            Frames::Many(mut frames) => {
+                let last = frames.pop();
+                self.frames = Frames::from_vec(frames);
+                last
+            }
+        }
     }
 
     /// Removes the first `n` frames and returns them as a message of their
@@ -102,26 +191,30 @@ impl Msg {
     ///
     /// If `n > self.len()`.
     pub fn split_front(&mut self, n: usize) -> Msg {
-        let rest = self.frames.split_off(n);
+        let mut front = std::mem::take(&mut self.frames).into_vec();
+        let rest = front.split_off(n);
+        self.frames = Frames::from_vec(rest);
         Msg {
-            frames: std::mem::replace(&mut self.frames, rest),
+            frames: Frames::from_vec(front),
         }
     }
 
     /// Puts `envelope`'s frames in front of this message's.
     pub fn prepend(&mut self, envelope: Msg) {
         let rest = std::mem::replace(&mut self.frames, envelope.frames);
-        self.frames.extend(rest);
+        for frame in rest.into_vec() {
+            self.frames.push(frame);
+        }
     }
 
     /// The total size of the frames' bytes.
     pub fn size(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.frames().iter().map(Bytes::len).sum()
     }
 
     /// The frames as a vector.
     pub fn into_frames(self) -> Vec<Bytes> {
-        self.frames
+        self.frames.into_vec()
     }
 }
 
@@ -129,21 +222,23 @@ impl Index<usize> for Msg {
     type Output = Bytes;
 
     fn index(&self, index: usize) -> &Bytes {
-        &self.frames[index]
+        &self.frames()[index]
     }
 }
 
 impl<F: Into<Bytes>> FromIterator<F> for Msg {
     fn from_iter<I: IntoIterator<Item = F>>(iter: I) -> Msg {
         Msg {
-            frames: iter.into_iter().map(Into::into).collect(),
+            frames: Frames::from_vec(iter.into_iter().map(Into::into).collect()),
         }
     }
 }
 
 impl<F: Into<Bytes>> Extend<F> for Msg {
     fn extend<I: IntoIterator<Item = F>>(&mut self, iter: I) {
-        self.frames.extend(iter.into_iter().map(Into::into));
+        for frame in iter {
+            self.frames.push(frame.into());
+        }
     }
 }
 
@@ -152,7 +247,7 @@ impl IntoIterator for Msg {
     type IntoIter = std::vec::IntoIter<Bytes>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.frames.into_iter()
+        self.frames.into_vec().into_iter()
     }
 }
 
@@ -161,13 +256,15 @@ impl<'a> IntoIterator for &'a Msg {
     type IntoIter = std::slice::Iter<'a, Bytes>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.frames.iter()
+        self.frames().iter()
     }
 }
 
 impl From<Vec<Bytes>> for Msg {
     fn from(frames: Vec<Bytes>) -> Msg {
-        Msg { frames }
+        Msg {
+            frames: Frames::from_vec(frames),
+        }
     }
 }
 
@@ -176,7 +273,7 @@ macro_rules! single_frame_from {
         impl From<$t> for Msg {
             /// A single-frame message.
             fn from(frame: $t) -> Msg {
-                Msg { frames: vec![Bytes::from(frame)] }
+                Msg { frames: Frames::One(Bytes::from(frame)) }
             }
         }
     )*};
@@ -188,7 +285,7 @@ impl From<&String> for Msg {
     /// A single-frame message (copies the string).
     fn from(frame: &String) -> Msg {
         Msg {
-            frames: vec![Bytes::copy_from_slice(frame.as_bytes())],
+            frames: Frames::One(Bytes::copy_from_slice(frame.as_bytes())),
         }
     }
 }
@@ -197,7 +294,7 @@ impl<const N: usize> From<&'static [u8; N]> for Msg {
     /// A single-frame message.
     fn from(frame: &'static [u8; N]) -> Msg {
         Msg {
-            frames: vec![Bytes::from_static(frame)],
+            frames: Frames::One(Bytes::from_static(frame)),
         }
     }
 }
@@ -206,7 +303,7 @@ impl fmt::Debug for Msg {
     /// Frames that are UTF-8 print as strings, others as bytes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        for frame in &self.frames {
+        for frame in self.frames() {
             match std::str::from_utf8(frame) {
                 Ok(text) => list.entry(&text),
                 Err(_) => list.entry(frame),
@@ -229,6 +326,43 @@ mod tests {
         msg.prepend(envelope);
         assert_eq!(msg, Msg::from_iter(["id", "", "body"]));
         assert_eq!(msg.size(), 6);
+    }
+
+    proptest::proptest! {
+        /// Every operation does to a message what it does to a vector of
+        /// frames, whatever inline or vector form the message is in.
+        #[test]
+        fn operations_match_a_vector_model(ops in proptest::collection::vec((0u8..6, 0u8..4), 0..40)) {
+            let mut msg = Msg::new();
+            let mut model: Vec<Bytes> = Vec::new();
+            for (i, (op, n)) in ops.into_iter().enumerate() {
+                let frame = Bytes::from(format!("{i}"));
+                match op {
+                    0 => { msg.push_back(frame.clone()); model.push(frame); }
+                    1 => { msg.push_front(frame.clone()); model.insert(0, frame); }
+                    2 => { let m = (!model.is_empty()).then(|| model.remove(0)); proptest::prop_assert_eq!(msg.pop_front(), m); }
+                    3 => proptest::prop_assert_eq!(msg.pop_back(), model.pop()),
+                    4 => {
+                        let n = usize::from(n).min(model.len());
+                        let front = msg.split_front(n);
+                        let rest = model.split_off(n);
+                        proptest::prop_assert_eq!(front.frames(), &model[..]);
+                        model = rest;
+                    }
+                    _ => {
+                        let envelope: Msg = (0..n).map(|k| format!("e{k}")).collect();
+                        let mut joined: Vec<Bytes> = envelope.frames().to_vec();
+                        joined.append(&mut model);
+                        msg.prepend(envelope);
+                        model = joined;
+                    }
+                }
+                proptest::prop_assert_eq!(msg.frames(), &model[..]);
+                proptest::prop_assert_eq!(msg.len(), model.len());
+                proptest::prop_assert_eq!(msg.is_empty(), model.is_empty());
+            }
+            proptest::prop_assert_eq!(msg.into_frames(), model);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! reconnect interval, doubling it up to the maximum.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +31,11 @@ use crate::zmtp::{
 };
 use crate::{Msg, SocketType};
 
-/// How much one `read` asks for.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much one `read` asks for at first, and at most: a connection whose
+/// reads fill the buffer doubles it, so a quiet peer costs little memory
+/// and a busy one is read in large chunks.
+const FIRST_READ: usize = 4 * 1024;
+const MAX_READ: usize = 64 * 1024;
 
 /// Frames at least this big are written from their own buffer instead of
 /// being copied into the batch.
@@ -143,7 +146,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         _ => None,
     };
     let mut input = BytesMut::new();
-    let mut scratch = vec![0u8; READ_CHUNK];
+    let mut scratch = vec![0u8; FIRST_READ];
 
     // Handshake, bounded by the handshake interval.
     let _ = stream.set_read_timeout(Some(options.handshake_ivl));
@@ -257,7 +260,12 @@ fn read_loop(
         }
         match stream.read(&mut scratch) {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
-            Ok(n) => input.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                input.extend_from_slice(&scratch[..n]);
+                if n == scratch.len() && n < MAX_READ {
+                    scratch.resize(n * 2, 0);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return End::Lost(e.to_string()),
         }
@@ -287,7 +295,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 /// Writes what the socket queues for this peer, each batch in one write,
 /// until told to stop, or until the socket closed and the queue is empty.
 fn write_loop(stream: &Stream, outbox: &Outbox) {
-    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::new();
     loop {
         let msgs = match outbox.take() {
             Take::Msgs(msgs) => msgs,
@@ -328,9 +336,10 @@ fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: 
                 let mut header = [0u8; MAX_HEADER_LEN];
                 let n = encode_frame_header(more, frame.len(), &mut header);
                 out.extend_from_slice(&header[..n]);
-                stream.write_all(out)?;
+                // What is encoded so far and the frame's own bytes, in one
+                // `writev`.
+                stream.write_all_vectored(&mut [IoSlice::new(out), IoSlice::new(frame)])?;
                 out.clear();
-                stream.write_all(frame)?;
             } else {
                 encode_frame(out, more, frame);
             }

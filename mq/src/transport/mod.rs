@@ -6,7 +6,7 @@ pub(crate) mod inproc;
 mod ipc;
 mod tcp;
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
@@ -40,6 +40,21 @@ impl Stream {
 
     pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         each_stream!(self, s => (&*s).write_all(buf))
+    }
+
+    /// Writes every byte of `bufs`, gathering them in as few `writev`s as
+    /// the socket takes.
+    pub(crate) fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match each_stream!(self, s => (&*s).write_vectored(bufs)) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
