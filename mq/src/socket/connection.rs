@@ -301,7 +301,11 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
             Take::Msgs(msgs) => msgs,
             Take::Stop => return,
             Take::Drained => {
-                let _ = stream.shutdown(Shutdown::Write);
+                // Everything is written: end the connection, which also
+                // wakes this connection's reader. (Shutting the reading
+                // side earlier, while writes were still queued, makes
+                // libzmq drop an ipc connection's last messages.)
+                let _ = stream.shutdown(Shutdown::Both);
                 return;
             }
         };

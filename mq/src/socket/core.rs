@@ -475,20 +475,12 @@ impl Core {
         for outbox in outboxes {
             outbox.close(deadline);
         }
-        let (rooms, streams): (Vec<_>, Vec<_>) = self
-            .lock()
-            .pipes
-            .values()
-            .map(|p| (Arc::clone(&p.room), p.stream.clone()))
-            .unzip();
+        let rooms: Vec<_> = self.lock().pipes.values().map(|p| Arc::clone(&p.room)).collect();
         for room in rooms {
             room.notify_all();
         }
-        // Readers parked in `read` see the end of the stream and finish,
-        // after their writers have sent what was queued.
-        for stream in streams.into_iter().flatten() {
-            let _ = stream.shutdown(std::net::Shutdown::Read);
-        }
+        // Each connection's writer sends what was queued and then shuts the
+        // connection down, which ends its reader too.
         self.readable.notify_all();
         self.writable.notify_all();
         self.closed_notify.notify_all();
