@@ -328,61 +328,30 @@ impl Core {
             let options = self.options();
             (options.send_timeout, options.router_mandatory)
         };
-        let (route, undo) = {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(SendError::new(Error::Closed, msg));
-            }
-            state.prepare_send(self.socket_type, msg, mandatory)?
-        };
+        let mut state = self.lock();
+        if state.closed {
+            return Err(SendError::new(Error::Closed, msg));
+        }
+        let (route, undo) = state.prepare_send(self.socket_type, msg, mandatory)?;
         let (mut slot, target) = match route {
             Route::Dropped => return Ok(()),
             Route::RoundRobin(msg) => (Some(msg), None),
             Route::To { pipe, msg, block } => (Some(msg), Some((pipe, block))),
         };
-        let mut attempt = || {
-            let mut state = self.lock();
-            if state.closed {
-                return Some(Err(Error::Closed));
-            }
-            let sent = match target {
-                None => state.push_round_robin(&mut slot),
-                Some((pipe, block)) => match state.pipes.get(&pipe) {
-                    Some(entry) if !entry.finished => {
-                        if entry.outbox.try_push(&mut slot) {
-                            Some(pipe)
-                        } else if block {
-                            None
-                        } else {
-                            // A routing pattern drops what a full peer cannot take.
-                            slot = None;
-                            return Some(Ok(()));
-                        }
-                    }
-                    // The peer left meanwhile: unroutable, reported where
-                    // the send would have waited (ROUTER_MANDATORY).
-                    _ if block => return Some(Err(Error::HostUnreachable)),
-                    _ => {
-                        slot = None;
-                        return Some(Ok(()));
-                    }
-                },
-            };
-            let pipe = sent?;
-            if state.pattern.sent(pipe) {
-                state.discard_inbound();
-            }
-            Some(Ok(()))
-        };
-        let outcome = if nonblocking {
-            attempt().ok_or(Error::WouldBlock)
-        } else {
-            self.writable
-                .wait_until(deadline(timeout), attempt)
+        // The first try under the lock taken for routing: a send that finds
+        // room (the common case) locks the socket once.
+        let first = state.push_routed(&mut slot, target);
+        drop(state);
+        let outcome = match first {
+            Some(result) => Ok(result),
+            None if nonblocking => Err(Error::WouldBlock),
+            None => self
+                .writable
+                .wait_until(deadline(timeout), || self.lock().push_routed(&mut slot, target))
                 .map_err(|gave| match gave {
                     Gave::TimedOut => Error::TimedOut,
                     Gave::Unwinding => Error::Closed,
-                })
+                }),
         };
         match outcome {
             Ok(Ok(())) => Ok(()),
@@ -536,6 +505,44 @@ impl State {
     /// The pipe a routing id names, if it is connected.
     pub(crate) fn routed(&self, routing_id: &[u8]) -> Option<PipeId> {
         self.routing.get(routing_id).copied()
+    }
+
+    /// Puts the message in `slot` where [`State::prepare_send`] routed it
+    /// (`target`: a pipe and whether to wait for it, or round robin).
+    /// `None`: no room yet, try again later; `Some(Ok)`: sent or dropped as
+    /// the pattern says (the slot is empty then); `Some(Err)`: give up.
+    fn push_routed(&mut self, slot: &mut Option<Msg>, target: Option<(PipeId, bool)>) -> Option<Result<(), Error>> {
+        if self.closed {
+            return Some(Err(Error::Closed));
+        }
+        let sent = match target {
+            None => self.push_round_robin(slot),
+            Some((pipe, block)) => match self.pipes.get(&pipe) {
+                Some(entry) if !entry.finished => {
+                    if entry.outbox.try_push(slot) {
+                        Some(pipe)
+                    } else if block {
+                        None
+                    } else {
+                        // A routing pattern drops what a full peer cannot take.
+                        *slot = None;
+                        return Some(Ok(()));
+                    }
+                }
+                // The peer left meanwhile: unroutable, reported where the
+                // send would have waited (ROUTER_MANDATORY).
+                _ if block => return Some(Err(Error::HostUnreachable)),
+                _ => {
+                    *slot = None;
+                    return Some(Ok(()));
+                }
+            },
+        };
+        let pipe = sent?;
+        if self.pattern.sent(pipe) {
+            self.discard_inbound();
+        }
+        Some(Ok(()))
     }
 
     /// Round-robin: the next pipe with room takes the message.
