@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +41,10 @@ const MAX_READ: usize = 64 * 1024;
 /// Frames at least this big are written from their own buffer instead of
 /// being copied into the batch.
 const LARGE_FRAME: usize = 32 * 1024;
+
+/// Buffers per `writev`, well under every platform's `IOV_MAX` (1024 on
+/// Linux).
+const MAX_IOVECS: usize = 512;
 
 /// Why a connection ended.
 enum End {
@@ -325,13 +330,21 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
     }
 }
 
-/// Encodes `msgs` into `out` and writes it; large frames go out from their
-/// own buffers instead of being copied.
+/// Encodes `msgs` and writes them with as few `writev`s as possible:
+/// headers and small frames are copied into `out`, large frames go out from
+/// their own buffers, all gathered.
 fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: &[Msg]) -> io::Result<()> {
+    /// A piece of the batch: a stretch of `out`, or a large frame.
+    enum Piece<'a> {
+        Encoded(Range<usize>),
+        Frame(&'a [u8]),
+    }
     out.clear();
     for command in commands {
         encode_command(out, command);
     }
+    let mut pieces = Vec::new();
+    let mut encoded_from = 0;
     for msg in msgs {
         let last = msg.len() - 1;
         for (i, frame) in msg.iter().enumerate() {
@@ -340,17 +353,27 @@ fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: 
                 let mut header = [0u8; MAX_HEADER_LEN];
                 let n = encode_frame_header(more, frame.len(), &mut header);
                 out.extend_from_slice(&header[..n]);
-                // What is encoded so far and the frame's own bytes, in one
-                // `writev`.
-                stream.write_all_vectored(&mut [IoSlice::new(out), IoSlice::new(frame)])?;
-                out.clear();
+                pieces.push(Piece::Encoded(encoded_from..out.len()));
+                pieces.push(Piece::Frame(frame));
+                encoded_from = out.len();
             } else {
                 encode_frame(out, more, frame);
             }
         }
     }
-    if !out.is_empty() {
-        stream.write_all(out)?;
+    if encoded_from < out.len() {
+        pieces.push(Piece::Encoded(encoded_from..out.len()));
+    }
+    // `out` is complete: the stretches can be borrowed now.
+    for chunk in pieces.chunks(MAX_IOVECS) {
+        let mut slices: Vec<IoSlice<'_>> = chunk
+            .iter()
+            .map(|piece| match piece {
+                Piece::Encoded(range) => IoSlice::new(&out[range.clone()]),
+                Piece::Frame(frame) => IoSlice::new(frame),
+            })
+            .collect();
+        stream.write_all_vectored(&mut slices)?;
     }
     Ok(())
 }
