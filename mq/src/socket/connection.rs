@@ -306,11 +306,14 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
             Take::Msgs(msgs) => msgs,
             Take::Stop => return,
             Take::Drained => {
-                // Everything is written: end the connection, which also
-                // wakes this connection's reader. (Shutting the reading
-                // side earlier, while writes were still queued, makes
-                // libzmq drop an ipc connection's last messages.)
-                let _ = stream.shutdown(Shutdown::Both);
+                // Everything is written: half-close, as TCP's orderly
+                // release does. The peer reads what is left, sees the end
+                // and closes its side, which ends this connection's reader.
+                // (Hanging up both directions at once makes libzmq drop an
+                // ipc connection's unread messages when its input is paused
+                // at the high-water mark.) A peer that never closes is cut
+                // off at the linger deadline.
+                let _ = stream.shutdown(Shutdown::Write);
                 return;
             }
         };

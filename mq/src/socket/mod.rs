@@ -279,17 +279,24 @@ impl Socket {
         self.core.recv(true)
     }
 
-    /// Closes the socket and waits until its connections have sent what
-    /// was queued for them, for at most the linger time (by default, as
-    /// long as it takes), as libzmq's `zmq_ctx_term` does. A program that
+    /// Closes the socket and waits until its connections have delivered
+    /// what was queued for them, for at most the linger time (by default,
+    /// as long as it takes), as libzmq's `zmq_ctx_term` does. A program that
     /// sends and then ends calls this, so that its last messages are not
     /// lost with the runtime's micro-threads.
     ///
+    /// Each connection ends in order: once its writer has written
+    /// everything it half-closes, and the connection ends when the peer has
+    /// read the rest and closed its side (hanging up at once would make a
+    /// libzmq peer whose input is paused at its high-water mark drop what
+    /// it had not read). So `close` waits for peers to read; a peer that
+    /// does not is cut off at the linger deadline.
+    ///
     /// Messages queued for a peer that is not connected yet still wait for
     /// it (the socket keeps connecting), so with the default linger this
-    /// waits for that peer to appear, as `zmq_ctx_term` does; set a linger
-    /// time to bound it. Dropping the socket closes it without waiting: the
-    /// connections then flush on their own while the program goes on.
+    /// waits for that peer to appear; set a linger time to bound it.
+    /// Dropping the socket closes it the same way without waiting: the
+    /// connections finish on their own while the program goes on.
     pub fn close(self) {
         let linger = self.core.options().linger;
         let deadline = deadline(linger);

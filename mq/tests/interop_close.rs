@@ -1,0 +1,63 @@
+//! Closing a dhaga socket delivers everything it queued to a libzmq peer,
+//! even one that is not reading at that moment (its input paused at the
+//! high-water mark): the connection is released in order (half-close, the
+//! peer reads the rest and closes), not hung up at once, which makes libzmq
+//! drop what it had not read yet over ipc.
+
+use std::time::Duration;
+
+use dhaga_mq::{Socket, SocketType};
+use dhaga_testutil::within_limit;
+
+/// More than the PULL's high-water mark (1000), so its input pauses, and
+/// few enough to fit in the queues and socket buffers.
+const MESSAGES: usize = 3_000;
+
+fn close_delivers_everything_to_a_paused_libzmq_pull(endpoint: &str) {
+    let ctx = zmq::Context::new();
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_rcvtimeo(10_000).unwrap();
+    pull.bind(endpoint).unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+
+    // The PULL reads nothing until the PUSH has closed: its input is
+    // paused at the high-water mark when the PUSH hangs up.
+    let push = Socket::new(SocketType::Push);
+    push.set_send_timeout(Some(Duration::from_secs(20)));
+    push.connect(&endpoint).unwrap();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        for i in 0..MESSAGES {
+            push.send(format!("{i}")).unwrap();
+        }
+        sent_tx.send(()).unwrap();
+        // Returns once the peer has read everything and closed its side.
+        push.close();
+    });
+    // Small messages: all fit in the queues and socket buffers, so the
+    // sender is closing while the PULL has read none of them.
+    sent_rx.recv().unwrap();
+    for i in 0..MESSAGES {
+        let msg = pull
+            .recv_bytes(0)
+            .unwrap_or_else(|e| panic!("{endpoint}: message {i} of {MESSAGES}: {e}"));
+        assert_eq!(msg, i.to_string().into_bytes(), "{endpoint}");
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn close_delivers_everything_over_ipc() {
+    within_limit(|| {
+        let dir = std::env::temp_dir();
+        for run in 0..5 {
+            let path = dir.join(format!("dhaga-close-{}-{run}.sock", std::process::id()));
+            close_delivers_everything_to_a_paused_libzmq_pull(&format!("ipc://{}", path.display()));
+        }
+    });
+}
+
+#[test]
+fn close_delivers_everything_over_tcp() {
+    within_limit(|| close_delivers_everything_to_a_paused_libzmq_pull("tcp://127.0.0.1:*"));
+}
