@@ -33,8 +33,10 @@
 
 mod contenders;
 mod proc_status;
+mod table;
 mod workload;
 
 pub use crate::contenders::{CONTENDER_NAMES, Contender, Dhaga, May, Parked, Threads, Tokio, contender, contenders};
 pub use crate::proc_status::{ProcStatus, page_size};
+pub use crate::table::print_aligned;
 pub use crate::workload::{SPAWN_BATCH, Workload};

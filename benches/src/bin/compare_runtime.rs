@@ -354,7 +354,7 @@ fn print_table(rows: &[Row], os_threads: &[Option<u64>]) {
     cells.extend(peers.iter().map(|_| String::new()));
     table.push(cells);
 
-    print_aligned(&table);
+    dhaga_benches::print_aligned(&table, 1);
     println!();
     println!("peer/dhaga: the peer's median divided by dhaga's; above 1x, dhaga is ahead.");
     println!(
@@ -368,33 +368,6 @@ fn print_table(rows: &[Row], os_threads: &[Option<u64>]) {
         grouped(IDLE_THREADS as u64),
         page_size()
     );
-}
-
-/// Prints rows of cells as columns: the first left-aligned, the rest
-/// right-aligned, each as wide as its widest cell.
-fn print_aligned(table: &[Vec<String>]) {
-    let columns = table.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            table
-                .iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in table {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c == 0 {
-                line += &format!("{cell:<width$}", width = widths[c]);
-            } else {
-                line += &format!("  {cell:>width$}", width = widths[c]);
-            }
-        }
-        println!("{}", line.trim_end());
-    }
 }
 
 /// The median of `samples`, or `None` if there are none.

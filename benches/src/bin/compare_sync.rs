@@ -97,7 +97,7 @@ fn main() {
     }
     eprintln!("done in {:.0} s\n", started.elapsed().as_secs_f64());
     println!("{title}\n");
-    print_aligned(&table);
+    dhaga_benches::print_aligned(&table, 2);
     println!();
     println!("vs dhaga: the case's median divided by the metric's first (dhaga) case; above 1x, dhaga is ahead.");
     println!("may has no bounded channel: its rows use may's unbounded mpsc (1:1, N:1) and mpmc (N:N).");
@@ -549,33 +549,6 @@ fn channel(rt: &Arc<Runtime>, name: &'static str, producers: usize, consumers: u
             crossbeam("crossbeam unbounded, OS threads", false),
             may_case,
         ],
-    }
-}
-
-/// Prints rows of cells as columns: the first two left-aligned, the rest
-/// right-aligned, each as wide as its widest cell.
-fn print_aligned(table: &[Vec<String>]) {
-    let columns = table.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            table
-                .iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in table {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c < 2 {
-                line += &format!("{cell:<width$}  ", width = widths[c]);
-            } else {
-                line += &format!("  {cell:>width$}", width = widths[c]);
-            }
-        }
-        println!("{}", line.trim_end());
     }
 }
 

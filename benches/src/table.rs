@@ -1,0 +1,28 @@
+//! Printing the comparison programs' tables.
+
+/// Prints rows of cells as columns, each as wide as its widest cell: the
+/// first `left` columns left-aligned, the rest right-aligned.
+pub fn print_aligned(table: &[Vec<String>], left: usize) {
+    let columns = table.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            table
+                .iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in table {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c < left {
+                line += &format!("{cell:<width$}  ", width = widths[c]);
+            } else {
+                line += &format!("  {cell:>width$}", width = widths[c]);
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
