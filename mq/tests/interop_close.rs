@@ -9,20 +9,27 @@ use std::time::Duration;
 use dhaga_mq::{Socket, SocketType};
 use dhaga_testutil::within_limit;
 
-/// More than the PULL's high-water mark (1000), so its input pauses, and
-/// few enough to fit in the queues and socket buffers.
+/// Many more than the PULL's high-water mark, so its input pauses.
 const MESSAGES: usize = 3_000;
+
+/// The PULL's high-water mark: small, so that it stops reading early.
+const PULL_HWM: i32 = 100;
 
 fn close_delivers_everything_to_a_paused_libzmq_pull(endpoint: &str) {
     let ctx = zmq::Context::new();
     let pull = ctx.socket(zmq::PULL).unwrap();
     pull.set_rcvtimeo(10_000).unwrap();
+    pull.set_rcvhwm(PULL_HWM).unwrap();
     pull.bind(endpoint).unwrap();
     let endpoint = pull.get_last_endpoint().unwrap().unwrap();
 
     // The PULL reads nothing until the PUSH has closed: its input is
     // paused at the high-water mark when the PUSH hangs up.
     let push = Socket::new(SocketType::Push);
+    // Room for every message in the PUSH's own queue, so no send waits
+    // however little the kernel's socket buffers hold (over ipc that
+    // depends on how the writes were batched: each one costs a buffer).
+    push.set_send_hwm(MESSAGES);
     push.set_send_timeout(Some(Duration::from_secs(20)));
     push.connect(&endpoint).unwrap();
     let (sent_tx, sent_rx) = std::sync::mpsc::channel();
@@ -34,8 +41,8 @@ fn close_delivers_everything_to_a_paused_libzmq_pull(endpoint: &str) {
         // Returns once the peer has read everything and closed its side.
         push.close();
     });
-    // Small messages: all fit in the queues and socket buffers, so the
-    // sender is closing while the PULL has read none of them.
+    // Every message is queued, so the sender is closing while the PULL
+    // has read none of them.
     sent_rx.recv().unwrap();
     for i in 0..MESSAGES {
         let msg = pull
@@ -54,6 +61,43 @@ fn close_delivers_everything_over_ipc() {
             let path = dir.join(format!("dhaga-close-{}-{run}.sock", std::process::id()));
             close_delivers_everything_to_a_paused_libzmq_pull(&format!("ipc://{}", path.display()));
         }
+    });
+}
+
+/// The connection is made after the close: the socket keeps connecting
+/// to deliver what it queued, and that connection must end in the same
+/// orderly way.
+#[test]
+fn close_delivers_everything_to_a_peer_that_binds_after_the_close() {
+    within_limit(|| {
+        let path = std::env::temp_dir().join(format!("dhaga-close-late-{}.sock", std::process::id()));
+        let endpoint = format!("ipc://{}", path.display());
+        let push = Socket::new(SocketType::Push);
+        push.set_send_hwm(MESSAGES);
+        push.connect(&endpoint).unwrap();
+        for i in 0..MESSAGES {
+            push.send(format!("{i}")).unwrap();
+        }
+        let (closing_tx, closing_rx) = std::sync::mpsc::channel();
+        let closer = std::thread::spawn(move || {
+            closing_tx.send(()).unwrap();
+            push.close();
+        });
+        closing_rx.recv().unwrap();
+
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.set_rcvtimeo(10_000).unwrap();
+        pull.set_rcvhwm(PULL_HWM).unwrap();
+        pull.bind(&endpoint).unwrap();
+        for i in 0..MESSAGES {
+            let msg = pull
+                .recv_bytes(0)
+                .unwrap_or_else(|e| panic!("message {i} of {MESSAGES}: {e}"));
+            assert_eq!(msg, i.to_string().into_bytes());
+        }
+        closer.join().unwrap();
+        let _ = std::fs::remove_file(path);
     });
 }
 

@@ -197,11 +197,6 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         return End::Lost(format!("refused: {reason}"));
     }
 
-    if core.is_closed() {
-        // Connected only to deliver what a closed socket left queued: the
-        // writer does that; nothing is read.
-        let _ = stream.shutdown(Shutdown::Read);
-    }
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         // Beside its reader: a PING's PONG, and a reply the application
@@ -210,9 +205,10 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         spawn_colocated(move || write_loop(&stream, &outbox))
     };
     let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
-    // A closing socket ended the reading (it shut the stream's read side);
-    // then the writer still sends what is queued, within the linger time.
-    // Otherwise the connection is over and so is the writing.
+    // On a closed socket the reader saw the peer close (after the writer
+    // sent everything and half-closed), or the linger deadline cut the
+    // connection off. Otherwise the connection is over and so is the
+    // writing.
     if !core.is_closed() {
         outbox.stop_writer();
     }
@@ -261,7 +257,16 @@ fn read_loop(
             }
         }
         if !batch.is_empty() && matches!(core.deliver(pipe, &mut batch), Delivered::Closed) {
-            return End::Closed;
+            if !core.is_closed() {
+                // The pipe is gone (disconnected or unbound).
+                return End::Closed;
+            }
+            // The socket closed: nothing more is delivered, but reading
+            // goes on until the peer closes. Shutting the read side instead
+            // would tell an ipc peer, whose kernel reports it with the
+            // half-close that follows as a hang-up; libzmq then drops what
+            // it had not read yet if its input is paused.
+            batch.clear();
         }
         match stream.read(&mut scratch) {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
