@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::SocketType;
+
 /// The options one socket was configured with. Options that shape a
 /// connection (high-water marks, maximum message size, routing id) apply to
 /// connections made after they are set, as in libzmq.
@@ -35,6 +37,18 @@ pub(crate) struct Options {
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER reports unroutable messages
     /// instead of dropping them.
     pub(crate) router_mandatory: bool,
+}
+
+impl Options {
+    /// libzmq's defaults for a socket of `socket_type`: SUB and XSUB do not
+    /// linger (what they queue is subscriptions, not worth waiting for).
+    pub(crate) fn for_type(socket_type: SocketType) -> Options {
+        let mut options = Options::default();
+        if matches!(socket_type, SocketType::Sub | SocketType::XSub) {
+            options.linger = Some(Duration::ZERO);
+        }
+        options
+    }
 }
 
 impl Default for Options {

@@ -26,6 +26,7 @@ use dhaga_runtime::JoinHandle;
 use crate::endpoint::Endpoint;
 use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
+use crate::socket::pubsub;
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
     Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame, encode_frame_header,
@@ -202,7 +203,8 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         // Beside its reader: a PING's PONG, and a reply the application
         // sends from the micro-thread the reader woke, reach the writer
         // without waking another worker.
-        spawn_colocated(move || write_loop(&stream, &outbox))
+        let minor = peer.minor;
+        spawn_colocated(move || write_loop(&stream, &outbox, minor))
     };
     let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
     // On a closed socket the reader saw the peer close (after the writer
@@ -229,6 +231,7 @@ fn read_loop(
     max_msg_size: Option<u64>,
 ) -> End {
     let mut decoder = Decoder::new(max_msg_size);
+    let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();
     loop {
@@ -239,6 +242,14 @@ fn read_loop(
                     if !more {
                         batch.push_back(std::mem::take(&mut partial));
                     }
+                }
+                // A subscription travels on as a message, the form a 3.0
+                // peer sends and XPUB's user receives (see `pubsub.rs`).
+                Ok(Some(Item::Command(Command::Subscribe(prefix)))) if publishes => {
+                    batch.push_back(pubsub::subscription_msg(true, &prefix));
+                }
+                Ok(Some(Item::Command(Command::Cancel(prefix)))) if publishes => {
+                    batch.push_back(pubsub::subscription_msg(false, &prefix));
                 }
                 Ok(Some(Item::Command(command))) => {
                     if let Some(error) = on_command(command, outbox) {
@@ -296,15 +307,16 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
             outbox.push_command(Command::Pong { context });
             None
         }
-        // Subscriptions belong to the publish-subscribe work; PONG answers
-        // a PING we did not send; unknown commands are ignored (RFC 37).
+        // Subscriptions mean nothing to a socket that does not publish;
+        // PONG answers a PING we did not send; unknown commands are
+        // ignored (RFC 37).
         Command::Pong { .. } | Command::Subscribe(_) | Command::Cancel(_) | Command::Unknown { .. } => None,
     }
 }
 
 /// Writes what the socket queues for this peer, each batch in one write,
 /// until told to stop, or until the socket closed and the queue is empty.
-fn write_loop(stream: &Stream, outbox: &Outbox) {
+fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8) {
     let mut out = BytesMut::new();
     loop {
         let msgs = match outbox.take() {
@@ -329,7 +341,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
                 .max(Duration::from_millis(1));
             let _ = stream.set_write_timeout(Some(left));
         }
-        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs) {
+        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -341,7 +353,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
 /// Encodes `msgs` and writes them with as few `writev`s as possible:
 /// headers and small frames are copied into `out`, large frames go out from
 /// their own buffers, all gathered.
-fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: &[Msg]) -> io::Result<()> {
+fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: &[Msg], minor: u8) -> io::Result<()> {
     /// A piece of the batch: a stretch of `out`, or a large frame.
     enum Piece<'a> {
         Encoded(Range<usize>),
@@ -349,7 +361,15 @@ fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: 
     }
     out.clear();
     for command in commands {
-        encode_command(out, command);
+        match command {
+            // ZMTP 3.0 has no subscription commands: a 3.0 peer gets them as
+            // messages (RFC 37, "Publish-Subscribe Pattern").
+            Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
+                let subscribe = matches!(command, Command::Subscribe(_));
+                encode_frame(out, false, &pubsub::subscription_msg(subscribe, prefix)[0]);
+            }
+            _ => encode_command(out, command),
+        }
     }
     let mut pieces = Vec::new();
     let mut encoded_from = 0;

@@ -95,7 +95,7 @@ impl Core {
         Arc::new(Core {
             socket_type,
             context,
-            options: Mutex::new(Options::default()),
+            options: Mutex::new(Options::for_type(socket_type)),
             state: Mutex::new(State {
                 closed: false,
                 pipes: HashMap::new(),
@@ -189,11 +189,17 @@ impl Core {
             None
         };
         let outs_has = state.outs.contains(&pipe);
-        let entry = state.pipes.get_mut(&pipe).expect("checked above, under the same lock");
+        let fields = &mut *state;
+        let entry = fields.pipes.get_mut(&pipe).expect("checked above, under the same lock");
         entry.connected = true;
         entry.routing_id = routing_id;
         entry.stream = stream;
         entry.outbox.restart();
+        if let Pattern::Subscriber(subscriber) = &fields.pattern {
+            // Under the lock that subscription changes take: the new peer
+            // gets every subscription exactly once.
+            subscriber.on_attach(&entry.outbox);
+        }
         if !outs_has {
             state.outs.push(pipe);
         }
@@ -216,6 +222,13 @@ impl Core {
         {
             state.routing.remove(&id);
         }
+        let left_pending = match &mut state.pattern {
+            Pattern::Publisher(publisher) => {
+                publisher.on_detach(pipe);
+                publisher.has_pending()
+            }
+            _ => false,
+        };
         let closed = state.closed;
         let entry = state.pipes.get_mut(&pipe).expect("present above");
         let keep = entry.persistent && !closed;
@@ -233,6 +246,9 @@ impl Core {
         // A reader waiting for room in this pipe, and senders waiting for
         // this peer, must look again: the pipe is gone or going.
         room.notify_all();
+        if left_pending {
+            self.readable.notify_all();
+        }
         self.writable.notify_all();
         self.detached.notify_all();
     }
@@ -335,6 +351,10 @@ impl Core {
         let (route, undo) = state.prepare_send(self.socket_type, msg, mandatory)?;
         let (mut slot, target) = match route {
             Route::Dropped => return Ok(()),
+            Route::FanOut(msg) => {
+                state.fan_out(&msg);
+                return Ok(());
+            }
             Route::RoundRobin(msg) => (Some(msg), None),
             Route::To { pipe, msg, block } => (Some(msg), Some((pipe, block))),
         };
@@ -390,6 +410,42 @@ impl Core {
                 })
         };
         outcome?
+    }
+
+    /// SUB: subscribes to messages starting with `prefix`, or undoes one
+    /// such subscription.
+    pub(crate) fn subscribe(&self, subscribe: bool, prefix: Bytes) -> Result<()> {
+        if self.socket_type != SocketType::Sub {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type,
+                operation: if subscribe { "subscribe" } else { "unsubscribe" },
+            });
+        }
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        state.change_subscription(subscribe, prefix);
+        Ok(())
+    }
+
+    /// XPUB: sets `ZMQ_XPUB_VERBOSE` or `ZMQ_XPUB_VERBOSER`.
+    pub(crate) fn set_xpub_verbosity(&self, verboser: bool, on: bool) -> Result<()> {
+        let mut state = self.lock();
+        match &mut state.pattern {
+            Pattern::Publisher(publisher) if self.socket_type == SocketType::XPub => {
+                if verboser {
+                    publisher.set_verboser(on);
+                } else {
+                    publisher.set_verbose(on);
+                }
+                Ok(())
+            }
+            _ => Err(Error::NotSupported {
+                socket_type: self.socket_type,
+                operation: if verboser { "xpub_verboser" } else { "xpub_verbose" },
+            }),
+        }
     }
 
     /// The outbox of `pipe`, unless the pipe is gone or going.
@@ -545,6 +601,35 @@ impl State {
         Some(Ok(()))
     }
 
+    /// Queues `msg` for every connected peer that wants it; a peer without
+    /// room misses it. The frames are shared, not copied.
+    fn fan_out(&mut self, msg: &Msg) {
+        for pipe in &self.outs {
+            let entry = &self.pipes[pipe];
+            let wanted = entry.connected
+                && match &self.pattern {
+                    Pattern::Publisher(publisher) => publisher.wants(*pipe, msg),
+                    _ => true,
+                };
+            if wanted {
+                entry.outbox.try_push(&mut Some(msg.clone()));
+            }
+        }
+    }
+
+    /// SUB, XSUB: applies a subscription change and tells every connected
+    /// peer (the ones that connect later learn all of them in `attach`).
+    pub(crate) fn change_subscription(&mut self, subscribe: bool, prefix: Bytes) {
+        let Pattern::Subscriber(subscriber) = &mut self.pattern else {
+            unreachable!("only subscribers change subscriptions")
+        };
+        if let Some(command) = subscriber.change(subscribe, prefix) {
+            for entry in self.pipes.values().filter(|p| p.connected && !p.finished) {
+                entry.outbox.push_command(command.clone());
+            }
+        }
+    }
+
     /// Round-robin: the next pipe with room takes the message.
     fn push_round_robin(&mut self, slot: &mut Option<Msg>) -> Option<PipeId> {
         let n = self.outs.len();
@@ -577,6 +662,9 @@ impl State {
 
     /// Fair-queueing: one message from the pipe whose turn it is.
     fn pop_fair(&mut self) -> Option<Msg> {
+        if let Some(msg) = self.pattern.take_pending() {
+            return Some(msg);
+        }
         loop {
             let pipe = *self.active.front()?;
             let entry = self.pipes.get_mut(&pipe).expect("active pipes exist");

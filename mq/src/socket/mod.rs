@@ -4,6 +4,7 @@ pub(crate) mod connection;
 pub(crate) mod core;
 mod pattern;
 pub(crate) mod pipe;
+pub(crate) mod pubsub;
 mod rep;
 mod req;
 mod router;
@@ -378,7 +379,8 @@ impl Socket {
 
     /// `ZMQ_LINGER`: how long queued messages may still be sent after the
     /// socket is closed (`None`, the default: until they are; zero: drop
-    /// them). Closing never waits for it: connections flush on their own.
+    /// them; SUB and XSUB default to zero, as in libzmq). Dropping the
+    /// socket never waits for it: connections flush on their own.
     pub fn set_linger(&self, linger: Option<Duration>) {
         self.core.options().linger = linger;
     }
@@ -444,6 +446,40 @@ impl Socket {
     /// full, instead of dropping the message (default off).
     pub fn set_router_mandatory(&self, on: bool) {
         self.core.options().router_mandatory = on;
+    }
+}
+
+/// Publish-subscribe (rfc.zeromq.org 29/PUBSUB).
+impl Socket {
+    /// `ZMQ_SUBSCRIBE`: a SUB receives messages whose first frame starts
+    /// with `prefix` (the empty prefix: every message). Subscriptions add
+    /// up: subscribing twice to a prefix takes two
+    /// [`unsubscribe`](Socket::unsubscribe)s to undo. Peers that connect
+    /// later learn every subscription.
+    ///
+    /// An XSUB subscribes by sending a message `[1, prefix...]` instead, as
+    /// in libzmq.
+    pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.core.subscribe(true, Bytes::copy_from_slice(prefix.as_ref()))
+    }
+
+    /// `ZMQ_UNSUBSCRIBE`: undoes one [`subscribe`](Socket::subscribe) to
+    /// `prefix` (nothing if there is none). An XSUB sends `[0, prefix...]`.
+    pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.core.subscribe(false, Bytes::copy_from_slice(prefix.as_ref()))
+    }
+
+    /// `ZMQ_XPUB_VERBOSE`: an XPUB receives every subscribe message, not
+    /// only the ones for prefixes no peer subscribed to yet (default off).
+    pub fn set_xpub_verbose(&self, on: bool) -> Result<()> {
+        self.core.set_xpub_verbosity(false, on)
+    }
+
+    /// `ZMQ_XPUB_VERBOSER`: as [`set_xpub_verbose`](Socket::set_xpub_verbose),
+    /// and every cancel too, not only the last one for a prefix (default
+    /// off).
+    pub fn set_xpub_verboser(&self, on: bool) -> Result<()> {
+        self.core.set_xpub_verbosity(true, on)
     }
 }
 

@@ -12,14 +12,19 @@
 //! | PUSH   | round-robin                         | —                           |
 //! | PULL   | —                                   | fair-queued                 |
 //! | PAIR   | to its one peer                     | from its one peer           |
+//! | PUB    | to every subscribed peer with room  | —                           |
+//! | XPUB   | as PUB                              | subscriptions, and what subscribers send |
+//! | SUB    | subscriptions only                  | fair-queued, what matches a subscription |
+//! | XSUB   | subscriptions, and messages to every peer | fair-queued           |
 //!
 //! DEALER, PUSH, PULL and PAIR need no state of their own and live here;
-//! REQ, REP and ROUTER have their files.
+//! REQ, REP, ROUTER and the publish-subscribe types have their files.
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result, SendError};
 use crate::socket::core::{PipeId, State};
+use crate::socket::pubsub::{self, Publisher, Subscriber};
 use crate::socket::{rep::Rep, req::Req, router};
 use crate::{Msg, SocketType};
 
@@ -27,8 +32,11 @@ use crate::{Msg, SocketType};
 pub(crate) enum Pattern {
     Req(Req),
     Rep(Rep),
-    /// DEALER, ROUTER, PUSH, PULL, PAIR (and the types of the publish-subscribe
-    /// issue, until it comes): no state.
+    /// PUB, XPUB.
+    Publisher(Publisher),
+    /// SUB, XSUB.
+    Subscriber(Subscriber),
+    /// DEALER, ROUTER, PUSH, PULL, PAIR: no state.
     Stateless,
 }
 
@@ -38,6 +46,9 @@ pub(crate) enum Route {
     RoundRobin(Msg),
     /// To one peer; `block`: wait while it is full (otherwise drop).
     To { pipe: PipeId, msg: Msg, block: bool },
+    /// To every connected peer that wants it (PUB, XPUB: whose
+    /// subscriptions match; XSUB: all), dropped where there is no room.
+    FanOut(Msg),
     /// Nowhere (unroutable, silently dropped as libzmq does).
     Dropped,
 }
@@ -68,6 +79,10 @@ impl Pattern {
         match socket_type {
             SocketType::Req => Pattern::Req(Req::default()),
             SocketType::Rep => Pattern::Rep(Rep::default()),
+            SocketType::Pub => Pattern::Publisher(Publisher::new(false)),
+            SocketType::XPub => Pattern::Publisher(Publisher::new(true)),
+            SocketType::Sub => Pattern::Subscriber(Subscriber::new(true)),
+            SocketType::XSub => Pattern::Subscriber(Subscriber::new(false)),
             _ => Pattern::Stateless,
         }
     }
@@ -76,6 +91,8 @@ impl Pattern {
     pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) -> Option<Msg> {
         match self {
             Pattern::Req(req) => req.on_arrival(pipe, msg),
+            Pattern::Publisher(publisher) => publisher.on_arrival(pipe, msg),
+            Pattern::Subscriber(subscriber) => subscriber.on_arrival(msg),
             _ => Some(msg),
         }
     }
@@ -99,7 +116,18 @@ impl Pattern {
         match self {
             Pattern::Req(req) => req.on_recv(pipe, msg),
             Pattern::Rep(rep) => rep.on_recv(pipe, msg),
+            Pattern::Subscriber(subscriber) => subscriber.on_arrival(msg),
+            Pattern::Publisher(_) => Some(msg),
             Pattern::Stateless => Some(router::on_recv(msg, routing_id)),
+        }
+    }
+
+    /// A message the pattern made itself, for `recv` before any peer's
+    /// (XPUB's cancels for prefixes whose last subscriber left).
+    pub(crate) fn take_pending(&mut self) -> Option<Msg> {
+        match self {
+            Pattern::Publisher(publisher) => publisher.take_pending(),
+            _ => None,
         }
     }
 
@@ -124,6 +152,18 @@ impl Pattern {
 }
 
 impl State {
+    /// XSUB: a subscription message changes the subscriptions (and goes to
+    /// every peer as one); anything else goes to every peer.
+    fn xsub_send(&mut self, msg: Msg) -> Route {
+        match pubsub::parse_subscription(&msg) {
+            Some((subscribe, prefix)) => {
+                self.change_subscription(subscribe, prefix);
+                Route::Dropped
+            }
+            None => Route::FanOut(msg),
+        }
+    }
+
     /// Decides where `msg` goes (and changes it as the pattern says).
     pub(crate) fn prepare_send(
         &mut self,
@@ -163,6 +203,7 @@ impl State {
             }
             SocketType::Router => router::route(self, msg, router_mandatory),
             SocketType::Dealer | SocketType::Push | SocketType::Pair => Ok((Route::RoundRobin(msg), Undo::Nothing)),
+            // SUB subscribes with `Socket::subscribe`.
             SocketType::Pull | SocketType::Sub => Err(SendError::new(
                 Error::NotSupported {
                     socket_type,
@@ -170,13 +211,8 @@ impl State {
                 },
                 msg,
             )),
-            SocketType::Pub | SocketType::XPub | SocketType::XSub => Err(SendError::new(
-                Error::NotSupported {
-                    socket_type,
-                    operation: "send (publish-subscribe is not built yet)",
-                },
-                msg,
-            )),
+            SocketType::Pub | SocketType::XPub => Ok((Route::FanOut(msg), Undo::Nothing)),
+            SocketType::XSub => Ok((self.xsub_send(msg), Undo::Nothing)),
         }
     }
 }

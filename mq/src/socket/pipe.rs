@@ -109,10 +109,21 @@ impl Outbox {
         }
     }
 
-    /// Queues a command for the peer (a PONG answering its PING).
+    /// Queues a command for the peer (a PONG answering its PING, a
+    /// subscription).
     pub(crate) fn push_command(&self, command: Command) {
         self.lock().commands.push(command);
         self.data.notify_one();
+    }
+
+    /// Replaces the queued commands (a new connection's subscriptions:
+    /// nothing an earlier connection left queued is sent to this one).
+    pub(crate) fn replace_commands(&self, commands: Vec<Command>) {
+        let notify = !commands.is_empty();
+        self.lock().commands = commands;
+        if notify {
+            self.data.notify_one();
+        }
     }
 
     /// Takes the queued commands (the writer sends them first).

@@ -9,12 +9,15 @@
 //! Bind and connect may come in either order: a connect to a name nobody
 //! has bound yet waits in the registry, and its messages wait in its pipe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
+use crate::Msg;
 use crate::error::{Error, Result};
 use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
+use crate::socket::pubsub;
+use crate::zmtp::Command;
 
 /// The names bound in one context, and the connects waiting for them.
 #[derive(Default)]
@@ -153,7 +156,21 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
 fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<Core>, to_pipe: PipeId) {
     dhaga_runtime::spawn(move || {
         while let Take::Msgs(msgs) = outbox.take() {
-            let mut msgs = msgs.into();
+            // Subscriptions (the only commands between sockets of one
+            // process) travel as messages, ahead of the batch.
+            let mut msgs: VecDeque<Msg> = outbox
+                .take_commands()
+                .into_iter()
+                .filter_map(|command| match command {
+                    Command::Subscribe(prefix) => Some(pubsub::subscription_msg(true, &prefix)),
+                    Command::Cancel(prefix) => Some(pubsub::subscription_msg(false, &prefix)),
+                    _ => None,
+                })
+                .chain(msgs)
+                .collect();
+            if msgs.is_empty() {
+                continue;
+            }
             if matches!(to.deliver(to_pipe, &mut msgs), Delivered::Closed) {
                 break;
             }

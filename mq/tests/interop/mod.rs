@@ -4,6 +4,8 @@
 //! is shown, dhaga sockets that time out instead of hanging, and a scratch
 //! directory for `ipc://` paths.
 
+#![allow(dead_code, reason = "each interop test file uses a part")]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,266 @@
+//! Publish-subscribe interop with the real libzmq (the system's, through
+//! the `zmq` crate), in this process, in both roles over tcp and ipc:
+//! prefix filters at a publisher of the other library, every payload
+//! through a topic, and XPUBs seeing the other library's subscribes and
+//! cancels (ZMTP 3.1 SUBSCRIBE/CANCEL commands on the wire: libzmq 4.3
+//! sends and understands them).
+
+mod interop;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dhaga_mq::{Msg, Socket, SocketType};
+
+use interop::{Scratch, TIMEOUT, Transport, assert_frames, dhaga_socket, msg, payloads, within_limit};
+
+/// The marker a publisher sends until the subscriber has one: then its
+/// subscriptions have arrived.
+const SYNC: &[u8] = b"\x01sync";
+
+/// Which side binds; the other connects.
+#[derive(Clone, Copy, Debug)]
+enum Binder {
+    Dhaga,
+    Libzmq,
+}
+
+const CASES: [(Transport, Binder); 4] = [
+    (Transport::Tcp, Binder::Dhaga),
+    (Transport::Tcp, Binder::Libzmq),
+    (Transport::Ipc, Binder::Dhaga),
+    (Transport::Ipc, Binder::Libzmq),
+];
+
+fn libzmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let socket = ctx.socket(kind).expect("libzmq socket");
+    socket.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
+    socket.set_sndtimeo(TIMEOUT.as_millis() as i32).unwrap();
+    socket.set_linger(0).unwrap();
+    socket
+}
+
+/// Binds one socket and connects the other as `binder` says.
+fn link(dhaga: &Socket, libzmq: &zmq::Socket, endpoint: &str, binder: Binder) {
+    match binder {
+        Binder::Dhaga => {
+            dhaga.bind(endpoint).unwrap();
+            libzmq.connect(&dhaga.last_endpoint().unwrap()).unwrap();
+        }
+        Binder::Libzmq => {
+            libzmq.bind(endpoint).unwrap();
+            dhaga.connect(libzmq.get_last_endpoint().unwrap().unwrap()).unwrap();
+        }
+    }
+}
+
+/// Receives on `dhaga` while letting `libzmq` work: a libzmq socket
+/// attaches a new connection (and, a SUB, sends it its subscriptions) only
+/// when its own thread calls into it, which is this thread.
+#[track_caller]
+fn dhaga_recv_pumping(dhaga: &Socket, libzmq: &zmq::Socket, what: &str) -> Msg {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        libzmq.get_events().unwrap();
+        match dhaga.try_recv() {
+            Ok(msg) => return msg,
+            Err(dhaga_mq::Error::WouldBlock) => {
+                assert!(Instant::now() < deadline, "{what}: nothing arrived");
+                dhaga_runtime::yield_now();
+            }
+            Err(e) => panic!("{what}: dhaga recv: {e}"),
+        }
+    }
+}
+
+/// Runs `case` for every transport and binding side.
+fn each_case(tag: &'static str, case: fn(&zmq::Context, &str, Binder, &str)) {
+    within_limit(move || {
+        let scratch = Scratch::new(tag);
+        let ctx = zmq::Context::new();
+        for (i, (transport, binder)) in CASES.into_iter().enumerate() {
+            let what = format!("{tag} over {transport:?}, {binder:?} binds");
+            let endpoint = scratch.bind_endpoint(transport, &format!("{tag}-{i}"));
+            case(&ctx, &endpoint, binder, &what);
+        }
+    });
+}
+
+/// Messages with topics: (first frame, whether "10001 " or "2" matches).
+const TOPICS: [(&str, bool); 8] = [
+    ("10001 12 34", true),
+    ("10002 1 1", false),
+    ("2", true),
+    ("20 x", true),
+    ("1000", false),
+    ("", false),
+    ("10001 ", true),
+    ("3", false),
+];
+
+/// Every payload, behind a topic frame the subscriber subscribed to.
+fn topical_payloads() -> Vec<Vec<Bytes>> {
+    payloads()
+        .into_iter()
+        .map(|payload| {
+            let mut frames = vec![Bytes::from_static(b"P")];
+            frames.extend(payload);
+            frames
+        })
+        .collect()
+}
+
+#[test]
+fn libzmq_sub_filters_against_dhaga_pub() {
+    each_case("dhaga-pub", |ctx, endpoint, binder, what| {
+        let publisher = dhaga_socket(SocketType::Pub);
+        let sub = libzmq_socket(ctx, zmq::SUB);
+        for prefix in [SYNC, b"10001 ", b"2", b"P", b"END"] {
+            sub.set_subscribe(prefix).unwrap();
+        }
+        link(&publisher, &sub, endpoint, binder);
+        // Sync: publish markers until one arrives.
+        sub.set_rcvtimeo(5).unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            publisher.send(SYNC).unwrap();
+            match sub.recv_bytes(0) {
+                Ok(m) if m == SYNC => break,
+                Ok(m) => panic!("{what}: unexpected {m:?}"),
+                Err(_) => assert!(Instant::now() < deadline, "{what}: never synced"),
+            }
+        }
+        sub.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
+        let recv = || loop {
+            let frames = sub
+                .recv_multipart(0)
+                .unwrap_or_else(|e| panic!("{what}: libzmq recv: {e}"));
+            if frames != [SYNC] {
+                return frames;
+            }
+        };
+
+        for (topic, _) in TOPICS {
+            publisher.send(topic).unwrap();
+        }
+        publisher.send("END").unwrap();
+        let mut got = Vec::new();
+        loop {
+            let frames = recv();
+            if frames == [b"END"] {
+                break;
+            }
+            got.push(String::from_utf8(frames[0].clone()).unwrap());
+        }
+        let want: Vec<_> = TOPICS.iter().filter(|(_, m)| *m).map(|(t, _)| t.to_owned()).collect();
+        assert_eq!(got, want, "{what}");
+
+        for payload in topical_payloads() {
+            publisher.send(msg(&payload)).unwrap();
+            assert_frames(&recv(), &payload, what);
+        }
+    });
+}
+
+#[test]
+fn dhaga_sub_filters_against_libzmq_pub() {
+    each_case("libzmq-pub", |ctx, endpoint, binder, what| {
+        let publisher = libzmq_socket(ctx, zmq::PUB);
+        let sub = dhaga_socket(SocketType::Sub);
+        for prefix in [SYNC, b"10001 ", b"2", b"P", b"END"] {
+            sub.subscribe(prefix).unwrap();
+        }
+        link(&sub, &publisher, endpoint, binder);
+        sub.set_recv_timeout(Some(Duration::from_millis(5)));
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            publisher.send(SYNC, 0).unwrap();
+            match sub.recv() {
+                Ok(m) if &m[0][..] == SYNC => break,
+                Ok(m) => panic!("{what}: unexpected {m:?}"),
+                Err(_) => assert!(Instant::now() < deadline, "{what}: never synced"),
+            }
+        }
+        sub.set_recv_timeout(Some(TIMEOUT));
+        let recv = || loop {
+            let m = sub.recv().unwrap_or_else(|e| panic!("{what}: dhaga recv: {e}"));
+            if &m[0][..] != SYNC {
+                return m;
+            }
+        };
+
+        for (topic, _) in TOPICS {
+            publisher.send(topic, 0).unwrap();
+        }
+        publisher.send("END", 0).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let m = recv();
+            if &m[0][..] == b"END" {
+                break;
+            }
+            got.push(String::from_utf8(m[0].to_vec()).unwrap());
+        }
+        let want: Vec<_> = TOPICS.iter().filter(|(_, m)| *m).map(|(t, _)| t.to_owned()).collect();
+        assert_eq!(got, want, "{what}");
+
+        for payload in topical_payloads() {
+            publisher.send_multipart(payload.iter().map(|f| f.to_vec()), 0).unwrap();
+            assert_frames(recv().frames(), &payload, what);
+        }
+    });
+}
+
+#[test]
+fn libzmq_xpub_sees_dhaga_sub_subscribe_and_cancel() {
+    each_case("libzmq-xpub", |ctx, endpoint, binder, what| {
+        let xpub = libzmq_socket(ctx, zmq::XPUB);
+        let sub = dhaga_socket(SocketType::Sub);
+        link(&sub, &xpub, endpoint, binder);
+        sub.subscribe("weather").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01weather", "{what}");
+        sub.subscribe("").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01", "{what}");
+        xpub.send("weather: sunny", 0).unwrap();
+        assert_eq!(&sub.recv().unwrap()[0][..], b"weather: sunny", "{what}");
+        sub.unsubscribe("weather").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00weather", "{what}");
+        sub.unsubscribe("").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00", "{what}");
+    });
+}
+
+#[test]
+fn dhaga_xpub_sees_libzmq_sub_subscribe_and_cancel() {
+    each_case("dhaga-xpub", |ctx, endpoint, binder, what| {
+        let xpub = dhaga_socket(SocketType::XPub);
+        let sub = libzmq_socket(ctx, zmq::SUB);
+        link(&xpub, &sub, endpoint, binder);
+        sub.set_subscribe(b"weather").unwrap();
+        assert_eq!(&dhaga_recv_pumping(&xpub, &sub, what)[0][..], b"\x01weather", "{what}");
+        xpub.send("weather: rain").unwrap();
+        xpub.send("news: none").unwrap();
+        xpub.send("weather: end").unwrap();
+        assert_eq!(sub.recv_bytes(0).unwrap(), b"weather: rain", "{what}");
+        assert_eq!(sub.recv_bytes(0).unwrap(), b"weather: end", "{what}");
+        sub.set_unsubscribe(b"weather").unwrap();
+        assert_eq!(&dhaga_recv_pumping(&xpub, &sub, what)[0][..], b"\x00weather", "{what}");
+    });
+}
+
+#[test]
+fn libzmq_xsub_and_dhaga_xpub_pass_messages_both_ways() {
+    each_case("libzmq-xsub", |ctx, endpoint, binder, what| {
+        let xpub = dhaga_socket(SocketType::XPub);
+        let xsub = libzmq_socket(ctx, zmq::XSUB);
+        link(&xpub, &xsub, endpoint, binder);
+        xsub.send(&b"\x01A"[..], 0).unwrap();
+        // The subscription is sent once the connection is attached: from
+        // then on, upstream messages have somewhere to go.
+        assert_eq!(&dhaga_recv_pumping(&xpub, &xsub, what)[0][..], b"\x01A", "{what}");
+        xsub.send("upstream", 0).unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"upstream", "{what}");
+        xpub.send("A1").unwrap();
+        assert_eq!(xsub.recv_bytes(0).unwrap(), b"A1", "{what}");
+    });
+}

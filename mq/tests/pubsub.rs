@@ -1,0 +1,314 @@
+//! PUB, SUB, XPUB and XSUB (rfc.zeromq.org 29/PUBSUB) between dhaga
+//! sockets, over every transport.
+//!
+//! A publisher cannot know when a subscription has reached it, except by
+//! seeing a message get through: [`sync`] publishes a marker until the
+//! subscriber receives one, and [`recv`] skips markers that were still on
+//! their way.
+
+mod util;
+
+use std::time::Duration;
+
+use dhaga_mq::{Error, Msg, Socket, SocketType};
+use util::{PATIENCE, TRANSPORTS, bound, connected, text, within_limit};
+
+/// The marker [`sync`] publishes; subscribers subscribe to it.
+const SYNC: &str = "\u{1}sync";
+
+/// Publishes [`SYNC`] until `sub` receives one: from then on, every
+/// subscription `sub` made before has reached `publisher`.
+fn sync(publisher: &Socket, sub: &Socket) {
+    sub.set_recv_timeout(Some(Duration::from_millis(5)));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        publisher.send(SYNC).unwrap();
+        match sub.recv() {
+            Ok(msg) => {
+                assert_eq!(text(&msg), [SYNC]);
+                break;
+            }
+            Err(Error::TimedOut) => assert!(std::time::Instant::now() < deadline, "never synced"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    sub.set_recv_timeout(Some(PATIENCE));
+}
+
+/// The next message that is not a late [`SYNC`].
+fn recv(sub: &Socket) -> Vec<String> {
+    loop {
+        let msg = text(&sub.recv().unwrap());
+        if msg != [SYNC] {
+            return msg;
+        }
+    }
+}
+
+fn subscriber(endpoint: &str, prefixes: &[&str]) -> Socket {
+    let sub = connected(SocketType::Sub, endpoint);
+    sub.subscribe(SYNC).unwrap();
+    for prefix in prefixes {
+        sub.subscribe(prefix).unwrap();
+    }
+    sub
+}
+
+#[test]
+fn a_subscriber_gets_exactly_what_its_prefixes_match() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (publisher, endpoint) = bound(SocketType::Pub, transport);
+            let sub = subscriber(&endpoint, &["10001 ", "2", "END"]);
+            sync(&publisher, &sub);
+            let sent = ["10001 1", "10002 2", "2", "20 x", "1000", "", "10001 ", "3", "END"];
+            for msg in sent {
+                publisher.send(msg).unwrap();
+            }
+            let mut got = Vec::new();
+            loop {
+                let msg = recv(&sub).remove(0);
+                if msg == "END" {
+                    break;
+                }
+                got.push(msg);
+            }
+            assert_eq!(got, ["10001 1", "2", "20 x", "10001 "], "{transport}");
+        }
+    });
+}
+
+#[test]
+fn the_empty_prefix_matches_everything_and_filters_see_only_the_first_frame() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (publisher, endpoint) = bound(SocketType::Pub, transport);
+            let everything = subscriber(&endpoint, &[""]);
+            let topic_a = subscriber(&endpoint, &["A"]);
+            sync(&publisher, &everything);
+            sync(&publisher, &topic_a);
+            publisher.send(Msg::from_iter(["B", "A body"])).unwrap();
+            publisher.send(Msg::from_iter(["A", "", "body"])).unwrap();
+            assert_eq!(recv(&everything), ["B", "A body"], "{transport}");
+            assert_eq!(recv(&everything), ["A", "", "body"], "{transport}");
+            assert_eq!(recv(&topic_a), ["A", "", "body"], "{transport}: multipart, whole");
+        }
+    });
+}
+
+#[test]
+fn unsubscribe_undoes_exactly_one_subscribe() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (publisher, endpoint) = bound(SocketType::XPub, transport);
+            let sub = subscriber(&endpoint, &["A", "A", "Z"]);
+            // The XPUB sees each prefix's first subscription.
+            let mut seen: Vec<_> = (0..3).map(|_| publisher.recv().unwrap()[0].to_vec()).collect();
+            seen.sort();
+            assert_eq!(seen, [&b"\x01\x01sync"[..], b"\x01A", b"\x01Z"], "{transport}");
+
+            sub.unsubscribe("A").unwrap();
+            publisher.send("A1").unwrap();
+            publisher.send("Z1").unwrap();
+            assert_eq!(recv(&sub), ["A1"], "{transport}: one subscription to A is left");
+            assert_eq!(recv(&sub), ["Z1"], "{transport}");
+
+            sub.unsubscribe("A").unwrap();
+            // The cancel reaches the publisher before the marker that follows.
+            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x00A", "{transport}");
+            publisher.send("A2").unwrap();
+            publisher.send("Z2").unwrap();
+            assert_eq!(recv(&sub), ["Z2"], "{transport}: A is no longer subscribed");
+        }
+    });
+}
+
+#[test]
+fn late_joiners_miss_earlier_messages_and_get_later_ones() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (publisher, endpoint) = bound(SocketType::Pub, transport);
+            // Nobody subscribes yet: these go nowhere, and never block.
+            for i in 0..5000 {
+                publisher.send(format!("early {i}")).unwrap();
+            }
+            let sub = subscriber(&endpoint, &[""]);
+            sync(&publisher, &sub);
+            publisher.send("late").unwrap();
+            assert_eq!(recv(&sub), ["late"], "{transport}");
+            assert!(
+                matches!(sub.try_recv(), Err(Error::WouldBlock)),
+                "{transport}: nothing else"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_stalled_subscriber_is_dropped_at_its_high_water_mark_while_others_get_everything() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (publisher, endpoint) = bound(SocketType::Pub, transport);
+            let fast = subscriber(&endpoint, &[""]);
+            let stalled = subscriber(&endpoint, &[""]);
+            stalled.set_recv_hwm(100);
+            sync(&publisher, &fast);
+            sync(&publisher, &stalled);
+            // Far more than the stalled peer's queues and socket buffers
+            // hold. The publisher waits only for the fast subscriber, in
+            // rounds smaller than its high-water mark, so that one never
+            // misses anything.
+            const ROUNDS: usize = 200;
+            const PER_ROUND: usize = 100;
+            let body = "x".repeat(1000);
+            for round in 0..ROUNDS {
+                for i in 0..PER_ROUND {
+                    publisher
+                        .send(Msg::from_iter([format!("{}", round * PER_ROUND + i), body.clone()]))
+                        .unwrap();
+                }
+                for i in 0..PER_ROUND {
+                    assert_eq!(recv(&fast)[0], format!("{}", round * PER_ROUND + i), "{transport}");
+                }
+            }
+            // The stalled subscriber got the start, in order, then nothing.
+            let mut got = Vec::new();
+            stalled.set_recv_timeout(Some(Duration::from_millis(200)));
+            while let Ok(msg) = stalled.recv() {
+                if text(&msg) != [SYNC] {
+                    got.push(text(&msg)[0].parse::<usize>().unwrap());
+                }
+            }
+            assert!(got.len() < ROUNDS * PER_ROUND, "{transport}: nothing was dropped");
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{transport}: out of order");
+        }
+    });
+}
+
+#[test]
+fn xpub_sees_new_subscriptions_and_the_last_cancel_when_a_peer_leaves() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (xpub, endpoint) = bound(SocketType::XPub, transport);
+            let one = connected(SocketType::Sub, &endpoint);
+            let two = connected(SocketType::Sub, &endpoint);
+            one.subscribe("weather").unwrap();
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01weather", "{transport}");
+            two.subscribe("weather").unwrap();
+            two.subscribe("news").unwrap();
+            // "weather" is not new: only "news" shows.
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01news", "{transport}");
+            drop(two);
+            // Its leaving ends "news"; "weather" still has a subscriber.
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00news", "{transport}");
+            drop(one);
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00weather", "{transport}");
+        }
+    });
+}
+
+#[test]
+fn a_verbose_xpub_sees_every_subscription() {
+    within_limit(|| {
+        let (xpub, endpoint) = bound(SocketType::XPub, "tcp");
+        xpub.set_xpub_verbose(true).unwrap();
+        let one = connected(SocketType::Sub, &endpoint);
+        let two = connected(SocketType::Sub, &endpoint);
+        one.subscribe("A").unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A");
+        two.subscribe("A").unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A");
+        assert!(matches!(
+            Socket::new(SocketType::Pub).set_xpub_verbose(true),
+            Err(Error::NotSupported { .. })
+        ));
+    });
+}
+
+#[test]
+fn xsub_subscribes_with_messages_and_receives_unfiltered() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (xpub, endpoint) = bound(SocketType::XPub, transport);
+            let xsub = connected(SocketType::XSub, &endpoint);
+            xsub.send(&b"\x01A"[..]).unwrap();
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A", "{transport}");
+            // Anything else an XSUB sends goes upstream as it is.
+            xsub.send("hello upstream").unwrap();
+            assert_eq!(text(&xpub.recv().unwrap()), ["hello upstream"], "{transport}");
+            xpub.send("A1").unwrap();
+            assert_eq!(text(&xsub.recv().unwrap()), ["A1"], "{transport}");
+            xsub.send(&b"\x00A"[..]).unwrap();
+            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00A", "{transport}");
+        }
+    });
+}
+
+#[test]
+fn subscriptions_survive_the_publisher_restarting() {
+    within_limit(|| {
+        let publisher = util::socket(SocketType::Pub);
+        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = publisher.last_endpoint().unwrap();
+        let sub = subscriber(&endpoint, &["A"]);
+        sync(&publisher, &sub);
+        drop(publisher);
+        // A new publisher on the same port: the subscriber reconnects and
+        // subscribes again by itself.
+        let publisher = util::socket(SocketType::Pub);
+        publisher.bind(&endpoint).unwrap();
+        sync(&publisher, &sub);
+        publisher.send("B").unwrap();
+        publisher.send("A again").unwrap();
+        assert_eq!(recv(&sub), ["A again"]);
+    });
+}
+
+#[test]
+fn a_publisher_may_connect_to_its_subscribers() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (sub, endpoint) = bound(SocketType::Sub, transport);
+            sub.subscribe(SYNC).unwrap();
+            sub.subscribe("A").unwrap();
+            let publisher = connected(SocketType::Pub, &endpoint);
+            sync(&publisher, &sub);
+            publisher.send("B").unwrap();
+            publisher.send("A").unwrap();
+            assert_eq!(recv(&sub), ["A"], "{transport}");
+        }
+    });
+}
+
+#[test]
+fn a_subscriber_fair_queues_its_publishers() {
+    within_limit(|| {
+        let (one, endpoint_one) = bound(SocketType::Pub, "tcp");
+        let (two, endpoint_two) = bound(SocketType::Pub, "tcp");
+        let sub = subscriber(&endpoint_one, &[""]);
+        sub.connect(&endpoint_two).unwrap();
+        sync(&one, &sub);
+        sync(&two, &sub);
+        for i in 0..3 {
+            one.send(format!("one {i}")).unwrap();
+            two.send(format!("two {i}")).unwrap();
+        }
+        let mut got: Vec<_> = (0..6).map(|_| recv(&sub).remove(0)).collect();
+        got.sort();
+        assert_eq!(got, ["one 0", "one 1", "one 2", "two 0", "two 1", "two 2"]);
+    });
+}
+
+#[test]
+fn the_wrong_operation_for_the_type_is_refused() {
+    let publisher = Socket::new(SocketType::Pub);
+    assert!(matches!(publisher.recv(), Err(Error::NotSupported { .. })));
+    assert!(matches!(publisher.subscribe("A"), Err(Error::NotSupported { .. })));
+    let sub = Socket::new(SocketType::Sub);
+    assert!(matches!(sub.send("A").unwrap_err().error(), Error::NotSupported { .. }));
+    assert!(matches!(
+        Socket::new(SocketType::XSub).subscribe("A"),
+        Err(Error::NotSupported { .. })
+    ));
+    assert_eq!(sub.linger(), Some(Duration::ZERO), "SUB does not linger, as in libzmq");
+}
