@@ -11,6 +11,10 @@
 //! dropped (the reason is logged at `info`); nothing else is affected.
 //! Where the socket connected, the connector then reconnects after the
 //! reconnect interval, doubling it up to the maximum.
+//!
+//! Each step a monitor can see (connected, accepted, handshake, lost) is
+//! reported to the socket's [`Monitor`](crate::monitor::Monitor) where it
+//! happens; with no monitor that costs one load.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -24,6 +28,7 @@ use bytes::BytesMut;
 use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
+use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::pipe::{Outbox, Take};
 use crate::transport::{self, Listener, Stream};
@@ -88,17 +93,27 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
         match listener.accept() {
             Ok(_) if stop.stop.load(Ordering::Acquire) => return,
             Ok(stream) => {
+                core.monitor.emit(|| MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                });
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
                 spawn_colocated(move || {
-                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None) {
+                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
                         log::info!("{endpoint}: connection dropped: {reason}");
+                        core.monitor.emit(|| MonitorEvent::Disconnected { endpoint });
                     }
                 });
             }
             // `accept` backs off by itself on descriptor exhaustion; anything
             // else is the peer's (a reset before accept).
-            Err(e) => log::debug!("{endpoint}: accept failed: {e}"),
+            Err(e) => {
+                log::debug!("{endpoint}: accept failed: {e}");
+                core.monitor.emit(|| MonitorEvent::AcceptFailed {
+                    endpoint: endpoint.clone(),
+                    error: e,
+                });
+            }
         }
     }
 }
@@ -113,18 +128,38 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         }
         match transport::connect(&endpoint) {
             Ok(stream) => {
+                core.monitor.emit(|| MonitorEvent::Connected {
+                    endpoint: endpoint.clone(),
+                });
                 backoff = core.options().reconnect_ivl;
-                match serve(&core, Arc::new(stream), Some(pipe)) {
+                match serve(&core, Arc::new(stream), Some(pipe), &endpoint) {
                     End::Closed => return,
-                    End::Lost(reason) => log::info!("{endpoint}: connection lost: {reason}; reconnecting"),
+                    End::Lost(reason) => {
+                        log::info!("{endpoint}: connection lost: {reason}; reconnecting");
+                        core.monitor.emit(|| MonitorEvent::Disconnected {
+                            endpoint: endpoint.clone(),
+                        });
+                    }
                 }
             }
-            Err(e) => log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}"),
+            Err(e) => {
+                log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}");
+                core.monitor.emit(|| MonitorEvent::ConnectDelayed {
+                    endpoint: endpoint.clone(),
+                    error: e,
+                });
+            }
         }
         let deadline = Instant::now().checked_add(backoff);
         // Sleeps the interval, or less if the pipe stops being wanted.
         // (A socket that closed with messages to deliver keeps its pace.)
         let wanted = core.wants_connection(pipe);
+        if wanted {
+            core.monitor.emit(|| MonitorEvent::ConnectRetried {
+                endpoint: endpoint.clone(),
+                interval: backoff,
+            });
+        }
         let _ = core
             .closed_notify
             .wait_until(deadline, || (core.wants_connection(pipe) != wanted).then_some(()));
@@ -143,8 +178,9 @@ pub(crate) fn spawn_colocated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 
         .unwrap_or_else(|e| panic!("dhaga-mq: cannot start a connection's micro-thread: {e}"))
 }
 
-/// Runs one connection: handshake, then reading, with a writer beside.
-fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
+/// Runs one connection to `endpoint`: handshake, then reading, with a
+/// writer beside.
+fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: &Endpoint) -> End {
     let options = core.options().clone();
     let identity = match core.socket_type {
         SocketType::Req | SocketType::Dealer | SocketType::Router => options.routing_id.clone(),
@@ -163,23 +199,30 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         if !out.is_empty()
             && let Err(e) = stream.write_all(&out)
         {
-            return End::Lost(format!("handshake: {e}"));
+            return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e));
         }
         match step {
             Ok(Some(peer)) => break peer,
             Ok(None) => {}
-            Err(e) => return End::Lost(format!("handshake failed: {e}")),
+            Err(e) => return handshake_failed(core, endpoint, HandshakeFailure::Protocol(e.to_string())),
         }
-        match stream.read(&mut scratch) {
-            Ok(0) => return End::Lost("the peer closed during the handshake".to_owned()),
-            Ok(n) => input.extend_from_slice(&scratch[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-                return End::Lost("the handshake timed out".to_owned());
+        let failure = match stream.read(&mut scratch) {
+            Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed during the handshake"),
+            Ok(n) => {
+                input.extend_from_slice(&scratch[..n]);
+                continue;
             }
-            Err(e) => return End::Lost(format!("handshake: {e}")),
-        }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+                io::Error::new(io::ErrorKind::TimedOut, "the handshake timed out")
+            }
+            Err(e) => e,
+        };
+        return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(failure));
     };
     let _ = stream.set_read_timeout(None);
+    core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
+        endpoint: endpoint.clone(),
+    });
 
     // Attach the peer to the socket.
     let (pipe, outbox) = match pipe {
@@ -214,8 +257,21 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
     }
     let _ = writer.join();
     let _ = stream.shutdown(Shutdown::Both);
+    // Closed by this socket (closing, or `disconnect` removing the pipe),
+    // not lost: nothing to report, nobody to reconnect.
+    let ours = core.is_closed() || !core.wants_connection(pipe);
     core.detach(pipe);
-    if core.is_closed() { End::Closed } else { end }
+    if ours { End::Closed } else { end }
+}
+
+/// Reports a failed handshake to the monitor; the connection ends.
+fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure) -> End {
+    let reason = format!("handshake failed: {failure}");
+    core.monitor.emit(|| MonitorEvent::HandshakeFailed {
+        endpoint: endpoint.clone(),
+        reason: failure,
+    });
+    End::Lost(reason)
 }
 
 /// Decodes frames into messages and hands them to the socket in batches.

@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
+use dhaga_runtime::sync::Receiver;
 
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
+use crate::monitor::{MonitorEvent, copy_error};
 use crate::socket::connection::AcceptStop;
 use crate::socket::core::{Core, PipeId};
 use crate::transport::Listener;
@@ -116,7 +118,15 @@ impl Socket {
                 (asked.clone(), None)
             }
             _ => {
-                let (listener, actual) = Listener::bind(&asked)?;
+                let (listener, actual) = Listener::bind(&asked).inspect_err(|e| {
+                    self.core.monitor.emit(|| MonitorEvent::BindFailed {
+                        endpoint: asked.clone(),
+                        error: copy_error(e),
+                    });
+                })?;
+                self.core.monitor.emit(|| MonitorEvent::Listening {
+                    endpoint: actual.clone(),
+                });
                 let core = Arc::clone(&self.core);
                 let shown = actual.clone();
                 let stop = Arc::new(AcceptStop::default());
@@ -228,6 +238,43 @@ impl Socket {
         Ok(())
     }
 
+    /// Starts monitoring the socket: what happens to its endpoints and
+    /// connections from now on arrives on the returned channel, as
+    /// libzmq's `zmq_socket_monitor` reports it (see [`MonitorEvent`]).
+    ///
+    /// The channel is the runtime's, so events are read with `recv`,
+    /// `recv_timeout`, `try_recv` or an iterator, from a micro-thread or an
+    /// OS thread. It ends (`recv` fails) when the socket closes, after the
+    /// `Closed` events of its listeners (libzmq's
+    /// `ZMQ_EVENT_MONITOR_STOPPED`), or when `monitor` is called again: a
+    /// socket has one monitor, as in libzmq. The socket never waits for
+    /// the reader: events beyond a thousand unread ones are dropped.
+    /// Without a monitor, events cost nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dhaga_mq::{MonitorEvent, Socket, SocketType};
+    ///
+    /// let server = Socket::new(SocketType::Rep);
+    /// let events = server.monitor();
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = Socket::new(SocketType::Req);
+    /// client.connect(&server.last_endpoint().unwrap()).unwrap();
+    ///
+    /// let wait = Duration::from_secs(10);
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Listening { .. })));
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Accepted { .. })));
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::HandshakeSucceeded { .. })));
+    /// drop(server);
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Closed { .. })));
+    /// assert!(events.recv_timeout(wait).is_err(), "the socket closed: the channel ended");
+    /// ```
+    pub fn monitor(&self) -> Receiver<MonitorEvent> {
+        self.core.monitor.start()
+    }
+
     /// The endpoint last bound or connected, as libzmq's `ZMQ_LAST_ENDPOINT`
     /// reports it: with the port the system picked for `tcp://host:*`.
     pub fn last_endpoint(&self) -> Option<String> {
@@ -322,6 +369,9 @@ impl Socket {
                 if let Some((acceptor, stop)) = bound.acceptor {
                     stop.stop(acceptor, &bound.actual);
                 }
+                self.core.monitor.emit(|| MonitorEvent::Closed {
+                    endpoint: bound.actual.clone(),
+                });
             }
         }
     }
@@ -455,6 +505,7 @@ impl Drop for Socket {
         for bound in endpoints.bound {
             self.stop_bound(bound);
         }
+        self.core.monitor.stop();
     }
 }
 
