@@ -16,7 +16,8 @@
 //! shared bytes, delivered whole.
 //!
 //! What happens to a socket's connections (connected, accepted, handshake,
-//! lost) can be watched with [`Socket::monitor`].
+//! lost) can be watched with [`Socket::monitor`]; heartbeats
+//! ([`Socket::set_heartbeat_ivl`]) find peers that went away silently.
 //!
 //! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
 //! peer that sends garbage is disconnected with a reason and harms nobody

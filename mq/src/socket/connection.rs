@@ -10,7 +10,9 @@
 //! A peer that breaks the protocol, stalls its handshake or disconnects is
 //! dropped (the reason is logged at `info`); nothing else is affected.
 //! Where the socket connected, the connector then reconnects after the
-//! reconnect interval, doubling it up to the maximum.
+//! reconnect interval, doubling it up to the maximum. With heartbeats on,
+//! the writer also sends PINGs and hangs up on a peer silent since one
+//! (see `heartbeat.rs`).
 //!
 //! Each step a monitor can see (connected, accepted, handshake, lost) is
 //! reported to the socket's [`Monitor`](crate::monitor::Monitor) where it
@@ -30,6 +32,7 @@ use dhaga_runtime::JoinHandle;
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::socket::core::{Core, Delivered, PipeId};
+use crate::socket::heartbeat::{Beat, Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
@@ -240,14 +243,25 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         return End::Lost(format!("refused: {reason}"));
     }
 
+    let pinger = Pinger::new(&options, peer.minor, Instant::now());
+    let liveness = pinger.as_ref().map(Pinger::liveness);
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         // Beside its reader: a PING's PONG, and a reply the application
         // sends from the micro-thread the reader woke, reach the writer
         // without waking another worker.
-        spawn_colocated(move || write_loop(&stream, &outbox))
+        spawn_colocated(move || write_loop(&stream, &outbox, pinger))
     };
-    let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
+    let end = read_loop(
+        core,
+        &stream,
+        pipe,
+        &outbox,
+        input,
+        scratch,
+        options.max_msg_size,
+        liveness.as_deref(),
+    );
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
     // connection off. Otherwise the connection is over and so is the
@@ -255,13 +269,19 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     if !core.is_closed() {
         outbox.stop_writer();
     }
-    let _ = writer.join();
+    // A writer that hung up (a silent peer) knows better why the reader
+    // saw the end.
+    let hung_up = writer.join().ok().flatten();
     let _ = stream.shutdown(Shutdown::Both);
     // Closed by this socket (closing, or `disconnect` removing the pipe),
     // not lost: nothing to report, nobody to reconnect.
     let ours = core.is_closed() || !core.wants_connection(pipe);
     core.detach(pipe);
-    if ours { End::Closed } else { end }
+    if ours {
+        End::Closed
+    } else {
+        hung_up.map_or(end, End::Lost)
+    }
 }
 
 /// Reports a failed handshake to the monitor; the connection ends.
@@ -275,6 +295,14 @@ fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure)
 }
 
 /// Decodes frames into messages and hands them to the socket in batches.
+/// With heartbeats on, tells the writer whenever the peer is heard from
+/// (`liveness`).
+///
+/// A PING with a TTL (RFC 37) asks us to hang up if nothing follows it
+/// within the TTL: the TTL becomes the read timeout until something
+/// arrives (bytes, or a frame decoded after the PING), which clears it
+/// until the next such PING, as in libzmq.
+#[expect(clippy::too_many_arguments, reason = "the state `serve` set up, handed over as is")]
 fn read_loop(
     core: &Core,
     stream: &Stream,
@@ -283,20 +311,29 @@ fn read_loop(
     mut input: BytesMut,
     mut scratch: Vec<u8>,
     max_msg_size: Option<u64>,
+    liveness: Option<&Liveness>,
 ) -> End {
     let mut decoder = Decoder::new(max_msg_size);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();
+    // The peer's TTL in force, and the read timeout set now.
+    let mut ttl: Option<Duration> = None;
+    let mut read_timeout: Option<Duration> = None;
     loop {
         loop {
             match decoder.decode(&mut input) {
                 Ok(Some(Item::Frame { more, body })) => {
+                    ttl = None;
                     partial.push_back(body);
                     if !more {
                         batch.push_back(std::mem::take(&mut partial));
                     }
                 }
                 Ok(Some(Item::Command(command))) => {
+                    ttl = match command {
+                        Command::Ping { ttl_deciseconds, .. } => ttl_from_wire(ttl_deciseconds),
+                        _ => None,
+                    };
                     if let Some(error) = on_command(command, outbox) {
                         return End::Lost(format!("protocol error: {error}"));
                     }
@@ -312,7 +349,7 @@ fn read_loop(
                 }
             }
         }
-        if !batch.is_empty() && matches!(core.deliver(pipe, &mut batch), Delivered::Closed) {
+        if !batch.is_empty() && matches!(deliver(core, pipe, &mut batch, liveness), Delivered::Closed) {
             if !core.is_closed() {
                 // The pipe is gone (disconnected or unbound).
                 return End::Closed;
@@ -324,6 +361,10 @@ fn read_loop(
             // it had not read yet if its input is paused.
             batch.clear();
         }
+        if ttl != read_timeout {
+            read_timeout = ttl;
+            let _ = stream.set_read_timeout(read_timeout);
+        }
         match stream.read(&mut scratch) {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
             Ok(n) => {
@@ -331,11 +372,35 @@ fn read_loop(
                 if n == scratch.len() && n < MAX_READ {
                     scratch.resize(n * 2, 0);
                 }
+                ttl = None;
+                if let Some(liveness) = liveness {
+                    liveness.heard();
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return End::Lost(e.to_string()),
+            Err(e) => {
+                return End::Lost(match ttl {
+                    Some(ttl) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                        format!("nothing received within the peer's heartbeat TTL ({ttl:?})")
+                    }
+                    _ => e.to_string(),
+                });
+            }
         }
     }
+}
+
+/// Hands `batch` to the socket. While that waits for room, the peer is not
+/// silent (its bytes wait on us), which the writer's heartbeat timeout must
+/// know.
+fn deliver(core: &Core, pipe: PipeId, batch: &mut VecDeque<Msg>, liveness: Option<&Liveness>) -> Delivered {
+    let Some(liveness) = liveness else {
+        return core.deliver(pipe, batch);
+    };
+    liveness.waiting(true);
+    let delivered = core.deliver(pipe, batch);
+    liveness.waiting(false);
+    delivered
 }
 
 /// Handles a command that arrived after the handshake; `Some(error)`
@@ -346,8 +411,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
         Command::Error { reason } => Some(ProtocolError::PeerError(reason)),
         // A peer with heartbeats on (libzmq's ZMQ_HEARTBEAT_IVL) drops us
         // unless we answer its PING with a PONG echoing its context (RFC 37
-        // §"Connection Heartbeat"). Sending our own PINGs is an option of
-        // the heartbeat work.
+        // §"Connection Heartbeat"). (Its TTL is the reader's business.)
         Command::Ping { context, .. } => {
             outbox.push_command(Command::Pong { context });
             None
@@ -360,12 +424,15 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 
 /// Writes what the socket queues for this peer, each batch in one write,
 /// until told to stop, or until the socket closed and the queue is empty.
-fn write_loop(stream: &Stream, outbox: &Outbox) {
+/// With heartbeats on (`pinger`), wakes up for each PING too, and hangs up
+/// on a peer silent since one: then returns why.
+fn write_loop(stream: &Stream, outbox: &Outbox, mut pinger: Option<Pinger>) -> Option<String> {
     let mut out = BytesMut::new();
     loop {
-        let msgs = match outbox.take() {
+        let msgs = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
             Take::Msgs(msgs) => msgs,
-            Take::Stop => return,
+            Take::Idle => Vec::new(),
+            Take::Stop => return None,
             Take::Drained => {
                 // Everything is written: half-close, as TCP's orderly
                 // release does. The peer reads what is left, sees the end
@@ -375,10 +442,23 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
                 // at the high-water mark.) A peer that never closes is cut
                 // off at the linger deadline.
                 let _ = stream.shutdown(Shutdown::Write);
-                return;
+                return None;
             }
         };
-        let commands = outbox.take_commands();
+        let mut commands = outbox.take_commands();
+        if let Some(pinger) = &mut pinger {
+            match pinger.beat(Instant::now()) {
+                Beat::Rest => {}
+                Beat::Ping(ping) => commands.push(ping),
+                Beat::Silent(timeout) => {
+                    // Wake the reader so the connection ends.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return Some(format!(
+                        "nothing received within the heartbeat timeout ({timeout:?}) after a PING"
+                    ));
+                }
+            }
+        }
         if let Some(deadline) = outbox.linger_deadline() {
             let left = deadline
                 .saturating_duration_since(Instant::now())
@@ -389,7 +469,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
-            return;
+            return None;
         }
     }
 }

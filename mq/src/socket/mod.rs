@@ -2,6 +2,7 @@
 
 pub(crate) mod connection;
 pub(crate) mod core;
+mod heartbeat;
 mod pattern;
 pub(crate) mod pipe;
 mod rep;
@@ -494,6 +495,63 @@ impl Socket {
     /// full, instead of dropping the message (default off).
     pub fn set_router_mandatory(&self, on: bool) {
         self.core.options().router_mandatory = on;
+    }
+
+    /// `ZMQ_HEARTBEAT_IVL`: each connection sends the peer a ZMTP PING
+    /// this often (RFC 37 §"Connection Heartbeating"), and drops a peer
+    /// from which nothing at all arrives within the
+    /// [heartbeat timeout](Socket::set_heartbeat_timeout) after one.
+    /// `None` (the default) or zero: no PINGs. Applies to `tcp` and `ipc`
+    /// connections made afterwards, to ZMTP 3.1 peers (3.0 has no PING).
+    ///
+    /// Whatever this says, PINGs from the peer are answered, by the
+    /// connection's own micro-threads, whether or not the application is
+    /// calling `send` or `recv`.
+    pub fn set_heartbeat_ivl(&self, ivl: Option<Duration>) {
+        self.core.options().heartbeat_ivl = ivl.filter(|ivl| !ivl.is_zero());
+    }
+
+    /// The heartbeat interval (`None`: off).
+    pub fn heartbeat_ivl(&self) -> Option<Duration> {
+        self.core.options().heartbeat_ivl
+    }
+
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: how long a peer may stay silent after one of
+    /// our PINGs before its connection is dropped (and, where this socket
+    /// connected, made again). Anything from the peer counts, not only a
+    /// PONG. `None` (the default): the heartbeat interval, as libzmq; zero:
+    /// never drop (libzmq's 0). Applies to connections made afterwards.
+    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) {
+        self.core.options().heartbeat_timeout = timeout;
+    }
+
+    /// The heartbeat timeout as set (`None`: the heartbeat interval).
+    pub fn heartbeat_timeout(&self) -> Option<Duration> {
+        self.core.options().heartbeat_timeout
+    }
+
+    /// `ZMQ_HEARTBEAT_TTL`: the time-to-live our PINGs carry, asking the
+    /// peer to drop the connection if nothing arrives from us within it
+    /// (libzmq peers do). It travels in tenths of a second: it is rounded
+    /// down to one, so under 100 ms is no TTL, as `None` (the default) is.
+    /// Applies to connections made afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a TTL over 6553.5 s, the most the
+    /// 16-bit field holds (libzmq's `EINVAL`).
+    pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
+        let deciseconds = heartbeat::ttl_to_wire(ttl).ok_or(Error::InvalidOption {
+            option: "heartbeat_ttl",
+            reason: "at most 6553.5 s (65535 tenths of a second)",
+        })?;
+        self.core.options().heartbeat_ttl_deciseconds = deciseconds;
+        Ok(())
+    }
+
+    /// The heartbeat TTL, in whole tenths of a second (`None`: no TTL).
+    pub fn heartbeat_ttl(&self) -> Option<Duration> {
+        heartbeat::ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
     }
 }
 
