@@ -534,7 +534,9 @@ impl Socket {
     /// peer to drop the connection if nothing arrives from us within it
     /// (libzmq peers do). It travels in tenths of a second: it is rounded
     /// down to one, so under 100 ms is no TTL, as `None` (the default) is.
-    /// Applies to connections made afterwards.
+    /// Applies to connections made afterwards. (libzmq 4.3 turns a received
+    /// TTL into milliseconds in 16 bits, so to a libzmq peer a TTL over
+    /// 65.5 s wraps around to a shorter one.)
     ///
     /// # Errors
     ///
