@@ -43,6 +43,14 @@ pub enum Error {
         /// The peer's type.
         peer: SocketType,
     },
+    /// A socket option was given a value outside its range (libzmq's
+    /// `EINVAL` from `zmq_setsockopt`).
+    InvalidOption {
+        /// The option, as its setter names it (`"heartbeat_ttl"`).
+        option: &'static str,
+        /// What the option accepts.
+        reason: &'static str,
+    },
     /// A ROUTER with `router_mandatory` set was asked to send to a routing id
     /// that is not connected.
     HostUnreachable,
@@ -71,6 +79,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidState(what) => write!(f, "operation not allowed now: {what}"),
             Error::IncompatibleSocketType { ours, peer } => write!(f, "a {ours} socket cannot talk to a {peer} socket"),
+            Error::InvalidOption { option, reason } => write!(f, "invalid {option}: {reason}"),
             Error::HostUnreachable => f.write_str("no peer with that routing id is connected"),
             Error::EmptyMessage => f.write_str("a message needs at least one frame"),
             Error::TimedOut => f.write_str("timed out"),

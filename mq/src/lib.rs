@@ -15,6 +15,10 @@
 //! do everywhere in dhaga. Messages ([`Msg`]) are one or more frames of
 //! shared bytes, delivered whole.
 //!
+//! What happens to a socket's connections (connected, accepted, handshake,
+//! lost) can be watched with [`Socket::monitor`]; heartbeats
+//! ([`Socket::set_heartbeat_ivl`]) find peers that went away silently.
+//!
 //! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
 //! peer that sends garbage is disconnected with a reason and harms nobody
 //! else.
@@ -47,6 +51,7 @@
 mod context;
 mod endpoint;
 mod error;
+mod monitor;
 mod msg;
 mod options;
 mod socket;
@@ -58,6 +63,7 @@ mod zmtp;
 pub use context::Context;
 pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
+pub use monitor::{HandshakeFailure, MonitorEvent};
 pub use msg::Msg;
 pub use socket::Socket;
 pub use socket_type::SocketType;

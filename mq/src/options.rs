@@ -37,6 +37,15 @@ pub(crate) struct Options {
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER reports unroutable messages
     /// instead of dropping them.
     pub(crate) router_mandatory: bool,
+    /// `ZMQ_HEARTBEAT_IVL`: how often each connection sends a PING; `None`:
+    /// no heartbeats.
+    pub(crate) heartbeat_ivl: Option<Duration>,
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: a peer silent this long after a PING is
+    /// dropped; `None`: the interval, as libzmq; zero: never.
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    /// `ZMQ_HEARTBEAT_TTL`: the TTL our PINGs carry, in tenths of a second
+    /// as on the wire (RFC 37 `ping-ttl`); 0: none.
+    pub(crate) heartbeat_ttl_deciseconds: u16,
 }
 
 impl Options {
@@ -65,6 +74,9 @@ impl Default for Options {
             reconnect_ivl_max: Duration::ZERO,
             handshake_ivl: Duration::from_secs(30),
             router_mandatory: false,
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl_deciseconds: 0,
         }
     }
 }

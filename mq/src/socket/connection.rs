@@ -10,7 +10,13 @@
 //! A peer that breaks the protocol, stalls its handshake or disconnects is
 //! dropped (the reason is logged at `info`); nothing else is affected.
 //! Where the socket connected, the connector then reconnects after the
-//! reconnect interval, doubling it up to the maximum.
+//! reconnect interval, doubling it up to the maximum. With heartbeats on,
+//! the writer also sends PINGs and hangs up on a peer silent since one
+//! (see `heartbeat.rs`).
+//!
+//! Each step a monitor can see (connected, accepted, handshake, lost) is
+//! reported to the socket's [`Monitor`](crate::monitor::Monitor) where it
+//! happens; with no monitor that costs one load.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -24,7 +30,9 @@ use bytes::BytesMut;
 use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
+use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::socket::core::{Core, Delivered, PipeId};
+use crate::socket::heartbeat::{Beat, Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
 use crate::socket::pubsub;
 use crate::transport::{self, Listener, Stream};
@@ -89,17 +97,27 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
         match listener.accept() {
             Ok(_) if stop.stop.load(Ordering::Acquire) => return,
             Ok(stream) => {
+                core.monitor.emit(|| MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                });
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
                 spawn_colocated(move || {
-                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None) {
+                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
                         log::info!("{endpoint}: connection dropped: {reason}");
+                        core.monitor.emit(|| MonitorEvent::Disconnected { endpoint });
                     }
                 });
             }
             // `accept` backs off by itself on descriptor exhaustion; anything
             // else is the peer's (a reset before accept).
-            Err(e) => log::debug!("{endpoint}: accept failed: {e}"),
+            Err(e) => {
+                log::debug!("{endpoint}: accept failed: {e}");
+                core.monitor.emit(|| MonitorEvent::AcceptFailed {
+                    endpoint: endpoint.clone(),
+                    error: e,
+                });
+            }
         }
     }
 }
@@ -114,18 +132,38 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         }
         match transport::connect(&endpoint) {
             Ok(stream) => {
+                core.monitor.emit(|| MonitorEvent::Connected {
+                    endpoint: endpoint.clone(),
+                });
                 backoff = core.options().reconnect_ivl;
-                match serve(&core, Arc::new(stream), Some(pipe)) {
+                match serve(&core, Arc::new(stream), Some(pipe), &endpoint) {
                     End::Closed => return,
-                    End::Lost(reason) => log::info!("{endpoint}: connection lost: {reason}; reconnecting"),
+                    End::Lost(reason) => {
+                        log::info!("{endpoint}: connection lost: {reason}; reconnecting");
+                        core.monitor.emit(|| MonitorEvent::Disconnected {
+                            endpoint: endpoint.clone(),
+                        });
+                    }
                 }
             }
-            Err(e) => log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}"),
+            Err(e) => {
+                log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}");
+                core.monitor.emit(|| MonitorEvent::ConnectDelayed {
+                    endpoint: endpoint.clone(),
+                    error: e,
+                });
+            }
         }
         let deadline = Instant::now().checked_add(backoff);
         // Sleeps the interval, or less if the pipe stops being wanted.
         // (A socket that closed with messages to deliver keeps its pace.)
         let wanted = core.wants_connection(pipe);
+        if wanted {
+            core.monitor.emit(|| MonitorEvent::ConnectRetried {
+                endpoint: endpoint.clone(),
+                interval: backoff,
+            });
+        }
         let _ = core
             .closed_notify
             .wait_until(deadline, || (core.wants_connection(pipe) != wanted).then_some(()));
@@ -144,8 +182,9 @@ pub(crate) fn spawn_colocated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 
         .unwrap_or_else(|e| panic!("dhaga-mq: cannot start a connection's micro-thread: {e}"))
 }
 
-/// Runs one connection: handshake, then reading, with a writer beside.
-fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
+/// Runs one connection to `endpoint`: handshake, then reading, with a
+/// writer beside.
+fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: &Endpoint) -> End {
     let options = core.options().clone();
     let identity = match core.socket_type {
         SocketType::Req | SocketType::Dealer | SocketType::Router => options.routing_id.clone(),
@@ -164,23 +203,30 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         if !out.is_empty()
             && let Err(e) = stream.write_all(&out)
         {
-            return End::Lost(format!("handshake: {e}"));
+            return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e));
         }
         match step {
             Ok(Some(peer)) => break peer,
             Ok(None) => {}
-            Err(e) => return End::Lost(format!("handshake failed: {e}")),
+            Err(e) => return handshake_failed(core, endpoint, HandshakeFailure::Protocol(e.to_string())),
         }
-        match stream.read(&mut scratch) {
-            Ok(0) => return End::Lost("the peer closed during the handshake".to_owned()),
-            Ok(n) => input.extend_from_slice(&scratch[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-                return End::Lost("the handshake timed out".to_owned());
+        let failure = match stream.read(&mut scratch) {
+            Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed during the handshake"),
+            Ok(n) => {
+                input.extend_from_slice(&scratch[..n]);
+                continue;
             }
-            Err(e) => return End::Lost(format!("handshake: {e}")),
-        }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+                io::Error::new(io::ErrorKind::TimedOut, "the handshake timed out")
+            }
+            Err(e) => e,
+        };
+        return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(failure));
     };
     let _ = stream.set_read_timeout(None);
+    core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
+        endpoint: endpoint.clone(),
+    });
 
     // Attach the peer to the socket.
     let (pipe, outbox) = match pipe {
@@ -198,15 +244,26 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
         return End::Lost(format!("refused: {reason}"));
     }
 
+    let pinger = Pinger::new(&options, peer.minor, Instant::now());
+    let liveness = pinger.as_ref().map(Pinger::liveness);
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         // Beside its reader: a PING's PONG, and a reply the application
         // sends from the micro-thread the reader woke, reach the writer
         // without waking another worker.
         let minor = peer.minor;
-        spawn_colocated(move || write_loop(&stream, &outbox, minor))
+        spawn_colocated(move || write_loop(&stream, &outbox, minor, pinger))
     };
-    let end = read_loop(core, &stream, pipe, &outbox, input, scratch, options.max_msg_size);
+    let end = read_loop(
+        core,
+        &stream,
+        pipe,
+        &outbox,
+        input,
+        scratch,
+        options.max_msg_size,
+        liveness.as_deref(),
+    );
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
     // connection off. Otherwise the connection is over and so is the
@@ -214,13 +271,40 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>) -> End {
     if !core.is_closed() {
         outbox.stop_writer();
     }
-    let _ = writer.join();
+    // A writer that hung up (a silent peer) knows better why the reader
+    // saw the end.
+    let hung_up = writer.join().ok().flatten();
     let _ = stream.shutdown(Shutdown::Both);
+    // Closed by this socket (closing, or `disconnect` removing the pipe),
+    // not lost: nothing to report, nobody to reconnect.
+    let ours = core.is_closed() || !core.wants_connection(pipe);
     core.detach(pipe);
-    if core.is_closed() { End::Closed } else { end }
+    if ours {
+        End::Closed
+    } else {
+        hung_up.map_or(end, End::Lost)
+    }
+}
+
+/// Reports a failed handshake to the monitor; the connection ends.
+fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure) -> End {
+    let reason = format!("handshake failed: {failure}");
+    core.monitor.emit(|| MonitorEvent::HandshakeFailed {
+        endpoint: endpoint.clone(),
+        reason: failure,
+    });
+    End::Lost(reason)
 }
 
 /// Decodes frames into messages and hands them to the socket in batches.
+/// With heartbeats on, tells the writer whenever the peer is heard from
+/// (`liveness`).
+///
+/// A PING with a TTL (RFC 37) asks us to hang up if nothing follows it
+/// within the TTL: the TTL becomes the read timeout until something
+/// arrives (bytes, or a frame decoded after the PING), which clears it
+/// until the next such PING, as in libzmq.
+#[expect(clippy::too_many_arguments, reason = "the state `serve` set up, handed over as is")]
 fn read_loop(
     core: &Core,
     stream: &Stream,
@@ -229,15 +313,20 @@ fn read_loop(
     mut input: BytesMut,
     mut scratch: Vec<u8>,
     max_msg_size: Option<u64>,
+    liveness: Option<&Liveness>,
 ) -> End {
     let mut decoder = Decoder::new(max_msg_size);
     let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();
+    // The peer's TTL in force, and the read timeout set now.
+    let mut ttl: Option<Duration> = None;
+    let mut read_timeout: Option<Duration> = None;
     loop {
         loop {
             match decoder.decode(&mut input) {
                 Ok(Some(Item::Frame { more, body })) => {
+                    ttl = None;
                     partial.push_back(body);
                     if !more {
                         batch.push_back(std::mem::take(&mut partial));
@@ -252,6 +341,10 @@ fn read_loop(
                     batch.push_back(pubsub::subscription_msg(false, &prefix));
                 }
                 Ok(Some(Item::Command(command))) => {
+                    ttl = match command {
+                        Command::Ping { ttl_deciseconds, .. } => ttl_from_wire(ttl_deciseconds),
+                        _ => None,
+                    };
                     if let Some(error) = on_command(command, outbox) {
                         return End::Lost(format!("protocol error: {error}"));
                     }
@@ -267,7 +360,7 @@ fn read_loop(
                 }
             }
         }
-        if !batch.is_empty() && matches!(core.deliver(pipe, &mut batch), Delivered::Closed) {
+        if !batch.is_empty() && matches!(deliver(core, pipe, &mut batch, liveness), Delivered::Closed) {
             if !core.is_closed() {
                 // The pipe is gone (disconnected or unbound).
                 return End::Closed;
@@ -279,6 +372,10 @@ fn read_loop(
             // it had not read yet if its input is paused.
             batch.clear();
         }
+        if ttl != read_timeout {
+            read_timeout = ttl;
+            let _ = stream.set_read_timeout(read_timeout);
+        }
         match stream.read(&mut scratch) {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
             Ok(n) => {
@@ -286,11 +383,35 @@ fn read_loop(
                 if n == scratch.len() && n < MAX_READ {
                     scratch.resize(n * 2, 0);
                 }
+                ttl = None;
+                if let Some(liveness) = liveness {
+                    liveness.heard();
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return End::Lost(e.to_string()),
+            Err(e) => {
+                return End::Lost(match ttl {
+                    Some(ttl) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                        format!("nothing received within the peer's heartbeat TTL ({ttl:?})")
+                    }
+                    _ => e.to_string(),
+                });
+            }
         }
     }
+}
+
+/// Hands `batch` to the socket. While that waits for room, the peer is not
+/// silent (its bytes wait on us), which the writer's heartbeat timeout must
+/// know.
+fn deliver(core: &Core, pipe: PipeId, batch: &mut VecDeque<Msg>, liveness: Option<&Liveness>) -> Delivered {
+    let Some(liveness) = liveness else {
+        return core.deliver(pipe, batch);
+    };
+    liveness.waiting(true);
+    let delivered = core.deliver(pipe, batch);
+    liveness.waiting(false);
+    delivered
 }
 
 /// Handles a command that arrived after the handshake; `Some(error)`
@@ -301,8 +422,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
         Command::Error { reason } => Some(ProtocolError::PeerError(reason)),
         // A peer with heartbeats on (libzmq's ZMQ_HEARTBEAT_IVL) drops us
         // unless we answer its PING with a PONG echoing its context (RFC 37
-        // §"Connection Heartbeat"). Sending our own PINGs is an option of
-        // the heartbeat work.
+        // §"Connection Heartbeat"). (Its TTL is the reader's business.)
         Command::Ping { context, .. } => {
             outbox.push_command(Command::Pong { context });
             None
@@ -316,12 +436,16 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 
 /// Writes what the socket queues for this peer, each batch in one write,
 /// until told to stop, or until the socket closed and the queue is empty.
-fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8) {
+/// Subscriptions are written in the form the peer's ZMTP version (3.`minor`)
+/// knows. With heartbeats on (`pinger`), wakes up for each PING too, and
+/// hangs up on a peer silent since one: then returns why.
+fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>) -> Option<String> {
     let mut out = BytesMut::new();
     loop {
-        let msgs = match outbox.take() {
+        let msgs = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
             Take::Msgs(msgs) => msgs,
-            Take::Stop => return,
+            Take::Idle => Vec::new(),
+            Take::Stop => return None,
             Take::Drained => {
                 // Everything is written: half-close, as TCP's orderly
                 // release does. The peer reads what is left, sees the end
@@ -331,10 +455,23 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8) {
                 // at the high-water mark.) A peer that never closes is cut
                 // off at the linger deadline.
                 let _ = stream.shutdown(Shutdown::Write);
-                return;
+                return None;
             }
         };
-        let commands = outbox.take_commands();
+        let mut commands = outbox.take_commands();
+        if let Some(pinger) = &mut pinger {
+            match pinger.beat(Instant::now()) {
+                Beat::Rest => {}
+                Beat::Ping(ping) => commands.push(ping),
+                Beat::Silent(timeout) => {
+                    // Wake the reader so the connection ends.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return Some(format!(
+                        "nothing received within the heartbeat timeout ({timeout:?}) after a PING"
+                    ));
+                }
+            }
+        }
         if let Some(deadline) = outbox.linger_deadline() {
             let left = deadline
                 .saturating_duration_since(Instant::now())
@@ -345,7 +482,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
-            return;
+            return None;
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::error::{Error, Result, SendError};
+use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::socket::pattern::{Pattern, Route};
 use crate::socket::pipe::Outbox;
@@ -44,6 +45,8 @@ pub(crate) struct Core {
     pub(crate) closed_notify: Notify,
     /// `Socket::close` waits here for the connections to end.
     detached: Notify,
+    /// Where connection events go (`Socket::monitor`).
+    pub(crate) monitor: Monitor,
 }
 
 pub(crate) struct State {
@@ -112,6 +115,7 @@ impl Core {
             writable: Notify::new(),
             closed_notify: Notify::new(),
             detached: Notify::new(),
+            monitor: Monitor::default(),
         })
     }
 

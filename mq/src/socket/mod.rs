@@ -2,6 +2,7 @@
 
 pub(crate) mod connection;
 pub(crate) mod core;
+mod heartbeat;
 mod pattern;
 pub(crate) mod pipe;
 pub(crate) mod pubsub;
@@ -15,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
+use dhaga_runtime::sync::Receiver;
 
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
+use crate::monitor::{MonitorEvent, copy_error};
 use crate::socket::connection::AcceptStop;
 use crate::socket::core::{Core, PipeId};
 use crate::transport::Listener;
@@ -117,7 +120,15 @@ impl Socket {
                 (asked.clone(), None)
             }
             _ => {
-                let (listener, actual) = Listener::bind(&asked)?;
+                let (listener, actual) = Listener::bind(&asked).inspect_err(|e| {
+                    self.core.monitor.emit(|| MonitorEvent::BindFailed {
+                        endpoint: asked.clone(),
+                        error: copy_error(e),
+                    });
+                })?;
+                self.core.monitor.emit(|| MonitorEvent::Listening {
+                    endpoint: actual.clone(),
+                });
                 let core = Arc::clone(&self.core);
                 let shown = actual.clone();
                 let stop = Arc::new(AcceptStop::default());
@@ -229,6 +240,43 @@ impl Socket {
         Ok(())
     }
 
+    /// Starts monitoring the socket: what happens to its endpoints and
+    /// connections from now on arrives on the returned channel, as
+    /// libzmq's `zmq_socket_monitor` reports it (see [`MonitorEvent`]).
+    ///
+    /// The channel is the runtime's, so events are read with `recv`,
+    /// `recv_timeout`, `try_recv` or an iterator, from a micro-thread or an
+    /// OS thread. It ends (`recv` fails) when the socket closes, after the
+    /// `Closed` events of its listeners (libzmq's
+    /// `ZMQ_EVENT_MONITOR_STOPPED`), or when `monitor` is called again: a
+    /// socket has one monitor, as in libzmq. The socket never waits for
+    /// the reader: events beyond a thousand unread ones are dropped.
+    /// Without a monitor, events cost nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dhaga_mq::{MonitorEvent, Socket, SocketType};
+    ///
+    /// let server = Socket::new(SocketType::Rep);
+    /// let events = server.monitor();
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = Socket::new(SocketType::Req);
+    /// client.connect(&server.last_endpoint().unwrap()).unwrap();
+    ///
+    /// let wait = Duration::from_secs(10);
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Listening { .. })));
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Accepted { .. })));
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::HandshakeSucceeded { .. })));
+    /// drop(server);
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Closed { .. })));
+    /// assert!(events.recv_timeout(wait).is_err(), "the socket closed: the channel ended");
+    /// ```
+    pub fn monitor(&self) -> Receiver<MonitorEvent> {
+        self.core.monitor.start()
+    }
+
     /// The endpoint last bound or connected, as libzmq's `ZMQ_LAST_ENDPOINT`
     /// reports it: with the port the system picked for `tcp://host:*`.
     pub fn last_endpoint(&self) -> Option<String> {
@@ -323,6 +371,9 @@ impl Socket {
                 if let Some((acceptor, stop)) = bound.acceptor {
                     stop.stop(acceptor, &bound.actual);
                 }
+                self.core.monitor.emit(|| MonitorEvent::Closed {
+                    endpoint: bound.actual.clone(),
+                });
             }
         }
     }
@@ -447,6 +498,65 @@ impl Socket {
     pub fn set_router_mandatory(&self, on: bool) {
         self.core.options().router_mandatory = on;
     }
+
+    /// `ZMQ_HEARTBEAT_IVL`: each connection sends the peer a ZMTP PING
+    /// this often (RFC 37 §"Connection Heartbeating"), and drops a peer
+    /// from which nothing at all arrives within the
+    /// [heartbeat timeout](Socket::set_heartbeat_timeout) after one.
+    /// `None` (the default) or zero: no PINGs. Applies to `tcp` and `ipc`
+    /// connections made afterwards, to ZMTP 3.1 peers (3.0 has no PING).
+    ///
+    /// Whatever this says, PINGs from the peer are answered, by the
+    /// connection's own micro-threads, whether or not the application is
+    /// calling `send` or `recv`.
+    pub fn set_heartbeat_ivl(&self, ivl: Option<Duration>) {
+        self.core.options().heartbeat_ivl = ivl.filter(|ivl| !ivl.is_zero());
+    }
+
+    /// The heartbeat interval (`None`: off).
+    pub fn heartbeat_ivl(&self) -> Option<Duration> {
+        self.core.options().heartbeat_ivl
+    }
+
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: how long a peer may stay silent after one of
+    /// our PINGs before its connection is dropped (and, where this socket
+    /// connected, made again). Anything from the peer counts, not only a
+    /// PONG. `None` (the default): the heartbeat interval, as libzmq; zero:
+    /// never drop (libzmq's 0). Applies to connections made afterwards.
+    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) {
+        self.core.options().heartbeat_timeout = timeout;
+    }
+
+    /// The heartbeat timeout as set (`None`: the heartbeat interval).
+    pub fn heartbeat_timeout(&self) -> Option<Duration> {
+        self.core.options().heartbeat_timeout
+    }
+
+    /// `ZMQ_HEARTBEAT_TTL`: the time-to-live our PINGs carry, asking the
+    /// peer to drop the connection if nothing arrives from us within it
+    /// (libzmq peers do). It travels in tenths of a second: it is rounded
+    /// down to one, so under 100 ms is no TTL, as `None` (the default) is.
+    /// Applies to connections made afterwards. (libzmq 4.3 turns a received
+    /// TTL into milliseconds in 16 bits, so to a libzmq peer a TTL over
+    /// 65.5 s wraps around to a shorter one.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a TTL over 6553.5 s, the most the
+    /// 16-bit field holds (libzmq's `EINVAL`).
+    pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
+        let deciseconds = heartbeat::ttl_to_wire(ttl).ok_or(Error::InvalidOption {
+            option: "heartbeat_ttl",
+            reason: "at most 6553.5 s (65535 tenths of a second)",
+        })?;
+        self.core.options().heartbeat_ttl_deciseconds = deciseconds;
+        Ok(())
+    }
+
+    /// The heartbeat TTL, in whole tenths of a second (`None`: no TTL).
+    pub fn heartbeat_ttl(&self) -> Option<Duration> {
+        heartbeat::ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
+    }
 }
 
 /// Publish-subscribe (rfc.zeromq.org 29/PUBSUB).
@@ -491,6 +601,7 @@ impl Drop for Socket {
         for bound in endpoints.bound {
             self.stop_bound(bound);
         }
+        self.core.monitor.stop();
     }
 }
 

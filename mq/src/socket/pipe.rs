@@ -45,6 +45,9 @@ pub(crate) enum Take {
     /// The socket closed and everything queued has been taken (or the
     /// linger deadline passed): end cleanly.
     Drained,
+    /// The deadline given to [`Outbox::take_until`] passed with nothing
+    /// to take.
+    Idle,
 }
 
 impl Outbox {
@@ -81,7 +84,13 @@ impl Outbox {
 
     /// Waits for messages and takes all of them (the writer's side).
     pub(crate) fn take(&self) -> Take {
-        let taken = self.data.wait_until(None, || {
+        self.take_until(None)
+    }
+
+    /// As [`take`](Outbox::take), giving up at `deadline` (a writer with a
+    /// heartbeat to send).
+    pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Take {
+        let taken = self.data.wait_until(deadline, || {
             let mut queue = self.lock();
             if queue.stop {
                 return Some(Take::Stop);
@@ -105,7 +114,8 @@ impl Outbox {
         });
         match taken {
             Ok(take) => take,
-            Err(Gave::TimedOut | Gave::Unwinding) => Take::Stop,
+            Err(Gave::TimedOut) => Take::Idle,
+            Err(Gave::Unwinding) => Take::Stop,
         }
     }
 

@@ -1,0 +1,281 @@
+//! ZMTP heartbeats (RFC 37 §"Connection Heartbeating"), timed as libzmq's
+//! `ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TIMEOUT` and `ZMQ_HEARTBEAT_TTL`
+//! time them.
+//!
+//! Three timers, shared out between a connection's two micro-threads, so
+//! that heartbeats need no third one:
+//!
+//! - **The interval** is the writer's. It already waits for messages; with
+//!   heartbeats on it waits with a deadline, the next PING's, and sends the
+//!   PING when it wakes (along with messages if some are queued).
+//! - **The timeout** is the writer's too. The first PING sent after the
+//!   peer last sent anything starts it; if nothing arrives before it ends,
+//!   the writer hangs up, which ends the reader. The reader counts its
+//!   reads in a [`Liveness`] that the writer looks at whenever it wakes.
+//! - **The peer's TTL** is the reader's. A PING with a TTL asks us to hang
+//!   up if nothing follows it within the TTL; the reader makes it its read
+//!   timeout, and anything that arrives clears it.
+//!
+//! A heartbeat micro-thread beside each connection would cost a stack and
+//! its own wake-ups, and would have to be woken whenever a PING's TTL is
+//! shorter than its sleep; the reader and the writer already wait, and
+//! their waits take deadlines. With heartbeats off there is no [`Pinger`]
+//! and no [`Liveness`]: the writer waits without a deadline and the reader
+//! counts nothing. A PING from the peer is answered either way: the reader
+//! queues the PONG in the outbox's command lane, whatever the application
+//! is doing.
+//!
+//! As in libzmq, only what arrives counts, and anything counts, not just a
+//! PONG; and a PING waits its turn behind what the writer is writing (a
+//! peer that reads nothing gets no PING, and no timeout starts). One
+//! difference: while the reader waits for room in the socket's receive
+//! queue (the application is not taking messages), the peer is not held
+//! silent, since its bytes are waiting on us; libzmq's timer runs on and
+//! drops it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::options::Options;
+use crate::zmtp::Command;
+
+/// The unit of a PING's TTL on the wire (RFC 37 §"Connection
+/// Heartbeating": "The TTL ... is expressed in tenths of a second").
+const TTL_UNIT: Duration = Duration::from_millis(100);
+
+/// Tells a connection's writer whether the peer has sent anything: its
+/// reader counts what it reads.
+#[derive(Default)]
+pub(crate) struct Liveness {
+    /// Reads that brought bytes, and deliveries that waited; only ever
+    /// compared with an earlier value.
+    reads: AtomicU64,
+    /// Set while the reader waits for room to deliver what it read.
+    waiting: AtomicBool,
+}
+
+impl Liveness {
+    /// The reader read something.
+    pub(crate) fn heard(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The reader starts or stops waiting for room in the socket: while it
+    /// waits, the peer's bytes wait on us and it does not count as silent.
+    pub(crate) fn waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::Relaxed);
+        if !waiting {
+            self.heard();
+        }
+    }
+
+    /// A value that changes whenever the peer is heard from.
+    fn mark(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// The writer's side of heartbeats: when to send a PING, and when a peer
+/// that has been silent since one is given up on.
+pub(crate) struct Pinger {
+    interval: Duration,
+    /// `None`: PINGs are sent but silence is never punished (libzmq's
+    /// `ZMQ_HEARTBEAT_TIMEOUT` of 0).
+    timeout: Option<Duration>,
+    /// The PING we send: our TTL, an empty context (as libzmq's).
+    ping: Command,
+    next_ping: Instant,
+    /// Since the first PING after the peer was last heard from: when the
+    /// timeout ends, and the reader's mark when it started.
+    silence: Option<(Instant, u64)>,
+    liveness: Arc<Liveness>,
+}
+
+/// What the writer does about heartbeats when it wakes.
+pub(crate) enum Beat {
+    /// Nothing is due.
+    Rest,
+    /// Send this PING.
+    Ping(Command),
+    /// The peer has been silent for the whole timeout after a PING: hang up.
+    Silent(Duration),
+}
+
+impl Pinger {
+    /// The heartbeats of a connection that completed its handshake `now`,
+    /// if `options` turn them on and the peer speaks ZMTP 3.1 (`minor`
+    /// at least 1: PING is not part of 3.0).
+    pub(crate) fn new(options: &Options, minor: u8, now: Instant) -> Option<Pinger> {
+        let interval = options.heartbeat_ivl.filter(|ivl| !ivl.is_zero())?;
+        if minor == 0 {
+            return None;
+        }
+        Some(Pinger {
+            interval,
+            timeout: options.heartbeat_timeout.or(Some(interval)).filter(|t| !t.is_zero()),
+            ping: Command::Ping {
+                ttl_deciseconds: options.heartbeat_ttl_deciseconds,
+                context: Bytes::new(),
+            },
+            next_ping: now + interval,
+            silence: None,
+            liveness: Arc::new(Liveness::default()),
+        })
+    }
+
+    /// What the reader reports to.
+    pub(crate) fn liveness(&self) -> Arc<Liveness> {
+        Arc::clone(&self.liveness)
+    }
+
+    /// When the writer must wake up, with or without messages.
+    pub(crate) fn deadline(&self) -> Instant {
+        match self.silence {
+            Some((end, _)) => end.min(self.next_ping),
+            None => self.next_ping,
+        }
+    }
+
+    /// Whether a PING is due or the peer has been silent too long, at `now`.
+    pub(crate) fn beat(&mut self, now: Instant) -> Beat {
+        if let Some((end, mark)) = self.silence {
+            if self.liveness.mark() != mark || self.liveness.is_waiting() {
+                self.silence = None;
+            } else if now >= end {
+                return Beat::Silent(self.timeout.unwrap_or_default());
+            }
+        }
+        if now < self.next_ping {
+            return Beat::Rest;
+        }
+        // As libzmq: the next PING one interval after this one, however
+        // late this one is.
+        self.next_ping = now + self.interval;
+        if self.silence.is_none()
+            && let Some(timeout) = self.timeout
+        {
+            self.silence = Some((now + timeout, self.liveness.mark()));
+        }
+        Beat::Ping(self.ping.clone())
+    }
+}
+
+/// A TTL for our PINGs as it goes on the wire, in whole tenths of a second
+/// (rounded down, as libzmq does; `None` and anything under 100 ms is 0, no
+/// TTL). `None` when it does not fit the 16-bit field (over 6553.5 s).
+pub(crate) fn ttl_to_wire(ttl: Option<Duration>) -> Option<u16> {
+    let tenths = ttl.map_or(0, |ttl| ttl.as_millis() / TTL_UNIT.as_millis());
+    u16::try_from(tenths).ok()
+}
+
+/// A PING's TTL: how long the peer may stay silent after it; `None` for 0
+/// (no TTL).
+pub(crate) fn ttl_from_wire(deciseconds: u16) -> Option<Duration> {
+    (deciseconds > 0).then(|| TTL_UNIT * u32::from(deciseconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn options(ivl: u64, timeout: Option<u64>) -> Options {
+        Options {
+            heartbeat_ivl: Some(MS * ivl as u32),
+            heartbeat_timeout: timeout.map(|t| MS * t as u32),
+            heartbeat_ttl_deciseconds: 7,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn off_without_an_interval_or_with_a_3_0_peer() {
+        let now = Instant::now();
+        assert!(Pinger::new(&Options::default(), 1, now).is_none());
+        assert!(Pinger::new(&options(0, None), 1, now).is_none());
+        assert!(Pinger::new(&options(100, None), 0, now).is_none());
+        assert!(Pinger::new(&options(100, None), 1, now).is_some());
+    }
+
+    #[test]
+    fn pings_every_interval_carry_the_ttl() {
+        let t0 = Instant::now();
+        let mut pinger = Pinger::new(&options(100, None), 1, t0).unwrap();
+        assert_eq!(pinger.deadline(), t0 + MS * 100);
+        assert!(matches!(pinger.beat(t0 + MS * 99), Beat::Rest));
+        let Beat::Ping(Command::Ping {
+            ttl_deciseconds,
+            context,
+        }) = pinger.beat(t0 + MS * 100)
+        else {
+            panic!("a PING is due")
+        };
+        assert_eq!((ttl_deciseconds, context.len()), (7, 0));
+        // A late PING: the next one an interval after it.
+        pinger.liveness().heard();
+        assert!(matches!(pinger.beat(t0 + MS * 250), Beat::Ping(_)));
+        assert_eq!(pinger.deadline(), t0 + MS * 350);
+    }
+
+    #[test]
+    fn silence_after_a_ping_for_the_timeout_hangs_up() {
+        let t0 = Instant::now();
+        let mut pinger = Pinger::new(&options(100, Some(300)), 1, t0).unwrap();
+        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
+        // Later PINGs do not move the timeout, which runs from the first.
+        assert!(matches!(pinger.beat(t0 + MS * 200), Beat::Ping(_)));
+        assert_eq!(pinger.deadline(), t0 + MS * 300);
+        assert!(matches!(pinger.beat(t0 + MS * 300), Beat::Ping(_)));
+        assert_eq!(pinger.deadline(), t0 + MS * 400);
+        assert!(matches!(pinger.beat(t0 + MS * 400), Beat::Silent(t) if t == MS * 300));
+    }
+
+    #[test]
+    fn anything_heard_clears_the_timeout() {
+        let t0 = Instant::now();
+        let mut pinger = Pinger::new(&options(100, Some(150)), 1, t0).unwrap();
+        let liveness = pinger.liveness();
+        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
+        liveness.heard();
+        assert!(matches!(pinger.beat(t0 + MS * 260), Beat::Ping(_)));
+        // Waiting for room to deliver is not silence either.
+        liveness.waiting(true);
+        assert!(matches!(pinger.beat(t0 + MS * 500), Beat::Ping(_)));
+        assert!(matches!(pinger.beat(t0 + MS * 700), Beat::Ping(_)));
+        liveness.waiting(false);
+        assert!(matches!(pinger.beat(t0 + MS * 900), Beat::Ping(_)));
+        assert!(matches!(pinger.beat(t0 + MS * 1050), Beat::Silent(_)));
+    }
+
+    #[test]
+    fn the_timeout_defaults_to_the_interval_and_zero_turns_it_off() {
+        let t0 = Instant::now();
+        let mut pinger = Pinger::new(&options(100, None), 1, t0).unwrap();
+        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
+        assert!(matches!(pinger.beat(t0 + MS * 200), Beat::Silent(t) if t == MS * 100));
+        let mut pinger = Pinger::new(&options(100, Some(0)), 1, t0).unwrap();
+        for i in 1..10 {
+            assert!(matches!(pinger.beat(t0 + MS * 100 * i), Beat::Ping(_)));
+        }
+    }
+
+    #[test]
+    fn ttls_round_down_to_tenths_of_a_second_and_fit_16_bits() {
+        assert_eq!(ttl_to_wire(None), Some(0));
+        assert_eq!(ttl_to_wire(Some(MS * 99)), Some(0));
+        assert_eq!(ttl_to_wire(Some(MS * 1299)), Some(12));
+        assert_eq!(ttl_to_wire(Some(MS * 6_553_599)), Some(u16::MAX));
+        assert_eq!(ttl_to_wire(Some(MS * 6_553_600)), None);
+        assert_eq!(ttl_from_wire(0), None);
+        assert_eq!(ttl_from_wire(12), Some(MS * 1200));
+        assert_eq!(ttl_from_wire(u16::MAX), Some(MS * 6_553_500));
+    }
+}

@@ -1,0 +1,362 @@
+//! ZMTP heartbeats (RFC 37 §"Connection Heartbeating"; libzmq's
+//! `ZMQ_HEARTBEAT_IVL`, `_TIMEOUT` and `_TTL`): PINGs at the interval
+//! carrying our TTL; a peer silent for the timeout after a PING dropped, and
+//! reconnected where we connected; a peer's TTL honoured, and cleared by
+//! what follows its PING; libzmq peers kept, pinging us and pinged by us,
+//! while the application leaves the socket alone.
+//!
+//! The timeouts under test are waited for (each well under a second) and
+//! their lower bounds asserted loosely; everything else is ordered by what
+//! arrives.
+
+mod raw;
+mod util;
+
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
+use dhaga_runtime::sync::{Receiver, TryRecvError};
+use raw::RawPeer;
+use util::within_limit;
+
+/// The heartbeat interval and timeout of most tests.
+const IVL: Duration = Duration::from_millis(50);
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+/// A socket that PINGs every [`IVL`] and drops a peer silent for
+/// [`TIMEOUT`] after one.
+fn heartbeating(socket_type: SocketType) -> Socket {
+    let socket = util::socket(socket_type);
+    socket.set_heartbeat_ivl(Some(IVL));
+    socket.set_heartbeat_timeout(Some(TIMEOUT));
+    socket
+}
+
+/// The next monitor event; fails the test if none comes.
+#[track_caller]
+fn next_event(events: &Receiver<MonitorEvent>) -> MonitorEvent {
+    events.recv_timeout(util::PATIENCE).expect("a monitor event")
+}
+
+/// Asserts that no event is waiting (the connection is still up).
+#[track_caller]
+fn no_more_events(events: &Receiver<MonitorEvent>) {
+    match events.try_recv() {
+        Err(TryRecvError::Empty) => {}
+        other => panic!("no event expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
+    within_limit(|| {
+        let pull = heartbeating(SocketType::Pull);
+        let events = pull.monitor();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.last_endpoint().unwrap();
+
+        let mut peer = RawPeer::connect(&endpoint, "PUSH");
+        let since = Instant::now();
+        let frames = peer.until_closed();
+        let silent_for = since.elapsed();
+        // The first PING after one interval, then the whole timeout.
+        assert!(
+            silent_for >= TIMEOUT,
+            "dropped after {silent_for:?}, within the timeout"
+        );
+        assert!(
+            !frames.is_empty() && frames.iter().all(|f| f.is_command("PING")),
+            "PINGs, and nothing else, until the drop: {frames:?}"
+        );
+        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
+    });
+}
+
+#[test]
+fn a_connecting_socket_reconnects_when_its_peer_falls_silent() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+        let dealer = heartbeating(SocketType::Dealer);
+        dealer.set_reconnect_ivl(Duration::from_millis(10));
+        let events = dealer.monitor();
+        dealer.connect(&endpoint).unwrap();
+
+        let mut silent = RawPeer::accept(&listener, "ROUTER");
+        silent.until_closed();
+        let mut second = RawPeer::accept(&listener, "ROUTER");
+        dealer.send("back").unwrap();
+        let frame = std::iter::from_fn(|| Some(second.frame().expect("a frame")))
+            .find(|f| !f.command)
+            .unwrap();
+        assert_eq!(frame.body, b"back", "the message went over the new connection");
+
+        let order: Vec<_> = (0..6)
+            .map(|_| match next_event(&events) {
+                MonitorEvent::Connected { .. } => "connected",
+                MonitorEvent::HandshakeSucceeded { .. } => "handshake",
+                MonitorEvent::Disconnected { .. } => "disconnected",
+                MonitorEvent::ConnectRetried { interval, .. } => {
+                    assert_eq!(interval, Duration::from_millis(10));
+                    "retried"
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "connected",
+                "handshake",
+                "disconnected",
+                "retried",
+                "connected",
+                "handshake"
+            ]
+        );
+    });
+}
+
+#[test]
+fn pings_come_at_the_interval_carrying_our_ttl() {
+    within_limit(|| {
+        let ivl = Duration::from_millis(100);
+        let pull = util::socket(SocketType::Pull);
+        pull.set_heartbeat_ivl(Some(ivl));
+        pull.set_heartbeat_ttl(Some(Duration::from_millis(1250))).unwrap();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
+
+        let since = Instant::now();
+        let mut last = since;
+        for i in 0..5 {
+            let frame = peer.frame().expect("a PING");
+            let gap = last.elapsed();
+            last = Instant::now();
+            assert!(frame.is_command("PING"), "PING {i}: {frame:?}");
+            assert_eq!(frame.data(), [0, 12], "TTL 1.2 s in tenths of a second, no context");
+            assert!(gap >= ivl / 2, "PING {i} came {gap:?} after the one before");
+            // Answered: the timeout (the interval, by default) never ends.
+            peer.send(&raw::pong(b""));
+        }
+        assert!(since.elapsed() >= ivl * 4, "five PINGs in {:?}", since.elapsed());
+        peer.send(&raw::message(b"still here"));
+        assert_eq!(pull.recv().unwrap(), Msg::from("still here"));
+    });
+}
+
+#[test]
+fn a_peer_that_pings_with_a_ttl_then_falls_silent_is_dropped() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let events = pull.monitor();
+        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
+
+        let ttl = Duration::from_millis(300);
+        let since = Instant::now();
+        peer.send(&raw::ping(3, b"ctx"));
+        let frames = peer.until_closed();
+        let elapsed = since.elapsed();
+        assert!(elapsed >= ttl * 4 / 5, "dropped after {elapsed:?}, within the TTL");
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert!(frames[0].is_command("PONG") && frames[0].data() == b"ctx");
+        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
+    });
+}
+
+#[test]
+fn a_message_after_a_ping_clears_its_ttl() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
+
+        let mut bytes = raw::ping(1, b"");
+        bytes.extend(raw::message(b"after the PING"));
+        peer.send(&bytes);
+        assert_eq!(pull.recv().unwrap(), Msg::from("after the PING"));
+        assert!(peer.frame().unwrap().is_command("PONG"));
+        // Three times the TTL of 100 ms, with nothing from either side.
+        assert!(peer.still_open_after(Duration::from_millis(300)), "dropped");
+        peer.send(&raw::message(b"later"));
+        assert_eq!(pull.recv().unwrap(), Msg::from("later"));
+    });
+}
+
+#[test]
+fn a_peer_whose_messages_wait_for_room_is_not_silent() {
+    within_limit(|| {
+        let pull = heartbeating(SocketType::Pull);
+        pull.set_recv_hwm(1);
+        let events = pull.monitor();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
+        let mut bytes = Vec::new();
+        for body in [&b"one"[..], b"two", b"three"] {
+            bytes.extend(raw::message(body));
+        }
+        peer.send(&bytes);
+
+        // The application takes nothing for three timeouts: the reader
+        // waits for room with the peer's messages in hand, and the peer,
+        // which has nothing more to say, must not count as silent.
+        thread::sleep(TIMEOUT * 3);
+        for body in ["one", "two", "three"] {
+            assert_eq!(pull.recv().unwrap(), Msg::from(body));
+        }
+        peer.send(&raw::message(b"four"));
+        assert_eq!(pull.recv().unwrap(), Msg::from("four"), "the same connection");
+        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        no_more_events(&events);
+    });
+}
+
+#[test]
+fn heartbeat_options_are_off_by_default_and_the_ttl_fits_16_bits() {
+    let socket = Socket::new(SocketType::Dealer);
+    assert_eq!(socket.heartbeat_ivl(), None);
+    assert_eq!(socket.heartbeat_timeout(), None);
+    assert_eq!(socket.heartbeat_ttl(), None);
+
+    socket.set_heartbeat_ivl(Some(Duration::from_secs(1)));
+    assert_eq!(socket.heartbeat_ivl(), Some(Duration::from_secs(1)));
+    socket.set_heartbeat_ivl(Some(Duration::ZERO));
+    assert_eq!(socket.heartbeat_ivl(), None, "zero is off, as in libzmq");
+    socket.set_heartbeat_timeout(Some(Duration::from_secs(3)));
+    assert_eq!(socket.heartbeat_timeout(), Some(Duration::from_secs(3)));
+
+    socket.set_heartbeat_ttl(Some(Duration::from_millis(1299))).unwrap();
+    assert_eq!(
+        socket.heartbeat_ttl(),
+        Some(Duration::from_millis(1200)),
+        "whole tenths"
+    );
+    socket
+        .set_heartbeat_ttl(Some(Duration::from_millis(6_553_500)))
+        .unwrap();
+    assert_eq!(socket.heartbeat_ttl(), Some(Duration::from_millis(6_553_500)));
+    let err = socket.set_heartbeat_ttl(Some(Duration::from_secs(6554))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidOption {
+                option: "heartbeat_ttl",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        socket.heartbeat_ttl(),
+        Some(Duration::from_millis(6_553_500)),
+        "unchanged"
+    );
+    socket.set_heartbeat_ttl(Some(Duration::from_millis(99))).unwrap();
+    assert_eq!(socket.heartbeat_ttl(), None, "under a tenth of a second: no TTL");
+}
+
+/// A libzmq socket whose sends and receives give up after
+/// [`util::PATIENCE`] and whose close drops what is unsent.
+fn libzmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let patience = util::PATIENCE.as_millis() as i32;
+    let socket = ctx.socket(kind).expect("libzmq socket");
+    socket.set_rcvtimeo(patience).unwrap();
+    socket.set_sndtimeo(patience).unwrap();
+    socket.set_linger(0).unwrap();
+    socket
+}
+
+/// A PAIR receiving `socket`'s libzmq monitor events.
+fn libzmq_monitor(ctx: &zmq::Context, socket: &zmq::Socket, name: &str) -> zmq::Socket {
+    let endpoint = format!("inproc://{name}-{}", std::process::id());
+    socket.monitor(&endpoint, zmq::SocketEvent::ALL as i32).unwrap();
+    let monitor = libzmq_socket(ctx, zmq::PAIR);
+    monitor.connect(&endpoint).unwrap();
+    monitor
+}
+
+/// How many times libzmq reported a disconnection so far.
+fn libzmq_disconnections(monitor: &zmq::Socket) -> usize {
+    let mut n = 0;
+    loop {
+        match monitor.recv_multipart(zmq::DONTWAIT) {
+            Ok(frames) => {
+                let event = zmq::SocketEvent::from_raw(u16::from_le_bytes([frames[0][0], frames[0][1]]));
+                n += usize::from(event == zmq::SocketEvent::DISCONNECTED);
+            }
+            Err(zmq::Error::EAGAIN) => return n,
+            Err(e) => panic!("libzmq monitor: {e}"),
+        }
+    }
+}
+
+/// One message each way between a libzmq PAIR and a dhaga PAIR.
+fn exchange(libzmq: &zmq::Socket, dhaga: &Socket, round: usize) {
+    libzmq.send(format!("to dhaga {round}").as_bytes(), 0).unwrap();
+    assert_eq!(dhaga.recv().unwrap(), Msg::from(format!("to dhaga {round}")));
+    dhaga.send(format!("to libzmq {round}")).unwrap();
+    assert_eq!(libzmq.recv_bytes(0).unwrap(), format!("to libzmq {round}").as_bytes());
+}
+
+#[test]
+fn libzmq_and_dhaga_ping_each_other_while_the_application_is_away() {
+    within_limit(|| {
+        let pair = heartbeating(SocketType::Pair);
+        pair.set_heartbeat_ttl(Some(TIMEOUT * 2)).unwrap();
+        let events = pair.monitor();
+        pair.bind("tcp://127.0.0.1:*").unwrap();
+        let ctx = zmq::Context::new();
+        let peer = libzmq_socket(&ctx, zmq::PAIR);
+        peer.set_heartbeat_ivl(IVL.as_millis() as i32).unwrap();
+        peer.set_heartbeat_timeout(TIMEOUT.as_millis() as i32).unwrap();
+        peer.set_heartbeat_ttl((TIMEOUT * 2).as_millis() as i32).unwrap();
+        let peer_events = libzmq_monitor(&ctx, &peer, "both-ping");
+        peer.connect(&pair.last_endpoint().unwrap()).unwrap();
+
+        for round in 0..3 {
+            if round > 0 {
+                // Neither application touches its socket for two timeouts:
+                // only the connections' own PINGs and PONGs keep them up.
+                thread::sleep(TIMEOUT * 2);
+            }
+            exchange(&peer, &pair, round);
+        }
+        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        no_more_events(&events);
+        assert_eq!(libzmq_disconnections(&peer_events), 0, "libzmq dropped the connection");
+    });
+}
+
+#[test]
+fn dhaga_pings_a_libzmq_peer_which_answers() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let peer = libzmq_socket(&ctx, zmq::PAIR);
+        peer.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = peer.get_last_endpoint().unwrap().unwrap();
+        // libzmq sends no PINGs of its own: only its PONGs answer ours.
+        let pair = heartbeating(SocketType::Pair);
+        let events = pair.monitor();
+        pair.connect(&endpoint).unwrap();
+
+        exchange(&peer, &pair, 0);
+        // Past the timeout three times over, nobody sending anything.
+        thread::sleep(TIMEOUT * 3);
+        exchange(&peer, &pair, 1);
+        assert!(matches!(next_event(&events), MonitorEvent::Connected { .. }));
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        no_more_events(&events);
+    });
+}

@@ -1,0 +1,337 @@
+//! Monitor events (libzmq's `zmq_socket_monitor`), one test per
+//! transition: listening, bind failed, accepted, connected, connect delayed
+//! and retried, handshake succeeded and failed, disconnected, closed, and
+//! the channel ending when the socket closes. Events are read from OS
+//! threads and micro-threads.
+
+mod raw;
+mod util;
+
+use std::io::{ErrorKind, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use dhaga_mq::{Endpoint, Error, HandshakeFailure, MonitorEvent, Msg, SocketType};
+use dhaga_runtime::sync::{Receiver, TryRecvError};
+use dhaga_testutil::CTXS;
+use raw::RawPeer;
+use util::{bound, connected, within_limit};
+
+/// The next monitor event; fails the test if none comes.
+#[track_caller]
+fn next_event(events: &Receiver<MonitorEvent>) -> MonitorEvent {
+    events.recv_timeout(util::PATIENCE).expect("a monitor event")
+}
+
+/// An endpoint as events name it.
+fn endpoint(text: &str) -> Endpoint {
+    text.parse().unwrap()
+}
+
+/// A `tcp://` endpoint nobody listens on: a port that was free a moment
+/// ago.
+fn unreachable_tcp() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", listener.local_addr().unwrap())
+}
+
+#[test]
+fn a_bound_socket_reports_listening_accepted_handshake_and_disconnected() {
+    within_limit(|| {
+        for transport in ["tcp", "ipc"] {
+            let pull = util::socket(SocketType::Pull);
+            let events = pull.monitor();
+            pull.bind(util::endpoint(transport)).unwrap();
+            let bound = endpoint(&pull.last_endpoint().unwrap());
+            let push = connected(SocketType::Push, &bound.to_string());
+            push.send("hello").unwrap();
+            assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+            push.close();
+
+            for want in ["listening", "accepted", "handshake", "disconnected"] {
+                let event = next_event(&events);
+                assert_eq!(event.endpoint(), &bound, "{transport}: {event}");
+                let got = match event {
+                    MonitorEvent::Listening { .. } => "listening",
+                    MonitorEvent::Accepted { .. } => "accepted",
+                    MonitorEvent::HandshakeSucceeded { .. } => "handshake",
+                    MonitorEvent::Disconnected { .. } => "disconnected",
+                    other => panic!("{transport}: unexpected {other}"),
+                };
+                assert_eq!(got, want, "{transport}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_connecting_socket_reports_connected_handshake_then_the_loss_and_retries() {
+    within_limit(|| {
+        let (pull, address) = bound(SocketType::Pull, "tcp");
+        let push = util::socket(SocketType::Push);
+        push.set_reconnect_ivl(Duration::from_millis(20));
+        let events = push.monitor();
+        push.connect(&address).unwrap();
+        push.send("hello").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+        assert!(
+            matches!(next_event(&events), MonitorEvent::Connected { endpoint, .. } if endpoint.to_string() == address)
+        );
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+
+        pull.close();
+        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
+        assert!(matches!(
+            next_event(&events),
+            MonitorEvent::ConnectRetried { interval, .. } if interval == Duration::from_millis(20)
+        ));
+        // Nobody listens any more.
+        match next_event(&events) {
+            MonitorEvent::ConnectDelayed { error, endpoint, .. } => {
+                assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
+                assert_eq!(endpoint.to_string(), address);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    });
+}
+
+#[test]
+fn connecting_before_the_peer_binds_reports_delays_and_growing_retries() {
+    within_limit(|| {
+        let address = unreachable_tcp();
+        let push = util::socket(SocketType::Push);
+        push.set_reconnect_ivl(Duration::from_millis(5));
+        push.set_reconnect_ivl_max(Duration::from_millis(20));
+        let events = push.monitor();
+        push.connect(&address).unwrap();
+        let mut intervals = Vec::new();
+        for _ in 0..4 {
+            assert!(matches!(
+                next_event(&events),
+                MonitorEvent::ConnectDelayed { error, .. } if error.kind() == ErrorKind::ConnectionRefused
+            ));
+            match next_event(&events) {
+                MonitorEvent::ConnectRetried { interval, .. } => intervals.push(interval.as_millis()),
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(intervals, [5, 10, 20, 20], "doubling up to the maximum");
+
+        // The peer appears: the next attempt connects.
+        let pull = util::socket(SocketType::Pull);
+        pull.bind(&address).unwrap();
+        push.send("at last").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("at last"));
+        let connected = std::iter::from_fn(|| Some(next_event(&events)))
+            .find(|e| {
+                !matches!(
+                    e,
+                    MonitorEvent::ConnectDelayed { .. } | MonitorEvent::ConnectRetried { .. }
+                )
+            })
+            .unwrap();
+        assert!(matches!(connected, MonitorEvent::Connected { .. }), "{connected}");
+        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+    });
+}
+
+#[test]
+fn binding_a_port_in_use_reports_bind_failed() {
+    within_limit(|| {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("tcp://{}", taken.local_addr().unwrap());
+        let rep = util::socket(SocketType::Rep);
+        let events = rep.monitor();
+        let err = rep.bind(&address).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == ErrorKind::AddrInUse),
+            "{err}"
+        );
+        match next_event(&events) {
+            MonitorEvent::BindFailed { endpoint, error, .. } => {
+                assert_eq!(endpoint.to_string(), address);
+                assert_eq!(error.kind(), ErrorKind::AddrInUse);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(matches!(events.try_recv(), Err(TryRecvError::Empty)), "no Listening");
+    });
+}
+
+/// The events of one raw connection to a monitored REP, after `Accepted`:
+/// the handshake failure and what follows it.
+fn failed_handshake(talk: impl FnOnce(TcpStream)) -> (HandshakeFailure, MonitorEvent) {
+    let rep = util::socket(SocketType::Rep);
+    rep.set_handshake_ivl(Duration::from_millis(100));
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let address = rep.last_endpoint().unwrap();
+    let events = rep.monitor();
+    talk(TcpStream::connect(address.trim_start_matches("tcp://")).unwrap());
+    assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
+    let failure = match next_event(&events) {
+        MonitorEvent::HandshakeFailed { reason, endpoint, .. } => {
+            assert_eq!(endpoint.to_string(), address);
+            reason
+        }
+        other => panic!("unexpected {other}"),
+    };
+    (failure, next_event(&events))
+}
+
+#[test]
+fn garbage_fails_the_handshake_with_a_protocol_error() {
+    within_limit(|| {
+        let (failure, then) = failed_handshake(|mut stream| {
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            // Held open until the server has dropped it.
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        });
+        assert!(
+            matches!(&failure, HandshakeFailure::Protocol(reason) if !reason.is_empty()),
+            "{failure:?}"
+        );
+        assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
+    });
+}
+
+#[test]
+fn a_peer_of_the_wrong_type_fails_the_handshake_with_a_protocol_error() {
+    within_limit(|| {
+        let (failure, then) = failed_handshake(|mut stream| {
+            let mut bytes = raw::greeting();
+            bytes.extend(raw::ready("PUSH"));
+            stream.write_all(&bytes).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        });
+        assert!(
+            matches!(&failure, HandshakeFailure::Protocol(reason) if reason.contains("PUSH")),
+            "{failure:?}"
+        );
+        assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
+    });
+}
+
+#[test]
+fn a_peer_that_leaves_or_stalls_fails_the_handshake_with_no_detail() {
+    within_limit(|| {
+        let (failure, then) = failed_handshake(drop);
+        assert!(
+            matches!(&failure, HandshakeFailure::NoDetail(e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe)),
+            "{failure:?}"
+        );
+        assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
+
+        // Silent past the handshake interval (100 ms).
+        let (failure, then) = failed_handshake(|mut stream| {
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        });
+        assert!(
+            matches!(&failure, HandshakeFailure::NoDetail(e) if e.kind() == ErrorKind::TimedOut),
+            "{failure:?}"
+        );
+        assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
+    });
+}
+
+#[test]
+fn unbinding_and_closing_report_closed_then_the_channel_ends() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        let events = pull.monitor();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let first = pull.last_endpoint().unwrap();
+        pull.bind(util::endpoint("ipc")).unwrap();
+        let second = pull.last_endpoint().unwrap();
+        // A peer stays connected across the unbind, and is cut off silently
+        // when the socket closes.
+        let mut peer = RawPeer::connect(&first, "PUSH");
+        let seen = |n| -> Vec<String> {
+            std::iter::from_fn(|| Some(next_event(&events)))
+                .take(n)
+                .map(|e| e.to_string())
+                .collect()
+        };
+        assert_eq!(
+            seen(4),
+            [
+                format!("{first}: listening"),
+                format!("{second}: listening"),
+                format!("{first}: accepted a connection"),
+                format!("{first}: handshake succeeded"),
+            ]
+        );
+        pull.unbind(&first).unwrap();
+        assert_eq!(seen(1), [format!("{first}: closed")]);
+        peer.send(&raw::message(b"after the unbind"));
+        assert_eq!(pull.recv().unwrap(), Msg::from("after the unbind"));
+
+        drop(pull);
+        match next_event(&events) {
+            MonitorEvent::Closed { endpoint, .. } => assert_eq!(endpoint.to_string(), second),
+            other => panic!("unexpected {other}"),
+        }
+        assert!(events.recv_timeout(util::PATIENCE).is_err(), "the channel ended");
+        assert!(peer.until_closed().is_empty());
+    });
+}
+
+#[test]
+fn a_second_monitor_replaces_the_first() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        let first = pull.monitor();
+        let second = pull.monitor();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        assert!(first.recv_timeout(util::PATIENCE).is_err(), "the first channel ended");
+        assert!(matches!(next_event(&second), MonitorEvent::Listening { .. }));
+    });
+}
+
+#[test]
+fn inproc_has_no_events() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        let events = pull.monitor();
+        pull.bind(util::endpoint("inproc")).unwrap();
+        let push = connected(SocketType::Push, &pull.last_endpoint().unwrap());
+        push.send("hello").unwrap();
+        assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+        assert!(matches!(events.try_recv(), Err(TryRecvError::Empty)));
+    });
+}
+
+#[test]
+fn events_are_read_from_os_threads_and_micro_threads() {
+    within_limit(|| {
+        let rt = dhaga_runtime::Runtime::new().unwrap();
+        for ctx in CTXS {
+            let pull = util::socket(SocketType::Pull);
+            let events = pull.monitor();
+            let reader = dhaga_testutil::start(&rt, ctx, move || {
+                std::iter::from_fn(|| events.recv().ok())
+                    .map(|e| match e {
+                        MonitorEvent::Listening { .. } => "listening",
+                        MonitorEvent::Accepted { .. } => "accepted",
+                        MonitorEvent::HandshakeSucceeded { .. } => "handshake",
+                        MonitorEvent::Disconnected { .. } => "disconnected",
+                        MonitorEvent::Closed { .. } => "closed",
+                        other => panic!("unexpected {other}"),
+                    })
+                    .collect::<Vec<_>>()
+            });
+            pull.bind("tcp://127.0.0.1:*").unwrap();
+            let push = connected(SocketType::Push, &pull.last_endpoint().unwrap());
+            push.send("hello").unwrap();
+            assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+            drop(pull);
+            // (Whether the peer's Disconnected comes before the close is a
+            // race; the listener's Closed comes last, then the end.)
+            let kinds = reader.join();
+            assert!(
+                kinds.starts_with(&["listening", "accepted", "handshake"]) && kinds.last() == Some(&"closed"),
+                "{ctx:?}: {kinds:?}"
+            );
+        }
+    });
+}
