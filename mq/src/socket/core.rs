@@ -27,6 +27,8 @@ use crate::transport::Stream;
 use crate::wait::{Gave, Notify};
 use crate::{Context, Msg, SocketType};
 
+mod readiness;
+
 /// Identifies a pipe within its socket.
 pub(crate) type PipeId = u64;
 
@@ -354,7 +356,14 @@ impl Core {
                 }),
         };
         match outcome {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                // A REP that replied may receive its next request: pollers
+                // wait for that.
+                if self.socket_type == SocketType::Rep {
+                    self.readable.notify_all();
+                }
+                Ok(())
+            }
             Ok(Err(error)) | Err(error) => {
                 self.lock().pattern.send_failed();
                 let msg = slot.expect("an unsent message is still in its slot");
@@ -389,7 +398,13 @@ impl Core {
                     Gave::Unwinding => Error::Closed,
                 })
         };
-        outcome?
+        let msg = outcome??;
+        // A REQ that got its reply, or a REP its request, may send now:
+        // pollers wait for that.
+        if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
+            self.writable.notify_all();
+        }
+        Ok(msg)
     }
 
     /// The outbox of `pipe`, unless the pipe is gone or going.
