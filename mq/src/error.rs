@@ -48,6 +48,10 @@ pub enum Error {
     HostUnreachable,
     /// A message with no frames cannot be sent.
     EmptyMessage,
+    /// An argument the operation cannot work with (libzmq's `EINVAL`): a
+    /// poll with nothing to wait for and no timeout, a proxy control
+    /// command that is not one.
+    InvalidArgument(&'static str),
     /// The send or receive timeout passed (libzmq's `EAGAIN` after
     /// `ZMQ_SNDTIMEO`/`ZMQ_RCVTIMEO`).
     TimedOut,
@@ -73,6 +77,7 @@ impl fmt::Display for Error {
             Error::IncompatibleSocketType { ours, peer } => write!(f, "a {ours} socket cannot talk to a {peer} socket"),
             Error::HostUnreachable => f.write_str("no peer with that routing id is connected"),
             Error::EmptyMessage => f.write_str("a message needs at least one frame"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::TimedOut => f.write_str("timed out"),
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Closed => f.write_str("the socket is closed"),

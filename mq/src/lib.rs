@@ -15,6 +15,10 @@
 //! do everywhere in dhaga. Messages ([`Msg`]) are one or more frames of
 //! shared bytes, delivered whole.
 //!
+//! A program that serves several sockets from one micro-thread or thread
+//! waits on them together with a [`Poller`] (or [`poll`](fn@poll)), libzmq's
+//! `zmq_poll`.
+//!
 //! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
 //! peer that sends garbage is disconnected with a reason and harms nobody
 //! else.
@@ -49,6 +53,7 @@ mod endpoint;
 mod error;
 mod msg;
 mod options;
+mod poll;
 mod socket;
 mod socket_type;
 mod transport;
@@ -59,5 +64,6 @@ pub use context::Context;
 pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
 pub use msg::Msg;
+pub use poll::{Interest, PollItem, Poller, Readiness, poll};
 pub use socket::Socket;
 pub use socket_type::SocketType;
