@@ -17,7 +17,8 @@
 //!
 //! A program that serves several sockets from one micro-thread or thread
 //! waits on them together with a [`Poller`] (or [`poll`](fn@poll)), libzmq's
-//! `zmq_poll`.
+//! `zmq_poll`; [`proxy`] and [`proxy_steerable`] move messages between two
+//! sockets, as libzmq's `zmq_proxy` does for the Guide's brokers.
 //!
 //! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
 //! peer that sends garbage is disconnected with a reason and harms nobody
@@ -54,6 +55,7 @@ mod error;
 mod msg;
 mod options;
 mod poll;
+mod proxy;
 mod socket;
 mod socket_type;
 mod transport;
@@ -65,5 +67,6 @@ pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
 pub use msg::Msg;
 pub use poll::{Interest, PollItem, Poller, Readiness, poll};
+pub use proxy::{proxy, proxy_steerable};
 pub use socket::Socket;
 pub use socket_type::SocketType;
