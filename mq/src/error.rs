@@ -56,6 +56,10 @@ pub enum Error {
     HostUnreachable,
     /// A message with no frames cannot be sent.
     EmptyMessage,
+    /// An argument the operation cannot work with (libzmq's `EINVAL`): a
+    /// poll with nothing to wait for and no timeout, a proxy control
+    /// command that is not one.
+    InvalidArgument(&'static str),
     /// The send or receive timeout passed (libzmq's `EAGAIN` after
     /// `ZMQ_SNDTIMEO`/`ZMQ_RCVTIMEO`).
     TimedOut,
@@ -82,6 +86,7 @@ impl fmt::Display for Error {
             Error::InvalidOption { option, reason } => write!(f, "invalid {option}: {reason}"),
             Error::HostUnreachable => f.write_str("no peer with that routing id is connected"),
             Error::EmptyMessage => f.write_str("a message needs at least one frame"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::TimedOut => f.write_str("timed out"),
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Closed => f.write_str("the socket is closed"),

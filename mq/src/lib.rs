@@ -4,8 +4,8 @@
 //!
 //! # How it works
 //!
-//! A [`Socket`] has a type ([`SocketType`]: REQ, REP, DEALER, ROUTER, PUSH,
-//! PULL, PAIR) and any number of endpoints it binds or connects
+//! A [`Socket`] has a type ([`SocketType`]: REQ, REP, DEALER, ROUTER, PUB,
+//! SUB, XPUB, XSUB, PUSH, PULL, PAIR) and any number of endpoints it binds or connects
 //! (`tcp://`, `ipc://`, `inproc://`, see [`Endpoint`]). Each connection is
 //! served by micro-threads of the runtime, written as sequential code: one
 //! performs the ZMTP handshake and then reads, decoding many frames per
@@ -18,6 +18,11 @@
 //! What happens to a socket's connections (connected, accepted, handshake,
 //! lost) can be watched with [`Socket::monitor`]; heartbeats
 //! ([`Socket::set_heartbeat_ivl`]) find peers that went away silently.
+//!
+//! A program that serves several sockets from one micro-thread or thread
+//! waits on them together with a [`Poller`] (or [`poll`](fn@poll)), libzmq's
+//! `zmq_poll`; [`proxy`] and [`proxy_steerable`] move messages between two
+//! sockets, as libzmq's `zmq_proxy` does for the Guide's brokers.
 //!
 //! The codec (`zmtp`) is pure: bytes in, frames and commands out, so a
 //! peer that sends garbage is disconnected with a reason and harms nobody
@@ -54,6 +59,8 @@ mod error;
 mod monitor;
 mod msg;
 mod options;
+mod poll;
+mod proxy;
 mod socket;
 mod socket_type;
 mod transport;
@@ -65,5 +72,7 @@ pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
 pub use monitor::{HandshakeFailure, MonitorEvent};
 pub use msg::Msg;
+pub use poll::{Interest, PollItem, Poller, Readiness, poll};
+pub use proxy::{proxy, proxy_steerable};
 pub use socket::Socket;
 pub use socket_type::SocketType;

@@ -10,21 +10,37 @@
 //! A waiter that was notified but leaves without acting on it (its deadline
 //! passed, or it is unwinding) passes the notification on, so that a wake-up
 //! meant for "someone" is never lost.
+//!
+//! A [`Notify`] also has *watchers*: parties that want to hear of every
+//! change but act on none (a [`Poller`](crate::Poller) waiting on several
+//! sockets at once). Every notification, one or all, wakes every watcher in
+//! addition to the waiters it wakes, and a watcher stays registered until
+//! it leaves. A watcher therefore never takes the one wake-up of
+//! [`Notify::notify_one`] from a waiter that would have acted on it, which
+//! registering the poller as one more waiter would do.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use dhaga_runtime::{Unparker, current_unparker, park_deadline};
 
-/// Parked waiters of one condition.
+/// Parked waiters of one condition, and its watchers.
 #[derive(Default)]
 pub(crate) struct Notify {
-    waiters: Mutex<VecDeque<Arc<Waiter>>>,
-    /// Number of registered waiters, read without the lock so that a
-    /// notification with nobody waiting costs one load.
+    lists: Mutex<Lists>,
+    /// Number of registered waiters and watchers, read without the lock so
+    /// that a notification with nobody waiting or watching costs one load.
     count: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Lists {
+    waiters: VecDeque<Arc<Waiter>>,
+    /// Few and short-lived (one per poller and socket polled); each is
+    /// woken by every notification.
+    watchers: Vec<Arc<Unparker>>,
 }
 
 struct Waiter {
@@ -46,21 +62,22 @@ impl Notify {
         Notify::default()
     }
 
-    /// Wakes the longest-waiting waiter, if any.
+    /// Wakes the longest-waiting waiter, if any, and every watcher.
     pub(crate) fn notify_one(&self) {
-        // Pairs with the fence in `wait_until`: either the waiter's
+        // Pairs with the fences in `wait_until` and `watch`: either the
         // registration is visible here, or our caller's change is visible to
-        // the waiter's second check.
+        // the waiter's or watcher's second check.
         fence(Ordering::SeqCst);
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
         let waiter = {
-            let mut waiters = self.lock();
-            let waiter = waiters.pop_front();
+            let mut lists = self.lock();
+            let waiter = lists.waiters.pop_front();
             if waiter.is_some() {
                 self.count.fetch_sub(1, Ordering::Relaxed);
             }
+            lists.wake_watchers();
             waiter
         };
         if let Some(waiter) = waiter {
@@ -69,16 +86,17 @@ impl Notify {
         }
     }
 
-    /// Wakes every waiter.
+    /// Wakes every waiter and every watcher.
     pub(crate) fn notify_all(&self) {
         fence(Ordering::SeqCst);
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
         let waiters: Vec<_> = {
-            let mut waiters = self.lock();
-            self.count.fetch_sub(waiters.len(), Ordering::Relaxed);
-            waiters.drain(..).collect()
+            let mut lists = self.lock();
+            self.count.fetch_sub(lists.waiters.len(), Ordering::Relaxed);
+            lists.wake_watchers();
+            lists.waiters.drain(..).collect()
         };
         for waiter in waiters {
             waiter.notified.store(true, Ordering::Release);
@@ -108,8 +126,8 @@ impl Notify {
                 notified: AtomicBool::new(false),
             });
             {
-                let mut waiters = self.lock();
-                waiters.push_back(Arc::clone(&waiter));
+                let mut lists = self.lock();
+                lists.waiters.push_back(Arc::clone(&waiter));
                 self.count.fetch_add(1, Ordering::Relaxed);
             }
             // From here until it is notified, the waiter must leave the list
@@ -141,14 +159,33 @@ impl Notify {
         }
     }
 
+    /// Registers `unparker` as a watcher: from now until the returned
+    /// guard is dropped, every notification unparks it.
+    ///
+    /// The watcher checks its conditions after this returns (and after
+    /// every wake-up), as a waiter does after registering: a change made
+    /// before the registration is seen by that check, a change made after
+    /// it wakes the watcher.
+    pub(crate) fn watch(&self, unparker: Unparker) -> Watch<'_> {
+        let unparker = Arc::new(unparker);
+        {
+            let mut lists = self.lock();
+            lists.watchers.push(Arc::clone(&unparker));
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        // Pairs with the fence in `notify_*` (see there).
+        fence(Ordering::SeqCst);
+        Watch { notify: self, unparker }
+    }
+
     /// Unregisters `waiter`; if it was notified meanwhile, hands the
     /// notification to the next waiter so it is not lost.
     fn leave(&self, waiter: &Arc<Waiter>) {
         let removed = {
-            let mut waiters = self.lock();
-            let position = waiters.iter().position(|w| Arc::ptr_eq(w, waiter));
+            let mut lists = self.lock();
+            let position = lists.waiters.iter().position(|w| Arc::ptr_eq(w, waiter));
             if let Some(position) = position {
-                waiters.remove(position);
+                lists.waiters.remove(position);
                 self.count.fetch_sub(1, Ordering::Relaxed);
             }
             position.is_some()
@@ -158,9 +195,36 @@ impl Notify {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Waiter>>> {
-        // Nothing panics while holding it; a poisoned list is still valid.
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Lists> {
+        // Nothing panics while holding it; poisoned lists are still valid.
+        self.lists.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Lists {
+    /// Unparks every watcher. Called under the lock: watchers are few, and
+    /// this way the list needs no copy.
+    fn wake_watchers(&self) {
+        for watcher in &self.watchers {
+            watcher.unpark();
+        }
+    }
+}
+
+/// A watcher registered with [`Notify::watch`]; dropping it unregisters it.
+pub(crate) struct Watch<'a> {
+    notify: &'a Notify,
+    unparker: Arc<Unparker>,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        let mut lists = self.notify.lock();
+        let position = lists.watchers.iter().position(|w| Arc::ptr_eq(w, &self.unparker));
+        if let Some(position) = position {
+            lists.watchers.swap_remove(position);
+            self.notify.count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -219,6 +283,36 @@ mod tests {
         }
         let total: u32 = waiters.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(total, 8000);
+    }
+
+    #[test]
+    fn a_watcher_takes_no_wake_up_from_a_waiter() {
+        dhaga_testutil::within_limit(|| {
+            let notify = Arc::new(Notify::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let watch = notify.watch(current_unparker());
+            let waiter = {
+                let (notify, flag) = (Arc::clone(&notify), Arc::clone(&flag));
+                std::thread::spawn(move || {
+                    notify
+                        .wait_until(None, || flag.load(Ordering::Acquire).then_some(()))
+                        .unwrap();
+                })
+            };
+            // The waiter is listed once the count shows it beside the watcher.
+            while notify.count.load(Ordering::Relaxed) < 2 {
+                std::thread::yield_now();
+            }
+            flag.store(true, Ordering::Release);
+            notify.notify_one();
+            // The one wake-up reached the waiter (or this would hang) ...
+            waiter.join().unwrap();
+            // ... and the watcher too: its park returns at once.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            assert!(!park_deadline(Some(deadline)), "the watcher was not woken");
+            drop(watch);
+            assert_eq!(notify.count.load(Ordering::Relaxed), 0);
+        });
     }
 
     #[test]

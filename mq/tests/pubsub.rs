@@ -312,3 +312,52 @@ fn the_wrong_operation_for_the_type_is_refused() {
     ));
     assert_eq!(sub.linger(), Some(Duration::ZERO), "SUB does not linger, as in libzmq");
 }
+
+/// Publishes `probe` until `sub` receives it: then `sub`'s subscription
+/// to it has been applied by `xpub`, whether or not its user read it.
+fn until_applied(xpub: &Socket, sub: &Socket, probe: &'static str) {
+    sub.set_recv_timeout(Some(Duration::from_millis(5)));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        xpub.send(probe).unwrap();
+        match sub.recv() {
+            Ok(msg) if text(&msg) == [probe] => break,
+            Ok(msg) => panic!("unexpected {msg:?}"),
+            Err(Error::TimedOut) => assert!(std::time::Instant::now() < deadline, "{probe} never applied"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    sub.set_recv_timeout(Some(PATIENCE));
+}
+
+#[test]
+fn xpub_hears_a_leaving_peers_cancel_after_its_subscribe() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (xpub, endpoint) = bound(SocketType::XPub, transport);
+            let sub = connected(SocketType::Sub, &endpoint);
+            sub.subscribe("A").unwrap();
+            // Applied, and not read by the XPUB's user yet.
+            until_applied(&xpub, &sub, "A probe");
+            drop(sub);
+            let heard: Vec<_> = (0..2).map(|_| xpub.recv().unwrap()[0].to_vec()).collect();
+            assert_eq!(heard, [&b"\x01A"[..], b"\x00A"], "{transport}");
+        }
+    });
+}
+
+#[test]
+fn an_xpub_that_is_never_read_still_applies_subscriptions() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let xpub = util::socket(SocketType::XPub);
+            xpub.set_recv_hwm(2);
+            xpub.bind(util::endpoint(transport)).unwrap();
+            let sub = connected(SocketType::Sub, &xpub.last_endpoint().unwrap());
+            for prefix in ["a", "b", "c", "d", "x"] {
+                sub.subscribe(prefix).unwrap();
+            }
+            until_applied(&xpub, &sub, "x");
+        }
+    });
+}

@@ -28,6 +28,8 @@ use crate::transport::Stream;
 use crate::wait::{Gave, Notify};
 use crate::{Context, Msg, SocketType};
 
+mod readiness;
+
 /// Identifies a pipe within its socket.
 pub(crate) type PipeId = u64;
 
@@ -308,6 +310,7 @@ impl Core {
                     return Some(Delivered::Closed);
                 };
                 let was_empty = entry.inbound.is_empty();
+                let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
                 while entry.inbound.len() < entry.recv_hwm
                     && let Some(msg) = msgs.pop_front()
@@ -316,6 +319,12 @@ impl Core {
                         entry.inbound.push_back(msg);
                         pushed += 1;
                     }
+                }
+                // What went to the pattern's own queue (XPUB) is receivable
+                // too.
+                let pushed_aside = state.pattern.pending_len() - pending_before;
+                if pushed_aside > 0 {
+                    self.readable.notify_all();
                 }
                 if pushed > 0 {
                     if was_empty {
@@ -378,7 +387,14 @@ impl Core {
                 }),
         };
         match outcome {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                // A REP that replied may receive its next request: pollers
+                // wait for that.
+                if self.socket_type == SocketType::Rep {
+                    self.readable.notify_all();
+                }
+                Ok(())
+            }
             Ok(Err(error)) | Err(error) => {
                 self.lock().pattern.send_failed();
                 let msg = slot.expect("an unsent message is still in its slot");
@@ -413,7 +429,13 @@ impl Core {
                     Gave::Unwinding => Error::Closed,
                 })
         };
-        outcome?
+        let msg = outcome??;
+        // A REQ that got its reply, or a REP its request, may send now:
+        // pollers wait for that.
+        if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
+            self.writable.notify_all();
+        }
+        Ok(msg)
     }
 
     /// SUB: subscribes to messages starting with `prefix`, or undoes one

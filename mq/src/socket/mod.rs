@@ -99,6 +99,11 @@ impl Socket {
         self.core.socket_type
     }
 
+    /// The shared state, for the poller and the proxy.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     fn endpoints(&self) -> MutexGuard<'_, Endpoints> {
         self.endpoints.lock().unwrap_or_else(PoisonError::into_inner)
     }

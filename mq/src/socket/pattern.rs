@@ -91,7 +91,11 @@ impl Pattern {
     pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) -> Option<Msg> {
         match self {
             Pattern::Req(req) => req.on_arrival(pipe, msg),
-            Pattern::Publisher(publisher) => publisher.on_arrival(pipe, msg),
+            // What an XPUB's user sees goes to the publisher's own queue.
+            Pattern::Publisher(publisher) => {
+                publisher.on_arrival(pipe, msg);
+                None
+            }
             Pattern::Subscriber(subscriber) => subscriber.on_arrival(msg),
             _ => Some(msg),
         }
@@ -122,12 +126,20 @@ impl Pattern {
         }
     }
 
-    /// A message the pattern made itself, for `recv` before any peer's
-    /// (XPUB's cancels for prefixes whose last subscriber left).
+    /// A message of the pattern's own queue, for `recv` before any peer's
+    /// (XPUB's: see `pubsub::Publisher`).
     pub(crate) fn take_pending(&mut self) -> Option<Msg> {
         match self {
             Pattern::Publisher(publisher) => publisher.take_pending(),
             _ => None,
+        }
+    }
+
+    /// How many messages the pattern's own queue holds.
+    pub(crate) fn pending_len(&self) -> usize {
+        match self {
+            Pattern::Publisher(publisher) => publisher.pending_len(),
+            _ => 0,
         }
     }
 

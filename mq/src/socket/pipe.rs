@@ -82,6 +82,17 @@ impl Outbox {
         true
     }
 
+    /// How many more messages fit now (none once the socket closed: a send
+    /// fails at once then).
+    pub(crate) fn room(&self) -> usize {
+        let queue = self.lock();
+        if queue.closing.is_some() {
+            0
+        } else {
+            self.hwm.saturating_sub(queue.msgs.len())
+        }
+    }
+
     /// Waits for messages and takes all of them (the writer's side).
     pub(crate) fn take(&self) -> Take {
         self.take_until(None)

@@ -118,6 +118,13 @@ impl Prefixes {
 }
 
 /// PUB and XPUB: who subscribed to what.
+///
+/// An XPUB's user receives, in arrival order, the subscriptions it should
+/// see and whatever else subscribers send upstream, from one queue of the
+/// publisher's own, as libzmq's XPUB does: subscriptions are applied as
+/// they arrive whether or not the user reads them (a publisher that never
+/// calls `recv` still serves new subscriptions), and a leaving peer's
+/// cancels come after its subscribes.
 pub(crate) struct Publisher {
     /// Each peer's subscriptions, as a set (see the module docs).
     peers: HashMap<PipeId, Prefixes>,
@@ -125,12 +132,12 @@ pub(crate) struct Publisher {
     all: Prefixes,
     /// XPUB: the user receives subscriptions; PUB drops them.
     xpub: bool,
-    /// `ZMQ_XPUB_VERBOSE`: pass on every subscribe, not only new prefixes.
-    verbose: bool,
-    /// `ZMQ_XPUB_VERBOSER`: pass on every cancel too, not only the last.
-    verboser: bool,
-    /// XPUB: cancels of prefixes nobody subscribes to any more because
-    /// their last subscriber left, waiting for `recv`.
+    /// Pass on every subscribe, not only new prefixes (`ZMQ_XPUB_VERBOSE`
+    /// and `ZMQ_XPUB_VERBOSER`).
+    verbose_subscribes: bool,
+    /// Pass on every cancel, not only the last (`ZMQ_XPUB_VERBOSER`).
+    verbose_cancels: bool,
+    /// XPUB: what the user has yet to receive.
     pending: VecDeque<Msg>,
 }
 
@@ -140,18 +147,23 @@ impl Publisher {
             peers: HashMap::new(),
             all: Prefixes::default(),
             xpub,
-            verbose: false,
-            verboser: false,
+            verbose_subscribes: false,
+            verbose_cancels: false,
             pending: VecDeque::new(),
         }
     }
 
+    /// `ZMQ_XPUB_VERBOSE`: every subscribe shows (and, as in libzmq, only
+    /// the last cancel).
     pub(crate) fn set_verbose(&mut self, on: bool) {
-        self.verbose = on;
+        self.verbose_subscribes = on;
+        self.verbose_cancels = false;
     }
 
+    /// `ZMQ_XPUB_VERBOSER`: every subscribe and every cancel show.
     pub(crate) fn set_verboser(&mut self, on: bool) {
-        self.verboser = on;
+        self.verbose_subscribes = on;
+        self.verbose_cancels = on;
     }
 
     /// Whether `pipe`'s peer subscribed to a prefix of `msg`.
@@ -160,46 +172,59 @@ impl Publisher {
         self.peers.get(&pipe).is_some_and(|p| p.matches(topic))
     }
 
-    /// A message arrived from `pipe`: subscriptions are applied; what the
-    /// XPUB user should see is returned (PUB drops everything).
-    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) -> Option<Msg> {
+    /// A message arrived from `pipe`: a subscription is applied; what the
+    /// XPUB user should see joins its queue (PUB drops everything).
+    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) {
         let Some((subscribe, prefix)) = parse_subscription(&msg) else {
             // A message from downstream: XPUB passes it on.
-            return self.xpub.then_some(msg);
+            if self.xpub {
+                self.pending.push_back(msg);
+            }
+            return;
         };
         let peer = self.peers.entry(pipe).or_default();
         let show = if subscribe {
-            let new_for_peer = !peer.contains(&prefix);
-            let first = new_for_peer && {
+            let first = !peer.contains(&prefix) && {
                 peer.add(prefix.clone());
                 self.all.add(prefix)
             };
-            first || self.verbose || self.verboser
+            first || self.verbose_subscribes
+        } else if peer.remove(&prefix) {
+            self.all.remove(&prefix) || self.verbose_cancels
         } else {
-            let last = peer.remove(&prefix) && self.all.remove(&prefix);
-            last || self.verboser
+            // A cancel of what this peer never subscribed to shows, as in
+            // libzmq 4.3 (its mtrie reports "not found" like "last").
+            true
         };
-        (self.xpub && show).then_some(msg)
+        if self.xpub && show {
+            self.pending.push_back(msg);
+        }
     }
 
     /// `pipe`'s peer left: its subscriptions go. XPUB's user is told of
-    /// prefixes nobody subscribes to any more.
+    /// prefixes nobody subscribes to any more (of all of them with
+    /// `ZMQ_XPUB_VERBOSER`).
     pub(crate) fn on_detach(&mut self, pipe: PipeId) {
         let Some(peer) = self.peers.remove(&pipe) else {
             return;
         };
         for prefix in peer.iter() {
-            if self.all.remove(prefix) && self.xpub {
+            let last = self.all.remove(prefix);
+            if self.xpub && (last || self.verbose_cancels) {
                 self.pending.push_back(subscription_msg(false, prefix));
             }
         }
+    }
+
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     pub(crate) fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
-    /// XPUB: a generated cancel waiting for `recv`.
+    /// XPUB: the next message for `recv`.
     pub(crate) fn take_pending(&mut self) -> Option<Msg> {
         self.pending.pop_front()
     }
@@ -245,11 +270,12 @@ impl Subscriber {
     /// subscription may have been undone meanwhile (as libzmq's SUB
     /// filters at `recv`).
     pub(crate) fn on_arrival(&self, msg: Msg) -> Option<Msg> {
-        if !self.filter {
-            return Some(msg);
-        }
-        let topic = msg.first().map_or(&[][..], |f| &f[..]);
-        self.prefixes.matches(topic).then_some(msg)
+        self.accepts(&msg).then_some(msg)
+    }
+
+    /// Whether the user may receive `msg`.
+    pub(crate) fn accepts(&self, msg: &Msg) -> bool {
+        !self.filter || self.prefixes.matches(msg.first().map_or(&[][..], |f| &f[..]))
     }
 }
 
@@ -318,29 +344,53 @@ mod tests {
         assert!(!p.wants(1, &msg), "one cancel removes a peer's subscription");
     }
 
+    /// What an XPUB shows when `msg` arrives from `pipe`.
+    fn shown(p: &mut Publisher, pipe: PipeId, msg: Msg) -> Option<Bytes> {
+        p.on_arrival(pipe, msg);
+        let shown = p.take_pending().map(|m| m[0].clone());
+        assert!(p.take_pending().is_none(), "one message at most");
+        shown
+    }
+
     #[test]
     fn xpub_shows_new_and_last_subscriptions_only() {
         let mut p = Publisher::new(true);
-        let shown = |m: Option<Msg>| m.map(|m| m[0].clone());
-        assert_eq!(shown(p.on_arrival(1, subscription_msg(true, b"A"))), Some(b("\x01A")));
-        assert_eq!(shown(p.on_arrival(2, subscription_msg(true, b"A"))), None);
-        assert_eq!(shown(p.on_arrival(1, subscription_msg(false, b"A"))), None);
-        assert_eq!(shown(p.on_arrival(2, subscription_msg(false, b"A"))), Some(b("\x00A")));
+        assert_eq!(shown(&mut p, 1, subscription_msg(true, b"A")), Some(b("\x01A")));
+        assert_eq!(shown(&mut p, 2, subscription_msg(true, b"A")), None);
+        assert_eq!(shown(&mut p, 1, subscription_msg(false, b"A")), None);
+        assert_eq!(shown(&mut p, 2, subscription_msg(false, b"A")), Some(b("\x00A")));
+        // A cancel of nothing shows, as in libzmq.
+        assert_eq!(shown(&mut p, 2, subscription_msg(false, b"Q")), Some(b("\x00Q")));
         // Ordinary messages from downstream pass through an XPUB.
-        assert_eq!(shown(p.on_arrival(1, Msg::from("hello"))), Some(b("hello")));
-        assert!(Publisher::new(false).on_arrival(1, Msg::from("hello")).is_none());
+        assert_eq!(shown(&mut p, 1, Msg::from("hello")), Some(b("hello")));
+        assert_eq!(shown(&mut Publisher::new(false), 1, Msg::from("hello")), None);
     }
 
     #[test]
     fn xpub_verbose_shows_every_subscribe_and_verboser_every_cancel() {
         let mut p = Publisher::new(true);
         p.set_verbose(true);
-        assert!(p.on_arrival(1, subscription_msg(true, b"A")).is_some());
-        assert!(p.on_arrival(2, subscription_msg(true, b"A")).is_some());
-        assert!(p.on_arrival(1, subscription_msg(false, b"A")).is_none());
+        assert!(shown(&mut p, 1, subscription_msg(true, b"A")).is_some());
+        assert!(shown(&mut p, 2, subscription_msg(true, b"A")).is_some());
+        assert!(shown(&mut p, 1, subscription_msg(false, b"A")).is_none());
         p.set_verboser(true);
-        assert!(p.on_arrival(1, subscription_msg(true, b"A")).is_some());
-        assert!(p.on_arrival(1, subscription_msg(false, b"A")).is_some());
+        assert!(shown(&mut p, 1, subscription_msg(true, b"A")).is_some());
+        assert!(shown(&mut p, 1, subscription_msg(false, b"A")).is_some());
+        // As in libzmq, VERBOSE after VERBOSER turns verbose cancels off.
+        p.set_verbose(true);
+        assert!(shown(&mut p, 1, subscription_msg(true, b"A")).is_some());
+        assert!(shown(&mut p, 1, subscription_msg(false, b"A")).is_none());
+    }
+
+    #[test]
+    fn a_verboser_xpub_hears_every_cancel_of_a_leaving_peer() {
+        let mut p = Publisher::new(true);
+        p.set_verboser(true);
+        p.on_arrival(1, subscription_msg(true, b"A"));
+        p.on_arrival(2, subscription_msg(true, b"A"));
+        while p.take_pending().is_some() {}
+        p.on_detach(1);
+        assert_eq!(p.take_pending().map(|m| m[0].clone()), Some(b("\x00A")));
     }
 
     #[test]
@@ -350,6 +400,9 @@ mod tests {
         p.on_arrival(1, subscription_msg(true, b"B"));
         p.on_arrival(2, subscription_msg(true, b"B"));
         p.on_detach(1);
+        // Shown in order: the subscribes, then the cancel.
+        let firsts: Vec<_> = (0..2).map(|_| p.take_pending().unwrap()[0].clone()).collect();
+        assert_eq!(firsts, [b("\x01A"), b("\x01B")]);
         assert!(!p.wants(1, &Msg::from("A")));
         assert!(p.wants(2, &Msg::from("B")));
         assert_eq!(p.take_pending().map(|m| m[0].clone()), Some(b("\x00A")));

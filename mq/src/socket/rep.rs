@@ -23,8 +23,13 @@ impl Rep {
         }
     }
 
+    /// Whether a reply is owed (so `send` may be called).
+    pub(crate) fn owes_reply(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Splits off the envelope and remembers it; a request without the
-    /// empty delimiter is malformed and discarded.
+    /// empty delimiter is malformed and discarded (see [`is_request`]).
     pub(crate) fn on_recv(&mut self, pipe: PipeId, mut msg: Msg) -> Option<Msg> {
         let delimiter = msg.iter().position(|frame| frame.is_empty())?;
         let envelope = msg.split_front(delimiter + 1);
@@ -38,4 +43,10 @@ impl Rep {
             "a REP socket must receive a request before it sends",
         ))
     }
+}
+
+/// Whether `msg` is a request [`Rep::on_recv`] keeps: its envelope ends with
+/// the empty delimiter.
+pub(crate) fn is_request(msg: &Msg) -> bool {
+    msg.iter().any(|frame| frame.is_empty())
 }

@@ -27,6 +27,12 @@ impl Req {
         Ok(())
     }
 
+    /// Whether a request may be sent now (the previous reply came, and no
+    /// other request is being sent).
+    pub(crate) fn may_send(&self) -> bool {
+        !self.sending && self.awaiting.is_none()
+    }
+
     /// The admitted request was not sent after all.
     pub(crate) fn send_failed(&mut self) {
         self.sending = false;
