@@ -2,9 +2,9 @@
 //! its `main` calls) runs here in-process, over real TCP sockets on
 //! 127.0.0.1, against the example it pairs with.
 
-use std::io;
+use std::io::{self, Write};
 use std::num::NonZeroU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dhaga::mq::{Error, Socket, SocketType};
@@ -16,6 +16,9 @@ mod hwclient;
 #[allow(dead_code)]
 #[path = "../examples/hwserver.rs"]
 mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/lbbroker.rs"]
+mod lbbroker;
 #[allow(dead_code)]
 #[path = "../examples/psenvpub.rs"]
 mod psenvpub;
@@ -68,6 +71,26 @@ fn cancel<T: std::fmt::Debug>(running: dhaga::JoinHandle<T>) {
         Err(payload) if payload.is::<dhaga::Cancelled>() => {}
         Err(payload) => panic!("it panicked: {:?}", dhaga_testutil::panic_text(&*payload)),
         Ok(value) => panic!("it ended by itself: {value:?}"),
+    }
+}
+
+/// Output several micro-threads write to, in the order they write it.
+#[derive(Clone, Default)]
+struct SharedOut(Arc<Mutex<Vec<u8>>>);
+
+impl SharedOut {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()).unwrap()
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -314,6 +337,101 @@ fn envelope_subscriber_gets_only_its_topic() {
                     format!("[{topic}] {body}\n").repeat(N as usize)
                 );
             }
+        });
+    });
+}
+
+/// Clients → `lbbroker` → workers: every request is served by a worker and
+/// every reply reaches its client; the broker stops after the replies it
+/// was asked for.
+#[test]
+fn load_balancing_broker_serves_every_request_through_the_workers() {
+    const CLIENTS: u64 = 4;
+    const REQUESTS: u64 = 5;
+    const WORKERS: usize = 3;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (frontend, frontend_endpoint) = bound(SocketType::Router);
+            let (backend, backend_endpoint) = bound(SocketType::Router);
+            let brokering =
+                dhaga::spawn(move || lbbroker::broker(Arc::new(frontend), Arc::new(backend), Some(CLIENTS * REQUESTS)));
+
+            // The workers run until the end of the test, when they unwind.
+            let log = SharedOut::default();
+            for _ in 0..WORKERS {
+                let worker = connected(SocketType::Req, &backend_endpoint);
+                let mut log = log.clone();
+                drop(dhaga::spawn(move || lbbroker::work(&worker, &mut log)));
+            }
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let client = connected(SocketType::Req, &frontend_endpoint);
+                    dhaga::spawn(move || {
+                        let mut out = Vec::new();
+                        lbbroker::ask(&client, REQUESTS, &mut out).unwrap();
+                        String::from_utf8(out).unwrap()
+                    })
+                })
+                .collect();
+
+            for client in clients {
+                assert_eq!(client.join().unwrap(), "Client: OK\n".repeat(REQUESTS as usize));
+            }
+            assert_eq!(brokering.join().unwrap().unwrap(), CLIENTS * REQUESTS);
+            // A worker logs a request before it replies.
+            assert_eq!(log.text(), "Worker: HELLO\n".repeat((CLIENTS * REQUESTS) as usize));
+        });
+    });
+}
+
+/// A worker that leaves while the broker counts it as free: the request
+/// meant for it goes to the next free worker instead of being lost.
+#[test]
+fn load_balancing_broker_skips_a_worker_that_left() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (frontend, frontend_endpoint) = bound(SocketType::Router);
+            let (backend, backend_endpoint) = bound(SocketType::Router);
+            let backend = Arc::new(backend);
+            let brokering = {
+                let backend = Arc::clone(&backend);
+                dhaga::spawn(move || lbbroker::broker(Arc::new(frontend), backend, None))
+            };
+            let client = connected(SocketType::Req, &frontend_endpoint);
+
+            // The first worker serves one request (so the broker has put
+            // it back in its queue when the reply arrives), then leaves.
+            let leaving = Socket::new(SocketType::Req);
+            leaving.set_routing_id("leaving").unwrap();
+            leaving.connect(&backend_endpoint).unwrap();
+            leaving.send(lbbroker::READY).unwrap();
+            client.send(lbbroker::REQUEST).unwrap();
+            let mut request = leaving.recv().unwrap();
+            assert_eq!(request.pop_back().unwrap(), lbbroker::REQUEST);
+            request.push_back(lbbroker::REPLY);
+            leaving.send(request).unwrap();
+            assert_eq!(client.recv().unwrap(), lbbroker::REPLY.into());
+            leaving.close();
+            // Until the backend has seen it go, a message for it would be
+            // lost with its connection; then the backend (mandatory
+            // routing, set by the broker) refuses one.
+            loop {
+                match backend.send(dhaga::mq::Msg::from_iter(["leaving", "", "probe"])) {
+                    Err(e) if matches!(e.error(), Error::HostUnreachable) => break,
+                    Err(e) => panic!("{e}"),
+                    Ok(()) => dhaga::yield_now(),
+                }
+            }
+
+            let staying = connected(SocketType::Req, &backend_endpoint);
+            let log = SharedOut::default();
+            let mut served = log.clone();
+            drop(dhaga::spawn(move || lbbroker::work(&staying, &mut served)));
+            let mut out = Vec::new();
+            lbbroker::ask(&client, 1, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "Client: OK\n");
+            assert_eq!(log.text(), "Worker: HELLO\n");
+            cancel(brokering);
         });
     });
 }
