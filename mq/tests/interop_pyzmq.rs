@@ -30,10 +30,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dhaga_mq::{Error, Socket, SocketType};
+use dhaga_mq::{Msg, Socket, SocketType};
 
 use interop::{
-    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to,
+    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to, show,
     within_limit,
 };
 
@@ -588,9 +588,11 @@ fn dhaga_pull_survives_pyzmq_push_restart() {
     });
 }
 
-/// The publish-subscribe marker a publisher sends until its subscriber has
-/// one: then the subscriptions have arrived (`common.py`'s `SYNC`).
-const SYNC: &[u8] = b"\x01sync";
+/// The publish-subscribe markers a publisher sends until its subscriber is
+/// ready (`common.py`'s `CONNECTED` and `SUBSCRIBED`; see
+/// [`wait_subscribed`]).
+const CONNECTED: &[u8] = b"\x01connected";
+const SUBSCRIBED: &[u8] = b"\x01subscribed";
 /// The message that ends the filter exchange (`common.py`'s `END`).
 const END: &[u8] = b"END";
 /// The topic frame in front of every payload (`common.py`'s
@@ -623,6 +625,39 @@ fn topical_payloads() -> Vec<Vec<Bytes>> {
         .collect()
 }
 
+/// Whether `msg` is one of the markers.
+fn is_marker(msg: &Msg) -> bool {
+    msg.len() == 1 && [CONNECTED, SUBSCRIBED].contains(&&msg[0][..])
+}
+
+/// Waits until every subscription of the dhaga SUB `sub` has been applied
+/// by its publisher, which publishes both markers meanwhile.
+///
+/// A publisher drops what nobody has subscribed to, and a subscriber cannot
+/// see its subscriptions arrive; but a publisher applies a connection's
+/// subscriptions in the order they come. So `sub` subscribes to
+/// [`CONNECTED`] with its other prefixes and waits for that marker: the
+/// connection is up. Only then does it subscribe to [`SUBSCRIBED`], which
+/// goes out after the others; once that marker arrives, all of them are
+/// applied. (One marker subscribed with the others would not do: a socket
+/// sends a new peer its subscriptions in any order.)
+fn wait_subscribed(sub: &Socket, prefixes: &[&str], what: &str) {
+    for prefix in prefixes {
+        sub.subscribe(prefix).unwrap();
+    }
+    sub.subscribe(CONNECTED).unwrap();
+    let wait_for = |marker: &[u8]| loop {
+        let msg = dhaga_recv(sub, what);
+        assert!(is_marker(&msg), "{what}: expected a marker, got {}", show(msg.frames()));
+        if msg[0] == marker {
+            return;
+        }
+    };
+    wait_for(CONNECTED);
+    sub.subscribe(SUBSCRIBED).unwrap();
+    wait_for(SUBSCRIBED);
+}
+
 /// A pyzmq SUB with several prefixes against a dhaga PUB: the publisher
 /// sends each subscriber only what its prefixes match, each message once.
 #[test]
@@ -636,11 +671,12 @@ fn pub_sub_dhaga_pub() {
         after: &PREFIXES,
     }
     .each_case(|dhaga, peer, what| {
-        // Publish markers until the subscriber says it has one.
+        // Publish the markers until the subscriber says it has both.
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            dhaga_send(dhaga, msg(&[Bytes::from_static(SYNC)]), what);
-            match peer.line_within(Duration::from_millis(5)) {
+            dhaga_send(dhaga, CONNECTED.into(), what);
+            dhaga_send(dhaga, SUBSCRIBED.into(), what);
+            match peer.line_within(Duration::from_millis(1)) {
                 Some(line) if line == "SYNCED" => break,
                 Some(line) => panic!("{what}: expected SYNCED, got {line:?}"),
                 None => assert!(Instant::now() < deadline, "{what}: never synced"),
@@ -673,29 +709,12 @@ fn pub_sub_dhaga_sub() {
         after: &[],
     }
     .each_case(|dhaga, peer, what| {
-        // The subscriptions go to every peer, including later ones.
-        dhaga.subscribe(SYNC).unwrap();
-        for prefix in PREFIXES {
-            dhaga.subscribe(prefix).unwrap();
-        }
-        // The peer publishes markers until it hears that one arrived.
-        dhaga.set_recv_timeout(Some(Duration::from_millis(5)));
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match dhaga.recv() {
-                Ok(marker) => {
-                    assert_frames(marker.frames(), &[SYNC], what);
-                    break;
-                }
-                Err(Error::TimedOut) => assert!(Instant::now() < deadline, "{what}: never synced"),
-                Err(e) => panic!("{what}: dhaga recv: {e}"),
-            }
-        }
-        dhaga.set_recv_timeout(Some(TIMEOUT));
+        // The peer publishes the markers until it hears that both came.
+        wait_subscribed(dhaga, &PREFIXES, what);
         peer.say("SYNCED");
         let next = || loop {
             let msg = dhaga_recv(dhaga, what);
-            if msg.frames() != [SYNC] {
+            if !is_marker(&msg) {
                 return msg;
             }
         };

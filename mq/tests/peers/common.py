@@ -53,10 +53,12 @@ def payloads():
     ]
 
 
-#: Publish-subscribe: the marker a publisher sends until the subscriber
-#: has one (then its subscriptions have reached the publisher), and the
-#: message that ends the filter exchange.
-SYNC = b"\x01sync"
+#: Publish-subscribe: the two markers a publisher sends until its
+#: subscriber is ready (see ``sub.py``), and the message that ends the
+#: filter exchange.
+CONNECTED = b"\x01connected"
+SUBSCRIBED = b"\x01subscribed"
+MARKERS = [[CONNECTED], [SUBSCRIBED]]
 END = b"END"
 
 #: Publish-subscribe: the topic frame in front of every payload.

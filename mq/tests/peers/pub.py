@@ -5,9 +5,9 @@
 
 The exchange, after ``READY``:
 
-1. this peer publishes ``SYNC`` every millisecond until a line ``SYNCED``
-   comes on its stdin (the subscriber has a marker, so its subscriptions
-   have arrived: a publisher drops what nobody has subscribed to);
+1. this peer publishes the markers ``CONNECTED`` and ``SUBSCRIBED`` every
+   millisecond until a line ``SYNCED`` comes on its stdin (the subscriber
+   has had both, so its subscriptions have arrived, see ``sub.py``);
 2. it publishes every ``topics()`` message, then ``END``;
 3. it publishes every payload behind a ``PAYLOAD_TOPIC`` frame.
 
@@ -19,14 +19,15 @@ import sys
 
 import common
 
-#: How long to wait for stdin between two markers, in seconds.
+#: How long to wait for stdin between two rounds of markers, in seconds.
 MARKER_INTERVAL_S = 0.001
 
 
 def wait_synced(socket):
-    """Publishes ``SYNC`` until stdin says ``SYNCED``."""
+    """Publishes the markers until stdin says ``SYNCED``."""
     while True:
-        common.send(socket, [common.SYNC], "a marker")
+        for marker in common.MARKERS:
+            common.send(socket, marker, "a marker")
         readable, _, _ = select.select([sys.stdin], [], [], MARKER_INTERVAL_S)
         if not readable:
             continue

@@ -1,13 +1,20 @@
-"""Subscribes: a SUB that subscribes to ``SYNC`` and to every PREFIX, and
-reports what its publisher's filter lets through.
+"""Subscribes: a SUB that subscribes to every PREFIX and reports what its
+publisher's filter lets through.
 
     sub.py bind|connect ENDPOINT [PREFIX...] [--hold]
 
 The exchange, after ``READY``:
 
-1. the publisher sends ``SYNC`` until this peer prints ``SYNCED`` (a
-   publisher drops what nobody has subscribed to, so before the first
-   marker arrives the subscriptions may not have);
+1. the publisher sends the markers ``CONNECTED`` and ``SUBSCRIBED`` until
+   this peer prints ``SYNCED``. A publisher drops what nobody has
+   subscribed to, and a subscriber cannot see its subscriptions arrive;
+   but a publisher applies the subscriptions of a connection in the order
+   they come. So this peer subscribes to every prefix and to
+   ``CONNECTED``, and waits for that marker: the connection is up. Only
+   then does it subscribe to ``SUBSCRIBED``, which goes after the others;
+   once that marker arrives, all of them have been applied. (Waiting for
+   one marker subscribed with the others would not do: they may go out
+   in any order, libzmq's in the order of its prefix tree.)
 2. the publisher sends every ``topics()`` message, then ``END``; this peer
    prints ``GOT <hex>`` for each message that arrives (one frame each),
    then ``END``;
@@ -27,16 +34,23 @@ def main():
     parser.add_argument("prefixes", nargs="*", help="prefixes to subscribe to (text)")
     args = parser.parse_args()
     socket = common.open_socket("SUB", args)
-    for prefix in [common.SYNC] + [p.encode() for p in args.prefixes]:
+    for prefix in [p.encode() for p in args.prefixes] + [common.CONNECTED]:
         socket.setsockopt(zmq.SUBSCRIBE, prefix)
 
     def next_message(what):
         while True:
             frames = common.recv(socket, what)
-            if frames != [common.SYNC]:
+            if frames not in common.MARKERS:
                 return frames
 
-    common.expect(common.recv(socket, "the first marker"), [common.SYNC], "the first marker")
+    def wait_for(marker):
+        while (frames := common.recv(socket, f"marker {marker!r}")) != [marker]:
+            if frames not in common.MARKERS:
+                common.fail(f"expected marker {marker!r}, got {common.show(frames)}")
+
+    wait_for(common.CONNECTED)
+    socket.setsockopt(zmq.SUBSCRIBE, common.SUBSCRIBED)
+    wait_for(common.SUBSCRIBED)
     print("SYNCED", flush=True)
     while True:
         frames = next_message("a topic")
