@@ -2,10 +2,12 @@
 //! its `main` calls) runs here in-process, over real TCP sockets on
 //! 127.0.0.1, against the example it pairs with.
 
-use std::sync::Arc;
+use std::io::{self, Write};
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dhaga::mq::{Socket, SocketType};
+use dhaga::mq::{Error, Socket, SocketType};
 use dhaga_testutil::within_limit;
 
 #[allow(dead_code)]
@@ -14,6 +16,15 @@ mod hwclient;
 #[allow(dead_code)]
 #[path = "../examples/hwserver.rs"]
 mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/lbbroker.rs"]
+mod lbbroker;
+#[allow(dead_code)]
+#[path = "../examples/psenvpub.rs"]
+mod psenvpub;
+#[allow(dead_code)]
+#[path = "../examples/psenvsub.rs"]
+mod psenvsub;
 #[allow(dead_code)]
 #[path = "../examples/rrbroker.rs"]
 mod rrbroker;
@@ -29,6 +40,12 @@ mod taskvent;
 #[allow(dead_code)]
 #[path = "../examples/taskwork.rs"]
 mod taskwork;
+#[allow(dead_code)]
+#[path = "../examples/wuclient.rs"]
+mod wuclient;
+#[allow(dead_code)]
+#[path = "../examples/wuserver.rs"]
+mod wuserver;
 
 /// A socket of type `socket_type` bound to a free port of 127.0.0.1, and
 /// the endpoint to connect to it.
@@ -43,6 +60,38 @@ fn connected(socket_type: SocketType, endpoint: &str) -> Socket {
     let socket = Socket::new(socket_type);
     socket.connect(endpoint).unwrap();
     socket
+}
+
+/// Stops a micro-thread that runs until it is cancelled (a publisher),
+/// and checks that it had not ended otherwise.
+#[track_caller]
+fn cancel<T: std::fmt::Debug>(running: dhaga::JoinHandle<T>) {
+    running.cancel();
+    match running.join() {
+        Err(payload) if payload.is::<dhaga::Cancelled>() => {}
+        Err(payload) => panic!("it panicked: {:?}", dhaga_testutil::panic_text(&*payload)),
+        Ok(value) => panic!("it ended by itself: {value:?}"),
+    }
+}
+
+/// Output several micro-threads write to, in the order they write it.
+#[derive(Clone, Default)]
+struct SharedOut(Arc<Mutex<Vec<u8>>>);
+
+impl SharedOut {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()).unwrap()
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `hwclient` against `hwserver`: every "Hello" gets its "World", and both
@@ -191,6 +240,198 @@ fn broker_shuttles_requests_and_replies() {
                 assert_eq!(out.matches("Received World").count(), 5, "{out}");
             }
             assert_eq!(serving.join().unwrap(), "Received request: [Hello]\n".repeat(10));
+        });
+    });
+}
+
+/// `wuclient` against `wuserver`: the client prints `n` updates, each of
+/// its zipcode prefix and in the Guide's format and ranges, then their
+/// average temperature.
+#[test]
+fn weather_client_averages_the_updates_of_its_zipcodes() {
+    const N: usize = 20;
+    const PREFIX: &str = "10";
+    within_limit(|| {
+        dhaga::run(|| {
+            let (publisher, endpoint) = bound(SocketType::Pub);
+            let server = dhaga::spawn(move || wuserver::publish(&publisher, 7));
+
+            let subscriber = connected(SocketType::Sub, &endpoint);
+            let mut out = Vec::new();
+            let n = NonZeroU64::new(N as u64).unwrap();
+            let average = wuclient::collect(&subscriber, PREFIX, n, &mut out).unwrap();
+            cancel(server);
+
+            let out = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), N + 1, "{out}");
+            let mut total = 0;
+            for update in &lines[..N] {
+                let fields: Vec<&str> = update.split(' ').collect();
+                let [zipcode, temperature, humidity] = fields[..] else {
+                    panic!("not \"%05d %d %d\": {update:?}");
+                };
+                assert!(zipcode.len() == 5 && zipcode.starts_with(PREFIX), "{update:?}");
+                let temperature: i64 = temperature.parse().unwrap();
+                assert!((-80..135).contains(&temperature), "{update:?}");
+                let humidity: i64 = humidity.parse().unwrap();
+                assert!((10..60).contains(&humidity), "{update:?}");
+                total += temperature;
+            }
+            assert_eq!(average, total / N as i64);
+            assert_eq!(
+                lines[N],
+                format!("Average temperature for zipcode '{PREFIX}' was {average}F")
+            );
+        });
+    });
+}
+
+/// A message that is not a weather update is an error that says so, not
+/// a panic.
+#[test]
+fn weather_client_refuses_what_is_not_an_update() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (publisher, endpoint) = bound(SocketType::Pub);
+            // Published until the subscriber has one (it may join late).
+            let server = dhaga::spawn(move || {
+                loop {
+                    publisher.send("10001 warm").unwrap();
+                    dhaga::yield_now();
+                }
+            });
+            let subscriber = connected(SocketType::Sub, &endpoint);
+            let n = NonZeroU64::new(1).unwrap();
+            let refused = wuclient::collect(&subscriber, "1", n, &mut Vec::new());
+            cancel(server);
+            match refused {
+                Err(Error::Io(e)) => {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                    assert!(e.to_string().contains("\"10001 warm\""), "{e}");
+                }
+                other => panic!("not refused: {other:?}"),
+            }
+        });
+    });
+}
+
+/// `psenvsub` against `psenvpub`: a subscriber gets the messages of its
+/// topic only (the publisher alternates "A" and "B"), topic and body in
+/// two frames.
+#[test]
+fn envelope_subscriber_gets_only_its_topic() {
+    const N: u64 = 10;
+    within_limit(|| {
+        dhaga::run(|| {
+            for (topic, body) in psenvpub::MESSAGES {
+                let (publisher, endpoint) = bound(SocketType::Pub);
+                let server = dhaga::spawn(move || psenvpub::publish(&publisher, Duration::from_millis(1)));
+
+                let subscriber = connected(SocketType::Sub, &endpoint);
+                let mut out = Vec::new();
+                psenvsub::listen(&subscriber, topic, Some(N), &mut out).unwrap();
+                cancel(server);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("[{topic}] {body}\n").repeat(N as usize)
+                );
+            }
+        });
+    });
+}
+
+/// Clients → `lbbroker` → workers: every request is served by a worker and
+/// every reply reaches its client; the broker stops after the replies it
+/// was asked for.
+#[test]
+fn load_balancing_broker_serves_every_request_through_the_workers() {
+    const CLIENTS: u64 = 4;
+    const REQUESTS: u64 = 5;
+    const WORKERS: usize = 3;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (frontend, frontend_endpoint) = bound(SocketType::Router);
+            let (backend, backend_endpoint) = bound(SocketType::Router);
+            let brokering =
+                dhaga::spawn(move || lbbroker::broker(Arc::new(frontend), Arc::new(backend), Some(CLIENTS * REQUESTS)));
+
+            // The workers run until the end of the test, when they unwind.
+            let log = SharedOut::default();
+            for _ in 0..WORKERS {
+                let worker = connected(SocketType::Req, &backend_endpoint);
+                let mut log = log.clone();
+                drop(dhaga::spawn(move || lbbroker::work(&worker, &mut log)));
+            }
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let client = connected(SocketType::Req, &frontend_endpoint);
+                    dhaga::spawn(move || {
+                        let mut out = Vec::new();
+                        lbbroker::ask(&client, REQUESTS, &mut out).unwrap();
+                        String::from_utf8(out).unwrap()
+                    })
+                })
+                .collect();
+
+            for client in clients {
+                assert_eq!(client.join().unwrap(), "Client: OK\n".repeat(REQUESTS as usize));
+            }
+            assert_eq!(brokering.join().unwrap().unwrap(), CLIENTS * REQUESTS);
+            // A worker logs a request before it replies.
+            assert_eq!(log.text(), "Worker: HELLO\n".repeat((CLIENTS * REQUESTS) as usize));
+        });
+    });
+}
+
+/// A worker that leaves while the broker counts it as free: the request
+/// meant for it goes to the next free worker instead of being lost.
+#[test]
+fn load_balancing_broker_skips_a_worker_that_left() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (frontend, frontend_endpoint) = bound(SocketType::Router);
+            let (backend, backend_endpoint) = bound(SocketType::Router);
+            let backend = Arc::new(backend);
+            let brokering = {
+                let backend = Arc::clone(&backend);
+                dhaga::spawn(move || lbbroker::broker(Arc::new(frontend), backend, None))
+            };
+            let client = connected(SocketType::Req, &frontend_endpoint);
+
+            // The first worker serves one request (so the broker has put
+            // it back in its queue when the reply arrives), then leaves.
+            let leaving = Socket::new(SocketType::Req);
+            leaving.set_routing_id("leaving").unwrap();
+            leaving.connect(&backend_endpoint).unwrap();
+            leaving.send(lbbroker::READY).unwrap();
+            client.send(lbbroker::REQUEST).unwrap();
+            let mut request = leaving.recv().unwrap();
+            assert_eq!(request.pop_back().unwrap(), lbbroker::REQUEST);
+            request.push_back(lbbroker::REPLY);
+            leaving.send(request).unwrap();
+            assert_eq!(client.recv().unwrap(), lbbroker::REPLY.into());
+            leaving.close();
+            // Until the backend has seen it go, a message for it would be
+            // lost with its connection; then the backend (mandatory
+            // routing, set by the broker) refuses one.
+            loop {
+                match backend.send(dhaga::mq::Msg::from_iter(["leaving", "", "probe"])) {
+                    Err(e) if matches!(e.error(), Error::HostUnreachable) => break,
+                    Err(e) => panic!("{e}"),
+                    Ok(()) => dhaga::yield_now(),
+                }
+            }
+
+            let staying = connected(SocketType::Req, &backend_endpoint);
+            let log = SharedOut::default();
+            let mut served = log.clone();
+            drop(dhaga::spawn(move || lbbroker::work(&staying, &mut served)));
+            let mut out = Vec::new();
+            lbbroker::ask(&client, 1, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "Client: OK\n");
+            assert_eq!(log.text(), "Worker: HELLO\n");
+            cancel(brokering);
         });
     });
 }

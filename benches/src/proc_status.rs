@@ -1,6 +1,8 @@
-//! The process's own memory and thread count, from `/proc/self/status`.
+//! The process's own memory and thread count, from `/proc/self/status`,
+//! and the CPU time it has used.
 
-use std::{fs, io};
+use std::time::Duration;
+use std::{fs, io, mem};
 
 /// What `/proc/self/status` says about this process at one moment (Linux).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,25 @@ impl ProcStatus {
     }
 }
 
+/// The CPU time this process has used so far, user and system, summed over
+/// all its threads (`getrusage(RUSAGE_SELF)`, to the microsecond).
+///
+/// # Errors
+///
+/// The error `getrusage` reports (there is none for `RUSAGE_SELF` on Linux).
+pub fn cpu_time() -> io::Result<Duration> {
+    // SAFETY: `rusage` is plain integers, for which all zeroes is a valid
+    // value; getrusage only writes it.
+    let mut usage: libc::rusage = unsafe { mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_SELF is a valid
+    // `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(time(usage.ru_utime) + time(usage.ru_stime))
+}
+
 /// The size of a memory page, the step in which RSS grows.
 pub fn page_size() -> usize {
     // SAFETY: sysconf only reads a system constant; _SC_PAGESIZE is a valid
@@ -59,6 +80,16 @@ mod tests {
         let status = ProcStatus::parse(text).unwrap();
         assert_eq!(status.rss_bytes, 1234 * 1024);
         assert_eq!(status.os_threads, 3);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = super::cpu_time().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        assert!(super::cpu_time().unwrap() > before);
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! processes: the peers are the scripts in `tests/peers/`, run as
 //! `python3 tests/peers/<name>.py <args>`.
 //!
+//! Every pattern runs over tcp and ipc, each side binding in turn:
+//! REQ/REP, REQ and DEALER with ROUTER, PUSH/PULL, PUB/SUB (prefix filters
+//! at a publisher of the other library, every payload through a topic),
+//! and reconnecting after the peer's process is killed.
+//!
 //! A peer prints `READY <endpoint>` once bound or connected (with the port
 //! the system picked), checks everything it receives against the payloads
 //! that `common.py` builds (the same as `interop::payloads`), prints
@@ -16,18 +21,19 @@
 
 mod interop;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dhaga_mq::{Socket, SocketType};
+use dhaga_mq::{Msg, Socket, SocketType};
 
 use interop::{
-    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to,
+    Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to, show,
     within_limit,
 };
 
@@ -79,6 +85,9 @@ struct Peer {
     /// The command line, for failure messages.
     what: String,
     child: Child,
+    /// Its stdin, for the peers that take a word from the test (most
+    /// never read it).
+    stdin: ChildStdin,
     /// Its stdout, line by line; closed when it exits.
     lines: Receiver<String>,
     /// Its stderr so far, and the thread collecting it.
@@ -95,11 +104,12 @@ impl Peer {
             .arg("-B")
             .arg(format!("{PEERS}/{script}.py"))
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
         let (tx, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         thread::spawn(move || {
@@ -122,6 +132,7 @@ impl Peer {
         Peer {
             what,
             child,
+            stdin,
             lines,
             stderr,
             stderr_reader: Some(stderr_reader),
@@ -159,6 +170,28 @@ impl Peer {
                 panic!("{}: no {word} within {TIMEOUT:?}\nstderr: {}", self.what, self.stderr())
             }
             Err(RecvTimeoutError::Disconnected) => panic!("exited before {word}: {}", self.exit_report()),
+        }
+    }
+
+    /// The peer's next line if it comes within `wait`.
+    #[track_caller]
+    fn line_within(&mut self, wait: Duration) -> Option<String> {
+        match self.lines.recv_timeout(wait) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("exited early: {}", self.exit_report()),
+        }
+    }
+
+    /// Writes `line` to the peer's stdin.
+    #[track_caller]
+    fn say(&mut self, line: &str) {
+        if let Err(e) = writeln!(self.stdin, "{line}") {
+            panic!(
+                "{}: cannot write to its stdin: {e}\nstderr: {}",
+                self.what,
+                self.stderr()
+            );
         }
     }
 
@@ -552,5 +585,152 @@ fn dhaga_pull_survives_pyzmq_push_restart() {
                 assert_frames(dhaga_recv(dhaga, what).frames(), &payload, what);
             }
         });
+    });
+}
+
+/// The publish-subscribe markers a publisher sends until its subscriber is
+/// ready (`common.py`'s `CONNECTED` and `SUBSCRIBED`; see
+/// [`wait_subscribed`]).
+const CONNECTED: &[u8] = b"\x01connected";
+const SUBSCRIBED: &[u8] = b"\x01subscribed";
+/// The message that ends the filter exchange (`common.py`'s `END`).
+const END: &[u8] = b"END";
+/// The topic frame in front of every payload (`common.py`'s
+/// `PAYLOAD_TOPIC`).
+const PAYLOAD_TOPIC: &[u8] = b"P";
+/// The one-frame messages of the filter exchange, in order (`common.py`'s
+/// `topics()`).
+const TOPICS: [&str; 9] = ["10001 12 34", "10002 1 1", "2", "20 x", "1000", "", "10001 ", "3", "A2"];
+/// The subscriber's prefixes: two that overlap ("1000" starts "10001 ",
+/// and a message matching both comes once), and the payloads' topic.
+const PREFIXES: [&str; 5] = ["10001 ", "1000", "2", "END", "P"];
+
+/// The topics a subscriber to [`PREFIXES`] gets, in order.
+fn wanted_topics() -> Vec<&'static str> {
+    TOPICS
+        .into_iter()
+        .filter(|topic| PREFIXES.iter().any(|prefix| topic.starts_with(prefix)))
+        .collect()
+}
+
+/// Every payload behind the [`PAYLOAD_TOPIC`] frame.
+fn topical_payloads() -> Vec<Vec<Bytes>> {
+    payloads()
+        .into_iter()
+        .map(|payload| {
+            let mut frames = vec![Bytes::from_static(PAYLOAD_TOPIC)];
+            frames.extend(payload);
+            frames
+        })
+        .collect()
+}
+
+/// Whether `msg` is one of the markers.
+fn is_marker(msg: &Msg) -> bool {
+    msg.len() == 1 && [CONNECTED, SUBSCRIBED].contains(&&msg[0][..])
+}
+
+/// Waits until every subscription of the dhaga SUB `sub` has been applied
+/// by its publisher, which publishes both markers meanwhile.
+///
+/// A publisher drops what nobody has subscribed to, and a subscriber cannot
+/// see its subscriptions arrive; but a publisher applies a connection's
+/// subscriptions in the order they come. So `sub` subscribes to
+/// [`CONNECTED`] with its other prefixes and waits for that marker: the
+/// connection is up. Only then does it subscribe to [`SUBSCRIBED`], which
+/// goes out after the others; once that marker arrives, all of them are
+/// applied. (One marker subscribed with the others would not do: a socket
+/// sends a new peer its subscriptions in any order.)
+fn wait_subscribed(sub: &Socket, prefixes: &[&str], what: &str) {
+    for prefix in prefixes {
+        sub.subscribe(prefix).unwrap();
+    }
+    sub.subscribe(CONNECTED).unwrap();
+    let wait_for = |marker: &[u8]| loop {
+        let msg = dhaga_recv(sub, what);
+        assert!(is_marker(&msg), "{what}: expected a marker, got {}", show(msg.frames()));
+        if msg[0] == marker {
+            return;
+        }
+    };
+    wait_for(CONNECTED);
+    sub.subscribe(SUBSCRIBED).unwrap();
+    wait_for(SUBSCRIBED);
+}
+
+/// A pyzmq SUB with several prefixes against a dhaga PUB: the publisher
+/// sends each subscriber only what its prefixes match, each message once.
+#[test]
+fn pub_sub_dhaga_pub() {
+    Setup {
+        tag: "py-pub-sub-d",
+        dhaga_type: SocketType::Pub,
+        routing_id: None,
+        script: "sub",
+        before: &[],
+        after: &PREFIXES,
+    }
+    .each_case(|dhaga, peer, what| {
+        // Publish the markers until the subscriber says it has both.
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            dhaga_send(dhaga, CONNECTED.into(), what);
+            dhaga_send(dhaga, SUBSCRIBED.into(), what);
+            match peer.line_within(Duration::from_millis(1)) {
+                Some(line) if line == "SYNCED" => break,
+                Some(line) => panic!("{what}: expected SYNCED, got {line:?}"),
+                None => assert!(Instant::now() < deadline, "{what}: never synced"),
+            }
+        }
+        for topic in TOPICS {
+            dhaga_send(dhaga, topic.into(), what);
+        }
+        dhaga_send(dhaga, END.into(), what);
+        for topic in wanted_topics() {
+            assert_eq!(peer.expect("GOT"), hex(topic.as_bytes()), "{what}: topic {topic:?}");
+        }
+        peer.expect("END");
+        for payload in topical_payloads() {
+            dhaga_send(dhaga, msg(&payload), what);
+        }
+    });
+}
+
+/// A dhaga SUB with several prefixes against a pyzmq PUB: the subscriptions
+/// reach libzmq's filter, and every payload comes through whole.
+#[test]
+fn pub_sub_dhaga_sub() {
+    Setup {
+        tag: "py-pub-sub-p",
+        dhaga_type: SocketType::Sub,
+        routing_id: None,
+        script: "pub",
+        before: &[],
+        after: &[],
+    }
+    .each_case(|dhaga, peer, what| {
+        // The peer publishes the markers until it hears that both came.
+        wait_subscribed(dhaga, &PREFIXES, what);
+        peer.say("SYNCED");
+        let next = || loop {
+            let msg = dhaga_recv(dhaga, what);
+            if !is_marker(&msg) {
+                return msg;
+            }
+        };
+
+        let mut got = Vec::new();
+        loop {
+            let msg = next();
+            assert_eq!(msg.len(), 1, "{what}: a topic message has one frame");
+            if msg[0] == END {
+                break;
+            }
+            got.push(String::from_utf8(msg[0].to_vec()).unwrap());
+        }
+        assert_eq!(got, wanted_topics(), "{what}");
+        for payload in topical_payloads() {
+            assert_frames(next().frames(), &payload, what);
+        }
     });
 }

@@ -9,7 +9,8 @@ exits with status 1; one that waits too long times out; and every peer
 ends itself after ``LIFETIME_S`` whatever happens.
 
 ``frame`` and ``payloads`` build the same bytes as the Rust side's
-``mq/tests/interop/mod.rs``.
+``mq/tests/interop/mod.rs``, and ``topics`` the same as
+``mq/tests/interop_pyzmq.rs``.
 """
 
 import argparse
@@ -50,6 +51,25 @@ def payloads():
         [frame(BIG, 3)],
         [b"multi", b"", frame(255, 4), frame(256, 5), b"", frame(BIG, 6), b"end"],
     ]
+
+
+#: Publish-subscribe: the two markers a publisher sends until its
+#: subscriber is ready (see ``sub.py``), and the message that ends the
+#: filter exchange.
+CONNECTED = b"\x01connected"
+SUBSCRIBED = b"\x01subscribed"
+MARKERS = [[CONNECTED], [SUBSCRIBED]]
+END = b"END"
+
+#: Publish-subscribe: the topic frame in front of every payload.
+PAYLOAD_TOPIC = b"P"
+
+
+def topics():
+    """The one-frame messages a publisher sends, in order, to show which
+    ones its subscriber's prefixes let through: some with a common start,
+    one a prefix of another, an empty one."""
+    return [b"10001 12 34", b"10002 1 1", b"2", b"20 x", b"1000", b"", b"10001 ", b"3", b"A2"]
 
 
 def reply_to(request):
