@@ -263,12 +263,15 @@ mod tests {
                     for _ in 0..1000 {
                         notify
                             .wait_until(None, || {
-                                let v = value.load(Ordering::Acquire);
-                                (v > 0
-                                    && value
-                                        .compare_exchange(v, v - 1, Ordering::AcqRel, Ordering::Relaxed)
-                                        .is_ok())
-                                .then_some(())
+                                // Takes one unit if there is one. (A single
+                                // failed compare-exchange would not do: it
+                                // would report "nothing" while units are
+                                // left, and the wake-up for them would be
+                                // spent.)
+                                value
+                                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1))
+                                    .ok()
+                                    .map(drop)
                             })
                             .unwrap();
                         got += 1;
