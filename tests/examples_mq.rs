@@ -46,6 +46,12 @@ mod wuclient;
 #[allow(dead_code)]
 #[path = "../examples/wuserver.rs"]
 mod wuserver;
+#[allow(dead_code)]
+#[path = "../examples/wuproxy.rs"]
+mod wuproxy;
+#[allow(dead_code)]
+#[path = "../examples/mspoller.rs"]
+mod mspoller;
 
 /// A socket of type `socket_type` bound to a free port of 127.0.0.1, and
 /// the endpoint to connect to it.
@@ -432,6 +438,72 @@ fn load_balancing_broker_skips_a_worker_that_left() {
             assert_eq!(String::from_utf8(out).unwrap(), "Client: OK\n");
             assert_eq!(log.text(), "Worker: HELLO\n");
             cancel(brokering);
+        });
+    });
+}
+
+/// `wuclient` behind `wuproxy`: updates come down through the proxy, and
+/// the client's subscription goes up through it to the server.
+#[test]
+fn weather_proxy_relays_updates_and_subscriptions() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (publisher, upstream) = bound(SocketType::Pub);
+            let server = dhaga::spawn(move || wuserver::publish(&publisher, 11));
+            let (frontend, backend) = wuproxy::sockets(&upstream, "tcp://127.0.0.1:*").unwrap();
+            let downstream = backend.last_endpoint().unwrap();
+            let relay = dhaga::spawn(move || dhaga::mq::proxy(&frontend, &backend, None));
+
+            let subscriber = connected(SocketType::Sub, &downstream);
+            let mut out = Vec::new();
+            wuclient::collect(&subscriber, "2", NonZeroU64::new(10).unwrap(), &mut out).unwrap();
+            cancel(relay);
+            cancel(server);
+            let out = String::from_utf8(out).unwrap();
+            let updates: Vec<&str> = out.lines().take(10).collect();
+            assert!(updates.iter().all(|u| u.starts_with('2')), "{out}");
+        });
+    });
+}
+
+/// `mspoller` takes tasks and weather updates as they come, on one
+/// micro-thread.
+#[test]
+fn one_poller_serves_tasks_and_weather_updates() {
+    const TASKS: u64 = 10;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (ventilator, vent) = bound(SocketType::Push);
+            let (publisher, weather) = bound(SocketType::Pub);
+            let tasks = connected(SocketType::Pull, &vent);
+            let updates = connected(SocketType::Sub, &weather);
+            // Every update whose zipcode starts with 1: plenty of them.
+            updates.subscribe("1").unwrap();
+            let server = dhaga::spawn(move || wuserver::publish(&publisher, 5));
+
+            let out = SharedOut::default();
+            let poller = {
+                let mut out = out.clone();
+                dhaga::spawn(move || mspoller::serve(&tasks, &updates, Some(TASKS), &mut out))
+            };
+            // The tasks arrive among the updates: the poller takes both.
+            for i in 0..TASKS {
+                ventilator.send(format!("{i}")).unwrap();
+            }
+            let counts = poller.join().unwrap().unwrap();
+            cancel(server);
+            assert_eq!(counts.tasks, TASKS, "{counts:?}");
+            assert!(counts.updates >= TASKS, "{counts:?}");
+            let text = out.text();
+            let tasks: Vec<_> = text.lines().filter_map(|l| l.strip_prefix("task: ")).collect();
+            let expected: Vec<_> = (0..TASKS).map(|i| i.to_string()).collect();
+            assert_eq!(tasks, expected, "{text}");
+            assert!(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("weather: "))
+                    .all(|u| u.starts_with('1')),
+                "{text}"
+            );
         });
     });
 }
