@@ -286,3 +286,77 @@ fn libzmq_xsub_and_dhaga_xpub_pass_messages_both_ways() {
         assert_eq!(xsub.recv_bytes(0).unwrap(), b"A1", "{what}");
     });
 }
+
+/// A dhaga XSUB/XPUB proxy between libzmq publishers and subscribers: the
+/// subscribers' subscriptions reach the publishers (which filter), and the
+/// updates come down, from every publisher, to the subscribers that want
+/// them.
+#[test]
+fn a_dhaga_proxy_between_libzmq_publishers_and_subscribers() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        // Two libzmq publishers; XPUBs, so they show what reaches them.
+        let publishers: Vec<_> = (0..2)
+            .map(|_| {
+                let xpub = libzmq_socket(&ctx, zmq::XPUB);
+                xpub.bind("tcp://127.0.0.1:*").unwrap();
+                xpub
+            })
+            .collect();
+        let frontend = dhaga_socket(SocketType::XSub);
+        for publisher in &publishers {
+            frontend
+                .connect(publisher.get_last_endpoint().unwrap().unwrap())
+                .unwrap();
+        }
+        let backend = dhaga_socket(SocketType::XPub);
+        backend.bind("tcp://127.0.0.1:*").unwrap();
+        let downstream = backend.last_endpoint().unwrap();
+        let proxy = dhaga_runtime::spawn(move || dhaga_mq::proxy(&frontend, &backend, None));
+
+        let subscribers: Vec<_> = ["A", "B"]
+            .into_iter()
+            .map(|topic| {
+                let sub = libzmq_socket(&ctx, zmq::SUB);
+                sub.set_subscribe(topic.as_bytes()).unwrap();
+                sub.connect(&downstream).unwrap();
+                sub
+            })
+            .collect();
+        // Each subscription travels up through the proxy to every
+        // publisher. (The subscribers' own sockets get to work whenever
+        // this thread calls into them.)
+        for publisher in &publishers {
+            let mut seen = Vec::new();
+            let deadline = Instant::now() + TIMEOUT;
+            publisher.set_rcvtimeo(5).unwrap();
+            while seen.len() < 2 {
+                for sub in &subscribers {
+                    sub.get_events().unwrap();
+                }
+                if let Ok(m) = publisher.recv_bytes(0) {
+                    seen.push(m);
+                }
+                assert!(Instant::now() < deadline, "subscriptions never arrived: {seen:?}");
+            }
+            seen.sort();
+            assert_eq!(seen, [b"\x01A".to_vec(), b"\x01B".to_vec()]);
+        }
+        for (i, publisher) in publishers.iter().enumerate() {
+            for topic in ["A", "B", "C"] {
+                publisher.send(format!("{topic} from {i}").as_bytes(), 0).unwrap();
+            }
+        }
+        for (sub, topic) in subscribers.iter().zip(["A", "B"]) {
+            let mut got: Vec<_> = (0..2)
+                .map(|_| String::from_utf8(sub.recv_bytes(0).unwrap()).unwrap())
+                .collect();
+            got.sort();
+            assert_eq!(got, [format!("{topic} from 0"), format!("{topic} from 1")]);
+            sub.set_rcvtimeo(50).unwrap();
+            assert!(sub.recv_bytes(0).is_err(), "{topic}: nothing else (no C)");
+        }
+        proxy.cancel();
+        let _ = proxy.join();
+    });
+}
