@@ -33,9 +33,7 @@ pub(crate) fn sockets(upstream: &str, downstream: &str) -> Result<(Socket, Socke
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [upstream, downstream] = args.as_slice() else {
-        eprintln!(
-            "usage: wuproxy <frontend-connect> <backend-bind>\n  e.g. wuproxy tcp://127.0.0.1:5556 tcp://*:8100"
-        );
+        eprintln!("usage: wuproxy <frontend-connect> <backend-bind>\n  e.g. wuproxy tcp://127.0.0.1:5556 tcp://*:8100");
         return ExitCode::from(2);
     };
     let (upstream, downstream) = (upstream.clone(), downstream.clone());

@@ -19,10 +19,12 @@
 //! high-water mark, 1000 by default) is dropped for that subscriber, and
 //! one nobody subscribed to goes nowhere. So the publishing loop never
 //! parks, and a micro-thread that never parks keeps its worker to itself:
-//! the micro-threads that write the updates to the network, which run on
-//! the publisher's worker, would wait. The loop therefore yields every
-//! [`YIELD_EVERY`] updates. libzmq needs no such thing because it writes
-//! on a separate I/O thread.
+//! the micro-threads that write the updates to the network, which may run
+//! on the publisher's worker, wait for it. A PUB's `send` yields by itself
+//! when it had to drop an update (a writer is behind), so they are never
+//! starved; the loop also yields every [`YIELD_EVERY`] updates, so that
+//! they keep up and nothing is dropped merely because a writer had no
+//! turn. libzmq writes on separate I/O threads instead.
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};

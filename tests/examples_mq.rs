@@ -20,6 +20,9 @@ mod hwserver;
 #[path = "../examples/lbbroker.rs"]
 mod lbbroker;
 #[allow(dead_code)]
+#[path = "../examples/mspoller.rs"]
+mod mspoller;
+#[allow(dead_code)]
 #[path = "../examples/psenvpub.rs"]
 mod psenvpub;
 #[allow(dead_code)]
@@ -44,14 +47,11 @@ mod taskwork;
 #[path = "../examples/wuclient.rs"]
 mod wuclient;
 #[allow(dead_code)]
-#[path = "../examples/wuserver.rs"]
-mod wuserver;
-#[allow(dead_code)]
 #[path = "../examples/wuproxy.rs"]
 mod wuproxy;
 #[allow(dead_code)]
-#[path = "../examples/mspoller.rs"]
-mod mspoller;
+#[path = "../examples/wuserver.rs"]
+mod wuserver;
 
 /// A socket of type `socket_type` bound to a free port of 127.0.0.1, and
 /// the endpoint to connect to it.

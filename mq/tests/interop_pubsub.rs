@@ -360,3 +360,59 @@ fn a_dhaga_proxy_between_libzmq_publishers_and_subscribers() {
         let _ = proxy.join();
     });
 }
+
+/// A micro-thread publishing in a loop that never parks does not starve
+/// the writers of its own worker: here the only worker runs the publisher
+/// and the connection's writer both, and the libzmq subscriber still gets
+/// far more than what one high-water mark holds.
+#[test]
+fn a_publishing_loop_lets_its_workers_writers_run() {
+    const MESSAGES: usize = 50_000;
+    within_limit(|| {
+        let runtime = dhaga_runtime::Runtime::builder().workers(1).build().unwrap();
+        let received = runtime.block_on(|| {
+            let ctx = zmq::Context::new();
+            let publisher = dhaga_socket(SocketType::Pub);
+            publisher.bind("tcp://127.0.0.1:*").unwrap();
+            let sub = libzmq_socket(&ctx, zmq::SUB);
+            sub.set_subscribe(b"").unwrap();
+            sub.set_rcvhwm(0).unwrap(); // no limit: what arrives stays
+            sub.connect(&publisher.last_endpoint().unwrap()).unwrap();
+            sub.set_rcvtimeo(0).unwrap();
+            let deadline = Instant::now() + TIMEOUT;
+            loop {
+                publisher.send(SYNC).unwrap();
+                dhaga_runtime::yield_now();
+                if sub.recv_bytes(0).is_ok() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "never synced");
+            }
+            sub.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                let mut received = 0;
+                loop {
+                    match sub.recv_bytes(0) {
+                        Ok(m) if m == b"END" => break,
+                        Ok(m) if m == SYNC => {}
+                        Ok(_) => received += 1,
+                        Err(e) => panic!("{e} after {received}"),
+                    }
+                }
+                done_tx.send(()).unwrap();
+                received
+            });
+            for i in 0..MESSAGES {
+                publisher.send(format!("{i}")).unwrap();
+            }
+            // An END may be dropped like anything else: until one arrives.
+            while done_rx.try_recv().is_err() {
+                publisher.send("END").unwrap();
+                dhaga_runtime::yield_now();
+            }
+            reader.join().unwrap()
+        });
+        assert!(received > 5 * 1000, "{received} of {MESSAGES}");
+    });
+}

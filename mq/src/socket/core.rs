@@ -365,7 +365,15 @@ impl Core {
         let (mut slot, target) = match route {
             Route::Dropped => return Ok(()),
             Route::FanOut(msg) => {
-                state.fan_out(&msg);
+                let dropped = state.fan_out(&msg);
+                drop(state);
+                if dropped && dhaga_runtime::in_micro_thread() {
+                    // A peer's writer is behind. It may be a micro-thread
+                    // of this very worker, which runs only when we let it:
+                    // a publishing loop that never parks would starve it
+                    // (and drop everything past the high-water mark).
+                    dhaga_runtime::yield_now();
+                }
                 return Ok(());
             }
             Route::RoundRobin(msg) => (Some(msg), None),
@@ -628,8 +636,10 @@ impl State {
     }
 
     /// Queues `msg` for every connected peer that wants it; a peer without
-    /// room misses it. The frames are shared, not copied.
-    fn fan_out(&mut self, msg: &Msg) {
+    /// room misses it (then this returns `true`). The frames are shared,
+    /// not copied.
+    fn fan_out(&mut self, msg: &Msg) -> bool {
+        let mut dropped = false;
         for pipe in &self.outs {
             let entry = &self.pipes[pipe];
             let wanted = entry.connected
@@ -637,10 +647,11 @@ impl State {
                     Pattern::Publisher(publisher) => publisher.wants(*pipe, msg),
                     _ => true,
                 };
-            if wanted {
-                entry.outbox.try_push(&mut Some(msg.clone()));
+            if wanted && !entry.outbox.try_push(&mut Some(msg.clone())) {
+                dropped = true;
             }
         }
+        dropped
     }
 
     /// SUB, XSUB: applies a subscription change and tells every connected
