@@ -455,7 +455,7 @@ fn publish(control: &Control, publisher: &mut dyn Publisher) -> Result<Published
         msg[1..9].copy_from_slice(&count.to_le_bytes());
         publisher.send(&msg)?;
         count += 1;
-        if count % YIELD_EVERY == 0 {
+        if count.is_multiple_of(YIELD_EVERY) {
             publisher.breathe();
             if start.elapsed() > limit {
                 return Err("never told to stop".into());
@@ -678,8 +678,11 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Reads one quantity off a round's outcome.
+type Metric = fn(&Outcome) -> f64;
+
 /// The table's rows for each fan-out: a name and the quantity.
-const METRICS: [(&str, fn(&Outcome) -> f64); 4] = [
+const METRICS: [(&str, Metric); 4] = [
     ("delivered [msg/s]", |o| o.delivered_per_sec),
     ("published [msg/s]", |o| o.published_per_sec),
     ("publisher CPU [ns/published]", |o| o.cpu_ns_per_msg),
