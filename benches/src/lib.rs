@@ -38,5 +38,5 @@ mod workload;
 
 pub use crate::contenders::{CONTENDER_NAMES, Contender, Dhaga, May, Parked, Threads, Tokio, contender, contenders};
 pub use crate::proc_status::{ProcStatus, cpu_time, page_size};
-pub use crate::table::print_aligned;
+pub use crate::table::{median, print_aligned};
 pub use crate::workload::{SPAWN_BATCH, Workload};

@@ -1,4 +1,16 @@
-//! Printing the comparison programs' tables.
+//! The comparison programs' tables: medians, and printing.
+
+/// The median of `samples`, or `None` if there are none.
+pub fn median(samples: &[f64]) -> Option<f64> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
 
 /// Prints rows of cells as columns, each as wide as its widest cell: the
 /// first `left` columns left-aligned, the rest right-aligned.

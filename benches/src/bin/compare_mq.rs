@@ -42,6 +42,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dhaga_benches::median;
+
 /// Measured rounds unless `--rounds` says otherwise.
 const ROUNDS: usize = 3;
 /// The longest one measurement may take before it counts as failed.
@@ -461,20 +463,6 @@ fn describe(outcome: Outcome) -> String {
     }
 }
 
-/// The median of `values` (`None` if empty).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
 /// A row of the table: one quantity of a test's outcomes.
 #[derive(Clone, Copy, Debug)]
 enum Unit {
@@ -544,7 +532,7 @@ fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize) {
                 .iter()
                 .map(|outcomes| outcomes.iter().filter_map(|&o| unit.of(o)).collect())
                 .collect();
-            let medians: Vec<Option<f64>> = values.iter().map(|v| median(v.clone())).collect();
+            let medians: Vec<Option<f64>> = values.iter().map(|v| median(v)).collect();
             for (v, m) in values.iter().zip(&medians) {
                 if let Some(m) = m.filter(|&m| m > 0.0) {
                     let (lo, hi) = v

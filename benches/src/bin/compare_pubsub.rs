@@ -74,7 +74,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dhaga_benches::{cpu_time, print_aligned};
+use dhaga_benches::{cpu_time, median, print_aligned};
 use dhaga_mq::{Socket, SocketType};
 
 /// Measured rounds unless `--rounds` says otherwise.
@@ -664,20 +664,6 @@ fn readable(sockets: &[zmq::Socket], among: &[usize]) -> Result<Vec<usize>, Stri
 
 // The table.
 
-/// The median of `values` (`None` if empty).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
 /// Reads one quantity off a round's outcome.
 type Metric = fn(&Outcome) -> f64;
 
@@ -716,7 +702,7 @@ fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize, window: Duration) {
             let mut medians = Vec::new();
             for outcomes in &results[f] {
                 let values: Vec<f64> = outcomes.iter().map(metric).collect();
-                let m = median(values.clone());
+                let m = median(&values);
                 if let Some(m) = m.filter(|&m| m > 0.0) {
                     let (lo, hi) = values
                         .iter()

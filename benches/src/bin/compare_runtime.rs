@@ -40,7 +40,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dhaga_benches::{CONTENDER_NAMES, Contender, ProcStatus, Workload, contender, contenders, page_size};
+use dhaga_benches::{CONTENDER_NAMES, Contender, ProcStatus, Workload, contender, contenders, median, page_size};
 
 /// Worker threads for dhaga, may and tokio: the CPUs of the reference
 /// machines.
@@ -368,18 +368,6 @@ fn print_table(rows: &[Row], os_threads: &[Option<u64>]) {
         grouped(IDLE_THREADS as u64),
         page_size()
     );
-}
-
-/// The median of `samples`, or `None` if there are none.
-fn median(samples: &[f64]) -> Option<f64> {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    match sorted.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(sorted[mid]),
-        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
-    }
 }
 
 /// Formats nanoseconds as ns, µs or ms with three significant digits.

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dhaga_benches::median;
 use dhaga_runtime::Runtime;
 
 /// Worker threads for dhaga and may: the CPUs of the reference machines.
@@ -215,7 +216,10 @@ fn measure(metric: &Metric) -> Vec<f64> {
         }
         eprintln!("{progress}");
     }
-    samples.iter().map(|s| median(s)).collect()
+    samples
+        .iter()
+        .map(|s| median(s).expect("every case has samples"))
+        .collect()
 }
 
 /// Runs `run` with a growing count until it lasts a quarter of
@@ -549,18 +553,6 @@ fn channel(rt: &Arc<Runtime>, name: &'static str, producers: usize, consumers: u
             crossbeam("crossbeam unbounded, OS threads", false),
             may_case,
         ],
-    }
-}
-
-/// The median of `samples` (which is never empty here).
-fn median(samples: &[f64]) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
     }
 }
 
