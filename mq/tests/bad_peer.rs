@@ -2,6 +2,7 @@
 //! (its connection closed) and the socket keeps serving a well-behaved
 //! peer.
 
+mod raw;
 mod util;
 
 use std::io::{Read, Write};
@@ -9,31 +10,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use dhaga_mq::{Msg, Socket, SocketType};
+use raw::{greeting, ready};
 use util::{bound, connected, within_limit};
-
-/// A ZMTP 3.1 NULL greeting (RFC 23 §"The Greeting").
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
-    let mut mechanism = b"NULL".to_vec();
-    mechanism.resize(20, 0);
-    g.extend_from_slice(&mechanism);
-    g.push(0); // as-server
-    g.resize(64, 0);
-    g
-}
-
-/// A READY command announcing `socket_type` (RFC 23 §"The READY Command").
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = vec![5];
-    body.extend_from_slice(b"READY");
-    body.push(11);
-    body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
-}
 
 /// Connects a raw TCP client that sends `bytes` and then reads until the
 /// server closes the connection; returns what the server sent.

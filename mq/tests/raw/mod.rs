@@ -1,6 +1,7 @@
-//! A raw ZMTP 3.1 peer over `std::net` for the heartbeat and monitor
-//! tests: it writes the handshake and frames byte by byte, so a test says
-//! exactly what the other side sends, and when it falls silent.
+//! A raw ZMTP 3.1 (or 3.0) peer over `std::net` for the tests that check
+//! bytes on the wire (bad peers, heartbeats, monitor events,
+//! subscriptions): it writes the handshake and frames byte by byte, so a
+//! test says exactly what the other side sends, and when it falls silent.
 #![allow(dead_code, reason = "each test file uses a part")]
 
 use std::io::{self, Read, Write};
@@ -18,7 +19,12 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A ZMTP 3.1 NULL greeting (RFC 23 §"The Greeting").
 pub(crate) fn greeting() -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
+    greeting_of(1)
+}
+
+/// A ZMTP 3.`minor` NULL greeting.
+pub(crate) fn greeting_of(minor: u8) -> Vec<u8> {
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, minor];
     let mut mechanism = b"NULL".to_vec();
     mechanism.resize(20, 0);
     g.extend_from_slice(&mechanism);
@@ -94,21 +100,27 @@ pub(crate) struct RawPeer {
 impl RawPeer {
     /// Connects to a `tcp://` endpoint and handshakes as `socket_type`.
     pub(crate) fn connect(endpoint: &str, socket_type: &str) -> RawPeer {
+        RawPeer::connect_speaking(endpoint, socket_type, 1)
+    }
+
+    /// As [`connect`](RawPeer::connect), announcing ZMTP 3.`minor`.
+    pub(crate) fn connect_speaking(endpoint: &str, socket_type: &str, minor: u8) -> RawPeer {
         let stream = TcpStream::connect(endpoint.trim_start_matches("tcp://")).expect("raw connect");
-        RawPeer::handshake(stream, socket_type)
+        RawPeer::handshake(stream, socket_type, minor)
     }
 
     /// Accepts one connection on `listener` and handshakes as `socket_type`.
     pub(crate) fn accept(listener: &TcpListener, socket_type: &str) -> RawPeer {
         let (stream, _) = listener.accept().expect("raw accept");
-        RawPeer::handshake(stream, socket_type)
+        RawPeer::handshake(stream, socket_type, 1)
     }
 
-    /// Sends our greeting and READY, then reads the other side's.
-    fn handshake(stream: TcpStream, socket_type: &str) -> RawPeer {
+    /// Sends our greeting (ZMTP 3.`minor`) and READY, then reads the other
+    /// side's.
+    fn handshake(stream: TcpStream, socket_type: &str, minor: u8) -> RawPeer {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut peer = RawPeer { stream };
-        let mut hello = greeting();
+        let mut hello = greeting_of(minor);
         hello.extend(ready(socket_type));
         peer.send(&hello);
         let mut theirs = [0u8; 64];
