@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dhaga_mq::{Msg, Socket, SocketType};
 
-use interop::{Scratch, TIMEOUT, Transport, assert_frames, dhaga_socket, msg, payloads, within_limit};
+use interop::{
+    Binder, CASES, Scratch, TIMEOUT, assert_frames, dhaga_socket, libzmq_socket, msg, payloads, within_limit,
+};
 
 /// The marker a publisher sends until the subscriber has one: then the
 /// connection is up.
@@ -25,28 +27,6 @@ const MARK: &[u8] = b"\x01mark";
 /// Whether `frames` is a marker still on its way.
 fn is_marker(frames: &[impl AsRef<[u8]>]) -> bool {
     frames.len() == 1 && [SYNC, MARK].contains(&frames[0].as_ref())
-}
-
-/// Which side binds; the other connects.
-#[derive(Clone, Copy, Debug)]
-enum Binder {
-    Dhaga,
-    Libzmq,
-}
-
-const CASES: [(Transport, Binder); 4] = [
-    (Transport::Tcp, Binder::Dhaga),
-    (Transport::Tcp, Binder::Libzmq),
-    (Transport::Ipc, Binder::Dhaga),
-    (Transport::Ipc, Binder::Libzmq),
-];
-
-fn libzmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let socket = ctx.socket(kind).expect("libzmq socket");
-    socket.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
-    socket.set_sndtimeo(TIMEOUT.as_millis() as i32).unwrap();
-    socket.set_linger(0).unwrap();
-    socket
 }
 
 /// Binds one socket and connects the other as `binder` says.

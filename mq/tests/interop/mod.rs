@@ -165,3 +165,32 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// [`TIMEOUT`] in libzmq's unit.
+const TIMEOUT_MS: i32 = TIMEOUT.as_millis() as i32;
+
+/// Which side binds; the other connects.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Binder {
+    Dhaga,
+    Libzmq,
+}
+
+/// Every transport with every binding side.
+pub(crate) const CASES: [(Transport, Binder); 4] = [
+    (Transport::Tcp, Binder::Dhaga),
+    (Transport::Tcp, Binder::Libzmq),
+    (Transport::Ipc, Binder::Dhaga),
+    (Transport::Ipc, Binder::Libzmq),
+];
+
+/// A libzmq socket whose sends and receives give up after [`TIMEOUT`], and
+/// whose close drops what is unsent (the tests close only after the other
+/// side confirmed what it needed).
+pub(crate) fn libzmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let socket = ctx.socket(kind).expect("libzmq socket");
+    socket.set_rcvtimeo(TIMEOUT_MS).expect("ZMQ_RCVTIMEO");
+    socket.set_sndtimeo(TIMEOUT_MS).expect("ZMQ_SNDTIMEO");
+    socket.set_linger(0).expect("ZMQ_LINGER");
+    socket
+}
