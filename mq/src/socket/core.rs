@@ -665,6 +665,37 @@ impl State {
                 entry.outbox.push_command(command.clone());
             }
         }
+        if !subscribe {
+            self.drop_unwanted();
+        }
+    }
+
+    /// SUB: drops queued messages that no subscription matches any more (an
+    /// unsubscribe came after them), so that what is queued is what `recv`
+    /// returns, and a queue full of them does not hold back what is wanted
+    /// (libzmq's SUB drops them when it looks for input).
+    fn drop_unwanted(&mut self) {
+        let Pattern::Subscriber(subscriber) = &self.pattern else {
+            return;
+        };
+        let pipes = &mut self.pipes;
+        self.active.retain(|pipe| {
+            let entry = pipes.get_mut(pipe).expect("active pipes exist");
+            let was_full = entry.inbound.len() >= entry.recv_hwm;
+            entry.inbound.retain(|msg| subscriber.accepts(msg));
+            if was_full && entry.inbound.len() < entry.recv_hwm {
+                entry.room.notify_all();
+            }
+            !entry.inbound.is_empty()
+        });
+        let gone: Vec<PipeId> = pipes
+            .iter()
+            .filter(|(_, p)| p.finished && p.inbound.is_empty())
+            .map(|(&id, _)| id)
+            .collect();
+        for pipe in gone {
+            pipes.remove(&pipe);
+        }
     }
 
     /// Round-robin: the next pipe with room takes the message.
@@ -795,6 +826,41 @@ mod tests {
         let err = core.send(Msg::from("3"), true).unwrap_err();
         assert!(matches!(err.error(), Error::WouldBlock));
         assert_eq!(err.into_msg(), Msg::from("3"));
+    }
+
+    #[test]
+    fn an_unsubscribe_drops_what_it_left_unwanted_and_lets_the_reader_on() {
+        let (core, pipes) = core_with_pipes(SocketType::Sub, 1);
+        core.lock().pipes.get_mut(&pipes[0]).unwrap().recv_hwm = 2;
+        core.subscribe(true, Bytes::from_static(b"A")).unwrap();
+        core.subscribe(true, Bytes::from_static(b"B")).unwrap();
+        // The reader fills the queue with B's and waits with the rest.
+        let reader = {
+            let core = Arc::clone(&core);
+            let pipe = pipes[0];
+            std::thread::spawn(move || {
+                let mut msgs: VecDeque<Msg> = ["B0", "B1", "B2", "B3", "A1"].into_iter().map(Msg::from).collect();
+                matches!(core.deliver(pipe, &mut msgs), Delivered::All)
+            })
+        };
+        // Until the unsubscribe, B's are what `recv` returns...
+        assert_eq!(core.recv(false).unwrap(), Msg::from("B0"));
+        // (The reader has filled the queue again and waits.)
+        while core.lock().pipes[&pipes[0]].inbound.len() < 2 {
+            std::thread::yield_now();
+        }
+        core.subscribe(false, Bytes::from_static(b"B")).unwrap();
+        // ...then none: the queued ones are dropped, the reader goes on,
+        // and the A behind them comes through, which a poller sees (it asks
+        // `is_readable`, which a queue of stale B's would never make true).
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !core.is_readable() {
+            assert!(Instant::now() < deadline, "never readable");
+            std::thread::yield_now();
+        }
+        assert_eq!(core.recv(false).unwrap(), Msg::from("A1"));
+        assert!(reader.join().unwrap());
+        assert!(!core.is_readable());
     }
 
     #[test]

@@ -120,8 +120,7 @@ impl Pattern {
         match self {
             Pattern::Req(req) => req.on_recv(pipe, msg),
             Pattern::Rep(rep) => rep.on_recv(pipe, msg),
-            Pattern::Subscriber(subscriber) => subscriber.on_arrival(msg),
-            Pattern::Publisher(_) => Some(msg),
+            Pattern::Publisher(_) | Pattern::Subscriber(_) => Some(msg),
             Pattern::Stateless => Some(router::on_recv(msg, routing_id)),
         }
     }

@@ -266,9 +266,8 @@ impl Subscriber {
         outbox.replace_commands(commands);
     }
 
-    /// Filters what arrives (SUB), and again what `recv` takes, since a
-    /// subscription may have been undone meanwhile (as libzmq's SUB
-    /// filters at `recv`).
+    /// Filters what arrives (SUB). What an unsubscribe leaves unwanted in
+    /// the queue is dropped then (`State::drop_unwanted`).
     pub(crate) fn on_arrival(&self, msg: Msg) -> Option<Msg> {
         self.accepts(&msg).then_some(msg)
     }

@@ -77,15 +77,10 @@ impl State {
                 .any(|pipe| self.pipes[pipe].inbound.iter().any(rep::is_request)),
             // A REQ queues only replies to its request (and drops them when
             // it sends the next); the others return whatever is queued.
-            Pattern::Req(_) | Pattern::Stateless => !self.active.is_empty(),
+            // What SUB queues is what it returns (see `drop_unwanted`).
+            Pattern::Req(_) | Pattern::Subscriber(_) | Pattern::Stateless => !self.active.is_empty(),
             // XPUB's user receives from its own queue (PUB cannot receive).
             Pattern::Publisher(publisher) => publisher.has_pending(),
-            // SUB filters again at `recv` (a subscription may have been
-            // undone since the message came); XSUB takes everything.
-            Pattern::Subscriber(subscriber) => self
-                .active
-                .iter()
-                .any(|pipe| self.pipes[pipe].inbound.iter().any(|msg| subscriber.accepts(msg))),
         }
     }
 
