@@ -360,3 +360,55 @@ fn dhaga_pings_a_libzmq_peer_which_answers() {
         no_more_events(&events);
     });
 }
+
+/// The timeout ends a connection whose writer is stuck in a `write`: here
+/// the peer read our first PING (so the timeout started) and then nothing
+/// more, with far more queued for it than the socket buffers hold. (The
+/// writer checks the timeout only when it wakes; the reader checks it
+/// too.)
+#[test]
+fn the_timeout_ends_a_connection_stuck_writing_to_a_silent_peer() {
+    const ONE_MIB: usize = 1 << 20;
+    within_limit(|| {
+        let push = util::socket(SocketType::Push);
+        push.set_heartbeat_ivl(Some(IVL));
+        push.set_heartbeat_timeout(Some(TIMEOUT));
+        let events = push.monitor();
+        push.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = RawPeer::connect(&push.last_endpoint().unwrap(), "PULL");
+        assert!(peer.frame().unwrap().is_command("PING"));
+        let pinged = Instant::now();
+        for _ in 0..64 {
+            push.send(Msg::from(vec![0u8; ONE_MIB])).unwrap();
+        }
+        loop {
+            match events.recv_timeout(Duration::from_secs(10)) {
+                Ok(MonitorEvent::Disconnected { .. }) => break,
+                Ok(_) => {}
+                Err(e) => panic!("still connected {:?} after the PING: {e}", pinged.elapsed()),
+            }
+        }
+        assert!(pinged.elapsed() >= TIMEOUT, "dropped early");
+        drop(peer);
+    });
+}
+
+/// Anything decoded after a PING clears its TTL, subscriptions included
+/// (as in libzmq): a PING with a TTL of 100 ms and a SUBSCRIBE in one
+/// write, then a long silence, keeps the connection.
+#[test]
+fn a_subscription_after_a_ping_clears_its_ttl() {
+    within_limit(|| {
+        let (publisher, endpoint) = util::bound(SocketType::Pub, "tcp");
+        let mut peer = RawPeer::connect(&endpoint, "SUB");
+        let mut bytes = raw::ping(1, b"");
+        bytes.extend(raw::command("SUBSCRIBE", b"A"));
+        peer.send(&bytes);
+        assert!(peer.frame().unwrap().is_command("PONG"));
+        assert!(
+            peer.still_open_after(Duration::from_millis(300)),
+            "dropped: the SUBSCRIBE did not clear the PING's TTL"
+        );
+        drop(publisher);
+    });
+}

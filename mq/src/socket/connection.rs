@@ -267,9 +267,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
     // connection off. Otherwise the connection is over and so is the
-    // writing.
+    // writing, including a `write` the writer may be stuck in (a peer that
+    // stopped reading).
     if !core.is_closed() {
         outbox.stop_writer();
+        let _ = stream.shutdown(Shutdown::Both);
     }
     // A writer that hung up (a silent peer) knows better why the reader
     // saw the end.
@@ -301,9 +303,12 @@ fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure)
 /// (`liveness`).
 ///
 /// A PING with a TTL (RFC 37) asks us to hang up if nothing follows it
-/// within the TTL: the TTL becomes the read timeout until something
-/// arrives (bytes, or a frame decoded after the PING), which clears it
-/// until the next such PING, as in libzmq.
+/// within the TTL: its end bounds the reads until something arrives (bytes,
+/// or anything decoded after the PING), which clears it until the next
+/// such PING, as in libzmq. With heartbeats on, the reads are bounded by
+/// our own heartbeat timeout too (or by one interval while none runs), and
+/// the reader hangs up when it expires: the writer, which starts it, may be
+/// stuck in a `write` to a peer that stopped reading.
 #[expect(clippy::too_many_arguments, reason = "the state `serve` set up, handed over as is")]
 fn read_loop(
     core: &Core,
@@ -319,14 +324,19 @@ fn read_loop(
     let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();
-    // The peer's TTL in force, and the read timeout set now.
-    let mut ttl: Option<Duration> = None;
+    // When the peer's TTL runs out, and the read timeout set now.
+    let mut ttl_end: Option<Instant> = None;
     let mut read_timeout: Option<Duration> = None;
     loop {
         loop {
-            match decoder.decode(&mut input) {
+            let item = decoder.decode(&mut input);
+            if matches!(item, Ok(Some(_))) {
+                // Anything decoded after a PING clears its TTL (a PING
+                // with a TTL sets a new one below).
+                ttl_end = None;
+            }
+            match item {
                 Ok(Some(Item::Frame { more, body })) => {
-                    ttl = None;
                     partial.push_back(body);
                     if !more {
                         batch.push_back(std::mem::take(&mut partial));
@@ -341,10 +351,9 @@ fn read_loop(
                     batch.push_back(pubsub::subscription_msg(false, &prefix));
                 }
                 Ok(Some(Item::Command(command))) => {
-                    ttl = match command {
-                        Command::Ping { ttl_deciseconds, .. } => ttl_from_wire(ttl_deciseconds),
-                        _ => None,
-                    };
+                    if let Command::Ping { ttl_deciseconds, .. } = command {
+                        ttl_end = ttl_from_wire(ttl_deciseconds).map(|ttl| Instant::now() + ttl);
+                    }
                     if let Some(error) = on_command(command, outbox) {
                         return End::Lost(format!("protocol error: {error}"));
                     }
@@ -372,8 +381,9 @@ fn read_loop(
             // it had not read yet if its input is paused.
             batch.clear();
         }
-        if ttl != read_timeout {
-            read_timeout = ttl;
+        let timeout = read_timeout_for(ttl_end, liveness);
+        if timeout != read_timeout {
+            read_timeout = timeout;
             let _ = stream.set_read_timeout(read_timeout);
         }
         match stream.read(&mut scratch) {
@@ -383,22 +393,44 @@ fn read_loop(
                 if n == scratch.len() && n < MAX_READ {
                     scratch.resize(n * 2, 0);
                 }
-                ttl = None;
+                ttl_end = None;
                 if let Some(liveness) = liveness {
                     liveness.heard();
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return End::Lost(match ttl {
-                    Some(ttl) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                        format!("nothing received within the peer's heartbeat TTL ({ttl:?})")
-                    }
-                    _ => e.to_string(),
-                });
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                let now = Instant::now();
+                if ttl_end.is_some_and(|end| now >= end) {
+                    return End::Lost("nothing received within the peer's heartbeat TTL".to_owned());
+                }
+                if let Some(timeout) = liveness.and_then(|l| l.expired(now)) {
+                    return End::Lost(format!(
+                        "nothing received within the heartbeat timeout ({timeout:?}) after a PING"
+                    ));
+                }
+                // Only a check: nothing has run out yet.
             }
+            Err(e) => return End::Lost(e.to_string()),
         }
     }
+}
+
+/// How long the reader's next `read` may wait: until the peer's TTL runs
+/// out, or (heartbeats on) our heartbeat timeout does, or one interval
+/// passes while none runs; without either, for ever.
+fn read_timeout_for(ttl_end: Option<Instant>, liveness: Option<&Liveness>) -> Option<Duration> {
+    if ttl_end.is_none() && liveness.is_none() {
+        return None;
+    }
+    let now = Instant::now();
+    let check = liveness.map(|l| l.silence_end().unwrap_or(now + l.interval));
+    let wake = match (ttl_end, check) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    // A zero timeout would mean "none"; and something has run out already.
+    Some(wake.saturating_duration_since(now).max(Duration::from_millis(1)))
 }
 
 /// Hands `batch` to the socket. While that waits for room, the peer is not

@@ -8,10 +8,15 @@
 //! - **The interval** is the writer's. It already waits for messages; with
 //!   heartbeats on it waits with a deadline, the next PING's, and sends the
 //!   PING when it wakes (along with messages if some are queued).
-//! - **The timeout** is the writer's too. The first PING sent after the
-//!   peer last sent anything starts it; if nothing arrives before it ends,
-//!   the writer hangs up, which ends the reader. The reader counts its
-//!   reads in a [`Liveness`] that the writer looks at whenever it wakes.
+//! - **The timeout** is shared. The first PING sent after the peer last
+//!   sent anything starts it; if nothing arrives before it ends, the
+//!   connection is hung up. The reader counts its reads in a [`Liveness`],
+//!   which also holds the timeout, and both micro-threads check it: the
+//!   writer whenever it wakes, the reader whenever its read times out
+//!   (with heartbeats on it reads with a timeout: the end of the running
+//!   timeout, or one interval). The reader's check is what ends a
+//!   connection whose writer is stuck in a `write` to a peer that no
+//!   longer reads, as libzmq's separate timer does.
 //! - **The peer's TTL** is the reader's. A PING with a TTL asks us to hang
 //!   up if nothing follows it within the TTL; the reader makes it its read
 //!   timeout, and anything that arrives clears it.
@@ -33,8 +38,8 @@
 //! silent, since its bytes are waiting on us; libzmq's timer runs on and
 //! drops it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -46,18 +51,42 @@ use crate::zmtp::Command;
 /// Heartbeating": "The TTL ... is expressed in tenths of a second").
 const TTL_UNIT: Duration = Duration::from_millis(100);
 
-/// Tells a connection's writer whether the peer has sent anything: its
-/// reader counts what it reads.
-#[derive(Default)]
+/// What a connection's two micro-threads share about heartbeats: whether
+/// the peer has sent anything (its reader counts what it reads), and the
+/// heartbeat timeout, if one is running.
 pub(crate) struct Liveness {
     /// Reads that brought bytes, and deliveries that waited; only ever
     /// compared with an earlier value.
     reads: AtomicU64,
     /// Set while the reader waits for room to deliver what it read.
     waiting: AtomicBool,
+    /// The heartbeat timeout, from the first PING after the peer was last
+    /// heard from.
+    silence: Mutex<Option<Silence>>,
+    /// The heartbeat interval: how often the reader checks the timeout
+    /// when nothing arrives and none is running.
+    pub(crate) interval: Duration,
+}
+
+/// A running heartbeat timeout.
+#[derive(Clone, Copy)]
+struct Silence {
+    end: Instant,
+    /// The reads count when it started.
+    mark: u64,
+    timeout: Duration,
 }
 
 impl Liveness {
+    fn new(interval: Duration) -> Liveness {
+        Liveness {
+            reads: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            silence: Mutex::new(None),
+            interval,
+        }
+    }
+
     /// The reader read something.
     pub(crate) fn heard(&self) {
         self.reads.fetch_add(1, Ordering::Relaxed);
@@ -77,8 +106,42 @@ impl Liveness {
         self.reads.load(Ordering::Relaxed)
     }
 
-    fn is_waiting(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Silence>> {
+        self.silence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the timeout (a PING went out), unless one is running.
+    fn start_silence(&self, now: Instant, timeout: Duration) {
+        let mut silence = self.lock();
+        if silence.is_none() {
+            *silence = Some(Silence {
+                end: now + timeout,
+                mark: self.mark(),
+                timeout,
+            });
+        }
+    }
+
+    /// The running timeout's end, unless the peer was heard from since it
+    /// started (then it stops).
+    pub(crate) fn silence_end(&self) -> Option<Instant> {
+        self.check().map(|s| s.end)
+    }
+
+    /// If the peer has been silent for a whole timeout at `now`: the
+    /// timeout.
+    pub(crate) fn expired(&self, now: Instant) -> Option<Duration> {
+        self.check().filter(|s| now >= s.end).map(|s| s.timeout)
+    }
+
+    /// The running timeout, after stopping it if the peer was heard from
+    /// (or is waiting on us).
+    fn check(&self) -> Option<Silence> {
+        let mut silence = self.lock();
+        if silence.is_some_and(|s| self.mark() != s.mark || self.waiting.load(Ordering::Relaxed)) {
+            *silence = None;
+        }
+        *silence
     }
 }
 
@@ -92,9 +155,6 @@ pub(crate) struct Pinger {
     /// The PING we send: our TTL, an empty context (as libzmq's).
     ping: Command,
     next_ping: Instant,
-    /// Since the first PING after the peer was last heard from: when the
-    /// timeout ends, and the reader's mark when it started.
-    silence: Option<(Instant, u64)>,
     liveness: Arc<Liveness>,
 }
 
@@ -125,8 +185,7 @@ impl Pinger {
                 context: Bytes::new(),
             },
             next_ping: now + interval,
-            silence: None,
-            liveness: Arc::new(Liveness::default()),
+            liveness: Arc::new(Liveness::new(interval)),
         })
     }
 
@@ -137,20 +196,16 @@ impl Pinger {
 
     /// When the writer must wake up, with or without messages.
     pub(crate) fn deadline(&self) -> Instant {
-        match self.silence {
-            Some((end, _)) => end.min(self.next_ping),
+        match self.liveness.silence_end() {
+            Some(end) => end.min(self.next_ping),
             None => self.next_ping,
         }
     }
 
     /// Whether a PING is due or the peer has been silent too long, at `now`.
     pub(crate) fn beat(&mut self, now: Instant) -> Beat {
-        if let Some((end, mark)) = self.silence {
-            if self.liveness.mark() != mark || self.liveness.is_waiting() {
-                self.silence = None;
-            } else if now >= end {
-                return Beat::Silent(self.timeout.unwrap_or_default());
-            }
+        if let Some(timeout) = self.liveness.expired(now) {
+            return Beat::Silent(timeout);
         }
         if now < self.next_ping {
             return Beat::Rest;
@@ -158,10 +213,8 @@ impl Pinger {
         // As libzmq: the next PING one interval after this one, however
         // late this one is.
         self.next_ping = now + self.interval;
-        if self.silence.is_none()
-            && let Some(timeout) = self.timeout
-        {
-            self.silence = Some((now + timeout, self.liveness.mark()));
+        if let Some(timeout) = self.timeout {
+            self.liveness.start_silence(now, timeout);
         }
         Beat::Ping(self.ping.clone())
     }
