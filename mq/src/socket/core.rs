@@ -503,10 +503,12 @@ impl Core {
         }
     }
 
-    /// Ends `pipe`'s current connection (the connector then sees the pipe
-    /// is gone and stops).
+    /// `disconnect`: removes the persistent `pipe` and ends its connection.
+    /// The pipe goes first, so that the connection's end is seen as ours (no
+    /// `Disconnected` event, no reconnect).
     pub(crate) fn disconnect_pipe(&self, pipe: PipeId) {
         let stream = self.lock().pipes.get(&pipe).and_then(|p| p.stream.clone());
+        self.remove_pipe(pipe);
         if let Some(stream) = stream {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }

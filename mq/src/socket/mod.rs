@@ -241,7 +241,6 @@ impl Socket {
             endpoints.connected.remove(index)
         };
         self.core.disconnect_pipe(connected.pipe);
-        self.core.remove_pipe(connected.pipe);
         Ok(())
     }
 
