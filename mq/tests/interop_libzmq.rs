@@ -28,10 +28,10 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dhaga_mq::{Error, Msg, Socket, SocketType};
+use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
 
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket,
+    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket,
     msg, payloads, reply_to, show, within_limit,
 };
 
@@ -566,44 +566,65 @@ fn dhaga_push_round_robins_over_libzmq_pulls() {
 }
 
 /// A dhaga PULL fair-queues libzmq PUSHes: while two of them flood it
-/// (each from its own thread, as fast as the PULL takes their messages,
-/// their queues full), a single message from a third gets its turn. A
-/// queue that served the busy peers first would leave it waiting for as
-/// long as they flood.
+/// (each from its own thread, their queues full), a message from a third
+/// gets its turn after at most one message of each flood. A queue that
+/// served the busiest peers first would leave it waiting for as long as
+/// they flood.
 ///
-/// Nothing here depends on timing: the floods go on until the third
-/// peer's message arrives (or, as the test's limit, until each has sent
-/// `FLOOD_CAP` messages, which fails the test). Every message arrives
-/// once and in its sender's order. (The exact turns are the core's unit
-/// tests' business; here the peers are real libzmq sockets.)
+/// Everything is judged by what the PULL received, never by what libzmq
+/// accepted to send (which includes what waits in its queues and in the
+/// kernel's buffers), and nothing depends on timing. The PULL pauses until
+/// both floods find their queues full (a send that would block): every
+/// buffer between them and the PULL is full. The third peer then connects,
+/// sends its message and closes; its connection's end, which the PULL's
+/// monitor reports after everything it carried was queued, proves the
+/// message is waiting in the PULL. Then the PULL resumes. Every message
+/// arrives once and in its sender's order. (The exact turns with more
+/// peers are the core's unit tests' business; here the peers are real
+/// libzmq sockets.)
 #[test]
 fn dhaga_pull_fair_queues_libzmq_pushes() {
-    const FLOOD_CAP: u64 = 200_000;
     within_limit(|| {
         let pull = dhaga_socket(SocketType::Pull);
+        let events = pull.monitor();
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.last_endpoint().unwrap();
         let ctx = zmq::Context::new();
+
         let stop = Arc::new(AtomicBool::new(false));
-        let floods: Vec<thread::JoinHandle<u64>> = (0..2u8)
+        let paused = Arc::new(AtomicBool::new(false));
+        let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+        let floods: Vec<thread::JoinHandle<()>> = (0..2u8)
             .map(|i| {
                 let push = libzmq_socket(&ctx, zmq::PUSH);
                 push.connect(&endpoint).unwrap();
-                let stop = Arc::clone(&stop);
+                let (stop, paused, blocked_tx) = (Arc::clone(&stop), Arc::clone(&paused), blocked_tx.clone());
                 thread::spawn(move || {
-                    let mut seq = 0;
-                    while !stop.load(Ordering::Relaxed) && seq < FLOOD_CAP {
-                        let frame = [Bytes::from(format!("{i} {seq}"))];
-                        libzmq_send(&push, &frame, "flooding PUSH");
-                        seq += 1;
+                    let mut told = false;
+                    for seq in 0u64.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let frame = Bytes::from(format!("{i} {seq}"));
+                        let paused_before = paused.load(Ordering::SeqCst);
+                        match push.send(&frame[..], zmq::DONTWAIT) {
+                            Ok(()) => {}
+                            Err(zmq::Error::EAGAIN) => {
+                                if paused_before && !told {
+                                    told = true;
+                                    let _ = blocked_tx.send(());
+                                }
+                                libzmq_send(&push, &[frame], "flooding PUSH, its queue full");
+                            }
+                            Err(e) => panic!("flooding PUSH {i}: libzmq send: {e}"),
+                        }
                     }
-                    seq
                 })
             })
             .collect();
 
-        // Receives one message: which flood and its number, or `None` for
-        // the single message.
+        // Receives one message: which flood sent it, or `None` for the
+        // single message.
         let mut next = [0u64; 2];
         let mut take = || {
             let got = dhaga_recv(&pull, "dhaga PULL");
@@ -615,26 +636,41 @@ fn dhaga_pull_fair_queues_libzmq_pushes() {
             let (from, seq): (usize, u64) = (from.parse().unwrap(), seq.parse().unwrap());
             assert_eq!(seq, next[from], "messages from flood {from} arrive in order");
             next[from] += 1;
-            assert!(
-                next[from] < FLOOD_CAP,
-                "the single message waited while flood {from} sent {FLOOD_CAP}"
-            );
             Some(from)
         };
         // Both floods are flowing once a message of each has arrived.
         let mut seen = [false; 2];
         while seen != [true; 2] {
-            let from = take().expect("the single message is not sent yet");
-            seen[from] = true;
+            seen[take().expect("the single message is not sent yet")] = true;
         }
+        paused.store(true, Ordering::SeqCst);
+        for _ in 0..2 {
+            blocked_rx
+                .recv_timeout(TIMEOUT)
+                .expect("both floods find their queues full while the PULL pauses");
+        }
+
         let single = libzmq_socket(&ctx, zmq::PUSH);
+        single.set_linger(TIMEOUT_MS).expect("ZMQ_LINGER");
         single.connect(&endpoint).unwrap();
         libzmq_send(&single, &[Bytes::from_static(b"single")], "single PUSH");
-        // Not needed to pass: a pause lets both floods fill their queues
-        // (up to the high-water mark), so that a queue serving the busiest
-        // peer first would have no gap to let the single message through.
-        thread::sleep(Duration::from_millis(50));
-        while take().is_some() {}
+        drop(single); // libzmq sends what it holds, then closes
+        loop {
+            match events.recv_timeout(TIMEOUT) {
+                Ok(MonitorEvent::Disconnected { .. }) => break,
+                Ok(_) => {}
+                Err(e) => panic!("the single peer's connection ended after delivering its message: {e:?}"),
+            }
+        }
+
+        let mut floods_first = 0;
+        while take().is_some() {
+            floods_first += 1;
+        }
+        assert!(
+            floods_first <= 2,
+            "the single message waited while the floods delivered {floods_first} messages, not at most one each"
+        );
 
         stop.store(true, Ordering::Relaxed);
         for flood in floods {
@@ -644,8 +680,7 @@ fn dhaga_pull_fair_queues_libzmq_pushes() {
                 let _ = pull.try_recv();
                 thread::yield_now();
             }
-            let sent = flood.join().unwrap();
-            assert!(sent < FLOOD_CAP, "the floods stopped when the single message arrived");
+            flood.join().expect("a flooding PUSH failed");
         }
     });
 }

@@ -167,7 +167,7 @@ impl Drop for Scratch {
 }
 
 /// [`TIMEOUT`] in libzmq's unit.
-const TIMEOUT_MS: i32 = TIMEOUT.as_millis() as i32;
+pub(crate) const TIMEOUT_MS: i32 = TIMEOUT.as_millis() as i32;
 
 /// Which side binds; the other connects.
 #[derive(Clone, Copy, Debug)]
