@@ -23,7 +23,7 @@ where
     T: Send + 'static,
 {
     match ctx {
-        Ctx::Os => Task::Os(thread::spawn(f)),
+        Ctx::Os => Task::os_thread(f),
         Ctx::Micro => Task::Micro(dhaga_runtime::spawn(f)),
     }
 }

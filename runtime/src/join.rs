@@ -282,6 +282,33 @@ impl<T> JoinHandle<T> {
         self.state.lock().finished
     }
 
+    /// Whether the micro-thread is parked right now: waiting for something
+    /// (a channel, a lock, a socket, a timer, a join) rather than running or
+    /// ready to run. A thread-mode thread counts as parked while it waits in
+    /// dhaga's primitives, sleeps or joins, not while it is blocked in a
+    /// system call (a socket call in thread mode).
+    ///
+    /// The answer is a snapshot that may be stale by the time it is read:
+    /// it is meant for tests ("the waiter has parked, now wake it") and
+    /// diagnostics, not for synchronisation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = dhaga_runtime::sync::bounded::<u32>(0);
+    /// dhaga_runtime::run(move || {
+    ///     let waiter = dhaga_runtime::spawn(move || rx.recv().unwrap());
+    ///     while !waiter.is_parked() {
+    ///         dhaga_runtime::yield_now();
+    ///     }
+    ///     tx.send(7).unwrap(); // the receiver is waiting: a rendezvous
+    ///     assert_eq!(waiter.join().unwrap(), 7);
+    /// });
+    /// ```
+    pub fn is_parked(&self) -> bool {
+        self.task.is_parked()
+    }
+
     /// The micro-thread's unique id within its runtime.
     pub fn id(&self) -> u64 {
         self.task.id()

@@ -49,6 +49,9 @@ pub(crate) struct Task {
     /// creating values nobody would drop. Read and written only by the task's
     /// own thread, hence `Relaxed`.
     locals_closed: AtomicBool,
+    /// Set while a thread-mode thread is parked (its `state` is not used:
+    /// nothing schedules it).
+    thread_parked: AtomicBool,
     shared: Arc<Shared>,
     /// Its stack's guard page (address, length) and usable size, for the
     /// overflow report; zero for thread-mode threads.
@@ -68,6 +71,7 @@ impl Task {
             slot: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
             locals_closed: AtomicBool::new(false),
+            thread_parked: AtomicBool::new(false),
             shared,
         }
     }
@@ -121,6 +125,12 @@ impl Task {
     /// Whether the task's micro-thread-locals have been destroyed.
     pub(crate) fn locals_closed(&self) -> bool {
         self.locals_closed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the task is parked right now: a micro-thread suspended in
+    /// `park`, or a thread-mode thread blocked in `park`. A snapshot.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PARKED || self.thread_parked.load(Ordering::Acquire)
     }
 
     /// Consumes a pending token, if any (called by the task itself).
@@ -256,7 +266,15 @@ fn park_thread(deadline: Option<Instant>) -> Wake {
     if thread_cancelled() {
         return unwinding_or_cancel();
     }
-    let wake = park_thread_until(deadline);
+    let wake = context::with_thread_task(|task| match task {
+        Some(task) => {
+            task.thread_parked.store(true, Ordering::Release);
+            let wake = park_thread_until(deadline);
+            task.thread_parked.store(false, Ordering::Release);
+            wake
+        }
+        None => park_thread_until(deadline),
+    });
     if thread_cancelled() {
         return unwinding_or_cancel();
     }

@@ -7,8 +7,9 @@ use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dhaga_runtime::Runtime;
 
@@ -122,21 +123,88 @@ pub const CTX_PAIRS: [(Ctx, Ctx); 4] = [
 
 /// A piece of test code started by [`start`].
 pub enum Task<T> {
-    /// Running on an OS thread.
-    Os(thread::JoinHandle<T>),
+    /// Running on an OS thread, whose kernel thread id is filled in as it
+    /// starts (for [`Task::wait_parked`]).
+    Os(thread::JoinHandle<T>, Arc<OnceLock<i32>>),
     /// Running on a micro-thread.
     Micro(dhaga_runtime::JoinHandle<T>),
 }
 
+impl<T: Send + 'static> Task<T> {
+    /// Starts `f` on a new OS thread.
+    pub fn os_thread<F>(f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let tid = Arc::new(OnceLock::new());
+        let mine = Arc::clone(&tid);
+        let handle = thread::spawn(move || {
+            // SAFETY: gettid has no preconditions and cannot fail.
+            let _ = mine.set(unsafe { libc::gettid() });
+            f()
+        });
+        Task::Os(handle, tid)
+    }
+}
+
 impl<T> Task<T> {
     /// Waits for the task and returns its value, re-raising its panic.
+    /// Fails the test, naming `what`, if it has not ended within
+    /// [`PATIENCE`].
+    #[track_caller]
+    pub fn join_within(self, what: &str) -> T {
+        let result = match self {
+            Task::Os(h, _) => h.join_within(what),
+            Task::Micro(h) => h.join_within(what),
+        };
+        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
+    }
+
+    /// Waits for the task and returns its value, re-raising its panic. The
+    /// wait is bounded by the test's hang guard only: prefer
+    /// [`Task::join_within`], which names what was waited for.
     pub fn join(self) -> T {
         let result = match self {
-            Task::Os(h) => h.join(),
+            Task::Os(h, _) => h.join(),
             Task::Micro(h) => h.join(),
         };
         result.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
+
+    /// Waits until the task is parked (blocked, for an OS thread), so that
+    /// a test can order "the waiter is waiting" before "wake it" without a
+    /// sleep. Fails the test, naming `what`, after [`PATIENCE`].
+    ///
+    /// Call it after the task has reported (on a channel) that it is about
+    /// to make the blocking call in question, and use buffered channels for
+    /// such reports: then its first park after the report is that call.
+    /// A micro-thread's state comes from [`dhaga_runtime::JoinHandle::is_parked`];
+    /// an OS thread's from the kernel (`/proc/self/task/<tid>/stat`, state
+    /// `S`), so this needs Linux for OS threads.
+    #[track_caller]
+    pub fn wait_parked(&self, what: &str) {
+        match self {
+            Task::Micro(h) => wait_until(what, || h.is_parked()),
+            Task::Os(_, tid) => wait_until(what, || tid.get().is_some_and(|&tid| os_thread_sleeps(tid))),
+        }
+    }
+}
+
+/// Whether the kernel reports the thread `tid` of this process as sleeping
+/// (state `S`: blocked in a futex, a `poll`, a `read`...).
+#[cfg(target_os = "linux")]
+fn os_thread_sleeps(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false; // the thread has ended
+    };
+    // "tid (comm) S ...": the command may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_thread_sleeps(_tid: i32) -> bool {
+    panic!("Task::wait_parked needs /proc to see an OS thread's state (Linux)")
 }
 
 /// Starts `f` in the given context; micro-threads go on `rt`.
@@ -146,8 +214,88 @@ where
     T: Send + 'static,
 {
     match ctx {
-        Ctx::Os => Task::Os(thread::spawn(f)),
+        Ctx::Os => Task::os_thread(f),
         Ctx::Micro => Task::Micro(rt.spawn(f)),
+    }
+}
+
+/// How long a test waits for any one thing (a message, a thread's end, a
+/// state) before it fails, naming what it waited for. Generous: on a loaded
+/// 2-core machine an event that normally takes microseconds can take
+/// hundreds of milliseconds; this only turns a hang into a clear failure.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Fails the test: `what` did not happen within [`PATIENCE`].
+#[track_caller]
+fn gave_up(what: &str, detail: &dyn std::fmt::Display) -> ! {
+    panic!("waited {PATIENCE:?} for {what}: {detail}")
+}
+
+/// Polls `condition` until it holds; fails the test, naming `what`, if it
+/// does not within [`PATIENCE`]. For states that have no event to wait on
+/// (a thread parked, a counter reached); between polls the caller yields
+/// (a micro-thread) or sleeps 100 µs (an OS thread).
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        if Instant::now() >= deadline {
+            gave_up(what, &"it never happened");
+        }
+        if dhaga_runtime::in_micro_thread() {
+            dhaga_runtime::yield_now();
+        } else {
+            thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+/// A receive bounded by [`PATIENCE`]: `rx.recv_within("the reply")` fails
+/// the test with "waited 30s for the reply: ..." instead of hanging.
+pub trait RecvWithin<T> {
+    /// Receives a value, failing the test (naming `what`) on a timeout or a
+    /// disconnection.
+    #[track_caller]
+    fn recv_within(&self, what: &str) -> T;
+}
+
+impl<T> RecvWithin<T> for dhaga_runtime::sync::Receiver<T> {
+    #[track_caller]
+    fn recv_within(&self, what: &str) -> T {
+        self.recv_timeout(PATIENCE).unwrap_or_else(|e| gave_up(what, &e))
+    }
+}
+
+impl<T> RecvWithin<T> for mpsc::Receiver<T> {
+    #[track_caller]
+    fn recv_within(&self, what: &str) -> T {
+        self.recv_timeout(PATIENCE).unwrap_or_else(|e| gave_up(what, &e))
+    }
+}
+
+/// A join bounded by [`PATIENCE`], returning what `join` returns.
+pub trait JoinWithin<T> {
+    /// Waits for the thread or micro-thread to end; fails the test (naming
+    /// `what`) if it has not within [`PATIENCE`].
+    #[track_caller]
+    fn join_within(self, what: &str) -> thread::Result<T>;
+}
+
+impl<T> JoinWithin<T> for dhaga_runtime::JoinHandle<T> {
+    #[track_caller]
+    fn join_within(self, what: &str) -> thread::Result<T> {
+        self.join_timeout(PATIENCE)
+            .unwrap_or_else(|_| gave_up(what, &"the micro-thread did not end"))
+    }
+}
+
+impl<T> JoinWithin<T> for thread::JoinHandle<T> {
+    #[track_caller]
+    fn join_within(self, what: &str) -> thread::Result<T> {
+        // std has no timed join: poll for the end (polling a state, not
+        // ordering anything).
+        wait_until(what, || self.is_finished());
+        self.join()
     }
 }
 

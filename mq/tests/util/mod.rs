@@ -1,15 +1,11 @@
 //! Helpers shared by dhaga-mq's integration tests.
-#![allow(dead_code, reason = "each test file uses a part")]
+#![allow(dead_code, unused_imports, reason = "each test file uses a part")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use dhaga_mq::{Msg, Socket, SocketType};
 
-pub(crate) use dhaga_testutil::within_limit;
-
-/// How long a test waits for a message before it fails instead of hanging.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) use dhaga_testutil::{JoinWithin, PATIENCE, RecvWithin, wait_until, within_limit};
 
 /// The transports every behaviour is checked over.
 pub(crate) const TRANSPORTS: [&str; 3] = ["tcp", "ipc", "inproc"];

@@ -15,7 +15,8 @@ use std::time::Duration;
 use dhaga_runtime::Runtime;
 
 pub(crate) use dhaga_testutil::{
-    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, Task, child_role, describe, run_child, run_in, start, within_limit,
+    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, JoinWithin, PATIENCE, RecvWithin, Task, child_role, describe, run_child,
+    run_in, start, wait_until, within_limit,
 };
 
 /// Echoes everything read from `stream` until EOF and returns the byte
