@@ -25,7 +25,7 @@ use dhaga_runtime::{
     spawn_blocking, yield_now,
 };
 
-use util::{CTXS, Ctx, HANG_LIMIT};
+use util::{CTXS, Ctx, JoinWithin, PATIENCE, RecvWithin, wait_until};
 
 /// Asserts that a join reports a cancellation (not a value, not a panic).
 #[track_caller]
@@ -91,6 +91,27 @@ struct Keep {
     peer: Option<UnixStream>,
     /// Releases a `Blocking` job.
     release: Option<mpsc::Sender<()>>,
+    /// How many times a `Yielding` micro-thread has gone round its loop.
+    spins: Arc<AtomicU64>,
+}
+
+impl Keep {
+    /// Waits until the micro-thread `handle`, running `blocked(block, ..)`
+    /// and past its `ready` report, is in its blocking call: parked, or for
+    /// `Yielding` going round its loop. Then a cancellation reaches it there,
+    /// not before it gets there.
+    #[track_caller]
+    fn wait_blocked(&self, handle: &JoinHandle<()>, block: Block, what: &str) {
+        if block == Block::Yielding {
+            wait_until(&format!("{what}: the target to go round its yield loop"), || {
+                self.spins.load(Ordering::Relaxed) > 0
+            });
+        } else {
+            wait_until(&format!("{what}: the target to park in its blocking call"), || {
+                handle.is_parked()
+            });
+        }
+    }
 }
 
 /// The body of a micro-thread blocked in `block`: signals `ready`, then
@@ -116,6 +137,7 @@ fn blocked(
     keep.things.push(Box::new(child_tx));
     keep.peer = Some(theirs);
     keep.release = Some(release_tx);
+    let spins = Arc::clone(&keep.spins);
     move || {
         let _guard = guard;
         ready.send(()).unwrap();
@@ -153,6 +175,7 @@ fn blocked(
                 panic!("spawn_blocking returned {r:?}");
             }
             Block::Yielding => loop {
+                spins.fetch_add(1, Ordering::Relaxed);
                 yield_now();
             },
         }
@@ -168,14 +191,16 @@ fn cancel_blocked(rt: &Runtime, block: Block, canceller: Ctx) {
     let (dropped_tx, dropped_rx) = unbounded();
     let mut keep = Keep::default();
     let handle = rt.spawn(blocked(block, ready_tx, dropped_tx, &mut keep));
-    ready_rx.recv().unwrap();
-    let result = util::run_in(rt, canceller, move || {
-        // Gives the target a chance to be parked (not required: a
-        // cancellation before the park is honoured at the park).
-        sleep(Duration::from_millis(1));
+    ready_rx.recv_within(&format!("{what}: the target to start"));
+    // Cancel it in the call, not on its way there (a cancellation that
+    // comes first is honoured at the park: the race test covers that).
+    keep.wait_blocked(&handle, block, &what);
+    let joined = format!("{what}: the cancelled target to end");
+    let result = util::start(rt, canceller, move || {
         handle.cancel();
-        handle.join()
-    });
+        handle.join_within(&joined)
+    })
+    .join_within(&format!("{what}: the canceller to end"));
     assert_cancelled(result, &what);
     assert_eq!(
         dropped_rx.try_recv(),
@@ -184,7 +209,7 @@ fn cancel_blocked(rt: &Runtime, block: Block, canceller: Ctx) {
     );
     if let Some(mut peer) = keep.peer.take() {
         if block == Block::Readable {
-            peer.set_read_timeout(Some(HANG_LIMIT)).unwrap();
+            peer.set_read_timeout(Some(PATIENCE)).unwrap();
             let n = peer.read(&mut [0u8; 8]).expect("EOF, not an error or a timeout");
             assert_eq!(n, 0, "{what}: the cancelled micro-thread's socket is closed");
         }
@@ -220,7 +245,7 @@ fn cancel_before_the_micro_thread_starts_drops_it_unrun() {
                 ran2.store(true, Ordering::SeqCst);
             });
             child.cancel();
-            child.join()
+            child.join_within("the child cancelled before it started")
         });
         assert_cancelled(result, "cancelled before it started");
         assert!(
@@ -247,9 +272,12 @@ fn a_busy_micro_thread_can_poll_is_cancelled() {
             }
             rounds
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the busy micro-thread to start");
         busy.cancel();
-        assert!(busy.join().is_ok(), "it saw the flag and returned normally");
+        assert!(
+            busy.join_within("the busy micro-thread to see the flag").is_ok(),
+            "it saw the flag and returned normally"
+        );
     });
 }
 
@@ -273,9 +301,9 @@ fn a_micro_thread_that_catches_the_unwind_is_cancelled_again_at_its_next_park() 
                 sleep(Duration::from_secs(3600)); // cancelled again here
                 panic!("slept an hour after a cancellation");
             });
-            ready_rx.recv().unwrap();
+            ready_rx.recv_within("the micro-thread to start its first sleep");
             handle.cancel();
-            let result = handle.join();
+            let result = handle.join_within("the micro-thread that caught its cancellation to end");
             assert_eq!(caught_rx.try_recv(), Ok(true), "it caught a Cancelled unwind");
             if returns {
                 assert_eq!(result.unwrap(), 7);
@@ -290,7 +318,10 @@ fn a_micro_thread_that_catches_the_unwind_is_cancelled_again_at_its_next_park() 
 fn a_cancellation_is_told_apart_from_a_panic() {
     util::within_limit(|| {
         let rt = Runtime::new().unwrap();
-        let panicked = rt.spawn(|| -> u8 { panic!("boom") }).join().unwrap_err();
+        let panicked = rt
+            .spawn(|| -> u8 { panic!("boom") })
+            .join_within("the panicking micro-thread")
+            .unwrap_err();
         assert!(!panicked.is::<Cancelled>());
         assert_eq!(util::panic_text(&*panicked), Some("boom"));
         // Cancelling one that already panicked changes nothing.
@@ -299,12 +330,13 @@ fn a_cancellation_is_told_apart_from_a_panic() {
             ready_tx.send(()).unwrap();
             panic!("first")
         });
-        ready_rx.recv().unwrap();
-        while !h.is_finished() {
-            yield_now();
-        }
+        ready_rx.recv_within("the second panicking micro-thread to start");
+        wait_until("the second panicking micro-thread to finish", || h.is_finished());
         h.cancel();
-        assert_eq!(util::panic_text(&*h.join().unwrap_err()), Some("first"));
+        assert_eq!(
+            util::panic_text(&*h.join_within("the panicked micro-thread").unwrap_err()),
+            Some("first")
+        );
     });
 }
 
@@ -313,12 +345,10 @@ fn cancelling_a_finished_micro_thread_does_nothing_and_twice_is_fine() {
     util::within_limit(|| {
         let rt = Runtime::new().unwrap();
         let h = rt.spawn(|| 5u8);
-        while !h.is_finished() {
-            yield_now();
-        }
+        wait_until("the micro-thread returning 5 to finish", || h.is_finished());
         h.cancel();
         h.cancel();
-        assert_eq!(h.join().unwrap(), 5);
+        assert_eq!(h.join_within("the finished micro-thread").unwrap(), 5);
 
         let (ready_tx, ready_rx) = bounded::<()>(1);
         let (_keep, stay) = bounded::<u8>(1);
@@ -326,10 +356,10 @@ fn cancelling_a_finished_micro_thread_does_nothing_and_twice_is_fine() {
             ready_tx.send(()).unwrap();
             stay.recv()
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the micro-thread to cancel twice to start");
         h.cancel();
         h.cancel();
-        assert_cancelled(h.join(), "cancelled twice");
+        assert_cancelled(h.join_within("the micro-thread cancelled twice"), "cancelled twice");
 
         // After its runtime is gone: the join reports the shutdown's
         // cancellation, and cancelling does nothing.
@@ -339,10 +369,13 @@ fn cancelling_a_finished_micro_thread_does_nothing_and_twice_is_fine() {
             ready_tx.send(()).unwrap();
             stay.recv()
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the micro-thread to unwind by shutdown to start");
         drop(rt);
         h.cancel();
-        assert_cancelled(h.join(), "unwound by shutdown");
+        assert_cancelled(
+            h.join_within("the micro-thread unwound by shutdown"),
+            "unwound by shutdown",
+        );
     });
 }
 
@@ -388,7 +421,7 @@ fn cancel_racing_with_completion_parks_and_wake_ups() {
                         yield_now();
                     }
                     target.cancel();
-                    match target.join() {
+                    match target.join_within("a target cancelled at an arbitrary moment") {
                         Ok(sum) => {
                             assert_eq!(sum, (0..n).sum::<u64>());
                             values.fetch_add(1, Ordering::Relaxed);
@@ -402,7 +435,7 @@ fn cancel_racing_with_completion_parks_and_wake_ups() {
                 cancellers.push(feeder);
             }
             for c in cancellers {
-                c.join();
+                c.join_within(&format!("round {round}: a canceller or a feeder to end"));
             }
         }
         (values.load(Ordering::Relaxed), cancelled.load(Ordering::Relaxed))
@@ -424,8 +457,8 @@ fn join_timeout_then_cancel_bounds_a_micro_threads_life() {
                 ready_tx.send(()).unwrap();
                 go_rx.recv().unwrap()
             });
-            ready_rx.recv().unwrap();
-            let result = util::run_in(&rt, ctx, move || {
+            ready_rx.recv_within("the micro-thread waiting for `go` to start");
+            let result = util::start(&rt, ctx, move || {
                 let h = h.try_join().expect_err("not finished: it waits for `go`");
                 let h = h.join_timeout(Duration::ZERO).expect_err("not finished");
                 let h = h.join_timeout(Duration::from_millis(5)).expect_err("not finished");
@@ -433,8 +466,10 @@ fn join_timeout_then_cancel_bounds_a_micro_threads_life() {
                     .join_deadline(Instant::now() - Duration::from_secs(1))
                     .expect_err("a deadline in the past");
                 h.cancel();
-                h.join_timeout(HANG_LIMIT).expect("cancelled: it ends at once")
-            });
+                h.join_timeout(PATIENCE)
+                    .unwrap_or_else(|_| panic!("waited {PATIENCE:?} for the cancelled micro-thread to end"))
+            })
+            .join_within("the joiner using join_timeout and cancel to end");
             assert_cancelled(result, "join_timeout, then cancel");
             assert_eq!(dropped_rx.try_recv(), Ok("guard"));
             drop(go_tx);
@@ -449,24 +484,33 @@ fn a_timed_out_join_can_be_retried_and_leaves_no_stale_waiter() {
         for waiter in CTXS {
             let (go_tx, go_rx) = bounded::<u32>(1);
             let h = rt.spawn(move || go_rx.recv().unwrap() * 2);
-            let value = util::run_in(&rt, waiter, move || {
+            let value = util::start(&rt, waiter, move || {
                 let h = h.join_timeout(Duration::from_millis(2)).expect_err("waits for `go`");
                 go_tx.send(21).unwrap();
-                h.join_timeout(HANG_LIMIT).expect("finishes once `go` came").unwrap()
-            });
+                h.join_timeout(PATIENCE)
+                    .unwrap_or_else(|_| panic!("waited {PATIENCE:?} for the micro-thread to end once `go` came"))
+                    .unwrap()
+            })
+            .join_within("the joiner retrying a timed-out join to end");
             assert_eq!(value, 42);
 
             let h: JoinHandle<u8> = rt.spawn(|| 9);
-            let value = util::run_in(&rt, waiter, move || {
+            let value = util::start(&rt, waiter, move || {
                 let mut h = h;
+                let deadline = Instant::now() + PATIENCE;
                 loop {
                     match h.try_join() {
                         Ok(result) => break result.unwrap(),
                         Err(again) => h = again,
                     }
+                    assert!(
+                        Instant::now() < deadline,
+                        "waited {PATIENCE:?} for try_join to see the micro-thread returning 9 finished"
+                    );
                     yield_now();
                 }
-            });
+            })
+            .join_within("the joiner polling try_join to end");
             assert_eq!(value, 9);
         }
     });
@@ -512,10 +556,10 @@ fn a_panicking_micro_thread_keeps_its_panic_payload_when_cancelled() {
             let _d = on_drop;
             panic!("the original panic")
         });
-        in_drop_rx.recv().unwrap();
+        in_drop_rx.recv_within("the panicking micro-thread to reach its destructor");
         h.cancel();
         cancelled.store(true, Ordering::SeqCst);
-        let payload = h.join().unwrap_err();
+        let payload = h.join_within("the micro-thread cancelled while panicking").unwrap_err();
         assert_eq!(util::panic_text(&*payload), Some("the original panic"));
         assert_eq!(
             outcome_rx.try_recv(),
@@ -541,12 +585,13 @@ fn cancel_in_thread_mode_unwinds_at_the_same_park_points() {
             let (ready_tx, ready_rx) = bounded::<()>(1);
             let (dropped_tx, dropped_rx) = unbounded();
             let mut keep = Keep::default();
+            let what = format!("thread mode, {block:?}");
             let handle = rt.spawn(blocked(block, ready_tx, dropped_tx, &mut keep));
-            ready_rx.recv().unwrap();
-            thread::sleep(Duration::from_millis(1)); // a chance to be blocked already
+            ready_rx.recv_within(&format!("{what}: the target to start"));
+            keep.wait_blocked(&handle, block, &what);
             handle.cancel();
-            assert_cancelled(handle.join(), &format!("thread mode, {block:?}"));
-            assert_eq!(dropped_rx.try_recv(), Ok("guard"), "thread mode, {block:?}");
+            assert_cancelled(handle.join_within(&format!("{what}: the cancelled target")), &what);
+            assert_eq!(dropped_rx.try_recv(), Ok("guard"), "{what}");
         }
         // Cancelled before it parks, in a busy loop that polls the flag.
         let (ready_tx, ready_rx) = bounded::<()>(1);
@@ -558,9 +603,9 @@ fn cancel_in_thread_mode_unwinds_at_the_same_park_points() {
             }
             "saw it"
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the busy thread to start");
         h.cancel();
-        assert_eq!(h.join().unwrap(), "saw it");
+        assert_eq!(h.join_within("the busy thread to see the flag").unwrap(), "saw it");
     });
 }
 
@@ -571,21 +616,26 @@ fn cancel_in_thread_mode_waits_for_a_socket_call_to_return() {
     util::within_limit(|| {
         let rt = RuntimeBuilder::new().thread_mode(true).build().unwrap();
         let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let (ready_tx, ready_rx) = bounded::<()>(1);
+        let (ready_tx, ready_rx) = bounded::<i32>(1);
         let (read_tx, read_rx) = unbounded();
         let h = rt.spawn(move || {
             let source = Source::new(ours).unwrap();
-            ready_tx.send(()).unwrap();
+            ready_tx.send(util::gettid()).unwrap();
             let mut buf = [0u8; 8];
             let n = source.read_with(None, |mut s| s.read(&mut buf)).unwrap();
             read_tx.send(buf[..n].to_vec()).unwrap(); // unbounded: no park
             sleep(Duration::from_secs(3600)); // the next park point
             panic!("slept an hour");
         });
-        ready_rx.recv().unwrap();
+        let tid = ready_rx.recv_within("the thread-mode reader to start");
+        // Blocked in poll(2), which `is_parked` does not count.
+        util::wait_os_thread_blocked("the thread-mode reader to block in its socket read", tid);
         h.cancel();
         theirs.write_all(b"data").unwrap();
-        assert_cancelled(h.join(), "thread mode, after the read");
+        assert_cancelled(
+            h.join_within("the thread-mode reader to unwind at its next park point"),
+            "thread mode, after the read",
+        );
         assert_eq!(
             read_rx.try_recv().as_deref(),
             Ok(&b"data"[..]),
