@@ -122,25 +122,6 @@ fn wait_until_blocked(tid: libc::pid_t) {
     }
 }
 
-/// A spawn placed on its spawner's worker must start even if the spawner
-/// then blocks that worker: an idle worker notices the stall and takes it.
-#[test]
-fn a_spawn_on_a_blocked_worker_is_taken_by_an_idle_one() {
-    util::within_limit(|| {
-        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
-        rt.block_on(|| {
-            let started = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&started);
-            let child = spawn(move || flag.store(true, Ordering::Release));
-            // Block this worker (no park) until the child has started.
-            while !started.load(Ordering::Acquire) {
-                std::hint::spin_loop();
-            }
-            child.join().unwrap();
-        });
-    });
-}
-
 /// `readable` must return at once when data is already buffered, even after
 /// the readiness edge was consumed by an earlier wait.
 #[test]
@@ -233,17 +214,6 @@ fn a_result_that_panics_on_drop_aborts_with_a_message() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("panicked when dropped"), "{role}: {stderr}");
     }
-}
-
-/// A stack size that cannot be rounded to pages is an error, not a crash.
-#[test]
-fn an_absurd_stack_size_is_an_error() {
-    let err = dhaga_runtime::Builder::new()
-        .stack_size(usize::MAX)
-        .spawn(|| ())
-        .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(RuntimeBuilder::new().stack_size(usize::MAX).build().is_err());
 }
 
 /// `spawn_blocking` calls made together run together: a burst must start

@@ -1,9 +1,10 @@
 //! Spawning and joining micro-threads: `run`, `spawn` (inside a runtime and
 //! on the global default one), `Runtime::block_on`/`spawn`, the per-spawn
-//! `Builder`, `JoinHandle::join`/`is_finished` from micro-threads and OS
-//! threads, `yield_now`, and stress tests with thousands of micro-threads
-//! doing many park/wake cycles across all workers, woken from other workers
-//! and from OS threads.
+//! `Builder` (and the stack sizes it refuses), `JoinHandle::join`/
+//! `is_finished` from micro-threads and OS threads, `yield_now`, a spawn
+//! left on a blocked worker being taken by an idle one, and stress tests
+//! with thousands of micro-threads doing many park/wake cycles across all
+//! workers, woken from other workers and from OS threads.
 
 mod util;
 
@@ -12,10 +13,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dhaga_runtime::sync::{bounded, unbounded};
 use dhaga_runtime::{Builder, Runtime, RuntimeBuilder, in_micro_thread, run, spawn, yield_now};
+
+use util::{JoinWithin, PATIENCE, RecvWithin, Task, wait_until};
 
 /// The OS thread id of the caller, read with a system call (never cached).
 fn os_tid() -> i64 {
@@ -64,13 +67,15 @@ fn in_micro_thread_is_true_only_inside() {
     assert!(!in_micro_thread(), "the test thread is not a micro-thread");
     let (root, child) = util::within_limit(|| {
         run(|| {
-            let child = spawn(in_micro_thread).join().unwrap();
+            let child = spawn(in_micro_thread).join_within("the child micro-thread").unwrap();
             (in_micro_thread(), child)
         })
     });
     assert!(root, "run's closure runs as a micro-thread");
     assert!(child, "a spawned child runs as a micro-thread");
-    let on_os_thread = thread::spawn(in_micro_thread).join().unwrap();
+    let on_os_thread = thread::spawn(in_micro_thread)
+        .join_within("the OS thread asking in_micro_thread")
+        .unwrap();
     assert!(!on_os_thread);
 }
 
@@ -94,7 +99,7 @@ fn spawn_and_join_ten_thousand() {
             let handles: Vec<_> = (0..10_000u64).map(|i| spawn(move || i * 2)).collect();
             handles
                 .into_iter()
-                .map(|h| h.join().expect("child must not panic"))
+                .map(|h| h.join_within("one of 10 000 children").expect("child must not panic"))
                 .sum::<u64>()
         })
     });
@@ -109,10 +114,19 @@ fn join_from_os_thread_waits_for_the_result() {
         // A micro-thread that cannot finish until this thread says so.
         let h = rt.spawn(move || go_rx.recv().unwrap() + 1);
         assert!(!h.is_finished(), "finished before it could receive");
+        wait_until("the micro-thread to park in recv", || h.is_parked());
         // Another OS thread blocks in join() while the micro-thread is parked.
-        let joiner = thread::spawn(move || h.join());
-        go_tx.send(41).unwrap();
-        let result = joiner.join().unwrap();
+        let (joining_tx, joining_rx) = std::sync::mpsc::channel();
+        let joiner = Task::os_thread(move || {
+            joining_tx.send(()).unwrap();
+            h.join()
+        });
+        joining_rx.recv_within("the joiner thread to start");
+        joiner.wait_parked("the joiner thread to block in join");
+        go_tx
+            .send_timeout(41, PATIENCE)
+            .expect("the parked micro-thread takes `go`");
+        let result = joiner.join_within("the joiner thread to return the result");
         assert_eq!(result.expect("micro-thread must not panic"), 42);
     });
 }
@@ -136,7 +150,10 @@ fn join_parks_a_micro_thread_on_another_micro_thread() {
             for v in 0..200u64 {
                 tx.send(v).unwrap();
             }
-            joiners.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            joiners
+                .into_iter()
+                .map(|h| h.join_within("a joiner of a child").unwrap())
+                .sum::<u64>()
         });
         let expected: u64 = (0..200u64).map(|v| v * 10).sum::<u64>() + (0..200u64).sum::<u64>();
         assert_eq!(total, expected);
@@ -152,8 +169,10 @@ fn join_across_runtimes() {
         let on_b = b.spawn(move || rx.recv().unwrap() * 2);
         // A micro-thread of `a` parks in join() on a micro-thread of `b`.
         let on_a = a.spawn(move || on_b.join().unwrap() + 1);
-        tx.send(20).unwrap();
-        assert_eq!(on_a.join().unwrap(), 41);
+        wait_until("the micro-thread of `a` to park in join", || on_a.is_parked());
+        tx.send_timeout(20, PATIENCE)
+            .expect("the micro-thread of `b` takes the value");
+        assert_eq!(on_a.join_within("the micro-thread of `a`").unwrap(), 41);
     });
 }
 
@@ -164,22 +183,25 @@ fn spawn_outside_any_runtime_uses_the_global_default() {
         let h = spawn(|| {
             // Children spawned from there stay micro-threads too.
             let grandchild = spawn(|| (in_micro_thread(), 5u8));
-            (in_micro_thread(), grandchild.join().unwrap())
+            (in_micro_thread(), grandchild.join_within("the grandchild").unwrap())
         });
-        let (inside, (grand_inside, five)) = h.join().unwrap();
+        let (inside, (grand_inside, five)) = h.join_within("the micro-thread on the global runtime").unwrap();
         assert!(inside);
         assert!(grand_inside);
         assert_eq!(five, 5);
         // Many spawns onto the global runtime, joined from this OS thread.
         let handles: Vec<_> = (0..1000u32).map(|i| spawn(move || i)).collect();
-        let sum: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        let sum: u32 = handles
+            .into_iter()
+            .map(|h| h.join_within("one of 1000 spawns on the global runtime").unwrap())
+            .sum();
         assert_eq!(sum, (0..1000).sum::<u32>());
         // The per-spawn Builder outside a runtime also uses the global one.
         let h = Builder::new()
             .name("global-builder".into())
             .spawn(in_micro_thread)
             .unwrap();
-        assert!(h.join().unwrap());
+        assert!(h.join_within("the Builder's spawn on the global runtime").unwrap());
     });
 }
 
@@ -195,14 +217,21 @@ fn spawn_inside_a_runtime_stays_on_that_runtime() {
                 .map(|_| spawn(os_tid))
                 .collect::<Vec<_>>()
                 .into_iter()
-                .map(|h| h.join().unwrap())
+                .map(|h| h.join_within("a child asking its tid").unwrap())
                 .collect();
-            let built = Builder::new().spawn(os_tid).unwrap().join().unwrap();
+            let built = Builder::new()
+                .spawn(os_tid)
+                .unwrap()
+                .join_within("the Builder's child asking its tid")
+                .unwrap();
             (root, children, built)
         });
         assert!(children.iter().all(|&t| t == root), "{root} vs {children:?}");
         assert_eq!(built, root);
-        let from_outside = rt.spawn(os_tid).join().unwrap();
+        let from_outside = rt
+            .spawn(os_tid)
+            .join_within("the micro-thread spawned from outside")
+            .unwrap();
         assert_eq!(from_outside, root);
     });
 }
@@ -219,18 +248,11 @@ fn is_finished_tracks_completion() {
             7u8
         });
         assert!(!h.is_finished());
-        tx.send(()).unwrap();
-        done_rx.recv().unwrap();
+        tx.send_timeout((), PATIENCE).expect("the micro-thread takes the go");
+        done_rx.recv_within("the micro-thread to say it is returning");
         // The micro-thread is returning; poll until it is marked finished.
-        let started = Instant::now();
-        while !h.is_finished() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "is_finished() never became true"
-            );
-            thread::yield_now();
-        }
-        assert_eq!(h.join().unwrap(), 7);
+        wait_until("is_finished() to become true", || h.is_finished());
+        assert_eq!(h.join_within("the finished micro-thread").unwrap(), 7);
     });
 }
 
@@ -243,7 +265,7 @@ fn builder_name_and_stack_size() {
                 .name("named-worker".into())
                 .spawn(in_micro_thread)
                 .expect("spawn a named micro-thread");
-            assert!(named.join().unwrap());
+            assert!(named.join_within("the named micro-thread").unwrap());
             // A 160 KiB frame does not fit the default 64 KiB stack, but fits
             // a 512 KiB one.
             let big = Builder::new()
@@ -251,7 +273,10 @@ fn builder_name_and_stack_size() {
                 .stack_size(512 * 1024)
                 .spawn(|| big_frame(160 * 1024))
                 .expect("spawn with a 512 KiB stack");
-            assert_eq!(big.join().unwrap(), big_frame_expected(160 * 1024));
+            assert_eq!(
+                big.join_within("the micro-thread with a 512 KiB stack").unwrap(),
+                big_frame_expected(160 * 1024)
+            );
             // Several stack sizes live side by side.
             let sizes = [16 * 1024, 64 * 1024, 100_000, 1024 * 1024];
             let handles: Vec<_> = sizes
@@ -259,7 +284,11 @@ fn builder_name_and_stack_size() {
                 .map(|&s| Builder::new().stack_size(s).spawn(move || s).unwrap())
                 .collect();
             for (h, s) in handles.into_iter().zip(sizes) {
-                assert_eq!(h.join().unwrap(), s);
+                assert_eq!(
+                    h.join_within(&format!("the micro-thread with a {s}-byte stack"))
+                        .unwrap(),
+                    s
+                );
             }
         });
     });
@@ -270,9 +299,25 @@ fn runtime_builder_stack_size_applies_to_every_spawn() {
     util::within_limit(|| {
         // A runtime-wide stack size applies to every spawn without a Builder.
         let rt = RuntimeBuilder::new().stack_size(512 * 1024).build().unwrap();
-        let v = rt.block_on(|| spawn(|| big_frame(160 * 1024)).join().unwrap());
+        let v = rt.block_on(|| {
+            spawn(|| big_frame(160 * 1024))
+                .join_within("the micro-thread with the runtime's 512 KiB stack")
+                .unwrap()
+        });
         assert_eq!(v, big_frame_expected(160 * 1024));
     });
+}
+
+/// A stack size that cannot be rounded to pages is an error, not a crash.
+/// (A regression test: a review found absurd sizes crashing.)
+#[test]
+fn an_absurd_stack_size_is_an_invalid_input_error() {
+    let err = dhaga_runtime::Builder::new()
+        .stack_size(usize::MAX)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(RuntimeBuilder::new().stack_size(usize::MAX).build().is_err());
 }
 
 #[test]
@@ -298,16 +343,42 @@ fn spawns_are_spread_over_the_workers() {
                 .collect();
             let mut seen = HashSet::new();
             for _ in 0..300 {
-                seen.insert(here_rx.recv().unwrap());
+                seen.insert(here_rx.recv_within("a micro-thread to report its worker"));
             }
             drop(release_tx);
             for h in handles {
-                let _ = h.join();
+                let _ = h.join_within("a released micro-thread");
             }
             seen
         });
         assert!(tids.len() <= 3, "3 workers but micro-threads ran on {tids:?}");
         assert!(tids.len() >= 2, "300 micro-threads all placed on one worker: {tids:?}");
+    });
+}
+
+/// A spawn placed on its spawner's worker must start even if the spawner
+/// then blocks that worker: an idle worker notices the stall and takes it.
+/// (A regression test: a review found such a spawn never started.)
+#[test]
+fn a_spawn_on_a_blocked_worker_is_taken_by_an_idle_one() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&started);
+            let child = spawn(move || flag.store(true, Ordering::Release));
+            // Block this worker (no park, no yield: `wait_until` would
+            // yield and run the child here) until the child has started.
+            let deadline = Instant::now() + PATIENCE;
+            while !started.load(Ordering::Acquire) {
+                assert!(
+                    Instant::now() < deadline,
+                    "waited {PATIENCE:?} for the idle worker to start the child left on this blocked one"
+                );
+                std::hint::spin_loop();
+            }
+            child.join_within("the child started by the idle worker").unwrap();
+        });
     });
 }
 
@@ -329,8 +400,10 @@ fn yield_now_lets_other_micro_threads_run() {
                 spins
             });
             let setter = spawn(move || flag.store(true, Ordering::Release));
-            setter.join().unwrap();
-            spinner.join().unwrap()
+            setter.join_within("the setter").unwrap();
+            spinner
+                .join_within("the spinner (yield_now must let the setter run)")
+                .unwrap()
         });
         // Either order of first run is fine; it terminated.
         assert!(spins < u64::MAX);
@@ -377,8 +450,8 @@ fn stress_ping_pong_pairs_across_workers() {
                     n
                 }));
             }
-            let pings: u64 = pingers.into_iter().map(|h| h.join().unwrap()).sum();
-            let pongs: u64 = pongers.into_iter().map(|h| h.join().unwrap()).sum();
+            let pings: u64 = pingers.into_iter().map(|h| h.join_within("a pinger").unwrap()).sum();
+            let pongs: u64 = pongers.into_iter().map(|h| h.join_within("a ponger").unwrap()).sum();
             (pings, pongs)
         })
     });
@@ -433,10 +506,15 @@ fn stress_token_ring() {
                 let at = (id as usize * NODES) / TOKENS as usize;
                 txs[at].send(Token::Go { id, hops: 0 }).unwrap();
             }
-            let mut finished: Vec<(u64, u64)> = (0..TOKENS).map(|_| done_rx.recv().unwrap()).collect();
+            let mut finished: Vec<(u64, u64)> = (0..TOKENS)
+                .map(|_| done_rx.recv_within("a token to finish its laps"))
+                .collect();
             finished.sort_unstable();
             txs[0].send(Token::Stop).unwrap();
-            let forwarded: u64 = nodes.into_iter().map(|h| h.join().unwrap()).sum();
+            let forwarded: u64 = nodes
+                .into_iter()
+                .map(|h| h.join_within("a ring node to pass the stop on").unwrap())
+                .sum();
             (finished, forwarded)
         })
     });
@@ -500,9 +578,15 @@ fn stress_wakeups_from_os_threads() {
             }));
         }
         drop(inboxes);
-        let acks: usize = feeders.into_iter().map(|h| h.join().unwrap()).sum();
+        let acks: usize = feeders
+            .into_iter()
+            .map(|h| h.join_within("a feeder OS thread").unwrap())
+            .sum();
         assert_eq!(acks, MICRO * ROUNDS as usize);
-        let sum: u64 = micro.into_iter().map(|h| h.join().unwrap()).sum();
+        let sum: u64 = micro
+            .into_iter()
+            .map(|h| h.join_within("a micro-thread fed by an OS thread").unwrap())
+            .sum();
         let expected: u64 = (0..ROUNDS)
             .flat_map(|r| (0..MICRO as u64).map(move |i| r * MICRO as u64 + i))
             .sum();
@@ -532,7 +616,7 @@ fn stress_spawn_from_many_micro_threads_and_join_everywhere() {
                             })
                         })
                         .collect();
-                    kids.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                    kids.into_iter().map(|h| h.join_within("a child").unwrap()).sum::<u64>()
                 })
             })
             .collect();
@@ -541,10 +625,13 @@ fn stress_spawn_from_many_micro_threads_and_join_everywhere() {
         let os: Vec<_> = parents
             .by_ref()
             .take(50)
-            .map(|h| thread::spawn(move || h.join().unwrap()))
+            .map(|h| thread::spawn(move || h.join_within("a parent, from an OS thread").unwrap()))
             .collect();
-        let mut total: u64 = parents.map(|h| h.join().unwrap()).sum();
-        total += os.into_iter().map(|h| h.join().unwrap()).sum::<u64>();
+        let mut total: u64 = parents.map(|h| h.join_within("a parent").unwrap()).sum();
+        total += os
+            .into_iter()
+            .map(|h| h.join_within("an OS thread joining a parent").unwrap())
+            .sum::<u64>();
         assert_eq!(counter.load(Ordering::Relaxed), 100 * 50);
         total
     });
@@ -578,10 +665,13 @@ fn unguarded_stacks_hold_more_micro_threads_than_the_map_limit() {
                 .collect();
             // All N are alive (parked) at the same time.
             for _ in 0..N {
-                parked_rx.recv().unwrap();
+                parked_rx.recv_within("a micro-thread to start");
             }
             drop(release_tx);
-            handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            handles
+                .into_iter()
+                .map(|h| h.join_within("a released micro-thread").unwrap())
+                .sum::<u64>()
         });
         assert_eq!(sum, (0..N as u64).sum::<u64>());
     });
