@@ -3,6 +3,8 @@
 //! instead of leaving them parked forever. (Dropping a `try_clone` handle
 //! closes only that descriptor; the socket stays open, as with std.)
 
+mod util;
+
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use std::time::Duration;
 
 use dhaga_net::{TcpListener, TcpStream};
 use dhaga_runtime::sync::bounded;
+
+use util::{JoinWithin, RecvWithin};
 
 /// A connected pair: (ours, the peer's), both dhaga streams.
 fn pair() -> (TcpStream, TcpStream) {
@@ -21,61 +25,66 @@ fn pair() -> (TcpStream, TcpStream) {
 
 #[test]
 fn shutdown_wakes_a_parked_reader() {
-    let result = dhaga_runtime::run(|| {
-        let (stream, _peer) = pair();
-        let stream = Arc::new(stream);
-        let (parking_tx, parking_rx) = bounded::<()>(0);
-        let reader = {
-            let stream = Arc::clone(&stream);
-            dhaga_runtime::spawn(move || {
-                parking_tx.send(()).unwrap();
-                let mut buf = [0; 16];
-                (&*stream).read(&mut buf) // no data will come: parks
-            })
-        };
-        parking_rx.recv().unwrap();
-        dhaga_runtime::yield_now(); // let it reach the read and park
-        stream.shutdown(Shutdown::Both).unwrap();
-        reader.join().unwrap()
+    let result = util::within_limit(|| {
+        dhaga_runtime::run(|| {
+            let (stream, _peer) = pair();
+            let stream = Arc::new(stream);
+            // Buffered: the report does not park, so the reader's first
+            // park after it is the read.
+            let (parking_tx, parking_rx) = bounded::<()>(1);
+            let reader = {
+                let stream = Arc::clone(&stream);
+                dhaga_runtime::spawn(move || {
+                    parking_tx.send(()).unwrap();
+                    let mut buf = [0; 16];
+                    (&*stream).read(&mut buf) // no data will come: parks
+                })
+            };
+            parking_rx.recv_within("the reader's report that it is about to read");
+            util::wait_until("the reader parked in its read", || reader.is_parked());
+            stream.shutdown(Shutdown::Both).unwrap();
+            reader.join_within("the parked reader, woken by the shutdown").unwrap()
+        })
     });
     assert_eq!(result.unwrap(), 0, "a shut-down socket reads as end of file");
 }
 
 #[test]
 fn shutdown_wakes_a_parked_writer() {
-    let result = dhaga_runtime::run(|| {
-        let (stream, peer) = pair();
-        stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-        let stream = Arc::new(stream);
-        let (parked_tx, parked_rx) = bounded::<()>(0);
-        let writer = {
-            let stream = Arc::clone(&stream);
-            dhaga_runtime::spawn(move || {
-                parked_tx.send(()).unwrap();
-                // The peer never reads: the buffers fill and the write parks.
-                let chunk = vec![7u8; 1 << 16];
-                loop {
-                    if let Err(e) = (&*stream).write(&chunk) {
-                        return e;
+    // Longer than the join's patience: a writer the shutdown does not wake
+    // fails the join, naming it, before its own timeout could end it.
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+    let result = util::within_limit(|| {
+        dhaga_runtime::run(|| {
+            let (stream, _peer) = pair();
+            stream.set_write_timeout(Some(WRITE_TIMEOUT)).unwrap();
+            let stream = Arc::new(stream);
+            // Buffered: the report does not park, so the writer's first
+            // park after it is a write that found the buffers full.
+            let (writing_tx, writing_rx) = bounded::<()>(1);
+            let writer = {
+                let stream = Arc::clone(&stream);
+                dhaga_runtime::spawn(move || {
+                    writing_tx.send(()).unwrap();
+                    // The peer never reads: the buffers fill and the write parks.
+                    let chunk = vec![7u8; 1 << 16];
+                    loop {
+                        if let Err(e) = (&*stream).write(&chunk) {
+                            return e;
+                        }
                     }
-                }
-            })
-        };
-        parked_rx.recv().unwrap();
-        // Wait until the writer is stuck: a peek on the peer shows data, and
-        // yielding lets the writer fill the buffers and park.
-        let mut byte = [0; 1];
-        peer.peek(&mut byte).unwrap();
-        for _ in 0..100 {
-            dhaga_runtime::yield_now();
-        }
-        stream.shutdown(Shutdown::Both).unwrap();
-        writer.join().unwrap()
+                })
+            };
+            writing_rx.recv_within("the writer's report that it starts writing");
+            util::wait_until("the writer parked in a write on full buffers", || writer.is_parked());
+            stream.shutdown(Shutdown::Both).unwrap();
+            writer.join_within("the parked writer, woken by the shutdown").unwrap()
+        })
     });
     assert_ne!(
         result.kind(),
         std::io::ErrorKind::WouldBlock,
-        "woken by the shutdown, not by the 30 s timeout: {result}"
+        "woken by the shutdown, not by the {WRITE_TIMEOUT:?} write timeout: {result}"
     );
 }
 
