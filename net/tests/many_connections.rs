@@ -8,16 +8,18 @@
 
 mod util;
 
-use util::echo;
+use util::{JoinWithin, PATIENCE, RecvWithin, echo};
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, UdpSocket as StdUdpSocket};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use dhaga_net::{TcpListener, TcpStream, UdpSocket};
-use dhaga_runtime::sync::{bounded, unbounded};
+use dhaga_runtime::sync::{RecvTimeoutError, bounded, unbounded};
 use dhaga_runtime::{Runtime, spawn};
 
 /// A listener on an ephemeral port of 127.0.0.1.
@@ -30,11 +32,26 @@ const WORKERS: usize = 4;
 
 /// Makes sure the first [`WORKERS`] micro-threads that call it run on
 /// different workers: each blocks its worker (deliberately, and only until
-/// all of them have started) on a std barrier, so no two of them can have
-/// started on the same worker. Others return at once.
-fn pin_to_distinct_workers(index: usize, barrier: &Barrier) {
-    if index < WORKERS {
-        barrier.wait();
+/// all of them have started), so no two of them can have started on the
+/// same worker. Others return at once. `started` counts the arrivals.
+///
+/// A std barrier with a deadline: it polls the count, sleeping its OS
+/// thread between polls (a wait on the count, not an ordering sleep; a
+/// yield instead would let another micro-thread start on this worker).
+fn pin_to_distinct_workers(index: usize, started: &AtomicUsize) {
+    if index >= WORKERS {
+        return;
+    }
+    started.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + PATIENCE;
+    while started.load(Ordering::SeqCst) < WORKERS {
+        assert!(
+            Instant::now() < deadline,
+            "waited {PATIENCE:?} for the first {WORKERS} micro-threads to start, each on a worker of its own: \
+             {} started",
+            started.load(Ordering::SeqCst)
+        );
+        thread::sleep(Duration::from_micros(100));
     }
 }
 
@@ -70,11 +87,16 @@ fn five_thousand_concurrent_connections_echo() {
                 let mut handlers = Vec::with_capacity(CONNS);
                 for _ in 0..CONNS {
                     let (s, _) = l.accept().expect("accept");
-                    permit_rx.recv().unwrap();
+                    permit_rx.recv_within("the permit of the accepted client");
                     handlers.push(spawn(move || echo(s)));
                 }
                 let accepted = handlers.len();
-                (handlers.into_iter().map(|h| h.join().unwrap()).sum::<u64>(), accepted)
+                let echoed = handlers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, h)| h.join_within(&format!("handler {i} to echo up to EOF")).unwrap())
+                    .sum::<u64>();
+                (echoed, accepted)
             });
             let clients: Vec<_> = (0..CONNS)
                 .map(|i| {
@@ -83,7 +105,12 @@ fn five_thousand_concurrent_connections_echo() {
                         permit_tx.send(()).unwrap();
                         let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {i}: {e}"));
                         connected_tx.send(()).unwrap();
-                        assert!(go_rx.recv().is_err(), "released by the drop of the sender");
+                        let released = go_rx.recv_timeout(PATIENCE);
+                        assert_eq!(
+                            released,
+                            Err(RecvTimeoutError::Disconnected),
+                            "client {i} waited {PATIENCE:?} for the go, the drop of the sender"
+                        );
                         let mut sent = 0u64;
                         for r in 0..ROUNDS {
                             let msg = util::pattern((i * ROUNDS + r) as u64, msg_len(i, r));
@@ -101,12 +128,16 @@ fn five_thousand_concurrent_connections_echo() {
                 .collect();
             drop((permit_tx, connected_tx, go_rx));
             // Every connection is open before any data moves.
-            for _ in 0..CONNS {
-                connected_rx.recv().unwrap();
+            for n in 1..=CONNS {
+                connected_rx.recv_within(&format!("connection {n} of {CONNS} to be open"));
             }
             drop(go_tx);
-            let sent: u64 = clients.into_iter().map(|h| h.join().unwrap()).sum();
-            let (echoed, accepted) = server.join().unwrap();
+            let sent: u64 = clients
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| h.join_within(&format!("client {i}'s round trips and EOF")).unwrap())
+                .sum();
+            let (echoed, accepted) = server.join_within("the server's handlers").unwrap();
             (sent, echoed, accepted)
         });
         let expected: u64 = (0..CONNS)
@@ -140,8 +171,8 @@ fn many_connections_many_round_trips_on_all_workers() {
                         })
                     })
                     .collect();
-                for h in handlers {
-                    h.join().unwrap();
+                for (i, h) in handlers.into_iter().enumerate() {
+                    h.join_within(&format!("handler {i}'s {ROUNDS} answers")).unwrap();
                 }
             });
             let clients: Vec<_> = (0..CONNS)
@@ -161,8 +192,12 @@ fn many_connections_many_round_trips_on_all_workers() {
                     })
                 })
                 .collect();
-            let total = clients.into_iter().map(|h| h.join().unwrap()).sum::<u64>();
-            server.join().unwrap();
+            let total = clients
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| h.join_within(&format!("client {i}'s {ROUNDS} round trips")).unwrap())
+                .sum::<u64>();
+            server.join_within("the server's handlers").unwrap();
             total
         });
         let n = CONNS * ROUNDS;
@@ -181,7 +216,7 @@ fn one_tcp_socket_parked_on_by_micro_threads_on_every_worker() {
     const MESSAGES: u64 = 3000;
     util::within_limit(|| {
         let rt = util::runtime(WORKERS);
-        let pin = Arc::new(Barrier::new(WORKERS));
+        let pin = Arc::new(AtomicUsize::new(0));
         let l = listener();
         let addr = l.local_addr().unwrap();
         let writer = std::net::TcpStream::connect(addr).unwrap();
@@ -199,7 +234,7 @@ fn one_tcp_socket_parked_on_by_micro_threads_on_every_worker() {
                 pin_to_distinct_workers(r, &pin);
                 let mut got = 0u64;
                 let worker = thread::current().id();
-                while let Some((mut s, i)) = inbox.recv().unwrap() {
+                while let Some((mut s, i)) = inbox.recv_within("the socket, or the end, from the previous reader") {
                     asks.send(i).unwrap();
                     let mut b = [0u8; 8];
                     s.read_exact(&mut b).unwrap();
@@ -222,17 +257,21 @@ fn one_tcp_socket_parked_on_by_micro_threads_on_every_worker() {
             }
         });
         turns[0].send(Some((reader, 0))).unwrap();
-        let s = done_rx.recv().unwrap();
+        let s = done_rx.recv_within(&format!("the socket back after the last of {MESSAGES} messages"));
         for t in &turns {
             t.send(None).unwrap();
         }
-        let per: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let per: Vec<_> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(r, h)| h.join_within(&format!("reader {r} to end")).unwrap())
+            .collect();
         assert_eq!(per.iter().map(|(n, _)| n).sum::<u64>(), MESSAGES);
         assert!(per.iter().all(|&(n, _)| n > 0), "every reader had turns");
         let workers: HashSet<_> = per.iter().map(|&(_, w)| w).collect();
         assert_eq!(workers.len(), WORKERS, "the readers ran on every worker");
         drop(s);
-        os_writer.join().unwrap();
+        os_writer.join_within("the OS-thread writer to end").unwrap();
     });
 }
 
@@ -247,7 +286,7 @@ fn one_udp_socket_read_at_once_by_micro_threads_on_every_worker() {
     const STOP: u64 = u64::MAX;
     util::within_limit(|| {
         let rt = util::runtime(WORKERS);
-        let pin = Arc::new(Barrier::new(WORKERS));
+        let pin = Arc::new(AtomicUsize::new(0));
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
         let to = sock.local_addr().unwrap();
         let (got_tx, got_rx) = unbounded::<u64>();
@@ -281,8 +320,8 @@ fn one_udp_socket_read_at_once_by_micro_threads_on_every_worker() {
             }
             // The whole burst is received before the next is sent, so the
             // socket's buffer never overflows.
-            for _ in 0..BURST {
-                let v = got_rx.recv().unwrap();
+            for k in 0..BURST {
+                let v = got_rx.recv_within(&format!("datagram {k} of burst {b} to be received"));
                 assert!(seen.insert(v), "datagram {v} received twice");
             }
         }
@@ -290,7 +329,14 @@ fn one_udp_socket_read_at_once_by_micro_threads_on_every_worker() {
         for _ in 0..RECEIVERS {
             sender.send_to(&STOP.to_le_bytes(), to).unwrap();
         }
-        let per: Vec<_> = receivers.into_iter().map(|h| h.join().unwrap()).collect();
+        let per: Vec<_> = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(r, h)| {
+                h.join_within(&format!("receiver {r} to get its stop datagram"))
+                    .unwrap()
+            })
+            .collect();
         assert_eq!(per.iter().map(|(n, _)| n).sum::<u64>(), BURSTS * BURST);
         let workers: HashSet<_> = per.iter().map(|&(_, w)| w).collect();
         assert_eq!(workers.len(), WORKERS, "the receivers ran on every worker");
