@@ -19,7 +19,7 @@ use dhaga_net::{TcpListener, TcpStream};
 use dhaga_runtime::sync::{bounded, unbounded};
 use dhaga_runtime::{Runtime, spawn};
 
-use util::{CTX_PAIRS, CTXS, Ctx, echo};
+use util::{CTX_PAIRS, CTXS, Ctx, JoinWithin, PATIENCE, RecvWithin, echo};
 
 /// A listener on an ephemeral port of 127.0.0.1.
 fn listener() -> TcpListener {
@@ -68,8 +68,8 @@ fn echo_once(rt: &Runtime, (sctx, cctx): (Ctx, Ctx)) {
         assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "EOF once the server ends");
         (c.local_addr().unwrap(), total)
     });
-    let (client_addr, sent) = client.join();
-    let (from, echoed) = server.join();
+    let (client_addr, sent) = client.join_within(&format!("the {cctx:?} client's echoed messages and EOF"));
+    let (from, echoed) = server.join_within(&format!("the {sctx:?} server to echo up to EOF"));
     assert_eq!(
         from, client_addr,
         "accept returned the client's address ({sctx:?}/{cctx:?})"
@@ -115,7 +115,11 @@ fn run_and_spawn_serve_a_connection_per_micro_thread() {
                         })
                     })
                     .collect();
-                handlers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                handlers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, h)| h.join_within(&format!("handler {i}'s answer")).unwrap())
+                    .sum::<u64>()
             });
             let client = move |i: u64| {
                 let mut c = TcpStream::connect(addr).unwrap();
@@ -142,16 +146,19 @@ fn run_and_spawn_serve_a_connection_per_micro_thread() {
             }
             drop(os_done_tx);
             for h in micro {
-                h.join().unwrap();
+                h.join_within("a micro-thread client's answer").unwrap();
             }
-            let os_done = os_done_rx.iter().count();
-            (server.join().unwrap(), os_done, os)
+            for n in 1..=CLIENTS / 2 {
+                os_done_rx.recv_within(&format!("OS-thread client {n} of {} to finish", CLIENTS / 2));
+            }
+            let sum = server.join_within("the server's handlers").unwrap();
+            (sum, os_done_rx, os)
         });
-        let (sum, os_done, os) = outcome;
+        let (sum, os_done_rx, os) = outcome;
         for h in os {
-            h.join().unwrap();
+            h.join_within("an OS-thread client's end").unwrap();
         }
-        assert_eq!(os_done as u64, CLIENTS / 2, "every OS-thread client finished");
+        assert!(os_done_rx.is_empty(), "more OS-thread clients finished than started");
         assert_eq!(sum, (0..CLIENTS).sum::<u64>());
     });
 }
@@ -161,7 +168,7 @@ fn connect_to_a_port_without_listener_is_refused() {
     util::within_limit(|| {
         let rt = util::runtime(1);
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let addr = closed_port();
                 let e = TcpStream::connect(addr).expect_err("nothing listens");
                 assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "connect ({ctx:?}): {e}");
@@ -169,7 +176,8 @@ fn connect_to_a_port_without_listener_is_refused() {
                 let e = TcpStream::connect_timeout(&addr, Duration::from_secs(20)).expect_err("nothing listens");
                 assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "connect_timeout ({ctx:?}): {e}");
                 assert!(t0.elapsed() < Duration::from_secs(10), "refusal is not a timeout");
-            });
+            })
+            .join_within(&format!("the {ctx:?} connects to a closed port to be refused"));
         }
     });
 }
@@ -183,13 +191,15 @@ fn connect_tries_every_address_of_a_list() {
             let l = listener();
             let good = l.local_addr().unwrap();
             let server = rt.spawn(move || l.accept().unwrap().1);
-            let client = util::run_in(&rt, ctx, move || {
+            let client = util::start(&rt, ctx, move || {
                 let addrs = [closed_port(), good];
                 let c = TcpStream::connect(&addrs[..]).expect("the second address listens");
                 assert_eq!(c.peer_addr().unwrap(), good);
                 c.local_addr().unwrap()
-            });
-            assert_eq!(server.join().unwrap(), client, "{ctx:?}");
+            })
+            .join_within(&format!("the {ctx:?} connect through a list of addresses"));
+            let accepted = server.join_within("the accept of the connection").unwrap();
+            assert_eq!(accepted, client, "{ctx:?}");
         }
     });
 }
@@ -224,7 +234,7 @@ fn bind_and_connect_accept_every_to_socket_addrs_form() {
                 }
                 seen
             });
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
                 let addr = SocketAddr::new(localhost, port);
                 // Names resolve (through the blocking pool inside a
@@ -244,8 +254,10 @@ fn bind_and_connect_accept_every_to_socket_addrs_form() {
                     let mut s = s.unwrap_or_else(|e| panic!("connect form {i} ({ctx:?}): {e}"));
                     s.write_all(&[i as u8]).unwrap();
                 }
-            });
-            assert_eq!(server.join().unwrap(), (0..FORMS).collect::<Vec<_>>(), "{ctx:?}");
+            })
+            .join_within(&format!("the {ctx:?} connects through every form"));
+            let seen = server.join_within("the server's accept of every form").unwrap();
+            assert_eq!(seen, (0..FORMS).collect::<Vec<_>>(), "{ctx:?}");
         }
     });
 }
@@ -283,8 +295,10 @@ fn shutdown_write_gives_the_peer_eof_and_the_other_direction_still_works() {
                 c.read_to_end(&mut resp).unwrap();
                 resp
             });
-            assert_eq!(client.join(), b"response", "{sctx:?}/{cctx:?}");
-            assert_eq!(server.join(), b"request", "{sctx:?}/{cctx:?}");
+            let resp = client.join_within(&format!("the {cctx:?} client's read of the response"));
+            assert_eq!(resp, b"response", "{sctx:?}/{cctx:?}");
+            let req = server.join_within(&format!("the {sctx:?} server's read of the request to EOF"));
+            assert_eq!(req, b"request", "{sctx:?}/{cctx:?}");
         }
     });
 }
@@ -298,7 +312,7 @@ fn shutdown_read_makes_reads_return_eof_at_once() {
             let addr = l.local_addr().unwrap();
             let c = TcpStream::connect(addr).unwrap();
             let (mut s, _) = l.accept().unwrap();
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let mut c = c;
                 c.shutdown(Shutdown::Read).unwrap();
                 // Nothing was sent: without the shutdown this would wait.
@@ -306,9 +320,11 @@ fn shutdown_read_makes_reads_return_eof_at_once() {
                 assert_eq!(c.read(&mut [0u8; 16]).unwrap(), 0, "{ctx:?}");
                 // The write half is still open.
                 c.write_all(b"still writes").unwrap();
-            });
+            })
+            .join_within(&format!("the {ctx:?} reads after shutdown(Read)"));
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
             let mut b = [0u8; 12];
-            s.read_exact(&mut b).unwrap();
+            s.read_exact(&mut b).expect("the bytes written after shutdown(Read)");
             assert_eq!(&b, b"still writes");
         }
     });
@@ -332,13 +348,14 @@ fn shutdown_both_ends_the_connection_for_both_sides() {
             });
             let closer = util::start(&rt, actx, move || {
                 let mut c = TcpStream::connect(addr).unwrap();
-                ready_rx.recv().unwrap();
+                ready_rx.recv_within("the peer's accept");
                 c.shutdown(Shutdown::Both).unwrap();
                 assert_eq!(c.read(&mut [0u8; 4]).unwrap(), 0);
                 assert!(c.write(b"x").is_err(), "write after shutdown(Both)");
             });
-            closer.join();
-            assert_eq!(peer.join(), 0, "{actx:?}/{bctx:?}");
+            closer.join_within(&format!("the {actx:?} closer's shutdown(Both)"));
+            let rest = peer.join_within(&format!("the {bctx:?} peer's read to EOF after the shutdown"));
+            assert_eq!(rest, 0, "{actx:?}/{bctx:?}");
         }
     });
 }
@@ -397,13 +414,15 @@ fn try_clone_gives_a_reader_and_a_writer_on_one_socket() {
                     n
                 });
                 let reader = util::start(&rt, rctx, move || read_bulk(c));
-                assert_eq!(writer.join(), BULK);
+                let how = format!("{wctx:?} writer, {rctx:?} reader, {workers} workers");
+                assert_eq!(writer.join_within(&format!("the bulk write ({how})")), BULK);
                 assert_eq!(
-                    reader.join(),
+                    reader.join_within(&format!("the bulk read to EOF ({how})")),
                     BULK,
-                    "{wctx:?} writer, {rctx:?} reader, {workers} workers"
+                    "{how}"
                 );
-                assert_eq!(server.join().unwrap(), BULK);
+                let echoed = server.join_within(&format!("the echo server to EOF ({how})")).unwrap();
+                assert_eq!(echoed, BULK);
             }
         }
     });
@@ -427,9 +446,18 @@ fn one_stream_read_and_written_through_references_by_two_micro_threads() {
                 n
             });
             let reader = rt.spawn(move || read_bulk(&*r));
-            assert_eq!(writer.join().unwrap(), BULK);
-            assert_eq!(reader.join().unwrap(), BULK, "{workers} workers");
-            assert_eq!(server.join().unwrap(), BULK);
+            let written = writer
+                .join_within(&format!("the bulk write ({workers} workers)"))
+                .unwrap();
+            assert_eq!(written, BULK);
+            let read = reader
+                .join_within(&format!("the bulk read to EOF ({workers} workers)"))
+                .unwrap();
+            assert_eq!(read, BULK, "{workers} workers");
+            let echoed = server
+                .join_within(&format!("the echo server to EOF ({workers} workers)"))
+                .unwrap();
+            assert_eq!(echoed, BULK);
         }
     });
 }
@@ -457,7 +485,7 @@ fn vectored_io_and_peek() {
                 assert_eq!(got, 20);
                 assert_eq!(&a, b"hello ");
                 assert_eq!(&b[..14], b"vectored world");
-                sent_rx.recv().unwrap();
+                sent_rx.recv_within("the client's report that it wrote");
                 s.write_all(b"ok").unwrap();
                 s
             });
@@ -477,8 +505,8 @@ fn vectored_io_and_peek() {
                 c.read_exact(&mut all).unwrap();
                 assert_eq!(&all, b"ok", "peek did not consume");
             });
-            client.join();
-            drop(server.join());
+            client.join_within(&format!("the {cctx:?} client's peek and read of the answer"));
+            drop(server.join_within(&format!("the {sctx:?} server's peek and vectored read")));
         }
     });
 }
@@ -501,7 +529,7 @@ fn socket_options_and_addresses() {
             assert_ne!(l2.as_raw_fd(), l.as_raw_fd());
             let acceptor = spawn(move || l2.accept().unwrap());
             let c = TcpStream::connect(addr).unwrap();
-            let (s, from) = acceptor.join().unwrap();
+            let (s, from) = acceptor.join_within("the accept through the listener's clone").unwrap();
             assert_eq!(from, c.local_addr().unwrap());
             assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
             assert_eq!(c.peer_addr().unwrap(), s.local_addr().unwrap());
@@ -534,16 +562,36 @@ fn from_std_sockets_park_instead_of_blocking() {
         let (go_tx, go_rx) = bounded::<()>(1);
         let (peer_tx, peer_rx) = bounded::<std::net::TcpStream>(1);
         let os_writer = thread::spawn(move || {
-            let mut peer = peer_rx.recv().unwrap();
-            go_rx.recv().unwrap();
+            let mut peer = peer_rx.recv_within("the client socket, converted to std");
+            // If the read blocked the worker, the go-ahead never comes; this
+            // thread then fails, and its end closes the peer, ending the read.
+            go_rx.recv_within("the go-ahead, sent only while the reader is parked");
             peer.write_all(b"hello").unwrap();
             peer
+        });
+        // The accept's deadline. An accept that blocked the worker would
+        // never see the connector, which cannot run: after PATIENCE this
+        // thread connects in its place, and the accept's address names the
+        // failure below.
+        let (accepted_tx, accepted_rx) = std::sync::mpsc::channel::<()>();
+        let watchdog = thread::spawn(move || {
+            if accepted_rx.recv_timeout(PATIENCE).is_err() {
+                drop(std::net::TcpStream::connect(addr));
+            }
         });
         let got = rt.block_on(move || {
             let l = TcpListener::from_std(std_l).unwrap();
             let connector = spawn(move || TcpStream::connect(addr).unwrap());
-            let (s, _) = l.accept().unwrap();
-            let c = connector.join().unwrap();
+            let (s, from) = l.accept().unwrap();
+            let _ = accepted_tx.send(());
+            let c = connector
+                .join_within("the connector, which runs only while accept parks")
+                .unwrap();
+            assert_eq!(
+                from,
+                c.local_addr().unwrap(),
+                "waited {PATIENCE:?} for the accept of the connector's connection: accept blocked the worker"
+            );
             // The client side travels to the OS thread as a std socket.
             let peer = c.into_std().unwrap();
             peer.set_nonblocking(false).unwrap();
@@ -552,17 +600,22 @@ fn from_std_sockets_park_instead_of_blocking() {
             let s = TcpStream::from_std(s.into_std().unwrap()).unwrap();
             let signal = spawn(move || go_tx.send(()).unwrap());
             let mut buf = [0u8; 5];
-            (&s).read_exact(&mut buf).unwrap();
-            signal.join().unwrap();
+            (&s).read_exact(&mut buf).expect("the OS thread's hello");
+            signal
+                .join_within("the micro-thread that lets the OS thread write")
+                .unwrap();
             (s, buf)
         });
         let (s, buf) = got;
         assert_eq!(&buf, b"hello");
+        watchdog.join_within("the accept's watchdog").unwrap();
         // A dhaga stream used from a plain thread blocks like std.
-        let mut peer = os_writer.join().unwrap();
+        let mut peer = os_writer.join_within("the OS thread that wrote hello").unwrap();
         (&s).write_all(b"back").unwrap();
+        peer.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut back = [0u8; 4];
-        peer.read_exact(&mut back).unwrap();
+        peer.read_exact(&mut back)
+            .expect("the bytes written from a plain thread");
         assert_eq!(&back, b"back");
         // And a dhaga listener converts back to std.
         let l = listener();

@@ -18,7 +18,7 @@ use dhaga_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use dhaga_runtime::spawn;
 use dhaga_runtime::sync::{bounded, unbounded};
 
-use util::CTXS;
+use util::{CTXS, JoinWithin, PATIENCE, RecvWithin};
 
 /// The timeout most tests use: long enough to tell "waited" from "did not
 /// wait", short enough to keep the file quick.
@@ -49,8 +49,8 @@ fn read_times_out_then_works(mut c: TcpStream, t: Duration, timed_out: dhaga_run
     let (res, took) = timed(|| c.read(&mut buf));
     util::assert_timed_out("TcpStream::read", res, took, t);
     timed_out.send(()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let n = c.read(&mut buf).expect("data arrives after the timeout");
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let n = c.read(&mut buf).expect("the data the peer writes after the timeout");
     assert_eq!(&buf[..n], &b"late"[..n]);
 }
 
@@ -63,9 +63,9 @@ fn tcp_read_timeout_is_would_block_and_never_early() {
             let (c, mut s) = tcp_pair();
             let (tx, rx) = bounded(1);
             let reader = util::start(&rt, ctx, move || read_times_out_then_works(c, T, tx));
-            rx.recv().unwrap();
+            rx.recv_within(&format!("the {ctx:?} reader's report that its read timed out"));
             s.write_all(b"late").unwrap();
-            reader.join();
+            reader.join_within(&format!("the {ctx:?} reader to read the late data"));
         }
         // Many micro-threads at once, with different timeouts.
         let mut peers = Vec::new();
@@ -80,14 +80,14 @@ fn tcp_read_timeout_is_would_block_and_never_early() {
         }
         drop(tx);
         // Each reader reports after its timeout; then every peer writes.
-        for _ in 0..readers.len() {
-            rx.recv().unwrap();
+        for i in 0..readers.len() {
+            rx.recv_within(&format!("the report of timed-out read {} of {}", i + 1, readers.len()));
         }
         for s in &mut peers {
             s.write_all(b"late").unwrap();
         }
-        for r in readers {
-            r.join().unwrap();
+        for (i, r) in readers.into_iter().enumerate() {
+            r.join_within(&format!("reader {i} to read the late data")).unwrap();
         }
     });
 }
@@ -98,7 +98,7 @@ fn tcp_write_timeout_is_would_block_and_never_early() {
         let rt = util::runtime(1);
         for ctx in CTXS {
             let (c, s) = tcp_pair();
-            let written = util::run_in(&rt, ctx, move || {
+            let written = util::start(&rt, ctx, move || {
                 let mut c = c;
                 c.set_write_timeout(Some(T)).unwrap();
                 assert_eq!(c.write_timeout().unwrap(), Some(T));
@@ -118,7 +118,8 @@ fn tcp_write_timeout_is_would_block_and_never_early() {
                     }
                 }
                 (c, written)
-            });
+            })
+            .join_within(&format!("the {ctx:?} writer to fill the buffers and time out"));
             let (c, written) = written;
             // Once the peer drains, writing works again, and no byte of the
             // timed-out write was sent.
@@ -134,12 +135,14 @@ fn tcp_write_timeout_is_would_block_and_never_early() {
                     total += n as u64;
                 }
             });
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let mut c = c;
-                c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-                c.write_all(b"after").unwrap();
-            });
-            assert_eq!(drain.join().unwrap(), written + 5, "{ctx:?}");
+                c.set_write_timeout(Some(PATIENCE)).unwrap();
+                c.write_all(b"after").expect("a write once the peer drains");
+            })
+            .join_within(&format!("the {ctx:?} write once the peer drains"));
+            let drained = drain.join_within("the peer to drain up to EOF").unwrap();
+            assert_eq!(drained, written + 5, "{ctx:?}");
         }
     });
 }
@@ -159,7 +162,7 @@ fn a_read_timeout_parks_only_its_micro_thread() {
             let res = c.read(&mut [0u8; 8]);
             let t1 = Instant::now();
             util::assert_timed_out("TcpStream::read", res, t1 - t0, T);
-            let ran = other.join().unwrap();
+            let ran = other.join_within("the micro-thread spawned before the read").unwrap();
             assert!(
                 t0 <= ran && ran < t1,
                 "the other micro-thread ran while the reader waited"
@@ -213,7 +216,7 @@ fn udp_receive_timeouts() {
     util::within_limit(|| {
         let rt = util::runtime(1);
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let a = UdpSocket::bind("127.0.0.1:0").unwrap();
                 let b = UdpSocket::bind("127.0.0.1:0").unwrap();
                 a.set_read_timeout(Some(T)).unwrap();
@@ -227,9 +230,10 @@ fn udp_receive_timeouts() {
                 util::assert_timed_out("UdpSocket::recv", res, took, T);
                 // Still works.
                 b.send_to(b"late", a.local_addr().unwrap()).unwrap();
-                let n = a.recv(&mut buf).unwrap();
+                let n = a.recv(&mut buf).expect("the datagram sent after the timeouts");
                 assert_eq!(&buf[..n], b"late", "{ctx:?}");
-            });
+            })
+            .join_within(&format!("the {ctx:?} UDP receives to time out, then receive"));
         }
     });
 }
@@ -239,14 +243,14 @@ fn unix_stream_read_and_write_timeouts() {
     util::within_limit(|| {
         let rt = util::runtime(1);
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let (mut a, mut b) = UnixStream::pair().unwrap();
                 a.set_read_timeout(Some(T)).unwrap();
                 let (res, took) = timed(|| a.read(&mut [0u8; 8]));
                 util::assert_timed_out("UnixStream::read", res, took, T);
                 b.write_all(b"late").unwrap();
                 let mut buf = [0u8; 4];
-                a.read_exact(&mut buf).unwrap();
+                a.read_exact(&mut buf).expect("the bytes written after the timeout");
                 assert_eq!(&buf, b"late", "{ctx:?}");
 
                 b.set_write_timeout(Some(T)).unwrap();
@@ -263,7 +267,8 @@ fn unix_stream_read_and_write_timeouts() {
                         }
                     }
                 }
-            });
+            })
+            .join_within(&format!("the {ctx:?} Unix stream read and write to time out"));
         }
     });
 }
@@ -273,7 +278,7 @@ fn unix_datagram_receive_timeout() {
     util::within_limit(|| {
         let rt = util::runtime(1);
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let (a, b) = UnixDatagram::pair().unwrap();
                 a.set_read_timeout(Some(T)).unwrap();
                 let mut buf = [0u8; 8];
@@ -282,8 +287,10 @@ fn unix_datagram_receive_timeout() {
                 let (res, took) = timed(|| a.recv_from(&mut buf));
                 util::assert_timed_out("UnixDatagram::recv_from", res, took, T);
                 b.send(b"late").unwrap();
-                assert_eq!(a.recv(&mut buf).unwrap(), 4, "{ctx:?}");
-            });
+                let n = a.recv(&mut buf).expect("the datagram sent after the timeouts");
+                assert_eq!(n, 4, "{ctx:?}");
+            })
+            .join_within(&format!("the {ctx:?} Unix datagram receives to time out, then receive"));
         }
     });
 }
@@ -316,13 +323,14 @@ fn connect_timeout_times_out_against_a_full_backlog() {
         let (l, _fill) = full_backlog_listener();
         let addr = l.local_addr().unwrap();
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let (res, took) = timed(|| TcpStream::connect_timeout(&addr, T));
                 let e = res.expect_err("the backlog is full: the SYN is dropped");
                 assert_eq!(e.kind(), ErrorKind::TimedOut, "{ctx:?}: {e}");
                 assert!(took >= T, "{ctx:?}: timed out after {took:?}, before {T:?}");
                 assert!(took < T + Duration::from_secs(5), "{ctx:?}: timed out after {took:?}");
-            });
+            })
+            .join_within(&format!("the {ctx:?} connect to a full backlog to time out"));
         }
     });
 }
@@ -334,7 +342,8 @@ fn connect_timeout_to_a_non_routable_address_does_not_hang() {
         let addr: SocketAddr = "10.255.255.1:9".parse().unwrap();
         let timeout = Duration::from_millis(500);
         for ctx in CTXS {
-            let (res, took) = util::run_in(&rt, ctx, move || timed(|| TcpStream::connect_timeout(&addr, timeout)));
+            let (res, took) = util::start(&rt, ctx, move || timed(|| TcpStream::connect_timeout(&addr, timeout)))
+                .join_within(&format!("the {ctx:?} connect to a non-routable address to return"));
             assert!(
                 took < timeout + Duration::from_secs(5),
                 "{ctx:?}: returned after {took:?}"

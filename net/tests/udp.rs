@@ -15,7 +15,7 @@ use dhaga_net::UdpSocket;
 use dhaga_runtime::spawn;
 use dhaga_runtime::sync::bounded;
 
-use util::{CTX_PAIRS, CTXS};
+use util::{CTX_PAIRS, CTXS, JoinWithin, PATIENCE, RecvWithin};
 
 /// A socket on an ephemeral port of 127.0.0.1.
 fn bind() -> UdpSocket {
@@ -71,8 +71,8 @@ fn send_to_and_recv_from_between_all_contexts() {
                     assert!(buf[..n] == answer(&msg)[..], "answer {i} ({len} bytes)");
                 }
             });
-            pinger.join();
-            ponger.join();
+            pinger.join_within(&format!("the {actx:?} pinger's {ROUNDS} round trips"));
+            ponger.join_within(&format!("the {bctx:?} ponger's {ROUNDS} answers"));
         }
     });
 }
@@ -90,6 +90,7 @@ fn connected_send_and_recv_on_a_single_worker() {
         b.connect(("127.0.0.1", a_addr.port())).unwrap();
         assert_eq!(a.peer_addr().unwrap(), b_addr);
         assert_eq!(b.peer_addr().unwrap(), a_addr);
+        a.set_read_timeout(Some(PATIENCE)).unwrap();
         let sum = rt.block_on(move || {
             let ponger = spawn(move || {
                 let mut buf = [0u8; 8];
@@ -103,12 +104,15 @@ fn connected_send_and_recv_on_a_single_worker() {
             let mut buf = [0u8; 8];
             for i in 0..ROUNDS {
                 a.send(&i.to_le_bytes()).unwrap();
-                assert_eq!(a.recv(&mut buf).unwrap(), 8);
+                let n = a
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("the answer to datagram {i}: {e}"));
+                assert_eq!(n, 8);
                 let v = u64::from_le_bytes(buf);
                 assert_eq!(v, i + 1);
                 sum += v;
             }
-            ponger.join().unwrap();
+            ponger.join_within("the ponger's last answer").unwrap();
             sum
         });
         assert_eq!(sum, (1..=ROUNDS).sum::<u64>());
@@ -127,11 +131,12 @@ fn a_connected_socket_only_receives_from_its_peer() {
             // first and is dropped by the kernel.
             other.send_to(b"stranger", a_addr).unwrap();
             peer.send_to(b"peer", a_addr).unwrap();
-            let got = util::run_in(&rt, ctx, move || {
+            let got = util::start(&rt, ctx, move || {
                 let mut buf = [0u8; 32];
                 let (n, from) = a.recv_from(&mut buf).unwrap();
                 (buf[..n].to_vec(), from)
-            });
+            })
+            .join_within(&format!("the {ctx:?} receive of the peer's datagram"));
             assert_eq!(got, (b"peer".to_vec(), peer.local_addr().unwrap()), "{ctx:?}");
         }
     });
@@ -144,6 +149,7 @@ fn peek_from_and_peek_leave_the_datagram() {
         rt.block_on(|| {
             let (a, b) = (bind(), bind());
             let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+            a.set_read_timeout(Some(PATIENCE)).unwrap();
             // The sender runs only once the peeking micro-thread parks.
             let sender = spawn(move || {
                 b.send_to(b"first", a_addr).unwrap();
@@ -152,23 +158,23 @@ fn peek_from_and_peek_leave_the_datagram() {
             });
             let mut buf = [0u8; 32];
             for _ in 0..2 {
-                let (n, from) = a.peek_from(&mut buf).unwrap();
+                let (n, from) = a.peek_from(&mut buf).expect("a peek at the first datagram");
                 assert_eq!((&buf[..n], from), (&b"first"[..], b_addr));
             }
-            let (n, from) = a.recv_from(&mut buf).unwrap();
+            let (n, from) = a.recv_from(&mut buf).expect("the first datagram");
             assert_eq!((&buf[..n], from), (&b"first"[..], b_addr));
-            let (n, _) = a.recv_from(&mut buf).unwrap();
+            let (n, _) = a.recv_from(&mut buf).expect("the second datagram");
             assert_eq!(&buf[..n], b"second");
-            let b = sender.join().unwrap();
+            let b = sender.join_within("the sender of two datagrams").unwrap();
 
             // The connected forms.
             a.connect(b_addr).unwrap();
             let sender = spawn(move || b.send_to(b"third", a_addr).unwrap());
-            let n = a.peek(&mut buf).unwrap();
+            let n = a.peek(&mut buf).expect("a peek at the third datagram");
             assert_eq!(&buf[..n], b"third");
-            let n = a.recv(&mut buf).unwrap();
+            let n = a.recv(&mut buf).expect("the third datagram");
             assert_eq!(&buf[..n], b"third");
-            assert_eq!(sender.join().unwrap(), 5);
+            assert_eq!(sender.join_within("the sender of the third datagram").unwrap(), 5);
         });
     });
 }
@@ -182,7 +188,7 @@ fn a_datagram_larger_than_the_buffer_is_truncated() {
             let a_addr = a.local_addr().unwrap();
             b.send_to(&[9u8; 100], a_addr).unwrap();
             b.send_to(b"next", a_addr).unwrap();
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let mut small = [0u8; 10];
                 let (n, _) = a.recv_from(&mut small).unwrap();
                 assert_eq!((n, small), (10, [9u8; 10]), "{ctx:?}");
@@ -190,7 +196,8 @@ fn a_datagram_larger_than_the_buffer_is_truncated() {
                 let mut buf = [0u8; 100];
                 let (n, _) = a.recv_from(&mut buf).unwrap();
                 assert_eq!(&buf[..n], b"next", "{ctx:?}");
-            });
+            })
+            .join_within(&format!("the {ctx:?} receives of a truncated datagram and the next"));
         }
     });
 }
@@ -218,7 +225,7 @@ fn try_clone_gives_a_reader_and_a_writer_on_one_socket() {
             let (turn_tx, turn_rx) = bounded::<u64>(1);
             let writer = rt.spawn(move || {
                 for i in 0..ROUNDS {
-                    assert_eq!(turn_rx.recv().unwrap(), i);
+                    assert_eq!(turn_rx.recv_within("the reader's turn to send"), i);
                     a2.send_to(&i.to_le_bytes(), echo_addr).unwrap();
                 }
             });
@@ -231,9 +238,11 @@ fn try_clone_gives_a_reader_and_a_writer_on_one_socket() {
                     assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), i);
                 }
             });
-            reader.join().unwrap();
-            writer.join().unwrap();
-            echoer.join().unwrap();
+            reader
+                .join_within(&format!("the reader's {ROUNDS} echoes ({workers} workers)"))
+                .unwrap();
+            writer.join_within("the writer's last datagram").unwrap();
+            echoer.join_within("the echoer's last echo").unwrap();
         }
     });
 }
@@ -259,14 +268,21 @@ fn a_connected_socket_learns_that_the_port_is_closed() {
     util::within_limit(|| {
         let rt = util::runtime(1);
         for ctx in CTXS {
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let a = bind();
                 a.connect(closed_port()).unwrap();
+                // Shorter than the join's patience: a receive that is never
+                // woken fails here, with the kind it got.
                 a.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
                 a.send(b"anyone?").unwrap();
                 let e = a.recv(&mut [0u8; 16]).expect_err("nobody answers");
-                assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{ctx:?}: {e}");
-            });
+                assert_eq!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused,
+                    "{ctx:?}: the receive was not woken by the port's refusal: {e}"
+                );
+            })
+            .join_within(&format!("the {ctx:?} receive that learns of the closed port"));
         }
     });
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 use dhaga_net::{UnixDatagram, UnixListener, UnixStream};
 use dhaga_runtime::{Runtime, spawn};
 
-use util::{CTX_PAIRS, CTXS, Ctx, TempDir, echo};
+use util::{CTX_PAIRS, CTXS, Ctx, JoinWithin, PATIENCE, TempDir, echo};
 
 /// One connection through a socket file: the server accepts and echoes,
 /// the client sends messages of several sizes, half-closes and reads EOF.
@@ -46,8 +46,9 @@ fn echo_once(rt: &Runtime, dir: &TempDir, (sctx, cctx): (Ctx, Ctx)) {
         assert_eq!(c.read_to_end(&mut rest).unwrap(), 0);
         total
     });
-    let sent = client.join();
-    assert_eq!(server.join(), sent, "{sctx:?}/{cctx:?}");
+    let sent = client.join_within(&format!("the {cctx:?} client's echoed messages and EOF"));
+    let echoed = server.join_within(&format!("the {sctx:?} server to echo up to EOF"));
+    assert_eq!(echoed, sent, "{sctx:?}/{cctx:?}");
 }
 
 #[test]
@@ -88,8 +89,9 @@ fn pair_ping_pong_between_all_contexts() {
                     assert_eq!(u64::from_le_bytes(buf), i * 2);
                 }
             });
-            pinger.join();
-            assert_eq!(ponger.join(), 0, "EOF ({actx:?}/{bctx:?})");
+            pinger.join_within(&format!("the {actx:?} pinger's {ROUNDS} round trips"));
+            let eof = ponger.join_within(&format!("the {bctx:?} ponger's answers and EOF"));
+            assert_eq!(eof, 0, "EOF ({actx:?}/{bctx:?})");
         }
     });
 }
@@ -117,7 +119,11 @@ fn incoming_serves_a_micro_thread_per_connection() {
                         })
                     })
                     .collect();
-                handlers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                handlers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, h)| h.join_within(&format!("handler {i}'s answer")).unwrap())
+                    .sum::<u64>()
             });
             let clients: Vec<_> = (0..CLIENTS)
                 .map(|i| {
@@ -131,10 +137,10 @@ fn incoming_serves_a_micro_thread_per_connection() {
                     })
                 })
                 .collect();
-            for c in clients {
-                c.join().unwrap();
+            for (i, c) in clients.into_iter().enumerate() {
+                c.join_within(&format!("client {i}'s round trip")).unwrap();
             }
-            server.join().unwrap()
+            server.join_within("the server's handlers").unwrap()
         });
         assert_eq!(sum, (0..CLIENTS).sum::<u64>());
     });
@@ -161,8 +167,10 @@ fn shutdown_write_gives_the_peer_eof() {
                 a.read_to_end(&mut back).unwrap();
                 back
             });
-            assert_eq!(writer.join(), b"bye");
-            assert_eq!(reader.join(), b"all of it", "{actx:?}/{bctx:?}");
+            let bye = writer.join_within(&format!("the {actx:?} writer's read of the answer to EOF"));
+            assert_eq!(bye, b"bye");
+            let all = reader.join_within(&format!("the {bctx:?} reader's read to EOF"));
+            assert_eq!(all, b"all of it", "{actx:?}/{bctx:?}");
         }
     });
 }
@@ -202,9 +210,15 @@ fn try_clone_gives_a_reader_and_a_writer_on_one_socket() {
                     }
                 }
             });
-            assert_eq!(writer.join(), BULK);
-            assert_eq!(reader.join(), BULK, "{wctx:?} writer, {rctx:?} reader");
-            assert_eq!(server.join().unwrap(), BULK);
+            let how = format!("{wctx:?} writer, {rctx:?} reader");
+            assert_eq!(writer.join_within(&format!("the bulk write ({how})")), BULK);
+            assert_eq!(
+                reader.join_within(&format!("the bulk read to EOF ({how})")),
+                BULK,
+                "{how}"
+            );
+            let echoed = server.join_within(&format!("the echo server to EOF ({how})")).unwrap();
+            assert_eq!(echoed, BULK);
         }
     });
 }
@@ -224,12 +238,13 @@ fn connect_errors_and_a_taken_path() {
         for ctx in CTXS {
             let missing = dir.join("missing.sock");
             let stale = stale.clone();
-            util::run_in(&rt, ctx, move || {
+            util::start(&rt, ctx, move || {
                 let e = UnixStream::connect(&missing).expect_err("no such file");
                 assert_eq!(e.kind(), ErrorKind::NotFound, "{ctx:?}: {e}");
                 let e = UnixStream::connect(&stale).expect_err("nobody listens");
                 assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{ctx:?}: {e}");
-            });
+            })
+            .join_within(&format!("the {ctx:?} connects to a missing and a stale path"));
         }
     });
 }
@@ -270,8 +285,8 @@ fn datagram_send_to_and_recv_from_between_all_contexts() {
                     assert!(buf[..n].iter().zip(&msg).all(|(x, m)| *x == m ^ 0xff), "reply {r}");
                 }
             });
-            pinger.join();
-            ponger.join();
+            pinger.join_within(&format!("the {actx:?} pinger's {ROUNDS} round trips"));
+            ponger.join_within(&format!("the {bctx:?} ponger's {ROUNDS} answers"));
             let _ = (std::fs::remove_file(&pa), std::fs::remove_file(&pb));
         }
     });
@@ -284,6 +299,7 @@ fn datagram_pair_ping_pong_on_a_single_worker() {
         let rt = util::runtime(1);
         let sum = rt.block_on(|| {
             let (a, b) = UnixDatagram::pair().unwrap();
+            a.set_read_timeout(Some(PATIENCE)).unwrap();
             let ponger = spawn(move || {
                 let mut buf = [0u8; 8];
                 for _ in 0..ROUNDS {
@@ -295,10 +311,13 @@ fn datagram_pair_ping_pong_on_a_single_worker() {
             let mut buf = [0u8; 8];
             for i in 0..ROUNDS {
                 a.send(&i.to_le_bytes()).unwrap();
-                assert_eq!(a.recv(&mut buf).unwrap(), 8);
+                let n = a
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("the answer to datagram {i}: {e}"));
+                assert_eq!(n, 8);
                 sum += u64::from_le_bytes(buf);
             }
-            ponger.join().unwrap();
+            ponger.join_within("the ponger's last answer").unwrap();
             sum
         });
         assert_eq!(sum, (0..ROUNDS).map(|i| i + 3).sum::<u64>());
@@ -325,8 +344,9 @@ fn datagram_unbound_and_connected() {
                 s.connect(&path).unwrap();
                 s.send(b"from nowhere").unwrap()
             });
-            assert_eq!(sender.join(), 12);
-            assert_eq!(receiver.join(), b"from nowhere", "{sctx:?}/{rctx:?}");
+            assert_eq!(sender.join_within(&format!("the {sctx:?} unbound sender's send")), 12);
+            let got = receiver.join_within(&format!("the {rctx:?} receiver's datagram"));
+            assert_eq!(got, b"from nowhere", "{sctx:?}/{rctx:?}");
         }
     });
 }
@@ -344,9 +364,10 @@ fn socket_addr_forms() {
             stream.write_all(b"pong").unwrap();
         });
         let mut client = UnixStream::connect_addr(&addr).unwrap();
+        client.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut reply = [0; 4];
-        client.read_exact(&mut reply).unwrap();
-        server.join().unwrap();
+        client.read_exact(&mut reply).expect("the server's pong");
+        server.join_within("the server's accept and pong").unwrap();
         reply
     });
     assert_eq!(&reply, b"pong");

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use dhaga_runtime::Runtime;
 
+// No `run_in`: its join has no deadline; tests write
+// `start(rt, ctx, f).join_within("what it does")` instead.
 pub(crate) use dhaga_testutil::{
-    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, JoinWithin, PATIENCE, RecvWithin, Task, child_role, describe, run_child,
-    run_in, start, wait_until, within_limit,
+    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, JoinWithin, PATIENCE, RecvWithin, Task, child_role, describe, run_child, start,
+    wait_until, within_limit,
 };
 
 /// Echoes everything read from `stream` until EOF and returns the byte
