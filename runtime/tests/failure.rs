@@ -1,5 +1,7 @@
 //! Failure: a panicking micro-thread ends alone (its `join` returns the
-//! payload it raised, everything else carries on); a stack overflow is caught
+//! payload it raised, everything else carries on); a result whose destructor
+//! panics aborts the process with a message (checked in a child process,
+//! whichever side drops it); a stack overflow is caught
 //! by the guard page and aborts with a message naming the micro-thread and
 //! its stack size (checked in a child process); running out of address space
 //! for stacks gives an `OutOfMemory` error naming `vm.max_map_count` (also in
@@ -13,8 +15,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dhaga_runtime::sync::{RecvError, bounded, unbounded};
+use dhaga_runtime::sync::{RecvTimeoutError, bounded, unbounded};
 use dhaga_runtime::{Builder, Runtime, RuntimeBuilder, run, spawn, yield_now};
+
+use util::{JoinWithin, PATIENCE, RecvWithin, wait_until};
 
 /// A payload type that is neither `&str` nor `String`.
 #[derive(Debug, PartialEq)]
@@ -38,7 +42,7 @@ fn panic_ends_only_its_micro_thread() {
                 })
                 .collect();
             for (i, h) in (0..300u32).zip(handles) {
-                match (i % 10, h.join()) {
+                match (i % 10, h.join_within(&format!("micro-thread {i}"))) {
                     (3, Err(p)) => assert_eq!(util::panic_text(&*p), Some(&*format!("boom {i}"))),
                     (7, Err(p)) => assert_eq!(p.downcast_ref::<Custom>(), Some(&Custom(i))),
                     (_, Ok(v)) => assert_eq!(v, i),
@@ -52,7 +56,7 @@ fn panic_ends_only_its_micro_thread() {
                 .map(|i| spawn(move || i))
                 .collect::<Vec<_>>()
                 .into_iter()
-                .map(|h| h.join().unwrap())
+                .map(|h| h.join_within("a micro-thread spawned after the panics").unwrap())
                 .sum::<u64>()
         });
         assert_eq!(sum, (0..100).sum::<u64>());
@@ -73,16 +77,20 @@ fn panic_while_others_are_parked_on_the_same_runtime() {
                     spawn(move || rx.recv().unwrap())
                 })
                 .collect();
+            wait_until("the 50 receivers to park", || parked.iter().all(|h| h.is_parked()));
             let panickers: Vec<_> = (0..50)
                 .map(|i| spawn(move || -> u32 { panic!("panicker {i}") }))
                 .collect();
-            for h in panickers {
-                assert!(h.join().is_err());
+            for (i, h) in panickers.into_iter().enumerate() {
+                assert!(h.join_within(&format!("panicker {i}")).is_err());
             }
             for i in 0..50 {
                 tx.send(i).unwrap();
             }
-            let mut got: Vec<u32> = parked.into_iter().map(|h| h.join().unwrap()).collect();
+            let mut got: Vec<u32> = parked
+                .into_iter()
+                .map(|h| h.join_within("a parked receiver woken after the panics").unwrap())
+                .collect();
             got.sort_unstable();
             assert_eq!(got, (0..50).collect::<Vec<_>>());
         });
@@ -111,9 +119,12 @@ fn panic_unwinds_the_micro_thread_stack() {
             go_rx.recv().unwrap();
             panic!("after a park");
         });
-        go_tx.send(()).unwrap();
-        assert!(matches!(rx.recv(), Err(RecvError)));
-        let p = h.join().unwrap_err();
+        go_tx.send_timeout((), PATIENCE).expect("the micro-thread takes the go");
+        assert!(
+            matches!(rx.recv_timeout(PATIENCE), Err(RecvTimeoutError::Disconnected)),
+            "the panicking micro-thread's sender is dropped by its unwinding"
+        );
+        let p = h.join_within("the panicked micro-thread").unwrap_err();
         assert_eq!(util::panic_text(&*p), Some("after a park"));
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
@@ -128,7 +139,10 @@ fn block_on_reraises_and_the_runtime_stays_usable() {
         }));
         let p = r.expect_err("block_on must re-raise");
         assert_eq!(p.downcast_ref::<Custom>(), Some(&Custom(42)));
-        assert_eq!(rt.block_on(|| spawn(|| 5).join().unwrap()), 5);
+        assert_eq!(
+            rt.block_on(|| spawn(|| 5).join_within("a micro-thread after the panic").unwrap()),
+            5
+        );
     });
 }
 
@@ -137,10 +151,10 @@ fn panic_in_global_runtime_micro_thread_is_isolated() {
     util::within_limit(|| {
         let bad = spawn(|| -> u8 { panic!("global boom") });
         let good = spawn(|| 9u8);
-        let p = bad.join().unwrap_err();
+        let p = bad.join_within("the panicking micro-thread").unwrap_err();
         assert_eq!(util::panic_text(&*p), Some("global boom"));
-        assert_eq!(good.join().unwrap(), 9);
-        assert_eq!(spawn(|| 10u8).join().unwrap(), 10);
+        assert_eq!(good.join_within("the micro-thread beside it").unwrap(), 9);
+        assert_eq!(spawn(|| 10u8).join_within("a micro-thread after it").unwrap(), 10);
     });
 }
 
@@ -150,6 +164,66 @@ fn run_after_a_panicking_run() {
         assert!(panic::catch_unwind(|| run(|| -> u8 { panic!("first run") })).is_err());
         assert_eq!(run(|| 3u8), 3);
     });
+}
+
+// ---------------------------------------------------------------------------
+// A result that panics when dropped (child process)
+// ---------------------------------------------------------------------------
+
+/// A micro-thread result that panics when dropped aborts the process with a
+/// message, whichever side drops it: the worker (the handle was detached
+/// first) or the caller (the handle is dropped after the micro-thread ended).
+/// (A regression test: a review found the panic unwinding into the worker,
+/// and later the caller's side unwinding where it dropped the handle.)
+#[test]
+fn a_result_that_panics_when_dropped_aborts_with_a_message() {
+    /// Panics when dropped, saying so first on `dropping`.
+    struct Bomb(std::sync::mpsc::Sender<()>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+            panic!("boom");
+        }
+    }
+    match util::child_role().as_deref() {
+        Some("detached") => {
+            let rt = Runtime::new().unwrap();
+            let (dropping_tx, dropping_rx) = std::sync::mpsc::channel();
+            // Dropping a detached `JoinHandle` never waits for the micro-thread.
+            drop(rt.spawn(move || Bomb(dropping_tx)));
+            // The worker drops the result meanwhile and the process aborts.
+            dropping_rx.recv_within("the worker to drop the detached result");
+            // The abort follows the panic at once and ends this process:
+            // there is no event to wait for, so this sleep only bounds the
+            // wait, after which surviving is the failure.
+            std::thread::sleep(PATIENCE);
+            println!("CHILD SURVIVED {PATIENCE:?} after the result's destructor panicked");
+            std::process::exit(0);
+        }
+        Some("finished") => {
+            let rt = Runtime::new().unwrap();
+            let (dropping_tx, dropping_rx) = std::sync::mpsc::channel();
+            let handle = rt.spawn(move || Bomb(dropping_tx));
+            wait_until("the micro-thread returning a Bomb to finish", || handle.is_finished());
+            drop(handle);
+            println!("CHILD SURVIVED: dropping the handle returned");
+            // Not reached by a correct runtime; says whether the destructor ran.
+            println!("destructor ran: {}", dropping_rx.try_recv().is_ok());
+            std::process::exit(0);
+        }
+        _ => {}
+    }
+    for role in ["detached", "finished"] {
+        let out = util::run_child("a_result_that_panics_when_dropped_aborts_with_a_message", role);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{role}: {}",
+            util::describe(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("panicked when dropped"), "{role}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -317,7 +391,10 @@ fn alloc_failure_in_child() {
         drop(release_tx);
         let mut finished = 0;
         for h in alive {
-            assert!(h.join().unwrap(), "released by the disconnect");
+            assert!(
+                h.join_within("a live micro-thread released by the disconnect").unwrap(),
+                "released by the disconnect"
+            );
             finished += 1;
         }
         println!("ALLOC_FINISHED {finished} of {spawned}");

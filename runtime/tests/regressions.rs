@@ -168,54 +168,6 @@ fn a_runtime_dropped_from_inside_cancels_what_never_started() {
     });
 }
 
-/// A micro-thread result that panics when dropped aborts the process with a
-/// message, whichever side drops it: the worker (the handle was detached
-/// first) or the caller (the handle is dropped after the micro-thread ended).
-#[test]
-fn a_result_that_panics_on_drop_aborts_with_a_message() {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            panic!("boom");
-        }
-    }
-    match util::child_role().as_deref() {
-        Some("detached") => {
-            let rt = Runtime::new().unwrap();
-            // Dropping a detached `JoinHandle` never waits for the micro-thread.
-            drop(rt.spawn(|| Bomb));
-            // The worker drops the result meanwhile and the process aborts.
-            let _ = rt.spawn(|| ()).join();
-            std::thread::sleep(Duration::from_secs(5));
-            println!("CHILD SURVIVED");
-            std::process::exit(0);
-        }
-        Some("finished") => {
-            let rt = Runtime::new().unwrap();
-            let handle = rt.spawn(|| Bomb);
-            while !handle.is_finished() {
-                std::thread::yield_now();
-            }
-            drop(handle);
-            println!("CHILD SURVIVED");
-            std::process::exit(0);
-        }
-        _ => {}
-    }
-    for role in ["detached", "finished"] {
-        let out = util::run_child("a_result_that_panics_on_drop_aborts_with_a_message", role);
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGABRT),
-            "{role}: {}",
-            util::describe(&out)
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("panicked when dropped"), "{role}: {stderr}");
-    }
-}
-
 /// `spawn_blocking` calls made together run together: a burst must start
 /// threads, not queue behind one idle thread (before the fix these jobs,
 /// which need each other, deadlocked).
