@@ -1,8 +1,9 @@
 //! The reactor's `Source`: `read_with`/`write_with` on `UnixStream` pairs,
 //! parking micro-threads (and poll-blocking OS threads) until the socket is
 //! ready; many park/wake cycles on one socket and across many sockets and
-//! workers (a missed oneshot re-arm would hang); deadlines giving `TimedOut`
-//! inside micro-threads and on plain OS threads.
+//! workers (a missed oneshot re-arm would hang); `readable` on data that is
+//! already buffered; deadlines giving `TimedOut` inside micro-threads and on
+//! plain OS threads.
 
 mod util;
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use dhaga_runtime::sync::{bounded, unbounded};
 use dhaga_runtime::{Runtime, RuntimeBuilder, Source, spawn};
 
-use util::{CTX_PAIRS, Ctx};
+use util::{CTX_PAIRS, Ctx, JoinWithin, PATIENCE, RecvWithin};
 
 type Sock = Source<UnixStream>;
 
@@ -80,9 +81,13 @@ fn ping_pong(rt: &Runtime, (pctx, qctx): (Ctx, Ctx), rounds: u64) {
         }
         sum
     });
-    let sum = pinger.join();
+    let sum = pinger.join_within(&format!("the pinger ({pctx:?}/{qctx:?})"));
     assert_eq!(sum, (0..rounds).map(|i| i * 2 + 1).sum::<u64>(), "{pctx:?}/{qctx:?}");
-    assert_eq!(ponger.join(), 0, "EOF after the peer closed ({pctx:?}/{qctx:?})");
+    assert_eq!(
+        ponger.join_within(&format!("the ponger to see EOF ({pctx:?}/{qctx:?})")),
+        0,
+        "EOF after the peer closed ({pctx:?}/{qctx:?})"
+    );
 }
 
 #[test]
@@ -123,7 +128,10 @@ fn many_sockets_many_workers_many_cycles() {
                     sum
                 }));
             }
-            handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            handles
+                .into_iter()
+                .map(|h| h.join_within("a pinger or ponger of the 200 pairs").unwrap())
+                .sum::<u64>()
         });
         let n = PAIRS * ROUNDS;
         assert_eq!(total, (0..n).map(|v| v + 1).sum::<u64>());
@@ -173,15 +181,18 @@ fn one_socket_read_by_micro_threads_on_every_worker() {
             }
         });
         turns[0].send(Some((Source::new(reader).unwrap(), 0))).unwrap();
-        let src = done_rx.recv().unwrap();
+        let src = done_rx.recv_within("the reader of the last message to hand the socket back");
         for t in &turns {
-            t.send(None).unwrap();
+            t.send(None).unwrap(); // every inbox is empty: no wait
         }
-        let per: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let per: Vec<u64> = handles
+            .into_iter()
+            .map(|h| h.join_within("a reader to stop").unwrap())
+            .collect();
         assert_eq!(per.iter().sum::<u64>(), MESSAGES);
         assert!(per.iter().all(|&n| n > 0), "every reader had turns: {per:?}");
         drop(src);
-        os_writer.join().unwrap();
+        os_writer.join_within("the OS-thread writer to stop").unwrap();
     });
 }
 
@@ -217,8 +228,8 @@ fn write_with_parks_until_the_peer_drains() {
                 }
                 pos
             });
-            writer.join();
-            let n = reader.join();
+            writer.join_within(&format!("the writer ({wctx:?} -> {rctx:?})"));
+            let n = reader.join_within(&format!("the reader to see EOF ({wctx:?} -> {rctx:?})"));
             assert_eq!(n, TOTAL, "{wctx:?} -> {rctx:?}");
         }
     });
@@ -238,10 +249,8 @@ fn read_deadline() {
     // The source still works after a timeout.
     let mut w: &UnixStream = b.get_ref();
     w.write_all(b"x").unwrap();
-    let n = a.read_with(Some(Instant::now() + Duration::from_secs(30)), |mut io| {
-        io.read(&mut buf)
-    });
-    assert_eq!(n.unwrap(), 1);
+    let n = a.read_with(Some(Instant::now() + PATIENCE), |mut io| io.read(&mut buf));
+    assert_eq!(n.expect("the byte written after the timeout, within PATIENCE"), 1);
 }
 
 /// A write with a deadline on a full socket times out, and not before.
@@ -275,7 +284,7 @@ fn deadlines_time_out_in_micro_threads() {
                 .map(|i| spawn(move || if i % 2 == 0 { read_deadline() } else { write_deadline() }))
                 .collect();
             for h in hs {
-                h.join().unwrap();
+                h.join_within("a micro-thread waiting for its deadline").unwrap();
             }
         });
     });
@@ -299,16 +308,41 @@ fn deadline_does_not_fire_when_data_arrives_in_time() {
             let reader = util::start(&rt, rctx, move || {
                 ready_tx.send(()).unwrap();
                 let mut buf = [0u8; 4];
-                let deadline = Instant::now() + Duration::from_secs(30);
+                let deadline = Instant::now() + PATIENCE;
                 let n = a.read_with(Some(deadline), |mut io| io.read(&mut buf));
-                (n.unwrap(), buf)
+                (n.expect("data before the deadline"), buf)
             });
-            ready_rx.recv().unwrap();
-            util::start(&rt, wctx, move || write_all(&b, b"ping").unwrap()).join();
-            let (n, buf) = reader.join();
+            ready_rx.recv_within("the reader to start");
+            // The data arrives while the reader waits with its deadline.
+            reader.wait_parked(&format!("the reader to wait in read_with ({rctx:?})"));
+            util::start(&rt, wctx, move || write_all(&b, b"ping").unwrap())
+                .join_within(&format!("the writer ({wctx:?})"));
+            let (n, buf) = reader.join_within(&format!("the reader ({rctx:?})"));
             assert_eq!(&buf[..n], &b"ping"[..n]);
             assert!(n > 0, "{rctx:?}/{wctx:?}");
         }
+    });
+}
+
+/// `readable` must return at once when data is already buffered, even after
+/// the readiness edge was consumed by an earlier wait. (A regression test: a
+/// review found it waiting for an edge that had come and gone.)
+#[test]
+fn readable_returns_when_data_is_already_buffered() {
+    util::within_limit(|| {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(|| {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let a = Source::new(a).unwrap();
+            b.write_all(b"one").unwrap();
+            a.readable(Some(Instant::now() + PATIENCE))
+                .expect("readable with three bytes written");
+            let mut buf = [0; 1];
+            a.read_with(None, |mut s| s.read(&mut buf)).unwrap();
+            // Two bytes still buffered, no new edge will come.
+            a.readable(Some(Instant::now() + PATIENCE))
+                .expect("readable with data buffered");
+        });
     });
 }
 

@@ -3,14 +3,11 @@
 
 mod util;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{bounded, unbounded};
-use dhaga_runtime::{Runtime, RuntimeBuilder, Source, spawn};
+use dhaga_runtime::{RuntimeBuilder, spawn};
 
 /// Capacity zero: two parked receivers, two sends. The second send used to
 /// post an offer without waking the second receiver, so both waited forever.
@@ -120,26 +117,6 @@ fn wait_until_blocked(tid: libc::pid_t) {
         }
         std::thread::yield_now();
     }
-}
-
-/// `readable` must return at once when data is already buffered, even after
-/// the readiness edge was consumed by an earlier wait.
-#[test]
-fn readable_returns_when_data_is_already_buffered() {
-    util::within_limit(|| {
-        let rt = Runtime::new().unwrap();
-        rt.block_on(|| {
-            let (a, mut b) = UnixStream::pair().unwrap();
-            let a = Source::new(a).unwrap();
-            b.write_all(b"one").unwrap();
-            a.readable(Some(Instant::now() + Duration::from_secs(5))).unwrap();
-            let mut buf = [0; 1];
-            a.read_with(None, |mut s| s.read(&mut buf)).unwrap();
-            // Two bytes still buffered, no new edge will come.
-            a.readable(Some(Instant::now() + Duration::from_secs(5)))
-                .expect("readable with data buffered");
-        });
-    });
 }
 
 /// A runtime dropped by one of its own micro-threads still cancels the
