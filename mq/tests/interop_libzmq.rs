@@ -5,7 +5,8 @@
 //! plain thread on its default runtime, so one OS thread can drive both
 //! sides step by step: each step waits for the other side's message (with
 //! a receive timeout on every socket, so a bug fails instead of hanging),
-//! never for time.
+//! never for time. (One test watches for time on purpose: that libzmq's
+//! heartbeats do not drop dhaga is an event that must not happen.)
 //!
 //! Every pattern dhaga has is crossed with libzmq in both roles (dhaga
 //! binds and libzmq connects, and the reverse) over tcp and ipc, carrying
@@ -25,14 +26,15 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
+use dhaga_testutil::Task;
 
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket,
-    msg, payloads, reply_to, show, within_limit,
+    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket,
+    libzmq_socket, msg, payloads, reply_to, show, within_limit,
 };
 
 /// Receives a whole message on a libzmq socket, failing on a timeout.
@@ -685,14 +687,28 @@ fn dhaga_pull_fair_queues_libzmq_pushes() {
     });
 }
 
-/// Receives events from a libzmq socket monitor until one of `until`.
+/// Receives events from a libzmq socket monitor until one of `until`,
+/// failing the test (naming `what` and the events awaited) if none has come
+/// within [`TIMEOUT`], however many other events came meanwhile (a peer
+/// that keeps reconnecting reports events without end).
+#[track_caller]
 fn wait_for_event(monitor: &zmq::Socket, until: &[zmq::SocketEvent], what: &str) -> zmq::SocketEvent {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
     loop {
-        let frames = libzmq_recv(monitor, what);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frames = match monitor
+            .set_rcvtimeo(left.as_millis() as i32)
+            .and_then(|()| monitor.recv_multipart(0))
+        {
+            Ok(frames) => frames,
+            Err(e) => panic!("{what}: waited {TIMEOUT:?} for one of {until:?}, saw {seen:?}: libzmq recv: {e}"),
+        };
         let event = zmq::SocketEvent::from_raw(u16::from_le_bytes([frames[0][0], frames[0][1]]));
         if until.contains(&event) {
             return event;
         }
+        seen.push(event);
     }
 }
 
@@ -712,6 +728,32 @@ fn round_trip(rep: &Socket, req: &zmq::Socket, text: &str) {
     );
 }
 
+/// Waits on a dhaga socket's monitor for the end of the connection it
+/// refused in the handshake (the only one it has accepted so far):
+/// `HandshakeFailed`, then `Disconnected`, never `HandshakeSucceeded`.
+/// The end is reported after everything the connection carried was
+/// queued, so from then on a message it carried would be waiting in the
+/// socket.
+#[track_caller]
+fn wait_refused(events: &dhaga_runtime::sync::Receiver<MonitorEvent>, what: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut failed = false;
+    loop {
+        match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(MonitorEvent::HandshakeFailed { .. }) => failed = true,
+            Ok(MonitorEvent::Disconnected { .. }) => {
+                assert!(failed, "{what}: the connection ended without a failed handshake");
+                return;
+            }
+            Ok(event @ MonitorEvent::HandshakeSucceeded { .. }) => {
+                panic!("{what}: dhaga must refuse the peer in the handshake, but: {event}")
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{what}: waited {TIMEOUT:?} for its refused connection to end: {e:?}"),
+        }
+    }
+}
+
 /// A libzmq PUSH cannot talk to a dhaga REP: its connection ends in the
 /// handshake, its message never arrives, and the REP keeps serving a
 /// libzmq REQ meanwhile.
@@ -719,6 +761,7 @@ fn round_trip(rep: &Socket, req: &zmq::Socket, text: &str) {
 fn incompatible_libzmq_peer_is_refused() {
     within_limit(|| {
         let rep = dhaga_socket(SocketType::Rep);
+        let events = rep.monitor();
         rep.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = rep.last_endpoint().unwrap();
         let ctx = zmq::Context::new();
@@ -742,17 +785,19 @@ fn incompatible_libzmq_peer_is_refused() {
             zmq::SocketEvent::HANDSHAKE_SUCCEEDED,
             "PUSH and REP must not complete a handshake"
         );
+        // dhaga's side of it: anything the connection carried is queued
+        // by the time its end is reported.
+        wait_refused(&events, "dhaga REP's monitor, the bad PUSH");
 
         let good = libzmq_socket(&ctx, zmq::REQ);
         good.connect(&endpoint).unwrap();
         // libzmq gives up on a peer that failed its handshake (it does not
-        // reconnect); the REP serves the good peer, and the bad message
-        // has had every chance to arrive by the end of the round trips.
+        // reconnect); the REP serves the good peer, and nothing else is
+        // queued in it.
         round_trip(&rep, &good, "first");
         round_trip(&rep, &good, "second");
-        rep.set_recv_timeout(Some(Duration::from_millis(200)));
-        match rep.recv() {
-            Err(Error::TimedOut) => {}
+        match rep.try_recv() {
+            Err(Error::WouldBlock) => {}
             other => panic!("nothing but the good peer's requests may arrive, got {other:?}"),
         }
     });
@@ -790,6 +835,7 @@ fn raw_ready(socket_type: &[u8]) -> Vec<u8> {
 fn incompatible_raw_zmtp_peer_is_refused() {
     within_limit(|| {
         let rep = dhaga_socket(SocketType::Rep);
+        let events = rep.monitor();
         rep.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = rep.last_endpoint().unwrap();
         let addr = endpoint.strip_prefix("tcp://").unwrap();
@@ -811,14 +857,16 @@ fn incompatible_raw_zmtp_peer_is_refused() {
             heard.len() >= 11 && heard[0] == 0xFF && heard[9] == 0x7F && heard[10] == 3,
             "dhaga greeted the peer before refusing it: {heard:02x?}"
         );
+        // Anything the refused connection carried is queued by the time
+        // the monitor reports its end.
+        wait_refused(&events, "dhaga REP's monitor, the raw PUSH");
 
         let ctx = zmq::Context::new();
         let good = libzmq_socket(&ctx, zmq::REQ);
         good.connect(&endpoint).unwrap();
         round_trip(&rep, &good, "after the refusal");
-        rep.set_recv_timeout(Some(Duration::from_millis(200)));
-        match rep.recv() {
-            Err(Error::TimedOut) => {}
+        match rep.try_recv() {
+            Err(Error::WouldBlock) => {}
             other => panic!("the refused peer's message must not arrive, got {other:?}"),
         }
     });
@@ -1024,7 +1072,11 @@ fn libzmq_heartbeats_keep_an_idle_connection_to_dhaga() {
         let id = hello[0].clone();
 
         // Idle for three heartbeat timeouts (thirty PINGs): the chance for libzmq to give
-        // up on a peer that does not answer its PINGs.
+        // up on a peer that does not answer its PINGs. A measurement window, not an
+        // ordering: what the test shows is that an event (libzmq's DISCONNECTED) does
+        // not happen, and nothing marks the moment libzmq would have given up, so
+        // only time can. (A loaded machine only makes the window look longer to
+        // libzmq's timers, never shorter.)
         thread::sleep(Duration::from_millis(3 * timeout_ms as u64));
         loop {
             match monitor.recv_multipart(zmq::DONTWAIT) {
@@ -1204,7 +1256,7 @@ fn streams_cross_dhaga_boundaries() {
         pull.set_rcvhwm(10).unwrap();
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-        let receiver = thread::spawn(move || {
+        let receiver = Task::os_thread(move || {
             for n in 0..COUNT {
                 assert_frames(
                     &libzmq_recv(&pull, "libzmq PULL"),
@@ -1219,7 +1271,7 @@ fn streams_cross_dhaga_boundaries() {
         for n in 0..COUNT {
             dhaga_send(&push, msg(&boundary_message(n)), "dhaga PUSH");
         }
-        receiver.join().unwrap();
+        receiver.join_within("the libzmq PULL's thread, receiving the stream");
 
         // libzmq sends, dhaga receives.
         let pull = dhaga_socket(SocketType::Pull);
@@ -1229,7 +1281,7 @@ fn streams_cross_dhaga_boundaries() {
         let push = libzmq_socket(&ctx, zmq::PUSH);
         push.set_sndhwm(10).unwrap();
         push.connect(&endpoint).unwrap();
-        let sender = thread::spawn(move || {
+        let sender = Task::os_thread(move || {
             for n in 0..COUNT {
                 libzmq_send(&push, &boundary_message(n), "libzmq PUSH");
             }
@@ -1242,6 +1294,6 @@ fn streams_cross_dhaga_boundaries() {
                 &format!("message {n}"),
             );
         }
-        drop(sender.join().unwrap());
+        drop(sender.join_within("the libzmq PUSH's thread, sending the stream"));
     });
 }
