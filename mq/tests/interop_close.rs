@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use dhaga_mq::{Socket, SocketType};
-use dhaga_testutil::within_limit;
+use dhaga_testutil::{RecvWithin, Task, within_limit};
 
 /// Many more than the PULL's high-water mark, so its input pauses.
 const MESSAGES: usize = 3_000;
@@ -33,24 +33,27 @@ fn close_delivers_everything_to_a_paused_libzmq_pull(endpoint: &str) {
     push.set_send_timeout(Some(Duration::from_secs(20)));
     push.connect(&endpoint).unwrap();
     let (sent_tx, sent_rx) = std::sync::mpsc::channel();
-    let sender = std::thread::spawn(move || {
+    let sender = Task::os_thread(move || {
         for i in 0..MESSAGES {
-            push.send(format!("{i}")).unwrap();
+            push.send(format!("{i}"))
+                .unwrap_or_else(|e| panic!("dhaga PUSH: send {i} of {MESSAGES}: {e}"));
         }
         sent_tx.send(()).unwrap();
         // Returns once the peer has read everything and closed its side.
         push.close();
     });
-    // Every message is queued, so the sender is closing while the PULL
-    // has read none of them.
-    sent_rx.recv().unwrap();
+    // Every message is queued and the sender waits in `close` (which
+    // cannot return before the PULL reads), while the PULL has read none
+    // of them.
+    sent_rx.recv_within("the dhaga PUSH to queue every message");
+    sender.wait_parked("the dhaga PUSH's thread to wait in close");
     for i in 0..MESSAGES {
         let msg = pull
             .recv_bytes(0)
             .unwrap_or_else(|e| panic!("{endpoint}: message {i} of {MESSAGES}: {e}"));
         assert_eq!(msg, i.to_string().into_bytes(), "{endpoint}");
     }
-    sender.join().unwrap();
+    sender.join_within("the dhaga PUSH's close, once the PULL has read everything");
 }
 
 #[test]
@@ -74,16 +77,21 @@ fn close_delivers_everything_to_a_peer_that_binds_after_the_close() {
         let endpoint = format!("ipc://{}", path.display());
         let push = Socket::new(SocketType::Push);
         push.set_send_hwm(MESSAGES);
+        push.set_send_timeout(Some(Duration::from_secs(20)));
         push.connect(&endpoint).unwrap();
         for i in 0..MESSAGES {
-            push.send(format!("{i}")).unwrap();
+            push.send(format!("{i}"))
+                .unwrap_or_else(|e| panic!("dhaga PUSH: send {i} of {MESSAGES}: {e}"));
         }
         let (closing_tx, closing_rx) = std::sync::mpsc::channel();
-        let closer = std::thread::spawn(move || {
+        let closer = Task::os_thread(move || {
             closing_tx.send(()).unwrap();
             push.close();
         });
-        closing_rx.recv().unwrap();
+        // The PULL binds once the closer waits in `close` (which cannot
+        // return before a peer has read everything).
+        closing_rx.recv_within("the closer's thread to start");
+        closer.wait_parked("the dhaga PUSH's thread to wait in close");
 
         let ctx = zmq::Context::new();
         let pull = ctx.socket(zmq::PULL).unwrap();
@@ -96,7 +104,7 @@ fn close_delivers_everything_to_a_peer_that_binds_after_the_close() {
                 .unwrap_or_else(|e| panic!("message {i} of {MESSAGES}: {e}"));
             assert_eq!(msg, i.to_string().into_bytes());
         }
-        closer.join().unwrap();
+        closer.join_within("the dhaga PUSH's close, once the PULL has read everything");
         let _ = std::fs::remove_file(path);
     });
 }
