@@ -7,14 +7,26 @@
 
 mod interop;
 
+use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dhaga_mq::{Msg, Socket, SocketType};
+use dhaga_testutil::{JoinWithin, Task, wait_until};
 
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, assert_frames, dhaga_socket, libzmq_socket, msg, payloads, within_limit,
+    Binder, CASES, Scratch, TIMEOUT, assert_frames, dhaga_recv, dhaga_socket, libzmq_socket, msg, payloads,
+    within_limit,
 };
+
+/// Receives a one-frame message on a libzmq socket (whose receive timeout
+/// is [`TIMEOUT`]), failing the test with `what` on a timeout or an error.
+#[track_caller]
+fn libzmq_recv_bytes(socket: &zmq::Socket, what: &str) -> Vec<u8> {
+    socket
+        .recv_bytes(0)
+        .unwrap_or_else(|e| panic!("{what}: libzmq recv: {e}"))
+}
 
 /// The marker a publisher sends until the subscriber has one: then the
 /// connection is up.
@@ -219,16 +231,17 @@ fn libzmq_xpub_sees_dhaga_sub_subscribe_and_cancel() {
         let xpub = libzmq_socket(ctx, zmq::XPUB);
         let sub = dhaga_socket(SocketType::Sub);
         link(&sub, &xpub, endpoint, binder);
+        let xpub_recv = |step: &str| libzmq_recv_bytes(&xpub, &format!("{what}: libzmq XPUB, {step}"));
         sub.subscribe("weather").unwrap();
-        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01weather", "{what}");
+        assert_eq!(xpub_recv("the subscribe"), b"\x01weather", "{what}");
         sub.subscribe("").unwrap();
-        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01", "{what}");
+        assert_eq!(xpub_recv("the empty subscribe"), b"\x01", "{what}");
         xpub.send("weather: sunny", 0).unwrap();
-        assert_eq!(&sub.recv().unwrap()[0][..], b"weather: sunny", "{what}");
+        assert_eq!(&dhaga_recv(&sub, what)[0][..], b"weather: sunny", "{what}");
         sub.unsubscribe("weather").unwrap();
-        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00weather", "{what}");
+        assert_eq!(xpub_recv("the cancel"), b"\x00weather", "{what}");
         sub.unsubscribe("").unwrap();
-        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00", "{what}");
+        assert_eq!(xpub_recv("the empty cancel"), b"\x00", "{what}");
     });
 }
 
@@ -243,8 +256,8 @@ fn dhaga_xpub_sees_libzmq_sub_subscribe_and_cancel() {
         xpub.send("weather: rain").unwrap();
         xpub.send("news: none").unwrap();
         xpub.send("weather: end").unwrap();
-        assert_eq!(sub.recv_bytes(0).unwrap(), b"weather: rain", "{what}");
-        assert_eq!(sub.recv_bytes(0).unwrap(), b"weather: end", "{what}");
+        assert_eq!(libzmq_recv_bytes(&sub, what), b"weather: rain", "{what}");
+        assert_eq!(libzmq_recv_bytes(&sub, what), b"weather: end", "{what}");
         sub.set_unsubscribe(b"weather").unwrap();
         assert_eq!(&dhaga_recv_pumping(&xpub, &sub, what)[0][..], b"\x00weather", "{what}");
     });
@@ -261,9 +274,9 @@ fn libzmq_xsub_and_dhaga_xpub_pass_messages_both_ways() {
         // then on, upstream messages have somewhere to go.
         assert_eq!(&dhaga_recv_pumping(&xpub, &xsub, what)[0][..], b"\x01A", "{what}");
         xsub.send("upstream", 0).unwrap();
-        assert_eq!(&xpub.recv().unwrap()[0][..], b"upstream", "{what}");
+        assert_eq!(&dhaga_recv(&xpub, what)[0][..], b"upstream", "{what}");
         xpub.send("A1").unwrap();
-        assert_eq!(xsub.recv_bytes(0).unwrap(), b"A1", "{what}");
+        assert_eq!(libzmq_recv_bytes(&xsub, what), b"A1", "{what}");
     });
 }
 
@@ -322,22 +335,35 @@ fn a_dhaga_proxy_between_libzmq_publishers_and_subscribers() {
             seen.sort();
             assert_eq!(seen, [b"\x01A".to_vec(), b"\x01B".to_vec()]);
         }
+        // Each publisher ends with an "end" of each subscribed topic: it
+        // comes down the same way after anything the publisher sent before,
+        // so a subscriber that has both ends has all it will get.
         for (i, publisher) in publishers.iter().enumerate() {
-            for topic in ["A", "B", "C"] {
+            for topic in ["A", "B", "C", "A end", "B end"] {
                 publisher.send(format!("{topic} from {i}").as_bytes(), 0).unwrap();
             }
         }
         for (sub, topic) in subscribers.iter().zip(["A", "B"]) {
-            let mut got: Vec<_> = (0..2)
-                .map(|_| String::from_utf8(sub.recv_bytes(0).unwrap()).unwrap())
-                .collect();
+            sub.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
+            let ends = [format!("{topic} end from 0"), format!("{topic} end from 1")];
+            let (mut got, mut ended) = (Vec::new(), Vec::new());
+            while ended.len() < ends.len() {
+                let m = String::from_utf8(libzmq_recv_bytes(sub, &format!("libzmq SUB to {topic}"))).unwrap();
+                if ends.contains(&m) {
+                    ended.push(m);
+                } else {
+                    got.push(m);
+                }
+            }
             got.sort();
-            assert_eq!(got, [format!("{topic} from 0"), format!("{topic} from 1")]);
-            sub.set_rcvtimeo(50).unwrap();
-            assert!(sub.recv_bytes(0).is_err(), "{topic}: nothing else (no C)");
+            assert_eq!(
+                got,
+                [format!("{topic} from 0"), format!("{topic} from 1")],
+                "{topic}: its own updates and nothing else (no C)"
+            );
         }
         proxy.cancel();
-        let _ = proxy.join();
+        let _ = proxy.join_within("the proxy to end once cancelled");
     });
 }
 
@@ -370,7 +396,7 @@ fn a_publishing_loop_lets_its_workers_writers_run() {
             }
             sub.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
             let (done_tx, done_rx) = std::sync::mpsc::channel();
-            let reader = std::thread::spawn(move || {
+            let reader = Task::os_thread(move || {
                 let mut received = 0;
                 loop {
                     match sub.recv_bytes(0) {
@@ -386,12 +412,16 @@ fn a_publishing_loop_lets_its_workers_writers_run() {
             for i in 0..MESSAGES {
                 publisher.send(format!("{i}")).unwrap();
             }
-            // An END may be dropped like anything else: until one arrives.
-            while done_rx.try_recv().is_err() {
-                publisher.send("END").unwrap();
-                dhaga_runtime::yield_now();
-            }
-            reader.join().unwrap()
+            // An END may be dropped like anything else: until one arrives
+            // (or the reader failed: its join says why).
+            wait_until("the libzmq SUB to receive an END", || match done_rx.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    publisher.send("END").unwrap();
+                    false
+                }
+                Ok(()) | Err(TryRecvError::Disconnected) => true,
+            });
+            reader.join_within("the libzmq SUB's reader, which counts what arrived")
         });
         assert!(received > 5 * 1000, "{received} of {MESSAGES}");
     });
