@@ -10,12 +10,16 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{RecvTimeoutError, bounded, unbounded};
 use dhaga_runtime::{Builder, Runtime, RuntimeBuilder, Source, in_micro_thread, sleep, spawn};
+
+use util::{JoinWithin, PATIENCE, RecvWithin, Task, wait_until};
 
 fn micro() -> Runtime {
     RuntimeBuilder::new().build().unwrap()
@@ -29,17 +33,21 @@ fn threads() -> Runtime {
 fn spawn_and_join(rt: &Runtime) {
     let total = rt.block_on(|| {
         let hs: Vec<_> = (0..64u64).map(|i| spawn(move || i * i)).collect();
-        let nested = spawn(|| spawn(|| 5u64).join().unwrap() + 1);
+        let nested = spawn(|| spawn(|| 5u64).join_within("the nested child").unwrap() + 1);
         let named = Builder::new()
             .name("named".into())
             .stack_size(256 * 1024)
             .spawn(|| 100u64)
             .unwrap();
-        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>() + nested.join().unwrap() + named.join().unwrap()
+        hs.into_iter()
+            .map(|h| h.join_within("one of 64 children").unwrap())
+            .sum::<u64>()
+            + nested.join_within("the nesting child").unwrap()
+            + named.join_within("the named child").unwrap()
     });
     assert_eq!(total, (0..64u64).map(|i| i * i).sum::<u64>() + 6 + 100);
     let h = rt.spawn(|| String::from("outside"));
-    assert_eq!(h.join().unwrap(), "outside");
+    assert_eq!(h.join_within("the task spawned from outside").unwrap(), "outside");
 }
 
 /// Producers and consumers spawned on the runtime, over bounded, rendezvous
@@ -65,9 +73,12 @@ fn channels(rt: &Runtime) {
                 .collect();
             drop((tx, rx));
             for p in producers {
-                p.join().unwrap();
+                p.join_within("a producer").unwrap();
             }
-            consumers.into_iter().map(|c| c.join().unwrap()).sum::<u64>()
+            consumers
+                .into_iter()
+                .map(|c| c.join_within("a consumer to see the disconnect").unwrap())
+                .sum::<u64>()
         });
         assert_eq!(sum, (0..2000u64).sum::<u64>());
     }
@@ -79,7 +90,10 @@ fn channels(rt: &Runtime) {
         assert!(t0.elapsed() >= d);
         let h = spawn(move || rx.recv().is_err());
         drop(tx);
-        assert!(h.join().unwrap(), "dropping the sender wakes the receiver");
+        assert!(
+            h.join_within("the receiver woken by the disconnect").unwrap(),
+            "dropping the sender wakes the receiver"
+        );
     });
 }
 
@@ -96,7 +110,10 @@ fn sleeping(rt: &Runtime) {
                 })
             })
             .collect();
-        let each: Vec<Duration> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        let each: Vec<Duration> = hs
+            .into_iter()
+            .map(|h| h.join_within("one of 16 sleepers").unwrap())
+            .collect();
         (each, t0.elapsed())
     });
     assert!(each.iter().all(|&d| d >= Duration::from_millis(50)), "{each:?}");
@@ -113,7 +130,7 @@ fn panic_isolation(rt: &Runtime) {
             .map(|i| spawn(move || if i % 4 == 1 { panic!("task {i}") } else { i }))
             .collect();
         for (i, h) in (0..20u32).zip(hs) {
-            match h.join() {
+            match h.join_within(&format!("task {i}")) {
                 Ok(v) => assert_eq!(v, i),
                 Err(p) => {
                     assert_eq!(i % 4, 1, "task {i} should not have panicked");
@@ -132,9 +149,16 @@ fn join_from_os_thread(rt: &Runtime) {
     let (tx, rx) = bounded::<u32>(0);
     let h = rt.spawn(move || rx.recv().unwrap() * 3);
     assert!(!h.is_finished());
-    let joiner = thread::spawn(move || h.join().unwrap());
-    tx.send(14).unwrap();
-    assert_eq!(joiner.join().unwrap(), 42);
+    wait_until("the task to park in recv", || h.is_parked());
+    let (joining_tx, joining_rx) = mpsc::channel();
+    let joiner = Task::os_thread(move || {
+        joining_tx.send(()).unwrap();
+        h.join().unwrap()
+    });
+    joining_rx.recv_within("the joiner thread to start");
+    joiner.wait_parked("the joiner thread to block in join");
+    tx.send_timeout(14, PATIENCE).expect("the parked task takes the value");
+    assert_eq!(joiner.join_within("the joiner thread to return the result"), 42);
 }
 
 /// Ping-pong over a Source pair between two tasks, plus a deadline.
@@ -167,7 +191,7 @@ fn reactor(rt: &Runtime) {
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert!(Instant::now() >= deadline);
         drop(a);
-        ponger.join().unwrap();
+        ponger.join_within("the ponger to see EOF").unwrap();
         sum
     });
     assert_eq!(sum, (0..500u64).map(|i| i % 200 + 1).sum::<u64>());
@@ -198,24 +222,33 @@ both_modes! {
 
 #[test]
 fn thread_mode_spawn_starts_an_os_thread_each() {
-    // 16 tasks and the root meet at a std (OS-blocking) barrier: only
-    // possible if each task has an OS thread of its own.
+    // 16 tasks and the root meet, each blocking its OS thread while it
+    // waits for the others (`wait_until` sleeps outside a micro-thread):
+    // only possible if each task has an OS thread of its own.
     util::within_limit(|| {
         let rt = threads();
         let tids = rt.block_on(|| {
             assert!(!in_micro_thread(), "thread mode runs no micro-threads");
-            let barrier = Arc::new(Barrier::new(17));
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let meet = move |arrived: &AtomicUsize| {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                wait_until("the 16 tasks and the root to be running at once", || {
+                    arrived.load(Ordering::SeqCst) == 17
+                });
+            };
             let hs: Vec<_> = (0..16)
                 .map(|_| {
-                    let b = barrier.clone();
+                    let arrived = arrived.clone();
                     spawn(move || {
-                        b.wait();
+                        meet(&arrived);
                         (thread::current().id(), in_micro_thread())
                     })
                 })
                 .collect();
-            barrier.wait();
-            hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+            meet(&arrived);
+            hs.into_iter()
+                .map(|h| h.join_within("a task that met the others").unwrap())
+                .collect::<Vec<_>>()
         });
         assert!(tids.iter().all(|&(_, micro)| !micro));
         let distinct: HashSet<_> = tids.iter().map(|&(id, _)| id).collect();
