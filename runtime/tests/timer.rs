@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use dhaga_runtime::sync::unbounded;
 use dhaga_runtime::{Runtime, RuntimeBuilder, in_micro_thread, run, sleep, spawn};
 
+use util::{JoinWithin, RecvWithin, wait_until};
+
 const DURATIONS: [Duration; 6] = [
     Duration::ZERO,
     Duration::from_micros(1),
@@ -66,7 +68,9 @@ fn many_concurrent_sleepers_each_sleep_long_enough() {
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).sum::<u32>()
+            hs.into_iter()
+                .map(|h| h.join_within("one of 5000 sleepers").unwrap())
+                .sum::<u32>()
         });
         assert_eq!(short, 0, "sleeps returned early");
     });
@@ -82,7 +86,7 @@ fn sleep_parks_instead_of_blocking_the_worker() {
             let t0 = Instant::now();
             let hs: Vec<_> = (0..100).map(|_| spawn(|| sleep(Duration::from_millis(100)))).collect();
             for h in hs {
-                h.join().unwrap();
+                h.join_within("one of 100 sleepers on one worker").unwrap();
             }
             t0.elapsed()
         });
@@ -114,7 +118,7 @@ fn sleepers_wake_in_deadline_order() {
                 .collect();
             drop(tx);
             for h in hs {
-                h.join().unwrap();
+                h.join_within("a sleeper to report its wake-up").unwrap();
             }
             rx.iter().collect::<Vec<u64>>()
         });
@@ -131,13 +135,16 @@ fn a_short_sleep_is_not_held_up_by_an_earlier_long_one() {
         let rt = RuntimeBuilder::new().workers(1).build().unwrap();
         let took = rt.block_on(|| {
             let (started_tx, started_rx) = unbounded::<()>();
-            let _long = spawn(move || {
+            let long = spawn(move || {
                 started_tx.send(()).unwrap();
                 sleep(Duration::from_secs(3600));
             });
-            started_rx.recv().unwrap();
+            started_rx.recv_within("the hour-long sleeper to start");
+            wait_until("the hour-long sleeper to park in sleep", || long.is_parked());
             let t0 = Instant::now();
-            spawn(|| sleep(Duration::from_millis(20))).join().unwrap();
+            spawn(|| sleep(Duration::from_millis(20)))
+                .join_within("the 20 ms sleeper")
+                .unwrap();
             t0.elapsed()
         });
         assert!(took >= Duration::from_millis(20));
@@ -155,7 +162,7 @@ fn sleep_on_the_global_runtime() {
             sleep(d);
             t0.elapsed()
         })
-        .join()
+        .join_within("the sleeper on the global runtime")
         .unwrap();
         assert!(took >= d, "{took:?}");
     });
