@@ -17,6 +17,8 @@ use std::time::Duration;
 use dhaga_runtime::sync::{Sender, bounded, unbounded};
 use dhaga_runtime::{Runtime, RuntimeBuilder, sleep, spawn, yield_now};
 
+use util::JoinWithin;
+
 thread_local! {
     /// (tag, tid): a distinct tag and the OS thread id, stored on first use.
     static TAG: Cell<(u64, i64)> = const { Cell::new((0, 0)) };
@@ -167,7 +169,7 @@ fn under_load(rt: &Runtime, pairs: u64, iters: u64) -> Seen {
     drop(echo_tx);
     let mut all = Seen::default();
     for h in handles {
-        let s = h.join().expect("park loop panicked");
+        let s = h.join_within("a park loop").expect("park loop panicked");
         all.tags.extend(s.tags);
         all.mismatches += s.mismatches;
         all.parks += s.parks;
@@ -176,7 +178,7 @@ fn under_load(rt: &Runtime, pairs: u64, iters: u64) -> Seen {
         }
     }
     for s in servers {
-        s.join().unwrap();
+        s.join_within("an echo server thread").unwrap();
     }
     all
 }
@@ -250,7 +252,10 @@ fn thread_local_survives_parks_in_block_on_root() {
                         })
                     })
                     .collect();
-                let sum: u64 = kids.into_iter().map(|h| h.join().unwrap()).sum();
+                let sum: u64 = kids
+                    .into_iter()
+                    .map(|h| h.join_within("a child of the root").unwrap())
+                    .sum();
                 assert_eq!(sum, (0..20).sum::<u64>() + 20 * i);
                 let after = tag();
                 let now = os_tid();
