@@ -23,7 +23,7 @@ mod interop;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dhaga_mq::{Msg, Socket, SocketType};
+use dhaga_testutil::{JoinWithin, PATIENCE};
 
 use interop::{
     Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, msg, payloads, reply_to, show,
@@ -45,15 +46,29 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
+/// Waits for `child` to exit, for at most [`PATIENCE`]; `None` if it had
+/// not by then, and was killed (our own child, by its pid).
+fn wait_exit(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child process") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        // Polling a state (the child has exited), not ordering anything.
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The executable behind `python` (past any launcher shim, so each peer
 /// starts sooner) if it can import pyzmq; otherwise why not, and what to
 /// do about it.
 fn find_pyzmq(python: &str) -> Result<String, String> {
-    let problem = match Command::new(python)
-        .args(["-c", "import sys, zmq; print(sys.executable)"])
-        .stdin(Stdio::null())
-        .output()
-    {
+    let problem = match run_probe(python) {
         Err(e) => format!("cannot run `{python}`: {e}"),
         Ok(out) if !out.status.success() => format!(
             "`{python}` cannot import zmq (pyzmq): {}",
@@ -67,6 +82,27 @@ fn find_pyzmq(python: &str) -> Result<String, String> {
     Err(format!(
         "{problem}\nthe pyzmq interop tests need python3 with pyzmq: run scripts/setup.sh"
     ))
+}
+
+/// Runs `python -c "import sys, zmq; print(sys.executable)"` and returns
+/// its output; one that has not exited within [`PATIENCE`] fails the test.
+/// (What it prints fits in the pipes, so they are read after it exits.)
+fn run_probe(python: &str) -> std::io::Result<Output> {
+    let mut child = Command::new(python)
+        .args(["-c", "import sys, zmq; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let Some(status) = wait_exit(&mut child) else {
+        return Err(std::io::Error::other(format!(
+            "waited {PATIENCE:?} for it to say whether it can import zmq: killed it"
+        )));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().expect("piped stdout").read_to_end(&mut stdout)?;
+    child.stderr.take().expect("piped stderr").read_to_end(&mut stderr)?;
+    Ok(Output { status, stdout, stderr })
 }
 
 /// The interpreter that runs the peers, looked for once; fails the test
@@ -144,12 +180,29 @@ impl Peer {
         self.stderr.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Waits for the peer to exit (it has closed its stdout, or said
+    /// `DONE`), for at most [`PATIENCE`], killing it then.
+    #[track_caller]
+    fn wait_exit(&mut self) -> ExitStatus {
+        match wait_exit(&mut self.child) {
+            Some(status) => status,
+            None => panic!(
+                "waited {PATIENCE:?} for {} to exit: killed it\nstderr: {}",
+                self.what,
+                self.stderr()
+            ),
+        }
+    }
+
     /// Once its stdout has closed: waits for the peer to exit and describes
     /// how it did, with all it wrote on stderr.
+    #[track_caller]
     fn exit_report(&mut self) -> String {
-        let status = self.child.wait().expect("wait for the peer");
+        let status = self.wait_exit();
         if let Some(reader) = self.stderr_reader.take() {
-            let _ = reader.join();
+            // It ends at the end of the peer's stderr, which the peer's
+            // exit closed.
+            let _ = reader.join_within(&format!("{}: the end of its stderr", self.what));
         }
         format!("{}: {status}\nstderr: {}", self.what, self.stderr())
     }
@@ -230,7 +283,7 @@ impl Peer {
             Ok(line) => panic!("{}: unexpected line after DONE: {line:?}", self.what),
             Err(RecvTimeoutError::Timeout) => panic!("{}: did not exit within {TIMEOUT:?} after DONE", self.what),
         }
-        let status = self.child.wait().expect("wait for the peer");
+        let status = self.wait_exit();
         assert!(status.success(), "{}", self.exit_report());
     }
 }

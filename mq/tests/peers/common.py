@@ -5,8 +5,9 @@ connects, prints ``READY <endpoint>`` (the endpoint as bound, with the port
 the system picked), does its part of an exchange, prints ``DONE`` and
 exits. The Rust test (``mq/tests/interop_pyzmq.rs``) reads these lines.
 A peer that sees something unexpected prints the reason on stderr and
-exits with status 1; one that waits too long times out; and every peer
-ends itself after ``LIFETIME_S`` whatever happens.
+exits with status 1; one that waits too long times out, saying what it
+waited for; and every peer ends itself after ``LIFETIME_S`` whatever
+happens, saying so.
 
 ``frame`` and ``payloads`` build the same bytes as the Rust side's
 ``mq/tests/interop/mod.rs``, and ``topics`` the same as
@@ -16,7 +17,6 @@ ends itself after ``LIFETIME_S`` whatever happens.
 import argparse
 import signal
 import sys
-import time
 
 import zmq
 
@@ -104,7 +104,9 @@ def parser(description, socket_types=None):
     parser.add_argument("endpoint")
     parser.add_argument("--identity", help="ZMQ_ROUTING_ID to set before connecting")
     parser.add_argument(
-        "--hold", action="store_true", help="after DONE, stay (until killed or the lifetime ends)"
+        "--hold",
+        action="store_true",
+        help="after DONE, stay (until killed, stdin ends or the lifetime ends)",
     )
     return parser
 
@@ -112,6 +114,7 @@ def parser(description, socket_types=None):
 def open_socket(socket_type, args):
     """A socket of ``socket_type`` (a name such as ``"REP"``) with timeouts,
     bound or connected as ``args`` say; prints ``READY <endpoint>``."""
+    signal.signal(signal.SIGALRM, _lifetime_ended)
     signal.alarm(LIFETIME_S)
     socket = zmq.Context.instance().socket(getattr(zmq, socket_type))
     socket.rcvtimeo = TIMEOUT_MS
@@ -127,11 +130,18 @@ def open_socket(socket_type, args):
     return socket
 
 
+def _lifetime_ended(_signum, _frame):
+    fail(f"still running after its lifetime, {LIFETIME_S} s: killed by its alarm")
+
+
 def done(socket, args):
-    """Prints ``DONE``; holds if asked to; closes (sending what is queued)."""
+    """Prints ``DONE``; holds if asked to; closes (sending what is queued).
+
+    A holding peer keeps its socket open until the test kills it (or ends:
+    then its stdin ends too), or its lifetime ends."""
     print("DONE", flush=True)
     if args.hold:
-        time.sleep(LIFETIME_S)
+        sys.stdin.read()
     socket.close()
     zmq.Context.instance().term()
 

@@ -7,7 +7,8 @@ The exchange, after ``READY``:
 
 1. this peer publishes the markers ``CONNECTED`` and ``SUBSCRIBED`` every
    millisecond until a line ``SYNCED`` comes on its stdin (the subscriber
-   has had both, so its subscriptions have arrived, see ``sub.py``);
+   has had both, so its subscriptions have arrived, see ``sub.py``), for
+   at most ``common.TIMEOUT_MS``;
 2. it publishes every ``topics()`` message, then ``END``;
 3. it publishes every payload behind a ``PAYLOAD_TOPIC`` frame.
 
@@ -16,6 +17,7 @@ Closing waits (up to the linger time) until everything has been sent.
 
 import select
 import sys
+import time
 
 import common
 
@@ -24,8 +26,12 @@ MARKER_INTERVAL_S = 0.001
 
 
 def wait_synced(socket):
-    """Publishes the markers until stdin says ``SYNCED``."""
+    """Publishes the markers until stdin says ``SYNCED``; fails if it has
+    not within ``common.TIMEOUT_MS``."""
+    deadline = time.monotonic() + common.TIMEOUT_MS / 1000
     while True:
+        if time.monotonic() >= deadline:
+            common.fail(f"no SYNCED on stdin within {common.TIMEOUT_MS} ms")
         for marker in common.MARKERS:
             common.send(socket, marker, "a marker")
         readable, _, _ = select.select([sys.stdin], [], [], MARKER_INTERVAL_S)
