@@ -1,14 +1,20 @@
 //! The messaging examples, end to end: each example's logic (the function
 //! its `main` calls) runs here in-process, over real TCP sockets on
 //! 127.0.0.1, against the example it pairs with.
+//!
+//! Every wait ends: the tests' sockets give up sending or receiving after
+//! [`PATIENCE`] (an example's function then returns `Error::TimedOut`,
+//! which [`done`] turns into a failure naming what the test waited for),
+//! and micro-threads are joined with [`joined`], which does the same.
 
 use std::io::{self, Write};
 use std::num::NonZeroU64;
+use std::panic;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dhaga::mq::{Error, Socket, SocketType};
-use dhaga_testutil::within_limit;
+use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
 
 #[allow(dead_code)]
 #[path = "../examples/hwclient.rs"]
@@ -53,30 +59,61 @@ mod wuproxy;
 #[path = "../examples/wuserver.rs"]
 mod wuserver;
 
-/// A socket of type `socket_type` bound to a free port of 127.0.0.1, and
-/// the endpoint to connect to it.
-fn bound(socket_type: SocketType) -> (Socket, String) {
+/// A socket of type `socket_type` whose sends and receives give up after
+/// [`PATIENCE`] (`taskwork` replaces its receive timeout with its idle
+/// time after the first task).
+fn patient(socket_type: SocketType) -> Socket {
     let socket = Socket::new(socket_type);
+    socket.set_recv_timeout(Some(PATIENCE));
+    socket.set_send_timeout(Some(PATIENCE));
+    socket
+}
+
+/// A [`patient`] socket bound to a free port of 127.0.0.1, and the
+/// endpoint to connect to it.
+fn bound(socket_type: SocketType) -> (Socket, String) {
+    let socket = patient(socket_type);
     socket.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = socket.last_endpoint().unwrap();
     (socket, endpoint)
 }
 
+/// A [`patient`] socket connected to `endpoint`.
 fn connected(socket_type: SocketType, endpoint: &str) -> Socket {
-    let socket = Socket::new(socket_type);
+    let socket = patient(socket_type);
     socket.connect(endpoint).unwrap();
     socket
 }
 
-/// Stops a micro-thread that runs until it is cancelled (a publisher),
-/// and checks that it had not ended otherwise.
+/// The value of what an example's function (or a socket call) returned;
+/// on an error, fails the test naming `what` it waited for.
 #[track_caller]
-fn cancel<T: std::fmt::Debug>(running: dhaga::JoinHandle<T>) {
+fn done<T, E: Into<Error>>(result: Result<T, E>, what: &str) -> T {
+    match result.map_err(Into::into) {
+        Ok(value) => value,
+        Err(Error::TimedOut) => panic!("waited {PATIENCE:?} for {what}: a socket timed out"),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// The value a micro-thread returned, re-raising its panic; fails the test
+/// naming `what` if it has not ended within [`PATIENCE`].
+#[track_caller]
+fn joined<T>(running: dhaga::JoinHandle<T>, what: &str) -> T {
+    running
+        .join_within(what)
+        .unwrap_or_else(|payload| panic::resume_unwind(payload))
+}
+
+/// Stops a micro-thread that runs until it is cancelled (a publisher),
+/// and checks that it had not ended otherwise; `what` names it.
+#[track_caller]
+fn cancel<T: std::fmt::Debug>(running: dhaga::JoinHandle<T>, what: &str) {
     running.cancel();
-    match running.join() {
+    match running.join_within(&format!("{what} to end once cancelled")) {
         Err(payload) if payload.is::<dhaga::Cancelled>() => {}
-        Err(payload) => panic!("it panicked: {:?}", dhaga_testutil::panic_text(&*payload)),
-        Ok(value) => panic!("it ended by itself: {value:?}"),
+        Err(payload) => panic!("{what} panicked: {:?}", dhaga_testutil::panic_text(&*payload)),
+        Ok(value) => panic!("{what} ended by itself: {value:?}"),
     }
 }
 
@@ -109,19 +146,19 @@ fn hello_world_client_and_server() {
             let (server, endpoint) = bound(SocketType::Rep);
             let serving = dhaga::spawn(move || {
                 let mut out = Vec::new();
-                hwserver::serve(&server, Some(5), &mut out).unwrap();
+                done(hwserver::serve(&server, Some(5), &mut out), "hwserver's 5 requests");
                 String::from_utf8(out).unwrap()
             });
 
             let client = connected(SocketType::Req, &endpoint);
             let mut out = Vec::new();
-            hwclient::run(&client, 5, &mut out).unwrap();
+            done(hwclient::run(&client, 5, &mut out), "hwclient's 5 replies");
 
             let expected: String = (0..5)
                 .map(|i| format!("Sending Hello {i}…\nReceived World {i}\n"))
                 .collect();
             assert_eq!(String::from_utf8(out).unwrap(), expected);
-            assert_eq!(serving.join().unwrap(), "Received Hello\n".repeat(5));
+            assert_eq!(joined(serving, "hwserver"), "Received Hello\n".repeat(5));
         });
     });
 }
@@ -138,7 +175,7 @@ fn task_pipeline_collects_every_result() {
             let sink = dhaga::spawn(move || {
                 let mut out = Vec::new();
                 // The start message announces the batch; 1 would be wrong.
-                tasksink::collect(&results, 1, &mut out).unwrap();
+                done(tasksink::collect(&results, 1, &mut out), "tasksink's results");
                 String::from_utf8(out).unwrap()
             });
             let workers: Vec<_> = (0..2)
@@ -146,23 +183,27 @@ fn task_pipeline_collects_every_result() {
                     let pull = connected(SocketType::Pull, &vent_endpoint);
                     let push = connected(SocketType::Push, &sink_endpoint);
                     dhaga::spawn(move || {
-                        let done = taskwork::work(&pull, &push, Duration::from_secs(30), &mut Vec::new()).unwrap();
+                        let worked = taskwork::work(&pull, &push, Duration::from_secs(30), &mut Vec::new());
+                        let worked = done(worked, "taskwork's tasks");
                         push.close();
-                        done
+                        worked
                     })
                 })
                 .collect();
 
             let sink_push = connected(SocketType::Push, &sink_endpoint);
             let mut out = Vec::new();
-            let total_ms = taskvent::ventilate(&tasks, &sink_push, TASKS, 5, 7, &mut out).unwrap();
+            let total_ms = done(
+                taskvent::ventilate(&tasks, &sink_push, TASKS, 5, 7, &mut out),
+                "taskvent sending the tasks",
+            );
             assert!((u64::from(TASKS)..=5 * u64::from(TASKS)).contains(&total_ms));
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 format!("Sending tasks to workers…\nTotal expected cost: {total_ms} msec\n")
             );
 
-            let report = sink.join().unwrap();
+            let report = joined(sink, "tasksink collecting every result");
             let (progress, total) = report.split_once('\n').unwrap();
             assert_eq!(progress, ":.........:.........");
             assert!(
@@ -172,10 +213,13 @@ fn task_pipeline_collects_every_result() {
 
             // Every result is in: stop the workers (round-robin gives each
             // one KILL; one whose connection is gone leaves both to the other).
-            tasks.send(taskwork::KILL).unwrap();
-            tasks.send(taskwork::KILL).unwrap();
-            let done: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
-            assert_eq!(done, u64::from(TASKS));
+            done(tasks.send(taskwork::KILL), "a KILL to send");
+            done(tasks.send(taskwork::KILL), "a KILL to send");
+            let worked: u64 = workers
+                .into_iter()
+                .map(|w| joined(w, "a taskwork worker to stop at its KILL"))
+                .sum();
+            assert_eq!(worked, u64::from(TASKS));
         });
     });
 }
@@ -191,22 +235,21 @@ fn a_worker_stops_at_kill_or_when_idle() {
             let pull = connected(SocketType::Pull, &vent_endpoint);
             let push = connected(SocketType::Push, &sink_endpoint);
 
-            vent.send("3").unwrap();
-            vent.send(taskwork::KILL).unwrap();
+            done(vent.send("3"), "a task to send");
+            done(vent.send(taskwork::KILL), "a KILL to send");
             let mut out = Vec::new();
-            assert_eq!(
-                taskwork::work(&pull, &push, Duration::from_secs(30), &mut out).unwrap(),
-                1
-            );
+            let worked = taskwork::work(&pull, &push, Duration::from_secs(30), &mut out);
+            assert_eq!(done(worked, "taskwork's task and KILL"), 1);
             assert_eq!(String::from_utf8(out).unwrap(), "3.");
-            assert_eq!(sink.recv().unwrap(), "".into());
+            assert_eq!(done(sink.recv(), "the first task's result"), "".into());
 
-            vent.send("1").unwrap();
+            done(vent.send("1"), "a task to send");
             let mut out = Vec::new();
             let idle = Duration::from_millis(50);
-            assert_eq!(taskwork::work(&pull, &push, idle, &mut out).unwrap(), 1);
+            let worked = taskwork::work(&pull, &push, idle, &mut out);
+            assert_eq!(done(worked, "taskwork's task, then its idle time"), 1);
             assert_eq!(String::from_utf8(out).unwrap(), "1.");
-            assert_eq!(sink.recv().unwrap(), "".into());
+            assert_eq!(done(sink.recv(), "the second task's result"), "".into());
         });
     });
 }
@@ -227,7 +270,7 @@ fn broker_shuttles_requests_and_replies() {
             let worker = connected(SocketType::Rep, &backend_endpoint);
             let serving = dhaga::spawn(move || {
                 let mut out = Vec::new();
-                rrworker::serve(&worker, Some(10), &mut out).unwrap();
+                done(rrworker::serve(&worker, Some(10), &mut out), "rrworker's 10 requests");
                 String::from_utf8(out).unwrap()
             });
 
@@ -236,16 +279,19 @@ fn broker_shuttles_requests_and_replies() {
                     let client = connected(SocketType::Req, &frontend_endpoint);
                     dhaga::spawn(move || {
                         let mut out = Vec::new();
-                        hwclient::run(&client, 5, &mut out).unwrap();
+                        done(
+                            hwclient::run(&client, 5, &mut out),
+                            "hwclient's 5 replies through rrbroker",
+                        );
                         String::from_utf8(out).unwrap()
                     })
                 })
                 .collect();
             for client in clients {
-                let out = client.join().unwrap();
+                let out = joined(client, "an hwclient");
                 assert_eq!(out.matches("Received World").count(), 5, "{out}");
             }
-            assert_eq!(serving.join().unwrap(), "Received request: [Hello]\n".repeat(10));
+            assert_eq!(joined(serving, "rrworker"), "Received request: [Hello]\n".repeat(10));
         });
     });
 }
@@ -265,8 +311,11 @@ fn weather_client_averages_the_updates_of_its_zipcodes() {
             let subscriber = connected(SocketType::Sub, &endpoint);
             let mut out = Vec::new();
             let n = NonZeroU64::new(N as u64).unwrap();
-            let average = wuclient::collect(&subscriber, PREFIX, n, &mut out).unwrap();
-            cancel(server);
+            let average = done(
+                wuclient::collect(&subscriber, PREFIX, n, &mut out),
+                "wuclient's updates",
+            );
+            cancel(server, "wuserver");
 
             let out = String::from_utf8(out).unwrap();
             let lines: Vec<&str> = out.lines().collect();
@@ -310,7 +359,7 @@ fn weather_client_refuses_what_is_not_an_update() {
             let subscriber = connected(SocketType::Sub, &endpoint);
             let n = NonZeroU64::new(1).unwrap();
             let refused = wuclient::collect(&subscriber, "1", n, &mut Vec::new());
-            cancel(server);
+            cancel(server, "the publisher");
             match refused {
                 Err(Error::Io(e)) => {
                     assert_eq!(e.kind(), io::ErrorKind::InvalidData);
@@ -336,8 +385,11 @@ fn envelope_subscriber_gets_only_its_topic() {
 
                 let subscriber = connected(SocketType::Sub, &endpoint);
                 let mut out = Vec::new();
-                psenvsub::listen(&subscriber, topic, Some(N), &mut out).unwrap();
-                cancel(server);
+                done(
+                    psenvsub::listen(&subscriber, topic, Some(N), &mut out),
+                    "psenvsub's messages",
+                );
+                cancel(server, "psenvpub");
                 assert_eq!(
                     String::from_utf8(out).unwrap(),
                     format!("[{topic}] {body}\n").repeat(N as usize)
@@ -374,16 +426,17 @@ fn load_balancing_broker_serves_every_request_through_the_workers() {
                     let client = connected(SocketType::Req, &frontend_endpoint);
                     dhaga::spawn(move || {
                         let mut out = Vec::new();
-                        lbbroker::ask(&client, REQUESTS, &mut out).unwrap();
+                        done(lbbroker::ask(&client, REQUESTS, &mut out), "a client's replies");
                         String::from_utf8(out).unwrap()
                     })
                 })
                 .collect();
 
             for client in clients {
-                assert_eq!(client.join().unwrap(), "Client: OK\n".repeat(REQUESTS as usize));
+                assert_eq!(joined(client, "a client"), "Client: OK\n".repeat(REQUESTS as usize));
             }
-            assert_eq!(brokering.join().unwrap().unwrap(), CLIENTS * REQUESTS);
+            let brokered = joined(brokering, "lbbroker to stop after the replies asked for");
+            assert_eq!(done(brokered, "lbbroker's replies"), CLIENTS * REQUESTS);
             // A worker logs a request before it replies.
             assert_eq!(log.text(), "Worker: HELLO\n".repeat((CLIENTS * REQUESTS) as usize));
         });
@@ -407,37 +460,40 @@ fn load_balancing_broker_skips_a_worker_that_left() {
 
             // The first worker serves one request (so the broker has put
             // it back in its queue when the reply arrives), then leaves.
-            let leaving = Socket::new(SocketType::Req);
+            let leaving = patient(SocketType::Req);
             leaving.set_routing_id("leaving").unwrap();
             leaving.connect(&backend_endpoint).unwrap();
-            leaving.send(lbbroker::READY).unwrap();
-            client.send(lbbroker::REQUEST).unwrap();
-            let mut request = leaving.recv().unwrap();
+            done(leaving.send(lbbroker::READY), "the leaving worker's READY to send");
+            done(client.send(lbbroker::REQUEST), "the request to send");
+            let mut request = done(leaving.recv(), "the request at the leaving worker");
             assert_eq!(request.pop_back().unwrap(), lbbroker::REQUEST);
             request.push_back(lbbroker::REPLY);
-            leaving.send(request).unwrap();
-            assert_eq!(client.recv().unwrap(), lbbroker::REPLY.into());
+            done(leaving.send(request), "the leaving worker's reply to send");
+            assert_eq!(done(client.recv(), "the reply at the client"), lbbroker::REPLY.into());
             leaving.close();
             // Until the backend has seen it go, a message for it would be
             // lost with its connection; then the backend (mandatory
             // routing, set by the broker) refuses one.
-            loop {
+            wait_until("the backend to see the leaving worker go", || {
                 match backend.send(dhaga::mq::Msg::from_iter(["leaving", "", "probe"])) {
-                    Err(e) if matches!(e.error(), Error::HostUnreachable) => break,
-                    Err(e) => panic!("{e}"),
-                    Ok(()) => dhaga::yield_now(),
+                    Err(e) if matches!(e.error(), Error::HostUnreachable) => true,
+                    Err(e) => panic!("a probe for the leaving worker: {e}"),
+                    Ok(()) => false,
                 }
-            }
+            });
 
             let staying = connected(SocketType::Req, &backend_endpoint);
             let log = SharedOut::default();
             let mut served = log.clone();
             drop(dhaga::spawn(move || lbbroker::work(&staying, &mut served)));
             let mut out = Vec::new();
-            lbbroker::ask(&client, 1, &mut out).unwrap();
+            done(
+                lbbroker::ask(&client, 1, &mut out),
+                "the reply through the staying worker",
+            );
             assert_eq!(String::from_utf8(out).unwrap(), "Client: OK\n");
             assert_eq!(log.text(), "Worker: HELLO\n");
-            cancel(brokering);
+            cancel(brokering, "lbbroker");
         });
     });
 }
@@ -456,9 +512,10 @@ fn weather_proxy_relays_updates_and_subscriptions() {
 
             let subscriber = connected(SocketType::Sub, &downstream);
             let mut out = Vec::new();
-            wuclient::collect(&subscriber, "2", NonZeroU64::new(10).unwrap(), &mut out).unwrap();
-            cancel(relay);
-            cancel(server);
+            let collected = wuclient::collect(&subscriber, "2", NonZeroU64::new(10).unwrap(), &mut out);
+            done(collected, "wuclient's updates through wuproxy");
+            cancel(relay, "the proxy");
+            cancel(server, "wuserver");
             let out = String::from_utf8(out).unwrap();
             let updates: Vec<&str> = out.lines().take(10).collect();
             assert!(updates.iter().all(|u| u.starts_with('2')), "{out}");
@@ -488,10 +545,11 @@ fn one_poller_serves_tasks_and_weather_updates() {
             };
             // The tasks arrive among the updates: the poller takes both.
             for i in 0..TASKS {
-                ventilator.send(format!("{i}")).unwrap();
+                done(ventilator.send(format!("{i}")), "a task to send");
             }
-            let counts = poller.join().unwrap().unwrap();
-            cancel(server);
+            let served = joined(poller, "mspoller to take 10 tasks and 10 updates");
+            let counts = done(served, "mspoller's tasks and updates");
+            cancel(server, "wuserver");
             assert_eq!(counts.tasks, TASKS, "{counts:?}");
             assert!(counts.updates >= TASKS, "{counts:?}");
             let text = out.text();
