@@ -100,19 +100,27 @@ fn sleep_parks_instead_of_blocking_the_worker() {
 
 #[test]
 fn sleepers_wake_in_deadline_order() {
-    // Durations 50 ms apart, spawned in reverse order: wake-ups arrive
-    // shortest first.
+    // Deadlines 50 ms apart, armed in reverse order: wake-ups arrive earliest
+    // first. One worker, because each worker keeps its own timers: across
+    // workers the order would only be as good as each worker's promptness,
+    // and a worker on a loaded machine can be 50 ms late. The deadlines are
+    // absolute and the first is 100 ms out, so all are armed before any
+    // passes; from then on the order is the timers' alone, even if the
+    // worker is late and finds several due at once.
     util::within_limit(|| {
-        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
-        let order = rt.block_on(|| {
-            let (tx, rx) = unbounded::<u64>();
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let woken = rt.block_on(|| {
+            let (tx, rx) = unbounded::<(u64, bool)>();
+            let first = Instant::now() + Duration::from_millis(100);
             let hs: Vec<_> = (0..6u64)
                 .rev()
                 .map(|i| {
                     let tx = tx.clone();
+                    let deadline = first + Duration::from_millis(50 * i);
                     spawn(move || {
-                        sleep(Duration::from_millis(20 + 50 * i));
-                        tx.send(i).unwrap();
+                        let in_time = Instant::now() < first;
+                        sleep(deadline.saturating_duration_since(Instant::now()));
+                        tx.send((i, in_time)).unwrap();
                     })
                 })
                 .collect();
@@ -120,8 +128,13 @@ fn sleepers_wake_in_deadline_order() {
             for h in hs {
                 h.join_within("a sleeper to report its wake-up").unwrap();
             }
-            rx.iter().collect::<Vec<u64>>()
+            rx.iter().collect::<Vec<(u64, bool)>>()
         });
+        assert!(
+            woken.iter().all(|&(_, in_time)| in_time),
+            "not every sleeper was armed before the first deadline, so the order cannot tell: {woken:?}"
+        );
+        let order: Vec<u64> = woken.iter().map(|&(i, _)| i).collect();
         assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
     });
 }
