@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::Barrier;
 use dhaga_runtime::{run, sleep};
-use util::CTX_PAIRS;
+use util::{CTX_PAIRS, JoinWithin};
 
 #[test]
 fn generations_release_together_with_one_leader_each() {
@@ -42,7 +42,9 @@ fn generations_release_together_with_one_leader_each() {
                     leads
                 })
             };
-            let leads: usize = sync_util::join_all(tasks).into_iter().sum();
+            let leads: usize = sync_util::join_all("the parties of 300 generations", tasks)
+                .into_iter()
+                .sum();
             assert_eq!(leads, generations, "one leader per generation");
         }
     });
@@ -60,7 +62,8 @@ fn pairs_of_contexts_meet() {
             };
             let ta = util::start(&rt, a, party());
             let tb = util::start(&rt, b, party());
-            assert_eq!(ta.join() + tb.join(), 500, "{a:?}/{b:?}");
+            let leads = ta.join_within("party a") + tb.join_within("party b");
+            assert_eq!(leads, 500, "{a:?}/{b:?}");
         }
     });
 }
@@ -100,7 +103,7 @@ fn wait_timeout_withdraws_the_arrival() {
                 .wait_timeout(Duration::from_secs(60))
                 .expect("released")
                 .is_leader();
-            assert!(here ^ other.join().unwrap());
+            assert!(here ^ other.join_within("the other party").unwrap());
         };
         check();
         run(check);
@@ -125,7 +128,12 @@ fn shutdown_unwinds_waiters_and_withdraws_their_arrivals() {
                 thread::spawn(move || barrier.wait().is_leader())
             })
             .collect();
-        let leaders = threads.into_iter().map(|t| t.join().unwrap()).filter(|&l| l).count();
+        let leaders = threads
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| t.join_within(&format!("OS thread {i} of 3 at the barrier")).unwrap())
+            .filter(|&l| l)
+            .count();
         assert_eq!(leaders, 1);
         // And a lone waiter is not released by leftovers either.
         assert!(barrier.wait_timeout(Duration::from_millis(5)).is_none());

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use dhaga_runtime::run;
 use dhaga_runtime::sync::{Condvar, Mutex, bounded};
-use util::CTX_PAIRS;
+use util::{CTX_PAIRS, JoinWithin, RecvWithin};
 
 type Shared<T> = Arc<(Mutex<T>, Condvar)>;
 
@@ -43,8 +43,8 @@ fn ping_pong_loses_no_wake_up_between_all_contexts() {
                 };
                 let ta = util::start(&rt, a, turn(0));
                 let tb = util::start(&rt, b, turn(1));
-                ta.join();
-                tb.join();
+                ta.join_within("party a of the ping-pong");
+                tb.join_within("party b of the ping-pong");
                 assert_eq!(*pair.0.lock().unwrap(), 2000, "{a:?}/{b:?}");
             }
         }
@@ -90,8 +90,8 @@ fn notify_one_hands_out_every_token() {
                     cv.notify_all();
                 })
             };
-            producer.join().unwrap();
-            let taken: u64 = sync_util::join_all(consumers).into_iter().sum();
+            producer.join_within("the producer of 5000 tokens").unwrap();
+            let taken: u64 = sync_util::join_all("the token consumers", consumers).into_iter().sum();
             assert_eq!(taken, 5000);
         }
     });
@@ -116,12 +116,19 @@ fn notify_all_wakes_every_waiter() {
                     })
                 };
                 let (m, cv) = &*pair;
-                let mut state = cv.wait_while(m.lock().unwrap(), |(waiting, _)| *waiting < 24).unwrap();
+                let (mut state, waited) = cv
+                    .wait_timeout_while(m.lock().unwrap(), util::PATIENCE, |(waiting, _)| *waiting < 24)
+                    .unwrap();
+                assert!(
+                    !waited.timed_out(),
+                    "waited {:?} for the 24 waiters of round {round} to arrive: {} did",
+                    util::PATIENCE,
+                    state.0
+                );
                 state.1 = true;
                 drop(state);
                 cv.notify_all();
-                sync_util::join_all(waiters);
-                let _ = round;
+                sync_util::join_all("the waiters woken by notify_all", waiters);
             }
         }
     });
@@ -177,14 +184,18 @@ fn wait_timeout_is_woken_by_a_notification_from_any_context() {
                     result.timed_out()
                 })
             };
-            ready_rx.recv().unwrap();
+            // The waiter holds the mutex until it waits: the notifier, which
+            // needs the mutex, comes after.
+            ready_rx.recv_within("the waiter's report that it holds the mutex");
             let pair2 = Arc::clone(&pair);
-            util::run_in(&rt, notifier, move || {
+            util::start(&rt, notifier, move || {
                 let (m, cv) = &*pair2;
                 *m.lock().unwrap() = true;
                 cv.notify_one();
-            });
-            assert!(!w.join(), "{waiter:?}/{notifier:?}");
+            })
+            .join_within("the notifier");
+            let timed_out = w.join_within("the waiter, notified");
+            assert!(!timed_out, "{waiter:?}/{notifier:?}");
         }
     });
 }
@@ -206,7 +217,7 @@ fn timed_out_waiters_leave_the_queue() {
                 }
             })
         };
-        sync_util::join_all(timers);
+        sync_util::join_all("the waiters that time out", timers);
         let (ready_tx, ready_rx) = bounded::<()>(0);
         let waiter = {
             let pair = Arc::clone(&pair);
@@ -217,11 +228,11 @@ fn timed_out_waiters_leave_the_queue() {
                 drop(cv.wait_while(guard, |set| !*set).unwrap());
             })
         };
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the real waiter's report that it holds the mutex");
         let (m, cv) = &*pair;
         *m.lock().unwrap() = true;
         cv.notify_one();
-        waiter.join().unwrap();
+        waiter.join_within("the real waiter, notified").unwrap();
     });
 }
 
@@ -240,7 +251,7 @@ fn a_wait_returns_a_poisoned_guard_if_the_mutex_was_poisoned_meanwhile() {
                 *err.into_inner()
             })
         };
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the waiter's report that it holds the mutex");
         let pair2 = Arc::clone(&pair);
         let _ = panic::catch_unwind(AssertUnwindSafe(move || {
             run(move || {
@@ -251,7 +262,8 @@ fn a_wait_returns_a_poisoned_guard_if_the_mutex_was_poisoned_meanwhile() {
                 panic!("poison while holding");
             })
         }));
-        assert_eq!(waiter.join().unwrap(), 5);
+        let seen = waiter.join_within("the waiter, woken with a poisoned guard").unwrap();
+        assert_eq!(seen, 5);
         assert!(pair.0.is_poisoned());
     });
 }
@@ -278,10 +290,10 @@ fn shutdown_unwinds_waiters_and_leaves_nothing_in_the_queue() {
                 drop(cv.wait_while(guard, |set| !*set).unwrap());
             })
         };
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the OS thread's report that it holds the mutex");
         *m.lock().unwrap() = true;
         cv.notify_one();
-        waiter.join().unwrap();
+        waiter.join_within("the OS thread, notified").unwrap();
     });
 }
 
@@ -311,16 +323,17 @@ fn notify_one_wakes_waiters_in_the_order_they_started_waiting() {
                 drop(guard);
                 woke_tx.send(i).unwrap();
             }));
-            ready_rx.recv().unwrap();
+            ready_rx.recv_within(&format!("waiter {i}'s report that it holds the mutex"));
         }
         let (m, cv) = &*pair;
         for expected in 0..n {
             m.lock().unwrap().0 += 1;
             cv.notify_one();
-            assert_eq!(woke_rx.recv().unwrap(), expected);
+            let woke = woke_rx.recv_within(&format!("the waiter woken by notification {expected}"));
+            assert_eq!(woke, expected);
         }
-        for w in waiters {
-            w.join();
+        for (i, w) in waiters.into_iter().enumerate() {
+            w.join_within(&format!("waiter {i}"));
         }
         assert_eq!(m.lock().unwrap().1, (0..n).collect::<Vec<_>>());
     });

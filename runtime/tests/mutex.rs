@@ -8,14 +8,14 @@ mod sync_util;
 mod util;
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{Mutex, TryLockError, bounded};
 use dhaga_runtime::{Runtime, in_micro_thread, run, sleep, yield_now};
-use util::{CTX_PAIRS, CTXS, Ctx};
+use util::{CTX_PAIRS, CTXS, Ctx, JoinWithin, RecvWithin};
 
 /// Runs a single-threaded check on this OS thread, then in a micro-thread.
 fn on_os_thread_and_micro_thread(check: fn()) {
@@ -79,7 +79,7 @@ fn hammer(rt: &Runtime, n: usize, per: u64) {
             }
         })
     };
-    sync_util::join_all(tasks);
+    sync_util::join_all("the tasks taking the lock", tasks);
     assert_eq!(*m.lock().unwrap(), n as u64 * per);
     assert!(m.try_lock().is_ok(), "the lock is free at the end");
 }
@@ -102,7 +102,7 @@ fn mutual_exclusion_in_thread_mode() {
 fn tight_lock_unlock_loops_lose_no_increment() {
     // No parking inside: the uncontended and barging paths, many switches.
     util::within_limit(|| {
-        let [micro, threads] = sync_util::on_every_kind(8, {
+        let [micro, threads] = sync_util::on_every_kind("the lock/unlock loops", 8, {
             let m = Arc::new(Mutex::new(0u64));
             move |_| {
                 for _ in 0..20_000 {
@@ -124,10 +124,11 @@ fn a_panic_while_holding_the_lock_poisons_it() {
             let m = Arc::new(Mutex::new(1));
             let m2 = Arc::clone(&m);
             let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
-                util::run_in(&rt, ctx, move || {
+                util::start(&rt, ctx, move || {
                     let _guard = m2.lock().unwrap();
                     panic!("poison it");
                 })
+                .join_within("the holder that panics")
             }));
             assert!(panicked.is_err());
             assert!(m.is_poisoned(), "{ctx:?}");
@@ -147,10 +148,11 @@ fn a_panic_while_holding_the_lock_poisons_it() {
             // A panic while *not* holding the lock does not poison it.
             let m3 = Arc::clone(&m);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                util::run_in(&rt, ctx, move || {
+                util::start(&rt, ctx, move || {
                     drop(m3.lock().unwrap());
                     panic!("after the guard is gone");
                 })
+                .join_within("the task that panics after unlocking")
             }));
             assert!(!m.is_poisoned());
             let m = Arc::try_unwrap(m).unwrap();
@@ -173,32 +175,40 @@ fn lock_timeout_expires_then_the_lock_still_works() {
         for (holder, waiter) in CTX_PAIRS {
             let m = Arc::new(Mutex::new(0u32));
             let (held_tx, held_rx) = bounded::<()>(0);
-            let (release_tx, release_rx) = bounded::<()>(0);
+            let (release_tx, release_rx) = bounded::<()>(1);
             let h = {
                 let m = Arc::clone(&m);
                 util::start(&rt, holder, move || {
                     let mut guard = m.lock().unwrap();
                     held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
+                    release_rx.recv_within("the word to let the lock go");
                     *guard += 1;
                 })
             };
-            held_rx.recv().unwrap();
+            held_rx.recv_within("the holder's report that it holds the lock");
             let m2 = Arc::clone(&m);
-            let timed_out = util::run_in(&rt, waiter, move || {
+            let timed_out = util::start(&rt, waiter, move || {
                 let t0 = Instant::now();
                 let r = m2.lock_timeout(Duration::from_millis(20));
                 (matches!(r, Err(TryLockError::WouldBlock)), t0.elapsed())
-            });
+            })
+            .join_within("the waiter whose lock_timeout expires");
             assert!(timed_out.0, "{holder:?}/{waiter:?}");
             assert!(timed_out.1 >= Duration::from_millis(20));
-            // A later waiter gets the lock when the holder lets go: the
-            // timed-out one left the queue and does not take it.
+            // A later waiter, queued behind where the timed-out one was, gets
+            // the lock when the holder lets go: the timed-out one left the
+            // queue and does not take it.
             let m3 = Arc::clone(&m);
-            let later = util::start(&rt, waiter, move || *m3.lock().unwrap() += 10);
+            let (queuing_tx, queuing_rx) = bounded::<()>(1);
+            let later = util::start(&rt, waiter, move || {
+                queuing_tx.send(()).unwrap();
+                *m3.lock().unwrap() += 10;
+            });
+            queuing_rx.recv_within("the later waiter's report that it is about to lock");
+            later.wait_parked("the later waiter parked in lock()");
             release_tx.send(()).unwrap();
-            h.join();
-            later.join();
+            h.join_within("the holder, released");
+            later.join_within("the later waiter, given the lock");
             assert_eq!(*m.try_lock().unwrap(), 11);
         }
     });
@@ -230,7 +240,7 @@ fn timeouts_racing_with_hand_offs_never_leak_or_lose_the_lock() {
                     }
                 })
             };
-            sync_util::join_all(tasks);
+            sync_util::join_all("the lockers with timeouts", tasks);
             let count = *m.lock_timeout(Duration::from_secs(10)).expect("the lock was leaked");
             assert_eq!(count, successes.load(Ordering::Relaxed));
             assert!(m.try_lock().is_ok());
@@ -242,7 +252,7 @@ fn timeouts_racing_with_hand_offs_never_leak_or_lose_the_lock() {
 fn a_waiter_is_not_starved_by_barging_lockers() {
     // Two OS threads lock and unlock in a tight loop for as long as it takes;
     // waiters on micro-threads and an OS thread must each get the lock many
-    // times meanwhile (a starved waiter would hang the test).
+    // times meanwhile (a starved waiter would not end, and fail the test).
     util::within_limit(|| {
         let rt = sync_util::micro();
         let m = Arc::new(Mutex::new(0u64));
@@ -269,12 +279,12 @@ fn a_waiter_is_not_starved_by_barging_lockers() {
                 })
             })
             .collect();
-        for w in waiters {
-            w.join();
+        for (i, w) in waiters.into_iter().enumerate() {
+            w.join_within(&format!("waiter {i}, locking 200 times beside the barging threads"));
         }
         stop.store(true, Ordering::Relaxed);
         for b in barging {
-            b.join().unwrap();
+            b.join_within("a barging thread, told to stop").unwrap();
         }
         assert!(*m.lock().unwrap() >= 600);
     });
@@ -295,7 +305,7 @@ fn a_guard_held_across_parks_keeps_others_out() {
                 }
             })
         };
-        sync_util::join_all(tasks);
+        sync_util::join_all("the holders that park", tasks);
         let log = Arc::try_unwrap(m).unwrap().into_inner().unwrap();
         // Each holder's five entries are consecutive.
         for chunk in log.chunks(5) {
@@ -318,14 +328,15 @@ fn shutdown_unwinds_micro_threads_parked_on_a_lock() {
         // The unwound waiters left the queue: the lock goes to an OS thread
         // waiting now, and it is not poisoned (they never held it).
         let m3 = Arc::clone(&m);
-        let (waiting_tx, waiting_rx) = bounded::<()>(0);
-        let waiter = thread::spawn(move || {
+        let (waiting_tx, waiting_rx) = bounded::<()>(1);
+        let waiter = util::Task::os_thread(move || {
             waiting_tx.send(()).unwrap();
             *m3.lock().unwrap() += 1;
         });
-        waiting_rx.recv().unwrap();
+        waiting_rx.recv_within("the OS thread's report that it is about to lock");
+        waiter.wait_parked("the OS thread blocked in lock()");
         drop(guard);
-        waiter.join().unwrap();
+        waiter.join_within("the OS thread, given the lock");
         assert!(!m.is_poisoned());
         assert_eq!(*m.lock().unwrap(), 1);
         assert!(m.try_lock().is_ok());
@@ -351,6 +362,8 @@ fn shutdown_while_a_micro_thread_holds_the_lock_poisons_it_and_frees_it() {
 struct LocksOnDrop {
     m: Arc<Mutex<u32>>,
     timed_out: Arc<AtomicUsize>,
+    /// The worker's OS thread id, set just before `lock`.
+    locking_on: Arc<OnceLock<i32>>,
 }
 
 impl Drop for LocksOnDrop {
@@ -360,6 +373,7 @@ impl Drop for LocksOnDrop {
             self.timed_out.fetch_add(1, Ordering::SeqCst);
         }
         // ...and `lock` blocks this worker until the holder lets go.
+        let _ = self.locking_on.set(sync_util::current_tid());
         *self.m.lock().unwrap() += 1;
     }
 }
@@ -370,29 +384,41 @@ fn an_unwinding_micro_thread_can_still_lock_a_contended_mutex() {
         let rt = sync_util::micro();
         let m = Arc::new(Mutex::new(0u32));
         let timed_out = Arc::new(AtomicUsize::new(0));
+        let locking_on = Arc::new(OnceLock::new());
         let guard = m.lock().unwrap();
-        let (ready_tx, ready_rx) = bounded::<()>(0);
         let h = {
             let m = Arc::clone(&m);
-            let timed_out = Arc::clone(&timed_out);
+            let (timed_out, locking_on) = (Arc::clone(&timed_out), Arc::clone(&locking_on));
             rt.spawn(move || {
-                let _d = LocksOnDrop { m, timed_out };
-                ready_tx.send(()).unwrap();
+                let _d = LocksOnDrop {
+                    m,
+                    timed_out,
+                    locking_on,
+                };
                 panic!("unwind with a destructor that locks");
             })
         };
-        ready_rx.recv().unwrap();
-        // Give the destructor a chance to run before the lock is released
-        // (if it has not, it simply takes the lock later).
-        thread::sleep(Duration::from_millis(20));
+        // The destructor runs while this thread holds the lock: its timed
+        // form gives up at once (a wait would last 60 s and fail this one),
+        // and its `lock` blocks the worker's OS thread. Only then let go.
+        util::wait_until("the destructor's lock_timeout to give up at once", || {
+            locking_on.get().is_some()
+        });
+        let worker = *locking_on.get().unwrap();
+        util::wait_until("the destructor's lock() to block its worker", || {
+            sync_util::os_thread_sleeps(worker)
+        });
+        assert_eq!(timed_out.load(Ordering::SeqCst), 1);
         drop(guard);
-        assert!(h.join().is_err());
+        assert!(
+            h.join_within("the micro-thread unwinding through the destructor")
+                .is_err()
+        );
         assert_eq!(*m.lock().unwrap(), 1);
-        assert!(timed_out.load(Ordering::SeqCst) <= 1);
         // The other micro-threads of that worker are fine afterwards.
         let m2 = Arc::clone(&m);
         let tasks = sync_util::start_mixed(&rt, 8, move |_| *m2.lock().unwrap() += 1);
-        sync_util::join_all(tasks);
+        sync_util::join_all("the lockers after the unwinding", tasks);
         assert_eq!(*m.lock().unwrap(), 9);
     });
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{OnceLock, bounded};
 use dhaga_runtime::{run, sleep};
+use util::{JoinWithin, RecvWithin};
 
 #[test]
 fn the_initialiser_runs_once_while_others_wait() {
@@ -34,7 +35,7 @@ fn the_initialiser_runs_once_while_others_wait() {
                         value.clone()
                     })
                 };
-                let values = sync_util::join_all(tasks);
+                let values = sync_util::join_all("the tasks initialising the cell", tasks);
                 assert_eq!(calls.load(Ordering::SeqCst), 1);
                 assert!(values.iter().all(|v| v == &values[0]), "{values:?}");
                 assert_eq!(cell.get(), Some(&values[0]));
@@ -50,7 +51,7 @@ fn a_panicking_initialiser_lets_the_next_caller_try() {
             let cell = Arc::new(OnceLock::new());
             let attempts = Arc::new(AtomicUsize::new(0));
             let (entered_tx, entered_rx) = bounded::<()>(0);
-            let (go_tx, go_rx) = bounded::<()>(0);
+            let (go_tx, go_rx) = bounded::<()>(1);
             // The first initialiser parks until told, then panics.
             let first = {
                 let (cell, attempts) = (Arc::clone(&cell), Arc::clone(&attempts));
@@ -58,28 +59,34 @@ fn a_panicking_initialiser_lets_the_next_caller_try() {
                     cell.get_or_init(|| {
                         attempts.fetch_add(1, Ordering::SeqCst);
                         entered_tx.send(()).unwrap();
-                        go_rx.recv().unwrap();
+                        go_rx.recv_within("the word to panic");
                         panic!("the first initialiser fails");
                     });
                 })
             };
-            entered_rx.recv().unwrap();
-            // Others arrive while it runs, and wait.
+            entered_rx.recv_within("the first initialiser's report that it runs");
+            // Others arrive while it runs, and wait: the panic comes only
+            // once every one of them is parked in `get_or_init`.
+            let (waiting_tx, waiting_rx) = bounded::<()>(12);
             let others = {
                 let (cell, attempts) = (Arc::clone(&cell), Arc::clone(&attempts));
                 sync_util::start_mixed(&rt, 12, move |i| {
+                    waiting_tx.send(()).unwrap();
                     *cell.get_or_init(|| {
                         attempts.fetch_add(1, Ordering::SeqCst);
                         i
                     })
                 })
             };
-            // Give them a chance to queue before the panic (if they have not,
-            // they find the cell empty later and one of them initialises).
-            thread::sleep(Duration::from_millis(10));
+            for i in 0..12 {
+                waiting_rx.recv_within(&format!("report {i} of 12 waiters about to call get_or_init"));
+            }
+            for (i, other) in others.iter().enumerate() {
+                other.wait_parked(&format!("waiter {i} of 12 parked in get_or_init"));
+            }
             go_tx.send(()).unwrap();
-            assert!(first.join().is_err());
-            let values = sync_util::join_all(others);
+            assert!(first.join_within("the first initialiser, panicking").is_err());
+            let values = sync_util::join_all("the waiters, one of them initialising", others);
             assert_eq!(attempts.load(Ordering::SeqCst), 2, "one retry, by one waiter");
             assert!(values.iter().all(|v| *v == values[0]));
         }
@@ -133,7 +140,7 @@ fn wait_parks_until_another_initialises() {
         let rt = sync_util::micro();
         for (waiter, setter) in util::CTX_PAIRS {
             let cell = Arc::new(OnceLock::new());
-            let (ready_tx, ready_rx) = bounded::<()>(0);
+            let (ready_tx, ready_rx) = bounded::<()>(1);
             let w = {
                 let cell = Arc::clone(&cell);
                 util::start(&rt, waiter, move || {
@@ -141,10 +148,11 @@ fn wait_parks_until_another_initialises() {
                     *cell.wait()
                 })
             };
-            ready_rx.recv().unwrap();
+            ready_rx.recv_within("the waiter's report that it is about to wait");
+            w.wait_parked("the waiter parked in wait()");
             let c2 = Arc::clone(&cell);
-            util::run_in(&rt, setter, move || c2.set(42).unwrap());
-            assert_eq!(w.join(), 42, "{waiter:?}/{setter:?}");
+            util::start(&rt, setter, move || c2.set(42).unwrap()).join_within("the setter");
+            assert_eq!(w.join_within("the waiter, woken by set"), 42, "{waiter:?}/{setter:?}");
         }
         let cell = OnceLock::<u8>::new();
         let t0 = Instant::now();
@@ -184,7 +192,9 @@ fn shutdown_unwinds_the_initialiser_and_its_waiters() {
         assert!(cell.get().is_none(), "the unwound initialiser stored nothing");
         // An OS thread initialises it now, without waiting for anyone.
         let c3 = Arc::clone(&cell);
-        let value = thread::spawn(move || *c3.get_or_init(|| 9)).join().unwrap();
+        let value = thread::spawn(move || *c3.get_or_init(|| 9))
+            .join_within("the OS thread initialising the cell")
+            .unwrap();
         assert_eq!(value, 9);
     });
 }

@@ -10,12 +10,11 @@ mod util;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{Barrier, RwLock, RwLockWriteGuard, TryLockError, bounded};
 use dhaga_runtime::{run, sleep, yield_now};
-use util::{CTX_PAIRS, CTXS};
+use util::{CTX_PAIRS, CTXS, RecvWithin};
 
 #[test]
 fn try_forms_guards_and_downgrade() {
@@ -74,7 +73,8 @@ fn many_readers_hold_the_lock_at_once() {
                     *guard
                 })
             };
-            assert!(sync_util::join_all(tasks).iter().all(|&v| v == 7));
+            let values = sync_util::join_all("the readers meeting inside their read guards", tasks);
+            assert!(values.iter().all(|&v| v == 7));
         }
     });
 }
@@ -116,7 +116,7 @@ fn writers_exclude_readers_and_each_other() {
                     }
                 })
             };
-            sync_util::join_all(tasks);
+            sync_util::join_all("the readers and writers", tasks);
             let (a, b) = *lock.read().unwrap();
             assert_eq!(a, b);
             assert_eq!(
@@ -132,36 +132,41 @@ fn writers_exclude_readers_and_each_other() {
 
 #[test]
 fn a_writer_is_not_starved_by_a_stream_of_readers() {
-    // Readers overlap continuously (each waits until another reader is in
-    // before it leaves), so the lock is never without readers; a writer
-    // must get in anyway, and readers stop only once it has.
+    // Eight readers each hold a read lock for 200 µs at a time, over and
+    // over, so the read locks overlap and the lock is hardly ever without
+    // readers; a writer that comes once all of them are reading must get in
+    // anyway, and readers stop only once it has.
     util::within_limit(|| {
         let rt = sync_util::micro();
         for writer_ctx in CTXS {
             let lock = Arc::new(RwLock::new(0u32));
             let written = Arc::new(AtomicBool::new(false));
+            let reading = Arc::new(AtomicUsize::new(0));
             let readers = {
-                let (lock, written) = (Arc::clone(&lock), Arc::clone(&written));
+                let (lock, written, reading) = (Arc::clone(&lock), Arc::clone(&written), Arc::clone(&reading));
                 sync_util::start_mixed(&rt, 8, move |_| {
                     let mut reads = 0u64;
                     while !written.load(Ordering::SeqCst) {
                         let _r = lock.read().unwrap();
+                        if reads == 0 {
+                            reading.fetch_add(1, Ordering::SeqCst);
+                        }
                         reads += 1;
                         sleep(Duration::from_micros(200));
                     }
                     reads
                 })
             };
+            util::wait_until("the 8 readers reading", || reading.load(Ordering::SeqCst) == 8);
             let writer = {
                 let (lock, written) = (Arc::clone(&lock), Arc::clone(&written));
                 util::start(&rt, writer_ctx, move || {
-                    sleep(Duration::from_millis(2)); // let the stream start
                     *lock.write().unwrap() += 1;
                     written.store(true, Ordering::SeqCst);
                 })
             };
-            writer.join();
-            sync_util::join_all(readers);
+            writer.join_within("the writer, among the stream of readers");
+            sync_util::join_all("the readers, stopping once the writer got in", readers);
             assert_eq!(*lock.read().unwrap(), 1);
         }
     });
@@ -175,28 +180,35 @@ fn a_writer_that_times_out_lets_the_readers_behind_it_in() {
             let lock = Arc::new(RwLock::new(0u32));
             // The first reader is this OS thread; it keeps its read lock.
             let first = lock.read().unwrap();
-            let (queued_tx, queued_rx) = bounded::<()>(0);
+            let (queuing_tx, queuing_rx) = bounded::<()>(1);
             let writer = {
                 let lock = Arc::clone(&lock);
                 util::start(&rt, writer_ctx, move || {
-                    queued_tx.send(()).unwrap();
+                    queuing_tx.send(()).unwrap();
                     let t0 = Instant::now();
                     let r = lock.write_timeout(Duration::from_millis(50));
                     (matches!(r, Err(TryLockError::WouldBlock)), t0.elapsed())
                 })
             };
-            queued_rx.recv().unwrap();
-            // Give the writer a chance to queue, so that this reader queues
-            // behind it (if it has not, the reader gets in at once).
-            thread::sleep(Duration::from_millis(10));
+            queuing_rx.recv_within("the writer's report that it is about to queue");
+            // Once the writer is queued, a reader queues behind it. (Should
+            // this thread see the writer only after its 50 ms are over, on a
+            // very loaded machine, the reader gets in at once and this round
+            // checks less; it cannot fail for that.)
+            util::wait_until("the writer queued behind the first reader (or timed out)", || {
+                sync_util::parked(&writer) || sync_util::ended(&writer)
+            });
             let reader = {
                 let lock = Arc::clone(&lock);
                 util::start(&rt, reader_ctx, move || *lock.read().unwrap())
             };
             // The reader gets in while `first` still holds its read lock: it
             // needs the timed-out writer to have left and handed over.
-            assert_eq!(reader.join(), 0);
-            let (timed_out, waited) = writer.join();
+            assert_eq!(
+                reader.join_within("the reader queued behind the writer that times out"),
+                0
+            );
+            let (timed_out, waited) = writer.join_within("the writer that times out");
             assert!(timed_out, "{writer_ctx:?}/{reader_ctx:?}");
             assert!(waited >= Duration::from_millis(50));
             drop(first);
@@ -233,7 +245,7 @@ fn timeouts_racing_with_grants_never_leak_the_lock() {
                     }
                 })
             };
-            sync_util::join_all(tasks);
+            sync_util::join_all("the readers and writers with timeouts", tasks);
             assert_eq!(*lock.read().unwrap(), writes.load(Ordering::Relaxed) as u64);
             assert!(lock.try_write().is_ok(), "nothing leaked a read or write lock");
         }
@@ -248,19 +260,21 @@ fn only_a_panicking_writer_poisons() {
             let lock = Arc::new(RwLock::new(0));
             let l2 = Arc::clone(&lock);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                util::run_in(&rt, ctx, move || {
+                util::start(&rt, ctx, move || {
                     let _r = l2.read().unwrap();
                     panic!("a reader panics");
                 })
+                .join_within("the reader that panics")
             }));
             assert!(!lock.is_poisoned(), "{ctx:?}");
             let l3 = Arc::clone(&lock);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                util::run_in(&rt, ctx, move || {
+                util::start(&rt, ctx, move || {
                     let mut w = l3.write().unwrap();
                     *w = 9;
                     panic!("a writer panics");
                 })
+                .join_within("the writer that panics")
             }));
             assert!(lock.is_poisoned(), "{ctx:?}");
             assert_eq!(*lock.read().unwrap_err().into_inner(), 9);
@@ -284,28 +298,29 @@ fn shutdown_unwinds_parked_readers_and_writers() {
                 let _ = *l2.read().unwrap();
             }
         });
-        // Nothing of theirs is left queued: an OS-thread reader and writer
-        // get the lock once this thread lets go.
-        let (ready_tx, ready_rx) = bounded::<()>(0);
-        let others: Vec<_> = (0..2)
-            .map(|k| {
+        // Nothing of theirs is left queued: an OS-thread writer and reader,
+        // queued now, get the lock once this thread lets go.
+        let others: Vec<_> = ["writer", "reader"]
+            .into_iter()
+            .map(|role| {
                 let lock = Arc::clone(&lock);
-                let ready_tx = ready_tx.clone();
-                thread::spawn(move || {
-                    ready_tx.send(()).unwrap();
-                    if k == 0 {
+                let (queuing_tx, queuing_rx) = bounded::<()>(1);
+                let t = util::Task::os_thread(move || {
+                    queuing_tx.send(()).unwrap();
+                    if role == "writer" {
                         *lock.write().unwrap() += 1;
                     } else {
                         let _ = *lock.read().unwrap();
                     }
-                })
+                });
+                queuing_rx.recv_within(&format!("the OS-thread {role}'s report that it is about to queue"));
+                t.wait_parked(&format!("the OS-thread {role} queued"));
+                (role, t)
             })
             .collect();
-        ready_rx.recv().unwrap();
-        ready_rx.recv().unwrap();
         drop(writer);
-        for t in others {
-            t.join().unwrap();
+        for (role, t) in others {
+            t.join_within(&format!("the OS-thread {role}, given the lock"));
         }
         assert!(!lock.is_poisoned());
         assert_eq!(*lock.read().unwrap(), 1);

@@ -8,12 +8,11 @@ mod util;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{Semaphore, bounded};
 use dhaga_runtime::{run, sleep, yield_now};
-use util::CTX_PAIRS;
+use util::{CTX_PAIRS, RecvWithin};
 
 #[test]
 fn permits_come_and_go() {
@@ -73,7 +72,7 @@ fn never_over_admits(rt: &dhaga_runtime::Runtime, permits: usize, n: usize, per:
             }
         })
     };
-    sync_util::join_all(tasks);
+    sync_util::join_all("the tasks taking permits", tasks);
     assert_eq!(sem.available_permits(), permits);
     assert!(most.load(Ordering::SeqCst) >= 1);
 }
@@ -94,26 +93,31 @@ fn a_waiter_gets_a_permit_given_back_from_any_context() {
         for (holder, waiter) in CTX_PAIRS {
             let sem = Arc::new(Semaphore::new(1));
             let (held_tx, held_rx) = bounded::<()>(0);
-            let (release_tx, release_rx) = bounded::<()>(0);
+            let (release_tx, release_rx) = bounded::<()>(1);
             let h = {
                 let sem = Arc::clone(&sem);
                 util::start(&rt, holder, move || {
                     let permit = sem.acquire();
                     held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
+                    release_rx.recv_within("the word to give the permit back");
                     drop(permit);
                 })
             };
-            held_rx.recv().unwrap();
+            held_rx.recv_within("the holder's report that it holds the permit");
+            let (waiting_tx, waiting_rx) = bounded::<()>(1);
             let w = {
                 let sem = Arc::clone(&sem);
                 util::start(&rt, waiter, move || {
+                    waiting_tx.send(()).unwrap();
                     sem.acquire_timeout(Duration::from_secs(60)).is_some()
                 })
             };
+            waiting_rx.recv_within("the waiter's report that it is about to acquire");
+            w.wait_parked("the waiter parked in acquire_timeout");
             release_tx.send(()).unwrap();
-            h.join();
-            assert!(w.join(), "{holder:?}/{waiter:?}");
+            h.join_within("the holder, giving its permit back");
+            let got = w.join_within("the waiter, given the permit");
+            assert!(got, "{holder:?}/{waiter:?}");
             assert_eq!(sem.available_permits(), 1);
         }
     });
@@ -141,7 +145,7 @@ fn timeouts_racing_with_hand_offs_lose_no_permit() {
                     }
                 })
             };
-            sync_util::join_all(tasks);
+            sync_util::join_all("the tasks taking permits with timeouts", tasks);
             assert_eq!(sem.available_permits(), 2, "no permit leaked or lost");
         }
     });
@@ -157,17 +161,18 @@ fn shutdown_unwinds_waiters_and_leaves_nothing_in_the_queue() {
         });
         assert_eq!(sem.available_permits(), 0);
         // An OS thread waits now; the one permit added must reach it.
-        let (ready_tx, ready_rx) = bounded::<()>(0);
+        let (ready_tx, ready_rx) = bounded::<()>(1);
         let waiter = {
             let sem = Arc::clone(&sem);
-            thread::spawn(move || {
+            util::Task::os_thread(move || {
                 ready_tx.send(()).unwrap();
                 sem.acquire().forget();
             })
         };
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the OS thread's report that it is about to acquire");
+        waiter.wait_parked("the OS thread blocked in acquire");
         sem.add_permits(1);
-        waiter.join().unwrap();
+        waiter.join_within("the OS thread, given the permit");
         assert_eq!(sem.available_permits(), 0);
         sem.add_permits(2);
         assert_eq!(sem.available_permits(), 2);

@@ -8,12 +8,11 @@ mod util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{WaitGroup, bounded};
 use dhaga_runtime::{run, sleep};
-use util::CTX_PAIRS;
+use util::{CTX_PAIRS, JoinWithin, RecvWithin};
 
 #[test]
 fn wait_returns_once_every_worker_is_done() {
@@ -33,13 +32,14 @@ fn wait_returns_once_every_worker_is_done() {
                         drop(wg);
                     });
                 }
-                let seen = util::run_in(&rt, waiter, {
+                let seen = util::start(&rt, waiter, {
                     let done = Arc::clone(&done);
                     move || {
                         wg.wait();
                         done.load(Ordering::SeqCst)
                     }
-                });
+                })
+                .join_within("the waiter for the 16 workers");
                 assert_eq!(seen, 16, "{worker:?}/{waiter:?}");
             }
         }
@@ -77,8 +77,8 @@ fn several_waiters_and_thread_mode() {
                     drop(mine);
                 })
             };
-            sync_util::join_all(workers);
-            let seen = sync_util::join_all(waiters);
+            sync_util::join_all("the workers", workers);
+            let seen = sync_util::join_all("the waiters", waiters);
             assert!(seen.iter().all(|&n| n == workers_n), "{seen:?}");
         }
     });
@@ -95,7 +95,7 @@ fn a_panicking_worker_counts_as_done() {
                 panic!("worker fails");
             });
             wg.wait();
-            assert!(h.join().is_err());
+            assert!(h.join_within("the worker that panicked").is_err());
         });
     });
 }
@@ -136,13 +136,14 @@ fn shutdown_unwinds_waiters_and_the_group_still_works() {
         // The unwound waiters' members were dropped by `wait` itself; what
         // is left: `wg` and `keep`'s, and the `shared` one inside the
         // closure, dropped with the runtime.
-        let (ready_tx, ready_rx) = bounded::<()>(0);
-        let waiter = thread::spawn(move || {
+        let (ready_tx, ready_rx) = bounded::<()>(1);
+        let waiter = util::Task::os_thread(move || {
             ready_tx.send(()).unwrap();
             wg.wait();
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the OS thread's report that it is about to wait");
+        waiter.wait_parked("the OS thread blocked in wait");
         keep.lock().unwrap().take();
-        waiter.join().unwrap();
+        waiter.join_within("the OS thread, released by the last member");
     });
 }

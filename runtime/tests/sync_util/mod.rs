@@ -1,16 +1,16 @@
 //! Helpers shared by the lock and coordination tests (`mutex.rs`,
 //! `rwlock.rs`, `condvar.rs`, `semaphore.rs`, `waitgroup.rs`, `barrier.rs`,
-//! `once.rs`): where to run a body, mixed crowds of micro-threads and OS
-//! threads, and shutting a runtime down while its micro-threads are parked
-//! on a primitive.
+//! `once.rs`, and `select.rs`): where to run a body, mixed crowds of
+//! micro-threads and OS threads, whether a task is parked or has ended, and
+//! shutting a runtime down while its micro-threads are parked on a
+//! primitive.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use dhaga_runtime::{Cancelled, Runtime, RuntimeBuilder};
-use dhaga_testutil::{Ctx, Task, start};
+use dhaga_testutil::{Ctx, JoinWithin, RecvWithin, Task, start, wait_until};
 
 /// A runtime of micro-threads on two workers (the CPUs of the reference
 /// machines), whatever this machine has: the tests then always run
@@ -45,19 +45,70 @@ where
         .collect()
 }
 
-/// Joins every task, re-raising the first panic.
-pub fn join_all<T>(tasks: Vec<Task<T>>) -> Vec<T> {
-    tasks.into_iter().map(Task::join).collect()
+/// Joins every task, re-raising the first panic; fails the test if one has
+/// not ended within `PATIENCE`, naming it as `what (task i of n)`.
+#[track_caller]
+pub fn join_all<T>(what: &str, tasks: Vec<Task<T>>) -> Vec<T> {
+    let n = tasks.len();
+    tasks
+        .into_iter()
+        .enumerate()
+        .map(|(i, task)| task.join_within(&format!("{what} (task {i} of {n})")))
+        .collect()
+}
+
+/// Whether the task is parked right now (blocked, for an OS thread), as
+/// `Task::wait_parked` sees it: for a wait that may also end another way
+/// (the task times out, or gives up).
+pub fn parked<T>(task: &Task<T>) -> bool {
+    match task {
+        Task::Os(_, tid) => tid.get().is_some_and(|&tid| os_thread_sleeps(tid)),
+        Task::Micro(handle) => handle.is_parked(),
+    }
+}
+
+/// Whether the task has ended (its result is ready).
+pub fn ended<T>(task: &Task<T>) -> bool {
+    match task {
+        Task::Os(handle, _) => handle.is_finished(),
+        Task::Micro(handle) => handle.is_finished(),
+    }
 }
 
 /// Runs `body(rt, i)` for `n` mixed tasks on a micro-thread runtime, then
-/// on a thread-mode runtime, and returns both runs' results.
-pub fn on_every_kind<T, F>(n: usize, body: F) -> [Vec<T>; 2]
+/// on a thread-mode runtime, and returns both runs' results (`what` names
+/// the tasks in a failure).
+pub fn on_every_kind<T, F>(what: &str, n: usize, body: F) -> [Vec<T>; 2]
 where
     F: Fn(usize) -> T + Send + Sync + Clone + 'static,
     T: Send + 'static,
 {
-    [micro(), thread_mode()].map(|rt| join_all(start_mixed(&rt, n, body.clone())))
+    [micro(), thread_mode()].map(|rt| join_all(what, start_mixed(&rt, n, body.clone())))
+}
+
+/// The kernel's id of the calling OS thread (read from
+/// `/proc/thread-self`, a link to `<pid>/task/<tid>`), for
+/// [`os_thread_sleeps`].
+pub fn current_tid() -> i32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self (Linux)");
+    let tid = link
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("<pid>/task/<tid>");
+    tid.parse().expect("a thread id")
+}
+
+/// Whether the kernel reports the thread `tid` of this process as sleeping
+/// (state `S`: blocked in a futex, ...), as `Task::wait_parked` checks for
+/// an OS thread: for a thread that is not a `Task` (a worker blocked by an
+/// unwinding micro-thread).
+pub fn os_thread_sleeps(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false; // the thread has ended
+    };
+    // "tid (comm) S ...": the command may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
 }
 
 /// Counts how many of its values were dropped.
@@ -88,9 +139,12 @@ impl Drop for DropToken {
 /// drop token), then drops the runtime: every one must be unwound, its
 /// destructors run, its join report [`Cancelled`], and nothing hang.
 ///
-/// Each micro-thread reports on a channel just before it blocks; a short
-/// sleep then gives the last ones time to reach their park (if one had not,
-/// it would be unwound all the same, so the sleep cannot make this pass).
+/// Each micro-thread reports on a (buffered) channel just before it
+/// blocks; once all have, the runtime is dropped only when every one of them
+/// is parked at the same moment. A micro-thread that `block` parks for good
+/// stays parked, so that moment comes; one parked only on the way (on the
+/// mutex a condition variable's wait takes first) could make it come early,
+/// but it would be unwound from that park all the same.
 pub fn shutdown_while_parked<F>(n: usize, block: F)
 where
     F: Fn(usize) + Send + Sync + 'static,
@@ -111,14 +165,16 @@ where
             })
         })
         .collect();
-    for _ in 0..n {
-        ready_rx.recv().unwrap();
+    for i in 0..n {
+        ready_rx.recv_within(&format!("report {i} of {n} micro-threads about to block"));
     }
-    std::thread::sleep(Duration::from_millis(20));
+    wait_until(&format!("all {n} micro-threads parked in the primitive"), || {
+        handles.iter().all(|h| h.is_parked())
+    });
     drop(rt);
     assert_eq!(drops.count(), n, "every parked micro-thread's destructors ran");
-    for handle in handles {
-        match handle.join() {
+    for (i, handle) in handles.into_iter().enumerate() {
+        match handle.join_within(&format!("micro-thread {i} of {n}, unwound by the shutdown")) {
             Err(payload) => assert!(payload.is::<Cancelled>(), "unwound by the shutdown, not a panic"),
             Ok(()) => panic!("a micro-thread parked for ever returned"),
         }
