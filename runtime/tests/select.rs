@@ -4,6 +4,7 @@
 //! against other selects, mixed send and receive operations, stress between
 //! micro-threads on all workers and OS threads, and shutdown while parked.
 
+mod sync_util;
 mod util;
 
 use std::cell::Cell;
@@ -20,7 +21,7 @@ use dhaga_runtime::sync::{
 };
 use dhaga_runtime::{Runtime, in_micro_thread, run};
 
-use util::{CTX_PAIRS, CTXS, Ctx};
+use util::{CTX_PAIRS, CTXS, Ctx, JoinWithin, RecvWithin};
 
 /// Long enough never to expire in a passing test: a guard against hangs.
 const LONG: Duration = Duration::from_secs(30);
@@ -289,10 +290,11 @@ fn disconnect_wakes_parked_select(rt: &Runtime, waiter: Ctx, dropper: Ctx) {
                 recv(rx) -> r => r,
             }
         });
-        ready_rx.recv().unwrap();
-        thread::sleep(Duration::from_millis(2)); // a chance to park first
-        util::start(rt, dropper, move || drop(tx)).join();
-        assert_eq!(w.join(), Err(RecvError), "{waiter:?}/{dropper:?} {cap:?}");
+        ready_rx.recv_within("the waiter's report that it is about to select");
+        w.wait_parked("the select waiting on rx");
+        util::start(rt, dropper, move || drop(tx)).join_within("the task dropping the last sender");
+        let r = w.join_within("the select woken by the disconnection");
+        assert_eq!(r, Err(RecvError), "{waiter:?}/{dropper:?} {cap:?}");
     }
     // A send parked on a rendezvous channel, and on a full one.
     for cap in [0, 1] {
@@ -305,10 +307,11 @@ fn disconnect_wakes_parked_select(rt: &Runtime, waiter: Ctx, dropper: Ctx) {
             ready_tx.send(()).unwrap();
             select! { send(tx, 4) -> r => r }
         });
-        ready_rx.recv().unwrap();
-        thread::sleep(Duration::from_millis(2));
-        util::start(rt, dropper, move || drop(rx)).join();
-        assert_eq!(w.join(), Err(SendError(4)), "{waiter:?}/{dropper:?} {cap}");
+        ready_rx.recv_within("the waiter's report that it is about to select");
+        w.wait_parked("the select waiting to send on tx");
+        util::start(rt, dropper, move || drop(rx)).join_within("the task dropping the last receiver");
+        let r = w.join_within("the select woken by the disconnection");
+        assert_eq!(r, Err(SendError(4)), "{waiter:?}/{dropper:?} {cap}");
     }
 }
 
@@ -375,13 +378,15 @@ fn select_timeout_takes_a_message_sent_meanwhile() {
                     };
                     (first, second)
                 });
-                ready_rx.recv().unwrap();
+                ready_rx.recv_within("the receiver's report that it is about to select");
+                receiver.wait_parked("the select_timeout waiting on rx");
                 util::start(&rt, sctx, move || {
                     tx.send(77).unwrap();
                     tx.send(78).unwrap();
                 })
-                .join();
-                assert_eq!(receiver.join(), (77, 78), "{sctx:?} -> {rctx:?} {cap:?}");
+                .join_within("the sender of 77 and 78");
+                let got = receiver.join_within("the receiver of 77 and 78");
+                assert_eq!(got, (77, 78), "{sctx:?} -> {rctx:?} {cap:?}");
             }
         }
     });
@@ -415,8 +420,8 @@ fn many_operations_each_ready_at_random() {
                 });
                 got
             });
-            sender.join();
-            let mut got = receiver.join();
+            sender.join_within("the sender on random channels");
+            let mut got = receiver.join_within("the receiver draining the 32 channels");
             got.sort_unstable();
             assert_eq!(got, (0..n).collect::<Vec<_>>(), "{sctx:?} -> {rctx:?}");
         }
@@ -499,8 +504,12 @@ fn rendezvous_send_operations_reach_blocked_receivers() {
                     op.send(&txs[k], i).unwrap();
                 }
             })
-            .join();
-            let mut all: Vec<u64> = receivers.into_iter().flat_map(util::Task::join).collect();
+            .join_within("the select sending to the blocked receivers");
+            let mut all: Vec<u64> = receivers
+                .into_iter()
+                .enumerate()
+                .flat_map(|(k, r)| r.join_within(&format!("receiver {k}")))
+                .collect();
             all.sort_unstable();
             assert_eq!(all, (0..n).collect::<Vec<_>>(), "{sctx:?} -> {rctx:?}");
         }
@@ -525,13 +534,14 @@ fn rendezvous_receive_operations_take_from_blocked_senders() {
                     })
                 })
                 .collect();
-            let mut all = util::run_in(&rt, rctx, move || {
+            let mut all = util::start(&rt, rctx, move || {
                 let mut all = Vec::new();
                 drain(&rxs, |_, v| all.push(v));
                 all
-            });
-            for s in senders {
-                s.join();
+            })
+            .join_within("the select draining the blocked senders");
+            for (k, s) in senders.into_iter().enumerate() {
+                s.join_within(&format!("sender {k}"));
             }
             all.sort_unstable();
             assert_eq!(all, (0..4 * per).collect::<Vec<_>>(), "{sctx:?} -> {rctx:?}");
@@ -576,8 +586,8 @@ fn select_against_select_ping_pong() {
                     }
                 }
             });
-            a.join();
-            b.join();
+            a.join_within("side a of the ping-pong");
+            b.join_within("side b of the ping-pong");
             drop(never_tx);
         }
     });
@@ -613,7 +623,7 @@ fn symmetric_selects_on_one_rendezvous_pair_up() {
             };
             let a = util::start(&rt, actx, side(0));
             let b = util::start(&rt, bctx, side(1));
-            let (a, b) = (a.join(), b.join());
+            let (a, b) = (a.join_within("side a"), b.join_within("side b"));
             assert_eq!((a.0, a.1), (b.1, b.0), "{actx:?}/{bctx:?}");
             assert_eq!(a.0 + a.1, 400);
         }
@@ -645,22 +655,28 @@ fn a_wake_up_the_select_did_not_use_reaches_another_waiter() {
                             recv(rb) -> v => ('b', v.unwrap()),
                         }
                     });
-                    ready_rx.recv().unwrap();
-                    ready_rx.recv().unwrap();
+                    ready_rx.recv_within("the first waiter's report that it is about to wait");
+                    ready_rx.recv_within("the second waiter's report that it is about to wait");
+                    plain.wait_parked("the plain receiver waiting on a");
+                    selecting.wait_parked("the select waiting on a and b");
                     let ta2 = ta.clone();
                     let sa = util::start(&rt, sctx, move || ta.send(1).unwrap());
                     let sb = util::start(&rt, sctx, move || tb.send(2).unwrap());
-                    match selecting.join() {
-                        ('b', 2) => assert_eq!(plain.join(), Ok(1), "the message on `a` was stranded"),
+                    match selecting.join_within("the select, woken by a message") {
+                        ('b', 2) => assert_eq!(
+                            plain.join_within("the plain receiver, woken by the message on a"),
+                            Ok(1),
+                            "the message on `a` was stranded"
+                        ),
                         ('a', 1) => {
                             ta2.send(3).unwrap();
-                            assert_eq!(plain.join(), Ok(3));
-                            assert_eq!(rb2.recv(), Ok(2));
+                            assert_eq!(plain.join_within("the plain receiver of 3"), Ok(3));
+                            assert_eq!(rb2.recv_within("the message on b"), 2);
                         }
                         other => panic!("unexpected {other:?}"),
                     }
-                    sa.join();
-                    sb.join();
+                    sa.join_within("the sender on a");
+                    sb.join_within("the sender on b");
                 }
             }
         }
@@ -692,7 +708,7 @@ fn send_and_receive_operations_mixed() {
                 .into_iter()
                 .map(|rx| util::start(&rt, pctx, move || rx.iter().collect::<Vec<_>>()))
                 .collect();
-            util::run_in(&rt, rctx, move || {
+            util::start(&rt, rctx, move || {
                 let mut live: Vec<usize> = (0..in_rxs.len()).collect();
                 let mut pending = VecDeque::new();
                 while !live.is_empty() || !pending.is_empty() {
@@ -719,11 +735,16 @@ fn send_and_receive_operations_mixed() {
                         op.send(&out_txs[i - live.len()], msg).unwrap();
                     }
                 }
-            });
-            for p in producers {
-                p.join();
+            })
+            .join_within("the relay");
+            for (k, p) in producers.into_iter().enumerate() {
+                p.join_within(&format!("producer {k}"));
             }
-            let mut all: Vec<u64> = consumers.into_iter().flat_map(util::Task::join).collect();
+            let mut all: Vec<u64> = consumers
+                .into_iter()
+                .enumerate()
+                .flat_map(|(k, c)| c.join_within(&format!("consumer {k}")))
+                .collect();
             all.sort_unstable();
             assert_eq!(all, (0..3 * per).collect::<Vec<_>>(), "{rctx:?}/{pctx:?}");
         }
@@ -764,17 +785,27 @@ fn a_dropped_selected_operation_loses_nothing() {
             let receiver = util::start(&rt, ctx, move || rx.recv_timeout(LONG));
             let mut sel = Select::new();
             sel.send(&tx);
-            let op = loop {
-                // Until the receiver is listed.
-                match sel.try_select() {
-                    Ok(op) => break op,
-                    Err(_) => thread::yield_now(),
-                }
-            };
-            drop(op);
-            thread::sleep(Duration::from_millis(2)); // a chance to give up wrongly
-            tx.send(8).unwrap();
-            assert_eq!(receiver.join(), Ok(8), "{ctx:?}");
+            let mut paired = None;
+            util::wait_until("the blocked receiver to be listed", || {
+                paired = sel.try_select().ok();
+                paired.is_some()
+            });
+            drop(paired);
+            // A receiver that gave up wrongly would end; one that keeps
+            // waiting is parked in its receive (again, if the pairing woke
+            // it). Wake-ups happen inside the calls above, so once it is
+            // seen parked it is waiting for good.
+            util::wait_until("the receiver back to waiting after the dropped send", || {
+                sync_util::parked(&receiver) || sync_util::ended(&receiver)
+            });
+            assert!(
+                !sync_util::ended(&receiver),
+                "the receiver gave up: {:?} ({ctx:?})",
+                receiver.join()
+            );
+            tx.send_timeout(8, util::PATIENCE)
+                .expect("the receiver, still waiting, takes the next message");
+            assert_eq!(receiver.join_within("the receiver of 8"), Ok(8), "{ctx:?}");
 
             // A rendezvous receive that took a blocked sender's message,
             // dropped: the message waits in the channel.
@@ -783,7 +814,7 @@ fn a_dropped_selected_operation_loses_nothing() {
             let mut sel = Select::new();
             sel.recv(&rx);
             drop(sel.select());
-            sender.join().unwrap();
+            sender.join_within("the sender whose message was set back").unwrap();
             assert_eq!(rx.try_recv(), Ok(9), "{ctx:?}");
         }
     });
@@ -812,8 +843,12 @@ fn a_select_paired_with_a_dropped_send_keeps_waiting() {
                     drop(sel.select()); // paired with the receiver, whichever came first
                     tx.send(5).unwrap();
                 })
-                .join();
-                assert_eq!(receiver.join(), Ok(5), "{rctx:?}/{sctx:?}");
+                .join_within("the sender that drops its paired send, then sends 5");
+                assert_eq!(
+                    receiver.join_within("the select receiving 5"),
+                    Ok(5),
+                    "{rctx:?}/{sctx:?}"
+                );
             }
         }
     });
@@ -870,10 +905,14 @@ fn stress_selects_from_micro_threads_and_os_threads() {
             }));
         }
         drop(txs);
-        for s in senders {
-            s.join();
+        for (p, s) in senders.into_iter().enumerate() {
+            s.join_within(&format!("producer {p}"));
         }
-        let mut all: Vec<u64> = consumers.into_iter().flat_map(util::Task::join).collect();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .enumerate()
+            .flat_map(|(c, t)| t.join_within(&format!("consumer {c}")))
+            .collect();
         all.sort_unstable();
         let expected: Vec<u64> = (0..producers * per).collect();
         assert_eq!(all.len(), expected.len(), "lost or duplicated messages");
@@ -919,8 +958,8 @@ fn shutdown_while_parked_in_select() {
                 })
             })
             .collect();
-        for _ in 0..8 {
-            ready_rx.recv().unwrap();
+        for i in 0..8 {
+            ready_rx.recv_within(&format!("report {i} of 8 selecting micro-threads"));
         }
         for i in 0..50 {
             tx0.send(i).unwrap();
@@ -930,10 +969,11 @@ fn shutdown_while_parked_in_select() {
         }
         // Room appears just before the shutdown: a select committed to it
         // may unwind before sending.
-        assert_eq!(rx1.recv(), Ok(1000));
+        assert_eq!(rx1.recv_within("the message filling bounded(1)"), 1000);
         drop(rt);
-        for t in tasks {
-            assert!(t.join().is_err(), "a micro-thread parked forever was unwound");
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.join_within(&format!("selecting micro-thread {i}, unwound by the shutdown"));
+            assert!(r.is_err(), "a micro-thread parked forever was unwound");
         }
 
         let mut seen: Vec<u32> = got_rx.try_iter().collect();
@@ -951,11 +991,11 @@ fn shutdown_while_parked_in_select() {
         assert!(matches!(tx0.try_send(1), Err(TrySendError::Full(1))));
         assert_eq!(rxr.try_recv(), Err(TryRecvError::Empty));
         let receiver = thread::spawn(move || rx0.recv());
-        tx0.send(7).unwrap();
-        assert_eq!(receiver.join().unwrap(), Ok(7));
+        tx0.send_timeout(7, util::PATIENCE).expect("an OS thread receives 7");
+        assert_eq!(receiver.join_within("the OS thread receiving 7").unwrap(), Ok(7));
         let sender = thread::spawn(move || txr.send(8));
-        assert_eq!(rxr.recv(), Ok(8));
-        sender.join().unwrap().unwrap();
+        assert_eq!(rxr.recv_within("8, from an OS thread"), 8);
+        sender.join_within("the OS thread sending 8").unwrap().unwrap();
     });
 }
 
@@ -989,9 +1029,10 @@ fn select_in_a_destructor_during_shutdown_fails_instead_of_waiting() {
             ready_tx.send(()).unwrap();
             dhaga_runtime::sleep(Duration::from_secs(3600));
         });
-        ready_rx.recv().unwrap();
+        ready_rx.recv_within("the micro-thread's report that it is about to sleep");
+        util::wait_until("the micro-thread parked in its sleep", || task.is_parked());
         drop(rt);
-        assert!(task.join().is_err());
-        assert_eq!(report_rx.recv(), Ok((Err(RecvError), true)));
+        assert!(task.join_within("the micro-thread unwound by the shutdown").is_err());
+        assert_eq!(report_rx.recv_within("the destructor's report"), (Err(RecvError), true));
     });
 }
