@@ -15,7 +15,7 @@ use dhaga_runtime::sync::{
 };
 use dhaga_runtime::{Runtime, in_micro_thread, run};
 
-use util::{CTX_PAIRS, Ctx};
+use util::{CTX_PAIRS, Ctx, JoinWithin, RecvWithin};
 
 /// Runs a single-threaded semantics check on this OS thread, then again
 /// inside a micro-thread.
@@ -196,9 +196,11 @@ fn disconnect_wakes_parked(rt: &Runtime, waiter: Ctx, dropper: Ctx) {
         ready_tx.send(()).unwrap();
         rx.recv()
     });
-    ready_rx.recv().unwrap();
-    util::start(rt, dropper, move || drop(tx)).join();
-    assert!(matches!(w.join(), Err(RecvError)), "{waiter:?}/{dropper:?}");
+    ready_rx.recv_within("the receiver's report that it is about to receive");
+    w.wait_parked("the receiver parked in recv");
+    util::start(rt, dropper, move || drop(tx)).join_within("the task dropping the last sender");
+    let r = w.join_within("the receiver woken by the disconnection");
+    assert!(matches!(r, Err(RecvError)), "{waiter:?}/{dropper:?}");
 
     // Parked sender on a full channel.
     let (tx, rx) = bounded::<u32>(1);
@@ -208,9 +210,10 @@ fn disconnect_wakes_parked(rt: &Runtime, waiter: Ctx, dropper: Ctx) {
         ready_tx.send(()).unwrap();
         tx.send(2)
     });
-    ready_rx.recv().unwrap();
-    util::start(rt, dropper, move || drop(rx)).join();
-    match w.join() {
+    ready_rx.recv_within("the sender's report that it is about to send");
+    w.wait_parked("the sender parked in send on a full channel");
+    util::start(rt, dropper, move || drop(rx)).join_within("the task dropping the last receiver");
+    match w.join_within("the sender woken by the disconnection") {
         Err(SendError(v)) => assert_eq!(v, 2),
         Ok(()) => panic!("send into a dropped channel succeeded ({waiter:?}/{dropper:?})"),
     }
@@ -259,12 +262,12 @@ fn mpmc(
         })
         .collect();
     drop(tx);
-    for t in producer_tasks {
-        t.join();
+    for (p, t) in producer_tasks.into_iter().enumerate() {
+        t.join_within(&format!("producer {p} ({pctx:?}->{cctx:?})"));
     }
     let mut counts: HashMap<u64, u32> = HashMap::new();
     for (c, t) in consumer_tasks.into_iter().enumerate() {
-        let got = t.join();
+        let got = t.join_within(&format!("consumer {c} ({pctx:?}->{cctx:?})"));
         let mut last: HashMap<u64, u64> = HashMap::new();
         for v in got {
             let (p, i) = (v / STRIDE, v % STRIDE);
@@ -347,12 +350,13 @@ fn mpmc_many_micro_threads_and_os_threads_together() {
             }));
         }
         drop(tx);
-        for p in producers {
-            p.join();
+        for (p, t) in producers.into_iter().enumerate() {
+            t.join_within(&format!("producer {p}"));
         }
         let (n, s) = consumers
             .into_iter()
-            .map(util::Task::join)
+            .enumerate()
+            .map(|(c, t)| t.join_within(&format!("consumer {c}")))
             .fold((0, 0), |(n, s), (n2, s2)| (n + n2, s + s2));
         let total = 204 * per;
         assert_eq!(n, total);
@@ -385,8 +389,8 @@ fn rendezvous_send_completes_only_with_a_receiver() {
                     assert_eq!(rx.recv().unwrap(), i);
                 }
             });
-            sender.join();
-            receiver.join();
+            sender.join_within("the rendezvous sender");
+            receiver.join_within("the rendezvous receiver");
         }
     });
 }
@@ -402,12 +406,14 @@ fn recv_timeout_gets_a_value_sent_later_from_any_context() {
                 ready_tx.send(()).unwrap();
                 rx.recv_timeout(Duration::from_secs(30))
             });
-            ready_rx.recv().unwrap();
+            ready_rx.recv_within("the receiver's report that it is about to receive");
+            receiver.wait_parked("the receiver parked in recv_timeout");
             util::start(&rt, sctx, move || {
                 tx.send_timeout(77, Duration::from_secs(30)).unwrap();
             })
-            .join();
-            assert!(matches!(receiver.join(), Ok(77)), "{sctx:?} -> {rctx:?}");
+            .join_within("the sender of 77");
+            let r = receiver.join_within("the receiver of 77");
+            assert!(matches!(r, Ok(77)), "{sctx:?} -> {rctx:?}");
         }
     });
 }
@@ -444,18 +450,18 @@ fn many_timed_out_waiters_then_traffic() {
             .collect();
         drop(rx);
         // Send only once every waiter has finished timing out.
-        for _ in 0..40 {
-            timed_out_rx.recv().unwrap();
+        for i in 0..40 {
+            timed_out_rx.recv_within(&format!("report {i} of 40 waiters done timing out"));
         }
         let sender = thread::spawn(move || {
             for v in 0..2000u64 {
                 tx.send(v).unwrap();
             }
         });
-        sender.join().unwrap();
+        sender.join_within("the sender of 2000 messages").unwrap();
         let mut all = Vec::new();
-        for w in waiters {
-            let (timeouts, got) = w.join();
+        for (i, w) in waiters.into_iter().enumerate() {
+            let (timeouts, got) = w.join_within(&format!("waiter {i}, receiving until disconnected"));
             assert_eq!(timeouts, 20);
             all.extend(got);
         }
