@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use dhaga_runtime::sync::{Barrier, Condvar, Mutex, OnceLock, RwLock, Select, Semaphore, WaitGroup, bounded};
 use dhaga_runtime::{Cancelled, JoinHandle};
-use dhaga_testutil::within_limit;
+use dhaga_testutil::{JoinWithin, RecvWithin, wait_until, within_limit};
 
 /// Spawns `body` after a guard whose drop reports on `dropped`; waits until
-/// the micro-thread is about to block (it says so on `parking`), yields so it
-/// parks, cancels it, and checks the unwinding.
-fn cancel_while_parked(body: impl FnOnce() + Send + 'static) {
+/// the micro-thread is about to block (it says so on `parking`, a buffered
+/// channel) and then until it is parked there, cancels it, and checks the
+/// unwinding.
+#[track_caller]
+fn cancel_while_parked(what: &str, body: impl FnOnce() + Send + 'static) {
     struct Guard(dhaga_runtime::sync::Sender<()>);
     impl Drop for Guard {
         fn drop(&mut self) {
@@ -20,18 +22,20 @@ fn cancel_while_parked(body: impl FnOnce() + Send + 'static) {
         }
     }
     let (dropped_tx, dropped_rx) = bounded(1);
-    let (parking_tx, parking_rx) = bounded(0);
+    let (parking_tx, parking_rx) = bounded(1);
     let handle: JoinHandle<()> = dhaga_runtime::spawn(move || {
         let _guard = Guard(dropped_tx);
         parking_tx.send(()).unwrap();
         body();
     });
-    parking_rx.recv().unwrap();
-    // Parked or about to park: either way, cancel unwinds it at the park.
+    parking_rx.recv_within(&format!("the report of the micro-thread about to block in {what}"));
+    wait_until(&format!("the micro-thread parked in {what}"), || handle.is_parked());
     handle.cancel();
-    let payload = handle.join().unwrap_err();
+    let payload = handle
+        .join_within(&format!("the micro-thread cancelled in {what}"))
+        .unwrap_err();
     assert!(payload.is::<Cancelled>(), "joined with a panic instead of Cancelled");
-    dropped_rx.recv().unwrap();
+    dropped_rx.recv_within(&format!("the guard of the micro-thread cancelled in {what}, dropped"));
 }
 
 #[test]
@@ -40,7 +44,7 @@ fn cancel_unwinds_waiters_of_every_primitive() {
         dhaga_runtime::run(|| {
             let mutex = Arc::new(Mutex::new(0));
             let held = mutex.lock().unwrap();
-            cancel_while_parked({
+            cancel_while_parked("Mutex::lock", {
                 let mutex = Arc::clone(&mutex);
                 move || drop(mutex.lock())
             });
@@ -49,7 +53,7 @@ fn cancel_unwinds_waiters_of_every_primitive() {
 
             let rwlock = Arc::new(RwLock::new(0));
             let reader = rwlock.read().unwrap();
-            cancel_while_parked({
+            cancel_while_parked("RwLock::write", {
                 let rwlock = Arc::clone(&rwlock);
                 move || drop(rwlock.write())
             });
@@ -57,7 +61,7 @@ fn cancel_unwinds_waiters_of_every_primitive() {
             *rwlock.write().unwrap() += 1;
 
             let pair = Arc::new((Mutex::new(false), Condvar::new()));
-            cancel_while_parked({
+            cancel_while_parked("Condvar::wait_while", {
                 let pair = Arc::clone(&pair);
                 move || {
                     let guard = pair.0.lock().unwrap();
@@ -74,10 +78,10 @@ fn cancel_unwinds_waiters_of_every_primitive() {
             };
             *pair.0.lock().unwrap() = true;
             pair.1.notify_one();
-            assert!(waiter.join().unwrap());
+            assert!(waiter.join_within("the condition variable's other waiter").unwrap());
 
             let semaphore = Arc::new(Semaphore::new(0));
-            cancel_while_parked({
+            cancel_while_parked("Semaphore::acquire", {
                 let semaphore = Arc::clone(&semaphore);
                 move || drop(semaphore.acquire())
             });
@@ -88,7 +92,7 @@ fn cancel_unwinds_waiters_of_every_primitive() {
             );
 
             let barrier = Arc::new(Barrier::new(2));
-            cancel_while_parked({
+            cancel_while_parked("Barrier::wait", {
                 let barrier = Arc::clone(&barrier);
                 move || {
                     barrier.wait();
@@ -99,43 +103,44 @@ fn cancel_unwinds_waiters_of_every_primitive() {
                 let barrier = Arc::clone(&barrier);
                 dhaga_runtime::spawn(move || barrier.wait().is_leader())
             };
-            let leaders = [barrier.wait().is_leader(), other.join().unwrap()];
+            let here = barrier.wait().is_leader();
+            let leaders = [here, other.join_within("the barrier's other party").unwrap()];
             assert_eq!(leaders.iter().filter(|&&l| l).count(), 1);
 
             let group = WaitGroup::new();
             let member = group.clone();
             let waiter = group.clone();
-            cancel_while_parked(move || waiter.wait());
+            cancel_while_parked("WaitGroup::wait", move || waiter.wait());
             drop(member);
             group.wait();
 
             let cell = Arc::new(OnceLock::new());
             let (started_tx, started_rx) = bounded(0);
-            let (finish_tx, finish_rx) = bounded::<()>(0);
+            let (finish_tx, finish_rx) = bounded::<()>(1);
             let initialiser = {
                 let cell = Arc::clone(&cell);
                 dhaga_runtime::spawn(move || {
                     *cell.get_or_init(|| {
                         started_tx.send(()).unwrap();
-                        finish_rx.recv().unwrap();
+                        finish_rx.recv_within("the word to finish initialising");
                         7
                     })
                 })
             };
-            started_rx.recv().unwrap();
-            cancel_while_parked({
+            started_rx.recv_within("the initialiser's report that it runs");
+            cancel_while_parked("OnceLock::get_or_init", {
                 let cell = Arc::clone(&cell);
                 move || {
                     cell.get_or_init(|| 8);
                 }
             });
             finish_tx.send(()).unwrap();
-            assert_eq!(initialiser.join().unwrap(), 7);
+            assert_eq!(initialiser.join_within("the initialiser").unwrap(), 7);
 
             let (tx1, rx1) = bounded::<u32>(0);
             let (_tx2, rx2) = bounded::<u32>(0);
             let _receiver_stays = rx1.clone();
-            cancel_while_parked(move || {
+            cancel_while_parked("Select::select", move || {
                 let mut select = Select::new();
                 select.recv(&rx1);
                 select.recv(&rx2);
