@@ -320,39 +320,58 @@ fn an_absurd_stack_size_is_an_invalid_input_error() {
     assert!(RuntimeBuilder::new().stack_size(usize::MAX).build().is_err());
 }
 
+/// Where 300 micro-threads, held parked at once, ran: the OS thread ids.
+fn placement_round(rt: &Runtime) -> HashSet<i64> {
+    rt.block_on(|| {
+        let (release_tx, release_rx) = unbounded::<()>();
+        let (here_tx, here_rx) = unbounded::<i64>();
+        let handles: Vec<_> = (0..300)
+            .map(|_| {
+                let release_rx = release_rx.clone();
+                let here_tx = here_tx.clone();
+                spawn(move || {
+                    here_tx.send(os_tid()).unwrap();
+                    // Released by the disconnect.
+                    let _ = release_rx.recv();
+                    os_tid()
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for _ in 0..300 {
+            seen.insert(here_rx.recv_within("a micro-thread to report its worker"));
+        }
+        drop(release_tx);
+        for h in handles {
+            let _ = h.join_within("a released micro-thread");
+        }
+        seen
+    })
+}
+
 #[test]
 fn spawns_are_spread_over_the_workers() {
     util::within_limit(|| {
         let rt = RuntimeBuilder::new().workers(3).build().unwrap();
         // Hold 300 micro-threads parked at once and see where they run: on at
         // most 3 OS threads, and (balanced placement) on more than one.
-        let tids = rt.block_on(|| {
-            let (release_tx, release_rx) = unbounded::<()>();
-            let (here_tx, here_rx) = unbounded::<i64>();
-            let handles: Vec<_> = (0..300)
-                .map(|_| {
-                    let release_rx = release_rx.clone();
-                    let here_tx = here_tx.clone();
-                    spawn(move || {
-                        here_tx.send(os_tid()).unwrap();
-                        // Released by the disconnect.
-                        let _ = release_rx.recv();
-                        os_tid()
-                    })
-                })
-                .collect();
-            let mut seen = HashSet::new();
-            for _ in 0..300 {
-                seen.insert(here_rx.recv_within("a micro-thread to report its worker"));
+        //
+        // Placement spreads them, but an idle worker takes not-yet-started
+        // micro-threads back from a worker that has made no progress for
+        // 2 ms (one the kernel has not scheduled: 3 workers share 2 cores
+        // here, beside other tests), so one round may legitimately end on a
+        // single worker. Five rounds in a row cannot, unless placement
+        // itself is broken.
+        let mut rounds = Vec::new();
+        for _ in 0..5 {
+            let tids = placement_round(&rt);
+            assert!(tids.len() <= 3, "3 workers but micro-threads ran on {tids:?}");
+            if tids.len() >= 2 {
+                return;
             }
-            drop(release_tx);
-            for h in handles {
-                let _ = h.join_within("a released micro-thread");
-            }
-            seen
-        });
-        assert!(tids.len() <= 3, "3 workers but micro-threads ran on {tids:?}");
-        assert!(tids.len() >= 2, "300 micro-threads all placed on one worker: {tids:?}");
+            rounds.push(tids);
+        }
+        panic!("300 micro-threads all ran on one worker, in 5 rounds out of 5: {rounds:?}");
     });
 }
 
