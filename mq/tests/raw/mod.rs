@@ -8,14 +8,13 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use dhaga_testutil::{PATIENCE, wait_until};
+
 /// Frame flag bits (RFC 23 §"Framing"): more frames follow, an 8-byte
 /// size, a command.
 const MORE: u8 = 0x01;
 const LONG: u8 = 0x02;
 const COMMAND: u8 = 0x04;
-
-/// How long a raw peer waits for bytes before the test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A ZMTP 3.1 NULL greeting (RFC 23 §"The Greeting").
 pub(crate) fn greeting() -> Vec<u8> {
@@ -72,6 +71,19 @@ pub(crate) fn message(body: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// A message of several frames, each of at most 255 bytes.
+pub(crate) fn multipart(frames: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, body) in frames.iter().enumerate() {
+        let mut frame = message(body);
+        if i + 1 < frames.len() {
+            frame[0] |= MORE;
+        }
+        bytes.extend(frame);
+    }
+    bytes
+}
+
 /// A frame as read off the wire.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
@@ -109,9 +121,23 @@ impl RawPeer {
         RawPeer::handshake(stream, socket_type, minor)
     }
 
-    /// Accepts one connection on `listener` and handshakes as `socket_type`.
+    /// Accepts one connection on `listener` and handshakes as
+    /// `socket_type`. Fails the test if none comes within [`PATIENCE`].
+    #[track_caller]
     pub(crate) fn accept(listener: &TcpListener, socket_type: &str) -> RawPeer {
-        let (stream, _) = listener.accept().expect("raw accept");
+        listener.set_nonblocking(true).unwrap();
+        let mut accepted = None;
+        wait_until(&format!("a connection to accept as {socket_type}"), || {
+            match listener.accept() {
+                Ok((stream, _)) => accepted = Some(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("raw accept: {e}"),
+            }
+            accepted.is_some()
+        });
+        listener.set_nonblocking(false).unwrap();
+        let stream = accepted.expect("accepted above");
+        stream.set_nonblocking(false).unwrap();
         RawPeer::handshake(stream, socket_type, 1)
     }
 
@@ -157,6 +183,30 @@ impl RawPeer {
             more: flags & MORE != 0,
             body,
         })
+    }
+
+    /// Reads the next frame; fails the test, naming `what`, if none comes
+    /// within [`PATIENCE`] or the connection ends.
+    #[track_caller]
+    pub(crate) fn frame_within(&mut self, what: &str) -> Frame {
+        self.frame()
+            .unwrap_or_else(|e| panic!("reading {what} (read timeout {PATIENCE:?}): {e}"))
+    }
+
+    /// Reads the frames of the next message (commands in between fail the
+    /// test); fails the test, naming `what`, if it does not come whole
+    /// within [`PATIENCE`].
+    #[track_caller]
+    pub(crate) fn message_within(&mut self, what: &str) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.frame_within(what);
+            assert!(!frame.command, "a command in the middle of {what}: {frame:?}");
+            frames.push(frame.body);
+            if !frame.more {
+                return frames;
+            }
+        }
     }
 
     /// Reads frames until the other side closes the connection; returns
