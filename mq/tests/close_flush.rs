@@ -1,13 +1,22 @@
-//! Closing a socket with `close` sends what was queued before it returns,
-//! as libzmq's `zmq_ctx_term` does (within the linger time), so a program
-//! can send and then end without losing its last messages.
+//! Closing a socket: `close` sends what was queued before it returns, as
+//! libzmq's `zmq_ctx_term` does (within the linger time), so a program can
+//! send and then end without losing its last messages; it returns once the
+//! linger time has passed, and in thread mode too; and a socket closed with
+//! messages for a peer that never takes them keeps trying at its reconnect
+//! interval, not in a loop.
 
+mod util;
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dhaga_mq::{Socket, SocketType};
+use dhaga_mq::{Context, MonitorEvent, Socket, SocketType};
 use dhaga_runtime::Runtime;
-use dhaga_testutil::within_limit;
+use util::{PATIENCE, RecvWithin, SocketWithin, Task, with_timeouts, within_limit};
 
 /// More than the send high-water mark, so that `close` comes while the
 /// outbox is full; each message bigger than a loopback socket buffer holds
@@ -20,33 +29,41 @@ const SIZE: usize = 16 * 1024;
 #[test]
 fn close_returns_once_what_was_queued_is_sent() {
     within_limit(|| {
-        let pull = Socket::new(SocketType::Pull);
-        pull.set_recv_timeout(Some(Duration::from_secs(5)));
+        let pull = util::socket(SocketType::Pull);
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.last_endpoint().unwrap();
         // Reads all along, as a peer does (one that stopped reading would
         // keep `close` waiting, as it keeps libzmq's `zmq_ctx_term`).
-        let receiver = std::thread::spawn(move || {
+        let receiver = Task::os_thread(move || {
             (0..MESSAGES)
                 .map(|_| pull.recv().map(|msg| msg.size()))
                 .take_while(Result::is_ok)
                 .count()
         });
 
-        let runtime = Runtime::new().unwrap();
-        runtime.block_on(move || {
-            let push = Socket::new(SocketType::Push);
-            push.connect(&endpoint).unwrap();
-            let payload = Bytes::from(vec![7u8; SIZE]);
-            for _ in 0..MESSAGES {
-                push.send(payload.clone()).unwrap();
-            }
-            push.close();
-        });
-        // Unwinds whatever micro-threads of that runtime are left.
-        drop(runtime);
+        Task::os_thread(move || {
+            let runtime = Runtime::new().unwrap();
+            runtime.block_on(move || {
+                // The default linger: `close` waits for as long as it takes.
+                let push = Socket::new(SocketType::Push);
+                push.set_send_timeout(Some(PATIENCE));
+                push.connect(&endpoint).unwrap();
+                let payload = Bytes::from(vec![7u8; SIZE]);
+                for i in 0..MESSAGES {
+                    push.send_within(payload.clone(), &format!("message {i}"));
+                }
+                push.close();
+            });
+            // Unwinds whatever micro-threads of that runtime are left.
+            drop(runtime);
+        })
+        .join_within("the PUSH's program: its sends, its close and its runtime's end");
 
-        assert_eq!(receiver.join().unwrap(), MESSAGES, "messages were lost");
+        let received = receiver.join_within("the PULL's receiver");
+        assert_eq!(
+            received, MESSAGES,
+            "messages were lost (or a receive waited {PATIENCE:?} in vain)"
+        );
     });
 }
 
@@ -63,13 +80,81 @@ fn close_waits_no_longer_than_the_linger_time() {
 
         let push = Socket::new(SocketType::Push);
         push.set_linger(Some(Duration::from_millis(50)));
+        // A send that finds no room for this long counts as "full" (a
+        // measurement, not an ordering).
         push.set_send_timeout(Some(Duration::from_millis(200)));
         push.connect(&endpoint).unwrap();
         let payload = Bytes::from(vec![7u8; SIZE]);
         // Until the outbox is full too.
         while push.send(payload.clone()).is_ok() {}
-        // Returns (the hang guard fails the test otherwise).
-        push.close();
+        Task::os_thread(move || push.close()).join_within("close, which waits no longer than the linger time (50 ms)");
         drop(pull);
+    });
+}
+
+/// After close, `connect_loop`'s back-off wait returned at once (its
+/// condition is `is_closed()`), so a socket closed with a message for an
+/// unreachable peer reconnected in a tight loop, forever (default linger)
+/// (bug 2 of the seven a second reader found).
+#[test]
+fn a_closed_socket_lingering_for_a_dead_peer_retries_at_its_interval() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let n = Arc::clone(&accepts);
+        thread::spawn(move || {
+            // A peer that hangs up at once: every handshake fails.
+            for stream in listener.incoming() {
+                drop(stream);
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let push = with_timeouts(Context::new().socket(SocketType::Push));
+        let events = push.monitor();
+        push.connect(format!("tcp://127.0.0.1:{port}")).unwrap();
+        push.send_within("queued", "the message for the dead peer");
+        // The peer hung up and the socket waits to try again: its
+        // connect loop runs.
+        while !matches!(
+            events.recv_within("a retry after the peer hung up"),
+            MonitorEvent::ConnectRetried { .. }
+        ) {}
+        let before = accepts.load(Ordering::Relaxed);
+        drop(push);
+        // A measurement, not an ordering: how often the closed socket
+        // connects in one second.
+        thread::sleep(Duration::from_secs(1));
+        let after = accepts.load(Ordering::Relaxed) - before;
+        // reconnect_ivl is 100 ms: about 10 attempts a second.
+        assert!(after <= 20, "{after} reconnections in one second after close");
+    });
+}
+
+/// In thread mode the acceptor is an OS thread in poll(2), which `cancel`
+/// could not interrupt: dropping a bound socket hung (bug 6 of the seven a
+/// second reader found).
+#[test]
+fn dropping_a_bound_socket_in_thread_mode_returns() {
+    within_limit(|| {
+        let runtime = Runtime::builder().thread_mode(true).build().unwrap();
+        Task::os_thread(move || {
+            runtime.block_on(|| {
+                let rep = with_timeouts(Context::new().socket(SocketType::Rep));
+                let events = rep.monitor();
+                rep.bind("tcp://127.0.0.1:*").unwrap();
+                let address = rep.last_endpoint().unwrap();
+                // A connection accepted shows the acceptor's loop running;
+                // from there it goes straight back into poll(2).
+                let client = TcpStream::connect(address.trim_start_matches("tcp://")).unwrap();
+                while !matches!(
+                    events.recv_within("the acceptor to accept a connection"),
+                    MonitorEvent::Accepted { .. }
+                ) {}
+                drop(client);
+                drop(rep);
+            });
+        })
+        .join_within("Socket::drop to return in thread mode");
     });
 }
