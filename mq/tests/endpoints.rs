@@ -4,8 +4,8 @@ mod util;
 
 use std::time::Duration;
 
-use dhaga_mq::{Error, Msg, Socket, SocketType};
-use util::{bound, connected, text, within_limit};
+use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
+use util::{RecvWithin, SocketWithin, bound, connected, within_limit};
 
 #[test]
 fn malformed_endpoints_are_clear_errors() {
@@ -59,8 +59,8 @@ fn wildcard_host_binds_every_interface() {
         let port = endpoint.rsplit(':').next().unwrap();
         assert!(endpoint.starts_with("tcp://0.0.0.0:"), "{endpoint}");
         let push = connected(SocketType::Push, &format!("tcp://127.0.0.1:{port}"));
-        push.send("via loopback").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("via loopback"));
+        push.send_within("via loopback", "the message via loopback");
+        assert_eq!(pull.recv_within("the message via loopback"), Msg::from("via loopback"));
     });
 }
 
@@ -84,12 +84,15 @@ fn unbind_and_disconnect_need_their_endpoint() {
         ));
         assert!(matches!(pull.disconnect(&endpoint), Err(Error::EndpointNotFound(_))));
         let push = connected(SocketType::Push, &endpoint);
-        push.send("before").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("before"));
+        push.send_within("before", "the message before the unbind");
+        assert_eq!(pull.recv_within("the message before the unbind"), Msg::from("before"));
         // Unbinding stops accepting; the connected peer stays.
         pull.unbind(&endpoint).unwrap();
-        push.send("after unbind").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("after unbind"));
+        push.send_within("after unbind", "the message after the unbind");
+        assert_eq!(
+            pull.recv_within("the message after the unbind"),
+            Msg::from("after unbind")
+        );
         push.disconnect(&endpoint).unwrap();
         assert!(matches!(push.disconnect(&endpoint), Err(Error::EndpointNotFound(_))));
     });
@@ -100,30 +103,36 @@ fn a_connecting_socket_reconnects_after_its_peer_restarts() {
     within_limit(|| {
         for transport in ["tcp", "ipc"] {
             let (pull, endpoint) = bound(SocketType::Pull, transport);
-            let push = connected(SocketType::Push, &endpoint);
+            let push = util::socket(SocketType::Push);
             push.set_reconnect_ivl(Duration::from_millis(10));
-            push.send("first life").unwrap();
-            assert_eq!(pull.recv().unwrap(), Msg::from("first life"), "{transport}");
+            let events = push.monitor();
+            push.connect(&endpoint).unwrap();
+            push.send_within("first life", &format!("{transport}: the first message"));
+            assert_eq!(
+                pull.recv_within(&format!("{transport}: the first message")),
+                Msg::from("first life"),
+                "{transport}"
+            );
             drop(pull);
             // Same endpoint, new socket: the PUSH reconnects by itself.
             let pull = util::socket(SocketType::Pull);
             pull.bind(&endpoint).unwrap();
-            // Messages sent while the peer was away may have gone into the
-            // dying connection; keep offering until one arrives.
-            let (stop_tx, stop_rx) = dhaga_runtime::sync::bounded::<()>(1);
-            let sender = dhaga_runtime::spawn(move || {
-                let mut i = 0u32;
-                while stop_rx.try_recv().is_err() {
-                    if push.try_send(format!("{i}")).is_ok() {
-                        i += 1;
-                    }
-                    dhaga_runtime::sleep(Duration::from_millis(1)); // pacing only
+            // A message sent while the peer was away may go into the dying
+            // connection: send once the new one is up.
+            let mut lost = false;
+            loop {
+                match events.recv_within(&format!("{transport}: the PUSH to reconnect")) {
+                    MonitorEvent::Disconnected { .. } => lost = true,
+                    MonitorEvent::HandshakeSucceeded { .. } if lost => break,
+                    _ => {}
                 }
-            });
-            let msg = pull.recv().unwrap();
-            assert!(text(&msg)[0].parse::<u32>().is_ok(), "{transport}: {msg:?}");
-            stop_tx.send(()).unwrap();
-            sender.join().unwrap();
+            }
+            push.send_within("second life", &format!("{transport}: the message after the restart"));
+            assert_eq!(
+                pull.recv_within(&format!("{transport}: the message after the restart")),
+                Msg::from("second life"),
+                "{transport}"
+            );
         }
     });
 }

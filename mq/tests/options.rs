@@ -2,10 +2,12 @@
 
 mod util;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use dhaga_mq::{Error, Msg, SocketType};
-use util::{bound, connected, text, within_limit};
+use dhaga_mq::{Error, MonitorEvent, Msg, SocketType};
+use util::{JoinWithin, RecvWithin, SocketWithin, bound, connected, text, wait_until, within_limit};
 
 /// An endpoint nobody listens on: a port that was free a moment ago.
 fn unreachable_tcp() -> String {
@@ -57,16 +59,20 @@ fn a_blocked_sender_resumes_when_the_receiver_reads() {
             let (sent_tx, sent_rx) = dhaga_runtime::sync::unbounded();
             let sender = dhaga_runtime::spawn(move || {
                 for i in 0..2000 {
-                    push.send(format!("{i}")).unwrap();
+                    push.send_within(format!("{i}"), &format!("{transport}: message {i}"));
                     sent_tx.send(i).unwrap();
                 }
             });
             // The sender gets ahead by at most what the pipe holds (both
             // marks, the transport's buffers) and waits for us.
             for i in 0..2000 {
-                assert_eq!(text(&pull.recv().unwrap()), [i.to_string()], "{transport}");
+                assert_eq!(
+                    text(&pull.recv_within(&format!("{transport}: message {i}"))),
+                    [i.to_string()],
+                    "{transport}"
+                );
             }
-            sender.join().unwrap();
+            sender.join_within(&format!("{transport}: the sender")).unwrap();
             assert_eq!(sent_rx.try_iter().count(), 2000);
         }
     });
@@ -80,13 +86,17 @@ fn closing_with_default_linger_delivers_what_was_queued() {
             let push = connected(SocketType::Push, &endpoint);
             push.set_reconnect_ivl(Duration::from_millis(10));
             for i in 0..100 {
-                push.send(format!("{i}")).unwrap();
+                push.send_within(format!("{i}"), &format!("{transport}: message {i}"));
             }
             drop(push); // nobody bound yet: the messages wait for the peer
             let pull = util::socket(SocketType::Pull);
             pull.bind(&endpoint).unwrap();
             for i in 0..100 {
-                assert_eq!(text(&pull.recv().unwrap()), [i.to_string()], "{transport}");
+                assert_eq!(
+                    text(&pull.recv_within(&format!("{transport}: message {i}"))),
+                    [i.to_string()],
+                    "{transport}"
+                );
             }
         }
     });
@@ -98,12 +108,17 @@ fn closing_with_zero_linger_drops_what_was_queued() {
         let endpoint = util::endpoint("ipc");
         let push = connected(SocketType::Push, &endpoint);
         push.set_linger(Some(Duration::ZERO));
+        // Were the closed socket still trying, it would come within the
+        // window below.
+        push.set_reconnect_ivl(Duration::from_millis(10));
         for i in 0..100 {
-            push.send(format!("{i}")).unwrap();
+            push.send_within(format!("{i}"), &format!("message {i}"));
         }
         drop(push);
-        let (pull, _) = (util::socket(SocketType::Pull), ());
+        let pull = util::socket(SocketType::Pull);
         pull.bind(&endpoint).unwrap();
+        // Proving that nothing comes takes a wait: the socket is gone, and
+        // with it anything that could report what it did.
         pull.set_recv_timeout(Some(Duration::from_millis(100)));
         assert!(matches!(pull.recv(), Err(Error::TimedOut)));
     });
@@ -114,18 +129,26 @@ fn a_frame_over_the_maximum_size_drops_that_peer_only() {
     within_limit(|| {
         let pull = util::socket(SocketType::Pull);
         pull.set_max_msg_size(Some(1000));
+        let events = pull.monitor();
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.last_endpoint().unwrap();
         let big = connected(SocketType::Push, &endpoint);
-        big.send(vec![0u8; 1001]).unwrap();
+        big.send_within(vec![0u8; 1001], "the oversized message");
         let small = connected(SocketType::Push, &endpoint);
-        small.send(vec![1u8; 1000]).unwrap();
-        small.send("second").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from(vec![1u8; 1000]));
-        assert_eq!(text(&pull.recv().unwrap()), ["second"]);
-        // The oversized frame never arrives: its sender was disconnected.
-        pull.set_recv_timeout(Some(Duration::from_millis(100)));
-        assert!(matches!(pull.recv(), Err(Error::TimedOut)));
+        small.send_within(vec![1u8; 1000], "the largest message allowed");
+        small.send_within("second", "the message after it");
+        assert_eq!(
+            pull.recv_within("the largest message allowed"),
+            Msg::from(vec![1u8; 1000])
+        );
+        assert_eq!(text(&pull.recv_within("the message after it")), ["second"]);
+        // The oversized frame's sender is disconnected (the only peer to
+        // be): the frame went with its connection, and cannot come now.
+        while !matches!(
+            events.recv_within("the oversized message's sender to be disconnected"),
+            MonitorEvent::Disconnected { .. }
+        ) {}
+        assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
         drop(big);
     });
 }
@@ -137,33 +160,27 @@ fn the_receive_timeout_applies_to_each_call() {
         pull.set_recv_timeout(Some(Duration::from_millis(10)));
         assert!(matches!(pull.recv(), Err(Error::TimedOut)));
         let push = connected(SocketType::Push, &endpoint);
-        push.send("now").unwrap();
+        push.send_within("now", "the message after the timeout");
+        // No timeout at all: the receive runs on a micro-thread whose join
+        // is bounded instead.
         pull.set_recv_timeout(None);
-        assert_eq!(pull.recv().unwrap(), Msg::from("now"));
+        let got = dhaga_runtime::spawn(move || pull.recv())
+            .join_within("the message after the timeout, received without a timeout")
+            .unwrap();
+        assert_eq!(got.unwrap(), Msg::from("now"));
     });
 }
 
 #[test]
 fn linger_bounds_a_writer_blocked_on_a_peer_that_stopped_reading() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    struct Tracked(Arc<AtomicBool>);
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
-    impl AsRef<[u8]> for Tracked {
-        fn as_ref(&self) -> &[u8] {
-            &[0; 1 << 20]
-        }
-    }
     within_limit(|| {
         let pull = util::socket(SocketType::Pull);
         pull.set_recv_hwm(1);
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let push = util::socket(SocketType::Push);
         push.set_send_hwm(1);
+        // A send that finds no room for this long counts as "full" (a
+        // measurement, not an ordering).
         push.set_send_timeout(Some(Duration::from_millis(200)));
         push.set_linger(Some(Duration::from_millis(50)));
         push.connect(pull.last_endpoint().unwrap()).unwrap();
@@ -172,7 +189,7 @@ fn linger_bounds_a_writer_blocked_on_a_peer_that_stopped_reading() {
         let freed = Arc::new(AtomicBool::new(false));
         let mut sent = 0;
         loop {
-            let frame = bytes::Bytes::from_owner(Tracked(Arc::clone(&freed)));
+            let frame = util::tracked(&freed, &[0; 1 << 20]);
             match push.send(Msg::from(vec![frame])) {
                 Ok(()) => sent += 1,
                 Err(e) if matches!(e.error(), Error::TimedOut) => break,
@@ -184,14 +201,9 @@ fn linger_bounds_a_writer_blocked_on_a_peer_that_stopped_reading() {
         drop(push);
         // Within the linger time plus slack, the blocked writer gives up and
         // lets go of what it held.
-        let deadline = std::time::Instant::now() + util::PATIENCE;
-        while !freed.load(Ordering::Acquire) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer still holds its messages"
-            );
-            dhaga_runtime::sleep(Duration::from_millis(5)); // polling a flag, not ordering
-        }
+        wait_until("the blocked writer to let go of its messages", || {
+            freed.load(Ordering::Acquire)
+        });
         drop(pull);
     });
 }
