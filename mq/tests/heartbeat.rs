@@ -6,7 +6,9 @@
 //! while the application leaves the socket alone.
 //!
 //! The timeouts under test are waited for (each well under a second) and
-//! their lower bounds asserted loosely; everything else is ordered by what
+//! their lower bounds asserted loosely; a connection that must stay up is
+//! watched for a few timeouts (a measurement: nothing but time can show
+//! that something does not happen); everything else is ordered by what
 //! arrives.
 
 mod raw;
@@ -16,10 +18,10 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
+use dhaga_mq::{Error, Interest, MonitorEvent, Msg, Socket, SocketType};
 use dhaga_runtime::sync::{Receiver, TryRecvError};
 use raw::RawPeer;
-use util::within_limit;
+use util::{RecvWithin, SocketWithin, wait_ready, within_limit};
 
 /// The heartbeat interval and timeout of most tests.
 const IVL: Duration = Duration::from_millis(50);
@@ -34,10 +36,11 @@ fn heartbeating(socket_type: SocketType) -> Socket {
     socket
 }
 
-/// The next monitor event; fails the test if none comes.
+/// The next monitor event, expected to be `what`; fails the test, naming
+/// it, if none comes within [`util::PATIENCE`].
 #[track_caller]
-fn next_event(events: &Receiver<MonitorEvent>) -> MonitorEvent {
-    events.recv_timeout(util::PATIENCE).expect("a monitor event")
+fn next_event(events: &Receiver<MonitorEvent>, what: &str) -> MonitorEvent {
+    events.recv_within(&format!("the monitor event {what}"))
 }
 
 /// Asserts that no event is waiting (the connection is still up).
@@ -57,8 +60,10 @@ fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let endpoint = pull.last_endpoint().unwrap();
 
-        let mut peer = RawPeer::connect(&endpoint, "PUSH");
+        // Timed from before the connection: the timeout starts later, when
+        // the first PING goes out, and a busy test thread may see that late.
         let since = Instant::now();
+        let mut peer = RawPeer::connect(&endpoint, "PUSH");
         let frames = peer.until_closed();
         let silent_for = since.elapsed();
         // The first PING after one interval, then the whole timeout.
@@ -70,10 +75,19 @@ fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
             !frames.is_empty() && frames.iter().all(|f| f.is_command("PING")),
             "PINGs, and nothing else, until the drop: {frames:?}"
         );
-        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
+        assert!(matches!(
+            next_event(&events, "Listening"),
+            MonitorEvent::Listening { .. }
+        ));
+        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
+        assert!(matches!(
+            next_event(&events, "Disconnected"),
+            MonitorEvent::Disconnected { .. }
+        ));
     });
 }
 
@@ -90,23 +104,25 @@ fn a_connecting_socket_reconnects_when_its_peer_falls_silent() {
         let mut silent = RawPeer::accept(&listener, "ROUTER");
         silent.until_closed();
         let mut second = RawPeer::accept(&listener, "ROUTER");
-        dealer.send("back").unwrap();
-        let frame = std::iter::from_fn(|| Some(second.frame().expect("a frame")))
+        dealer.send_within("back", "the message after the reconnection");
+        let frame = std::iter::from_fn(|| Some(second.frame_within("the message after the reconnection")))
             .find(|f| !f.command)
             .unwrap();
         assert_eq!(frame.body, b"back", "the message went over the new connection");
 
         let order: Vec<_> = (0..6)
-            .map(|_| match next_event(&events) {
-                MonitorEvent::Connected { .. } => "connected",
-                MonitorEvent::HandshakeSucceeded { .. } => "handshake",
-                MonitorEvent::Disconnected { .. } => "disconnected",
-                MonitorEvent::ConnectRetried { interval, .. } => {
-                    assert_eq!(interval, Duration::from_millis(10));
-                    "retried"
-                }
-                other => panic!("unexpected {other:?}"),
-            })
+            .map(
+                |n| match next_event(&events, &format!("event {n} of the drop and the reconnection")) {
+                    MonitorEvent::Connected { .. } => "connected",
+                    MonitorEvent::HandshakeSucceeded { .. } => "handshake",
+                    MonitorEvent::Disconnected { .. } => "disconnected",
+                    MonitorEvent::ConnectRetried { interval, .. } => {
+                        assert_eq!(interval, Duration::from_millis(10));
+                        "retried"
+                    }
+                    other => panic!("unexpected {other:?}"),
+                },
+            )
             .collect();
         assert_eq!(
             order,
@@ -130,12 +146,12 @@ fn pings_come_at_the_interval_carrying_our_ttl() {
         pull.set_heartbeat_ivl(Some(ivl));
         pull.set_heartbeat_ttl(Some(Duration::from_millis(1250))).unwrap();
         pull.bind("tcp://127.0.0.1:*").unwrap();
-        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
-
+        // From before the connection, which comes before the first PING.
         let since = Instant::now();
+        let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
         let mut last = since;
         for i in 0..5 {
-            let frame = peer.frame().expect("a PING");
+            let frame = peer.frame_within(&format!("PING {i}"));
             let gap = last.elapsed();
             last = Instant::now();
             assert!(frame.is_command("PING"), "PING {i}: {frame:?}");
@@ -146,7 +162,7 @@ fn pings_come_at_the_interval_carrying_our_ttl() {
         }
         assert!(since.elapsed() >= ivl * 4, "five PINGs in {:?}", since.elapsed());
         peer.send(&raw::message(b"still here"));
-        assert_eq!(pull.recv().unwrap(), Msg::from("still here"));
+        assert_eq!(pull.recv_within("the message after the PINGs"), Msg::from("still here"));
     });
 }
 
@@ -166,9 +182,15 @@ fn a_peer_that_pings_with_a_ttl_then_falls_silent_is_dropped() {
         assert!(elapsed >= ttl * 4 / 5, "dropped after {elapsed:?}, within the TTL");
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert!(frames[0].is_command("PONG") && frames[0].data() == b"ctx");
-        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
+        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
+        assert!(matches!(
+            next_event(&events, "Disconnected"),
+            MonitorEvent::Disconnected { .. }
+        ));
     });
 }
 
@@ -182,12 +204,16 @@ fn a_message_after_a_ping_clears_its_ttl() {
         let mut bytes = raw::ping(1, b"");
         bytes.extend(raw::message(b"after the PING"));
         peer.send(&bytes);
-        assert_eq!(pull.recv().unwrap(), Msg::from("after the PING"));
-        assert!(peer.frame().unwrap().is_command("PONG"));
-        // Three times the TTL of 100 ms, with nothing from either side.
+        assert_eq!(
+            pull.recv_within("the message after the PING"),
+            Msg::from("after the PING")
+        );
+        assert!(peer.frame_within("the PONG").is_command("PONG"));
+        // Three times the TTL of 100 ms, with nothing from either side (a
+        // measurement: only time shows the TTL no longer runs).
         assert!(peer.still_open_after(Duration::from_millis(300)), "dropped");
         peer.send(&raw::message(b"later"));
-        assert_eq!(pull.recv().unwrap(), Msg::from("later"));
+        assert_eq!(pull.recv_within("the message after the silence"), Msg::from("later"));
     });
 }
 
@@ -204,19 +230,33 @@ fn a_peer_whose_messages_wait_for_room_is_not_silent() {
             bytes.extend(raw::message(body));
         }
         peer.send(&bytes);
+        // The first is queued (the high-water mark): the reader waits for
+        // room with the other two in hand.
+        wait_ready(&pull, Interest::READABLE, "the first message to be queued");
 
-        // The application takes nothing for three timeouts: the reader
-        // waits for room with the peer's messages in hand, and the peer,
-        // which has nothing more to say, must not count as silent.
+        // The application takes nothing for three timeouts, and the peer,
+        // which has nothing more to say, must not count as silent. (A
+        // measurement, not an ordering: only time shows that the timeout
+        // does not strike.)
         thread::sleep(TIMEOUT * 3);
         for body in ["one", "two", "three"] {
-            assert_eq!(pull.recv().unwrap(), Msg::from(body));
+            assert_eq!(pull.recv_within(&format!("the message {body:?}")), Msg::from(body));
         }
         peer.send(&raw::message(b"four"));
-        assert_eq!(pull.recv().unwrap(), Msg::from("four"), "the same connection");
-        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert_eq!(
+            pull.recv_within("the message after the wait"),
+            Msg::from("four"),
+            "the same connection"
+        );
+        assert!(matches!(
+            next_event(&events, "Listening"),
+            MonitorEvent::Listening { .. }
+        ));
+        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
         no_more_events(&events);
     });
 }
@@ -301,11 +341,22 @@ fn libzmq_disconnections(monitor: &zmq::Socket) -> usize {
 }
 
 /// One message each way between a libzmq PAIR and a dhaga PAIR.
+#[track_caller]
 fn exchange(libzmq: &zmq::Socket, dhaga: &Socket, round: usize) {
-    libzmq.send(format!("to dhaga {round}").as_bytes(), 0).unwrap();
-    assert_eq!(dhaga.recv().unwrap(), Msg::from(format!("to dhaga {round}")));
-    dhaga.send(format!("to libzmq {round}")).unwrap();
-    assert_eq!(libzmq.recv_bytes(0).unwrap(), format!("to libzmq {round}").as_bytes());
+    let to_dhaga = format!("to dhaga {round}");
+    libzmq
+        .send(to_dhaga.as_bytes(), 0)
+        .unwrap_or_else(|e| panic!("libzmq sending {to_dhaga:?}: {e}"));
+    assert_eq!(dhaga.recv_within(&format!("{to_dhaga:?}")), Msg::from(to_dhaga.clone()));
+    let to_libzmq = format!("to libzmq {round}");
+    dhaga.send_within(to_libzmq.clone(), &format!("{to_libzmq:?}"));
+    let got = libzmq.recv_bytes(0).unwrap_or_else(|e| {
+        panic!(
+            "libzmq receiving {to_libzmq:?} (receive timeout {:?}): {e}",
+            util::PATIENCE
+        )
+    });
+    assert_eq!(got, to_libzmq.as_bytes());
 }
 
 #[test]
@@ -326,14 +377,22 @@ fn libzmq_and_dhaga_ping_each_other_while_the_application_is_away() {
         for round in 0..3 {
             if round > 0 {
                 // Neither application touches its socket for two timeouts:
-                // only the connections' own PINGs and PONGs keep them up.
+                // only the connections' own PINGs and PONGs keep them up. (A
+                // measurement, not an ordering: only time shows that no
+                // timeout strikes.)
                 thread::sleep(TIMEOUT * 2);
             }
             exchange(&peer, &pair, round);
         }
-        assert!(matches!(next_event(&events), MonitorEvent::Listening { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(
+            next_event(&events, "Listening"),
+            MonitorEvent::Listening { .. }
+        ));
+        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
         no_more_events(&events);
         assert_eq!(libzmq_disconnections(&peer_events), 0, "libzmq dropped the connection");
     });
@@ -352,11 +411,19 @@ fn dhaga_pings_a_libzmq_peer_which_answers() {
         pair.connect(&endpoint).unwrap();
 
         exchange(&peer, &pair, 0);
-        // Past the timeout three times over, nobody sending anything.
+        // Past the timeout three times over, nobody sending anything. (A
+        // measurement, not an ordering: only time shows that the timeout
+        // does not strike while libzmq answers our PINGs.)
         thread::sleep(TIMEOUT * 3);
         exchange(&peer, &pair, 1);
-        assert!(matches!(next_event(&events), MonitorEvent::Connected { .. }));
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(
+            next_event(&events, "Connected"),
+            MonitorEvent::Connected { .. }
+        ));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
         no_more_events(&events);
     });
 }
@@ -375,20 +442,26 @@ fn the_timeout_ends_a_connection_stuck_writing_to_a_silent_peer() {
         push.set_heartbeat_timeout(Some(TIMEOUT));
         let events = push.monitor();
         push.bind("tcp://127.0.0.1:*").unwrap();
+        // Timed from before the connection: the timeout starts when the PING
+        // goes out, and a busy test thread may read it late.
+        let since = Instant::now();
         let mut peer = RawPeer::connect(&push.last_endpoint().unwrap(), "PULL");
-        assert!(peer.frame().unwrap().is_command("PING"));
-        let pinged = Instant::now();
-        for _ in 0..64 {
-            push.send(Msg::from(vec![0u8; ONE_MIB])).unwrap();
+        assert!(peer.frame_within("the first PING").is_command("PING"));
+        for i in 0..64 {
+            push.send_within(Msg::from(vec![0u8; ONE_MIB]), &format!("1 MiB message {i}"));
         }
         loop {
             match events.recv_timeout(Duration::from_secs(10)) {
                 Ok(MonitorEvent::Disconnected { .. }) => break,
                 Ok(_) => {}
-                Err(e) => panic!("still connected {:?} after the PING: {e}", pinged.elapsed()),
+                Err(e) => panic!("still connected {:?} after the connection: {e}", since.elapsed()),
             }
         }
-        assert!(pinged.elapsed() >= TIMEOUT, "dropped early");
+        assert!(
+            since.elapsed() >= TIMEOUT,
+            "dropped early: {:?} after the connection",
+            since.elapsed()
+        );
         drop(peer);
     });
 }
@@ -404,7 +477,9 @@ fn a_subscription_after_a_ping_clears_its_ttl() {
         let mut bytes = raw::ping(1, b"");
         bytes.extend(raw::command("SUBSCRIBE", b"A"));
         peer.send(&bytes);
-        assert!(peer.frame().unwrap().is_command("PONG"));
+        assert!(peer.frame_within("the PONG").is_command("PONG"));
+        // Three times the TTL (a measurement: only time shows the TTL no
+        // longer runs).
         assert!(
             peer.still_open_after(Duration::from_millis(300)),
             "dropped: the SUBSCRIBE did not clear the PING's TTL"
