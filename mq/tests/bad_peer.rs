@@ -5,34 +5,47 @@
 mod raw;
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use dhaga_mq::{Msg, Socket, SocketType};
+use dhaga_mq::{Error, Msg, Socket, SocketType};
 use raw::{greeting, ready};
-use util::{bound, connected, within_limit};
+use util::{PATIENCE, SocketWithin, bound, connected, within_limit};
 
 /// Connects a raw TCP client that sends `bytes` and then reads until the
 /// server closes the connection; returns what the server sent.
+#[track_caller]
 fn send_raw(endpoint: &str, bytes: &[u8]) -> Vec<u8> {
     let addr = endpoint.trim_start_matches("tcp://");
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
     stream.write_all(bytes).unwrap();
+    until_the_server_hangs_up(&mut stream)
+}
+
+/// Reads until the server closes `stream` (or resets it); returns what it
+/// sent. Fails the test if it has not hung up within [`PATIENCE`].
+#[track_caller]
+fn until_the_server_hangs_up(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut received = Vec::new();
-    // The server closes the connection: read returns 0 (or a reset).
-    let _ = stream.read_to_end(&mut received);
-    received
+    match stream.read_to_end(&mut received) {
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            panic!("waited {PATIENCE:?} for the server to drop the connection: {e}")
+        }
+        // The end of the stream, or a reset.
+        _ => received,
+    }
 }
 
 /// Checks that `rep` still answers a well-behaved REQ.
+#[track_caller]
 fn still_serves(rep: &Socket, endpoint: &str) {
     let req = connected(SocketType::Req, endpoint);
-    req.send("still there?").unwrap();
-    assert_eq!(rep.recv().unwrap(), Msg::from("still there?"));
-    rep.send("yes").unwrap();
-    assert_eq!(req.recv().unwrap(), Msg::from("yes"));
+    req.send_within("still there?", "the good peer's request");
+    assert_eq!(rep.recv_within("the good peer's request"), Msg::from("still there?"));
+    rep.send_within("yes", "the reply to the good peer");
+    assert_eq!(req.recv_within("the reply to the good peer"), Msg::from("yes"));
 }
 
 #[test]
@@ -108,22 +121,27 @@ fn protocol_violations_after_the_handshake_are_dropped() {
             bytes.extend(violation);
             let addr = endpoint.trim_start_matches("tcp://");
             let mut stream = TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
             stream.write_all(&bytes).unwrap();
-            let mut sink = Vec::new();
-            let result = stream.read_to_end(&mut sink);
             // The long frame is not a violation until it exceeds the stream:
-            // the server waits for its bytes without reserving them.
+            // the server waits for its bytes without reserving them. Only
+            // time shows that it keeps waiting (a measurement: 300 ms).
             if what.starts_with("a long frame") {
+                stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                let result = stream.read_to_end(&mut Vec::new());
                 assert!(result.is_err(), "{what}: the server keeps waiting for the body");
             } else {
-                assert!(result.is_ok(), "{what}: the server closes the connection");
+                stream.set_read_timeout(Some(PATIENCE)).unwrap();
+                let result = stream.read_to_end(&mut Vec::new());
+                assert!(
+                    result.is_ok(),
+                    "{what}: the server closes the connection (waited {PATIENCE:?}): {result:?}"
+                );
             }
         }
         // No partial or invalid message was delivered, and a good peer is served.
         let push = connected(SocketType::Push, &endpoint);
-        push.send("good").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("good"));
+        push.send_within("good", "the good peer's message");
+        assert_eq!(pull.recv_within("the good peer's message"), Msg::from("good"));
     });
 }
 
@@ -140,25 +158,26 @@ fn truncation_at_every_byte_harms_nobody() {
         for cut in 0..whole {
             let addr = endpoint.trim_start_matches("tcp://");
             let mut raw = TcpStream::connect(addr).unwrap();
-            raw.set_read_timeout(Some(util::PATIENCE)).unwrap();
             raw.write_all(&stream[..cut]).unwrap();
             // Half-close: the server reads everything, sees the end, and
             // closes; reading our side to the end waits for that.
             raw.shutdown(std::net::Shutdown::Write).unwrap();
-            let mut sink = Vec::new();
-            let _ = raw.read_to_end(&mut sink);
+            until_the_server_hangs_up(&mut raw);
         }
         // Only whole messages were delivered: [one, two] for cuts after its
-        // last byte, [three] only for the full stream (not sent here).
+        // last byte, [three] only for the full stream (not sent here). The
+        // server delivers what it decoded before it reads the end and hangs
+        // up, so all of it is queued by now.
         let complete_two = whole - 7; // cuts from here on include [one, two]
         let expected = whole - complete_two;
-        pull.set_recv_timeout(Some(Duration::from_millis(300)));
-        let mut got = 0;
-        while let Ok(msg) = pull.recv() {
+        for n in 0..expected {
+            let msg = pull.recv_within(&format!("[one, two] {n} of {expected}"));
             assert_eq!(msg, ["one", "two"].into_iter().collect::<Msg>());
-            got += 1;
         }
-        assert_eq!(got, expected, "one [one, two] per cut after it was complete");
+        assert!(
+            matches!(pull.try_recv(), Err(Error::WouldBlock)),
+            "one [one, two] per cut after it was complete, and nothing else"
+        );
     });
 }
 
@@ -168,7 +187,7 @@ fn a_ping_is_answered_with_a_pong_carrying_its_context() {
         let (_pull, endpoint) = bound(SocketType::Pull, "tcp");
         let addr = endpoint.trim_start_matches("tcp://");
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut bytes = greeting();
         bytes.extend(ready("PUSH"));
         // PING: name, TTL (2 bytes, deciseconds), context (RFC 37).
@@ -181,15 +200,15 @@ fn a_ping_is_answered_with_a_pong_carrying_its_context() {
         stream.write_all(&bytes).unwrap();
         // Their greeting, their READY, then our PONG.
         let mut greeting_back = [0u8; 64];
-        stream.read_exact(&mut greeting_back).unwrap();
+        stream.read_exact(&mut greeting_back).expect("their greeting");
         let mut header = [0u8; 2];
-        stream.read_exact(&mut header).unwrap();
+        stream.read_exact(&mut header).expect("their READY's header");
         let mut ready_back = vec![0u8; header[1] as usize];
-        stream.read_exact(&mut ready_back).unwrap();
-        stream.read_exact(&mut header).unwrap();
+        stream.read_exact(&mut ready_back).expect("their READY");
+        stream.read_exact(&mut header).expect("the PONG's header");
         assert_eq!(header[0], 0x04, "a command");
         let mut pong = vec![0u8; header[1] as usize];
-        stream.read_exact(&mut pong).unwrap();
+        stream.read_exact(&mut pong).expect("the PONG");
         assert_eq!(pong, b"\x04PONGctx");
     });
 }

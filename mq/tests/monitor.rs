@@ -7,20 +7,52 @@
 mod raw;
 mod util;
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use dhaga_mq::{Endpoint, Error, HandshakeFailure, MonitorEvent, Msg, SocketType};
-use dhaga_runtime::sync::{Receiver, TryRecvError};
+use dhaga_runtime::sync::{Receiver, RecvTimeoutError, TryRecvError};
 use dhaga_testutil::CTXS;
 use raw::RawPeer;
-use util::{bound, connected, within_limit};
+use util::{PATIENCE, RecvWithin, SocketWithin, bound, connected, within_limit};
 
-/// The next monitor event; fails the test if none comes.
+/// The next monitor event, expected to be `what`; fails the test, naming
+/// it, if none comes within [`PATIENCE`].
 #[track_caller]
-fn next_event(events: &Receiver<MonitorEvent>) -> MonitorEvent {
-    events.recv_timeout(util::PATIENCE).expect("a monitor event")
+fn next_event(events: &Receiver<MonitorEvent>, what: &str) -> MonitorEvent {
+    events.recv_within(&format!("the monitor event {what}"))
+}
+
+/// The events left until the channel ends (the socket closed); fails the
+/// test, naming `what`, if it has not ended within [`PATIENCE`] of the
+/// last event.
+#[track_caller]
+fn until_the_end(events: &Receiver<MonitorEvent>, what: &str) -> Vec<MonitorEvent> {
+    let mut rest = Vec::new();
+    loop {
+        match events.recv_timeout(PATIENCE) {
+            Ok(event) => rest.push(event),
+            Err(RecvTimeoutError::Disconnected) => return rest,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("waited {PATIENCE:?} for {what}: the channel is still open after {rest:?}")
+            }
+        }
+    }
+}
+
+/// Reads until the server closes `stream`; fails the test if it has not
+/// within [`PATIENCE`].
+#[track_caller]
+fn until_the_server_hangs_up(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    match stream.read_to_end(&mut Vec::new()) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            panic!("waited {PATIENCE:?} for the server to drop the connection: {e}")
+        }
+        // The end of the stream, or a reset.
+        _ => {}
+    }
 }
 
 /// An endpoint as events name it.
@@ -44,12 +76,15 @@ fn a_bound_socket_reports_listening_accepted_handshake_and_disconnected() {
             pull.bind(util::endpoint(transport)).unwrap();
             let bound = endpoint(&pull.last_endpoint().unwrap());
             let push = connected(SocketType::Push, &bound.to_string());
-            push.send("hello").unwrap();
-            assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+            push.send_within("hello", &format!("{transport}: the message"));
+            assert_eq!(
+                pull.recv_within(&format!("{transport}: the message")),
+                Msg::from("hello")
+            );
             push.close();
 
             for want in ["listening", "accepted", "handshake", "disconnected"] {
-                let event = next_event(&events);
+                let event = next_event(&events, &format!("{transport}: {want}"));
                 assert_eq!(event.endpoint(), &bound, "{transport}: {event}");
                 let got = match event {
                     MonitorEvent::Listening { .. } => "listening",
@@ -72,21 +107,27 @@ fn a_connecting_socket_reports_connected_handshake_then_the_loss_and_retries() {
         push.set_reconnect_ivl(Duration::from_millis(20));
         let events = push.monitor();
         push.connect(&address).unwrap();
-        push.send("hello").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+        push.send_within("hello", "the message");
+        assert_eq!(pull.recv_within("the message"), Msg::from("hello"));
         assert!(
-            matches!(next_event(&events), MonitorEvent::Connected { endpoint, .. } if endpoint.to_string() == address)
+            matches!(next_event(&events, "Connected"), MonitorEvent::Connected { endpoint, .. } if endpoint.to_string() == address)
         );
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
 
         pull.close();
-        assert!(matches!(next_event(&events), MonitorEvent::Disconnected { .. }));
         assert!(matches!(
-            next_event(&events),
+            next_event(&events, "Disconnected"),
+            MonitorEvent::Disconnected { .. }
+        ));
+        assert!(matches!(
+            next_event(&events, "ConnectRetried"),
             MonitorEvent::ConnectRetried { interval, .. } if interval == Duration::from_millis(20)
         ));
         // Nobody listens any more.
-        match next_event(&events) {
+        match next_event(&events, "ConnectDelayed") {
             MonitorEvent::ConnectDelayed { error, endpoint, .. } => {
                 assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
                 assert_eq!(endpoint.to_string(), address);
@@ -108,10 +149,10 @@ fn connecting_before_the_peer_binds_reports_delays_and_growing_retries() {
         let mut intervals = Vec::new();
         for _ in 0..4 {
             assert!(matches!(
-                next_event(&events),
+                next_event(&events, "ConnectDelayed"),
                 MonitorEvent::ConnectDelayed { error, .. } if error.kind() == ErrorKind::ConnectionRefused
             ));
-            match next_event(&events) {
+            match next_event(&events, "ConnectRetried") {
                 MonitorEvent::ConnectRetried { interval, .. } => intervals.push(interval.as_millis()),
                 other => panic!("unexpected {other}"),
             }
@@ -121,9 +162,12 @@ fn connecting_before_the_peer_binds_reports_delays_and_growing_retries() {
         // The peer appears: the next attempt connects.
         let pull = util::socket(SocketType::Pull);
         pull.bind(&address).unwrap();
-        push.send("at last").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("at last"));
-        let connected = std::iter::from_fn(|| Some(next_event(&events)))
+        push.send_within("at last", "the message once the peer is there");
+        assert_eq!(
+            pull.recv_within("the message once the peer is there"),
+            Msg::from("at last")
+        );
+        let connected = std::iter::from_fn(|| Some(next_event(&events, "Connected")))
             .find(|e| {
                 !matches!(
                     e,
@@ -132,7 +176,10 @@ fn connecting_before_the_peer_binds_reports_delays_and_growing_retries() {
             })
             .unwrap();
         assert!(matches!(connected, MonitorEvent::Connected { .. }), "{connected}");
-        assert!(matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }));
+        assert!(matches!(
+            next_event(&events, "HandshakeSucceeded"),
+            MonitorEvent::HandshakeSucceeded { .. }
+        ));
     });
 }
 
@@ -148,7 +195,7 @@ fn binding_a_port_in_use_reports_bind_failed() {
             matches!(&err, Error::Io(e) if e.kind() == ErrorKind::AddrInUse),
             "{err}"
         );
-        match next_event(&events) {
+        match next_event(&events, "BindFailed") {
             MonitorEvent::BindFailed { endpoint, error, .. } => {
                 assert_eq!(endpoint.to_string(), address);
                 assert_eq!(error.kind(), ErrorKind::AddrInUse);
@@ -168,15 +215,15 @@ fn failed_handshake(talk: impl FnOnce(TcpStream)) -> (HandshakeFailure, MonitorE
     let address = rep.last_endpoint().unwrap();
     let events = rep.monitor();
     talk(TcpStream::connect(address.trim_start_matches("tcp://")).unwrap());
-    assert!(matches!(next_event(&events), MonitorEvent::Accepted { .. }));
-    let failure = match next_event(&events) {
+    assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
+    let failure = match next_event(&events, "HandshakeFailed") {
         MonitorEvent::HandshakeFailed { reason, endpoint, .. } => {
             assert_eq!(endpoint.to_string(), address);
             reason
         }
         other => panic!("unexpected {other}"),
     };
-    (failure, next_event(&events))
+    (failure, next_event(&events, "Disconnected"))
 }
 
 #[test]
@@ -185,7 +232,7 @@ fn garbage_fails_the_handshake_with_a_protocol_error() {
         let (failure, then) = failed_handshake(|mut stream| {
             stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             // Held open until the server has dropped it.
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            until_the_server_hangs_up(&mut stream);
         });
         assert!(
             matches!(&failure, HandshakeFailure::Protocol(reason) if !reason.is_empty()),
@@ -202,7 +249,7 @@ fn a_peer_of_the_wrong_type_fails_the_handshake_with_a_protocol_error() {
             let mut bytes = raw::greeting();
             bytes.extend(raw::ready("PUSH"));
             stream.write_all(&bytes).unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            until_the_server_hangs_up(&mut stream);
         });
         assert!(
             matches!(&failure, HandshakeFailure::Protocol(reason) if reason.contains("PUSH")),
@@ -223,9 +270,7 @@ fn a_peer_that_leaves_or_stalls_fails_the_handshake_with_no_detail() {
         assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
 
         // Silent past the handshake interval (100 ms).
-        let (failure, then) = failed_handshake(|mut stream| {
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-        });
+        let (failure, then) = failed_handshake(|mut stream| until_the_server_hangs_up(&mut stream));
         assert!(
             matches!(&failure, HandshakeFailure::NoDetail(e) if e.kind() == ErrorKind::TimedOut),
             "{failure:?}"
@@ -247,7 +292,7 @@ fn unbinding_and_closing_report_closed_then_the_channel_ends() {
         // when the socket closes.
         let mut peer = RawPeer::connect(&first, "PUSH");
         let seen = |n| -> Vec<String> {
-            std::iter::from_fn(|| Some(next_event(&events)))
+            std::iter::from_fn(|| Some(next_event(&events, "of the bind, the unbind and the peer")))
                 .take(n)
                 .map(|e| e.to_string())
                 .collect()
@@ -264,14 +309,18 @@ fn unbinding_and_closing_report_closed_then_the_channel_ends() {
         pull.unbind(&first).unwrap();
         assert_eq!(seen(1), [format!("{first}: closed")]);
         peer.send(&raw::message(b"after the unbind"));
-        assert_eq!(pull.recv().unwrap(), Msg::from("after the unbind"));
+        assert_eq!(
+            pull.recv_within("the message after the unbind"),
+            Msg::from("after the unbind")
+        );
 
         drop(pull);
-        match next_event(&events) {
+        match next_event(&events, "Closed") {
             MonitorEvent::Closed { endpoint, .. } => assert_eq!(endpoint.to_string(), second),
             other => panic!("unexpected {other}"),
         }
-        assert!(events.recv_timeout(util::PATIENCE).is_err(), "the channel ended");
+        let rest = until_the_end(&events, "the channel to end after the close");
+        assert!(rest.is_empty(), "nothing after Closed: {rest:?}");
         assert!(peer.until_closed().is_empty());
     });
 }
@@ -283,8 +332,12 @@ fn a_second_monitor_replaces_the_first() {
         let first = pull.monitor();
         let second = pull.monitor();
         pull.bind("tcp://127.0.0.1:*").unwrap();
-        assert!(first.recv_timeout(util::PATIENCE).is_err(), "the first channel ended");
-        assert!(matches!(next_event(&second), MonitorEvent::Listening { .. }));
+        let rest = until_the_end(&first, "the first channel to end");
+        assert!(rest.is_empty(), "the first channel saw {rest:?}");
+        assert!(matches!(
+            next_event(&second, "Listening"),
+            MonitorEvent::Listening { .. }
+        ));
     });
 }
 
@@ -295,8 +348,8 @@ fn inproc_has_no_events() {
         let events = pull.monitor();
         pull.bind(util::endpoint("inproc")).unwrap();
         let push = connected(SocketType::Push, &pull.last_endpoint().unwrap());
-        push.send("hello").unwrap();
-        assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+        push.send_within("hello", "the message");
+        assert_eq!(pull.recv_within("the message"), Msg::from("hello"));
         assert!(matches!(events.try_recv(), Err(TryRecvError::Empty)));
     });
 }
@@ -309,7 +362,8 @@ fn events_are_read_from_os_threads_and_micro_threads() {
             let pull = util::socket(SocketType::Pull);
             let events = pull.monitor();
             let reader = dhaga_testutil::start(&rt, ctx, move || {
-                std::iter::from_fn(|| events.recv().ok())
+                until_the_end(&events, "the event channel to end with the socket")
+                    .into_iter()
                     .map(|e| match e {
                         MonitorEvent::Listening { .. } => "listening",
                         MonitorEvent::Accepted { .. } => "accepted",
@@ -322,12 +376,12 @@ fn events_are_read_from_os_threads_and_micro_threads() {
             });
             pull.bind("tcp://127.0.0.1:*").unwrap();
             let push = connected(SocketType::Push, &pull.last_endpoint().unwrap());
-            push.send("hello").unwrap();
-            assert_eq!(pull.recv().unwrap(), Msg::from("hello"));
+            push.send_within("hello", &format!("{ctx:?}: the message"));
+            assert_eq!(pull.recv_within(&format!("{ctx:?}: the message")), Msg::from("hello"));
             drop(pull);
             // (Whether the peer's Disconnected comes before the close is a
             // race; the listener's Closed comes last, then the end.)
-            let kinds = reader.join();
+            let kinds = reader.join_within(&format!("{ctx:?}: the event reader"));
             assert!(
                 kinds.starts_with(&["listening", "accepted", "handshake"]) && kinds.last() == Some(&"closed"),
                 "{ctx:?}: {kinds:?}"
@@ -348,11 +402,14 @@ fn a_disconnect_is_not_reported_as_a_lost_connection() {
             let push = util::socket(SocketType::Push);
             let events = push.monitor();
             push.connect(&endpoint).unwrap();
-            while !matches!(next_event(&events), MonitorEvent::HandshakeSucceeded { .. }) {}
+            while !matches!(
+                next_event(&events, "HandshakeSucceeded"),
+                MonitorEvent::HandshakeSucceeded { .. }
+            ) {}
             push.disconnect(&endpoint).unwrap();
             drop(push);
             // The channel ends when the socket is gone.
-            let rest: Vec<MonitorEvent> = std::iter::from_fn(|| events.recv().ok()).collect();
+            let rest = until_the_end(&events, "the channel to end after the disconnect and the close");
             assert!(
                 !rest.iter().any(|e| matches!(
                     e,
