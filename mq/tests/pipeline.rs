@@ -5,7 +5,7 @@ mod util;
 use std::collections::HashSet;
 
 use dhaga_mq::{Error, Msg, SocketType};
-use util::{TRANSPORTS, bound, connected, text, within_limit};
+use util::{JoinWithin, SocketWithin, TRANSPORTS, bound, connected, text, within_limit};
 
 #[test]
 fn every_pushed_message_arrives_once_over_every_transport() {
@@ -17,17 +17,17 @@ fn every_pushed_message_arrives_once_over_every_transport() {
             // the receiver catches up.
             let sender = dhaga_runtime::spawn(move || {
                 for i in 0..5000 {
-                    push.send(format!("{i}")).unwrap();
+                    push.send_within(format!("{i}"), &format!("{transport}: message {i}"));
                 }
             });
             for i in 0..5000 {
                 assert_eq!(
-                    text(&pull.recv().unwrap()),
+                    text(&pull.recv_within(&format!("{transport}: message {i}"))),
                     [i.to_string()],
                     "{transport}: order from one peer"
                 );
             }
-            sender.join().unwrap();
+            sender.join_within(&format!("{transport}: the sender")).unwrap();
         }
     });
 }
@@ -44,12 +44,16 @@ fn push_spreads_work_over_pullers() {
             })
             .collect();
         for i in 0..300 {
-            push.send(format!("{i}")).unwrap();
+            push.send_within(format!("{i}"), &format!("message {i}"));
         }
         for (k, pull) in pulls.iter().enumerate() {
             for j in 0..100 {
                 // Connect-side pipes exist from `connect` on, so the split is exact.
-                assert_eq!(text(&pull.recv().unwrap()), [(k + 3 * j).to_string()]);
+                let i = k + 3 * j;
+                assert_eq!(
+                    text(&pull.recv_within(&format!("message {i}, at PULL {k}"))),
+                    [i.to_string()]
+                );
             }
         }
     });
@@ -65,8 +69,10 @@ fn pull_gathers_from_many_pushers() {
                 dhaga_runtime::spawn(move || {
                     let push = connected(SocketType::Push, &endpoint);
                     for i in 0..100 {
-                        push.send([format!("{p}"), format!("{i}")].into_iter().collect::<Msg>())
-                            .unwrap();
+                        push.send_within(
+                            [format!("{p}"), format!("{i}")].into_iter().collect::<Msg>(),
+                            &format!("pusher {p}'s message {i}"),
+                        );
                     }
                     // Closing lingers until everything queued is sent.
                 })
@@ -74,15 +80,15 @@ fn pull_gathers_from_many_pushers() {
             .collect();
         let mut seen = HashSet::new();
         let mut next = [0; 20];
-        for _ in 0..2000 {
-            let msg = text(&pull.recv().unwrap());
+        for n in 0..2000 {
+            let msg = text(&pull.recv_within(&format!("message {n} of 2000")));
             let (p, i): (usize, usize) = (msg[0].parse().unwrap(), msg[1].parse().unwrap());
             assert_eq!(i, next[p], "messages from one pusher stay in order");
             next[p] += 1;
             assert!(seen.insert((p, i)));
         }
-        for pusher in pushers {
-            pusher.join().unwrap();
+        for (p, pusher) in pushers.into_iter().enumerate() {
+            pusher.join_within(&format!("pusher {p}")).unwrap();
         }
         assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
     });
@@ -105,11 +111,15 @@ fn multipart_messages_arrive_whole() {
             let push = connected(SocketType::Push, &endpoint);
             let sizes = [0usize, 1, 255, 256, 65_535, 65_536, 1 << 20];
             let msg: Msg = sizes.iter().map(|&n| vec![(n % 251) as u8; n]).collect();
-            for _ in 0..3 {
-                push.send(msg.clone()).unwrap();
+            for i in 0..3 {
+                push.send_within(msg.clone(), &format!("{transport}: message {i}"));
             }
-            for _ in 0..3 {
-                assert_eq!(pull.recv().unwrap(), msg, "{transport}");
+            for i in 0..3 {
+                assert_eq!(
+                    pull.recv_within(&format!("{transport}: message {i}")),
+                    msg,
+                    "{transport}"
+                );
             }
         }
     });
@@ -122,7 +132,7 @@ fn inproc_moves_frames_without_copying() {
         let push = connected(SocketType::Push, &endpoint);
         let msg = Msg::from(vec![7u8; 4096]);
         let address = msg[0].as_ptr();
-        push.send(msg).unwrap();
-        assert_eq!(pull.recv().unwrap()[0].as_ptr(), address);
+        push.send_within(msg, "the message");
+        assert_eq!(pull.recv_within("the message")[0].as_ptr(), address);
     });
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dhaga_mq::{Error, Interest, Msg, PollItem, Poller, Socket, SocketType, poll};
 use dhaga_runtime::sync::bounded;
 use dhaga_testutil::{CTX_PAIRS, CTXS, Ctx, Task};
-use util::{PATIENCE, bound, connected, text, within_limit};
+use util::{JoinWithin, PATIENCE, RecvWithin, SocketWithin, bound, connected, text, within_limit};
 
 const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
@@ -47,7 +47,7 @@ fn each_socket_reports_its_own_readiness() {
         let (idle, _) = bound(SocketType::Pull, "inproc");
         let (rep, rep_endpoint) = bound(SocketType::Rep, "inproc");
         let req = connected(SocketType::Req, &rep_endpoint);
-        push.send("waiting").unwrap();
+        push.send_within("waiting", "the message for the PULL");
         wait_for(&pull, Interest::READABLE);
 
         let mut poller = Poller::new();
@@ -86,17 +86,23 @@ fn req_and_rep_readiness_follows_their_turns() {
         };
         for round in 0..3 {
             assert_eq!(found(&mut poller, p_req), (false, true), "round {round}");
-            req.send(format!("request {round}")).unwrap();
+            req.send_within(format!("request {round}"), &format!("request {round}"));
             assert_eq!(found(&mut poller, p_req), (false, false), "a REQ waiting for its reply");
             wait_for(&rep, Interest::READABLE);
             assert_eq!(found(&mut poller, p_rep), (true, false));
-            assert_eq!(text(&rep.recv().unwrap()), [format!("request {round}")]);
+            assert_eq!(
+                text(&rep.recv_within(&format!("request {round}"))),
+                [format!("request {round}")]
+            );
             assert_eq!(found(&mut poller, p_rep), (false, true), "a REP owing a reply");
-            rep.send(format!("reply {round}")).unwrap();
+            rep.send_within(format!("reply {round}"), &format!("reply {round}"));
             assert_eq!(found(&mut poller, p_rep), (false, false));
             wait_for(&req, Interest::READABLE);
             assert_eq!(found(&mut poller, p_req), (true, false));
-            assert_eq!(text(&req.recv().unwrap()), [format!("reply {round}")]);
+            assert_eq!(
+                text(&req.recv_within(&format!("reply {round}"))),
+                [format!("reply {round}")]
+            );
         }
     });
 }
@@ -116,7 +122,7 @@ fn a_poll_that_times_out_returns_zero() {
                 assert!(started.elapsed() >= timeout, "{ctx:?}: returned early");
                 assert!(items.iter().all(|item| item.readiness().is_empty()));
             })
-            .join();
+            .join_within(&format!("{ctx:?}: the polls"));
         }
     });
 }
@@ -148,9 +154,10 @@ fn a_message_sent_from_a_thread_or_micro_thread_wakes_the_poll() {
                     connected(SocketType::Push, &b_endpoint),
                 ];
                 // Each round the poller says which socket to send to just
-                // before it polls, so most sends find it parked.
+                // before it polls, so most sends find it parked. (The poller
+                // ends the loop by ending; its polls are bounded.)
                 while let Ok(round) = went.recv() {
-                    pushes[round % 2].send(format!("{round}")).unwrap();
+                    pushes[round % 2].send_within(format!("{round}"), &format!("round {round}'s message"));
                 }
             });
             let poller = start(poller_ctx, move || {
@@ -168,8 +175,8 @@ fn a_message_sent_from_a_thread_or_micro_thread_wakes_the_poll() {
                     assert_eq!(text(&socket.try_recv().unwrap()), [round.to_string()]);
                 }
             });
-            poller.join();
-            sender.join();
+            poller.join_within(&format!("{what}: the poller"));
+            sender.join_within(&format!("{what}: the sender"));
             eprintln!("ok: {what}");
         }
     });
@@ -196,16 +203,18 @@ fn room_appearing_wakes_a_poll_for_writable() {
 
             let (go, went) = bounded::<()>(1);
             let peer = start(ctx, move || {
-                went.recv().unwrap();
+                went.recv_within("the go to bind");
                 let pull = util::socket(SocketType::Pull);
                 pull.bind(&endpoint).unwrap();
-                let got: Vec<_> = (0..4).map(|_| text(&pull.recv().unwrap()).concat()).collect();
+                let got: Vec<_> = (0..4)
+                    .map(|i| text(&pull.recv_within(&format!("queued message {i}"))).concat())
+                    .collect();
                 assert_eq!(got, ["0", "1", "2", "3"]);
             });
             go.send(()).unwrap();
-            assert_eq!(poller.poll(Some(PATIENCE)).unwrap(), 1, "{ctx:?}");
+            assert_eq!(poller.poll(Some(PATIENCE)).unwrap(), 1, "{ctx:?}: room never appeared");
             assert!(poller.readiness(index).is_writable());
-            peer.join();
+            peer.join_within(&format!("{ctx:?}: the peer"));
         }
     });
 }
@@ -223,11 +232,12 @@ fn req_and_rep_turns_taken_on_other_threads_wake_pollers() {
             let (go, went) = bounded::<Option<Msg>>(1);
             let helper = {
                 let (rep, req) = (Arc::clone(&rep), Arc::clone(&req));
+                // Ends when the test drops `go`.
                 start(ctx, move || {
                     while let Ok(step) = went.recv() {
                         match step {
-                            None => drop(req.recv().unwrap()),
-                            Some(reply) => rep.send(reply).unwrap(),
+                            None => drop(req.recv_within("the REQ's reply, for the helper")),
+                            Some(reply) => rep.send_within(reply, "the REP's reply, from the helper"),
                         }
                     }
                 })
@@ -235,28 +245,28 @@ fn req_and_rep_turns_taken_on_other_threads_wake_pollers() {
             let client = connected(SocketType::Req, &endpoint);
             for round in 0..50 {
                 // A REQ is writable again once its reply is received.
-                req.send(format!("{round}")).unwrap();
-                let request = rep.recv().unwrap();
-                rep.send(request).unwrap();
+                req.send_within(format!("{round}"), &format!("round {round}: the request"));
+                let request = rep.recv_within(&format!("round {round}: the request"));
+                rep.send_within(request, &format!("round {round}: the reply"));
                 wait_for(&req, Interest::READABLE);
                 go.send(None).unwrap();
                 wait_for(&req, Interest::WRITABLE);
 
                 // A REP is readable again once it has replied, if another
                 // request waits.
-                client.send("other").unwrap();
+                client.send_within("other", &format!("round {round}: the other client's request"));
                 wait_for(&rep, Interest::READABLE);
-                let first = rep.recv().unwrap();
-                req.send("more").unwrap();
+                let first = rep.recv_within(&format!("round {round}: the first of two requests"));
+                req.send_within("more", &format!("round {round}: the second request"));
                 go.send(Some(first)).unwrap();
                 wait_for(&rep, Interest::READABLE);
-                let second = rep.recv().unwrap();
-                rep.send(second).unwrap();
-                client.recv().unwrap();
-                req.recv().unwrap();
+                let second = rep.recv_within(&format!("round {round}: the second of two requests"));
+                rep.send_within(second, &format!("round {round}: the reply to the second"));
+                client.recv_within(&format!("round {round}: the other client's reply"));
+                req.recv_within(&format!("round {round}: the reply to the second request"));
             }
             drop(go);
-            helper.join();
+            helper.join_within(&format!("{ctx:?}: the helper"));
         }
     });
 }
@@ -275,8 +285,8 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_socket() {
             let receiver = {
                 let pull = Arc::clone(&pull);
                 start(receiver_ctx, move || {
-                    for _ in 0..500 {
-                        got.send(pull.recv().unwrap()).unwrap();
+                    for i in 0..500 {
+                        got.send(pull.recv_within(&format!("message {i}"))).unwrap();
                     }
                 })
             };
@@ -288,7 +298,10 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_socket() {
                     let stopped = poller.add(&stop, Interest::READABLE);
                     let mut wakes = 0;
                     loop {
-                        poller.poll(Some(PATIENCE)).unwrap();
+                        assert!(
+                            poller.poll(Some(PATIENCE)).unwrap() > 0,
+                            "waited {PATIENCE:?} for a message or the stop"
+                        );
                         if poller.readiness(stopped).is_readable() {
                             return wakes;
                         }
@@ -305,12 +318,15 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_socket() {
             };
             let push = connected(SocketType::Push, &endpoint);
             for i in 0..500 {
-                push.send(format!("{i}")).unwrap();
-                assert_eq!(text(&gotten.recv().unwrap()), [i.to_string()]);
+                push.send_within(format!("{i}"), &format!("message {i}"));
+                assert_eq!(
+                    text(&gotten.recv_within(&format!("message {i}, from the receiver"))),
+                    [i.to_string()]
+                );
             }
-            receiver.join();
-            connected(SocketType::Push, &stop_endpoint).send("stop").unwrap();
-            let wakes = poller.join();
+            receiver.join_within("the receiver");
+            connected(SocketType::Push, &stop_endpoint).send_within("stop", "the stop");
+            let wakes = poller.join_within("the poller, told to stop");
             eprintln!("{poller_ctx:?}/{receiver_ctx:?}: the poller saw {wakes} messages before the receiver took them");
         }
     });
@@ -331,7 +347,7 @@ fn many_rounds_of_polling_from_micro_threads() {
                 let push = connected(SocketType::Push, &endpoint);
                 push.set_send_hwm(8);
                 for i in 0..EACH {
-                    push.send(format!("{i}")).unwrap();
+                    push.send_within(format!("{i}"), &format!("source {s}'s message {i}"));
                 }
             }));
         }
@@ -343,7 +359,10 @@ fn many_rounds_of_polling_from_micro_threads() {
             let mut next = [0; SOURCES];
             let mut polls = 0;
             while next.iter().sum::<usize>() < SOURCES * EACH {
-                assert!(poller.poll(Some(PATIENCE)).unwrap() > 0);
+                assert!(
+                    poller.poll(Some(PATIENCE)).unwrap() > 0,
+                    "waited {PATIENCE:?} for more messages after {next:?}"
+                );
                 polls += 1;
                 for (s, sink) in sinks.iter().enumerate() {
                     if !poller.readiness(s).is_readable() {
@@ -357,10 +376,10 @@ fn many_rounds_of_polling_from_micro_threads() {
             }
             polls
         })
-        .join()
+        .join_within("the polling micro-thread")
         .unwrap();
-        for pusher in pushers {
-            pusher.join().unwrap();
+        for (s, pusher) in pushers.into_iter().enumerate() {
+            pusher.join_within(&format!("source {s}'s pusher")).unwrap();
         }
         assert!(counts > 0);
     });

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dhaga_mq::{Error, Msg, Socket, SocketType};
-use util::{PATIENCE, TRANSPORTS, bound, connected, text, within_limit};
+use util::{PATIENCE, SocketWithin, TRANSPORTS, bound, connected, text, within_limit};
 
 /// Markers start with this byte, which no other message in these tests
 /// does.
@@ -48,10 +48,12 @@ fn sync(publisher: &Socket, sub: &Socket) {
     }
 }
 
-/// The next message that is not a late marker.
-fn recv(sub: &Socket) -> Vec<String> {
+/// The next message that is not a late marker; fails the test, naming
+/// `what`, if none comes within the receive timeout.
+#[track_caller]
+fn recv(sub: &Socket, what: &str) -> Vec<String> {
     loop {
-        let msg = text(&sub.recv().unwrap());
+        let msg = text(&sub.recv_within(what));
         if !msg[0].starts_with(MARKER) {
             return msg;
         }
@@ -79,7 +81,7 @@ fn a_subscriber_gets_exactly_what_its_prefixes_match() {
             }
             let mut got = Vec::new();
             loop {
-                let msg = recv(&sub).remove(0);
+                let msg = recv(&sub, &format!("{transport}: the next match, up to END")).remove(0);
                 if msg == "END" {
                     break;
                 }
@@ -101,9 +103,21 @@ fn the_empty_prefix_matches_everything_and_filters_see_only_the_first_frame() {
             sync(&publisher, &topic_a);
             publisher.send(Msg::from_iter(["B", "A body"])).unwrap();
             publisher.send(Msg::from_iter(["A", "", "body"])).unwrap();
-            assert_eq!(recv(&everything), ["B", "A body"], "{transport}");
-            assert_eq!(recv(&everything), ["A", "", "body"], "{transport}");
-            assert_eq!(recv(&topic_a), ["A", "", "body"], "{transport}: multipart, whole");
+            assert_eq!(
+                recv(&everything, &format!("{transport}: B, at the subscriber to everything")),
+                ["B", "A body"],
+                "{transport}"
+            );
+            assert_eq!(
+                recv(&everything, &format!("{transport}: A, at the subscriber to everything")),
+                ["A", "", "body"],
+                "{transport}"
+            );
+            assert_eq!(
+                recv(&topic_a, &format!("{transport}: A, at the subscriber to A")),
+                ["A", "", "body"],
+                "{transport}: multipart, whole"
+            );
         }
     });
 }
@@ -115,22 +129,36 @@ fn unsubscribe_undoes_exactly_one_subscribe() {
             let (publisher, endpoint) = bound(SocketType::XPub, transport);
             let sub = subscriber(&endpoint, &["A", "A", "Z"]);
             // The XPUB sees each prefix's first subscription.
-            let mut seen: Vec<_> = (0..2).map(|_| publisher.recv().unwrap()[0].to_vec()).collect();
+            let mut seen: Vec<_> = (0..2)
+                .map(|n| publisher.recv_within(&format!("{transport}: new subscription {n} of 2"))[0].to_vec())
+                .collect();
             seen.sort();
             assert_eq!(seen, [&b"\x01A"[..], b"\x01Z"], "{transport}");
 
             sub.unsubscribe("A").unwrap();
             publisher.send("A1").unwrap();
             publisher.send("Z1").unwrap();
-            assert_eq!(recv(&sub), ["A1"], "{transport}: one subscription to A is left");
-            assert_eq!(recv(&sub), ["Z1"], "{transport}");
+            assert_eq!(
+                recv(&sub, &format!("{transport}: A1")),
+                ["A1"],
+                "{transport}: one subscription to A is left"
+            );
+            assert_eq!(recv(&sub, &format!("{transport}: Z1")), ["Z1"], "{transport}");
 
             sub.unsubscribe("A").unwrap();
             // The last cancel shows, once applied.
-            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x00A", "{transport}");
+            assert_eq!(
+                &publisher.recv_within(&format!("{transport}: the cancel of A"))[0][..],
+                b"\x00A",
+                "{transport}"
+            );
             publisher.send("A2").unwrap();
             publisher.send("Z2").unwrap();
-            assert_eq!(recv(&sub), ["Z2"], "{transport}: A is no longer subscribed");
+            assert_eq!(
+                recv(&sub, &format!("{transport}: Z2")),
+                ["Z2"],
+                "{transport}: A is no longer subscribed"
+            );
         }
     });
 }
@@ -147,7 +175,11 @@ fn late_joiners_miss_earlier_messages_and_get_later_ones() {
             let sub = subscriber(&endpoint, &[""]);
             sync(&publisher, &sub);
             publisher.send("late").unwrap();
-            assert_eq!(recv(&sub), ["late"], "{transport}");
+            assert_eq!(
+                recv(&sub, &format!("{transport}: the late message")),
+                ["late"],
+                "{transport}"
+            );
             assert!(
                 matches!(sub.try_recv(), Err(Error::WouldBlock)),
                 "{transport}: nothing else"
@@ -180,10 +212,18 @@ fn a_stalled_subscriber_is_dropped_at_its_high_water_mark_while_others_get_every
                         .unwrap();
                 }
                 for i in 0..PER_ROUND {
-                    assert_eq!(recv(&fast)[0], format!("{}", round * PER_ROUND + i), "{transport}");
+                    let n = round * PER_ROUND + i;
+                    assert_eq!(
+                        recv(&fast, &format!("{transport}: message {n}, at the fast subscriber"))[0],
+                        format!("{n}"),
+                        "{transport}"
+                    );
                 }
             }
             // The stalled subscriber got the start, in order, then nothing.
+            // (What it holds is taken until nothing comes for 200 ms: a
+            // message still on its way then only shortens the list, which
+            // the assertions allow.)
             let mut got = Vec::new();
             stalled.set_recv_timeout(Some(Duration::from_millis(200)));
             while let Ok(msg) = stalled.recv() {
@@ -205,16 +245,32 @@ fn xpub_sees_new_subscriptions_and_the_last_cancel_when_a_peer_leaves() {
             let one = connected(SocketType::Sub, &endpoint);
             let two = connected(SocketType::Sub, &endpoint);
             one.subscribe("weather").unwrap();
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01weather", "{transport}");
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the subscription to weather"))[0][..],
+                b"\x01weather",
+                "{transport}"
+            );
             two.subscribe("weather").unwrap();
             two.subscribe("news").unwrap();
             // "weather" is not new: only "news" shows.
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01news", "{transport}");
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the subscription to news"))[0][..],
+                b"\x01news",
+                "{transport}"
+            );
             drop(two);
             // Its leaving ends "news"; "weather" still has a subscriber.
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00news", "{transport}");
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the cancel of news"))[0][..],
+                b"\x00news",
+                "{transport}"
+            );
             drop(one);
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00weather", "{transport}");
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the cancel of weather"))[0][..],
+                b"\x00weather",
+                "{transport}"
+            );
         }
     });
 }
@@ -227,9 +283,9 @@ fn a_verbose_xpub_sees_every_subscription() {
         let one = connected(SocketType::Sub, &endpoint);
         let two = connected(SocketType::Sub, &endpoint);
         one.subscribe("A").unwrap();
-        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A");
+        assert_eq!(&xpub.recv_within("the first subscription to A")[0][..], b"\x01A");
         two.subscribe("A").unwrap();
-        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A");
+        assert_eq!(&xpub.recv_within("the second subscription to A")[0][..], b"\x01A");
         assert!(matches!(
             Socket::new(SocketType::Pub).set_xpub_verbose(true),
             Err(Error::NotSupported { .. })
@@ -243,15 +299,31 @@ fn xsub_subscribes_with_messages_and_receives_unfiltered() {
         for transport in TRANSPORTS {
             let (xpub, endpoint) = bound(SocketType::XPub, transport);
             let xsub = connected(SocketType::XSub, &endpoint);
-            xsub.send(&b"\x01A"[..]).unwrap();
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A", "{transport}");
+            xsub.send_within(&b"\x01A"[..], &format!("{transport}: the subscription to A"));
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the subscription to A"))[0][..],
+                b"\x01A",
+                "{transport}"
+            );
             // Anything else an XSUB sends goes upstream as it is.
-            xsub.send("hello upstream").unwrap();
-            assert_eq!(text(&xpub.recv().unwrap()), ["hello upstream"], "{transport}");
+            xsub.send_within("hello upstream", &format!("{transport}: the message upstream"));
+            assert_eq!(
+                text(&xpub.recv_within(&format!("{transport}: the message upstream"))),
+                ["hello upstream"],
+                "{transport}"
+            );
             xpub.send("A1").unwrap();
-            assert_eq!(text(&xsub.recv().unwrap()), ["A1"], "{transport}");
-            xsub.send(&b"\x00A"[..]).unwrap();
-            assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00A", "{transport}");
+            assert_eq!(
+                text(&xsub.recv_within(&format!("{transport}: A1"))),
+                ["A1"],
+                "{transport}"
+            );
+            xsub.send_within(&b"\x00A"[..], &format!("{transport}: the cancel of A"));
+            assert_eq!(
+                &xpub.recv_within(&format!("{transport}: the cancel of A"))[0][..],
+                b"\x00A",
+                "{transport}"
+            );
         }
     });
 }
@@ -272,7 +344,7 @@ fn subscriptions_survive_the_publisher_restarting() {
         sync(&publisher, &sub);
         publisher.send("B").unwrap();
         publisher.send("A again").unwrap();
-        assert_eq!(recv(&sub), ["A again"]);
+        assert_eq!(recv(&sub, "the message from the new publisher"), ["A again"]);
     });
 }
 
@@ -286,7 +358,11 @@ fn a_publisher_may_connect_to_its_subscribers() {
             sync(&publisher, &sub);
             publisher.send("B").unwrap();
             publisher.send("A").unwrap();
-            assert_eq!(recv(&sub), ["A"], "{transport}");
+            assert_eq!(
+                recv(&sub, &format!("{transport}: the message for A")),
+                ["A"],
+                "{transport}"
+            );
         }
     });
 }
@@ -304,7 +380,9 @@ fn a_subscriber_fair_queues_its_publishers() {
             one.send(format!("one {i}")).unwrap();
             two.send(format!("two {i}")).unwrap();
         }
-        let mut got: Vec<_> = (0..6).map(|_| recv(&sub).remove(0)).collect();
+        let mut got: Vec<_> = (0..6)
+            .map(|n| recv(&sub, &format!("message {n} of 6")).remove(0))
+            .collect();
         got.sort();
         assert_eq!(got, ["one 0", "one 1", "one 2", "two 0", "two 1", "two 2"]);
     });
@@ -351,7 +429,9 @@ fn xpub_hears_a_leaving_peers_cancel_after_its_subscribe() {
             // Applied, and not read by the XPUB's user yet.
             until_applied(&xpub, &sub, "A probe");
             drop(sub);
-            let heard: Vec<_> = (0..2).map(|_| xpub.recv().unwrap()[0].to_vec()).collect();
+            let heard: Vec<_> = ["the subscription", "the cancel at the leaving"]
+                .map(|what| xpub.recv_within(&format!("{transport}: {what}"))[0].to_vec())
+                .into();
             assert_eq!(heard, [&b"\x01A"[..], b"\x00A"], "{transport}");
         }
     });

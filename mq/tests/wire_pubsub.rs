@@ -9,7 +9,7 @@ mod raw;
 
 use dhaga_mq::{Msg, SocketType};
 use raw::{Frame, RawPeer};
-use util::{bound, within_limit};
+use util::{SocketWithin, bound, within_limit};
 
 /// A subscription as a 3.`minor` peer sends it: a SUBSCRIBE or CANCEL
 /// command (3.1), or a message whose first byte is 1 or 0 (3.0). Returns the
@@ -55,15 +55,31 @@ fn a_sub_sends_commands_to_31_peers_and_messages_to_30_peers() {
             let mut publisher = RawPeer::connect_speaking(&endpoint, "PUB", minor);
             // A subscription made before the peer came, then one after.
             let want = |subscribe, prefix| subscription(minor, subscribe, prefix).1;
-            assert_eq!(publisher.frame().unwrap(), want(true, b"early"), "3.{minor}");
+            assert_eq!(
+                publisher.frame_within(&format!("3.{minor}: the subscription to early")),
+                want(true, b"early"),
+                "3.{minor}"
+            );
             sub.subscribe("late").unwrap();
-            assert_eq!(publisher.frame().unwrap(), want(true, b"late"), "3.{minor}");
+            assert_eq!(
+                publisher.frame_within(&format!("3.{minor}: the subscription to late")),
+                want(true, b"late"),
+                "3.{minor}"
+            );
             sub.unsubscribe("early").unwrap();
-            assert_eq!(publisher.frame().unwrap(), want(false, b"early"), "3.{minor}");
+            assert_eq!(
+                publisher.frame_within(&format!("3.{minor}: the cancel of early")),
+                want(false, b"early"),
+                "3.{minor}"
+            );
             // And the SUB takes what matches.
             publisher.send(&[&[0x01, 9][..], b"late news"].concat());
             publisher.send(&raw::message(b"body"));
-            assert_eq!(sub.recv().unwrap(), Msg::from_iter(["late news", "body"]), "3.{minor}");
+            assert_eq!(
+                sub.recv_within(&format!("3.{minor}: the late news")),
+                Msg::from_iter(["late news", "body"]),
+                "3.{minor}"
+            );
         }
     });
 }
@@ -76,19 +92,39 @@ fn a_pub_takes_subscriptions_from_31_and_30_peers() {
             let mut sub = RawPeer::connect_speaking(&endpoint, "SUB", minor);
             sub.send(&subscription(minor, true, b"A").0);
             // The XPUB shows it when it is applied.
-            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x01A", "3.{minor}");
+            assert_eq!(
+                &publisher.recv_within(&format!("3.{minor}: the subscription to A"))[0][..],
+                b"\x01A",
+                "3.{minor}"
+            );
             publisher.send("B: not for it").unwrap();
             publisher.send(Msg::from_iter(["A: for it", "2nd"])).unwrap();
-            assert_eq!(sub.frame().unwrap(), data(true, b"A: for it"), "3.{minor}");
-            assert_eq!(sub.frame().unwrap(), data(false, b"2nd"), "3.{minor}");
+            assert_eq!(
+                sub.frame_within(&format!("3.{minor}: the message for A")),
+                data(true, b"A: for it"),
+                "3.{minor}"
+            );
+            assert_eq!(
+                sub.frame_within(&format!("3.{minor}: the second frame of the message for A")),
+                data(false, b"2nd"),
+                "3.{minor}"
+            );
             sub.send(&subscription(minor, false, b"A").0);
-            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x00A", "3.{minor}");
+            assert_eq!(
+                &publisher.recv_within(&format!("3.{minor}: the cancel of A"))[0][..],
+                b"\x00A",
+                "3.{minor}"
+            );
             publisher.send("A: too late").unwrap();
             sub.send(&subscription(minor, true, b"Z").0);
-            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x01Z", "3.{minor}");
+            assert_eq!(
+                &publisher.recv_within(&format!("3.{minor}: the subscription to Z"))[0][..],
+                b"\x01Z",
+                "3.{minor}"
+            );
             publisher.send("Z: next").unwrap();
             assert_eq!(
-                sub.frame().unwrap(),
+                sub.frame_within(&format!("3.{minor}: the message for Z")),
                 data(false, b"Z: next"),
                 "3.{minor}: nothing for A came first"
             );
