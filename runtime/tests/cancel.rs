@@ -620,7 +620,7 @@ fn cancel_in_thread_mode_waits_for_a_socket_call_to_return() {
         let (read_tx, read_rx) = unbounded();
         let h = rt.spawn(move || {
             let source = Source::new(ours).unwrap();
-            ready_tx.send(util::gettid()).unwrap();
+            ready_tx.send(util::current_tid()).unwrap();
             let mut buf = [0u8; 8];
             let n = source.read_with(None, |mut s| s.read(&mut buf)).unwrap();
             read_tx.send(buf[..n].to_vec()).unwrap(); // unbounded: no park

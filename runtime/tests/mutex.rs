@@ -373,7 +373,7 @@ impl Drop for LocksOnDrop {
             self.timed_out.fetch_add(1, Ordering::SeqCst);
         }
         // ...and `lock` blocks this worker until the holder lets go.
-        let _ = self.locking_on.set(sync_util::current_tid());
+        let _ = self.locking_on.set(util::current_tid());
         *self.m.lock().unwrap() += 1;
     }
 }
@@ -406,7 +406,7 @@ fn an_unwinding_micro_thread_can_still_lock_a_contended_mutex() {
         });
         let worker = *locking_on.get().unwrap();
         util::wait_until("the destructor's lock() to block its worker", || {
-            sync_util::os_thread_sleeps(worker)
+            util::os_thread_sleeps(worker)
         });
         assert_eq!(timed_out.load(Ordering::SeqCst), 1);
         drop(guard);

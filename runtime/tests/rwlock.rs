@@ -196,7 +196,7 @@ fn a_writer_that_times_out_lets_the_readers_behind_it_in() {
             // very loaded machine, the reader gets in at once and this round
             // checks less; it cannot fail for that.)
             util::wait_until("the writer queued behind the first reader (or timed out)", || {
-                sync_util::parked(&writer) || sync_util::ended(&writer)
+                writer.is_parked() || writer.is_finished()
             });
             let reader = {
                 let lock = Arc::clone(&lock);

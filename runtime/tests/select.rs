@@ -796,10 +796,10 @@ fn a_dropped_selected_operation_loses_nothing() {
             // it). Wake-ups happen inside the calls above, so once it is
             // seen parked it is waiting for good.
             util::wait_until("the receiver back to waiting after the dropped send", || {
-                sync_util::parked(&receiver) || sync_util::ended(&receiver)
+                receiver.is_parked() || receiver.is_finished()
             });
             assert!(
-                !sync_util::ended(&receiver),
+                !receiver.is_finished(),
                 "the receiver gave up: {:?} ({ctx:?})",
                 receiver.join()
             );

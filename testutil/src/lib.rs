@@ -183,17 +183,54 @@ impl<T> Task<T> {
     /// `S`), so this needs Linux for OS threads.
     #[track_caller]
     pub fn wait_parked(&self, what: &str) {
+        wait_until(what, || self.is_parked());
+    }
+
+    /// Whether the task is parked (blocked, for an OS thread) right now: see
+    /// [`Task::wait_parked`]. A snapshot.
+    pub fn is_parked(&self) -> bool {
         match self {
-            Task::Micro(h) => wait_until(what, || h.is_parked()),
-            Task::Os(_, tid) => wait_until(what, || tid.get().is_some_and(|&tid| os_thread_sleeps(tid))),
+            Task::Micro(h) => h.is_parked(),
+            Task::Os(_, tid) => tid.get().is_some_and(|&tid| os_thread_sleeps(tid)),
+        }
+    }
+
+    /// Whether the task has ended (its result is ready).
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Task::Os(h, _) => h.is_finished(),
+            Task::Micro(h) => h.is_finished(),
         }
     }
 }
 
+/// The kernel's id of the calling OS thread, for [`os_thread_sleeps`] and
+/// [`wait_os_thread_blocked`].
+pub fn current_tid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Waits until the OS thread `tid` of this process is blocked in the kernel
+/// ([`os_thread_sleeps`]); fails the test, naming `what`, after
+/// [`PATIENCE`].
+///
+/// For a thread that [`Task::wait_parked`] cannot see: a worker blocked by
+/// an unwinding micro-thread, or a thread-mode micro-thread blocked in a
+/// system call (a socket wait), which `JoinHandle::is_parked` does not
+/// count. The thread reports (sending [`current_tid`]) on a buffered channel
+/// just before the call, so that its first sleep after the report is that
+/// call.
+#[track_caller]
+pub fn wait_os_thread_blocked(what: &str, tid: i32) {
+    wait_until(what, || os_thread_sleeps(tid));
+}
+
 /// Whether the kernel reports the thread `tid` of this process as sleeping
-/// (state `S`: blocked in a futex, a `poll`, a `read`...).
+/// (state `S`: blocked in a futex, a `poll`, a `read`...). False once the
+/// thread has ended.
 #[cfg(target_os = "linux")]
-fn os_thread_sleeps(tid: i32) -> bool {
+pub fn os_thread_sleeps(tid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
         return false; // the thread has ended
     };
@@ -203,7 +240,7 @@ fn os_thread_sleeps(tid: i32) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn os_thread_sleeps(_tid: i32) -> bool {
+pub fn os_thread_sleeps(_tid: i32) -> bool {
     panic!("Task::wait_parked needs /proc to see an OS thread's state (Linux)")
 }
 

@@ -57,24 +57,6 @@ pub fn join_all<T>(what: &str, tasks: Vec<Task<T>>) -> Vec<T> {
         .collect()
 }
 
-/// Whether the task is parked right now (blocked, for an OS thread), as
-/// `Task::wait_parked` sees it: for a wait that may also end another way
-/// (the task times out, or gives up).
-pub fn parked<T>(task: &Task<T>) -> bool {
-    match task {
-        Task::Os(_, tid) => tid.get().is_some_and(|&tid| os_thread_sleeps(tid)),
-        Task::Micro(handle) => handle.is_parked(),
-    }
-}
-
-/// Whether the task has ended (its result is ready).
-pub fn ended<T>(task: &Task<T>) -> bool {
-    match task {
-        Task::Os(handle, _) => handle.is_finished(),
-        Task::Micro(handle) => handle.is_finished(),
-    }
-}
-
 /// Runs `body(rt, i)` for `n` mixed tasks on a micro-thread runtime, then
 /// on a thread-mode runtime, and returns both runs' results (`what` names
 /// the tasks in a failure).
@@ -84,31 +66,6 @@ where
     T: Send + 'static,
 {
     [micro(), thread_mode()].map(|rt| join_all(what, start_mixed(&rt, n, body.clone())))
-}
-
-/// The kernel's id of the calling OS thread (read from
-/// `/proc/thread-self`, a link to `<pid>/task/<tid>`), for
-/// [`os_thread_sleeps`].
-pub fn current_tid() -> i32 {
-    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self (Linux)");
-    let tid = link
-        .file_name()
-        .and_then(|name| name.to_str())
-        .expect("<pid>/task/<tid>");
-    tid.parse().expect("a thread id")
-}
-
-/// Whether the kernel reports the thread `tid` of this process as sleeping
-/// (state `S`: blocked in a futex, ...), as `Task::wait_parked` checks for
-/// an OS thread: for a thread that is not a `Task` (a worker blocked by an
-/// unwinding micro-thread).
-pub fn os_thread_sleeps(tid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-        return false; // the thread has ended
-    };
-    // "tid (comm) S ...": the command may hold spaces and parentheses.
-    stat.rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
 }
 
 /// Counts how many of its values were dropped.
