@@ -171,6 +171,54 @@ fn a_read_timeout_parks_only_its_micro_thread() {
     });
 }
 
+/// Data that arrived before a read's deadline is read, even when the
+/// deadline has passed by the time the reader's worker looks: here the one
+/// worker is held by another micro-thread until well past the deadline,
+/// with the data written meanwhile, so the worker sees the expired timer
+/// before the socket's readiness. (Found as a heartbeat timeout that
+/// struck on a loaded machine although the peer had answered in time.)
+#[test]
+fn data_that_came_before_the_deadline_is_read_even_if_the_worker_was_late() {
+    util::within_limit(|| {
+        let rt = util::runtime(1);
+        let (mut c, mut s) = tcp_pair();
+        c.set_read_timeout(Some(T)).unwrap();
+        let (ready_tx, ready_rx) = bounded::<()>(1);
+        let reader = rt.spawn(move || {
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 8];
+            c.read(&mut buf).map(|n| buf[..n].to_vec())
+        });
+        ready_rx.recv_within("the reader about to read");
+        util::wait_until("the reader parked in its read", || reader.is_parked());
+
+        let (hogging_tx, hogging_rx) = bounded::<()>(1);
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hog = {
+            let written = std::sync::Arc::clone(&written);
+            rt.spawn(move || {
+                hogging_tx.send(()).unwrap();
+                // Hold the worker (no park) until the data is written and
+                // the reader's deadline is long past.
+                let until = Instant::now() + T * 2;
+                while !written.load(std::sync::atomic::Ordering::Acquire) || Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        hogging_rx.recv_within("the micro-thread that holds the worker");
+        s.write_all(b"in time").unwrap();
+        written.store(true, std::sync::atomic::Ordering::Release);
+        hog.join_within("the micro-thread that holds the worker").unwrap();
+        let got = reader.join_within("the reader").unwrap();
+        assert_eq!(
+            got.map_err(|e| e.kind()),
+            Ok(b"in time".to_vec()),
+            "the data written before the deadline"
+        );
+    });
+}
+
 #[test]
 fn timeout_accessors_follow_std() {
     let zero = Some(Duration::ZERO);

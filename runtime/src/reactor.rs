@@ -105,6 +105,8 @@ impl<T: AsFd> Source<T> {
     /// # Errors
     ///
     /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
+    /// `op` is tried once more when the deadline has passed: what arrived
+    /// before it is returned even if this thread saw the timer first.
     pub fn read_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Read, deadline, op)
     }
@@ -114,7 +116,8 @@ impl<T: AsFd> Source<T> {
     ///
     /// # Errors
     ///
-    /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes.
+    /// What `op` returns, or `ErrorKind::TimedOut` once `deadline` passes
+    /// (with one last try of `op`, as for [`Source::read_with`]).
     pub fn write_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Write, deadline, op)
     }
@@ -146,7 +149,12 @@ impl<T: AsFd> Source<T> {
             if sys::wait_fd(self.fd().as_raw_fd(), dir, Some(Duration::ZERO))? {
                 return Ok(());
             }
-            self.state.wait(self.fd(), dir, tick, deadline)?;
+            if let Err(e) = self.state.wait(self.fd(), dir, tick, deadline) {
+                // See `io_with`: readiness that came before the deadline wins.
+                let ready_after_all = e.kind() == io::ErrorKind::TimedOut
+                    && sys::wait_fd(self.fd().as_raw_fd(), dir, Some(Duration::ZERO))?;
+                return if ready_after_all { Ok(()) } else { Err(e) };
+            }
         }
     }
 
@@ -160,7 +168,26 @@ impl<T: AsFd> Source<T> {
         loop {
             let tick = self.state.tick(dir);
             match op(io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.wait(self.fd(), dir, tick, deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.state.wait(self.fd(), dir, tick, deadline) {
+                        if e.kind() != io::ErrorKind::TimedOut {
+                            return Err(e);
+                        }
+                        // The deadline passed, but what it waited for may have
+                        // come before it while this thread was not running (a
+                        // loaded machine, the timer seen before the event). One
+                        // last try, as a kernel timeout (`SO_RCVTIMEO`) finds the
+                        // data that arrived in time.
+                        return match op(io) {
+                            Err(last)
+                                if matches!(last.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) =>
+                            {
+                                Err(e)
+                            }
+                            result => result,
+                        };
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return result,
             }
