@@ -27,6 +27,11 @@ use util::{RecvWithin, SocketWithin, wait_ready, within_limit};
 const IVL: Duration = Duration::from_millis(50);
 const TIMEOUT: Duration = Duration::from_millis(200);
 
+/// The timeout of the tests where a libzmq peer must answer in time to keep
+/// the connection up: long enough that its I/O thread, stalled by a loaded
+/// machine, is not taken for a silent peer.
+const ANSWER_TIMEOUT: Duration = Duration::from_millis(600);
+
 /// A socket that PINGs every [`IVL`] and drops a peer silent for
 /// [`TIMEOUT`] after one.
 fn heartbeating(socket_type: SocketType) -> Socket {
@@ -145,21 +150,22 @@ fn pings_come_at_the_interval_carrying_our_ttl() {
         let pull = util::socket(SocketType::Pull);
         pull.set_heartbeat_ivl(Some(ivl));
         pull.set_heartbeat_ttl(Some(Duration::from_millis(1250))).unwrap();
+        // Not the subject here, and long: this thread answers each PING,
+        // and a loaded machine may hold it up for a while.
+        pull.set_heartbeat_timeout(Some(ANSWER_TIMEOUT));
         pull.bind("tcp://127.0.0.1:*").unwrap();
         // From before the connection, which comes before the first PING.
         let since = Instant::now();
         let mut peer = RawPeer::connect(&pull.last_endpoint().unwrap(), "PUSH");
-        let mut last = since;
         for i in 0..5 {
             let frame = peer.frame_within(&format!("PING {i}"));
-            let gap = last.elapsed();
-            last = Instant::now();
             assert!(frame.is_command("PING"), "PING {i}: {frame:?}");
             assert_eq!(frame.data(), [0, 12], "TTL 1.2 s in tenths of a second, no context");
-            assert!(gap >= ivl / 2, "PING {i} came {gap:?} after the one before");
-            // Answered: the timeout (the interval, by default) never ends.
             peer.send(&raw::pong(b""));
         }
+        // Over five PINGs, not between two: a gap seen from here has no
+        // lower bound (a late read shortens the next gap), but PINGs sent
+        // too often bring five too soon.
         assert!(since.elapsed() >= ivl * 4, "five PINGs in {:?}", since.elapsed());
         peer.send(&raw::message(b"still here"));
         assert_eq!(pull.recv_within("the message after the PINGs"), Msg::from("still here"));
@@ -363,14 +369,15 @@ fn exchange(libzmq: &zmq::Socket, dhaga: &Socket, round: usize) {
 fn libzmq_and_dhaga_ping_each_other_while_the_application_is_away() {
     within_limit(|| {
         let pair = heartbeating(SocketType::Pair);
-        pair.set_heartbeat_ttl(Some(TIMEOUT * 2)).unwrap();
+        pair.set_heartbeat_timeout(Some(ANSWER_TIMEOUT));
+        pair.set_heartbeat_ttl(Some(ANSWER_TIMEOUT * 2)).unwrap();
         let events = pair.monitor();
         pair.bind("tcp://127.0.0.1:*").unwrap();
         let ctx = zmq::Context::new();
         let peer = libzmq_socket(&ctx, zmq::PAIR);
         peer.set_heartbeat_ivl(IVL.as_millis() as i32).unwrap();
-        peer.set_heartbeat_timeout(TIMEOUT.as_millis() as i32).unwrap();
-        peer.set_heartbeat_ttl((TIMEOUT * 2).as_millis() as i32).unwrap();
+        peer.set_heartbeat_timeout(ANSWER_TIMEOUT.as_millis() as i32).unwrap();
+        peer.set_heartbeat_ttl((ANSWER_TIMEOUT * 2).as_millis() as i32).unwrap();
         let peer_events = libzmq_monitor(&ctx, &peer, "both-ping");
         peer.connect(&pair.last_endpoint().unwrap()).unwrap();
 
@@ -380,7 +387,7 @@ fn libzmq_and_dhaga_ping_each_other_while_the_application_is_away() {
                 // only the connections' own PINGs and PONGs keep them up. (A
                 // measurement, not an ordering: only time shows that no
                 // timeout strikes.)
-                thread::sleep(TIMEOUT * 2);
+                thread::sleep(ANSWER_TIMEOUT * 2);
             }
             exchange(&peer, &pair, round);
         }
@@ -407,6 +414,7 @@ fn dhaga_pings_a_libzmq_peer_which_answers() {
         let endpoint = peer.get_last_endpoint().unwrap().unwrap();
         // libzmq sends no PINGs of its own: only its PONGs answer ours.
         let pair = heartbeating(SocketType::Pair);
+        pair.set_heartbeat_timeout(Some(ANSWER_TIMEOUT));
         let events = pair.monitor();
         pair.connect(&endpoint).unwrap();
 
@@ -414,7 +422,7 @@ fn dhaga_pings_a_libzmq_peer_which_answers() {
         // Past the timeout three times over, nobody sending anything. (A
         // measurement, not an ordering: only time shows that the timeout
         // does not strike while libzmq answers our PINGs.)
-        thread::sleep(TIMEOUT * 3);
+        thread::sleep(ANSWER_TIMEOUT * 3);
         exchange(&peer, &pair, 1);
         assert!(matches!(
             next_event(&events, "Connected"),

@@ -32,7 +32,7 @@ use dhaga_runtime::JoinHandle;
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::socket::core::{Core, Delivered, PipeId};
-use crate::socket::heartbeat::{Beat, Liveness, Pinger, ttl_from_wire};
+use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
 use crate::socket::pubsub;
 use crate::transport::{self, Listener, Stream};
@@ -273,19 +273,13 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         outbox.stop_writer();
         let _ = stream.shutdown(Shutdown::Both);
     }
-    // A writer that hung up (a silent peer) knows better why the reader
-    // saw the end.
-    let hung_up = writer.join().ok().flatten();
+    let _ = writer.join();
     let _ = stream.shutdown(Shutdown::Both);
     // Closed by this socket (closing, or `disconnect` removing the pipe),
     // not lost: nothing to report, nobody to reconnect.
     let ours = core.is_closed() || !core.wants_connection(pipe);
     core.detach(pipe);
-    if ours {
-        End::Closed
-    } else {
-        hung_up.map_or(end, End::Lost)
-    }
+    if ours { End::Closed } else { end }
 }
 
 /// Reports a failed handshake to the monitor; the connection ends.
@@ -424,7 +418,7 @@ fn read_timeout_for(ttl_end: Option<Instant>, liveness: Option<&Liveness>) -> Op
         return None;
     }
     let now = Instant::now();
-    let check = liveness.map(|l| l.silence_end().unwrap_or(now + l.interval));
+    let check = liveness.map(|l| l.silence_end().unwrap_or(now + l.check_every));
     let wake = match (ttl_end, check) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b)?,
@@ -469,15 +463,15 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 /// Writes what the socket queues for this peer, each batch in one write,
 /// until told to stop, or until the socket closed and the queue is empty.
 /// Subscriptions are written in the form the peer's ZMTP version (3.`minor`)
-/// knows. With heartbeats on (`pinger`), wakes up for each PING too, and
-/// hangs up on a peer silent since one: then returns why.
-fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>) -> Option<String> {
+/// knows. With heartbeats on (`pinger`), wakes up for each PING too (the
+/// reader judges whether the peer answers).
+fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>) {
     let mut out = BytesMut::new();
     loop {
         let msgs = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
             Take::Msgs(msgs) => msgs,
             Take::Idle => Vec::new(),
-            Take::Stop => return None,
+            Take::Stop => return,
             Take::Drained => {
                 // Everything is written: half-close, as TCP's orderly
                 // release does. The peer reads what is left, sees the end
@@ -487,22 +481,12 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
                 // at the high-water mark.) A peer that never closes is cut
                 // off at the linger deadline.
                 let _ = stream.shutdown(Shutdown::Write);
-                return None;
+                return;
             }
         };
         let mut commands = outbox.take_commands();
-        if let Some(pinger) = &mut pinger {
-            match pinger.beat(Instant::now()) {
-                Beat::Rest => {}
-                Beat::Ping(ping) => commands.push(ping),
-                Beat::Silent(timeout) => {
-                    // Wake the reader so the connection ends.
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return Some(format!(
-                        "nothing received within the heartbeat timeout ({timeout:?}) after a PING"
-                    ));
-                }
-            }
+        if let Some(ping) = pinger.as_mut().and_then(|p| p.beat(Instant::now())) {
+            commands.push(ping);
         }
         if let Some(deadline) = outbox.linger_deadline() {
             let left = deadline
@@ -514,7 +498,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
-            return None;
+            return;
         }
     }
 }

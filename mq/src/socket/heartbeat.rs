@@ -9,12 +9,16 @@
 //!   heartbeats on it waits with a deadline, the next PING's, and sends the
 //!   PING when it wakes (along with messages if some are queued).
 //! - **The timeout** is shared. The first PING sent after the peer last
-//!   sent anything starts it; if nothing arrives before it ends, the
-//!   connection is hung up. The reader counts its reads in a [`Liveness`],
-//!   which also holds the timeout, and both micro-threads check it: the
-//!   writer whenever it wakes, the reader whenever its read times out
-//!   (with heartbeats on it reads with a timeout: the end of the running
-//!   timeout, or one interval). The reader's check is what ends a
+//!   sent anything starts it (the writer's doing); if nothing arrives
+//!   before it ends, the connection is hung up (the reader's). The reader
+//!   counts its reads in a [`Liveness`], which also holds the timeout, and
+//!   with heartbeats on it reads with a timeout: the end of the running
+//!   timeout, or, while none runs, the shorter of the interval and the
+//!   timeout, so that a timeout started meanwhile is never missed. Only
+//!   the reader judges silence, and only after a last read at the
+//!   deadline (the runtime tries a timed-out read once more), so a peer
+//!   whose answer arrived in time is never dropped because this side was
+//!   slow to look (a loaded machine). The reader's check also ends a
 //!   connection whose writer is stuck in a `write` to a peer that no
 //!   longer reads, as libzmq's separate timer does.
 //! - **The peer's TTL** is the reader's. A PING with a TTL asks us to hang
@@ -63,9 +67,10 @@ pub(crate) struct Liveness {
     /// The heartbeat timeout, from the first PING after the peer was last
     /// heard from.
     silence: Mutex<Option<Silence>>,
-    /// The heartbeat interval: how often the reader checks the timeout
-    /// when nothing arrives and none is running.
-    pub(crate) interval: Duration,
+    /// How often the reader looks at the timeout when nothing arrives and
+    /// none is running: the interval, or the timeout if that is shorter (a
+    /// timeout started just after a look then still ends after the next).
+    pub(crate) check_every: Duration,
 }
 
 /// A running heartbeat timeout.
@@ -78,12 +83,12 @@ struct Silence {
 }
 
 impl Liveness {
-    fn new(interval: Duration) -> Liveness {
+    fn new(check_every: Duration) -> Liveness {
         Liveness {
             reads: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
             silence: Mutex::new(None),
-            interval,
+            check_every,
         }
     }
 
@@ -113,6 +118,7 @@ impl Liveness {
     /// Starts the timeout (a PING went out), unless one is running.
     fn start_silence(&self, now: Instant, timeout: Duration) {
         let mut silence = self.lock();
+        self.forget_if_heard(&mut silence);
         if silence.is_none() {
             *silence = Some(Silence {
                 end: now + timeout,
@@ -138,15 +144,21 @@ impl Liveness {
     /// (or is waiting on us).
     fn check(&self) -> Option<Silence> {
         let mut silence = self.lock();
+        self.forget_if_heard(&mut silence);
+        *silence
+    }
+
+    /// Stops the timeout if the peer was heard from since it started (or is
+    /// waiting on us).
+    fn forget_if_heard(&self, silence: &mut Option<Silence>) {
         if silence.is_some_and(|s| self.mark() != s.mark || self.waiting.load(Ordering::Relaxed)) {
             *silence = None;
         }
-        *silence
     }
 }
 
-/// The writer's side of heartbeats: when to send a PING, and when a peer
-/// that has been silent since one is given up on.
+/// The writer's side of heartbeats: when to send a PING, which starts the
+/// timeout that the reader watches.
 pub(crate) struct Pinger {
     interval: Duration,
     /// `None`: PINGs are sent but silence is never punished (libzmq's
@@ -158,16 +170,6 @@ pub(crate) struct Pinger {
     liveness: Arc<Liveness>,
 }
 
-/// What the writer does about heartbeats when it wakes.
-pub(crate) enum Beat {
-    /// Nothing is due.
-    Rest,
-    /// Send this PING.
-    Ping(Command),
-    /// The peer has been silent for the whole timeout after a PING: hang up.
-    Silent(Duration),
-}
-
 impl Pinger {
     /// The heartbeats of a connection that completed its handshake `now`,
     /// if `options` turn them on and the peer speaks ZMTP 3.1 (`minor`
@@ -177,15 +179,16 @@ impl Pinger {
         if minor == 0 {
             return None;
         }
+        let timeout = options.heartbeat_timeout.or(Some(interval)).filter(|t| !t.is_zero());
         Some(Pinger {
             interval,
-            timeout: options.heartbeat_timeout.or(Some(interval)).filter(|t| !t.is_zero()),
+            timeout,
             ping: Command::Ping {
                 ttl_deciseconds: options.heartbeat_ttl_deciseconds,
                 context: Bytes::new(),
             },
             next_ping: now + interval,
-            liveness: Arc::new(Liveness::new(interval)),
+            liveness: Arc::new(Liveness::new(timeout.map_or(interval, |t| t.min(interval)))),
         })
     }
 
@@ -194,21 +197,16 @@ impl Pinger {
         Arc::clone(&self.liveness)
     }
 
-    /// When the writer must wake up, with or without messages.
+    /// When the writer must wake up, with or without messages: the next
+    /// PING's time.
     pub(crate) fn deadline(&self) -> Instant {
-        match self.liveness.silence_end() {
-            Some(end) => end.min(self.next_ping),
-            None => self.next_ping,
-        }
+        self.next_ping
     }
 
-    /// Whether a PING is due or the peer has been silent too long, at `now`.
-    pub(crate) fn beat(&mut self, now: Instant) -> Beat {
-        if let Some(timeout) = self.liveness.expired(now) {
-            return Beat::Silent(timeout);
-        }
+    /// The PING to send, if one is due at `now`.
+    pub(crate) fn beat(&mut self, now: Instant) -> Option<Command> {
         if now < self.next_ping {
-            return Beat::Rest;
+            return None;
         }
         // As libzmq: the next PING one interval after this one, however
         // late this one is.
@@ -216,7 +214,7 @@ impl Pinger {
         if let Some(timeout) = self.timeout {
             self.liveness.start_silence(now, timeout);
         }
-        Beat::Ping(self.ping.clone())
+        Some(self.ping.clone())
     }
 }
 
@@ -263,8 +261,8 @@ mod tests {
         let t0 = Instant::now();
         let mut pinger = Pinger::new(&options(100, None), 1, t0).unwrap();
         assert_eq!(pinger.deadline(), t0 + MS * 100);
-        assert!(matches!(pinger.beat(t0 + MS * 99), Beat::Rest));
-        let Beat::Ping(Command::Ping {
+        assert!(pinger.beat(t0 + MS * 99).is_none());
+        let Some(Command::Ping {
             ttl_deciseconds,
             context,
         }) = pinger.beat(t0 + MS * 100)
@@ -274,21 +272,24 @@ mod tests {
         assert_eq!((ttl_deciseconds, context.len()), (7, 0));
         // A late PING: the next one an interval after it.
         pinger.liveness().heard();
-        assert!(matches!(pinger.beat(t0 + MS * 250), Beat::Ping(_)));
+        assert!(pinger.beat(t0 + MS * 250).is_some());
         assert_eq!(pinger.deadline(), t0 + MS * 350);
     }
 
     #[test]
-    fn silence_after_a_ping_for_the_timeout_hangs_up() {
+    fn silence_after_a_ping_for_the_timeout_expires() {
         let t0 = Instant::now();
         let mut pinger = Pinger::new(&options(100, Some(300)), 1, t0).unwrap();
-        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
+        let liveness = pinger.liveness();
+        assert_eq!(liveness.silence_end(), None);
+        assert!(pinger.beat(t0 + MS * 100).is_some());
+        assert_eq!(liveness.silence_end(), Some(t0 + MS * 400));
         // Later PINGs do not move the timeout, which runs from the first.
-        assert!(matches!(pinger.beat(t0 + MS * 200), Beat::Ping(_)));
-        assert_eq!(pinger.deadline(), t0 + MS * 300);
-        assert!(matches!(pinger.beat(t0 + MS * 300), Beat::Ping(_)));
-        assert_eq!(pinger.deadline(), t0 + MS * 400);
-        assert!(matches!(pinger.beat(t0 + MS * 400), Beat::Silent(t) if t == MS * 300));
+        assert!(pinger.beat(t0 + MS * 200).is_some());
+        assert!(pinger.beat(t0 + MS * 300).is_some());
+        assert_eq!(liveness.silence_end(), Some(t0 + MS * 400));
+        assert_eq!(liveness.expired(t0 + MS * 399), None);
+        assert_eq!(liveness.expired(t0 + MS * 400), Some(MS * 300));
     }
 
     #[test]
@@ -296,28 +297,41 @@ mod tests {
         let t0 = Instant::now();
         let mut pinger = Pinger::new(&options(100, Some(150)), 1, t0).unwrap();
         let liveness = pinger.liveness();
-        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
+        assert!(pinger.beat(t0 + MS * 100).is_some());
         liveness.heard();
-        assert!(matches!(pinger.beat(t0 + MS * 260), Beat::Ping(_)));
+        assert_eq!(liveness.expired(t0 + MS * 250), None);
+        assert!(pinger.beat(t0 + MS * 260).is_some());
         // Waiting for room to deliver is not silence either.
         liveness.waiting(true);
-        assert!(matches!(pinger.beat(t0 + MS * 500), Beat::Ping(_)));
-        assert!(matches!(pinger.beat(t0 + MS * 700), Beat::Ping(_)));
+        assert_eq!(liveness.expired(t0 + MS * 500), None);
+        assert!(pinger.beat(t0 + MS * 500).is_some());
+        assert!(pinger.beat(t0 + MS * 700).is_some());
         liveness.waiting(false);
-        assert!(matches!(pinger.beat(t0 + MS * 900), Beat::Ping(_)));
-        assert!(matches!(pinger.beat(t0 + MS * 1050), Beat::Silent(_)));
+        assert!(pinger.beat(t0 + MS * 900).is_some());
+        assert_eq!(liveness.expired(t0 + MS * 1049), None);
+        assert_eq!(liveness.expired(t0 + MS * 1050), Some(MS * 150));
     }
 
     #[test]
     fn the_timeout_defaults_to_the_interval_and_zero_turns_it_off() {
         let t0 = Instant::now();
         let mut pinger = Pinger::new(&options(100, None), 1, t0).unwrap();
-        assert!(matches!(pinger.beat(t0 + MS * 100), Beat::Ping(_)));
-        assert!(matches!(pinger.beat(t0 + MS * 200), Beat::Silent(t) if t == MS * 100));
+        assert!(pinger.beat(t0 + MS * 100).is_some());
+        assert_eq!(pinger.liveness().expired(t0 + MS * 200), Some(MS * 100));
         let mut pinger = Pinger::new(&options(100, Some(0)), 1, t0).unwrap();
         for i in 1..10 {
-            assert!(matches!(pinger.beat(t0 + MS * 100 * i), Beat::Ping(_)));
+            assert!(pinger.beat(t0 + MS * 100 * i).is_some());
+            assert_eq!(pinger.liveness().expired(t0 + MS * 100 * i), None);
         }
+    }
+
+    #[test]
+    fn the_reader_looks_often_enough_to_see_a_short_timeout() {
+        let t0 = Instant::now();
+        let short = Pinger::new(&options(100, Some(30)), 1, t0).unwrap();
+        assert_eq!(short.liveness().check_every, MS * 30);
+        let long = Pinger::new(&options(100, Some(300)), 1, t0).unwrap();
+        assert_eq!(long.liveness().check_every, MS * 100);
     }
 
     #[test]
