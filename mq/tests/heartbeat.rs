@@ -48,6 +48,21 @@ fn next_event(events: &Receiver<MonitorEvent>, what: &str) -> MonitorEvent {
     events.recv_within(&format!("the monitor event {what}"))
 }
 
+/// Expects the events of a bound socket's first accepted connection:
+/// `Listening`, `Accepted`, `HandshakeSucceeded`.
+#[track_caller]
+fn expect_one_connection_accepted(events: &Receiver<MonitorEvent>) {
+    assert!(matches!(
+        next_event(events, "Listening"),
+        MonitorEvent::Listening { .. }
+    ));
+    assert!(matches!(next_event(events, "Accepted"), MonitorEvent::Accepted { .. }));
+    assert!(matches!(
+        next_event(events, "HandshakeSucceeded"),
+        MonitorEvent::HandshakeSucceeded { .. }
+    ));
+}
+
 /// Asserts that no event is waiting (the connection is still up).
 #[track_caller]
 fn no_more_events(events: &Receiver<MonitorEvent>) {
@@ -80,15 +95,7 @@ fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
             !frames.is_empty() && frames.iter().all(|f| f.is_command("PING")),
             "PINGs, and nothing else, until the drop: {frames:?}"
         );
-        assert!(matches!(
-            next_event(&events, "Listening"),
-            MonitorEvent::Listening { .. }
-        ));
-        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
-        assert!(matches!(
-            next_event(&events, "HandshakeSucceeded"),
-            MonitorEvent::HandshakeSucceeded { .. }
-        ));
+        expect_one_connection_accepted(&events);
         assert!(matches!(
             next_event(&events, "Disconnected"),
             MonitorEvent::Disconnected { .. }
@@ -254,15 +261,7 @@ fn a_peer_whose_messages_wait_for_room_is_not_silent() {
             Msg::from("four"),
             "the same connection"
         );
-        assert!(matches!(
-            next_event(&events, "Listening"),
-            MonitorEvent::Listening { .. }
-        ));
-        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
-        assert!(matches!(
-            next_event(&events, "HandshakeSucceeded"),
-            MonitorEvent::HandshakeSucceeded { .. }
-        ));
+        expect_one_connection_accepted(&events);
         no_more_events(&events);
     });
 }
@@ -391,15 +390,7 @@ fn libzmq_and_dhaga_ping_each_other_while_the_application_is_away() {
             }
             exchange(&peer, &pair, round);
         }
-        assert!(matches!(
-            next_event(&events, "Listening"),
-            MonitorEvent::Listening { .. }
-        ));
-        assert!(matches!(next_event(&events, "Accepted"), MonitorEvent::Accepted { .. }));
-        assert!(matches!(
-            next_event(&events, "HandshakeSucceeded"),
-            MonitorEvent::HandshakeSucceeded { .. }
-        ));
+        expect_one_connection_accepted(&events);
         no_more_events(&events);
         assert_eq!(libzmq_disconnections(&peer_events), 0, "libzmq dropped the connection");
     });
