@@ -126,7 +126,8 @@ impl<T: AsFd> Source<T> {
     ///
     /// # Errors
     ///
-    /// `ErrorKind::TimedOut` once `deadline` passes.
+    /// `ErrorKind::TimedOut` once `deadline` passes and a last look then
+    /// finds the source still not readable.
     pub fn readable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.ready(Direction::Read, deadline)
     }
@@ -135,7 +136,8 @@ impl<T: AsFd> Source<T> {
     ///
     /// # Errors
     ///
-    /// `ErrorKind::TimedOut` once `deadline` passes.
+    /// `ErrorKind::TimedOut` once `deadline` passes and a last look then
+    /// finds the source still not writable.
     pub fn writable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.ready(Direction::Write, deadline)
     }
@@ -178,13 +180,12 @@ impl<T: AsFd> Source<T> {
                         // loaded machine, the timer seen before the event). One
                         // last try, as a kernel timeout (`SO_RCVTIMEO`) finds the
                         // data that arrived in time.
-                        return match op(io) {
-                            Err(last)
-                                if matches!(last.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) =>
-                            {
-                                Err(e)
+                        return loop {
+                            match op(io) {
+                                Err(last) if last.kind() == io::ErrorKind::Interrupted => {}
+                                Err(last) if last.kind() == io::ErrorKind::WouldBlock => break Err(e),
+                                result => break result,
                             }
-                            result => result,
                         };
                     }
                 }
