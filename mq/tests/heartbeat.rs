@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use dhaga_mq::{Error, Interest, MonitorEvent, Msg, Socket, SocketType};
 use dhaga_runtime::sync::{Receiver, TryRecvError};
 use raw::RawPeer;
-use util::{RecvWithin, SocketWithin, wait_ready, within_limit};
+use util::{JoinWithin, RecvWithin, SocketWithin, wait_ready, within_limit};
 
 /// The heartbeat interval and timeout of most tests.
 const IVL: Duration = Duration::from_millis(50);
@@ -100,6 +100,62 @@ fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
             next_event(&events, "Disconnected"),
             MonitorEvent::Disconnected { .. }
         ));
+    });
+}
+
+/// A PONG that arrived before the timeout ended keeps the peer, even when
+/// this side looks only after the end: here the runtime's one worker is
+/// held by a busy micro-thread from just after the PING until well past
+/// the timeout, and the PONG comes meanwhile (a loaded machine, made
+/// certain). The connection must then still carry a message. Before, the
+/// writer woke past the end and hung up without reading.
+#[test]
+fn a_pong_that_came_in_time_keeps_the_peer_even_if_we_look_late() {
+    within_limit(|| {
+        let rt = dhaga_runtime::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let pull = heartbeating(SocketType::Pull);
+            let events = pull.monitor();
+            pull.bind("tcp://127.0.0.1:*").unwrap();
+            let endpoint = pull.last_endpoint().unwrap();
+            // The runtime's channels: the receivers park, and do not hold
+            // the one worker.
+            let (pinged_tx, pinged_rx) = dhaga_runtime::sync::bounded::<Instant>(1);
+            let (hogging_tx, hogging_rx) = dhaga_runtime::sync::bounded::<()>(1);
+            let ponged = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let peer = {
+                let ponged = std::sync::Arc::clone(&ponged);
+                thread::spawn(move || {
+                    let mut peer = RawPeer::connect(&endpoint, "PUSH");
+                    let ping = peer.frame_within("the first PING");
+                    assert!(ping.is_command("PING"), "{ping:?}");
+                    pinged_tx.send(Instant::now()).unwrap();
+                    hogging_rx.recv_within("the worker held by the busy micro-thread");
+                    peer.send(&raw::pong(b""));
+                    ponged.store(true, std::sync::atomic::Ordering::Release);
+                    peer
+                })
+            };
+            let pinged = pinged_rx.recv_within("the peer to read the first PING");
+            let hog = dhaga_runtime::spawn(move || {
+                hogging_tx.send(()).unwrap();
+                // No park: the connection's reader and writer, on this
+                // worker, cannot run until the timeout is long over.
+                let until = pinged + TIMEOUT * 2;
+                while !ponged.load(std::sync::atomic::Ordering::Acquire) || Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            });
+            hog.join_within("the busy micro-thread").unwrap();
+            let mut peer = peer.join_within("the peer's PONG").unwrap();
+            peer.send(&raw::message(b"still here"));
+            assert_eq!(
+                pull.recv_within("a message on the connection that answered in time"),
+                Msg::from("still here")
+            );
+            expect_one_connection_accepted(&events);
+            no_more_events(&events);
+        });
     });
 }
 
@@ -430,8 +486,7 @@ fn dhaga_pings_a_libzmq_peer_which_answers() {
 /// The timeout ends a connection whose writer is stuck in a `write`: here
 /// the peer read our first PING (so the timeout started) and then nothing
 /// more, with far more queued for it than the socket buffers hold. (The
-/// writer checks the timeout only when it wakes; the reader checks it
-/// too.)
+/// writer, stuck, sends no more PINGs; the reader judges the silence.)
 #[test]
 fn the_timeout_ends_a_connection_stuck_writing_to_a_silent_peer() {
     const ONE_MIB: usize = 1 << 20;

@@ -11,8 +11,8 @@
 //! dropped (the reason is logged at `info`); nothing else is affected.
 //! Where the socket connected, the connector then reconnects after the
 //! reconnect interval, doubling it up to the maximum. With heartbeats on,
-//! the writer also sends PINGs and hangs up on a peer silent since one
-//! (see `heartbeat.rs`).
+//! the writer also sends PINGs and the reader hangs up on a peer silent
+//! since one (see `heartbeat.rs`).
 //!
 //! Each step a monitor can see (connected, accepted, handshake, lost) is
 //! reported to the socket's [`Monitor`](crate::monitor::Monitor) where it
@@ -300,9 +300,12 @@ fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure)
 /// within the TTL: its end bounds the reads until something arrives (bytes,
 /// or anything decoded after the PING), which clears it until the next
 /// such PING, as in libzmq. With heartbeats on, the reads are bounded by
-/// our own heartbeat timeout too (or by one interval while none runs), and
-/// the reader hangs up when it expires: the writer, which starts it, may be
-/// stuck in a `write` to a peer that stopped reading.
+/// our own heartbeat timeout too (or, while none runs, by the earliest end
+/// one could have), and the reader hangs up when it expires: the writer,
+/// which starts it, may be stuck in a `write` to a peer that stopped
+/// reading. Both are judged at the read's deadline, after the runtime's
+/// last read there, not at the time the reader gets to look (which, on a
+/// loaded machine, may be later than bytes that came in time).
 #[expect(clippy::too_many_arguments, reason = "the state `serve` set up, handed over as is")]
 fn read_loop(
     core: &Core,
@@ -375,7 +378,8 @@ fn read_loop(
             // it had not read yet if its input is paused.
             batch.clear();
         }
-        let timeout = read_timeout_for(ttl_end, liveness);
+        let read_from = Instant::now();
+        let timeout = read_timeout_for(read_from, ttl_end, liveness);
         if timeout != read_timeout {
             read_timeout = timeout;
             let _ = stream.set_read_timeout(read_timeout);
@@ -394,11 +398,13 @@ fn read_loop(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                let now = Instant::now();
-                if ttl_end.is_some_and(|end| now >= end) {
+                // Nothing came by the read's deadline (the runtime tried once
+                // more after it): judged there, not now.
+                let deadline = read_timeout.map_or_else(Instant::now, |timeout| read_from + timeout);
+                if ttl_end.is_some_and(|end| deadline >= end) {
                     return End::Lost("nothing received within the peer's heartbeat TTL".to_owned());
                 }
-                if let Some(timeout) = liveness.and_then(|l| l.expired(now)) {
+                if let Some(timeout) = liveness.and_then(|l| l.expired(deadline)) {
                     return End::Lost(format!(
                         "nothing received within the heartbeat timeout ({timeout:?}) after a PING"
                     ));
@@ -410,16 +416,12 @@ fn read_loop(
     }
 }
 
-/// How long the reader's next `read` may wait: until the peer's TTL runs
-/// out, or (heartbeats on) our heartbeat timeout does, or one interval
-/// passes while none runs; without either, for ever.
-fn read_timeout_for(ttl_end: Option<Instant>, liveness: Option<&Liveness>) -> Option<Duration> {
-    if ttl_end.is_none() && liveness.is_none() {
-        return None;
-    }
-    let now = Instant::now();
-    let check = liveness.map(|l| l.silence_end().unwrap_or(now + l.check_every));
-    let wake = match (ttl_end, check) {
+/// How long the reader's next `read`, starting `now`, may wait: until the
+/// peer's TTL runs out, or (heartbeats on) until our heartbeat timeout may
+/// end ([`Liveness::next_look`]); without either, for ever.
+fn read_timeout_for(now: Instant, ttl_end: Option<Instant>, liveness: Option<&Liveness>) -> Option<Duration> {
+    let look = liveness.and_then(|l| l.next_look(now));
+    let wake = match (ttl_end, look) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b)?,
     };
@@ -428,7 +430,7 @@ fn read_timeout_for(ttl_end: Option<Instant>, liveness: Option<&Liveness>) -> Op
 }
 
 /// Hands `batch` to the socket. While that waits for room, the peer is not
-/// silent (its bytes wait on us), which the writer's heartbeat timeout must
+/// silent (its bytes wait on us), which the heartbeat timeout must
 /// know.
 fn deliver(core: &Core, pipe: PipeId, batch: &mut VecDeque<Msg>, liveness: Option<&Liveness>) -> Delivered {
     let Some(liveness) = liveness else {

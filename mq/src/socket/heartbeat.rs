@@ -13,12 +13,13 @@
 //!   before it ends, the connection is hung up (the reader's). The reader
 //!   counts its reads in a [`Liveness`], which also holds the timeout, and
 //!   with heartbeats on it reads with a timeout: the end of the running
-//!   timeout, or, while none runs, the shorter of the interval and the
-//!   timeout, so that a timeout started meanwhile is never missed. Only
-//!   the reader judges silence, and only after a last read at the
-//!   deadline (the runtime tries a timed-out read once more), so a peer
-//!   whose answer arrived in time is never dropped because this side was
-//!   slow to look (a loaded machine). The reader's check also ends a
+//!   timeout, or, while none runs, the earliest end one could have (the
+//!   next PING's time plus the timeout), so that none is missed and an
+//!   idle connection wakes once per PING at most. Only the reader judges
+//!   silence, at its read's deadline and after a last read there (the
+//!   runtime tries a timed-out read once more), so a peer whose answer
+//!   arrived in time is never dropped because this side was slow to look
+//!   (a loaded machine). The reader's check also ends a
 //!   connection whose writer is stuck in a `write` to a peer that no
 //!   longer reads, as libzmq's separate timer does.
 //! - **The peer's TTL** is the reader's. A PING with a TTL asks us to hang
@@ -64,13 +65,19 @@ pub(crate) struct Liveness {
     reads: AtomicU64,
     /// Set while the reader waits for room to deliver what it read.
     waiting: AtomicBool,
+    /// The running heartbeat timeout, and when the next one may start.
+    watch: Mutex<Watch>,
+    /// How long the peer may stay silent after a PING; `None`: for ever.
+    timeout: Option<Duration>,
+}
+
+/// What [`Liveness`] keeps under its lock.
+struct Watch {
     /// The heartbeat timeout, from the first PING after the peer was last
     /// heard from.
-    silence: Mutex<Option<Silence>>,
-    /// How often the reader looks at the timeout when nothing arrives and
-    /// none is running: the interval, or the timeout if that is shorter (a
-    /// timeout started just after a look then still ends after the next).
-    pub(crate) check_every: Duration,
+    silence: Option<Silence>,
+    /// When the writer sends its next PING (and may start a timeout).
+    next_ping: Instant,
 }
 
 /// A running heartbeat timeout.
@@ -83,12 +90,15 @@ struct Silence {
 }
 
 impl Liveness {
-    fn new(check_every: Duration) -> Liveness {
+    fn new(timeout: Option<Duration>, next_ping: Instant) -> Liveness {
         Liveness {
             reads: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
-            silence: Mutex::new(None),
-            check_every,
+            watch: Mutex::new(Watch {
+                silence: None,
+                next_ping,
+            }),
+            timeout,
         }
     }
 
@@ -111,16 +121,18 @@ impl Liveness {
         self.reads.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Silence>> {
-        self.silence.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Watch> {
+        self.watch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts the timeout (a PING went out), unless one is running.
-    fn start_silence(&self, now: Instant, timeout: Duration) {
-        let mut silence = self.lock();
-        self.forget_if_heard(&mut silence);
-        if silence.is_none() {
-            *silence = Some(Silence {
+    /// A PING went out at `now`, the next is due at `next_ping`: starts the
+    /// timeout, unless one is running (or there is none).
+    fn pinged(&self, now: Instant, next_ping: Instant) {
+        let mut watch = self.lock();
+        watch.next_ping = next_ping;
+        self.forget_if_heard(&mut watch.silence);
+        if let (None, Some(timeout)) = (watch.silence, self.timeout) {
+            watch.silence = Some(Silence {
                 end: now + timeout,
                 mark: self.mark(),
                 timeout,
@@ -130,8 +142,22 @@ impl Liveness {
 
     /// The running timeout's end, unless the peer was heard from since it
     /// started (then it stops).
-    pub(crate) fn silence_end(&self) -> Option<Instant> {
+    #[cfg(test)]
+    fn silence_end(&self) -> Option<Instant> {
         self.check().map(|s| s.end)
+    }
+
+    /// When the reader must look at the peer's silence next, as seen at
+    /// `now`: the running timeout's end; else the earliest end of one that
+    /// starts later (the next PING, or now if it is overdue, plus the
+    /// timeout); `None` when silence is never punished.
+    pub(crate) fn next_look(&self, now: Instant) -> Option<Instant> {
+        let mut watch = self.lock();
+        self.forget_if_heard(&mut watch.silence);
+        match watch.silence {
+            Some(silence) => Some(silence.end),
+            None => self.timeout.map(|timeout| watch.next_ping.max(now) + timeout),
+        }
     }
 
     /// If the peer has been silent for a whole timeout at `now`: the
@@ -143,9 +169,9 @@ impl Liveness {
     /// The running timeout, after stopping it if the peer was heard from
     /// (or is waiting on us).
     fn check(&self) -> Option<Silence> {
-        let mut silence = self.lock();
-        self.forget_if_heard(&mut silence);
-        *silence
+        let mut watch = self.lock();
+        self.forget_if_heard(&mut watch.silence);
+        watch.silence
     }
 
     /// Stops the timeout if the peer was heard from since it started (or is
@@ -161,9 +187,6 @@ impl Liveness {
 /// timeout that the reader watches.
 pub(crate) struct Pinger {
     interval: Duration,
-    /// `None`: PINGs are sent but silence is never punished (libzmq's
-    /// `ZMQ_HEARTBEAT_TIMEOUT` of 0).
-    timeout: Option<Duration>,
     /// The PING we send: our TTL, an empty context (as libzmq's).
     ping: Command,
     next_ping: Instant,
@@ -179,16 +202,18 @@ impl Pinger {
         if minor == 0 {
             return None;
         }
+        // `None`: PINGs are sent but silence is never punished (libzmq's
+        // `ZMQ_HEARTBEAT_TIMEOUT` of 0).
         let timeout = options.heartbeat_timeout.or(Some(interval)).filter(|t| !t.is_zero());
+        let next_ping = now + interval;
         Some(Pinger {
             interval,
-            timeout,
             ping: Command::Ping {
                 ttl_deciseconds: options.heartbeat_ttl_deciseconds,
                 context: Bytes::new(),
             },
-            next_ping: now + interval,
-            liveness: Arc::new(Liveness::new(timeout.map_or(interval, |t| t.min(interval)))),
+            next_ping,
+            liveness: Arc::new(Liveness::new(timeout, next_ping)),
         })
     }
 
@@ -211,9 +236,7 @@ impl Pinger {
         // As libzmq: the next PING one interval after this one, however
         // late this one is.
         self.next_ping = now + self.interval;
-        if let Some(timeout) = self.timeout {
-            self.liveness.start_silence(now, timeout);
-        }
+        self.liveness.pinged(now, self.next_ping);
         Some(self.ping.clone())
     }
 }
@@ -326,12 +349,22 @@ mod tests {
     }
 
     #[test]
-    fn the_reader_looks_often_enough_to_see_a_short_timeout() {
+    fn the_reader_looks_when_a_timeout_could_first_end() {
         let t0 = Instant::now();
-        let short = Pinger::new(&options(100, Some(30)), 1, t0).unwrap();
-        assert_eq!(short.liveness().check_every, MS * 30);
-        let long = Pinger::new(&options(100, Some(300)), 1, t0).unwrap();
-        assert_eq!(long.liveness().check_every, MS * 100);
+        let mut pinger = Pinger::new(&options(100, Some(30)), 1, t0).unwrap();
+        let liveness = pinger.liveness();
+        // None runs: the earliest would start with the next PING.
+        assert_eq!(liveness.next_look(t0), Some(t0 + MS * 130));
+        assert!(pinger.beat(t0 + MS * 100).is_some());
+        assert_eq!(liveness.next_look(t0 + MS * 101), Some(t0 + MS * 130));
+        // Heard from: the next could start with the next PING, or at once
+        // if that is overdue (a writer stuck in a `write`).
+        liveness.heard();
+        assert_eq!(liveness.next_look(t0 + MS * 110), Some(t0 + MS * 230));
+        assert_eq!(liveness.next_look(t0 + MS * 500), Some(t0 + MS * 530));
+        // Never punished: nothing to look at.
+        let never = Pinger::new(&options(100, Some(0)), 1, t0).unwrap();
+        assert_eq!(never.liveness().next_look(t0), None);
     }
 
     #[test]
