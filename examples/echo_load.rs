@@ -1,6 +1,6 @@
 //! A closed-loop load generator for the `echo` example.
 //!
-//! Run: `cargo run --release --example echo_load -- <addr> <connections> <seconds> <size>`
+//! Run: `cargo run --release --example echo_load -- <addr> <connections> <seconds> <size> [--burst]`
 //!
 //! For example `echo_load 127.0.0.1:7000 1000 5 64`: opens 1000 connections
 //! to the echo server at 127.0.0.1:7000 and on each one, for 5 seconds, sends
@@ -8,19 +8,26 @@
 //! server answers. Each connection is one micro-thread running plain blocking
 //! code, all of them on a default dhaga runtime.
 //!
-//! Connections are opened first, a bounded number at a time so the server's
-//! listen backlog never overflows; the measured window starts when all of
-//! them are open. At the end it prints one human-readable line on stderr and
-//! one machine-readable line on stdout (the `compare` example parses it):
+//! Connections are opened first, 64 at a time, or with `--burst` all at once
+//! (what a server meets when many clients come back together: its listen
+//! backlog and its accept loop are put to the test). The measured window
+//! starts when all of them are open. Each connect is timed: one that took
+//! over a second (a SYN the server's backlog dropped waits a second or more
+//! for its retransmission) is counted as slow.
+//!
+//! On stdout, for programs (the `compare` example reads them): the line
+//! `window started` when the measured window starts, `window ended` when it
+//! ends (before the connections close), then one line of results:
 //!
 //! ```text
-//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> connections=<n> errors=<n>
+//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> connections=<n> errors=<n> round_trips=<n> connect_failures=<n> slow_connects=<n> connect_max_ms=<f>
 //! ```
 //!
 //! `connections` counts the connections that opened; `errors` counts those
-//! that could not open (after a few retries) or failed during the window.
-//! Many connections need as many file descriptors: it stops with a message
-//! if `ulimit -n` is too low.
+//! that could not open (after a few retries, also in `connect_failures`) or
+//! failed during the window. On stderr, the same in words. Many connections
+//! need as many file descriptors: it stops with a message if `ulimit -n` is
+//! too low.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -30,8 +37,11 @@ use std::time::{Duration, Instant};
 use dhaga::net::TcpStream;
 use dhaga::sync::{Receiver, Sender, unbounded};
 
-/// How many connections may be opening at once while ramping up.
+/// How many connections may be opening at once while ramping up (without
+/// `--burst`).
 const RAMP_IN_FLIGHT: usize = 64;
+/// A connect that takes longer than this is counted as slow.
+const SLOW_CONNECT: Duration = Duration::from_secs(1);
 /// Tries to open one connection before counting it as an error.
 const CONNECT_ATTEMPTS: u32 = 5;
 /// How long one connection attempt may take.
@@ -49,6 +59,8 @@ struct Args {
     connections: usize,
     duration: Duration,
     size: usize,
+    /// Open every connection at once instead of [`RAMP_IN_FLIGHT`] at a time.
+    burst: bool,
 }
 
 /// What one connection did in the measured window.
@@ -56,6 +68,8 @@ struct Args {
 struct Outcome {
     /// Whether the connection opened.
     connected: bool,
+    /// How long connecting took (all attempts), opened or not.
+    connect_time: Duration,
     /// The latency of every round trip it completed.
     latencies: Vec<Duration>,
     /// Why it could not open, or why it stopped early.
@@ -66,7 +80,7 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
-            eprintln!("echo_load: {message}\nusage: echo_load <addr> <connections> <seconds> <size>");
+            eprintln!("echo_load: {message}\nusage: echo_load <addr> <connections> <seconds> <size> [--burst]");
             return ExitCode::from(2);
         }
     };
@@ -86,6 +100,15 @@ fn main() -> ExitCode {
 
     let connected = outcomes.iter().filter(|o| o.connected).count();
     let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let connect_failures = outcomes.len() - connected;
+    let slow_connects = outcomes.iter().filter(|o| o.connect_time > SLOW_CONNECT).count();
+    let connect_max_ms = outcomes
+        .iter()
+        .map(|o| o.connect_time)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e3;
     let mut latencies: Vec<Duration> = outcomes.iter().flat_map(|o| o.latencies.iter().copied()).collect();
     latencies.sort_unstable();
     let per_sec = latencies.len() as f64 / elapsed.as_secs_f64();
@@ -93,7 +116,8 @@ fn main() -> ExitCode {
     let p99 = percentile(&latencies, 99.0).as_secs_f64() * 1e6;
 
     eprintln!(
-        "echo_load: {connected}/{} connections, {}-byte messages, {:.1} s: {} round trips, {per_sec:.0}/s, \
+        "echo_load: {connected}/{} connections ({slow_connects} took over {SLOW_CONNECT:?}, the slowest \
+         {connect_max_ms:.0} ms), {}-byte messages, {:.1} s: {} round trips, {per_sec:.0}/s, \
          p50 {p50:.1} µs, p99 {p99:.1} µs, {errors} errors",
         args.connections,
         args.size,
@@ -104,7 +128,10 @@ fn main() -> ExitCode {
         eprintln!("echo_load: first error: {e}");
     }
     println!(
-        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} connections={connected} errors={errors}"
+        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} connections={connected} errors={errors} \
+         round_trips={} connect_failures={connect_failures} slow_connects={slow_connects} \
+         connect_max_ms={connect_max_ms:.1}",
+        latencies.len()
     );
 
     if connected == 0 {
@@ -123,10 +150,11 @@ fn run(args: Args) -> (Vec<Outcome>, Duration) {
     let (opened_tx, opened_rx) = unbounded::<()>();
     let (go_tx, go_rx) = unbounded::<Instant>();
 
+    let in_flight = if args.burst { args.connections } else { RAMP_IN_FLIGHT };
     let mut handles = Vec::with_capacity(args.connections);
     let mut opening = 0;
     for _ in 0..args.connections {
-        if opening == RAMP_IN_FLIGHT {
+        if opening == in_flight {
             opened_rx.recv().expect("a connection reports before it ends");
             opening -= 1;
         }
@@ -141,9 +169,14 @@ fn run(args: Args) -> (Vec<Outcome>, Duration) {
 
     let started = Instant::now();
     let end = started + args.duration;
+    say("window started");
     for _ in 0..args.connections {
         go_tx.send(end).expect("`go_rx` is still open");
     }
+    // Says when the window is over, before the connections close (which
+    // costs the server too, and is not part of the measure).
+    dhaga::sleep(end.saturating_duration_since(Instant::now()));
+    say("window ended");
 
     let outcomes = handles
         .into_iter()
@@ -160,7 +193,9 @@ fn run(args: Args) -> (Vec<Outcome>, Duration) {
 /// One connection: opens it, says so, waits for the window, then does round
 /// trips until the window ends.
 fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome {
+    let connecting = Instant::now();
     let stream = connect(args.addr);
+    let connect_time = connecting.elapsed();
     let _ = opened.send(());
     drop(opened);
     let mut stream = match stream {
@@ -168,12 +203,14 @@ fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome 
         Err(e) => {
             return Outcome {
                 error: Some(e),
+                connect_time,
                 ..Outcome::default()
             };
         }
     };
     let mut outcome = Outcome {
         connected: true,
+        connect_time,
         ..Outcome::default()
     };
     let Ok(end) = go.recv() else { return outcome };
@@ -258,11 +295,19 @@ fn open_files_limit() -> Option<(u64, u64)> {
     Some((values.next()?, values.next()?))
 }
 
-/// Parses `<addr> <connections> <seconds> <size>`.
+/// Prints a progress line on stdout for programs that read it (`compare`).
+fn say(line: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+/// Parses `<addr> <connections> <seconds> <size> [--burst]`.
 fn parse_args() -> Result<Args, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let burst = args.iter().any(|arg| arg == "--burst");
+    args.retain(|arg| arg != "--burst");
     let [addr, connections, seconds, size] = args.as_slice() else {
-        return Err(format!("expected 4 arguments, got {}", args.len()));
+        return Err(format!("expected 4 arguments besides --burst, got {}", args.len()));
     };
     let number = |name: &str, value: &str| -> Result<usize, String> {
         match value.parse() {
@@ -275,5 +320,6 @@ fn parse_args() -> Result<Args, String> {
         connections: number("connections", connections)?,
         duration: Duration::from_secs(number("seconds", seconds)? as u64),
         size: number("size", size)?,
+        burst,
     })
 }

@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # The main demonstration: the same echo server on micro-threads and on OS
-# threads, side by side under the same load, with the numbers
-# (examples/compare.rs). Then the runtime's own side-by-side table against
-# may, tokio and OS threads (benches/src/bin/compare_runtime.rs).
+# threads, side by side under the same load, measured as DESIGN.md's
+# "Measuring" says (examples/compare/main.rs: server and load generator on
+# separate CPUs, interleaved rounds, medians, CPU per round trip). Then the
+# runtime's own side-by-side table against may, tokio and OS threads
+# (benches/src/bin/compare_runtime.rs).
+#
+# Extra arguments go to `compare` (e.g. `scripts/demo.sh --peers` adds the
+# same server on tokio and may). The table and chart are also written to
+# target/demo/ (compare.csv, compare.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+# 5,000 connections need 5,000 descriptors in the server and in the load
+# generator: raise the soft limit to the hard one if it is lower.
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 8192 ]; then
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+
 cargo build --release --examples
 cargo build --release -p dhaga-benches --bins
-target/release/examples/compare
+mkdir -p target/demo
+target/release/examples/compare --csv target/demo/compare.csv --chart target/demo/compare.svg "$@"
 target/release/compare_runtime

@@ -1,0 +1,130 @@
+//! What `compare` needs from Linux about processes and CPUs: the CPUs this
+//! process may run on, starting a child on a given set of them, and a
+//! child's CPU time, peak memory and thread count from `/proc`.
+
+use std::io;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+/// The CPUs this process may run on (its affinity mask), in order.
+pub(crate) fn allowed() -> io::Result<Vec<usize>> {
+    let set = current_set()?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the number of CPUs a
+        // `cpu_set_t` holds, and `set` is a valid set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Starts `command` on the CPUs `cpus` (all of its threads, as they inherit
+/// the mask), or where this process may run if `cpus` is empty.
+///
+/// The mask is set on the calling thread around the spawn, which the child
+/// inherits from it; the thread's own mask is restored afterwards.
+pub(crate) fn spawn_on(command: &mut Command, cpus: &[usize]) -> io::Result<Child> {
+    if cpus.is_empty() {
+        return command.spawn();
+    }
+    let saved = current_set()?;
+    // SAFETY: an all-zero `cpu_set_t` is a valid, empty set (it is a plain
+    // bit array); `CPU_ZERO` would write the same.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below CPU_SETSIZE, the number of CPUs a
+        // `cpu_set_t` holds, and `set` is a valid set.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    set_current(&set)?;
+    let child = command.spawn();
+    set_current(&saved)?;
+    child
+}
+
+/// The calling thread's affinity mask.
+fn current_set() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: as in `spawn_on`, all zeroes is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed; pid
+    // 0 is the calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc == 0 {
+        Ok(set)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets the calling thread's affinity mask.
+fn set_current(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed, only read;
+    // pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// CPU time process `pid` has used so far, user and system, all its threads
+/// (those that ended included): fields 14 and 15 of `/proc/<pid>/stat`.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": the command may hold spaces and
+    // parentheses, so fields are counted from the last ')'. After it, field
+    // 3 (state) is the first; utime and stime are fields 14 and 15.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks_per_second = u64::try_from(ticks_per_second).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks_per_second as f64,
+    ))
+}
+
+/// The most a process used while it was sampled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Peak {
+    /// Peak resident memory (`VmHWM`), in KiB: since the process started or
+    /// since [`reset_peak_rss`].
+    pub(crate) rss_kib: u64,
+    /// The most OS threads seen (`Threads`).
+    pub(crate) os_threads: u64,
+}
+
+impl Peak {
+    /// Reads `/proc/<pid>/status` (zeros if it cannot be read).
+    pub(crate) fn read(pid: u32) -> Peak {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        // Lines look like "VmHWM:\t    1234 kB" and "Threads:\t3".
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        Peak {
+            rss_kib: field("VmHWM"),
+            os_threads: field("Threads"),
+        }
+    }
+
+    /// The larger of each.
+    pub(crate) fn max(self, other: Peak) -> Peak {
+        Peak {
+            rss_kib: self.rss_kib.max(other.rss_kib),
+            os_threads: self.os_threads.max(other.os_threads),
+        }
+    }
+}
+
+/// Makes `VmHWM` of process `pid` start again from its current resident
+/// memory (writing 5 to `/proc/<pid>/clear_refs`, Linux 4.0 and later), so
+/// that each step's peak is its own.
+pub(crate) fn reset_peak_rss(pid: u32) -> io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
