@@ -15,7 +15,9 @@
 //! one line over one helper: try the system call; on `WouldBlock`, wait for
 //! readiness (or the socket's timeout) and try again. Host names resolve on
 //! the blocking pool ([`dhaga_runtime::spawn_blocking`]), and `accept` waits
-//! out file-descriptor exhaustion instead of failing or spinning.
+//! out file-descriptor exhaustion instead of failing or spinning. Listeners
+//! queue as many unaccepted connections as the system allows, where std
+//! queues 128 ([`TcpListener::bind_with_backlog`] sets the length).
 //!
 //! # Examples
 //!
@@ -56,6 +58,7 @@
 //! ```
 
 mod addr;
+mod listen;
 mod socket;
 mod tcp;
 mod udp;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Type};
 
 use crate::addr::{ToSocketAddrs, each_addr};
+use crate::listen;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 
 /// A TCP socket server, listening for connections.
@@ -27,11 +28,62 @@ impl TcpListener {
     /// Creates a listener bound to `addr` (the first of its addresses that
     /// binds). Port 0 picks a free port: see [`TcpListener::local_addr`].
     ///
+    /// Unlike std, which queues at most 128 connections that have not been
+    /// accepted yet, it listens with the system's limit, as Go does
+    /// (`net.core.somaxconn` on Linux, 1024 elsewhere), so a burst of
+    /// connects does not overflow the queue and wait for retransmitted SYNs.
+    /// [`TcpListener::bind_with_backlog`] chooses the length.
+    ///
     /// # Errors
     ///
     /// As [`std::net::TcpListener::bind`].
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |addr| net::TcpListener::bind(addr)).and_then(TcpListener::from_std)
+        TcpListener::bind_with_backlog(addr, listen::system_backlog())
+    }
+
+    /// Creates a listener bound to `addr`, as [`TcpListener::bind`] does,
+    /// whose kernel queue holds about `backlog` connections that are
+    /// complete but not accepted yet (the `backlog` of `listen(2)`; Linux
+    /// keeps one more). Beyond that, new connects wait: the kernel drops
+    /// their SYNs, and the peer retransmits them after a second or more.
+    ///
+    /// The kernel caps the length at its limit (`net.core.somaxconn` on
+    /// Linux), so `u32::MAX` asks for the most the system allows; 0 is the
+    /// least it allows (on Linux, one waiting connection).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::TcpListener::bind`]: each address `addr` resolves to
+    /// is tried in turn, and the last one's error is returned (for example
+    /// `AddrInUse`, or `AddrNotAvailable` for an address that is not the
+    /// machine's).
+    ///
+    /// # Examples
+    ///
+    /// A listener that keeps at most about 16 connections waiting to be
+    /// accepted:
+    ///
+    /// ```
+    /// use dhaga_net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind_with_backlog("127.0.0.1:0", 16)?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, peer) = listener.accept()?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// # drop(server);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let socket = socket2::Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+            // As std does: a restarted server can bind its port again while
+            // connections of the previous one linger in TIME_WAIT.
+            socket.set_reuse_address(true)?;
+            socket.bind(&(*addr).into())?;
+            listen::listen(&socket, backlog)?;
+            Ok(net::TcpListener::from(socket))
+        })
+        .and_then(TcpListener::from_std)
     }
 
     /// Accepts a new connection, parking until one arrives.

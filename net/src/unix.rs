@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, SockRef, Type};
 
+use crate::listen;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 use crate::tcp::fd_traits;
 
@@ -28,20 +29,83 @@ impl UnixListener {
 
     /// Creates a listener bound to `path`.
     ///
+    /// It keeps as many connections waiting to be accepted as the system
+    /// allows, as [`TcpListener::bind`](crate::TcpListener::bind) does
+    /// (`net.core.somaxconn` on Linux, 1024 elsewhere);
+    /// [`UnixListener::bind_with_backlog`] chooses the length.
+    ///
     /// # Errors
     ///
     /// As [`std::os::unix::net::UnixListener::bind`].
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::from_std(net::UnixListener::bind(path)?)
+        UnixListener::bind_with_backlog(path, listen::system_backlog())
     }
 
-    /// Creates a listener bound to `addr`.
+    /// Creates a listener bound to `path`, as [`UnixListener::bind`] does,
+    /// whose queue holds about `backlog` connections that are not accepted
+    /// yet (the `backlog` of `listen(2)`; Linux keeps one more). Beyond
+    /// that, a connect waits until an `accept` makes room (a non-blocking
+    /// one fails with `WouldBlock`).
+    ///
+    /// The kernel caps the length at its limit (`net.core.somaxconn` on
+    /// Linux), so `u32::MAX` asks for the most the system allows; 0 is the
+    /// least it allows (on Linux, one waiting connection).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::bind`]: for example
+    /// `AddrInUse` if a file exists at `path`, `InvalidInput` for a path too
+    /// long for a socket address or holding a zero byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dhaga_net::{UnixListener, UnixStream};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("dhaga-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("backlog.sock");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind_with_backlog(&path, 16)?;
+    /// let client = UnixStream::connect(&path)?;
+    /// let (server, _) = listener.accept()?;
+    /// # drop((client, server));
+    /// std::fs::remove_file(&path)?;
+    /// # std::fs::remove_dir(&dir)?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn bind_with_backlog<P: AsRef<Path>>(path: P, backlog: u32) -> io::Result<UnixListener> {
+        UnixListener::listen_on(&path_addr(path.as_ref())?, backlog)
+    }
+
+    /// Creates a listener bound to `addr`, with the system's limit on
+    /// waiting connections, as [`UnixListener::bind`].
     ///
     /// # Errors
     ///
     /// As [`std::os::unix::net::UnixListener::bind_addr`].
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
-        UnixListener::from_std(net::UnixListener::bind_addr(addr)?)
+        UnixListener::bind_addr_with_backlog(addr, listen::system_backlog())
+    }
+
+    /// Creates a listener bound to `addr` (a path or, on Linux, an abstract
+    /// name) that keeps about `backlog` connections waiting, as
+    /// [`UnixListener::bind_with_backlog`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::os::unix::net::UnixListener::bind_addr`].
+    pub fn bind_addr_with_backlog(addr: &SocketAddr, backlog: u32) -> io::Result<UnixListener> {
+        UnixListener::listen_on(&unix_addr(addr)?, backlog)
+    }
+
+    /// A new socket, bound to `addr` and listening, as std makes one but
+    /// with the backlog given.
+    fn listen_on(addr: &SockAddr, backlog: u32) -> io::Result<UnixListener> {
+        let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.bind(addr)?;
+        listen::listen(&socket, backlog)?;
+        UnixListener::from_std(socket.into())
     }
 
     /// Accepts a new connection, parking until one arrives.
@@ -425,6 +489,43 @@ impl UnixDatagram {
     pub fn into_std(self) -> io::Result<net::UnixDatagram> {
         self.inner.into_inner(|s| s.set_nonblocking(false))
     }
+}
+
+/// The address of the socket file at `path`, refused as std refuses it
+/// when it holds a zero byte (which would make it another address, or an
+/// abstract name).
+fn path_addr(path: &Path) -> io::Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "paths must not contain interior null bytes",
+        ));
+    }
+    SockAddr::unix(path)
+}
+
+/// std's Unix socket address as socket2's: a path, an abstract name (Linux),
+/// or unnamed (binding it lets Linux pick an abstract name, as std's
+/// `bind_addr` does).
+fn unix_addr(addr: &SocketAddr) -> io::Result<SockAddr> {
+    if let Some(path) = addr.as_pathname() {
+        return path_addr(path);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(target_os = "linux")]
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(name) = addr.as_abstract_name() {
+            // An abstract name is a `sun_path` that starts with a zero byte.
+            let path = [&[0], name].concat();
+            return SockAddr::unix(std::ffi::OsStr::from_bytes(&path));
+        }
+    }
+    SockAddr::unix("")
 }
 
 fd_traits!(UnixListener, UnixStream, UnixDatagram);
