@@ -46,6 +46,9 @@ pub(crate) struct Options {
     /// `ZMQ_HEARTBEAT_TTL`: the TTL our PINGs carry, in tenths of a second
     /// as on the wire (RFC 37 `ping-ttl`); 0: none.
     pub(crate) heartbeat_ttl_deciseconds: u16,
+    /// `ZMQ_BACKLOG`: the `listen(2)` backlog of `tcp` and `ipc` endpoints
+    /// bound afterwards.
+    pub(crate) backlog: u32,
 }
 
 impl Options {
@@ -77,6 +80,7 @@ impl Default for Options {
             heartbeat_ivl: None,
             heartbeat_timeout: None,
             heartbeat_ttl_deciseconds: 0,
+            backlog: 100,
         }
     }
 }

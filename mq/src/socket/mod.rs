@@ -125,7 +125,8 @@ impl Socket {
                 (asked.clone(), None)
             }
             _ => {
-                let (listener, actual) = Listener::bind(&asked).inspect_err(|e| {
+                let backlog = self.core.options().backlog;
+                let (listener, actual) = Listener::bind(&asked, backlog).inspect_err(|e| {
                     self.core.monitor.emit(|| MonitorEvent::BindFailed {
                         endpoint: asked.clone(),
                         error: copy_error(e),
@@ -477,6 +478,19 @@ impl Socket {
     /// The routing id set with [`set_routing_id`](Socket::set_routing_id).
     pub fn routing_id(&self) -> Option<Bytes> {
         self.core.options().routing_id.clone()
+    }
+
+    /// `ZMQ_BACKLOG`: how many connections a `tcp` or `ipc` endpoint keeps
+    /// waiting for this socket to accept them (default 100, as libzmq; the
+    /// system caps it, at `net.core.somaxconn` on Linux). Beyond that, new
+    /// peers wait to connect. Applies to endpoints bound afterwards.
+    pub fn set_backlog(&self, backlog: u32) {
+        self.core.options().backlog = backlog;
+    }
+
+    /// The listen backlog.
+    pub fn backlog(&self) -> u32 {
+        self.core.options().backlog
     }
 
     /// `ZMQ_RECONNECT_IVL`: the wait before reconnecting (default 100 ms).

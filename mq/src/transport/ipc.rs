@@ -15,21 +15,22 @@ pub(crate) struct IpcListener {
 }
 
 impl IpcListener {
-    /// Binds `addr`. As libzmq does, a socket file left behind by an earlier
-    /// process at that path is removed first.
-    pub(crate) fn bind(addr: &IpcAddr) -> io::Result<IpcListener> {
+    /// Binds `addr`, keeping `backlog` connections waiting to be accepted.
+    /// As libzmq does, a socket file left behind by an earlier process at
+    /// that path is removed first.
+    pub(crate) fn bind(addr: &IpcAddr, backlog: u32) -> io::Result<IpcListener> {
         match addr {
             IpcAddr::Path(path) => {
                 if std::fs::symlink_metadata(path).is_ok_and(|m| is_socket(&m)) {
                     std::fs::remove_file(path)?;
                 }
                 Ok(IpcListener {
-                    listener: UnixListener::bind(path)?,
+                    listener: UnixListener::bind_with_backlog(path, backlog)?,
                     path: Some(path.clone()),
                 })
             }
             IpcAddr::Abstract(name) => Ok(IpcListener {
-                listener: UnixListener::bind_addr(&abstract_addr(name)?)?,
+                listener: UnixListener::bind_addr_with_backlog(&abstract_addr(name)?, backlog)?,
                 path: None,
             }),
         }

@@ -87,16 +87,17 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Binds `endpoint` (tcp or ipc) and returns the listener and the
-    /// endpoint as bound (the port the system picked, for port 0).
-    pub(crate) fn bind(endpoint: &Endpoint) -> io::Result<(Listener, Endpoint)> {
+    /// Binds `endpoint` (tcp or ipc), listening with `backlog`
+    /// (`ZMQ_BACKLOG`), and returns the listener and the endpoint as bound
+    /// (the port the system picked, for port 0).
+    pub(crate) fn bind(endpoint: &Endpoint, backlog: u32) -> io::Result<(Listener, Endpoint)> {
         match endpoint {
             Endpoint::Tcp { host, port } => {
-                let (listener, bound) = TcpAcceptor::bind(host, *port)?;
+                let (listener, bound) = TcpAcceptor::bind(host, *port, backlog)?;
                 Ok((Listener::Tcp(listener), bound))
             }
             Endpoint::Ipc(addr) => {
-                let listener = IpcListener::bind(addr)?;
+                let listener = IpcListener::bind(addr, backlog)?;
                 Ok((Listener::Ipc(listener), endpoint.clone()))
             }
             Endpoint::Inproc(_) => unreachable!("inproc endpoints are not bound to a listener"),

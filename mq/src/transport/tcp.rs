@@ -12,10 +12,12 @@ use crate::transport::Stream;
 pub(crate) struct TcpAcceptor(TcpListener);
 
 impl TcpAcceptor {
-    pub(crate) fn bind(host: &Host, port: u16) -> io::Result<(TcpAcceptor, Endpoint)> {
+    /// Binds `host:port`, keeping `backlog` connections waiting to be
+    /// accepted.
+    pub(crate) fn bind(host: &Host, port: u16, backlog: u32) -> io::Result<(TcpAcceptor, Endpoint)> {
         let listener = match (Endpoint::tcp_bind_ip(host), host) {
-            (Some(ip), _) => TcpListener::bind(SocketAddr::new(ip, port))?,
-            (None, Host::Name(name)) => TcpListener::bind((name.as_str(), port))?,
+            (Some(ip), _) => TcpListener::bind_with_backlog(SocketAddr::new(ip, port), backlog)?,
+            (None, Host::Name(name)) => TcpListener::bind_with_backlog((name.as_str(), port), backlog)?,
             (None, _) => unreachable!("only names lack an address"),
         };
         let bound = Endpoint::from_tcp(listener.local_addr()?);
