@@ -1,4 +1,5 @@
-//! High-water marks, timeouts, linger and the maximum message size.
+//! High-water marks, timeouts, linger, the maximum message size and the
+//! listen backlog.
 
 mod util;
 
@@ -205,5 +206,130 @@ fn linger_bounds_a_writer_blocked_on_a_peer_that_stopped_reading() {
             freed.load(Ordering::Acquire)
         });
         drop(pull);
+    });
+}
+
+#[test]
+fn the_backlog_is_libzmqs_by_default_and_reads_back() {
+    within_limit(|| {
+        let socket = util::socket(SocketType::Pull);
+        assert_eq!(socket.backlog(), 100, "libzmq's default ZMQ_BACKLOG");
+        for backlog in [0, 1, 5000, u32::MAX] {
+            socket.set_backlog(backlog);
+            assert_eq!(socket.backlog(), backlog);
+        }
+    });
+}
+
+#[test]
+fn a_socket_with_a_small_backlog_accepts_every_peer() {
+    const PEERS: usize = 20;
+    within_limit(|| {
+        for transport in ["tcp", "ipc"] {
+            let pull = util::socket(SocketType::Pull);
+            pull.set_backlog(1);
+            pull.bind(util::endpoint(transport)).unwrap();
+            let endpoint = pull.last_endpoint().unwrap();
+            // One after another: each peer's message arrives (so the socket
+            // has accepted it) before the next connects, as a burst beyond
+            // the backlog would make TCP peers wait for SYN retransmissions
+            // (seconds), which shows the kernel, not the socket.
+            let pushes: Vec<_> = (0..PEERS)
+                .map(|i| {
+                    let push = connected(SocketType::Push, &endpoint);
+                    push.send_within(format!("{i}"), &format!("{transport}: peer {i}'s message"));
+                    let got = pull.recv_within(&format!("{transport}: peer {i}'s message"));
+                    assert_eq!(text(&got), [i.to_string()], "{transport}");
+                    push
+                })
+                .collect();
+            drop(pushes);
+        }
+    });
+}
+
+/// While the socket's accepting micro-threads cannot run, an ipc endpoint
+/// holds exactly as many connections as its backlog allows (Linux queues
+/// backlog + 1) and the next connect waits; each endpoint keeps the
+/// backlog that was set when it was bound. Then the socket accepts them
+/// all and works.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_backlog_applies_to_endpoints_bound_after_it_is_set() {
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use util::{PATIENCE, Task};
+
+    within_limit(|| {
+        let runtime = dhaga_runtime::Runtime::builder().workers(1).build().unwrap();
+        let (bound_tx, bound_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let holder = runtime.spawn(move || {
+            let pull = util::socket(SocketType::Pull);
+            pull.set_backlog(2);
+            pull.bind(util::endpoint("ipc")).unwrap();
+            let two = pull.last_endpoint().unwrap();
+            pull.set_backlog(5);
+            pull.bind(util::endpoint("ipc")).unwrap();
+            let five = pull.last_endpoint().unwrap();
+            bound_tx.send([(two, 2), (five, 5)]).unwrap();
+            // This blocks the runtime's only worker, so the accepting
+            // micro-threads that `bind` spawned on it do not run: nothing
+            // leaves the listeners' queues until the go-ahead.
+            go_rx
+                .recv_timeout(PATIENCE)
+                .expect("the go-ahead to let the socket accept");
+            pull
+        });
+        let endpoints = bound_rx.recv_within("the socket to bind two endpoints");
+        let mut held = Vec::new();
+        let mut waiting = Vec::new();
+        for (endpoint, backlog) in endpoints.clone() {
+            let path = endpoint.strip_prefix("ipc://").unwrap().to_owned();
+            let fitting = {
+                let path = path.clone();
+                Task::os_thread(move || {
+                    (0..=backlog)
+                        .map(|i| UnixStream::connect(&path).unwrap_or_else(|e| panic!("connect {i}: {e}")))
+                        .collect::<Vec<_>>()
+                })
+            };
+            held.extend(fitting.join_within(&format!(
+                "the {} connects that a backlog of {backlog} holds",
+                backlog + 1
+            )));
+            let (started_tx, started_rx) = mpsc::channel();
+            let beyond = Task::os_thread(move || {
+                started_tx.send(()).unwrap();
+                UnixStream::connect(&path)
+            });
+            started_rx.recv_within("the connect beyond the backlog to start");
+            wait_until(
+                &format!("the connect beyond a backlog of {backlog} to wait (or complete)"),
+                || beyond.is_parked() || beyond.is_finished(),
+            );
+            assert!(
+                !beyond.is_finished(),
+                "connect {} to {endpoint} completed: the backlog of {backlog} was not applied",
+                backlog + 2
+            );
+            waiting.push(beyond);
+        }
+        go_tx.send(()).unwrap();
+        let pull = holder.join_within("the socket's micro-thread, let go").unwrap();
+        for beyond in waiting {
+            beyond
+                .join_within("a connect beyond the backlog, once the socket accepts")
+                .expect("connect");
+        }
+        for (endpoint, _) in endpoints {
+            let push = connected(SocketType::Push, &endpoint);
+            push.send_within("hello", &format!("a message through {endpoint}"));
+            assert_eq!(
+                text(&pull.recv_within(&format!("the message through {endpoint}"))),
+                ["hello"]
+            );
+        }
+        drop(held);
     });
 }
