@@ -9,8 +9,7 @@
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{SocketAddr, TcpStream as StdTcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -345,12 +344,8 @@ fn unix_datagram_receive_timeout() {
 
 /// A listener on 127.0.0.1 whose accept queue is full, so that the kernel
 /// drops further SYNs and a connect waits; and the connections filling it.
-fn full_backlog_listener() -> (StdTcpListener, Vec<StdTcpStream>) {
-    let l = StdTcpListener::bind("127.0.0.1:0").unwrap();
-    // SAFETY: `l` owns this open listening socket for the whole call;
-    // listen(2) on a listening socket only changes its backlog.
-    let rc = unsafe { libc::listen(l.as_raw_fd(), 0) };
-    assert_eq!(rc, 0, "listen(fd, 0): {}", std::io::Error::last_os_error());
+fn full_backlog_listener() -> (TcpListener, Vec<StdTcpStream>) {
+    let l = TcpListener::bind_with_backlog("127.0.0.1:0", 0).unwrap();
     let addr = l.local_addr().unwrap();
     let mut fill = Vec::new();
     // Linux queues backlog + 1 connections; fill until a connect waits.
