@@ -587,6 +587,11 @@ fn main_table(heading: &str, placement: &Placement, names: &[&str], medians: &[V
         out,
         "peak RSS: the server's VmHWM; it leaves out kernel memory such as each OS thread's kernel stack."
     );
+    let _ = writeln!(
+        out,
+        "threads: the most OS threads seen in the server (sampled every 100 ms); on threads, fewer than the \
+         connections means some waited in the listen backlog for the accept loop."
+    );
     let notes = notes(names, medians);
     if !notes.is_empty() {
         let _ = writeln!(out);
