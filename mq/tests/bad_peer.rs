@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use dhaga_mq::{Error, Msg, Socket, SocketType};
 use raw::{greeting, ready};
-use util::{PATIENCE, SocketWithin, bound, connected, within_limit};
+use util::{JoinWithin, PATIENCE, RecvWithin, SocketWithin, bound, connected, within_limit};
 
 /// Connects a raw TCP client that sends `bytes` and then reads until the
 /// server closes the connection; returns what the server sent.
@@ -210,5 +210,105 @@ fn a_ping_is_answered_with_a_pong_carrying_its_context() {
         let mut pong = vec![0u8; header[1] as usize];
         stream.read_exact(&mut pong).expect("the PONG");
         assert_eq!(pong, b"\x04PONGctx");
+    });
+}
+
+/// A peer that floods PINGs and reads none of the PONGs is owed one PONG
+/// at a time, as libzmq keeps it: a newer PING replaces a PONG not sent
+/// yet, so what the flood leaves queued is bounded by the socket buffers,
+/// not by the flood. (It grew without bound: 3.5 GiB for 1 GiB of PINGs.)
+///
+/// The peer sends a million PINGs and reads nothing (its receive buffer
+/// holds about 128 KiB of PONGs, the socket's send buffer some more); then
+/// one PING with the context `last` and a message,
+/// which the PULL receiving proves the reader went through the flood. Then
+/// it reads the PONGs until `last`'s: there must be far fewer than PINGs.
+#[test]
+fn a_ping_flood_that_reads_nothing_is_owed_one_pong_at_a_time() {
+    const PINGS: usize = 1_000_000;
+    within_limit(|| {
+        let (pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let mut peer = raw::RawPeer::connect(&endpoint, "PUSH");
+        let one = raw::ping(0, b"ctx");
+        let flood: Vec<u8> = one.iter().copied().cycle().take(one.len() * PINGS).collect();
+        peer.send(&flood);
+        peer.send(&raw::ping(0, b"last"));
+        peer.send(&raw::message(b"after the flood"));
+        assert_eq!(
+            pull.recv_within("the message after the flood"),
+            Msg::from("after the flood")
+        );
+        let mut pongs = 0;
+        loop {
+            let frame = peer.frame_within(&format!("PONG {pongs}, until the one for `last`"));
+            assert!(frame.is_command("PONG"), "only PONGs come: {frame:?}");
+            pongs += 1;
+            if frame.data() == b"last" {
+                break;
+            }
+        }
+        assert!(
+            pongs < PINGS / 2,
+            "{pongs} PONGs for {PINGS} PINGs: the unsent ones were kept, not replaced"
+        );
+    });
+}
+
+/// A peer that floods a socket never starves the socket's other peers: its
+/// connection's reader, which never has to wait for bytes, lets the other
+/// micro-threads of its worker run every so often. Here the server runs on
+/// a runtime of one worker; a REQ gets its reply while the flood goes on
+/// (the flood stops only once the reply has come, or after the test's
+/// patience). (A PING flood kept other clients from being served.)
+#[test]
+fn a_flooding_peer_does_not_starve_the_others() {
+    within_limit(|| {
+        let runtime = dhaga_runtime::Runtime::builder().workers(1).build().unwrap();
+        let (endpoint_tx, endpoint_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = dhaga_runtime::sync::bounded::<()>(1);
+        let server = std::thread::spawn(move || {
+            runtime.block_on(move || {
+                let (rep, endpoint) = bound(SocketType::Rep, "tcp");
+                endpoint_tx.send(endpoint).unwrap();
+                let request = rep.recv_within("the good peer's request");
+                rep.send_within(request, "the reply to the good peer");
+                // Keeps the socket (and the flooding connection) up until the
+                // test is done.
+                stop_rx.recv_within("the end of the test");
+            });
+        });
+        let endpoint = util::RecvWithin::recv_within(&endpoint_rx, "the server's endpoint");
+
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flooding_tx, flooding_rx) = std::sync::mpsc::channel();
+        let flooder = {
+            let (endpoint, done) = (endpoint.clone(), std::sync::Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut peer = raw::RawPeer::connect(&endpoint, "REQ");
+                let one = raw::ping(0, b"");
+                let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 8192).collect();
+                let mut chunks = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    peer.send(&chunk);
+                    chunks += 1;
+                    if chunks == 1 {
+                        flooding_tx.send(()).unwrap();
+                    }
+                }
+                chunks
+            })
+        };
+        flooding_rx.recv_within("the flood to start");
+        let req = connected(SocketType::Req, &endpoint);
+        req.send_within("served?", "the good peer's request, during the flood");
+        assert_eq!(
+            req.recv_within("the reply to the good peer, during the flood"),
+            Msg::from("served?")
+        );
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let chunks = flooder.join_within("the flooding peer").unwrap();
+        assert!(chunks > 1, "the flood went on while the good peer was served");
+        stop_tx.send(()).unwrap();
+        server.join_within("the server").unwrap();
     });
 }

@@ -55,6 +55,27 @@ const LARGE_FRAME: usize = 32 * 1024;
 /// Linux).
 const MAX_IOVECS: usize = 512;
 
+/// How much a connection's reader or writer does before it lets the other
+/// micro-threads of its worker run: frames and commands decoded, reads,
+/// batches written. A peer that sends without pause (a flood of PINGs)
+/// never makes a read wait, so without this its reader would keep the
+/// worker, and every other connection on it, for as long as it sends.
+const TURN: u32 = 128;
+
+/// Counts work towards a [`TURN`] and yields the worker at each one.
+#[derive(Default)]
+struct Turn(u32);
+
+impl Turn {
+    fn did(&mut self, work: u32) {
+        self.0 += work;
+        if self.0 >= TURN {
+            self.0 = 0;
+            dhaga_runtime::yield_now();
+        }
+    }
+}
+
 /// Why a connection ended.
 enum End {
     /// The socket closed (or the pipe went away): do not reconnect.
@@ -324,9 +345,11 @@ fn read_loop(
     // When the peer's TTL runs out, and the read timeout set now.
     let mut ttl_end: Option<Instant> = None;
     let mut read_timeout: Option<Duration> = None;
+    let mut turn = Turn::default();
     loop {
         loop {
             let item = decoder.decode(&mut input);
+            turn.did(1);
             if matches!(item, Ok(Some(_))) {
                 // Anything decoded after a PING clears its TTL (a PING
                 // with a TTL sets a new one below).
@@ -384,7 +407,9 @@ fn read_loop(
             read_timeout = timeout;
             let _ = stream.set_read_timeout(read_timeout);
         }
-        match stream.read(&mut scratch) {
+        let read = stream.read(&mut scratch);
+        turn.did(1);
+        match read {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
             Ok(n) => {
                 input.extend_from_slice(&scratch[..n]);
@@ -452,7 +477,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
         // unless we answer its PING with a PONG echoing its context (RFC 37
         // §"Connection Heartbeat"). (Its TTL is the reader's business.)
         Command::Ping { context, .. } => {
-            outbox.push_command(Command::Pong { context });
+            outbox.owe_pong(context);
             None
         }
         // Subscriptions mean nothing to a socket that does not publish;
@@ -469,6 +494,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 /// reader judges whether the peer answers).
 fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>) {
     let mut out = BytesMut::new();
+    let mut turn = Turn::default();
     loop {
         let msgs = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
             Take::Msgs(msgs) => msgs,
@@ -502,6 +528,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
+        turn.did(1 + u32::try_from(msgs.len()).unwrap_or(TURN));
     }
 }
 

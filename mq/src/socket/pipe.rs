@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::Msg;
 use crate::socket::core::Core;
 use crate::wait::{Gave, Notify};
@@ -26,9 +28,14 @@ pub(crate) struct Outbox {
 
 struct Queue {
     msgs: VecDeque<Msg>,
-    /// Commands for the peer (PONG), sent before messages; not counted
-    /// against the high-water mark.
+    /// Commands for the peer (subscriptions), sent before messages; not
+    /// counted against the high-water mark. The socket's own doing, never
+    /// the peer's: what a peer asks for goes in `pong`.
     commands: Vec<Command>,
+    /// The PONG owed to the peer, with its latest PING's context: at most
+    /// one, as libzmq keeps (a newer PING replaces an unsent PONG), so a
+    /// peer that sends PINGs and reads nothing grows nothing here.
+    pong: Option<Bytes>,
     /// Set when the current writer must stop (its connection ended).
     stop: bool,
     /// Set when the socket closed: no more messages come; the writer sends
@@ -56,6 +63,7 @@ impl Outbox {
             queue: Mutex::new(Queue {
                 msgs: VecDeque::new(),
                 commands: Vec::new(),
+                pong: None,
                 stop: false,
                 closing: None,
             }),
@@ -113,7 +121,8 @@ impl Outbox {
             }
             if queue.msgs.is_empty() {
                 // Commands alone wake the writer too (`take_commands`).
-                return (!queue.commands.is_empty()).then(|| Take::Msgs(Vec::new()));
+                let commands = !queue.commands.is_empty() || queue.pong.is_some();
+                return commands.then(|| Take::Msgs(Vec::new()));
             }
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
@@ -130,10 +139,16 @@ impl Outbox {
         }
     }
 
-    /// Queues a command for the peer (a PONG answering its PING, a
-    /// subscription).
+    /// Queues a command for the peer (a subscription).
     pub(crate) fn push_command(&self, command: Command) {
         self.lock().commands.push(command);
+        self.data.notify_one();
+    }
+
+    /// Owes the peer a PONG echoing `context` (its PING's), replacing one
+    /// not sent yet.
+    pub(crate) fn owe_pong(&self, context: Bytes) {
+        self.lock().pong = Some(context);
         self.data.notify_one();
     }
 
@@ -147,9 +162,12 @@ impl Outbox {
         }
     }
 
-    /// Takes the queued commands (the writer sends them first).
+    /// Takes the queued commands, the PONG owed first (the writer sends
+    /// them before messages).
     pub(crate) fn take_commands(&self) -> Vec<Command> {
-        std::mem::take(&mut self.lock().commands)
+        let mut queue = self.lock();
+        let pong = queue.pong.take().map(|context| Command::Pong { context });
+        pong.into_iter().chain(queue.commands.drain(..)).collect()
     }
 
     /// Tells the current writer to stop (its connection ended).
@@ -160,7 +178,10 @@ impl Outbox {
 
     /// Readies the outbox for the next connection's writer.
     pub(crate) fn restart(&self) {
-        self.lock().stop = false;
+        let mut queue = self.lock();
+        queue.stop = false;
+        // Owed to the connection that ended, not to this one.
+        queue.pong = None;
     }
 
     /// The socket closed: the writer sends what is queued, until `deadline`.
