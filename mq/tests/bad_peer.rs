@@ -312,3 +312,52 @@ fn a_flooding_peer_does_not_starve_the_others() {
         server.join_within("the server").unwrap();
     });
 }
+
+/// The handshake interval bounds the whole handshake, not each read: a
+/// peer that sends its greeting and READY one byte every 20 ms (each read
+/// getting a byte long before the interval) is cut off once the interval
+/// is over, not let in two seconds later. (A greeting sent a byte every
+/// 10 s kept a connection, and its descriptor, for ever.)
+#[test]
+fn a_handshake_that_trickles_in_is_cut_off_at_the_handshake_interval() {
+    const IVL: Duration = Duration::from_millis(300);
+    within_limit(|| {
+        let rep = util::socket(SocketType::Rep);
+        rep.set_handshake_ivl(IVL);
+        rep.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = rep.last_endpoint().unwrap();
+        let mut stream = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+        let started = std::time::Instant::now();
+        let (hung_up_tx, hung_up_rx) = std::sync::mpsc::channel();
+        let mut watcher = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let received = until_the_server_hangs_up(&mut watcher);
+            let _ = hung_up_tx.send((started.elapsed(), received.len()));
+        });
+        let mut hello = greeting();
+        hello.extend(ready("REQ"));
+        let mut hung_up = None;
+        for byte in hello {
+            if let Ok(hang_up) = hung_up_rx.try_recv() {
+                hung_up = Some(hang_up);
+                break;
+            }
+            // The attack's pace, not an ordering: the server must not wait
+            // for it to end.
+            if stream.write_all(&[byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (after, received) =
+            hung_up.unwrap_or_else(|| hung_up_rx.recv_within("the server to hang up on the trickling handshake"));
+        assert!(after >= IVL, "cut off after {after:?}, within the handshake interval");
+        assert!(received <= 64, "at most the server's greeting came ({received} bytes)");
+        let trickle = Duration::from_millis(20) * 64;
+        assert!(
+            after < trickle,
+            "cut off after {after:?}: the handshake was let finish instead ({trickle:?} to send the greeting alone)"
+        );
+        still_serves(&rep, &endpoint);
+    });
+}

@@ -214,16 +214,32 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     let mut input = BytesMut::new();
     let mut scratch = vec![0u8; FIRST_READ];
 
-    // Handshake, bounded by the handshake interval.
-    let _ = stream.set_read_timeout(Some(options.handshake_ivl));
+    // The whole handshake must be over by the handshake interval's end,
+    // however its bytes trickle in (zero: no limit, as libzmq's 0); each
+    // read and write may wait only for what is left of it.
+    let deadline = (!options.handshake_ivl.is_zero()).then(|| Instant::now() + options.handshake_ivl);
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "the handshake timed out");
     let mut handshake = Handshake::new(core.socket_type, identity, false);
     let peer = loop {
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(timed_out()));
+            }
+            let _ = stream.set_read_timeout(Some(left));
+            let _ = stream.set_write_timeout(Some(left));
+        }
         let step = handshake.advance(&mut input);
         let mut out = BytesMut::new();
         handshake.output(&mut out);
         if !out.is_empty()
             && let Err(e) = stream.write_all(&out)
         {
+            let e = if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                timed_out()
+            } else {
+                e
+            };
             return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e));
         }
         match step {
@@ -237,14 +253,13 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
                 input.extend_from_slice(&scratch[..n]);
                 continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-                io::Error::new(io::ErrorKind::TimedOut, "the handshake timed out")
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => timed_out(),
             Err(e) => e,
         };
         return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(failure));
     };
     let _ = stream.set_read_timeout(None);
+    let _ = stream.set_write_timeout(None);
     core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.clone(),
     });

@@ -504,8 +504,10 @@ impl Socket {
         self.core.options().reconnect_ivl_max = max;
     }
 
-    /// `ZMQ_HANDSHAKE_IVL`: a peer that has not completed the ZMTP
-    /// handshake by then is dropped (default 30 s).
+    /// `ZMQ_HANDSHAKE_IVL`: a peer that has not completed the whole ZMTP
+    /// handshake (greeting, mechanism, READY) this long after its
+    /// connection opened is dropped, however slowly its bytes keep coming
+    /// (default 30 s; zero: no limit, as libzmq's 0).
     pub fn set_handshake_ivl(&self, ivl: Duration) {
         self.core.options().handshake_ivl = ivl;
     }
