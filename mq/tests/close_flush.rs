@@ -1,10 +1,12 @@
 //! Closing a socket: `close` sends what was queued before it returns, as
 //! libzmq's `zmq_ctx_term` does (within the linger time), so a program can
 //! send and then end without losing its last messages; it returns once the
-//! linger time has passed, and in thread mode too; and a socket closed with
+//! linger time has passed, at once when nothing is owed to anyone, and in
+//! thread mode too; and a socket closed with
 //! messages for a peer that never takes them keeps trying at its reconnect
 //! interval, not in a loop.
 
+mod raw;
 mod util;
 
 use std::net::{TcpListener, TcpStream};
@@ -89,6 +91,33 @@ fn close_waits_no_longer_than_the_linger_time() {
         while push.send(payload.clone()).is_ok() {}
         Task::os_thread(move || push.close()).join_within("close, which waits no longer than the linger time (50 ms)");
         drop(pull);
+    });
+}
+
+/// With nothing to deliver, `close` returns at once, whatever the peers
+/// do: here a PULL (which never sends) and an idle PUSH, each with a peer
+/// that completed its handshake and then fell silent, with the default
+/// linger (wait for ever). (Both waited for the silent peer to close its
+/// side, for ever.)
+#[test]
+fn close_with_nothing_to_deliver_returns_at_once_whatever_the_peers_do() {
+    within_limit(|| {
+        for (socket_type, peer_type) in [(SocketType::Pull, "PUSH"), (SocketType::Push, "PULL")] {
+            let socket = Socket::new(socket_type);
+            let events = socket.monitor();
+            socket.bind("tcp://127.0.0.1:*").unwrap();
+            let endpoint = socket.last_endpoint().unwrap();
+            let _silent = raw::RawPeer::connect(&endpoint, peer_type);
+            loop {
+                match events.recv_within(&format!("{socket_type}: the silent peer's handshake")) {
+                    MonitorEvent::HandshakeSucceeded { .. } => break,
+                    _ => continue,
+                }
+            }
+            Task::os_thread(move || socket.close()).join_within(&format!(
+                "{socket_type}: close, with nothing to deliver and a silent peer"
+            ));
+        }
     });
 }
 

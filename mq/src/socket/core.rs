@@ -259,17 +259,18 @@ impl Core {
         self.detached.notify_all();
     }
 
-    /// Waits (until `deadline`) until no peer is connected and none is
-    /// still wanted for messages a closed socket left queued: after
-    /// [`close`](Core::close), each connection ends once its writer has sent
-    /// what was queued (or the linger time passed).
+    /// Waits (until `deadline`) until every peer that was owed messages when
+    /// the socket closed has them, and none is still wanted for messages a
+    /// closed socket left queued: after [`close`](Core::close), each such
+    /// connection ends once its writer has sent what was queued and the
+    /// peer has read it (or the linger time passed). Peers owed nothing are
+    /// not waited for, whatever they do.
     pub(crate) fn wait_detached(&self, deadline: Option<Instant>) {
         let _ = self.detached.wait_until(deadline, || {
             let state = self.lock();
-            let busy = state
-                .pipes
-                .values()
-                .any(|p| p.connected || (p.persistent && !p.finished && p.outbox.lingering()));
+            let busy = state.pipes.values().any(|p| {
+                (p.connected && p.outbox.owed_at_close()) || (p.persistent && !p.finished && p.outbox.lingering())
+            });
             (!busy).then_some(())
         });
     }

@@ -344,7 +344,10 @@ impl Socket {
     /// read the rest and closed its side (hanging up at once would make a
     /// libzmq peer whose input is paused at its high-water mark drop what
     /// it had not read). So `close` waits for peers to read; a peer that
-    /// does not is cut off at the linger deadline.
+    /// does not is cut off at the linger deadline. Peers owed nothing (no
+    /// message was queued for them, nor written on their connection) are
+    /// not waited for: with nothing to deliver, `close` returns at once,
+    /// whatever the peers do.
     ///
     /// Messages queued for a peer that is not connected yet still wait for
     /// it (the socket keeps connecting), so with the default linger this

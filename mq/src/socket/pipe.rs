@@ -41,6 +41,13 @@ struct Queue {
     /// Set when the socket closed: no more messages come; the writer sends
     /// what is queued (until the linger deadline) and ends.
     closing: Option<Option<Instant>>,
+    /// Whether the current connection's writer has taken messages to write
+    /// (they may still be in flight, or unread by the peer).
+    carried: bool,
+    /// Whether the peer was owed anything when the socket closed: messages
+    /// queued, or written on this connection and perhaps not read yet.
+    /// Only then does `close` wait for it.
+    owed_at_close: bool,
 }
 
 /// What the writer gets from [`Outbox::take`].
@@ -66,6 +73,8 @@ impl Outbox {
                 pong: None,
                 stop: false,
                 closing: None,
+                carried: false,
+                owed_at_close: false,
             }),
             hwm: hwm.max(1),
             data: Notify::new(),
@@ -126,6 +135,7 @@ impl Outbox {
             }
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
+            queue.carried = true;
             drop(queue);
             if was_full && let Some(core) = self.core.upgrade() {
                 core.room_appeared();
@@ -180,14 +190,26 @@ impl Outbox {
     pub(crate) fn restart(&self) {
         let mut queue = self.lock();
         queue.stop = false;
-        // Owed to the connection that ended, not to this one.
+        // Owed to the connection that ended, not to this one; nor has this
+        // one carried anything yet.
         queue.pong = None;
+        queue.carried = false;
     }
 
     /// The socket closed: the writer sends what is queued, until `deadline`.
     pub(crate) fn close(&self, deadline: Option<Instant>) {
-        self.lock().closing = Some(deadline);
+        let mut queue = self.lock();
+        queue.closing = Some(deadline);
+        queue.owed_at_close = !queue.msgs.is_empty() || queue.carried;
+        drop(queue);
         self.data.notify_all();
+    }
+
+    /// Whether messages were queued for the peer, or written to it on this
+    /// connection, when the socket closed (`close` then waits for the peer
+    /// to have read them: see `Socket::close`).
+    pub(crate) fn owed_at_close(&self) -> bool {
+        self.lock().owed_at_close
     }
 
     /// When the socket closed, the time until which queued messages may
