@@ -136,3 +136,30 @@ fn a_connecting_socket_reconnects_after_its_peer_restarts() {
         }
     });
 }
+
+/// A socket that binds an ipc path another socket already listens on takes
+/// it over (as libzmq's bind does); when the displaced socket closes, it
+/// leaves the new listener's socket file alone, and peers still reach the
+/// new one. (The displaced socket unlinked the path, so nobody could
+/// connect to the new listener any more.)
+#[test]
+fn a_displaced_ipc_binder_leaves_the_new_binders_socket_file() {
+    within_limit(|| {
+        let path = std::env::temp_dir().join(format!("dhaga-takeover-{}.sock", std::process::id()));
+        let endpoint = format!("ipc://{}", path.display());
+        let first = util::socket(SocketType::Pull);
+        first.bind(&endpoint).unwrap();
+        let second = util::socket(SocketType::Pull);
+        second.bind(&endpoint).unwrap();
+        first.close();
+        assert!(path.exists(), "the second binder's socket file is still there");
+        let push = connected(SocketType::Push, &endpoint);
+        push.send_within("to the second", "a message for the second binder");
+        assert_eq!(
+            second.recv_within("the message through the path the second binder took over"),
+            Msg::from("to the second")
+        );
+        drop(second);
+        assert!(!path.exists(), "the second binder removes its own socket file");
+    });
+}

@@ -8,10 +8,13 @@ use dhaga_net::{UnixListener, UnixStream};
 use crate::endpoint::IpcAddr;
 use crate::transport::Stream;
 
-/// A bound Unix listener; its socket file is removed when it is dropped.
+/// A bound Unix listener; its socket file is removed when it is dropped,
+/// if it is still the one this listener made (another socket may have
+/// taken the path over meanwhile, as libzmq's bind does).
 pub(crate) struct IpcListener {
     listener: UnixListener,
-    path: Option<PathBuf>,
+    /// The socket file, with its (device, inode) when bound.
+    path: Option<(PathBuf, Option<(u64, u64)>)>,
 }
 
 impl IpcListener {
@@ -24,9 +27,10 @@ impl IpcListener {
                 if std::fs::symlink_metadata(path).is_ok_and(|m| is_socket(&m)) {
                     std::fs::remove_file(path)?;
                 }
+                let listener = UnixListener::bind_with_backlog(path, backlog)?;
                 Ok(IpcListener {
-                    listener: UnixListener::bind_with_backlog(path, backlog)?,
-                    path: Some(path.clone()),
+                    listener,
+                    path: Some((path.clone(), file_id(path))),
                 })
             }
             IpcAddr::Abstract(name) => Ok(IpcListener {
@@ -44,10 +48,24 @@ impl IpcListener {
 
 impl Drop for IpcListener {
     fn drop(&mut self) {
-        if let Some(path) = &self.path {
+        // Only the file this listener bound: a later binder's stays. (What
+        // replaces it between the check and the removal is lost; the window
+        // is a few system calls.)
+        if let Some((path, Some(bound))) = &self.path
+            && file_id(path) == Some(*bound)
+        {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The (device, inode) of the socket file at `path`, if there is one.
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(is_socket)
+        .map(|m| (m.dev(), m.ino()))
 }
 
 pub(crate) fn connect(addr: &IpcAddr) -> io::Result<Stream> {
