@@ -56,6 +56,9 @@
 mod context;
 mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod monitor;
 mod msg;
 mod options;
