@@ -1305,6 +1305,14 @@ mod tests {
                 "bad-ready-2-62",
                 then(&null31, &[&[COMMAND | LONG, 0x40, 0, 0, 0, 0, 0, 0, 0]]),
             ),
+            // Found by the handshake target: a long message frame announcing over 2^63 bytes is
+            // refused as too large when its whole header arrives at once, but as a message frame
+            // when its flags byte arrives alone.
+            (
+                "handshake",
+                "regression-message-frame-over-2-63",
+                then(&null31, &[&[LONG, 0x80, 0, 0, 0, 0, 0, 0, 0]]),
+            ),
             // Endpoint strings.
             ("endpoint", "tcp-ipv4", b"tcp://127.0.0.1:5555".to_vec()),
             ("endpoint", "tcp-any", b"tcp://*:*".to_vec()),
