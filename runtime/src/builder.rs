@@ -375,7 +375,9 @@ impl Builder {
     ///
     /// If the stack cannot be allocated (kind `OutOfMemory`, with a message
     /// naming the limit reached and the way out), or, in thread mode, the
-    /// thread cannot be started.
+    /// thread cannot be started, or would take the process past
+    /// `vm.max_map_count` (kind `OutOfMemory`: std would abort the whole
+    /// process in the new thread, unable to map its signal stack).
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,

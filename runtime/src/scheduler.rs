@@ -26,6 +26,7 @@ use crate::context;
 use crate::coroutine::{MicroThread, Unstarted};
 use crate::join::{self, JoinHandle};
 use crate::stack::StackPool;
+use crate::sys;
 use crate::task::Task;
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
@@ -147,7 +148,27 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     next_id: AtomicU64,
     pub(crate) stacks: StackPool,
+    /// Thread mode: OS threads started by `spawn` and not finished.
+    threads: AtomicUsize,
+    /// `vm.max_map_count`, read once: thread mode keeps under it.
+    max_map_count: Option<u64>,
+    /// Thread mode: threads spawned since the process's memory mappings
+    /// were last counted, and how many may be before the next count (see
+    /// `room_for_a_thread`).
+    spawned_since_count: AtomicU64,
+    spawns_before_count: AtomicU64,
 }
+
+/// The memory mappings one OS thread costs: its stack and guard page, and
+/// std's signal stack and guard page (16,367 threads reached Linux's
+/// default limit of 65,530).
+const MAPS_PER_THREAD: u64 = 4;
+
+/// How many mappings thread mode leaves free for everything else the
+/// process maps, and how many threads it starts at most between two counts
+/// of the process's mappings.
+const MAPS_SPARE: u64 = 256;
+const SPAWNS_PER_COUNT: u64 = 256;
 
 impl Shared {
     pub(crate) fn new(config: Config) -> io::Result<Shared> {
@@ -169,6 +190,11 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             stacks,
+            threads: AtomicUsize::new(0),
+            max_map_count: sys::max_map_count(),
+            spawned_since_count: AtomicU64::new(0),
+            // Counts at the first spawn.
+            spawns_before_count: AtomicU64::new(0),
         })
     }
 
@@ -239,6 +265,7 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.room_for_a_thread()?;
         let mut builder = std::thread::Builder::new();
         if let Some(name) = task.name() {
             builder = builder.name(name.to_owned());
@@ -248,7 +275,9 @@ impl Shared {
         }
         let (mut handle, completer) = join::pair(Arc::clone(&task));
         let runtime = Arc::clone(self);
+        let counted = ThreadCounted::new(Arc::clone(self));
         let thread = builder.spawn(move || {
+            let _counted = counted;
             context::set_thread_runtime(Some(runtime));
             // Where `JoinHandle::cancel`'s flag is looked for when it parks.
             context::set_thread_task(task);
@@ -257,6 +286,48 @@ impl Shared {
         // Before the handle is returned, so every `cancel` can wake it.
         handle.set_thread(thread.thread().clone());
         Ok(handle)
+    }
+
+    /// Thread mode: whether one more OS thread fits under
+    /// `vm.max_map_count`. A thread that cannot map its signal stack is not
+    /// refused by std but aborts the whole process (inside the new thread),
+    /// so the budget is checked before. Counting the mappings reads
+    /// `/proc/self/maps`, so it is not done at every spawn: after a count,
+    /// half of the threads that would still fit may start before the next
+    /// (at most [`SPAWNS_PER_COUNT`]), so the counts come closer together
+    /// only near the limit.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::OutOfMemory`, naming the limit and the way out.
+    fn room_for_a_thread(&self) -> io::Result<()> {
+        let Some(max) = self.max_map_count else {
+            return Ok(());
+        };
+        let since = self.spawned_since_count.fetch_add(1, Ordering::Relaxed);
+        if since < self.spawns_before_count.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Some(now) = sys::mapping_count() else {
+            return Ok(());
+        };
+        let fit = max.saturating_sub(now + MAPS_SPARE) / MAPS_PER_THREAD;
+        self.spawns_before_count
+            .store((fit / 2).min(SPAWNS_PER_COUNT), Ordering::Relaxed);
+        self.spawned_since_count.store(1, Ordering::Relaxed);
+        if fit > 0 {
+            return Ok(());
+        }
+        let threads = self.threads.load(Ordering::Relaxed);
+        Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "thread mode: another OS thread would take the process past vm.max_map_count \
+                 ({max} memory mappings; {now} in use, {threads} threads of this runtime, each \
+                 about {MAPS_PER_THREAD}); raise it (`sysctl -w vm.max_map_count=2200000` as \
+                 root) or run on micro-threads"
+            ),
+        ))
     }
 
     /// Places a new micro-thread on the least-loaded worker (counting live
@@ -371,5 +442,23 @@ pub(crate) fn schedule(task: Arc<Task>) {
     if let Some(task) = task {
         let shared = Arc::clone(task.shared());
         shared.workers[worker].push_remote(task);
+    }
+}
+
+/// Counts one of thread mode's OS threads in `Shared::threads` while it
+/// lives (dropped when its body ends, or with the closure if the thread
+/// never starts).
+struct ThreadCounted(Arc<Shared>);
+
+impl ThreadCounted {
+    fn new(shared: Arc<Shared>) -> ThreadCounted {
+        shared.threads.fetch_add(1, Ordering::Relaxed);
+        ThreadCounted(shared)
+    }
+}
+
+impl Drop for ThreadCounted {
+    fn drop(&mut self) {
+        self.0.threads.fetch_sub(1, Ordering::Relaxed);
     }
 }

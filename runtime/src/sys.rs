@@ -98,6 +98,23 @@ pub(crate) fn max_map_count() -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
+/// How many memory mappings this process has now (the lines of
+/// `/proc/self/maps`), if the platform says.
+pub(crate) fn mapping_count() -> Option<u64> {
+    use std::io::Read;
+    let mut maps = std::fs::File::open("/proc/self/maps").ok()?;
+    let mut buf = [0u8; 64 * 1024];
+    let mut lines = 0u64;
+    loop {
+        match maps.read(&mut buf) {
+            Ok(0) => return Some(lines),
+            Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// The soft `RLIMIT_AS` (address space) limit in bytes, `None` if unlimited.
 pub(crate) fn address_space_limit() -> Option<u64> {
     let mut lim = libc::rlimit {

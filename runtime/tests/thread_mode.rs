@@ -255,3 +255,69 @@ fn thread_mode_spawn_starts_an_os_thread_each() {
         assert_eq!(distinct.len(), 16);
     });
 }
+
+/// At `vm.max_map_count`, thread mode's `spawn` returns an error naming the
+/// limit instead of letting the process die: std maps each new thread's
+/// signal stack inside that thread and aborts the process when it cannot.
+/// The child process takes up most of its mappings first (one large
+/// mapping split page by page), then spawns parked threads until refused.
+#[test]
+fn thread_mode_at_the_mapping_limit_refuses_to_spawn_instead_of_aborting() {
+    if util::child_role().as_deref() == Some("mappings") {
+        let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .expect("vm.max_map_count (Linux)")
+            .trim()
+            .parse()
+            .unwrap();
+        // Leave room for about 1,000 threads (4 mappings each).
+        let pages = max.saturating_sub(4_000 + 4 * 1_000);
+        let page = 4096;
+        // SAFETY: a fresh anonymous private mapping, owned by this process
+        // until it exits; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                pages * page,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        // Every other page made inaccessible: each page its own mapping.
+        for i in (0..pages).step_by(2) {
+            // SAFETY: the page lies inside the mapping made above, which
+            // nothing reads.
+            let rc = unsafe { libc::mprotect(base.cast::<u8>().add(i * page).cast(), page, libc::PROT_NONE) };
+            assert_eq!(rc, 0, "mprotect: {}", std::io::Error::last_os_error());
+        }
+        let rt = threads();
+        let (release_tx, release_rx) = unbounded::<()>();
+        let mut started = 0usize;
+        let refusal = loop {
+            let release = release_rx.clone();
+            match Builder::new().stack_size(64 * 1024).spawn_on(&rt, move || {
+                let _ = release.recv();
+            }) {
+                Ok(_) => started += 1,
+                Err(e) => break e,
+            }
+            assert!(started < 100_000, "no refusal after {started} threads");
+        };
+        drop(release_tx);
+        println!("REFUSED after {started} threads: {:?}: {refusal}", refusal.kind());
+        std::process::exit(0);
+    }
+    let out = util::run_child(
+        "thread_mode_at_the_mapping_limit_refuses_to_spawn_instead_of_aborting",
+        "mappings",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the process survived: {}", util::describe(&out));
+    assert!(
+        stdout.contains("REFUSED") && stdout.contains("OutOfMemory") && stdout.contains("vm.max_map_count"),
+        "spawn said why it refused: {}",
+        util::describe(&out)
+    );
+}
