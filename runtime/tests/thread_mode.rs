@@ -287,9 +287,10 @@ fn thread_mode_at_the_mapping_limit_refuses_to_spawn_instead_of_aborting() {
         assert_ne!(base, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
         // Every other page made inaccessible: each page its own mapping.
         for i in (0..pages).step_by(2) {
+            let page_start = base.cast::<u8>().wrapping_add(i * page);
             // SAFETY: the page lies inside the mapping made above, which
             // nothing reads.
-            let rc = unsafe { libc::mprotect(base.cast::<u8>().add(i * page).cast(), page, libc::PROT_NONE) };
+            let rc = unsafe { libc::mprotect(page_start.cast(), page, libc::PROT_NONE) };
             assert_eq!(rc, 0, "mprotect: {}", std::io::Error::last_os_error());
         }
         let rt = threads();
