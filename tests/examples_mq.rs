@@ -26,6 +26,12 @@ mod hwserver;
 #[path = "../examples/lbbroker.rs"]
 mod lbbroker;
 #[allow(dead_code)]
+#[path = "../examples/lpclient.rs"]
+mod lpclient;
+#[allow(dead_code)]
+#[path = "../examples/lpserver.rs"]
+mod lpserver;
+#[allow(dead_code)]
 #[path = "../examples/mspoller.rs"]
 mod mspoller;
 #[allow(dead_code)]
@@ -40,6 +46,12 @@ mod rrbroker;
 #[allow(dead_code)]
 #[path = "../examples/rrworker.rs"]
 mod rrworker;
+#[allow(dead_code)]
+#[path = "../examples/seqrecv.rs"]
+mod seqrecv;
+#[allow(dead_code)]
+#[path = "../examples/seqsend.rs"]
+mod seqsend;
 #[allow(dead_code)]
 #[path = "../examples/tasksink.rs"]
 mod tasksink;
@@ -561,6 +573,108 @@ fn one_poller_serves_tasks_and_weather_updates() {
                     .filter_map(|l| l.strip_prefix("weather: "))
                     .all(|u| u.starts_with('1')),
                 "{text}"
+            );
+        });
+    });
+}
+
+/// `lpclient` against `lpserver --reliable`: every request is answered on
+/// the first try, and the client prints the Guide's lines.
+#[test]
+fn lazy_pirate_client_and_reliable_server() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (server, endpoint) = bound(SocketType::Rep);
+            let serving = dhaga::spawn(move || lpserver::serve(&server, None, &mut Vec::new()));
+
+            let mut config = lpclient::Config::new(&endpoint);
+            config.timeout = PATIENCE;
+            config.seconds = Some(Duration::from_millis(50));
+            let mut out = Vec::new();
+            let tally = done(lpclient::run(&config, &mut out), "lpclient's replies");
+            cancel(serving, "lpserver");
+
+            assert!(tally.requests >= 1, "{tally:?}");
+            assert_eq!(tally.replies, tally.requests, "{tally:?}");
+            assert_eq!((tally.retries, tally.malformed, tally.abandoned), (0, 0, false));
+            let out = String::from_utf8(out).unwrap();
+            let expected: String = (1..=tally.requests)
+                .map(|n| format!("I: server replied OK ({n})\n"))
+                .collect();
+            assert_eq!(out, format!("I: connecting to server...\n{expected}"));
+        });
+    });
+}
+
+/// `lpclient` against a server that never answers: it tries the request
+/// three times, each on a new socket, then abandons.
+#[test]
+fn lazy_pirate_client_abandons_a_silent_server() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (_silent, endpoint) = bound(SocketType::Rep);
+            let mut config = lpclient::Config::new(&endpoint);
+            config.timeout = Duration::from_millis(20);
+            let mut out = Vec::new();
+            let tally = done(lpclient::run(&config, &mut out), "lpclient to abandon");
+            let expected = lpclient::Tally {
+                requests: 1,
+                replies: 0,
+                retries: 2,
+                malformed: 0,
+                abandoned: true,
+            };
+            assert_eq!(tally, expected);
+            let retry = "W: no response from server, retrying...\nI: reconnecting to server...\n";
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!(
+                    "I: connecting to server...\n{}E: server seems to be offline, abandoning\n",
+                    retry.repeat(2)
+                )
+            );
+        });
+    });
+}
+
+/// `seqsend` (PUSH) to `seqrecv` (PULL) over a healthy connection: every
+/// number arrives once, in order, and the `END` tells how many were sent.
+#[test]
+fn sequence_receiver_counts_every_number_of_the_sender() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (pull, endpoint) = bound(SocketType::Pull);
+            let receiving = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                let counts = done(seqrecv::receive(&pull, PATIENCE, &mut out), "seqrecv's END");
+                (counts, String::from_utf8(out).unwrap())
+            });
+            let push = connected(SocketType::Push, &endpoint);
+            let sent = done(
+                seqsend::send(&push, Duration::from_millis(50), Duration::from_millis(1)),
+                "seqsend's numbers",
+            );
+            let (counts, out) = joined(receiving, "seqrecv");
+
+            let expected = seqrecv::Counts {
+                first: Some(0),
+                highest: Some(sent - 1),
+                distinct: sent,
+                duplicated: 0,
+                reordered: 0,
+                end: Some(sent),
+            };
+            assert_eq!(counts, expected);
+            assert_eq!(counts.lost(), 0);
+            assert!(out.starts_with("first 0\n"), "{out}");
+            let mut summary = Vec::new();
+            seqrecv::summary(&counts, &mut summary).unwrap();
+            assert_eq!(
+                String::from_utf8(summary).unwrap(),
+                format!(
+                    "summary first=0 last={} distinct={sent} lost=0 duplicated=0 reordered=0 end=yes\n",
+                    sent - 1
+                )
             );
         });
     });
