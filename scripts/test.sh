@@ -11,3 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 cargo test --workspace --profile ci "$@"
+
+# The fuzz targets' seed corpus and every reproducer kept in it, replayed on
+# stable against the fuzz targets' invariants (fuzzing itself is
+# scripts/fuzz.sh, not part of the suite).
+cargo test -p dhaga-mq --profile ci --features fuzzing --lib fuzz

@@ -33,7 +33,8 @@ use crate::endpoint::{Endpoint, Host, ToEndpoint};
 use crate::error::Error;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame, encode_frame_header,
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame,
+    encode_frame_header, machine_memory,
 };
 
 /// Flags bit 0, MORE: more frames of the message follow (RFC 23 §"Framing").
@@ -53,6 +54,9 @@ const LONG_HEADER_LEN: usize = 9;
 const MAX_SHORT_BODY: usize = 255;
 /// Largest body any frame may announce, 2^63-1 (RFC 23 §"Framing").
 const MAX_BODY: u64 = i64::MAX as u64;
+/// What each frame after a message's first adds to its size, for the limits (the decoder
+/// documents 32 bytes, a frame's handle).
+const FRAME_COST: u64 = 32;
 /// Largest command the NULL handshake accepts (`handshake.rs`: `MAX_HANDSHAKE_COMMAND_LEN`).
 const MAX_HANDSHAKE_COMMAND: u64 = 64 * 1024;
 /// Longest PING/PONG context (RFC 37 §"Connection Heartbeating": `ping-context = 0*16OCTET`).
@@ -297,26 +301,40 @@ enum Step {
 }
 
 /// What the decoder must do with `buf`, in its documented order: flags, then a command inside a
-/// message, then the size limit, then whether the body is all there.
-fn step(buf: &[u8], in_message: bool, max: Option<u64>) -> Step {
+/// message, then the size limit, then whether the body is all there. `message` is the size and
+/// frames of the multipart message in progress, if any.
+fn step(buf: &[u8], message: Option<(u64, u64)>, max: Option<u64>) -> Step {
     let (flags, header_len, body_len) = match header(buf) {
         Header::Incomplete => return Step::Wait,
         Header::Invalid(error) => return Step::Fail(error),
         Header::Complete { flags, len, body_len } => (flags, len, body_len),
     };
     let is_command = flags & COMMAND != 0;
-    if is_command && in_message {
+    if is_command && message.is_some() {
         return Step::Fail(ProtocolError::CommandInsideMessage);
     }
-    if let Some(max) = max.filter(|&max| body_len > max) {
-        return Step::Fail(ProtocolError::FrameTooLarge { size: body_len, max });
+    // The maximum message size, if any, and never more than the machine's memory.
+    let limit = max.unwrap_or(u64::MAX).min(machine_memory());
+    match message {
+        Some((size, frames)) => {
+            let size = size.saturating_add(FRAME_COST).saturating_add(body_len);
+            if size > limit {
+                return Step::Fail(ProtocolError::MessageTooLarge {
+                    size,
+                    frames: frames + 1,
+                    max: limit,
+                });
+            }
+        }
+        None if body_len > limit => {
+            return Step::Fail(ProtocolError::FrameTooLarge {
+                size: body_len,
+                max: limit,
+            });
+        }
+        None => {}
     }
-    let Ok(body) = usize::try_from(body_len) else {
-        return Step::Fail(ProtocolError::FrameTooLarge {
-            size: body_len,
-            max: usize::MAX as u64,
-        });
-    };
+    let body = usize::try_from(body_len).expect("the machine's memory fits in a usize");
     if buf.len() - header_len < body {
         Step::Wait
     } else if is_command {
@@ -350,7 +368,8 @@ fn decode_stream(stream: &[u8], max: Option<u64>, pieces: &[usize], re_encode: b
     let mut buf = BytesMut::new();
     // `buf` holds stream[start..fed].
     let (mut start, mut fed) = (0, 0);
-    let mut in_message = false;
+    // The multipart message in progress: its size so far and its frames.
+    let mut message: Option<(u64, u64)> = None;
     let mut items = Vec::new();
     let mut pieces = pieces.iter().copied();
     loop {
@@ -359,7 +378,7 @@ fn decode_stream(stream: &[u8], max: Option<u64>, pieces: &[usize], re_encode: b
         fed += piece;
         loop {
             let capacity = buf.capacity();
-            let expected = step(&buf, in_message, max);
+            let expected = step(&buf, message, max);
             let result = decoder.decode(&mut buf);
             assert!(
                 buf.capacity() <= capacity,
@@ -382,7 +401,10 @@ fn decode_stream(stream: &[u8], max: Option<u64>, pieces: &[usize], re_encode: b
                     if re_encode {
                         check_frame(more, &frame);
                     }
-                    in_message = more;
+                    let size = body as u64;
+                    message = more.then(|| {
+                        message.map_or((size, 1), |(so_far, frames)| (so_far + FRAME_COST + size, frames + 1))
+                    });
                     (header, body, Item::Frame { more, body: frame })
                 }
                 (Step::Command { header, body }, result) => {

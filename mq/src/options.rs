@@ -22,8 +22,12 @@ pub(crate) struct Options {
     /// `ZMQ_LINGER`: how long queued messages may still be sent after the
     /// socket is closed. `None`: until they are.
     pub(crate) linger: Option<Duration>,
-    /// `ZMQ_MAXMSGSIZE`: the largest frame accepted from a peer.
+    /// `ZMQ_MAXMSGSIZE`: the largest message accepted from a peer, all its
+    /// frames counted.
     pub(crate) max_msg_size: Option<u64>,
+    /// The most memory received messages may hold, queued for `recv`
+    /// across all peers (dhaga's own; libzmq has none).
+    pub(crate) memory_limit: Option<u64>,
     /// `ZMQ_ROUTING_ID`: the Identity property sent to peers.
     pub(crate) routing_id: Option<Bytes>,
     /// `ZMQ_RECONNECT_IVL`: the first wait before reconnecting.
@@ -63,6 +67,17 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The largest message a connection's decoder accepts: the maximum
+    /// message size and the memory limit, whichever is set and smaller.
+    pub(crate) fn message_limit(&self) -> Option<u64> {
+        match (self.max_msg_size, self.memory_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -72,6 +87,7 @@ impl Default for Options {
             recv_timeout: None,
             linger: None,
             max_msg_size: None,
+            memory_limit: None,
             routing_id: None,
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: Duration::ZERO,

@@ -333,3 +333,42 @@ fn the_backlog_applies_to_endpoints_bound_after_it_is_set() {
         drop(held);
     });
 }
+
+#[test]
+fn the_memory_limit_holds_peers_back_and_loses_nothing() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        assert_eq!(pull.memory_limit(), None, "no limit by default");
+        pull.set_memory_limit(Some(1 << 20));
+        assert_eq!(pull.memory_limit(), Some(1 << 20));
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.last_endpoint().unwrap();
+        // Two peers, 5 MB each in 100 KB messages: five times what may
+        // wait in the socket at once, so most of it waits in the peers and
+        // the kernel's buffers until `recv` makes room.
+        let senders: Vec<_> = (0..2u8)
+            .map(|peer| {
+                let push = connected(SocketType::Push, &endpoint);
+                dhaga_runtime::spawn(move || {
+                    for i in 0..50u8 {
+                        push.send_within([peer, i].repeat(50_000), "a 100 KB message");
+                    }
+                    push.close();
+                })
+            })
+            .collect();
+        let mut next = [0u8; 2];
+        for _ in 0..100 {
+            let msg = pull.recv_within("the next 100 KB message");
+            let frame = &msg.frames()[0];
+            assert_eq!(frame.len(), 100_000);
+            let (peer, i) = (usize::from(frame[0]), frame[1]);
+            assert_eq!(i, next[peer], "peer {peer}'s messages in order, none lost");
+            assert!(frame.chunks(2).all(|pair| pair == [frame[0], i]), "message intact");
+            next[peer] += 1;
+        }
+        for sender in senders {
+            sender.join_within("a sender").unwrap();
+        }
+    });
+}

@@ -297,7 +297,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         &outbox,
         input,
         scratch,
-        options.max_msg_size,
+        options.message_limit(),
         liveness.as_deref(),
     );
     // On a closed socket the reader saw the peer close (after the writer
@@ -350,10 +350,10 @@ fn read_loop(
     outbox: &Outbox,
     mut input: BytesMut,
     mut scratch: Vec<u8>,
-    max_msg_size: Option<u64>,
+    message_limit: Option<u64>,
     liveness: Option<&Liveness>,
 ) -> End {
-    let mut decoder = Decoder::new(max_msg_size);
+    let mut decoder = Decoder::new(message_limit);
     let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();

@@ -26,6 +26,7 @@ use crate::socket::pattern::{Pattern, Route};
 use crate::socket::pipe::Outbox;
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify};
+use crate::zmtp::FRAME_COST;
 use crate::{Context, Msg, SocketType};
 
 mod readiness;
@@ -64,6 +65,12 @@ pub(crate) struct State {
     routing: HashMap<Bytes, PipeId>,
     next_routing_id: u32,
     pub(crate) pattern: Pattern,
+    /// What the messages in the pipes' inbound queues cost
+    /// ([`memory_cost`]), against the memory limit.
+    queued_bytes: u64,
+    /// A reader waits because the memory limit was reached: taking a
+    /// message wakes every pipe's reader.
+    waiting_for_memory: bool,
 }
 
 /// The socket's side of one peer.
@@ -112,6 +119,8 @@ impl Core {
                 // libzmq starts generated ids at a random value; any start works.
                 next_routing_id: 0x6b8b_4567,
                 pattern: Pattern::new(socket_type),
+                queued_bytes: 0,
+                waiting_for_memory: false,
             }),
             readable: Notify::new(),
             writable: Notify::new(),
@@ -300,6 +309,7 @@ impl Core {
             Some(entry) => Arc::clone(&entry.room),
             None => return Delivered::Closed,
         };
+        let memory_limit = self.options().memory_limit;
         while !msgs.is_empty() {
             let step = room.wait_until(None, || {
                 let mut state = self.lock();
@@ -314,9 +324,21 @@ impl Core {
                 let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
                 while entry.inbound.len() < entry.recv_hwm
-                    && let Some(msg) = msgs.pop_front()
+                    && let Some(msg) = msgs.front()
                 {
+                    // Over the memory limit, a message waits for room, unless
+                    // nothing else is queued (it may be larger than a limit
+                    // lowered after its connection started).
+                    if let Some(limit) = memory_limit
+                        && state.queued_bytes > 0
+                        && state.queued_bytes.saturating_add(memory_cost(msg)) > limit
+                    {
+                        state.waiting_for_memory = true;
+                        break;
+                    }
+                    let msg = msgs.pop_front().expect("looked at above");
                     if let Some(msg) = state.pattern.on_arrival(pipe, msg) {
+                        state.queued_bytes += memory_cost(&msg);
                         entry.inbound.push_back(msg);
                         pushed += 1;
                     }
@@ -682,10 +704,17 @@ impl State {
             return;
         };
         let pipes = &mut self.pipes;
+        let queued_bytes = &mut self.queued_bytes;
         self.active.retain(|pipe| {
             let entry = pipes.get_mut(pipe).expect("active pipes exist");
             let was_full = entry.inbound.len() >= entry.recv_hwm;
-            entry.inbound.retain(|msg| subscriber.accepts(msg));
+            entry.inbound.retain(|msg| {
+                let wanted = subscriber.accepts(msg);
+                if !wanted {
+                    *queued_bytes -= memory_cost(msg);
+                }
+                wanted
+            });
             if was_full && entry.inbound.len() < entry.recv_hwm {
                 entry.room.notify_all();
             }
@@ -698,6 +727,16 @@ impl State {
             .collect();
         for pipe in gone {
             pipes.remove(&pipe);
+        }
+        self.memory_freed();
+    }
+
+    /// Wakes the readers if one waits for memory: messages were taken.
+    fn memory_freed(&mut self) {
+        if std::mem::take(&mut self.waiting_for_memory) {
+            for entry in self.pipes.values() {
+                entry.room.notify_all();
+            }
         }
     }
 
@@ -721,7 +760,7 @@ impl State {
         while let Some(pipe) = self.active.pop_front() {
             let entry = self.pipes.get_mut(&pipe).expect("active pipes exist");
             let was_full = entry.inbound.len() >= entry.recv_hwm;
-            entry.inbound.clear();
+            self.queued_bytes -= entry.inbound.drain(..).map(|msg| memory_cost(&msg)).sum::<u64>();
             if was_full {
                 entry.room.notify_all();
             }
@@ -729,6 +768,7 @@ impl State {
                 self.pipes.remove(&pipe);
             }
         }
+        self.memory_freed();
     }
 
     /// Fair-queueing: one message from the pipe whose turn it is.
@@ -741,6 +781,7 @@ impl State {
             let entry = self.pipes.get_mut(&pipe).expect("active pipes exist");
             let was_full = entry.inbound.len() >= entry.recv_hwm;
             let msg = entry.inbound.pop_front().expect("active pipes hold messages");
+            self.queued_bytes -= memory_cost(&msg);
             let now_empty = entry.inbound.is_empty();
             let room = was_full.then(|| Arc::clone(&entry.room));
             let routing_id = entry.routing_id.clone();
@@ -753,11 +794,19 @@ impl State {
             if let Some(room) = room {
                 room.notify_all();
             }
+            self.memory_freed();
             if let Some(msg) = self.pattern.on_recv(pipe, msg, routing_id) {
                 return Some(msg);
             }
         }
     }
+}
+
+/// What a queued message costs against the memory limit: as the decoder
+/// counts it ([`FRAME_COST`] for each frame after the first).
+fn memory_cost(msg: &Msg) -> u64 {
+    let frames = msg.len() as u64;
+    msg.size() as u64 + FRAME_COST * frames.saturating_sub(1)
 }
 
 #[cfg(test)]
@@ -864,6 +913,7 @@ mod tests {
         assert_eq!(core.recv(false).unwrap(), Msg::from("A1"));
         assert!(reader.join().unwrap());
         assert!(!core.is_readable());
+        assert_eq!(core.lock().queued_bytes, 0, "what was dropped is no longer counted");
     }
 
     #[test]
@@ -882,5 +932,61 @@ mod tests {
         let got: Vec<_> = (0..5).map(|_| core.recv(false).unwrap()).collect();
         assert!(reader.join().unwrap());
         assert_eq!(got, (0..5).map(|i| Msg::from(format!("{i}"))).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_message_costs_its_bytes_and_a_handle_per_extra_frame() {
+        assert_eq!(memory_cost(&Msg::from("0123456789")), 10);
+        let three: Msg = ["0123456789"; 3].into_iter().collect();
+        assert_eq!(memory_cost(&three), 30 + 2 * FRAME_COST);
+    }
+
+    #[test]
+    fn the_memory_limit_holds_back_what_does_not_fit() {
+        let (core, pipes) = core_with_pipes(SocketType::Pull, 1);
+        core.options().memory_limit = Some(1000);
+        let sent: Vec<Msg> = (0..10).map(|i| Msg::from(vec![i; 300])).collect();
+        let reader = {
+            let (core, pipe, mut msgs) = (Arc::clone(&core), pipes[0], sent.iter().cloned().collect());
+            std::thread::spawn(move || matches!(core.deliver(pipe, &mut msgs), Delivered::All))
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let wait_for_memory = || {
+            while !core.lock().waiting_for_memory {
+                assert!(Instant::now() < deadline, "the reader never waited for memory");
+                std::thread::yield_now();
+            }
+            let state = core.lock();
+            (state.pipes[&pipes[0]].inbound.len(), state.queued_bytes)
+        };
+        // Three fit in 1,000 bytes; the fourth waits.
+        assert_eq!(wait_for_memory(), (3, 900));
+        // Taking one lets one more in, not more.
+        assert_eq!(core.recv(false).unwrap(), sent[0]);
+        assert_eq!(wait_for_memory(), (3, 900));
+        let mut got = vec![sent[0].clone()];
+        while got.len() < sent.len() {
+            match core.recv(true) {
+                Ok(msg) => got.push(msg),
+                Err(_) => {
+                    assert!(Instant::now() < deadline, "the rest never came");
+                    std::thread::yield_now();
+                }
+            }
+        }
+        assert!(reader.join().unwrap());
+        assert_eq!(got, sent);
+        assert_eq!(core.lock().queued_bytes, 0);
+    }
+
+    #[test]
+    fn a_message_over_the_memory_limit_passes_an_empty_queue() {
+        // The limit was lowered after the connection's decoder started: the
+        // message cannot wait for room that will never come.
+        let (core, pipes) = core_with_pipes(SocketType::Pull, 1);
+        core.options().memory_limit = Some(100);
+        let mut msgs = VecDeque::from([Msg::from(vec![1; 500])]);
+        assert!(matches!(core.deliver(pipes[0], &mut msgs), Delivered::All));
+        assert_eq!(core.recv(true).unwrap().size(), 500);
     }
 }

@@ -449,8 +449,16 @@ impl Socket {
         self.core.options().linger
     }
 
-    /// `ZMQ_MAXMSGSIZE`: a peer sending a larger frame is disconnected
-    /// (`None`, the default: no limit).
+    /// `ZMQ_MAXMSGSIZE`: a peer sending a larger message is disconnected,
+    /// as soon as the header of the frame that would take it past `size`
+    /// arrives (`None`, the default: no limit but this machine's memory,
+    /// RAM and swap, past which any message is refused).
+    ///
+    /// Unlike libzmq, which checks each frame alone, a multipart message
+    /// counts whole while it arrives: its frames' bytes, and 32 bytes for
+    /// each frame after the first (what holding a frame costs), so a
+    /// message of endless empty frames is cut off too. Applies to
+    /// connections made afterwards.
     pub fn set_max_msg_size(&self, size: Option<u64>) {
         self.core.options().max_msg_size = size;
     }
@@ -458,6 +466,30 @@ impl Socket {
     /// The maximum message size.
     pub fn max_msg_size(&self) -> Option<u64> {
         self.core.options().max_msg_size
+    }
+
+    /// The most memory, in bytes, that messages received from peers may
+    /// hold while they wait for `recv`, all peers together (`None`, the
+    /// default: no limit beyond the high-water mark, which counts
+    /// messages, not bytes). A message counts as
+    /// [`set_max_msg_size`](Socket::set_max_msg_size) counts it.
+    ///
+    /// At the limit, the connections stop reading from their peers (as
+    /// when the receive high-water mark is reached) until `recv` makes
+    /// room, and the kernel's flow control holds the peers back; a peer
+    /// sending one message larger than the limit is disconnected, as for
+    /// the maximum message size. Beyond the limit, each connection holds
+    /// only the message it is reading (at most the limit) and its read
+    /// buffer. libzmq has no such option. The limit on what waits for
+    /// `recv` applies at once; the message size it implies, to connections
+    /// made afterwards.
+    pub fn set_memory_limit(&self, bytes: Option<u64>) {
+        self.core.options().memory_limit = bytes;
+    }
+
+    /// The memory limit for received messages.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.core.options().memory_limit
     }
 
     /// `ZMQ_ROUTING_ID`: the identity a ROUTER peer sees for this socket

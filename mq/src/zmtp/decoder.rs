@@ -1,6 +1,8 @@
 //! The traffic decoder: turns the bytes a peer sends after the handshake into
 //! message frames and commands.
 
+use std::sync::OnceLock;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::command::Command;
@@ -23,6 +25,11 @@ pub(crate) enum Item {
     Command(Command),
 }
 
+/// What one frame after the first adds to a message's size beyond its body, for the limits: the
+/// handle a frame is kept in (a [`Bytes`], four words). Counting it bounds a message of millions
+/// of empty frames like one of as many bytes.
+pub(crate) const FRAME_COST: u64 = 32;
+
 /// Decodes frames from a peer's byte stream, after the greeting and handshake.
 ///
 /// The decoder never allocates and never reserves space in the caller's buffer: a frame header
@@ -30,25 +37,38 @@ pub(crate) enum Item {
 /// reads. Frame bodies are split off the front of the buffer and frozen, so a message frame is a
 /// view of the read buffer, not a copy.
 ///
-/// Between calls it remembers whether a multipart message is in progress, to refuse a command
-/// between two of its frames.
+/// Every message is held to a size limit, checked at each frame's header, before its body
+/// arrives: the maximum message size if one is set (libzmq's `ZMQ_MAXMSGSIZE`), and in any case
+/// this machine's memory ([`machine_memory`]), which no message can exceed and still be held. A
+/// multipart message counts whole, while it arrives: its frames' bodies and [`FRAME_COST`] for
+/// each frame after the first, so a message that never ends is refused once it reaches the limit.
+/// (libzmq checks each frame alone.) A command is held to the limit alone.
+///
+/// Between calls it remembers the multipart message in progress, to count it and to refuse a
+/// command between two of its frames.
 #[derive(Debug)]
 pub(crate) struct Decoder {
-    /// Largest frame body accepted, if any limit (libzmq's `ZMQ_MAXMSGSIZE`, checked per frame
-    /// as libzmq does).
-    max_msg_size: Option<u64>,
+    /// Largest message accepted: the maximum message size, if any, and at most the machine's
+    /// memory.
+    limit: u64,
     /// Whether the last frame returned had MORE set, so the next frame belongs to the same
     /// message.
     in_message: bool,
+    /// The size of the message in progress so far (bodies and per-frame costs).
+    message_size: u64,
+    /// The frames of the message in progress so far.
+    message_frames: u64,
 }
 
 impl Decoder {
-    /// A decoder that refuses frames longer than `max_msg_size` bytes (`None`: only ZMTP's own
-    /// 2^63-1 limit).
+    /// A decoder that refuses messages longer than `max_msg_size` bytes (`None`: no limit but the
+    /// machine's memory).
     pub(crate) fn new(max_msg_size: Option<u64>) -> Decoder {
         Decoder {
-            max_msg_size,
+            limit: message_limit(max_msg_size),
             in_message: false,
+            message_size: 0,
+            message_frames: 0,
         }
     }
 
@@ -62,9 +82,10 @@ impl Decoder {
     /// # Errors
     ///
     /// [`ProtocolError::ReservedFlags`], [`ProtocolError::CommandWithMore`],
-    /// [`ProtocolError::CommandInsideMessage`], [`ProtocolError::FrameTooLarge`], or any error of
-    /// [`Command::decode`] for a malformed command body. After an error the decoder's state is
-    /// unspecified; the connection must be dropped.
+    /// [`ProtocolError::CommandInsideMessage`], [`ProtocolError::FrameTooLarge`],
+    /// [`ProtocolError::MessageTooLarge`], or any error of [`Command::decode`] for a malformed
+    /// command body. After an error the decoder's state is unspecified; the connection must be
+    /// dropped.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, ProtocolError> {
         let Some(header) = parse_header(buf)? else {
             return Ok(None);
@@ -72,19 +93,26 @@ impl Decoder {
         if header.is_command() && self.in_message {
             return Err(ProtocolError::CommandInsideMessage);
         }
-        if let Some(max) = self.max_msg_size {
-            if header.body_len > max {
-                return Err(ProtocolError::FrameTooLarge {
-                    size: header.body_len,
-                    max,
+        if self.in_message {
+            let size = self
+                .message_size
+                .saturating_add(FRAME_COST)
+                .saturating_add(header.body_len);
+            if size > self.limit {
+                return Err(ProtocolError::MessageTooLarge {
+                    size,
+                    frames: self.message_frames + 1,
+                    max: self.limit,
                 });
             }
+        } else if header.body_len > self.limit {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.body_len,
+                max: self.limit,
+            });
         }
-        // A 32-bit machine cannot hold a frame over 4 GiB, whatever the limit says.
-        let body_len = usize::try_from(header.body_len).map_err(|_| ProtocolError::FrameTooLarge {
-            size: header.body_len,
-            max: usize::MAX as u64,
-        })?;
+        // At most the limit, which is at most isize::MAX.
+        let body_len = usize::try_from(header.body_len).expect("the limit fits in memory");
         if buf.len() - header.header_len < body_len {
             return Ok(None);
         }
@@ -93,12 +121,48 @@ impl Decoder {
         if header.is_command() {
             return Command::decode(body).map(|command| Some(Item::Command(command)));
         }
+        if self.in_message {
+            self.message_size += FRAME_COST + header.body_len;
+            self.message_frames += 1;
+        } else {
+            self.message_size = header.body_len;
+            self.message_frames = 1;
+        }
         self.in_message = header.more();
         Ok(Some(Item::Frame {
             more: header.more(),
             body,
         }))
     }
+}
+
+/// The largest message a decoder accepts: `max_msg_size` if set, and at most the machine's
+/// memory.
+fn message_limit(max_msg_size: Option<u64>) -> u64 {
+    max_msg_size.map_or(u64::MAX, |max| max).min(machine_memory())
+}
+
+/// This machine's memory in bytes, RAM and swap (`MemTotal` + `SwapTotal` of `/proc/meminfo`),
+/// read once: more than any message can take and still be held. Where that is not known,
+/// `isize::MAX`, the most one allocation can be.
+pub(crate) fn machine_memory() -> u64 {
+    static MEMORY: OnceLock<u64> = OnceLock::new();
+    *MEMORY.get_or_init(|| {
+        let most = isize::MAX as u64;
+        let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
+            return most;
+        };
+        let kib = |name: &str| {
+            meminfo.lines().find_map(|line| {
+                let value = line.strip_prefix(name)?.strip_prefix(':')?;
+                value.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+            })
+        };
+        match (kib("MemTotal"), kib("SwapTotal")) {
+            (Some(ram), swap) => ram.saturating_add(swap.unwrap_or(0)).saturating_mul(1024).min(most),
+            (None, _) => most,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -154,7 +218,9 @@ mod tests {
 
     #[test]
     fn huge_declared_frames_reserve_nothing() {
-        for size in [1u64 << 32, (1 << 32) + 1, 1 << 62, crate::zmtp::frame::MAX_FRAME_SIZE] {
+        let memory = machine_memory();
+        for size in [1u64 << 32, (1 << 32) + 1, memory] {
+            let size = size.min(memory);
             let mut buf = BytesMut::with_capacity(64);
             buf.extend_from_slice(&[0x02]);
             buf.extend_from_slice(&size.to_be_bytes());
@@ -163,6 +229,93 @@ mod tests {
             assert_eq!(Decoder::new(None).decode(&mut buf), Ok(None));
             assert_eq!((buf.len(), buf.capacity()), before, "the buffer was touched");
         }
+    }
+
+    #[test]
+    fn frames_no_machine_could_hold_are_refused_at_their_header() {
+        let memory = machine_memory();
+        assert!(memory >= 1 << 20, "this machine has {memory} bytes of memory?");
+        for size in [memory + 1, 1 << 62, crate::zmtp::frame::MAX_FRAME_SIZE] {
+            for flags in [0x02, 0x03, 0x06] {
+                let mut buf = BytesMut::from(&[flags][..]);
+                buf.extend_from_slice(&size.to_be_bytes());
+                assert_eq!(
+                    Decoder::new(None).decode(&mut buf),
+                    Err(ProtocolError::FrameTooLarge { size, max: memory }),
+                    "flags {flags:#04x}, size {size}"
+                );
+            }
+            // A limit set higher than the machine's memory does not raise it.
+            let mut buf = BytesMut::from(&[0x02][..]);
+            buf.extend_from_slice(&size.to_be_bytes());
+            assert!(matches!(
+                Decoder::new(Some(u64::MAX)).decode(&mut buf),
+                Err(ProtocolError::FrameTooLarge { max, .. }) if max == memory
+            ));
+        }
+    }
+
+    #[test]
+    fn a_multipart_message_counts_whole_against_the_limit() {
+        // 50 + 32 + 18 = 100 bytes: exactly the limit passes.
+        let mut buf = BytesMut::new();
+        encode_frame(&mut buf, true, &[1; 50]);
+        encode_frame(&mut buf, false, &[2; 18]);
+        // The count starts again with the next message.
+        encode_frame(&mut buf, true, &[3; 50]);
+        encode_frame(&mut buf, false, &[4; 18]);
+        assert_eq!(decode_all(&mut Decoder::new(Some(100)), &buf).len(), 4);
+
+        // One byte more is refused at the second frame's header, before its body.
+        let mut buf = BytesMut::new();
+        encode_frame(&mut buf, true, &[1; 50]);
+        buf.extend_from_slice(&[0x00, 19]);
+        let mut decoder = Decoder::new(Some(100));
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Ok(Some(Item::Frame { more: true, .. }))
+        ));
+        let error = decoder.decode(&mut buf).unwrap_err();
+        assert_eq!(
+            error,
+            ProtocolError::MessageTooLarge {
+                size: 101,
+                frames: 2,
+                max: 100
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "message of 101 bytes in 2 frames exceeds the maximum message size 100"
+        );
+    }
+
+    #[test]
+    fn a_message_that_never_ends_is_refused_at_the_limit() {
+        // Empty frames cost FRAME_COST each after the first: with a limit of 1,000 bytes the
+        // 33rd frame would make 1,024.
+        let mut buf = BytesMut::new();
+        for _ in 0..1000 {
+            encode_frame(&mut buf, true, b"");
+        }
+        let mut decoder = Decoder::new(Some(1000));
+        let mut frames = 0;
+        let error = loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(_)) => frames += 1,
+                Ok(None) => panic!("all 1,000 frames accepted"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(frames, 32);
+        assert_eq!(
+            error,
+            ProtocolError::MessageTooLarge {
+                size: 32 * FRAME_COST,
+                frames: 33,
+                max: 1000
+            }
+        );
     }
 
     #[test]

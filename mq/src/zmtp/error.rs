@@ -47,10 +47,21 @@ pub(crate) enum ProtocolError {
     /// A command frame arrived between two frames of one multipart message.
     CommandInsideMessage,
     /// A frame is longer than the maximum message size (or than ZMTP's 2^63-1 limit, or than
-    /// this machine can address).
+    /// this machine's memory).
     FrameTooLarge {
         /// The size the frame header announces.
         size: u64,
+        /// The limit it exceeds.
+        max: u64,
+    },
+    /// A multipart message grew past the maximum message size (or this machine's memory) while
+    /// it arrived: its frames so far and the next one's header, counted as the decoder does.
+    MessageTooLarge {
+        /// The message's size with the frame whose header showed it: bodies, and 32 bytes for
+        /// each frame after the first.
+        size: u64,
+        /// Its frames, the one announced included.
+        frames: u64,
         /// The limit it exceeds.
         max: u64,
     },
@@ -129,6 +140,10 @@ impl fmt::Display for ProtocolError {
             ProtocolError::FrameTooLarge { size, max } => {
                 write!(f, "frame of {size} bytes exceeds the maximum message size {max}")
             }
+            ProtocolError::MessageTooLarge { size, frames, max } => write!(
+                f,
+                "message of {size} bytes in {frames} frames exceeds the maximum message size {max}"
+            ),
             ProtocolError::HandshakeCommandTooLarge { size, max } => {
                 write!(f, "handshake command of {size} bytes exceeds the limit {max}")
             }

@@ -194,11 +194,15 @@ impl Handshake {
 
     /// Takes the peer's READY (or ERROR) from `input` once it has arrived whole.
     fn take_ready(&mut self, input: &mut BytesMut, minor: u8) -> Result<Option<PeerInfo>, ProtocolError> {
-        let header = parse_header(input).map_err(|error| self.fail(error))?;
-        // Refuse a message frame by its flags byte, before its size arrives.
-        if input.first().is_some_and(|&flags| flags & FLAG_COMMAND == 0) {
-            return Err(self.fail(ProtocolError::UnexpectedInHandshake("a message frame".into())));
+        // The flags byte is judged alone first, so that what it shows does not depend on
+        // whether the size arrived with it: a message frame is refused before its size is read.
+        if let Some(&flags) = input.first() {
+            parse_header(&[flags]).map_err(|error| self.fail(error))?;
+            if flags & FLAG_COMMAND == 0 {
+                return Err(self.fail(ProtocolError::UnexpectedInHandshake("a message frame".into())));
+            }
         }
+        let header = parse_header(input).map_err(|error| self.fail(error))?;
         let Some(header) = header else {
             return Ok(None);
         };

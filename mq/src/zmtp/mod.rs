@@ -50,9 +50,10 @@
 //! Every error is a [`ProtocolError`] and means "drop this connection"; no
 //! input makes the codec panic. Nothing is allocated or reserved in proportion
 //! to a length the peer announces: a frame header claiming 2^63 bytes costs
-//! nothing until the bytes actually arrive, frames over the maximum message
-//! size are refused at their header, and property names and values are slices
-//! of a command body that has fully arrived.
+//! nothing until the bytes actually arrive; a frame that would take a message
+//! (counted whole, all its frames) past the maximum message size, or past this
+//! machine's memory when none is set, is refused at its header; and property
+//! names and values are slices of a command body that has fully arrived.
 
 mod command;
 mod decoder;
@@ -65,9 +66,11 @@ mod metadata;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::decoder::machine_memory;
 pub(crate) use self::{
     command::Command,
-    decoder::{Decoder, Item},
+    decoder::{Decoder, FRAME_COST, Item},
     error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
     handshake::Handshake,
