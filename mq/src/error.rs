@@ -68,6 +68,12 @@ pub enum Error {
     /// The socket has been closed, or its caller is unwinding (cancelled)
     /// and cannot wait.
     Closed,
+    /// The runtime whose micro-threads served this socket (its listeners,
+    /// connections and reconnections) has shut down: nothing will arrive
+    /// or leave any more (libzmq's `ETERM`, after its context is
+    /// terminated). Messages that had arrived are still received first.
+    /// The socket stays this way; make a new one on a running runtime.
+    Terminated,
     /// An I/O error from binding, connecting or resolving.
     Io(io::Error),
 }
@@ -90,6 +96,7 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("timed out"),
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Closed => f.write_str("the socket is closed"),
+            Error::Terminated => f.write_str("the runtime serving the socket has shut down"),
             Error::Io(e) => e.fmt(f),
         }
     }

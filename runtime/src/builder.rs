@@ -309,7 +309,7 @@ fn default_runtime() -> &'static Runtime {
 
 /// The runtime of the caller: the worker's, the thread-mode thread's, or the
 /// default one.
-fn current() -> Handle {
+pub(crate) fn current() -> Handle {
     context::with_worker(|local| local.map(|local| Arc::clone(local.shared())))
         .or_else(context::thread_runtime)
         .unwrap_or_else(|| Arc::clone(&default_runtime().shared))

@@ -50,6 +50,7 @@ mod blocking;
 mod builder;
 mod context;
 mod coroutine;
+mod handle;
 mod join;
 mod local;
 mod park;
@@ -70,6 +71,7 @@ use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
+pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};

@@ -71,6 +71,31 @@ pub(crate) struct State {
     /// A reader waits because the memory limit was reached: taking a
     /// message wakes every pipe's reader.
     waiting_for_memory: bool,
+    /// The runtime that ran one of the socket's services has shut down
+    /// (see [`Service`]): `send`, `recv` and the like fail with
+    /// [`Error::Terminated`].
+    runtime_ended: bool,
+}
+
+/// Held by each micro-thread that serves a socket (a listener, a connector,
+/// an accepted connection, an inproc pump), created where it is spawned.
+/// When the runtime it runs on shuts down, the micro-thread is unwound, or
+/// dropped before it started, and with it this guard, which tells the
+/// socket: its callers, who may wait on other threads or runtimes, would
+/// otherwise wait for messages and room that no longer come.
+pub(crate) struct Service {
+    core: std::sync::Weak<Core>,
+    runtime: dhaga_runtime::Handle,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.runtime.is_shut_down()
+            && let Some(core) = self.core.upgrade()
+        {
+            core.runtime_ended();
+        }
+    }
 }
 
 /// The socket's side of one peer.
@@ -121,6 +146,7 @@ impl Core {
                 pattern: Pattern::new(socket_type),
                 queued_bytes: 0,
                 waiting_for_memory: false,
+                runtime_ended: false,
             }),
             readable: Notify::new(),
             writable: Notify::new(),
@@ -140,6 +166,40 @@ impl Core {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
+    }
+
+    /// Fails with [`Error::Closed`] or [`Error::Terminated`] if the socket
+    /// cannot be used any more.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.lock().check_open()
+    }
+
+    /// The guard a micro-thread serving this socket holds (see [`Service`]),
+    /// made where it is spawned: it belongs to the caller's runtime.
+    pub(crate) fn service(self: &Arc<Core>) -> Service {
+        Service {
+            core: Arc::downgrade(self),
+            runtime: dhaga_runtime::Handle::current(),
+        }
+    }
+
+    /// The runtime running (some of) this socket's services has shut down:
+    /// everybody waiting on the socket is told.
+    fn runtime_ended(&self) {
+        {
+            let mut state = self.lock();
+            if std::mem::replace(&mut state.runtime_ended, true) {
+                return;
+            }
+        }
+        log::warn!(
+            "a {} socket's runtime shut down under it: its operations fail from now on",
+            self.socket_type
+        );
+        self.readable.notify_all();
+        self.writable.notify_all();
+        self.closed_notify.notify_all();
+        self.detached.notify_all();
     }
 
     /// Makes a pipe. `persistent` for `connect`: it is in the round-robin
@@ -277,6 +337,10 @@ impl Core {
     pub(crate) fn wait_detached(&self, deadline: Option<Instant>) {
         let _ = self.detached.wait_until(deadline, || {
             let state = self.lock();
+            // Nobody is left to deliver anything.
+            if state.runtime_ended {
+                return Some(());
+            }
             let busy = state.pipes.values().any(|p| {
                 (p.connected && p.outbox.owed_at_close()) || (p.persistent && !p.finished && p.outbox.lingering())
             });
@@ -381,8 +445,8 @@ impl Core {
             (options.send_timeout, options.router_mandatory)
         };
         let mut state = self.lock();
-        if state.closed {
-            return Err(SendError::new(Error::Closed, msg));
+        if let Err(error) = state.check_open() {
+            return Err(SendError::new(error, msg));
         }
         let (route, undo) = state.prepare_send(self.socket_type, msg, mandatory)?;
         let (mut slot, target) = match route {
@@ -411,7 +475,13 @@ impl Core {
             None if nonblocking => Err(Error::WouldBlock),
             None => self
                 .writable
-                .wait_until(deadline(timeout), || self.lock().push_routed(&mut slot, target))
+                .wait_until(deadline(timeout), || {
+                    let mut state = self.lock();
+                    match state.check_open() {
+                        Ok(()) => state.push_routed(&mut slot, target),
+                        Err(error) => Some(Err(error)),
+                    }
+                })
                 .map_err(|gave| match gave {
                     Gave::TimedOut => Error::TimedOut,
                     Gave::Unwinding => Error::Closed,
@@ -448,7 +518,11 @@ impl Core {
             if let Err(e) = state.pattern.can_recv(self.socket_type) {
                 return Some(Err(e));
             }
-            state.pop_fair().map(Ok)
+            // What arrived before the runtime ended is still received.
+            match state.pop_fair() {
+                Some(msg) => Some(Ok(msg)),
+                None => state.runtime_ended.then_some(Err(Error::Terminated)),
+            }
         };
         let outcome = if nonblocking {
             attempt().ok_or(Error::WouldBlock)
@@ -479,9 +553,7 @@ impl Core {
             });
         }
         let mut state = self.lock();
-        if state.closed {
-            return Err(Error::Closed);
-        }
+        state.check_open()?;
         state.change_subscription(subscribe, prefix);
         Ok(())
     }
@@ -729,6 +801,18 @@ impl State {
             pipes.remove(&pipe);
         }
         self.memory_freed();
+    }
+
+    /// Fails with [`Error::Closed`] or [`Error::Terminated`] if the socket
+    /// cannot be used any more.
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            Err(Error::Closed)
+        } else if self.runtime_ended {
+            Err(Error::Terminated)
+        } else {
+            Ok(())
+        }
     }
 
     /// Wakes the readers if one waits for memory: messages were taken.

@@ -140,7 +140,11 @@ impl Socket {
                 let stop = Arc::new(AcceptStop::default());
                 let acceptor = {
                     let stop = Arc::clone(&stop);
-                    dhaga_runtime::spawn(move || connection::accept_loop(core, listener, shown, stop))
+                    let service = self.core.service();
+                    dhaga_runtime::spawn(move || {
+                        let _service = service;
+                        connection::accept_loop(core, listener, shown, stop);
+                    })
                 };
                 (actual, Some((acceptor, stop)))
             }
@@ -191,8 +195,10 @@ impl Socket {
                 // pipe is disconnected; nobody needs to join it. It reads the
                 // connection too, so it starts beside the caller, who is
                 // likely the one to receive what it reads.
+                let service = self.core.service();
                 drop(connection::spawn_colocated(move || {
-                    connection::connect_loop(core, target, pipe)
+                    let _service = service;
+                    connection::connect_loop(core, target, pipe);
                 }));
             }
         }
@@ -297,7 +303,8 @@ impl Socket {
     /// the send timeout, [`Error::InvalidState`] out of REQ/REP order,
     /// [`Error::NotSupported`] on PULL, [`Error::HostUnreachable`] from a
     /// ROUTER with `router_mandatory`, [`Error::EmptyMessage`],
-    /// [`Error::Closed`].
+    /// [`Error::Closed`], [`Error::Terminated`] once the runtime serving the
+    /// socket has shut down.
     pub fn send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
         self.core.send(msg.into(), false)
     }
@@ -319,7 +326,8 @@ impl Socket {
     ///
     /// [`Error::TimedOut`] after the receive timeout, [`Error::InvalidState`]
     /// out of REQ/REP order, [`Error::NotSupported`] on PUSH,
-    /// [`Error::Closed`].
+    /// [`Error::Closed`], [`Error::Terminated`] once the runtime serving the
+    /// socket has shut down and what had arrived is received.
     pub fn recv(&self) -> Result<Msg> {
         self.core.recv(false)
     }
@@ -363,11 +371,7 @@ impl Socket {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.core.is_closed() {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        self.core.check_open()
     }
 
     fn stop_bound(&self, bound: Bound) {

@@ -154,7 +154,10 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
 /// Moves messages from `from`'s outbox to `to`'s pipe until either side
 /// ends; then ends the connection on both sides.
 fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<Core>, to_pipe: PipeId) {
+    // Both sockets depend on it.
+    let services = (from.service(), to.service());
     dhaga_runtime::spawn(move || {
+        let _services = services;
         while let Take::Msgs(msgs) = outbox.take() {
             // Subscriptions (the only commands between sockets of one
             // process) travel as messages, ahead of the batch.

@@ -12,11 +12,13 @@
 //!
 //! - *readable* turns true when a reader queues a message (`deliver`), when
 //!   a REP sends its reply (a queued request becomes receivable: `send`),
-//!   and when the socket closes (`close`);
+//!   when the socket closes (`close`), and when the runtime serving it shuts
+//!   down (`runtime_ended`);
 //! - *send room* appears when a writer empties a full outbox
 //!   (`room_appeared`), when a pipe joins the round-robin (`add_pipe`,
 //!   `attach`), when a REQ receives its reply or a REP a request (either may
-//!   send next: `recv`), and when the socket closes (`close`). Pipes leaving
+//!   send next: `recv`), and when the socket closes (`close`) or its runtime
+//!   shuts down (`runtime_ended`). Pipes leaving
 //!   (`detach`) notify too, for senders waiting on that very peer.
 
 use dhaga_runtime::Unparker;
@@ -29,7 +31,8 @@ use crate::wait::Watch;
 
 impl Core {
     /// Whether `recv` would return at once: a message the pattern lets
-    /// through is queued, or the socket is closed (`recv` fails at once).
+    /// through is queued, or the socket is closed or its runtime has shut
+    /// down (`recv` fails at once).
     ///
     /// Never for a type that cannot receive (PUSH), a REQ that has not sent
     /// its request or a REP that owes a reply: libzmq does not set
@@ -62,7 +65,7 @@ impl Core {
 
 impl State {
     fn is_readable(&self, socket_type: SocketType) -> bool {
-        if self.closed {
+        if self.closed || self.runtime_ended {
             return true;
         }
         if self.pattern.can_recv(socket_type).is_err() {
@@ -90,10 +93,10 @@ impl State {
     /// Exact except for a ROUTER with `router_mandatory`, whose next peer is
     /// unknown: it counts the room of the peer with the most, so it is
     /// writable when some peer has room, as with libzmq's `ZMQ_POLLOUT`; a
-    /// send to a fuller peer may still wait. A closed socket has room: its
-    /// sends fail at once.
+    /// send to a fuller peer may still wait. A closed socket, or one whose
+    /// runtime has shut down, has room: its sends fail at once.
     fn send_room(&self, socket_type: SocketType, router_mandatory: bool, up_to: usize) -> usize {
-        if self.closed {
+        if self.closed || self.runtime_ended {
             return up_to;
         }
         let room = match (socket_type, &self.pattern) {

@@ -1,0 +1,137 @@
+//! A socket whose runtime shut down under it: its listeners, connections
+//! and reconnections ran there and are gone, so its calls fail with
+//! `Error::Terminated` instead of waiting for what will never come.
+
+mod util;
+
+use dhaga_mq::{Error, Interest, Msg, PollItem, Socket, SocketType, poll};
+use dhaga_runtime::Runtime;
+use dhaga_testutil::{PATIENCE, Task};
+use util::{SocketWithin, connected, within_limit};
+
+/// A socket made and bound (or connected) on a runtime of its own, which
+/// the caller drops to end it.
+fn on_own_runtime(socket_type: SocketType, setup: impl FnOnce(&Socket) + Send + 'static) -> (Runtime, Socket) {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let socket = rt.block_on(move || {
+        // No timeouts: what bounds the waits below is the fix under test
+        // (and `within_limit`).
+        let socket = Socket::new(socket_type);
+        setup(&socket);
+        socket
+    });
+    (rt, socket)
+}
+
+/// Waits until `socket` has a message to receive.
+#[track_caller]
+fn wait_readable(socket: &Socket, what: &str) {
+    let mut items = [PollItem::new(socket, Interest::READABLE)];
+    let ready = poll(&mut items, Some(PATIENCE)).unwrap();
+    assert_eq!(ready, 1, "waited {PATIENCE:?} for {what}");
+}
+
+#[test]
+fn what_arrived_is_received_then_calls_fail() {
+    within_limit(|| {
+        let (rt, pull) = on_own_runtime(SocketType::Pull, |pull| pull.bind("tcp://127.0.0.1:*").unwrap());
+        let endpoint = pull.last_endpoint().unwrap();
+        let push = connected(SocketType::Push, &endpoint);
+        push.send_within("arrived in time", "the message before the end");
+        wait_readable(&pull, "the message before the end");
+        drop(rt);
+        assert_eq!(pull.recv().unwrap(), Msg::from("arrived in time"));
+        assert!(matches!(pull.recv(), Err(Error::Terminated)), "nothing more will come");
+        assert!(matches!(pull.try_recv(), Err(Error::Terminated)));
+        assert!(matches!(pull.bind("tcp://127.0.0.1:*"), Err(Error::Terminated)));
+        assert!(matches!(pull.connect(&endpoint), Err(Error::Terminated)));
+        // A poller sees it ready, so that a poll loop gets to the error.
+        wait_readable(&pull, "the socket whose runtime ended to poll ready");
+        assert_eq!(
+            Error::Terminated.to_string(),
+            "the runtime serving the socket has shut down"
+        );
+    });
+}
+
+#[test]
+fn a_receiver_waiting_on_another_thread_is_woken() {
+    for transport in ["tcp", "inproc"] {
+        within_limit(move || {
+            let endpoint = util::endpoint(transport);
+            let bound = endpoint.clone();
+            let (rt, pull) = on_own_runtime(SocketType::Pull, move |pull| pull.bind(&bound).unwrap());
+            let push = Socket::new(SocketType::Push);
+            // The inproc connection's pump runs on the connecter's runtime:
+            // connect on the runtime that ends.
+            let push = if transport == "inproc" {
+                rt.block_on(move || {
+                    push.connect(&endpoint).unwrap();
+                    push
+                })
+            } else {
+                push.connect(pull.last_endpoint().unwrap()).unwrap();
+                push
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            let receiver = Task::os_thread(move || {
+                tx.send(dhaga_testutil::current_tid()).unwrap();
+                pull.recv()
+            });
+            let tid = util::RecvWithin::recv_within(&rx, "the receiver to start");
+            dhaga_testutil::wait_os_thread_blocked("the receiver to block in recv", tid);
+            drop(rt);
+            let got = receiver.join_within("the receiver to wake when the runtime ended");
+            assert!(matches!(got, Err(Error::Terminated)), "{transport}: {got:?}");
+            // The sender's socket ran on it too (inproc) or not (tcp).
+            if transport == "inproc" {
+                let sent = push.send("after the end").map_err(|e| e.error().to_string());
+                assert_eq!(sent, Err(Error::Terminated.to_string()));
+            }
+        });
+    }
+}
+
+#[test]
+fn close_does_not_wait_for_connections_that_are_gone() {
+    within_limit(|| {
+        // Messages wait for a peer that never comes; the default linger
+        // waits for ever for them to be delivered, by a connector that
+        // the runtime's end unwound.
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("tcp://{}", listener.local_addr().unwrap())
+        };
+        let (rt, push) = on_own_runtime(SocketType::Push, move |push| push.connect(&unreachable).unwrap());
+        push.send("never delivered").unwrap();
+        assert_eq!(push.linger(), None);
+        drop(rt);
+        let closer = Task::os_thread(move || push.close());
+        closer.join_within("close of a socket whose runtime ended");
+    });
+}
+
+#[test]
+fn a_sender_waiting_for_room_is_woken() {
+    within_limit(|| {
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("tcp://{}", listener.local_addr().unwrap())
+        };
+        let (rt, push) = on_own_runtime(SocketType::Push, move |push| {
+            push.set_send_hwm(1);
+            push.connect(&unreachable).unwrap();
+        });
+        push.send("fills the queue").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = Task::os_thread(move || {
+            tx.send(dhaga_testutil::current_tid()).unwrap();
+            push.send("waits for room").map_err(|e| e.error().to_string())
+        });
+        let tid = util::RecvWithin::recv_within(&rx, "the sender to start");
+        dhaga_testutil::wait_os_thread_blocked("the sender to block in send", tid);
+        drop(rt);
+        let sent = sender.join_within("the sender to wake when the runtime ended");
+        assert_eq!(sent, Err(Error::Terminated.to_string()));
+    });
+}
