@@ -17,8 +17,8 @@ use dhaga_runtime::Runtime;
 // No `run_in`: its join has no deadline; tests write
 // `start(rt, ctx, f).join_within("what it does")` instead.
 pub(crate) use dhaga_testutil::{
-    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, JoinWithin, PATIENCE, RecvWithin, Task, child_role, describe, run_child, start,
-    wait_until, within_limit,
+    CTX_PAIRS, CTXS, Ctx, HANG_LIMIT, JoinWithin, PATIENCE, RecvWithin, Task, child_role, describe, highest_open_fd,
+    nofile_limit, raise_nofile_limit, run_child, set_nofile_soft_limit, start, wait_until, within_limit,
 };
 
 /// Echoes everything read from `stream` until EOF and returns the byte
@@ -112,56 +112,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
-}
-
-/// The soft and hard limits on open files (`RLIMIT_NOFILE`).
-#[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
-pub(crate) fn nofile_limit() -> (u64, u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable `rlimit` for getrlimit to fill.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(rc, 0, "getrlimit: {}", io::Error::last_os_error());
-    (lim.rlim_cur as u64, lim.rlim_max as u64)
-}
-
-/// Sets the soft limit on open files to `soft`, keeping the hard limit.
-pub(crate) fn set_nofile_soft_limit(soft: u64) {
-    let (_, hard) = nofile_limit();
-    let lim = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // SAFETY: `lim` is a valid `rlimit`; setrlimit only reads it.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    assert_eq!(
-        rc,
-        0,
-        "setrlimit(RLIMIT_NOFILE, {soft}): {}",
-        io::Error::last_os_error()
-    );
-}
-
-/// Raises the soft limit on open files to the hard limit and returns it.
-pub(crate) fn raise_nofile_limit() -> u64 {
-    let (soft, hard) = nofile_limit();
-    if soft < hard {
-        set_nofile_soft_limit(hard);
-    }
-    hard
-}
-
-/// The highest file descriptor this process has open, read from
-/// `/proc/self/fd` (Linux) or `/dev/fd` (the BSDs and macOS).
-pub(crate) fn highest_open_fd() -> u64 {
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .or_else(|_| std::fs::read_dir("/dev/fd"))
-        .expect("list open file descriptors");
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(2)
 }
 
 /// CPU time (user plus system) used so far by all threads of this process.
