@@ -54,9 +54,11 @@ const LONG_HEADER_LEN: usize = 9;
 const MAX_SHORT_BODY: usize = 255;
 /// Largest body any frame may announce, 2^63-1 (RFC 23 §"Framing").
 const MAX_BODY: u64 = i64::MAX as u64;
-/// What each frame after a message's first adds to its size, for the limits (the decoder
-/// documents 32 bytes, a frame's handle).
+/// What each frame after a message's eighth adds to its size, for the limits (the decoder
+/// documents 32 bytes, a frame's handle, beyond 8 frames that cost only their bodies).
 const FRAME_COST: u64 = 32;
+/// The frames of a message that cost only their bodies (the decoder's `FREE_FRAMES`).
+const FREE_FRAMES: u64 = 8;
 /// Largest command the NULL handshake accepts (`handshake.rs`: `MAX_HANDSHAKE_COMMAND_LEN`).
 const MAX_HANDSHAKE_COMMAND: u64 = 64 * 1024;
 /// Longest PING/PONG context (RFC 37 §"Connection Heartbeating": `ping-context = 0*16OCTET`).
@@ -301,8 +303,8 @@ enum Step {
 }
 
 /// What the decoder must do with `buf`, in its documented order: flags, then a command inside a
-/// message, then the size limit, then whether the body is all there. `message` is the size and
-/// frames of the multipart message in progress, if any.
+/// message, then the size limit, then whether the body is all there. `message` is the bodies'
+/// bytes and the frames of the multipart message in progress, if any.
 fn step(buf: &[u8], message: Option<(u64, u64)>, max: Option<u64>) -> Step {
     let (flags, header_len, body_len) = match header(buf) {
         Header::Incomplete => return Step::Wait,
@@ -316,12 +318,14 @@ fn step(buf: &[u8], message: Option<(u64, u64)>, max: Option<u64>) -> Step {
     // The maximum message size, if any, and never more than the machine's memory.
     let limit = max.unwrap_or(u64::MAX).min(machine_memory());
     match message {
-        Some((size, frames)) => {
-            let size = size.saturating_add(FRAME_COST).saturating_add(body_len);
+        Some((bytes, frames)) => {
+            let frames = frames + 1;
+            let handles = FRAME_COST.saturating_mul(frames.saturating_sub(FREE_FRAMES));
+            let size = bytes.saturating_add(body_len).saturating_add(handles);
             if size > limit {
                 return Step::Fail(ProtocolError::MessageTooLarge {
                     size,
-                    frames: frames + 1,
+                    frames,
                     max: limit,
                 });
             }
@@ -368,7 +372,7 @@ fn decode_stream(stream: &[u8], max: Option<u64>, pieces: &[usize], re_encode: b
     let mut buf = BytesMut::new();
     // `buf` holds stream[start..fed].
     let (mut start, mut fed) = (0, 0);
-    // The multipart message in progress: its size so far and its frames.
+    // The multipart message in progress: its bodies' bytes so far and its frames.
     let mut message: Option<(u64, u64)> = None;
     let mut items = Vec::new();
     let mut pieces = pieces.iter().copied();
@@ -402,9 +406,7 @@ fn decode_stream(stream: &[u8], max: Option<u64>, pieces: &[usize], re_encode: b
                         check_frame(more, &frame);
                     }
                     let size = body as u64;
-                    message = more.then(|| {
-                        message.map_or((size, 1), |(so_far, frames)| (so_far + FRAME_COST + size, frames + 1))
-                    });
+                    message = more.then(|| message.map_or((size, 1), |(bytes, frames)| (bytes + size, frames + 1)));
                     (header, body, Item::Frame { more, body: frame })
                 }
                 (Step::Command { header, body }, result) => {

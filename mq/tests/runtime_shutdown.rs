@@ -4,7 +4,7 @@
 
 mod util;
 
-use dhaga_mq::{Error, Interest, Msg, PollItem, Socket, SocketType, poll};
+use dhaga_mq::{Error, Interest, MonitorEvent, Msg, PollItem, Socket, SocketType, poll};
 use dhaga_runtime::Runtime;
 use dhaga_testutil::{PATIENCE, Task};
 use util::{SocketWithin, connected, within_limit};
@@ -56,40 +56,86 @@ fn what_arrived_is_received_then_calls_fail() {
 
 #[test]
 fn a_receiver_waiting_on_another_thread_is_woken() {
-    for transport in ["tcp", "inproc"] {
-        within_limit(move || {
-            let endpoint = util::endpoint(transport);
-            let bound = endpoint.clone();
-            let (rt, pull) = on_own_runtime(SocketType::Pull, move |pull| pull.bind(&bound).unwrap());
-            let push = Socket::new(SocketType::Push);
-            // The inproc connection's pump runs on the connecter's runtime:
-            // connect on the runtime that ends.
-            let push = if transport == "inproc" {
-                rt.block_on(move || {
-                    push.connect(&endpoint).unwrap();
-                    push
-                })
-            } else {
-                push.connect(pull.last_endpoint().unwrap()).unwrap();
-                push
-            };
-            let (tx, rx) = std::sync::mpsc::channel();
-            let receiver = Task::os_thread(move || {
-                tx.send(dhaga_testutil::current_tid()).unwrap();
-                pull.recv()
-            });
-            let tid = util::RecvWithin::recv_within(&rx, "the receiver to start");
-            dhaga_testutil::wait_os_thread_blocked("the receiver to block in recv", tid);
-            drop(rt);
-            let got = receiver.join_within("the receiver to wake when the runtime ended");
-            assert!(matches!(got, Err(Error::Terminated)), "{transport}: {got:?}");
-            // The sender's socket ran on it too (inproc) or not (tcp).
-            if transport == "inproc" {
-                let sent = push.send("after the end").map_err(|e| e.error().to_string());
-                assert_eq!(sent, Err(Error::Terminated.to_string()));
-            }
+    within_limit(|| {
+        let (rt, pull) = on_own_runtime(SocketType::Pull, |pull| pull.bind("tcp://127.0.0.1:*").unwrap());
+        let push = connected(SocketType::Push, &pull.last_endpoint().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let receiver = Task::os_thread(move || {
+            tx.send(dhaga_testutil::current_tid()).unwrap();
+            pull.recv()
         });
-    }
+        let tid = util::RecvWithin::recv_within(&rx, "the receiver to start");
+        dhaga_testutil::wait_os_thread_blocked("the receiver to block in recv", tid);
+        drop(rt);
+        let got = receiver.join_within("the receiver to wake when the runtime ended");
+        assert!(matches!(got, Err(Error::Terminated)), "{got:?}");
+        drop(push);
+    });
+}
+
+/// An inproc connection runs on the connecting side's runtime: its end is
+/// a peer leaving for the binder, not the end of the binder's socket.
+#[test]
+fn a_connecting_peers_runtime_ending_does_not_end_the_binder() {
+    within_limit(|| {
+        // The server runs on the default runtime, which never ends.
+        let server = util::socket(SocketType::Pull);
+        let name = util::endpoint("inproc");
+        server.bind(&name).unwrap();
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let tcp = server.last_endpoint().unwrap();
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let client = rt.block_on(move || {
+            let client = Socket::new(SocketType::Push);
+            client.connect(&name).unwrap();
+            client.send("from the short-lived runtime").unwrap();
+            client
+        });
+        assert_eq!(
+            server.recv_within("the inproc client's message"),
+            Msg::from("from the short-lived runtime")
+        );
+        drop(rt);
+        assert!(
+            matches!(server.try_recv(), Err(Error::WouldBlock)),
+            "the server goes on"
+        );
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let push = connected(SocketType::Push, &tcp);
+        push.send_within("still served", "a tcp peer's message");
+        assert_eq!(server.recv_within("a tcp peer's message"), Msg::from("still served"));
+        drop(client);
+    });
+}
+
+/// Thread mode leaves the threads it started to finish on their own: a
+/// socket served by them goes on working, and a connection that ends
+/// normally there is no sign of the runtime's end.
+#[test]
+fn a_socket_served_by_thread_mode_threads_goes_on_after_the_runtime_is_dropped() {
+    within_limit(|| {
+        let rt = Runtime::builder().thread_mode(true).build().unwrap();
+        let (pull, events) = rt.block_on(|| {
+            let pull = util::socket(SocketType::Pull);
+            let events = pull.monitor();
+            pull.bind("tcp://127.0.0.1:*").unwrap();
+            (pull, events)
+        });
+        let endpoint = pull.last_endpoint().unwrap();
+        drop(rt);
+        let first = connected(SocketType::Push, &endpoint);
+        first.send_within("one", "the first peer's message");
+        assert_eq!(pull.recv_within("the first peer's message"), Msg::from("one"));
+        drop(first);
+        while !matches!(
+            util::RecvWithin::recv_within(&events, "the first peer's connection to end"),
+            MonitorEvent::Disconnected { .. }
+        ) {}
+        assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)), "not terminated");
+        let second = connected(SocketType::Push, &endpoint);
+        second.send_within("two", "the second peer's message");
+        assert_eq!(pull.recv_within("the second peer's message"), Msg::from("two"));
+    });
 }
 
 #[test]

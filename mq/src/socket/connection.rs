@@ -125,7 +125,7 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                 let endpoint = endpoint.clone();
                 let service = core.service();
                 spawn_colocated(move || {
-                    let _service = service;
+                    let _service = service.started();
                     if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
                         log::info!("{endpoint}: connection dropped: {reason}");
                         core.monitor.emit(|| MonitorEvent::Disconnected { endpoint });

@@ -26,7 +26,7 @@ use crate::socket::pattern::{Pattern, Route};
 use crate::socket::pipe::Outbox;
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify};
-use crate::zmtp::FRAME_COST;
+use crate::zmtp::message_cost;
 use crate::{Context, Msg, SocketType};
 
 mod readiness;
@@ -68,6 +68,9 @@ pub(crate) struct State {
     /// What the messages in the pipes' inbound queues cost
     /// ([`memory_cost`]), against the memory limit.
     queued_bytes: u64,
+    /// The memory limit (`Socket::set_memory_limit`), kept here to be read
+    /// under this lock.
+    memory_limit: Option<u64>,
     /// A reader waits because the memory limit was reached: taking a
     /// message wakes every pipe's reader.
     waiting_for_memory: bool,
@@ -78,19 +81,33 @@ pub(crate) struct State {
 }
 
 /// Held by each micro-thread that serves a socket (a listener, a connector,
-/// an accepted connection, an inproc pump), created where it is spawned.
-/// When the runtime it runs on shuts down, the micro-thread is unwound, or
-/// dropped before it started, and with it this guard, which tells the
-/// socket: its callers, who may wait on other threads or runtimes, would
-/// otherwise wait for messages and room that no longer come.
+/// an accepted connection), created where it is spawned and
+/// [`started`](Service::started) first thing in it. When the runtime it runs
+/// on shuts down, the micro-thread is unwound, or dropped before it started,
+/// and with it this guard, which tells the socket: its callers, who may wait
+/// on other threads or runtimes, would otherwise wait for messages and room
+/// that no longer come. A service that ends on its own (thread mode leaves
+/// started threads to finish) tells nothing.
 pub(crate) struct Service {
     core: std::sync::Weak<Core>,
     runtime: dhaga_runtime::Handle,
+    started: bool,
+}
+
+impl Service {
+    /// Marks the service as running: from now on only its unwinding by
+    /// the shutdown counts.
+    pub(crate) fn started(mut self) -> Service {
+        self.started = true;
+        self
+    }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if self.runtime.is_shut_down()
+        let killed = !self.started || std::thread::panicking();
+        if killed
+            && self.runtime.is_shut_down()
             && let Some(core) = self.core.upgrade()
         {
             core.runtime_ended();
@@ -145,6 +162,7 @@ impl Core {
                 next_routing_id: 0x6b8b_4567,
                 pattern: Pattern::new(socket_type),
                 queued_bytes: 0,
+                memory_limit: None,
                 waiting_for_memory: false,
                 runtime_ended: false,
             }),
@@ -180,7 +198,18 @@ impl Core {
         Service {
             core: Arc::downgrade(self),
             runtime: dhaga_runtime::Handle::current(),
+            started: false,
         }
+    }
+
+    /// Sets the memory limit for received messages; readers waiting for
+    /// memory look again.
+    pub(crate) fn set_memory_limit(&self, limit: Option<u64>) {
+        self.options().memory_limit = limit;
+        let mut state = self.lock();
+        state.memory_limit = limit;
+        state.waiting_for_memory = true;
+        state.memory_freed();
     }
 
     /// The runtime running (some of) this socket's services has shut down:
@@ -373,7 +402,6 @@ impl Core {
             Some(entry) => Arc::clone(&entry.room),
             None => return Delivered::Closed,
         };
-        let memory_limit = self.options().memory_limit;
         while !msgs.is_empty() {
             let step = room.wait_until(None, || {
                 let mut state = self.lock();
@@ -387,15 +415,15 @@ impl Core {
                 let was_empty = entry.inbound.is_empty();
                 let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
-                while entry.inbound.len() < entry.recv_hwm
-                    && let Some(msg) = msgs.front()
-                {
-                    // Over the memory limit, a message waits for room, unless
-                    // nothing else is queued (it may be larger than a limit
-                    // lowered after its connection started).
-                    if let Some(limit) = memory_limit
-                        && state.queued_bytes > 0
-                        && state.queued_bytes.saturating_add(memory_cost(msg)) > limit
+                while entry.inbound.len() < entry.recv_hwm && !msgs.is_empty() {
+                    // At the memory limit, messages wait for room. Below
+                    // it, one more goes in whatever its size, as one more
+                    // goes into a queue below its high-water mark: that
+                    // bounds what the queues hold by the limit and one
+                    // message, and a large message is never held back for
+                    // ever behind a stream of small ones.
+                    if let Some(limit) = state.memory_limit
+                        && state.queued_bytes >= limit
                     {
                         state.waiting_for_memory = true;
                         break;
@@ -887,10 +915,9 @@ impl State {
 }
 
 /// What a queued message costs against the memory limit: as the decoder
-/// counts it ([`FRAME_COST`] for each frame after the first).
+/// counts it ([`message_cost`]).
 fn memory_cost(msg: &Msg) -> u64 {
-    let frames = msg.len() as u64;
-    msg.size() as u64 + FRAME_COST * frames.saturating_sub(1)
+    message_cost(msg.size() as u64, msg.len() as u64)
 }
 
 #[cfg(test)]
@@ -1019,16 +1046,18 @@ mod tests {
     }
 
     #[test]
-    fn a_message_costs_its_bytes_and_a_handle_per_extra_frame() {
+    fn a_message_costs_its_bytes_and_a_handle_per_frame_past_the_eighth() {
         assert_eq!(memory_cost(&Msg::from("0123456789")), 10);
-        let three: Msg = ["0123456789"; 3].into_iter().collect();
-        assert_eq!(memory_cost(&three), 30 + 2 * FRAME_COST);
+        let eight: Msg = ["0123456789"; 8].into_iter().collect();
+        assert_eq!(memory_cost(&eight), 80);
+        let ten: Msg = ["0123456789"; 10].into_iter().collect();
+        assert_eq!(memory_cost(&ten), 100 + 2 * 32);
     }
 
     #[test]
     fn the_memory_limit_holds_back_what_does_not_fit() {
         let (core, pipes) = core_with_pipes(SocketType::Pull, 1);
-        core.options().memory_limit = Some(1000);
+        core.set_memory_limit(Some(1000));
         let sent: Vec<Msg> = (0..10).map(|i| Msg::from(vec![i; 300])).collect();
         let reader = {
             let (core, pipe, mut msgs) = (Arc::clone(&core), pipes[0], sent.iter().cloned().collect());
@@ -1043,11 +1072,11 @@ mod tests {
             let state = core.lock();
             (state.pipes[&pipes[0]].inbound.len(), state.queued_bytes)
         };
-        // Three fit in 1,000 bytes; the fourth waits.
-        assert_eq!(wait_for_memory(), (3, 900));
+        // Messages go in while less than 1,000 bytes are queued: four.
+        assert_eq!(wait_for_memory(), (4, 1200));
         // Taking one lets one more in, not more.
         assert_eq!(core.recv(false).unwrap(), sent[0]);
-        assert_eq!(wait_for_memory(), (3, 900));
+        assert_eq!(wait_for_memory(), (4, 1200));
         let mut got = vec![sent[0].clone()];
         while got.len() < sent.len() {
             match core.recv(true) {
@@ -1064,13 +1093,24 @@ mod tests {
     }
 
     #[test]
-    fn a_message_over_the_memory_limit_passes_an_empty_queue() {
-        // The limit was lowered after the connection's decoder started: the
-        // message cannot wait for room that will never come.
+    fn raising_the_memory_limit_lets_a_waiting_reader_on() {
         let (core, pipes) = core_with_pipes(SocketType::Pull, 1);
-        core.options().memory_limit = Some(100);
-        let mut msgs = VecDeque::from([Msg::from(vec![1; 500])]);
-        assert!(matches!(core.deliver(pipes[0], &mut msgs), Delivered::All));
-        assert_eq!(core.recv(true).unwrap().size(), 500);
+        core.set_memory_limit(Some(100));
+        let reader = {
+            let (core, pipe) = (Arc::clone(&core), pipes[0]);
+            std::thread::spawn(move || {
+                let mut msgs: VecDeque<Msg> = (0..3).map(|_| Msg::from(vec![1; 100])).collect();
+                matches!(core.deliver(pipe, &mut msgs), Delivered::All)
+            })
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while !core.lock().waiting_for_memory {
+            assert!(Instant::now() < deadline, "the reader never waited for memory");
+            std::thread::yield_now();
+        }
+        // Nothing is received: only the new limit lets the reader on.
+        core.set_memory_limit(None);
+        assert!(reader.join().unwrap());
+        assert_eq!(core.lock().queued_bytes, 300);
     }
 }

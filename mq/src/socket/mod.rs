@@ -142,7 +142,7 @@ impl Socket {
                     let stop = Arc::clone(&stop);
                     let service = self.core.service();
                     dhaga_runtime::spawn(move || {
-                        let _service = service;
+                        let _service = service.started();
                         connection::accept_loop(core, listener, shown, stop);
                     })
                 };
@@ -197,7 +197,7 @@ impl Socket {
                 // likely the one to receive what it reads.
                 let service = self.core.service();
                 drop(connection::spawn_colocated(move || {
-                    let _service = service;
+                    let _service = service.started();
                     connection::connect_loop(core, target, pipe);
                 }));
             }
@@ -459,10 +459,11 @@ impl Socket {
     /// RAM and swap, past which any message is refused).
     ///
     /// Unlike libzmq, which checks each frame alone, a multipart message
-    /// counts whole while it arrives: its frames' bytes, and 32 bytes for
-    /// each frame after the first (what holding a frame costs), so a
-    /// message of endless empty frames is cut off too. Applies to
-    /// connections made afterwards.
+    /// counts whole while it arrives: its frames' bytes, and 32 bytes (what
+    /// holding a frame costs) for each frame after the eighth, so that a
+    /// message of endless empty frames is cut off too while envelopes
+    /// (REQ's delimiter, ROUTER's routing ids) cost only their bytes.
+    /// Applies to connections made afterwards.
     pub fn set_max_msg_size(&self, size: Option<u64>) {
         self.core.options().max_msg_size = size;
     }
@@ -480,15 +481,19 @@ impl Socket {
     ///
     /// At the limit, the connections stop reading from their peers (as
     /// when the receive high-water mark is reached) until `recv` makes
-    /// room, and the kernel's flow control holds the peers back; a peer
-    /// sending one message larger than the limit is disconnected, as for
-    /// the maximum message size. Beyond the limit, each connection holds
-    /// only the message it is reading (at most the limit) and its read
-    /// buffer. libzmq has no such option. The limit on what waits for
+    /// room, and the kernel's flow control holds the peers back. Below it,
+    /// one more message is let in whatever its size, as below the
+    /// high-water mark, so a large message never waits for ever behind a
+    /// stream of small ones: what waits for `recv` stays under the limit
+    /// plus one message. A peer sending a message larger than the limit is
+    /// disconnected, as for the maximum message size. Beyond that, each
+    /// connection holds only the message it is reading (at most the limit)
+    /// and its read buffer. Messages an XPUB receives (subscriptions) are
+    /// not counted. libzmq has no such option. The limit on what waits for
     /// `recv` applies at once; the message size it implies, to connections
     /// made afterwards.
     pub fn set_memory_limit(&self, bytes: Option<u64>) {
-        self.core.options().memory_limit = bytes;
+        self.core.set_memory_limit(bytes);
     }
 
     /// The memory limit for received messages.

@@ -153,11 +153,22 @@ fn join(connecter: &Arc<Core>, pipe: PipeId, binder: &Arc<Core>) -> Result<()> {
 
 /// Moves messages from `from`'s outbox to `to`'s pipe until either side
 /// ends; then ends the connection on both sides.
+///
+/// The pump runs on the connecting side's runtime. If that runtime shuts
+/// down, the connection ends as if the peer had left (for the binder it
+/// is a peer leaving, as it would be with libzmq): neither socket is
+/// terminated by it.
 fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<Core>, to_pipe: PipeId) {
-    // Both sockets depend on it.
-    let services = (from.service(), to.service());
+    // Ends the connection however the pump ends: returning, unwound by a
+    // shutdown, or dropped before it started.
+    let end = PumpEnd {
+        from: Arc::clone(&from),
+        from_pipe,
+        to: Arc::clone(&to),
+        to_pipe,
+    };
     dhaga_runtime::spawn(move || {
-        let _services = services;
+        let _end = end;
         while let Take::Msgs(msgs) = outbox.take() {
             // Subscriptions (the only commands between sockets of one
             // process) travel as messages, ahead of the batch.
@@ -178,7 +189,21 @@ fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<C
                 break;
             }
         }
-        to.remove_pipe(to_pipe);
-        from.remove_pipe(from_pipe);
     });
+}
+
+/// Ends an inproc connection on both sides when dropped (see
+/// [`spawn_pump`]).
+struct PumpEnd {
+    from: Arc<Core>,
+    from_pipe: PipeId,
+    to: Arc<Core>,
+    to_pipe: PipeId,
+}
+
+impl Drop for PumpEnd {
+    fn drop(&mut self) {
+        self.to.remove_pipe(self.to_pipe);
+        self.from.remove_pipe(self.from_pipe);
+    }
 }

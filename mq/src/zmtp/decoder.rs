@@ -25,10 +25,20 @@ pub(crate) enum Item {
     Command(Command),
 }
 
-/// What one frame after the first adds to a message's size beyond its body, for the limits: the
-/// handle a frame is kept in (a [`Bytes`], four words). Counting it bounds a message of millions
-/// of empty frames like one of as many bytes.
+/// What a frame after the first [`FREE_FRAMES`] adds to a message's size beyond its body, for the
+/// limits: the handle a frame is kept in (a [`Bytes`], four words). Counting it bounds a message
+/// of millions of empty frames like one of as many bytes.
 pub(crate) const FRAME_COST: u64 = 32;
+
+/// The frames of a message that cost only their bodies: envelopes (REQ's empty delimiter,
+/// ROUTER's routing ids) then fit a small maximum message size as they do in libzmq, which
+/// checks each frame alone.
+pub(crate) const FREE_FRAMES: u64 = 8;
+
+/// What a message's `frames` frames (with `bodies` bytes in all) count for against the limits.
+pub(crate) fn message_cost(bodies: u64, frames: u64) -> u64 {
+    bodies.saturating_add(FRAME_COST.saturating_mul(frames.saturating_sub(FREE_FRAMES)))
+}
 
 /// Decodes frames from a peer's byte stream, after the greeting and handshake.
 ///
@@ -40,9 +50,10 @@ pub(crate) const FRAME_COST: u64 = 32;
 /// Every message is held to a size limit, checked at each frame's header, before its body
 /// arrives: the maximum message size if one is set (libzmq's `ZMQ_MAXMSGSIZE`), and in any case
 /// this machine's memory ([`machine_memory`]), which no message can exceed and still be held. A
-/// multipart message counts whole, while it arrives: its frames' bodies and [`FRAME_COST`] for
-/// each frame after the first, so a message that never ends is refused once it reaches the limit.
-/// (libzmq checks each frame alone.) A command is held to the limit alone.
+/// multipart message counts whole, while it arrives ([`message_cost`]): its frames' bodies and
+/// [`FRAME_COST`] for each frame after the first [`FREE_FRAMES`], so a message that never ends is
+/// refused once it reaches the limit. (libzmq checks each frame alone.) A command is held to the
+/// limit alone.
 ///
 /// Between calls it remembers the multipart message in progress, to count it and to refuse a
 /// command between two of its frames.
@@ -54,8 +65,8 @@ pub(crate) struct Decoder {
     /// Whether the last frame returned had MORE set, so the next frame belongs to the same
     /// message.
     in_message: bool,
-    /// The size of the message in progress so far (bodies and per-frame costs).
-    message_size: u64,
+    /// The bodies' bytes of the message in progress so far.
+    message_bytes: u64,
     /// The frames of the message in progress so far.
     message_frames: u64,
 }
@@ -67,7 +78,7 @@ impl Decoder {
         Decoder {
             limit: message_limit(max_msg_size),
             in_message: false,
-            message_size: 0,
+            message_bytes: 0,
             message_frames: 0,
         }
     }
@@ -94,10 +105,10 @@ impl Decoder {
             return Err(ProtocolError::CommandInsideMessage);
         }
         if self.in_message {
-            let size = self
-                .message_size
-                .saturating_add(FRAME_COST)
-                .saturating_add(header.body_len);
+            let size = message_cost(
+                self.message_bytes.saturating_add(header.body_len),
+                self.message_frames + 1,
+            );
             if size > self.limit {
                 return Err(ProtocolError::MessageTooLarge {
                     size,
@@ -122,10 +133,10 @@ impl Decoder {
             return Command::decode(body).map(|command| Some(Item::Command(command)));
         }
         if self.in_message {
-            self.message_size += FRAME_COST + header.body_len;
+            self.message_bytes += header.body_len;
             self.message_frames += 1;
         } else {
-            self.message_size = header.body_len;
+            self.message_bytes = header.body_len;
             self.message_frames = 1;
         }
         self.in_message = header.more();
@@ -257,19 +268,19 @@ mod tests {
 
     #[test]
     fn a_multipart_message_counts_whole_against_the_limit() {
-        // 50 + 32 + 18 = 100 bytes: exactly the limit passes.
+        // 50 + 50 = 100 bytes: exactly the limit passes.
         let mut buf = BytesMut::new();
         encode_frame(&mut buf, true, &[1; 50]);
-        encode_frame(&mut buf, false, &[2; 18]);
+        encode_frame(&mut buf, false, &[2; 50]);
         // The count starts again with the next message.
         encode_frame(&mut buf, true, &[3; 50]);
-        encode_frame(&mut buf, false, &[4; 18]);
+        encode_frame(&mut buf, false, &[4; 50]);
         assert_eq!(decode_all(&mut Decoder::new(Some(100)), &buf).len(), 4);
 
         // One byte more is refused at the second frame's header, before its body.
         let mut buf = BytesMut::new();
         encode_frame(&mut buf, true, &[1; 50]);
-        buf.extend_from_slice(&[0x00, 19]);
+        buf.extend_from_slice(&[0x00, 51]);
         let mut decoder = Decoder::new(Some(100));
         assert!(matches!(
             decoder.decode(&mut buf),
@@ -291,9 +302,21 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_cost_only_their_bytes() {
+        // A REQ's request: an empty delimiter, then the body; a ROUTER's: a routing id before.
+        let mut buf = BytesMut::new();
+        encode_frame(&mut buf, true, b"");
+        encode_frame(&mut buf, false, b"hello");
+        encode_frame(&mut buf, true, b"\x00\x6b\x8b\x45\x67");
+        encode_frame(&mut buf, true, b"");
+        encode_frame(&mut buf, false, b"hello");
+        assert_eq!(decode_all(&mut Decoder::new(Some(16)), &buf).len(), 5);
+    }
+
+    #[test]
     fn a_message_that_never_ends_is_refused_at_the_limit() {
-        // Empty frames cost FRAME_COST each after the first: with a limit of 1,000 bytes the
-        // 33rd frame would make 1,024.
+        // Empty frames cost FRAME_COST each after the first FREE_FRAMES: with a limit of 1,000
+        // bytes the 40th frame would make 32 * 32 = 1,024.
         let mut buf = BytesMut::new();
         for _ in 0..1000 {
             encode_frame(&mut buf, true, b"");
@@ -307,12 +330,12 @@ mod tests {
                 Err(error) => break error,
             }
         };
-        assert_eq!(frames, 32);
+        assert_eq!(frames, 39);
         assert_eq!(
             error,
             ProtocolError::MessageTooLarge {
                 size: 32 * FRAME_COST,
-                frames: 33,
+                frames: 40,
                 max: 1000
             }
         );

@@ -58,7 +58,7 @@ pub(crate) enum ProtocolError {
     /// it arrived: its frames so far and the next one's header, counted as the decoder does.
     MessageTooLarge {
         /// The message's size with the frame whose header showed it: bodies, and 32 bytes for
-        /// each frame after the first.
+        /// each frame after the eighth.
         size: u64,
         /// Its frames, the one announced included.
         frames: u64,

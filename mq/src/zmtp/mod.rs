@@ -70,7 +70,7 @@ mod tests;
 pub(crate) use self::decoder::machine_memory;
 pub(crate) use self::{
     command::Command,
-    decoder::{Decoder, FRAME_COST, Item},
+    decoder::{Decoder, Item, message_cost},
     error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
     handshake::Handshake,
