@@ -8,13 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dhaga_mq::{Error, MonitorEvent, Msg, SocketType};
-use util::{JoinWithin, RecvWithin, SocketWithin, bound, connected, text, wait_until, within_limit};
-
-/// An endpoint nobody listens on: a port that was free a moment ago.
-fn unreachable_tcp() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp://{}", listener.local_addr().unwrap())
-}
+use util::{JoinWithin, RecvWithin, SocketWithin, bound, connected, text, unreachable_tcp, wait_until, within_limit};
 
 #[test]
 fn sends_beyond_the_high_water_mark_wait_then_time_out() {

@@ -144,10 +144,7 @@ fn close_does_not_wait_for_connections_that_are_gone() {
         // Messages wait for a peer that never comes; the default linger
         // waits for ever for them to be delivered, by a connector that
         // the runtime's end unwound.
-        let unreachable = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("tcp://{}", listener.local_addr().unwrap())
-        };
+        let unreachable = util::unreachable_tcp();
         let (rt, push) = on_own_runtime(SocketType::Push, move |push| push.connect(&unreachable).unwrap());
         push.send("never delivered").unwrap();
         assert_eq!(push.linger(), None);
@@ -160,10 +157,7 @@ fn close_does_not_wait_for_connections_that_are_gone() {
 #[test]
 fn a_sender_waiting_for_room_is_woken() {
     within_limit(|| {
-        let unreachable = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("tcp://{}", listener.local_addr().unwrap())
-        };
+        let unreachable = util::unreachable_tcp();
         let (rt, push) = on_own_runtime(SocketType::Push, move |push| {
             push.set_send_hwm(1);
             push.connect(&unreachable).unwrap();

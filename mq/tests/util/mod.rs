@@ -27,6 +27,12 @@ pub(crate) fn endpoint(transport: &str) -> String {
     }
 }
 
+/// An endpoint nobody listens on: a port that was free a moment ago.
+pub(crate) fn unreachable_tcp() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", listener.local_addr().unwrap())
+}
+
 /// A socket with receive and send timeouts, so a bug fails a test instead
 /// of hanging it.
 pub(crate) fn socket(socket_type: SocketType) -> Socket {
