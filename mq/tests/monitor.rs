@@ -15,7 +15,7 @@ use dhaga_mq::{Endpoint, Error, HandshakeFailure, MonitorEvent, Msg, SocketType}
 use dhaga_runtime::sync::{Receiver, RecvTimeoutError, TryRecvError};
 use dhaga_testutil::CTXS;
 use raw::RawPeer;
-use util::{PATIENCE, RecvWithin, SocketWithin, bound, connected, within_limit};
+use util::{PATIENCE, RecvWithin, SocketWithin, bound, connected, unreachable_tcp, within_limit};
 
 /// The next monitor event, expected to be `what`; fails the test, naming
 /// it, if none comes within [`PATIENCE`].
@@ -58,13 +58,6 @@ fn until_the_server_hangs_up(stream: &mut TcpStream) {
 /// An endpoint as events name it.
 fn endpoint(text: &str) -> Endpoint {
     text.parse().unwrap()
-}
-
-/// A `tcp://` endpoint nobody listens on: a port that was free a moment
-/// ago.
-fn unreachable_tcp() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp://{}", listener.local_addr().unwrap())
 }
 
 #[test]
