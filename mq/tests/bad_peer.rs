@@ -279,22 +279,24 @@ fn a_flooding_peer_does_not_starve_the_others() {
         let endpoint = util::RecvWithin::recv_within(&endpoint_rx, "the server's endpoint");
 
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let chunks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (flooding_tx, flooding_rx) = std::sync::mpsc::channel();
         let flooder = {
-            let (endpoint, done) = (endpoint.clone(), std::sync::Arc::clone(&done));
+            let (endpoint, done, chunks) = (
+                endpoint.clone(),
+                std::sync::Arc::clone(&done),
+                std::sync::Arc::clone(&chunks),
+            );
             std::thread::spawn(move || {
                 let mut peer = raw::RawPeer::connect(&endpoint, "REQ");
                 let one = raw::ping(0, b"");
                 let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 8192).collect();
-                let mut chunks = 0u64;
                 while !done.load(std::sync::atomic::Ordering::Acquire) {
                     peer.send(&chunk);
-                    chunks += 1;
-                    if chunks == 1 {
+                    if chunks.fetch_add(1, std::sync::atomic::Ordering::Release) == 0 {
                         flooding_tx.send(()).unwrap();
                     }
                 }
-                chunks
             })
         };
         flooding_rx.recv_within("the flood to start");
@@ -304,9 +306,13 @@ fn a_flooding_peer_does_not_starve_the_others() {
             req.recv_within("the reply to the good peer, during the flood"),
             Msg::from("served?")
         );
+        // The flood went on: the server still reads it after the reply.
+        let at_reply = chunks.load(std::sync::atomic::Ordering::Acquire);
+        util::wait_until("the flood to go on after the good peer was served", || {
+            chunks.load(std::sync::atomic::Ordering::Acquire) > at_reply
+        });
         done.store(true, std::sync::atomic::Ordering::Release);
-        let chunks = flooder.join_within("the flooding peer").unwrap();
-        assert!(chunks > 1, "the flood went on while the good peer was served");
+        flooder.join_within("the flooding peer").unwrap();
         stop_tx.send(()).unwrap();
         server.join_within("the server").unwrap();
     });
