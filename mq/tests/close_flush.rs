@@ -187,3 +187,44 @@ fn dropping_a_bound_socket_in_thread_mode_returns() {
         .join_within("Socket::drop to return in thread mode");
     });
 }
+
+/// The linger deadline holds against a peer that reads a little now and
+/// then, and without the timer that `close` starts on the closing caller's
+/// runtime: the connection's writer keeps the deadline itself. (Each write
+/// waited for the whole linger time again, so a peer reading 1 MiB every
+/// 50 ms kept a 200 ms linger going for as long as the queue lasted.)
+#[test]
+fn a_peer_reading_slowly_cannot_stretch_the_linger_time() {
+    const QUEUED: usize = 200 * 1024 * 1024;
+    within_limit(|| {
+        // The connections run on the default runtime.
+        let push = util::socket(SocketType::Push);
+        push.set_linger(Some(Duration::from_millis(200)));
+        push.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = raw::RawPeer::connect(&push.last_endpoint().unwrap(), "PULL");
+        let mib = Bytes::from(vec![7u8; 1024 * 1024]);
+        for _ in 0..QUEUED / mib.len() {
+            push.send_within(mib.clone(), "a 1 MiB message (the same bytes each time)");
+        }
+        // Dropped (closed, not waited for) on a runtime that ends at once:
+        // its cut-off timer goes with it.
+        let closer = Runtime::builder().workers(1).build().unwrap();
+        closer.block_on(move || drop(push));
+        drop(closer);
+        // 20 MiB/s: the queue would take 10 s to read.
+        let mut read = 0;
+        let mut chunk = vec![0u8; 1024 * 1024];
+        loop {
+            match std::io::Read::read(&mut peer.stream, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+            // The attack's pace, not an ordering.
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            read < QUEUED / 2,
+            "the peer read {read} of {QUEUED} bytes before the connection ended: the linger time stretched"
+        );
+    });
+}

@@ -533,13 +533,11 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
         if let Some(ping) = pinger.as_mut().and_then(|p| p.beat(Instant::now())) {
             commands.push(ping);
         }
-        if let Some(deadline) = outbox.linger_deadline() {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1));
-            let _ = stream.set_write_timeout(Some(left));
-        }
-        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor) {
+        // After close, everything must be written by the linger deadline,
+        // which the writer keeps itself (the timer `close` starts runs on
+        // the closing caller's runtime, which may end first).
+        let deadline = outbox.linger_deadline();
+        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor, deadline) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -552,7 +550,14 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
 /// Encodes `msgs` and writes them with as few `writev`s as possible:
 /// headers and small frames are copied into `out`, large frames go out from
 /// their own buffers, all gathered.
-fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: &[Msg], minor: u8) -> io::Result<()> {
+fn write_batch(
+    stream: &Stream,
+    out: &mut BytesMut,
+    commands: &[Command],
+    msgs: &[Msg],
+    minor: u8,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
     /// A piece of the batch: a stretch of `out`, or a large frame.
     enum Piece<'a> {
         Encoded(Range<usize>),
@@ -600,7 +605,7 @@ fn write_batch(stream: &Stream, out: &mut BytesMut, commands: &[Command], msgs: 
                 Piece::Frame(frame) => IoSlice::new(frame),
             })
             .collect();
-        stream.write_all_vectored(&mut slices)?;
+        stream.write_all_vectored(&mut slices, deadline)?;
     }
     Ok(())
 }

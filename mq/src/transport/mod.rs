@@ -8,7 +8,7 @@ mod tcp;
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dhaga_net::{TcpStream, UnixStream};
 
@@ -44,9 +44,20 @@ impl Stream {
 
     /// Writes every byte of `bufs`, gathering them in as few `writev`s as
     /// the socket takes.
-    pub(crate) fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    /// Writes all of `bufs`, by `deadline` if there is one: each write may
+    /// wait only for what is left of it, so a peer that reads a little now
+    /// and then cannot stretch it ([`io::ErrorKind::TimedOut`] once it has
+    /// passed).
+    pub(crate) fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>], deadline: Option<Instant>) -> io::Result<()> {
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the linger time is over"));
+                }
+                self.set_write_timeout(Some(left))?;
+            }
             match each_stream!(self, s => (&*s).write_vectored(bufs)) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => IoSlice::advance_slices(&mut bufs, n),
