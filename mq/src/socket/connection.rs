@@ -534,10 +534,9 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             commands.push(ping);
         }
         // After close, everything must be written by the linger deadline,
-        // which the writer keeps itself (the timer `close` starts runs on
-        // the closing caller's runtime, which may end first).
-        let deadline = outbox.linger_deadline();
-        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor, deadline) {
+        // which the writer keeps itself, write by write (the timer `close`
+        // starts runs on the closing caller's runtime, which may end first).
+        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor, outbox) {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -549,14 +548,15 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
 
 /// Encodes `msgs` and writes them with as few `writev`s as possible:
 /// headers and small frames are copied into `out`, large frames go out from
-/// their own buffers, all gathered.
+/// their own buffers, all gathered. After the socket closed, by `outbox`'s
+/// linger deadline.
 fn write_batch(
     stream: &Stream,
     out: &mut BytesMut,
     commands: &[Command],
     msgs: &[Msg],
     minor: u8,
-    deadline: Option<Instant>,
+    outbox: &Outbox,
 ) -> io::Result<()> {
     /// A piece of the batch: a stretch of `out`, or a large frame.
     enum Piece<'a> {
@@ -605,7 +605,7 @@ fn write_batch(
                 Piece::Frame(frame) => IoSlice::new(frame),
             })
             .collect();
-        stream.write_all_vectored(&mut slices, deadline)?;
+        stream.write_all_vectored(&mut slices, || outbox.linger_deadline())?;
     }
     Ok(())
 }

@@ -44,14 +44,19 @@ impl Stream {
 
     /// Writes every byte of `bufs`, gathering them in as few `writev`s as
     /// the socket takes.
-    /// Writes all of `bufs`, by `deadline` if there is one: each write may
-    /// wait only for what is left of it, so a peer that reads a little now
-    /// and then cannot stretch it ([`io::ErrorKind::TimedOut`] once it has
-    /// passed).
-    pub(crate) fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>], deadline: Option<Instant>) -> io::Result<()> {
+    /// Writes all of `bufs`, by the deadline `deadline()` gives before each
+    /// write, if any (it may appear during a long write: the socket
+    /// closed): each write may wait only for what is left of it, so a peer
+    /// that reads a little now and then cannot stretch it
+    /// ([`io::ErrorKind::TimedOut`] once it has passed).
+    pub(crate) fn write_all_vectored(
+        &self,
+        mut bufs: &mut [IoSlice<'_>],
+        deadline: impl Fn() -> Option<Instant>,
+    ) -> io::Result<()> {
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
-            if let Some(deadline) = deadline {
+            if let Some(deadline) = deadline() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "the linger time is over"));
