@@ -228,3 +228,35 @@ fn a_peer_reading_slowly_cannot_stretch_the_linger_time() {
         );
     });
 }
+
+/// After everything was delivered, a peer that never closes its side is
+/// cut off at the linger deadline even when the timer `close` started is
+/// gone with its runtime: the writer, done writing, keeps the deadline.
+#[test]
+fn a_peer_that_never_closes_is_cut_off_at_the_linger_deadline() {
+    within_limit(|| {
+        let push = util::socket(SocketType::Push);
+        push.set_linger(Some(Duration::from_millis(200)));
+        push.bind("tcp://127.0.0.1:*").unwrap();
+        let mut peer = raw::RawPeer::connect(&push.last_endpoint().unwrap(), "PULL");
+        push.send_within("the last message", "the message before close");
+        assert_eq!(
+            peer.message_within("the message before close"),
+            [b"the last message".to_vec()]
+        );
+        let closer = Runtime::builder().workers(1).build().unwrap();
+        closer.block_on(move || drop(push));
+        drop(closer);
+        // The peer keeps its side open and writes now and then (a byte of
+        // a frame it never finishes): once the connection is gone, a write
+        // fails.
+        let mut writes = 0;
+        util::wait_until("the connection to be cut off at the linger deadline", || {
+            writes += 1;
+            // The peer's pace, not an ordering.
+            thread::sleep(Duration::from_millis(20));
+            std::io::Write::write(&mut peer.stream, &[0x00]).is_err()
+        });
+        assert!(writes > 1, "the connection ended before the peer wrote");
+    });
+}

@@ -304,11 +304,12 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     );
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
-    // connection off. Otherwise the connection is over and so is the
+    // connection off: the writer, done or waiting for that deadline, is
+    // told to stop. Otherwise the connection is over and so is the
     // writing, including a `write` the writer may be stuck in (a peer that
     // stopped reading).
+    outbox.stop_writer();
     if !core.is_closed() {
-        outbox.stop_writer();
         let _ = stream.shutdown(Shutdown::Both);
     }
     let _ = writer.join();
@@ -524,8 +525,14 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
                 // (Hanging up both directions at once makes libzmq drop an
                 // ipc connection's unread messages when its input is paused
                 // at the high-water mark.) A peer that never closes is cut
-                // off at the linger deadline.
+                // off at the linger deadline: by the timer `close` starts,
+                // and here too, should that timer's runtime have ended.
                 let _ = stream.shutdown(Shutdown::Write);
+                if let Some(deadline) = outbox.linger_deadline()
+                    && !outbox.stopped_by(deadline)
+                {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
                 return;
             }
         };

@@ -180,6 +180,17 @@ impl Outbox {
         pong.into_iter().chain(queue.commands.drain(..)).collect()
     }
 
+    /// Waits until the writer is told to stop, or `deadline`; whether it
+    /// was.
+    pub(crate) fn stopped_by(&self, deadline: Instant) -> bool {
+        match self.data.wait_until(Some(deadline), || self.lock().stop.then_some(())) {
+            Ok(()) => true,
+            Err(Gave::TimedOut) => false,
+            // Unwinding: nobody waits for this connection any more.
+            Err(Gave::Unwinding) => true,
+        }
+    }
+
     /// Tells the current writer to stop (its connection ended).
     pub(crate) fn stop_writer(&self) {
         self.lock().stop = true;
