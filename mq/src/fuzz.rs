@@ -862,10 +862,11 @@ fn judge_ready(rest: &[u8], ours: SocketType) -> Ready<'_> {
     let identity = match first(&properties, "Identity").filter(|id| !id.is_empty()) {
         Some(id) if id.len() > MAX_IDENTITY || id[0] == 0 => {
             if ours == SocketType::Router {
-                return refuse(if id[0] == 0 {
-                    ProtocolError::IdentityReserved
-                } else {
+                // The grammar's length first, then the reserved first byte.
+                return refuse(if id.len() > MAX_IDENTITY {
                     ProtocolError::IdentityTooLong(id.len())
+                } else {
+                    ProtocolError::IdentityReserved
                 });
             }
             // Sockets other than ROUTER ignore the property.
