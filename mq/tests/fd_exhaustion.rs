@@ -114,7 +114,7 @@ fn dripping_handshakes_that_take_every_descriptor_are_cut_off_and_clients_served
     );
     req.send("bye").unwrap();
     assert_eq!(req.recv().unwrap(), Msg::from("bye"));
-    let status = wait_within(&mut child, HANG_LIMIT);
+    let status = wait_within(child, HANG_LIMIT);
     assert!(status.success(), "the server's process failed: {status}");
 }
 
@@ -179,19 +179,16 @@ fn drip(mut attackers: Vec<TcpStream>, dripping: &AtomicBool, cut_off: &AtomicUs
     }
 }
 
-/// Waits for `child` to exit, for at most `limit`.
-fn wait_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server's process did not exit within {limit:?}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+/// Waits for `child` to exit, for at most `limit` (on a thread of its own,
+/// reporting on a channel).
+fn wait_within(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|e| panic!("waited {limit:?} for the server's process to exit: {e}"))
+        .expect("wait for the server's process")
 }
 
 /// Kills the server's process if the test fails before it exits.
