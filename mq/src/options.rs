@@ -1,10 +1,13 @@
 //! Socket options: libzmq's, with libzmq's defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::SocketType;
+use crate::error::{Error, Result};
+use crate::zmtp::{ClientKeys, Mechanism, PublicKey, SecretKey, Security};
 
 /// The options one socket was configured with. Options that shape a
 /// connection (high-water marks, maximum message size, routing id) apply to
@@ -53,6 +56,18 @@ pub(crate) struct Options {
     /// `ZMQ_BACKLOG`: the `listen(2)` backlog of `tcp` and `ipc` endpoints
     /// bound afterwards.
     pub(crate) backlog: u32,
+    /// `ZMQ_MECHANISM`: the security mechanism, as the last security option
+    /// set chose it (libzmq's rules, see `socket/security.rs`).
+    pub(crate) mechanism: Mechanism,
+    /// Whether this socket is the mechanism's server (`ZMQ_CURVE_SERVER`,
+    /// `ZMQ_PLAIN_SERVER`).
+    pub(crate) as_server: bool,
+    /// `ZMQ_CURVE_PUBLICKEY`: C, a client's long-term public key.
+    pub(crate) curve_public: Option<PublicKey>,
+    /// `ZMQ_CURVE_SECRETKEY`: c or s, the long-term secret key.
+    pub(crate) curve_secret: Option<Arc<SecretKey>>,
+    /// `ZMQ_CURVE_SERVERKEY`: S, the server a client trusts.
+    pub(crate) curve_server_key: Option<PublicKey>,
 }
 
 impl Options {
@@ -78,6 +93,45 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The security a connection's handshake runs with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] when the keys the mechanism and role need
+    /// are not set, or do not belong together.
+    pub(crate) fn security(&self) -> Result<Security> {
+        let invalid = |option, reason| Err(Error::InvalidOption { option, reason });
+        match (self.mechanism, self.as_server) {
+            (Mechanism::Curve, true) => match &self.curve_secret {
+                Some(secret) => Ok(Security::CurveServer(Arc::clone(secret))),
+                None => invalid("curve_secretkey", "a CURVE server needs its secret key"),
+            },
+            (Mechanism::Curve, false) => {
+                let Some(server) = self.curve_server_key else {
+                    return invalid(
+                        "curve_serverkey",
+                        "a CURVE client needs the server's public key (or set curve_server for a server)",
+                    );
+                };
+                let Some(secret) = &self.curve_secret else {
+                    return invalid("curve_secretkey", "a CURVE client needs its own secret key");
+                };
+                let public = secret.public_key();
+                if self.curve_public.is_some_and(|given| given != public) {
+                    return invalid("curve_publickey", "it is not the public half of curve_secretkey");
+                }
+                Ok(Security::CurveClient(Arc::new(ClientKeys {
+                    public,
+                    secret: SecretKey::clone(secret),
+                    server,
+                })))
+            }
+            _ => Ok(Security::Null),
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -97,6 +151,11 @@ impl Default for Options {
             heartbeat_timeout: None,
             heartbeat_ttl_deciseconds: 0,
             backlog: 100,
+            mechanism: Mechanism::Null,
+            as_server: false,
+            curve_public: None,
+            curve_secret: None,
+            curve_server_key: None,
         }
     }
 }

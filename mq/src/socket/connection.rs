@@ -37,7 +37,8 @@ use crate::socket::pipe::{Outbox, Take};
 use crate::socket::pubsub;
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
-    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame, encode_frame_header,
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, Mechanism, ProtocolError, Sealer, encode_command, encode_frame,
+    encode_frame_header,
 };
 use crate::{Msg, SocketType};
 
@@ -124,7 +125,8 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
                 let service = core.service();
-                spawn_colocated(move || {
+                let stack = connection_stack(core.options().mechanism);
+                spawn_colocated(stack, move || {
                     let _service = service.started();
                     if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
                         log::info!("{endpoint}: connection dropped: {reason}");
@@ -197,10 +199,30 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
     }
 }
 
-/// Spawns `f` on the caller's worker (see `dhaga_runtime::Builder::colocate`).
-pub(crate) fn spawn_colocated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    dhaga_runtime::Builder::new()
-        .colocate()
+/// The stack of a connection's micro-threads (its reader and its writer):
+/// the runtime's default, or with CURVE [`CURVE_STACK`].
+pub(crate) fn connection_stack(mechanism: Mechanism) -> Option<usize> {
+    (mechanism == Mechanism::Curve).then_some(CURVE_STACK)
+}
+
+/// The stack of a CURVE connection's micro-threads. X25519 and
+/// XSalsa20-Poly1305 need under 8 KiB optimised but up to 64 KiB in a debug
+/// build, beyond a 64 KiB stack with the connection's own frames; only the
+/// pages a stack touches take memory.
+const CURVE_STACK: usize = 256 * 1024;
+
+/// Spawns `f` on the caller's worker (see `dhaga_runtime::Builder::colocate`),
+/// on a stack of `stack` bytes (`None`: the runtime's default).
+pub(crate) fn spawn_colocated<T: Send + 'static>(
+    stack: Option<usize>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let builder = dhaga_runtime::Builder::new().colocate();
+    let builder = match stack {
+        Some(bytes) => builder.stack_size(bytes),
+        None => builder,
+    };
+    builder
         .spawn(f)
         .unwrap_or_else(|e| panic!("dhaga-mq: cannot start a connection's micro-thread: {e}"))
 }
@@ -221,7 +243,19 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     // read and write may wait only for what is left of it.
     let deadline = (!options.handshake_ivl.is_zero()).then(|| Instant::now() + options.handshake_ivl);
     let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "the handshake timed out");
-    let mut handshake = Handshake::new(core.socket_type, identity, false);
+    // Checked at bind and connect; options changed since may not add up.
+    let security = match options.security() {
+        Ok(security) => security,
+        Err(e) => {
+            log::warn!("{endpoint}: cannot handshake: {e}");
+            return handshake_failed(
+                core,
+                endpoint,
+                HandshakeFailure::NoDetail(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
+            );
+        }
+    };
+    let mut handshake = Handshake::new(core.socket_type, identity, security);
     let peer = loop {
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -262,6 +296,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     };
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(None);
+    let (sealer, opener) = handshake.cipher().unzip();
+    let decoder = match opener {
+        Some(opener) => Decoder::encrypted(options.message_limit(), opener),
+        None => Decoder::new(options.message_limit()),
+    };
     core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.clone(),
     });
@@ -290,7 +329,8 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         // sends from the micro-thread the reader woke, reach the writer
         // without waking another worker.
         let minor = peer.minor;
-        spawn_colocated(move || write_loop(&stream, &outbox, minor, pinger))
+        let stack = connection_stack(options.mechanism);
+        spawn_colocated(stack, move || write_loop(&stream, &outbox, minor, pinger, sealer))
     };
     let end = read_loop(
         core,
@@ -299,7 +339,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         &outbox,
         input,
         scratch,
-        options.message_limit(),
+        decoder,
         liveness.as_deref(),
     );
     // On a closed socket the reader saw the peer close (after the writer
@@ -353,10 +393,9 @@ fn read_loop(
     outbox: &Outbox,
     mut input: BytesMut,
     mut scratch: Vec<u8>,
-    message_limit: Option<u64>,
+    mut decoder: Decoder,
     liveness: Option<&Liveness>,
 ) -> End {
-    let mut decoder = Decoder::new(message_limit);
     let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
     let mut partial = Msg::new();
     let mut batch = VecDeque::new();
@@ -510,7 +549,7 @@ fn on_command(command: Command, outbox: &Outbox) -> Option<ProtocolError> {
 /// Subscriptions are written in the form the peer's ZMTP version (3.`minor`)
 /// knows. With heartbeats on (`pinger`), wakes up for each PING too (the
 /// reader judges whether the peer answers).
-fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>) {
+fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pinger>, mut sealer: Option<Sealer>) {
     let mut out = BytesMut::new();
     let mut turn = Turn::default();
     loop {
@@ -543,7 +582,11 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
         // After close, everything must be written by the linger deadline,
         // which the writer keeps itself, write by write (the timer `close`
         // starts runs on the closing caller's runtime, which may end first).
-        if let Err(e) = write_batch(stream, &mut out, &commands, &msgs, minor, outbox) {
+        let written = match &mut sealer {
+            None => write_batch(stream, &mut out, &commands, &msgs, minor, outbox),
+            Some(sealer) => write_sealed(stream, &mut out, &commands, &msgs, minor, outbox, sealer),
+        };
+        if let Err(e) = written {
             log::debug!("{}: write failed: {e}", stream.peer());
             // Wake the reader so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -551,6 +594,57 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
         }
         turn.did(1 + u32::try_from(msgs.len()).unwrap_or(TURN));
     }
+}
+
+/// How much a CURVE batch encrypts before writing it: the frames are copied
+/// while they are sealed, so a batch of large messages goes out in pieces
+/// of about this size instead of all at once.
+const SEALED_CHUNK: usize = 256 * 1024;
+
+/// Seals `commands` and `msgs` into MESSAGEs (CURVE) and writes them, in
+/// pieces of about [`SEALED_CHUNK`]. After the socket closed, by `outbox`'s
+/// linger deadline.
+fn write_sealed(
+    stream: &Stream,
+    out: &mut BytesMut,
+    commands: &[Command],
+    msgs: &[Msg],
+    minor: u8,
+    outbox: &Outbox,
+    sealer: &mut Sealer,
+) -> io::Result<()> {
+    let exhausted = |e: ProtocolError| io::Error::other(e.to_string());
+    out.clear();
+    for command in commands {
+        match command {
+            Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
+                let msg = pubsub::subscription_msg(matches!(command, Command::Subscribe(_)), prefix);
+                let frame = &msg[0];
+                sealer
+                    .seal(out, false, false, frame.len(), |out| out.extend_from_slice(frame))
+                    .map_err(exhausted)?;
+            }
+            _ => sealer
+                .seal(out, false, true, command.body_len(), |out| command.write_body(out))
+                .map_err(exhausted)?,
+        }
+    }
+    for msg in msgs {
+        let last = msg.len() - 1;
+        for (i, frame) in msg.iter().enumerate() {
+            sealer
+                .seal(out, i < last, false, frame.len(), |out| out.extend_from_slice(frame))
+                .map_err(exhausted)?;
+        }
+        if out.len() >= SEALED_CHUNK {
+            stream.write_all_vectored(&mut [IoSlice::new(out)], || outbox.linger_deadline())?;
+            out.clear();
+        }
+    }
+    if !out.is_empty() {
+        stream.write_all_vectored(&mut [IoSlice::new(out)], || outbox.linger_deadline())?;
+    }
+    Ok(())
 }
 
 /// Encodes `msgs` and writes them with as few `writev`s as possible:

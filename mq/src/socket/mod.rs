@@ -9,6 +9,7 @@ pub(crate) mod pubsub;
 mod rep;
 mod req;
 mod router;
+mod security;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -125,6 +126,7 @@ impl Socket {
                 (asked.clone(), None)
             }
             _ => {
+                self.check_security()?;
                 let backlog = self.core.options().backlog;
                 let (listener, actual) = Listener::bind(&asked, backlog).inspect_err(|e| {
                     self.core.monitor.emit(|| MonitorEvent::BindFailed {
@@ -180,6 +182,9 @@ impl Socket {
                 });
             }
         }
+        if !matches!(endpoint, Endpoint::Inproc(_)) {
+            self.check_security()?;
+        }
         let (pipe, _) = self.core.add_pipe(true);
         match &endpoint {
             Endpoint::Inproc(name) => {
@@ -196,7 +201,8 @@ impl Socket {
                 // connection too, so it starts beside the caller, who is
                 // likely the one to receive what it reads.
                 let service = self.core.service();
-                drop(connection::spawn_colocated(move || {
+                let stack = connection::connection_stack(self.core.options().mechanism);
+                drop(connection::spawn_colocated(stack, move || {
                     let _service = service.started();
                     connection::connect_loop(core, target, pipe);
                 }));

@@ -53,6 +53,35 @@ fn is_name_char(c: u8) -> bool {
     c.is_ascii_alphabetic()
 }
 
+/// Splits a command frame's body into its name and its data, checking the name (1 to 255 ASCII
+/// letters).
+///
+/// # Errors
+///
+/// [`ProtocolError::EmptyCommandName`], [`ProtocolError::CommandNameTruncated`],
+/// [`ProtocolError::InvalidCommandName`].
+pub(crate) fn split_name(mut body: Bytes) -> Result<(Bytes, Bytes), ProtocolError> {
+    // An empty body has no name at all: the same violation as a zero-length name.
+    let name_len = usize::from(body.first().copied().unwrap_or(0));
+    if name_len == 0 {
+        return Err(ProtocolError::EmptyCommandName);
+    }
+    if body.len() < NAME_SIZE_LEN + name_len {
+        return Err(ProtocolError::CommandNameTruncated {
+            len: name_len,
+            available: body.len() - NAME_SIZE_LEN,
+        });
+    }
+    body.advance(NAME_SIZE_LEN);
+    let name = body.split_to(name_len);
+    if !name.iter().copied().all(is_name_char) {
+        return Err(ProtocolError::InvalidCommandName(
+            String::from_utf8_lossy(&name).into_owned(),
+        ));
+    }
+    Ok((name, body))
+}
+
 /// A ZMTP command.
 ///
 /// Command names are matched exactly (`READY`, not `ready`), as libzmq does.
@@ -172,27 +201,18 @@ impl Command {
     /// [`ProtocolError::InvalidCommandName`] (not letters),
     /// [`ProtocolError::MalformedCommand`] (ERROR reason or PING TTL truncated, PING/PONG
     /// context over 16 bytes) and [`ProtocolError::MalformedMetadata`] (a READY's properties).
-    pub(crate) fn decode(mut body: Bytes) -> Result<Command, ProtocolError> {
-        // An empty body has no name at all: the same violation as a zero-length name.
-        let name_len = usize::from(body.first().copied().unwrap_or(0));
-        if name_len == 0 {
-            return Err(ProtocolError::EmptyCommandName);
-        }
-        if body.len() < NAME_SIZE_LEN + name_len {
-            return Err(ProtocolError::CommandNameTruncated {
-                len: name_len,
-                available: body.len() - NAME_SIZE_LEN,
-            });
-        }
-        body.advance(NAME_SIZE_LEN);
-        let name = body.split_to(name_len);
-        if !name.iter().copied().all(is_name_char) {
-            return Err(ProtocolError::InvalidCommandName(
-                String::from_utf8_lossy(&name).into_owned(),
-            ));
-        }
-        let data = body;
-        let command = match &name[..] {
+    pub(crate) fn decode(body: Bytes) -> Result<Command, ProtocolError> {
+        let (name, data) = split_name(body)?;
+        Command::decode_parts(&name, data)
+    }
+
+    /// Decodes a command from its name (checked already, see [`split_name`]) and its data.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Command::decode), but for the name's.
+    pub(crate) fn decode_parts(name: &[u8], data: Bytes) -> Result<Command, ProtocolError> {
+        let command = match name {
             n if n == READY.as_bytes() => Command::Ready(Metadata::decode(data)?),
             n if n == ERROR.as_bytes() => Command::Error {
                 reason: decode_reason(data)?,
@@ -216,7 +236,10 @@ impl Command {
             n if n == PONG.as_bytes() => Command::Pong {
                 context: check_context(PONG, data)?,
             },
-            _ => Command::Unknown { name, body: data },
+            _ => Command::Unknown {
+                name: Bytes::copy_from_slice(name),
+                body: data,
+            },
         };
         Ok(command)
     }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::command::Command;
+use super::curve::{MESSAGE_OVERHEAD, Opener};
 use super::error::ProtocolError;
 use super::frame::parse_header;
 
@@ -57,7 +58,6 @@ pub(crate) fn message_cost(bodies: u64, frames: u64) -> u64 {
 ///
 /// Between calls it remembers the multipart message in progress, to count it and to refuse a
 /// command between two of its frames.
-#[derive(Debug)]
 pub(crate) struct Decoder {
     /// Largest message accepted: the maximum message size, if any, and at most the machine's
     /// memory.
@@ -69,6 +69,18 @@ pub(crate) struct Decoder {
     message_bytes: u64,
     /// The frames of the message in progress so far.
     message_frames: u64,
+    /// After a CURVE handshake: opens the MESSAGE each frame and command arrives in.
+    opener: Option<Opener>,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limit", &self.limit)
+            .field("in_message", &self.in_message)
+            .field("encrypted", &self.opener.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Decoder {
@@ -80,6 +92,16 @@ impl Decoder {
             in_message: false,
             message_bytes: 0,
             message_frames: 0,
+            opener: None,
+        }
+    }
+
+    /// A decoder for the traffic after a CURVE handshake: every frame is a MESSAGE that
+    /// `opener` opens, and the limits apply to the frame or command inside.
+    pub(crate) fn encrypted(max_msg_size: Option<u64>, opener: Opener) -> Decoder {
+        Decoder {
+            opener: Some(opener),
+            ..Decoder::new(max_msg_size)
         }
     }
 
@@ -101,14 +123,30 @@ impl Decoder {
         let Some(header) = parse_header(buf)? else {
             return Ok(None);
         };
-        if header.is_command() && self.in_message {
-            return Err(ProtocolError::CommandInsideMessage);
-        }
+        // What the limits judge: the frame, or with CURVE the frame or command its MESSAGE
+        // carries (whether it is a command, and its MORE flag, are known once it is open).
+        let inner_len = if self.opener.is_some() {
+            if header.more() {
+                return Err(ProtocolError::MalformedCommand {
+                    command: "MESSAGE",
+                    problem: "the frame carrying it has the MORE flag set",
+                });
+            }
+            header
+                .body_len
+                .checked_sub(MESSAGE_OVERHEAD as u64)
+                .ok_or(ProtocolError::MalformedCommand {
+                    command: "MESSAGE",
+                    problem: "shorter than 33 bytes",
+                })?
+        } else {
+            if header.is_command() && self.in_message {
+                return Err(ProtocolError::CommandInsideMessage);
+            }
+            header.body_len
+        };
         if self.in_message {
-            let size = message_cost(
-                self.message_bytes.saturating_add(header.body_len),
-                self.message_frames + 1,
-            );
+            let size = message_cost(self.message_bytes.saturating_add(inner_len), self.message_frames + 1);
             if size > self.limit {
                 return Err(ProtocolError::MessageTooLarge {
                     size,
@@ -116,34 +154,45 @@ impl Decoder {
                     max: self.limit,
                 });
             }
-        } else if header.body_len > self.limit {
+        } else if inner_len > self.limit {
             return Err(ProtocolError::FrameTooLarge {
-                size: header.body_len,
+                size: inner_len,
                 max: self.limit,
             });
         }
-        // At most the limit, which is at most isize::MAX.
+        // At most the limit (and a MESSAGE's overhead), which is at most isize::MAX.
         let body_len = usize::try_from(header.body_len).expect("the limit fits in memory");
         if buf.len() - header.header_len < body_len {
             return Ok(None);
         }
         buf.advance(header.header_len);
-        let body = buf.split_to(body_len).freeze();
-        if header.is_command() {
+        let body = buf.split_to(body_len);
+        let (more, command, body) = match &mut self.opener {
+            None => (header.more(), header.is_command(), body.freeze()),
+            Some(opener) => {
+                let opened = opener.open(body)?;
+                if opened.command && opened.more {
+                    return Err(ProtocolError::CommandWithMore);
+                }
+                if opened.command && self.in_message {
+                    return Err(ProtocolError::CommandInsideMessage);
+                }
+                (opened.more, opened.command, opened.body)
+            }
+        };
+        if command {
             return Command::decode(body).map(|command| Some(Item::Command(command)));
         }
+        let body_len = body.len() as u64;
         if self.in_message {
-            self.message_bytes += header.body_len;
+            self.message_bytes += body_len;
             self.message_frames += 1;
         } else {
-            self.message_bytes = header.body_len;
+            self.message_bytes = body_len;
             self.message_frames = 1;
         }
-        self.in_message = header.more();
-        Ok(Some(Item::Frame {
-            more: header.more(),
-            body,
-        }))
+        self.in_message = more;
+        Ok(Some(Item::Frame { more, body }))
     }
 }
 

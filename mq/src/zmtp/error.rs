@@ -114,6 +114,35 @@ pub(crate) enum ProtocolError {
     IdentityTooLong(usize),
     /// The peer's `Identity` starts with a zero byte, which is reserved for implementations.
     IdentityReserved,
+    /// The peer sent a handshake command other than the one the mechanism expects now.
+    UnexpectedCommand {
+        /// The command expected.
+        expected: &'static str,
+        /// The name of the command received.
+        received: String,
+    },
+    /// The peer's CURVE HELLO announces a CurveZMQ version other than 1.0.
+    UnsupportedCurveVersion {
+        /// The major version announced.
+        major: u8,
+        /// The minor version announced.
+        minor: u8,
+    },
+    /// A CURVE box did not open: forged or altered, or sealed with keys other than the ones
+    /// this side holds (a client configured with the wrong server key makes the server's
+    /// HELLO box fail).
+    BoxOpenFailed(&'static str),
+    /// The peer's CURVE key is a low-order point, whose shared secret with any key is known.
+    WeakKey(&'static str),
+    /// A CURVE short nonce did not increase: a replayed or reordered command or message.
+    NonceNotIncreasing {
+        /// The nonce received.
+        nonce: u64,
+        /// The last nonce accepted from this peer.
+        last: u64,
+    },
+    /// Our CURVE short nonce reached 2^64-1: the connection must end before it repeats.
+    NoncesExhausted,
 }
 
 impl fmt::Display for ProtocolError {
@@ -174,6 +203,21 @@ impl fmt::Display for ProtocolError {
                 write!(f, "peer identity of {len} bytes exceeds the maximum 255")
             }
             ProtocolError::IdentityReserved => f.write_str("peer identity starts with a zero byte (reserved)"),
+            ProtocolError::UnexpectedCommand { expected, received } => {
+                write!(f, "expected the {expected} command, received {received}")
+            }
+            ProtocolError::UnsupportedCurveVersion { major, minor } => {
+                write!(f, "unsupported CurveZMQ version {major}.{minor}")
+            }
+            ProtocolError::BoxOpenFailed(what) => write!(f, "{what} did not open"),
+            ProtocolError::WeakKey(what) => write!(f, "{what} is a low-order point"),
+            ProtocolError::NonceNotIncreasing { nonce, last } => {
+                write!(
+                    f,
+                    "CURVE short nonce {nonce} does not follow {last} (replayed or reordered)"
+                )
+            }
+            ProtocolError::NoncesExhausted => f.write_str("CURVE short nonces exhausted"),
         }
     }
 }

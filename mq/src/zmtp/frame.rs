@@ -177,6 +177,30 @@ pub(crate) fn encode_command(out: &mut BytesMut, command: &Command) {
     );
 }
 
+/// Appends a command frame to `out` from its name and the pieces of its data, for the commands
+/// a security mechanism builds itself (HELLO, WELCOME, INITIATE, a CURVE READY).
+pub(crate) fn encode_raw_command(out: &mut BytesMut, name: &str, data: &[&[u8]]) {
+    debug_assert!(!name.is_empty() && name.len() <= MAX_SHORT_SIZE);
+    let body_len = 1 + name.len() + data.iter().map(|piece| piece.len()).sum::<usize>();
+    let mut header = [0; MAX_HEADER_LEN];
+    let header_len = encode_header(FLAG_COMMAND, body_len, &mut header);
+    out.reserve(header_len + body_len);
+    out.put_slice(&header[..header_len]);
+    out.put_u8(name.len() as u8);
+    out.put_slice(name.as_bytes());
+    for piece in data {
+        out.put_slice(piece);
+    }
+}
+
+/// Appends the header of a frame with exactly these flags (LONG added when needed) for a body of
+/// `len` bytes; the body is written after it by the caller.
+pub(crate) fn encode_header_with(out: &mut BytesMut, flags: u8, len: usize) {
+    let mut header = [0; MAX_HEADER_LEN];
+    let header_len = encode_header(flags, len, &mut header);
+    out.put_slice(&header[..header_len]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

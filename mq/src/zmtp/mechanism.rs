@@ -11,17 +11,26 @@ pub(crate) const MECHANISM_LEN: usize = 20;
 /// Name of the NULL mechanism: no authentication, no confidentiality (RFC 23 §"The NULL
 /// Security Mechanism").
 const NULL_NAME: &str = "NULL";
+/// Name of the PLAIN mechanism: user name and password in clear (RFC 24).
+const PLAIN_NAME: &str = "PLAIN";
+/// Name of the CURVE mechanism: CurveZMQ, authenticated and encrypted (RFC 26).
+const CURVE_NAME: &str = "CURVE";
 
-/// A ZMTP security mechanism, announced in the greeting.
+/// A ZMTP security mechanism (libzmq's `ZMQ_MECHANISM`), announced in the
+/// greeting.
 ///
-/// Both peers must announce the same one. Only NULL exists so far; PLAIN
-/// (RFC 24) and CURVE (RFC 25) will be further variants. A greeting naming any
-/// other mechanism is refused with [`ProtocolError::UnsupportedMechanism`].
+/// Both peers must use the same one; a peer announcing another is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Mechanism {
+#[non_exhaustive]
+pub enum Mechanism {
     /// No authentication and no confidentiality; the handshake is one READY
     /// command each way (RFC 23 §"The NULL Security Mechanism").
     Null,
+    /// A user name and password from client to server, in clear (RFC 24).
+    Plain,
+    /// CurveZMQ: the server authenticated by its public key, the client by
+    /// its own, everything after the handshake encrypted (RFC 26).
+    Curve,
 }
 
 impl Mechanism {
@@ -29,6 +38,8 @@ impl Mechanism {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Mechanism::Null => NULL_NAME,
+            Mechanism::Plain => PLAIN_NAME,
+            Mechanism::Curve => CURVE_NAME,
         }
     }
 
@@ -50,8 +61,10 @@ impl Mechanism {
     /// [`ProtocolError::UnsupportedMechanism`] with the name up to the first
     /// zero byte (lossily decoded) if the field is not a known mechanism.
     pub(crate) fn from_wire(field: &[u8; MECHANISM_LEN]) -> Result<Mechanism, ProtocolError> {
-        if *field == Mechanism::Null.to_wire() {
-            return Ok(Mechanism::Null);
+        for mechanism in [Mechanism::Null, Mechanism::Plain, Mechanism::Curve] {
+            if *field == mechanism.to_wire() {
+                return Ok(mechanism);
+            }
         }
         let end = field.iter().position(|&b| b == 0).unwrap_or(MECHANISM_LEN);
         Err(ProtocolError::UnsupportedMechanism(
@@ -82,12 +95,15 @@ mod tests {
 
     #[test]
     fn other_names_are_unsupported() {
-        let mut plain = [0; MECHANISM_LEN];
-        plain[..5].copy_from_slice(b"PLAIN");
+        let mut gssapi = [0; MECHANISM_LEN];
+        gssapi[..6].copy_from_slice(b"GSSAPI");
         assert_eq!(
-            Mechanism::from_wire(&plain),
-            Err(ProtocolError::UnsupportedMechanism("PLAIN".into()))
+            Mechanism::from_wire(&gssapi),
+            Err(ProtocolError::UnsupportedMechanism("GSSAPI".into()))
         );
+        for mechanism in [Mechanism::Plain, Mechanism::Curve] {
+            assert_eq!(Mechanism::from_wire(&mechanism.to_wire()), Ok(mechanism));
+        }
 
         let mut garbage_after_null = Mechanism::Null.to_wire();
         garbage_after_null[10] = b'X';

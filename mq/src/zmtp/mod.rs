@@ -56,6 +56,7 @@
 //! names and values are slices of a command body that has fully arrived.
 
 mod command;
+mod curve;
 mod decoder;
 mod error;
 mod frame;
@@ -63,15 +64,19 @@ mod greeting;
 mod handshake;
 mod mechanism;
 mod metadata;
+mod nacl;
 #[cfg(test)]
 mod tests;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::decoder::machine_memory;
+pub use self::mechanism::Mechanism;
 pub(crate) use self::{
     command::Command,
+    curve::{ClientKeys, Sealer},
     decoder::{Decoder, Item, message_cost},
     error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
-    handshake::Handshake,
+    handshake::{Handshake, Security},
+    nacl::{KEY_LEN, PublicKey, SecretKey},
 };

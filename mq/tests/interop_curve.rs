@@ -1,0 +1,423 @@
+//! CURVE (RFC 26) against the real libzmq (the system's, through the `zmq`
+//! crate, built with libsodium), in this process.
+//!
+//! Every pattern is crossed with libzmq with dhaga as the CURVE server and
+//! as the client, over tcp and ipc, with either side binding, carrying
+//! `interop::payloads` (0 B, 1 MiB, multipart) both ways. Then the
+//! refusals: a client holding the wrong server key, and a server that is
+//! not a CURVE server, deliver nothing, and the dhaga side's monitor
+//! reports the failed handshake. Every wait is a receive with a timeout.
+
+mod interop;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dhaga_mq::{HandshakeFailure, Mechanism, MonitorEvent, Socket, SocketType, curve_keypair, curve_public};
+use interop::{
+    Binder, CASES, Scratch, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket, msg,
+    payloads, within_limit,
+};
+
+/// Which side is the CURVE server.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Dhaga,
+    Libzmq,
+}
+
+/// The keys of one test: the server's pair and the client's.
+struct Keys {
+    server_public: String,
+    server_secret: String,
+    client_public: String,
+    client_secret: String,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let (server, client) = (curve_keypair(), curve_keypair());
+        Keys {
+            server_public: server.public().to_owned(),
+            server_secret: server.secret().to_owned(),
+            client_public: client.public().to_owned(),
+            client_secret: client.secret().to_owned(),
+        }
+    }
+}
+
+fn dhaga_curve(socket: &Socket, role: Server, keys: &Keys) {
+    match role {
+        Server::Dhaga => {
+            socket.set_curve_server(true);
+            socket.set_curve_secretkey(&keys.server_secret).unwrap();
+        }
+        Server::Libzmq => {
+            socket.set_curve_serverkey(&keys.server_public).unwrap();
+            socket.set_curve_publickey(&keys.client_public).unwrap();
+            socket.set_curve_secretkey(&keys.client_secret).unwrap();
+        }
+    }
+    assert_eq!(socket.mechanism(), Mechanism::Curve);
+}
+
+fn libzmq_curve(socket: &zmq::Socket, role: Server, keys: &Keys) {
+    match role {
+        Server::Libzmq => {
+            socket.set_curve_server(true).unwrap();
+            socket.set_curve_secretkey(keys.server_secret.as_bytes()).unwrap();
+        }
+        Server::Dhaga => {
+            socket.set_curve_serverkey(keys.server_public.as_bytes()).unwrap();
+            socket.set_curve_publickey(keys.client_public.as_bytes()).unwrap();
+            socket.set_curve_secretkey(keys.client_secret.as_bytes()).unwrap();
+        }
+    }
+}
+
+/// A dhaga socket and a libzmq socket talking CURVE.
+struct Link {
+    what: String,
+    dhaga: Socket,
+    libzmq: zmq::Socket,
+}
+
+impl Link {
+    #[expect(clippy::too_many_arguments, reason = "one case of the cross product, spelled out")]
+    fn new(
+        ctx: &zmq::Context,
+        scratch: &Scratch,
+        name: &str,
+        (transport, binder): (Transport, Binder),
+        server: Server,
+        keys: &Keys,
+        dhaga_type: SocketType,
+        libzmq_type: zmq::SocketType,
+    ) -> Link {
+        let what = format!(
+            "CURVE, {server:?} serves: dhaga {dhaga_type} with libzmq {libzmq_type:?} over {transport:?}, {binder:?} binds"
+        );
+        let dhaga = dhaga_socket(dhaga_type);
+        dhaga_curve(&dhaga, server, keys);
+        let libzmq = libzmq_socket(ctx, libzmq_type);
+        libzmq_curve(&libzmq, server, keys);
+        let endpoint = scratch.bind_endpoint(transport, name);
+        match binder {
+            Binder::Dhaga => {
+                dhaga
+                    .bind(&endpoint)
+                    .unwrap_or_else(|e| panic!("{what}: dhaga bind: {e}"));
+                let bound = dhaga.last_endpoint().expect("bound endpoint");
+                libzmq
+                    .connect(&bound)
+                    .unwrap_or_else(|e| panic!("{what}: libzmq connect: {e}"));
+            }
+            Binder::Libzmq => {
+                libzmq
+                    .bind(&endpoint)
+                    .unwrap_or_else(|e| panic!("{what}: libzmq bind: {e}"));
+                let bound = libzmq.get_last_endpoint().unwrap().unwrap();
+                dhaga
+                    .connect(&bound)
+                    .unwrap_or_else(|e| panic!("{what}: dhaga connect: {e}"));
+            }
+        }
+        Link { what, dhaga, libzmq }
+    }
+
+    fn libzmq_recv(&self) -> Vec<Bytes> {
+        match self.libzmq.recv_multipart(0) {
+            Ok(frames) => frames.into_iter().map(Bytes::from).collect(),
+            Err(e) => panic!("{}: libzmq recv: {e}", self.what),
+        }
+    }
+
+    fn libzmq_send(&self, frames: &[Bytes]) {
+        if let Err(e) = self.libzmq.send_multipart(frames.iter().map(|f| &f[..]), 0) {
+            panic!("{}: libzmq send: {e}", self.what);
+        }
+    }
+}
+
+/// Runs `exchange` over a CURVE link for every transport, binding side and
+/// server side.
+fn each_case(tag: &'static str, dhaga_type: SocketType, libzmq_type: zmq::SocketType, exchange: fn(&Link)) {
+    within_limit(move || {
+        let scratch = Scratch::new(tag);
+        let ctx = zmq::Context::new();
+        let keys = Keys::new();
+        for server in [Server::Dhaga, Server::Libzmq] {
+            for (i, case) in CASES.into_iter().enumerate() {
+                let name = format!("{tag}-{server:?}-{i}");
+                let link = Link::new(&ctx, &scratch, &name, case, server, &keys, dhaga_type, libzmq_type);
+                exchange(&link);
+            }
+        }
+    });
+}
+
+/// A request each way for every payload: the asker's frames arrive as
+/// sent, and the answer (the request reversed) too.
+fn ask_and_answer(link: &Link, dhaga_asks: bool, envelope: &[Bytes]) {
+    for payload in payloads() {
+        let mut answer: Vec<Bytes> = payload.iter().rev().cloned().collect();
+        if dhaga_asks {
+            dhaga_send(&link.dhaga, msg(&payload), &link.what);
+            let request = link.libzmq_recv();
+            assert_frames(&request[envelope.len()..], &payload, &link.what);
+            let mut reply = request[..envelope.len()].to_vec();
+            reply.append(&mut answer.clone());
+            link.libzmq_send(&reply);
+            let reply = dhaga_recv(&link.dhaga, &link.what);
+            assert_frames(reply.frames(), &answer, &link.what);
+        } else {
+            link.libzmq_send(&payload);
+            let request = dhaga_recv(&link.dhaga, &link.what);
+            let frames = request.frames();
+            assert_frames(&frames[envelope.len()..], &payload, &link.what);
+            let mut reply = frames[..envelope.len()].to_vec();
+            reply.append(&mut answer);
+            dhaga_send(&link.dhaga, msg(&reply), &link.what);
+            let reply = link.libzmq_recv();
+            assert_frames(&reply, &payload.iter().rev().cloned().collect::<Vec<_>>(), &link.what);
+        }
+    }
+}
+
+#[test]
+fn req_rep_both_ways() {
+    each_case("curve-req", SocketType::Req, zmq::REP, |link| {
+        ask_and_answer(link, true, &[])
+    });
+    each_case("curve-rep", SocketType::Rep, zmq::REQ, |link| {
+        ask_and_answer(link, false, &[])
+    });
+}
+
+#[test]
+fn dealer_router_both_ways() {
+    // A libzmq ROUTER sees the dealer's routing id first.
+    each_case("curve-dealer", SocketType::Dealer, zmq::ROUTER, |link| {
+        for payload in payloads() {
+            dhaga_send(&link.dhaga, msg(&payload), &link.what);
+            let got = link.libzmq_recv();
+            assert_frames(&got[1..], &payload, &link.what);
+            let mut back = vec![got[0].clone()];
+            back.extend(payload.iter().cloned());
+            link.libzmq_send(&back);
+            assert_frames(dhaga_recv(&link.dhaga, &link.what).frames(), &payload, &link.what);
+        }
+    });
+    each_case("curve-router", SocketType::Router, zmq::DEALER, |link| {
+        for payload in payloads() {
+            link.libzmq_send(&payload);
+            let got = dhaga_recv(&link.dhaga, &link.what);
+            assert_frames(&got.frames()[1..], &payload, &link.what);
+            dhaga_send(&link.dhaga, msg(got.frames()), &link.what);
+            assert_frames(&link.libzmq_recv(), &payload, &link.what);
+        }
+    });
+}
+
+#[test]
+fn push_pull_and_pair_both_ways() {
+    each_case("curve-push", SocketType::Push, zmq::PULL, |link| {
+        for payload in payloads() {
+            dhaga_send(&link.dhaga, msg(&payload), &link.what);
+            assert_frames(&link.libzmq_recv(), &payload, &link.what);
+        }
+    });
+    each_case("curve-pull", SocketType::Pull, zmq::PUSH, |link| {
+        for payload in payloads() {
+            link.libzmq_send(&payload);
+            assert_frames(dhaga_recv(&link.dhaga, &link.what).frames(), &payload, &link.what);
+        }
+    });
+    each_case("curve-pair", SocketType::Pair, zmq::PAIR, |link| {
+        ask_and_answer(link, true, &[]);
+        ask_and_answer(link, false, &[]);
+    });
+}
+
+/// The subscriber's subscription travels encrypted (a SUBSCRIBE command
+/// inside a MESSAGE); publishing goes on until the first message arrives,
+/// as a late joiner misses what came before.
+#[test]
+fn pub_sub_both_ways() {
+    each_case("curve-pub", SocketType::Pub, zmq::SUB, |link| {
+        link.libzmq.set_subscribe(b"").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        link.libzmq.set_rcvtimeo(50).unwrap();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{}: the subscription never arrived",
+                link.what
+            );
+            dhaga_send(&link.dhaga, msg(&[Bytes::from_static(b"tick")]), &link.what);
+            if link.libzmq.recv_multipart(0).is_ok() {
+                break;
+            }
+        }
+    });
+    each_case("curve-sub", SocketType::Sub, zmq::PUB, |link| {
+        link.dhaga.subscribe(b"").unwrap();
+        link.dhaga.set_recv_timeout(Some(Duration::from_millis(50)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{}: the subscription never arrived",
+                link.what
+            );
+            link.libzmq_send(&[Bytes::from_static(b"tick")]);
+            if link.dhaga.recv().is_ok() {
+                break;
+            }
+        }
+    });
+}
+
+/// Waits for the monitor's `HandshakeFailed`, skipping other events.
+fn handshake_failure(events: &dhaga_runtime::sync::Receiver<MonitorEvent>, what: &str) -> HandshakeFailure {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match events.recv_deadline(deadline) {
+            Ok(MonitorEvent::HandshakeFailed { reason, .. }) => return reason,
+            Ok(MonitorEvent::HandshakeSucceeded { .. }) => panic!("{what}: the handshake succeeded"),
+            Ok(_) => {}
+            Err(e) => panic!("{what}: no HandshakeFailed within 10 s: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_client_with_the_wrong_server_key_gets_nothing() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let keys = Keys::new();
+        let impostor = curve_keypair();
+        // dhaga serves; libzmq's client trusts another server key.
+        let server = dhaga_socket(SocketType::Pull);
+        dhaga_curve(&server, Server::Dhaga, &keys);
+        let events = server.monitor();
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let client = libzmq_socket(&ctx, zmq::PUSH);
+        client.set_curve_serverkey(impostor.public().as_bytes()).unwrap();
+        client.set_curve_publickey(keys.client_public.as_bytes()).unwrap();
+        client.set_curve_secretkey(keys.client_secret.as_bytes()).unwrap();
+        client.connect(&server.last_endpoint().unwrap()).unwrap();
+        client.send("secret", zmq::DONTWAIT).ok();
+        let failure = handshake_failure(&events, "dhaga server, client with the wrong key");
+        assert!(
+            matches!(&failure, HandshakeFailure::Protocol(text) if text.contains("HELLO box")),
+            "{failure}"
+        );
+        server.set_recv_timeout(Some(Duration::from_millis(200)));
+        assert!(server.recv().is_err(), "a message arrived");
+
+        // libzmq serves; dhaga's client trusts the impostor's key.
+        let server = libzmq_socket(&ctx, zmq::PULL);
+        libzmq_curve(&server, Server::Libzmq, &keys);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let client = dhaga_socket(SocketType::Push);
+        client.set_curve_serverkey(impostor.public()).unwrap();
+        client.set_curve_secretkey(&keys.client_secret).unwrap();
+        let events = client.monitor();
+        client.connect(server.get_last_endpoint().unwrap().unwrap()).unwrap();
+        client.try_send("secret").ok();
+        // libzmq drops the connection without a word; dhaga sees it close.
+        let failure = handshake_failure(&events, "libzmq server, dhaga client with the wrong key");
+        assert!(matches!(failure, HandshakeFailure::NoDetail(_)), "{failure}");
+        server.set_rcvtimeo(200).unwrap();
+        assert!(server.recv_bytes(0).is_err(), "a message arrived");
+    });
+}
+
+/// A CURVE client and a NULL server refuse each other: the handshake
+/// fails on dhaga's side (libzmq closes once it reads our greeting, or we
+/// refuse its) and nothing is delivered.
+#[test]
+fn a_curve_client_and_a_null_server_do_not_talk() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let keys = Keys::new();
+        let server = libzmq_socket(&ctx, zmq::PULL);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let client = dhaga_socket(SocketType::Push);
+        dhaga_curve(&client, Server::Libzmq, &keys);
+        let events = client.monitor();
+        client.connect(server.get_last_endpoint().unwrap().unwrap()).unwrap();
+        client.try_send("secret").ok();
+        let failure = handshake_failure(&events, "dhaga CURVE client, libzmq NULL server");
+        assert!(
+            matches!(&failure, HandshakeFailure::Protocol(text) if text.contains("NULL"))
+                || matches!(&failure, HandshakeFailure::NoDetail(_)),
+            "{failure}"
+        );
+        server.set_rcvtimeo(200).unwrap();
+        assert!(server.recv_bytes(0).is_err(), "a message arrived");
+    });
+}
+
+/// Heartbeats travel inside MESSAGEs both ways: libzmq's PINGs to dhaga
+/// are answered (or libzmq would drop the connection), and dhaga's PINGs
+/// are understood as commands by libzmq (not delivered to its application
+/// as messages) and answered (or dhaga would drop the connection).
+#[test]
+fn heartbeats_travel_encrypted() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let keys = Keys::new();
+        let router = dhaga_socket(SocketType::Router);
+        dhaga_curve(&router, Server::Dhaga, &keys);
+        router.set_heartbeat_ivl(Some(Duration::from_millis(50)));
+        router.set_heartbeat_timeout(Some(Duration::from_millis(500)));
+        let events = router.monitor();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let dealer = libzmq_socket(&ctx, zmq::DEALER);
+        libzmq_curve(&dealer, Server::Dhaga, &keys);
+        dealer.set_heartbeat_ivl(50).unwrap();
+        dealer.set_heartbeat_timeout(500).unwrap();
+        dealer.connect(&router.last_endpoint().unwrap()).unwrap();
+        dealer.send("hello", 0).unwrap();
+        let hello = dhaga_recv(&router, "dhaga ROUTER");
+        let id = hello[0].clone();
+
+        // Idle for three heartbeat timeouts (thirty PINGs each way): a measurement window
+        // for an event that must not happen (a dropped connection, a PING delivered as a
+        // message), which only time can show.
+        std::thread::sleep(Duration::from_millis(1500));
+        while let Ok(event) = events.try_recv() {
+            assert!(
+                !matches!(event, MonitorEvent::Disconnected { .. }),
+                "the connection was dropped: {event}"
+            );
+        }
+        match dealer.recv_multipart(zmq::DONTWAIT) {
+            Err(zmq::Error::EAGAIN) => {}
+            other => panic!("libzmq's application received {other:?}: a PING taken for a message?"),
+        }
+        router.set_recv_timeout(Some(Duration::ZERO));
+        assert!(
+            router.try_recv().is_err(),
+            "dhaga's application received a message while idle"
+        );
+        dhaga_send(&router, msg(&[id, Bytes::from_static(b"still here")]), "dhaga ROUTER");
+        assert_eq!(dealer.recv_bytes(0).unwrap(), b"still here");
+    });
+}
+
+#[test]
+fn keys_agree_with_libzmq() {
+    let (public, secret) = {
+        let pair = zmq::CurveKeyPair::new().unwrap();
+        (
+            zmq::z85_encode(&pair.public_key).unwrap(),
+            zmq::z85_encode(&pair.secret_key).unwrap(),
+        )
+    };
+    assert_eq!(curve_public(&secret).unwrap(), public);
+    // And the same key as 32 bytes.
+    assert_eq!(curve_public(zmq::z85_decode(&secret).unwrap()).unwrap(), public);
+}
