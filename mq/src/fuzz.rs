@@ -158,7 +158,7 @@ pub fn greeting(data: &[u8]) {
     let greeting = &data[..data.len().min(GREETING_LEN)];
     let verdict = judge_greeting(greeting);
     for pieces in [Vec::new(), vec![1; greeting.len()]] {
-        let mut handshake = Handshake::new(SocketType::Req, None, Security::Null);
+        let mut handshake = Handshake::new(SocketType::Req, None, Security::NULL);
         let (result, left) = feed(|buf| handshake.advance(buf), greeting, &pieces);
         match (&verdict, result) {
             (Verdict::Incomplete, Ok(None)) => assert!(left.is_empty(), "greeting bytes left over"),
@@ -919,7 +919,7 @@ fn shake(
     Vec<u8>,
     BytesMut,
 ) {
-    let mut handshake = Handshake::new(ours, identity.clone(), Security::Null);
+    let mut handshake = Handshake::new(ours, identity.clone(), Security::NULL);
     let mut out = BytesMut::new();
     handshake.output(&mut out);
     let (result, left) = feed(|buf| handshake.advance(buf), input, pieces);

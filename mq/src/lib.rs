@@ -53,6 +53,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
 mod context;
 mod endpoint;
 mod error;
@@ -71,6 +72,7 @@ mod transport;
 mod wait;
 mod zmtp;
 
+pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};

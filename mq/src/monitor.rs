@@ -212,6 +212,10 @@ pub enum HandshakeFailure {
     /// (`ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`). The text names the
     /// violation and the values involved.
     Protocol(String),
+    /// The ZAP handler refused the peer, or the peer's handler refused us
+    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`): the RFC 27 status code, 300
+    /// (temporary failure), 400 (refused) or 500 (the handler failed).
+    Auth(u16),
     /// The peer closed the connection, the handshake interval passed, or
     /// the connection failed (`ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL`, whose
     /// value is the `errno`): the error says which (`UnexpectedEof`,
@@ -223,6 +227,7 @@ impl fmt::Display for HandshakeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandshakeFailure::Protocol(reason) => write!(f, "protocol error: {reason}"),
+            HandshakeFailure::Auth(status) => write!(f, "authentication failed: ZAP status {status}"),
             HandshakeFailure::NoDetail(error) => error.fmt(f),
         }
     }

@@ -2,8 +2,11 @@
 
 use std::fmt;
 use std::ops::Index;
+use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::zmtp::Metadata;
 
 /// A ZeroMQ message: one or more frames, sent and delivered whole.
 ///
@@ -32,6 +35,8 @@ use bytes::Bytes;
 #[derive(Clone, Default)]
 pub struct Msg {
     frames: Frames,
+    /// The properties of the connection a received message came over.
+    properties: Option<Arc<Metadata>>,
 }
 
 /// The frames of a message. Most messages have one frame, kept inline: a
@@ -105,9 +110,38 @@ impl std::hash::Hash for Msg {
 }
 
 impl Msg {
+    fn with_frames(frames: Frames) -> Msg {
+        Msg {
+            frames,
+            properties: None,
+        }
+    }
+
+    /// A property of the connection this message was received on (libzmq's
+    /// `zmq_msg_gets`, pyzmq's `Frame.get`): the peer's handshake
+    /// properties (`Socket-Type`, `Identity`, and any the peer added), the
+    /// `User-Id` and the properties its ZAP handler gave it, and
+    /// `Peer-Address` (a TCP peer's IP address). Names ignore ASCII case.
+    /// `None` for other names, for messages made here, and for messages
+    /// that came over `inproc`.
+    pub fn property(&self, name: &str) -> Option<&Bytes> {
+        self.properties.as_deref()?.get(name)
+    }
+
+    /// A property as text (libzmq's `zmq_msg_gets`): see
+    /// [`property`](Msg::property); `None` too if it is not UTF-8.
+    pub fn gets(&self, name: &str) -> Option<&str> {
+        std::str::from_utf8(self.property(name)?).ok()
+    }
+
+    /// Gives a received message its connection's properties.
+    pub(crate) fn set_properties(&mut self, properties: &Arc<Metadata>) {
+        self.properties = Some(Arc::clone(properties));
+    }
+
     /// A message with no frames (add some before sending it).
     pub fn new() -> Msg {
-        Msg { frames: Frames::None }
+        Msg::with_frames(Frames::None)
     }
 
     /// The number of frames.
@@ -194,9 +228,7 @@ impl Msg {
         let mut front = std::mem::take(&mut self.frames).into_vec();
         let rest = front.split_off(n);
         self.frames = Frames::from_vec(rest);
-        Msg {
-            frames: Frames::from_vec(front),
-        }
+        Msg::with_frames(Frames::from_vec(front))
     }
 
     /// Puts `envelope`'s frames in front of this message's.
@@ -228,9 +260,7 @@ impl Index<usize> for Msg {
 
 impl<F: Into<Bytes>> FromIterator<F> for Msg {
     fn from_iter<I: IntoIterator<Item = F>>(iter: I) -> Msg {
-        Msg {
-            frames: Frames::from_vec(iter.into_iter().map(Into::into).collect()),
-        }
+        Msg::with_frames(Frames::from_vec(iter.into_iter().map(Into::into).collect()))
     }
 }
 
@@ -262,9 +292,7 @@ impl<'a> IntoIterator for &'a Msg {
 
 impl From<Vec<Bytes>> for Msg {
     fn from(frames: Vec<Bytes>) -> Msg {
-        Msg {
-            frames: Frames::from_vec(frames),
-        }
+        Msg::with_frames(Frames::from_vec(frames))
     }
 }
 
@@ -273,7 +301,7 @@ macro_rules! single_frame_from {
         impl From<$t> for Msg {
             /// A single-frame message.
             fn from(frame: $t) -> Msg {
-                Msg { frames: Frames::One(Bytes::from(frame)) }
+                Msg::with_frames(Frames::One(Bytes::from(frame)))
             }
         }
     )*};
@@ -284,18 +312,14 @@ single_frame_from!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
 impl From<&String> for Msg {
     /// A single-frame message (copies the string).
     fn from(frame: &String) -> Msg {
-        Msg {
-            frames: Frames::One(Bytes::copy_from_slice(frame.as_bytes())),
-        }
+        Msg::with_frames(Frames::One(Bytes::copy_from_slice(frame.as_bytes())))
     }
 }
 
 impl<const N: usize> From<&'static [u8; N]> for Msg {
     /// A single-frame message.
     fn from(frame: &'static [u8; N]) -> Msg {
-        Msg {
-            frames: Frames::One(Bytes::from_static(frame)),
-        }
+        Msg::with_frames(Frames::One(Bytes::from_static(frame)))
     }
 }
 

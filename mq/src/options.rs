@@ -7,7 +7,8 @@ use bytes::Bytes;
 
 use crate::SocketType;
 use crate::error::{Error, Result};
-use crate::zmtp::{ClientKeys, Mechanism, PublicKey, SecretKey, Security};
+use crate::zmtp::{ClientKeys, Mechanism, PlainCredentials, PublicKey, SecretKey, Security};
+use zeroize::Zeroizing;
 
 /// The options one socket was configured with. Options that shape a
 /// connection (high-water marks, maximum message size, routing id) apply to
@@ -68,6 +69,23 @@ pub(crate) struct Options {
     pub(crate) curve_secret: Option<Arc<SecretKey>>,
     /// `ZMQ_CURVE_SERVERKEY`: S, the server a client trusts.
     pub(crate) curve_server_key: Option<PublicKey>,
+    /// `ZMQ_PLAIN_USERNAME`: a PLAIN client's user name.
+    pub(crate) plain_username: Bytes,
+    /// `ZMQ_PLAIN_PASSWORD`: a PLAIN client's password.
+    pub(crate) plain_password: Password,
+    /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests name; with NULL, a domain
+    /// makes the connection ask the ZAP handler too.
+    pub(crate) zap_domain: Bytes,
+}
+
+/// A PLAIN password: zeroed when dropped, never shown.
+#[derive(Clone, Default)]
+pub(crate) struct Password(pub(crate) Arc<Zeroizing<Vec<u8>>>);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
 }
 
 impl Options {
@@ -127,7 +145,14 @@ impl Options {
                     server,
                 })))
             }
-            _ => Ok(Security::Null),
+            (Mechanism::Plain, true) => Ok(Security::PlainServer),
+            (Mechanism::Plain, false) => Ok(Security::PlainClient(Arc::new(PlainCredentials {
+                username: self.plain_username.clone(),
+                password: Zeroizing::new(self.plain_password.0.to_vec()),
+            }))),
+            (Mechanism::Null, _) => Ok(Security::Null {
+                zap: !self.zap_domain.is_empty(),
+            }),
         }
     }
 }
@@ -156,6 +181,9 @@ impl Default for Options {
             curve_public: None,
             curve_secret: None,
             curve_server_key: None,
+            plain_username: Bytes::new(),
+            plain_password: Password::default(),
+            zap_domain: Bytes::new(),
         }
     }
 }

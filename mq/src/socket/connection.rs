@@ -35,10 +35,11 @@ use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
 use crate::socket::pubsub;
+use crate::socket::zap::{self, ZapFailure};
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
-    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, Mechanism, ProtocolError, Sealer, encode_command, encode_frame,
-    encode_frame_header,
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, Mechanism, Metadata, ProtocolError, Sealer, encode_command,
+    encode_frame, encode_frame_header,
 };
 use crate::{Msg, SocketType};
 
@@ -256,6 +257,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         }
     };
     let mut handshake = Handshake::new(core.socket_type, identity, security);
+    let address = stream.peer_address();
     let peer = loop {
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -265,7 +267,21 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
             let _ = stream.set_read_timeout(Some(left));
             let _ = stream.set_write_timeout(Some(left));
         }
-        let step = handshake.advance(&mut input);
+        let mut step = handshake.advance(&mut input);
+        // The handshake may wait for the ZAP handler's word about the peer
+        // (then it goes on with what has arrived, before reading more).
+        let mut asked = false;
+        if matches!(step, Ok(None))
+            && let Some(request) = handshake.zap_request()
+        {
+            asked = true;
+            step = match zap::ask(core, &request, &address, deadline) {
+                None => handshake.zap_unavailable(),
+                Some(Ok(reply)) => handshake.zap_replied(reply),
+                Some(Err(ZapFailure::Protocol(e))) => Err(e),
+                Some(Err(ZapFailure::Io(e))) => return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e)),
+            };
+        }
         let mut out = BytesMut::new();
         handshake.output(&mut out);
         if !out.is_empty()
@@ -280,8 +296,15 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         }
         match step {
             Ok(Some(peer)) => break peer,
+            Ok(None) if asked => continue,
             Ok(None) => {}
-            Err(e) => return handshake_failed(core, endpoint, HandshakeFailure::Protocol(e.to_string())),
+            Err(e) => {
+                let failure = match e.auth_status() {
+                    Some(status) => HandshakeFailure::Auth(status),
+                    None => HandshakeFailure::Protocol(e.to_string()),
+                };
+                return handshake_failed(core, endpoint, failure);
+            }
         }
         let failure = match stream.read(&mut scratch) {
             Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed during the handshake"),
@@ -301,6 +324,17 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         Some(opener) => Decoder::encrypted(options.message_limit(), opener),
         None => Decoder::new(options.message_limit()),
     };
+    // What every message from this peer carries (`Msg::property`): its
+    // handshake properties, what the ZAP handler said of it, its address.
+    let mut properties = peer.metadata.clone();
+    if let Some(user_id) = &peer.user_id {
+        properties = properties.with("User-Id", user_id);
+    }
+    properties = properties.with_all(&peer.zap_metadata);
+    if !address.is_empty() {
+        properties = properties.with("Peer-Address", &address);
+    }
+    let properties = Arc::new(properties);
     core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.clone(),
     });
@@ -340,6 +374,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         input,
         scratch,
         decoder,
+        &properties,
         liveness.as_deref(),
     );
     // On a closed socket the reader saw the peer close (after the writer
@@ -394,6 +429,7 @@ fn read_loop(
     mut input: BytesMut,
     mut scratch: Vec<u8>,
     mut decoder: Decoder,
+    properties: &Arc<Metadata>,
     liveness: Option<&Liveness>,
 ) -> End {
     let publishes = matches!(core.socket_type, SocketType::Pub | SocketType::XPub);
@@ -416,6 +452,7 @@ fn read_loop(
                 Ok(Some(Item::Frame { more, body })) => {
                     partial.push_back(body);
                     if !more {
+                        partial.set_properties(properties);
                         batch.push_back(std::mem::take(&mut partial));
                     }
                 }

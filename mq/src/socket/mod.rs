@@ -10,6 +10,7 @@ mod rep;
 mod req;
 mod router;
 mod security;
+mod zap;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -5,7 +5,15 @@
 //!   `set_curve_server(false)` returns it to NULL;
 //! - `set_curve_serverkey` makes it a CURVE client of that server;
 //! - `set_curve_publickey` and `set_curve_secretkey` set the keys (and the
-//!   mechanism to CURVE, keeping the role).
+//!   mechanism to CURVE, keeping the role);
+//! - `set_plain_server(true)` makes it a PLAIN server (`false`: NULL);
+//! - `set_plain_username` and `set_plain_password` make it a PLAIN client
+//!   (an empty value returns it to NULL).
+//!
+//! A server that authenticates its clients (a PLAIN server always does)
+//! asks the ZAP handler the application binds at
+//! `inproc://zeromq.zap.01` in the socket's context; see
+//! [`Authenticator`](crate::Authenticator).
 //!
 //! They apply to connections made afterwards; a socket whose options do not
 //! add up (a client without a secret key) is refused at `bind` and
@@ -13,10 +21,14 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use zeroize::Zeroizing;
+
 use super::Socket;
 use crate::error::{Error, Result};
+use crate::options::Password;
 use crate::security::parse_key;
-use crate::zmtp::{Mechanism, SecretKey};
+use crate::zmtp::{MAX_CREDENTIAL_LEN, Mechanism, SecretKey};
 
 /// What the key setters accept.
 const KEY_FORM: &str = "a CURVE key is 32 bytes or 40 characters of Z85";
@@ -107,11 +119,103 @@ impl Socket {
         self.core.options().curve_server_key.map(z85::encode)
     }
 
+    /// `ZMQ_PLAIN_SERVER`: `true` makes this socket a PLAIN server, whose
+    /// ZAP handler checks each client's user name and password (without
+    /// one, every client is refused, as in libzmq); `false` returns it to
+    /// NULL.
+    pub fn set_plain_server(&self, on: bool) {
+        let mut options = self.core.options();
+        options.as_server = on;
+        options.mechanism = if on { Mechanism::Plain } else { Mechanism::Null };
+    }
+
+    /// Whether this socket is a PLAIN server.
+    pub fn plain_server(&self) -> bool {
+        let options = self.core.options();
+        options.mechanism == Mechanism::Plain && options.as_server
+    }
+
+    /// `ZMQ_PLAIN_USERNAME`: the user name this socket gives PLAIN servers
+    /// (at most 255 bytes). Makes it a PLAIN client; an empty name returns
+    /// it to NULL, as libzmq's null value does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a name over 255 bytes.
+    pub fn set_plain_username(&self, username: impl AsRef<[u8]>) -> Result<()> {
+        let username = credential("plain_username", username.as_ref())?;
+        let mut options = self.core.options();
+        options.mechanism = if username.is_empty() {
+            Mechanism::Null
+        } else {
+            Mechanism::Plain
+        };
+        options.as_server = false;
+        options.plain_username = Bytes::copy_from_slice(username);
+        Ok(())
+    }
+
+    /// The PLAIN user name.
+    pub fn plain_username(&self) -> Bytes {
+        self.core.options().plain_username.clone()
+    }
+
+    /// `ZMQ_PLAIN_PASSWORD`: the password this socket gives PLAIN servers
+    /// (at most 255 bytes; kept zeroed-on-drop, never shown). Makes it a
+    /// PLAIN client; an empty password returns it to NULL, as libzmq's null
+    /// value does. PLAIN sends it in clear.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a password over 255 bytes.
+    pub fn set_plain_password(&self, password: impl AsRef<[u8]>) -> Result<()> {
+        let password = credential("plain_password", password.as_ref())?;
+        let mut options = self.core.options();
+        options.mechanism = if password.is_empty() {
+            Mechanism::Null
+        } else {
+            Mechanism::Plain
+        };
+        options.as_server = false;
+        options.plain_password = Password(Arc::new(Zeroizing::new(password.to_vec())));
+        Ok(())
+    }
+
+    /// `ZMQ_ZAP_DOMAIN`: the domain this socket's ZAP requests name, for a
+    /// handler serving several (at most 255 bytes; default empty). With
+    /// NULL, setting one makes every connection ask the ZAP handler too,
+    /// as in libzmq.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a domain over 255 bytes.
+    pub fn set_zap_domain(&self, domain: impl AsRef<[u8]>) -> Result<()> {
+        let domain = credential("zap_domain", domain.as_ref())?;
+        self.core.options().zap_domain = Bytes::copy_from_slice(domain);
+        Ok(())
+    }
+
+    /// The ZAP domain.
+    pub fn zap_domain(&self) -> Bytes {
+        self.core.options().zap_domain.clone()
+    }
+
     /// Checks that the security options add up, before a `bind` or
     /// `connect` relies on them.
     pub(super) fn check_security(&self) -> Result<()> {
         self.core.options().security().map(drop)
     }
+}
+
+/// A user name, password or ZAP domain: at most 255 bytes.
+fn credential<'a>(option: &'static str, value: &'a [u8]) -> Result<&'a [u8]> {
+    if value.len() > MAX_CREDENTIAL_LEN {
+        return Err(Error::InvalidOption {
+            option,
+            reason: "at most 255 bytes",
+        });
+    }
+    Ok(value)
 }
 
 fn invalid(option: &'static str) -> Error {

@@ -94,6 +94,14 @@ impl Registry {
         }
     }
 
+    /// Whether a socket that is not closed has bound `name`.
+    pub(crate) fn is_bound(&self, name: &str) -> bool {
+        self.lock()
+            .get(name)
+            .and_then(|entry| entry.bound.as_ref())
+            .is_some_and(|bound| !is_closed(bound))
+    }
+
     /// Connects `core`'s `pipe` to whoever bound `name`, or waits for it.
     pub(crate) fn connect(&self, name: &str, core: &Arc<Core>, pipe: PipeId) -> Result<()> {
         let bound = {

@@ -85,6 +85,15 @@ impl Stream {
         each_stream!(self, s => s.set_write_timeout(timeout))
     }
 
+    /// The peer's address as libzmq's `Peer-Address` property and ZAP
+    /// requests give it: a TCP peer's IP address (no port), nothing for ipc.
+    pub(crate) fn peer_address(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map_or_else(|_| String::new(), |a| a.ip().to_string()),
+            Stream::Ipc(_) => String::new(),
+        }
+    }
+
     /// A description of the peer for log lines.
     pub(crate) fn peer(&self) -> String {
         match self {

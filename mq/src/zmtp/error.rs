@@ -143,6 +143,36 @@ pub(crate) enum ProtocolError {
     },
     /// Our CURVE short nonce reached 2^64-1: the connection must end before it repeats.
     NoncesExhausted,
+    /// The ZAP handler refused the peer (RFC 27 status 300, 400 or 500).
+    Unauthorized {
+        /// The status code.
+        status: u16,
+        /// The handler's status text.
+        text: String,
+    },
+    /// A PLAIN server has no ZAP handler to check the password with (libzmq refuses the peer
+    /// too).
+    NoZapHandler,
+    /// The ZAP handler's reply does not follow RFC 27.
+    MalformedZapReply(&'static str),
+}
+
+impl ProtocolError {
+    /// The RFC 27 status code, when this is an authentication failure: our ZAP handler refused
+    /// the peer, or the peer's ERROR carries its handler's code (libzmq's
+    /// `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`).
+    pub(crate) fn auth_status(&self) -> Option<u16> {
+        match self {
+            ProtocolError::Unauthorized { status, .. } => Some(*status),
+            ProtocolError::PeerError(reason) => match reason.as_str() {
+                "300" => Some(300),
+                "400" => Some(400),
+                "500" => Some(500),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ProtocolError {
@@ -218,6 +248,13 @@ impl fmt::Display for ProtocolError {
                 )
             }
             ProtocolError::NoncesExhausted => f.write_str("CURVE short nonces exhausted"),
+            ProtocolError::Unauthorized { status, text } => {
+                write!(f, "the ZAP handler refused the peer: {status} {text:?}")
+            }
+            ProtocolError::NoZapHandler => {
+                f.write_str("no ZAP handler is bound at inproc://zeromq.zap.01 to check PLAIN passwords")
+            }
+            ProtocolError::MalformedZapReply(problem) => write!(f, "malformed ZAP reply: {problem}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The connection handshake, as a pure state machine: greetings both ways,
-//! then the security mechanism's commands (NULL: one READY each way; CURVE:
-//! see `curve.rs`).
+//! then the security mechanism's commands (NULL: one READY each way; PLAIN
+//! and CURVE: see `plain.rs` and `curve.rs`), with the ZAP handler asked
+//! where libzmq asks it.
 
 use std::sync::Arc;
 
@@ -9,18 +10,27 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{Command, split_name};
 use super::curve::{self, ClientKeys};
 use super::error::ProtocolError;
-use super::frame::{FLAG_COMMAND, encode_command, parse_header};
+use super::frame::{FLAG_COMMAND, encode_command, encode_raw_command, parse_header};
 use super::greeting::{GREETING_LEN, Greeting};
 use super::mechanism::Mechanism;
 use super::metadata::{IDENTITY, Metadata, SOCKET_TYPE};
 use super::nacl::{PublicKey, SecretKey};
+use super::plain;
+use super::zap::{ZapReply, ZapRequest};
 use crate::socket_type::SocketType;
+use zeroize::Zeroizing;
 
 /// Largest command accepted during the handshake. A READY carries a socket type, an identity of
 /// at most 255 bytes and a few application properties; a peer announcing more is refused before
 /// anything of it is buffered ("a peer MAY allocate memory to a connection only after the
 /// security handshake is complete", RFC 37 §"Security Considerations").
 pub(crate) const MAX_HANDSHAKE_COMMAND_LEN: u64 = 64 * 1024;
+
+/// How libzmq's PLAIN server (4.3.5 and before) begins its ERROR command: its C string
+/// `"\x05ERROR"` reads as the hex escape `\x05E` followed by `RROR`, so the name's size and
+/// first letter come out as one byte, `^`. libzmq's PLAIN clients compare the same five bytes,
+/// and so accept it; dhaga's take it as the ERROR it means.
+const LIBZMQ_PLAIN_ERROR: &[u8] = b"^RROR";
 
 /// Longest identity a peer may announce (RFC 23 §"The Identity Property": `identity =
 /// 0*255OCTET`).
@@ -47,13 +57,34 @@ pub(crate) struct PeerInfo {
     pub(crate) metadata: Metadata,
     /// A CURVE server's client: its long-term public key (`None` otherwise).
     pub(crate) curve_key: Option<PublicKey>,
+    /// The user id the ZAP handler gave the peer, if it gave one.
+    pub(crate) user_id: Option<Bytes>,
+    /// The properties the ZAP handler gave the peer.
+    pub(crate) zap_metadata: Metadata,
+}
+
+/// Our READY properties: `Socket-Type`, and `Identity` if we have one.
+fn our_metadata(ours: SocketType, identity: Option<&Bytes>) -> Metadata {
+    let mut metadata = Metadata::new().with(SOCKET_TYPE, ours.name());
+    if let Some(identity) = identity {
+        metadata = metadata.with(IDENTITY, identity);
+    }
+    metadata
 }
 
 /// The security a connection's handshake runs with, from its socket's options.
 #[derive(Clone, Debug)]
 pub(crate) enum Security {
-    /// NULL: no authentication, no encryption.
-    Null,
+    /// NULL: no authentication, no encryption. With `zap`, the ZAP handler is asked about the
+    /// peer anyway (libzmq does so when the socket has a ZAP domain).
+    Null {
+        /// Whether to ask the ZAP handler.
+        zap: bool,
+    },
+    /// A PLAIN client with its user name and password.
+    PlainClient(Arc<PlainCredentials>),
+    /// A PLAIN server: the ZAP handler checks the credentials.
+    PlainServer,
     /// A CURVE client with its keys and the server's public key.
     CurveClient(Arc<ClientKeys>),
     /// A CURVE server with its long-term secret key.
@@ -61,17 +92,37 @@ pub(crate) enum Security {
 }
 
 impl Security {
+    /// NULL without ZAP: libzmq's default.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) const NULL: Security = Security::Null { zap: false };
+
     /// The mechanism named in our greeting.
     fn mechanism(&self) -> Mechanism {
         match self {
-            Security::Null => Mechanism::Null,
+            Security::Null { .. } => Mechanism::Null,
+            Security::PlainClient(_) | Security::PlainServer => Mechanism::Plain,
             Security::CurveClient(_) | Security::CurveServer(_) => Mechanism::Curve,
         }
     }
 
     /// Whether our greeting claims the server role.
     fn as_server(&self) -> bool {
-        matches!(self, Security::CurveServer(_))
+        matches!(self, Security::PlainServer | Security::CurveServer(_))
+    }
+}
+
+/// A PLAIN client's user name and password (each at most 255 bytes); the password is zeroed
+/// when dropped and never shown.
+pub(crate) struct PlainCredentials {
+    pub(crate) username: Bytes,
+    pub(crate) password: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PlainCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,14 +142,41 @@ enum State {
     Greeting,
     /// NULL: greetings exchanged and our READY queued; waiting for the peer's READY.
     NullReady,
+    /// PLAIN client: HELLO sent; waiting for WELCOME, then (INITIATE sent) for READY.
+    PlainClient {
+        /// Whether WELCOME came.
+        welcomed: bool,
+    },
+    /// PLAIN server: waiting for HELLO, then (ZAP said yes, WELCOME sent) for INITIATE.
+    PlainServer {
+        /// Whether WELCOME went.
+        welcomed: bool,
+    },
     /// CURVE client: HELLO sent; waiting for WELCOME, then (INITIATE sent) for READY.
     CurveClient(curve::Client),
     /// CURVE server: waiting for HELLO, then (WELCOME sent) for INITIATE.
     CurveServer(curve::Server),
+    /// Waiting for the ZAP handler's reply ([`Handshake::zap_replied`]), then going on.
+    Zap(AfterZap),
     /// The peer's READY was accepted and returned.
     Done,
     /// The handshake failed with this error; the peer must be dropped.
     Failed(ProtocolError),
+}
+
+/// What a handshake does once the ZAP handler admitted the peer.
+enum AfterZap {
+    /// NULL: send our READY and wait for the peer's.
+    NullReady,
+    /// PLAIN server: send WELCOME and wait for INITIATE.
+    PlainWelcome,
+    /// CURVE server: accept the client's INITIATE and send READY.
+    CurveReady {
+        /// The client's properties.
+        metadata: Metadata,
+        /// What its INITIATE gave us.
+        initiated: Box<curve::Initiated>,
+    },
 }
 
 /// One connection's handshake, as a pure state machine: bytes in, bytes out, no I/O.
@@ -106,14 +184,18 @@ enum State {
 /// Both peers send their 64-byte greeting at once (we do not use libzmq's 11-byte partial
 /// greeting, which only serves to talk to pre-3.0 peers) and check the other's. Then, with NULL,
 /// each sends a READY command with its `Socket-Type` (and `Identity`, if given) and checks the
-/// other's; with CURVE, the client and the server exchange HELLO, WELCOME, INITIATE and READY
-/// (see `curve.rs`), the properties travelling in INITIATE and READY. The peer may deliver its
-/// bytes in any pieces; [`advance`](Handshake::advance) takes what has arrived.
+/// other's; with PLAIN and CURVE, the client and the server exchange HELLO, WELCOME, INITIATE
+/// and READY (see `plain.rs` and `curve.rs`), the properties travelling in INITIATE and READY.
+/// The peer may deliver its bytes in any pieces; [`advance`](Handshake::advance) takes what has
+/// arrived.
 ///
 /// A connection drives it like this: write [`output`](Handshake::output), read into a buffer,
 /// call [`advance`](Handshake::advance), repeat until it returns the [`PeerInfo`]; then flush
 /// `output` once more, take the [`cipher`](Handshake::cipher) (CURVE), and hand the rest of the
-/// read buffer to a [`Decoder`](super::decoder::Decoder).
+/// read buffer to a [`Decoder`](super::decoder::Decoder). When `advance` returns `Ok(None)`
+/// with a [`zap_request`](Handshake::zap_request) waiting, the connection asks the ZAP handler
+/// and gives the answer to [`zap_replied`](Handshake::zap_replied) (or says there is no handler
+/// with [`zap_unavailable`](Handshake::zap_unavailable)) before going on.
 pub(crate) struct Handshake {
     /// Our socket type, announced in our READY and checked against the peer's.
     ours: SocketType,
@@ -133,6 +215,10 @@ pub(crate) struct Handshake {
     minor: u8,
     /// Where the handshake is.
     state: State,
+    /// A question for the ZAP handler, until the connection takes it.
+    zap_request: Option<ZapRequest>,
+    /// What the ZAP handler said about the peer: its user id and properties.
+    admitted: Option<ZapReply>,
     /// CURVE's session once the handshake is done, for [`cipher`](Handshake::cipher).
     session: Option<curve::Session>,
 }
@@ -171,6 +257,8 @@ impl Handshake {
             greeting_len: 0,
             minor: 0,
             state: State::Greeting,
+            zap_request: None,
+            admitted: None,
             session: None,
         }
     }
@@ -182,15 +270,90 @@ impl Handshake {
     }
 
     /// The sealer and opener of the traffic after a CURVE handshake that
-    /// completed (`None` with NULL, or when taken already).
+    /// completed (`None` with NULL and PLAIN, or when taken already).
     pub(crate) fn cipher(&mut self) -> Option<(curve::Sealer, curve::Opener)> {
         self.session.take().map(curve::Session::split)
     }
 
+    /// The question for the ZAP handler, once: when `advance` returns `Ok(None)` with one
+    /// waiting, the handshake cannot go on until [`zap_replied`](Handshake::zap_replied) or
+    /// [`zap_unavailable`](Handshake::zap_unavailable).
+    pub(crate) fn zap_request(&mut self) -> Option<ZapRequest> {
+        self.zap_request.take()
+    }
+
+    /// Goes on with the ZAP handler's answer, as [`advance`](Handshake::advance) does with
+    /// input (the caller calls `advance` again on `Ok(None)`).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Unauthorized`] for a status other than 200 (after `output` yields an
+    /// ERROR with the status, unless it was 300), and what going on may find wrong with the
+    /// peer's properties (CURVE, whose INITIATE carried them).
+    ///
+    /// # Panics
+    ///
+    /// If the handshake was not waiting for ZAP.
+    pub(crate) fn zap_replied(&mut self, reply: ZapReply) -> Result<Option<PeerInfo>, ProtocolError> {
+        let State::Zap(after) = std::mem::replace(&mut self.state, State::Done) else {
+            panic!("Handshake::zap_replied without a ZAP request");
+        };
+        match reply.status {
+            200 => {}
+            status => {
+                let refusal = ProtocolError::Unauthorized {
+                    status,
+                    text: reply.text,
+                };
+                // "A 300 ... the server SHALL NOT send an ERROR" (libzmq drops the peer silently).
+                if status != 300 {
+                    encode_command(
+                        &mut self.pending,
+                        &Command::Error {
+                            reason: status.to_string(),
+                        },
+                    );
+                }
+                return Err(self.fail(refusal));
+            }
+        }
+        self.admitted = Some(reply);
+        match after {
+            AfterZap::NullReady => {
+                let ready = Command::Ready(self.our_metadata());
+                encode_command(&mut self.pending, &ready);
+                self.state = State::NullReady;
+                Ok(None)
+            }
+            AfterZap::PlainWelcome => {
+                encode_raw_command(&mut self.pending, "WELCOME", &[]);
+                self.state = State::PlainServer { welcomed: true };
+                Ok(None)
+            }
+            AfterZap::CurveReady { metadata, initiated } => self.curve_ready(metadata, *initiated).map(Some),
+        }
+    }
+
+    /// Goes on without a ZAP handler to ask: NULL and CURVE admit the peer (libzmq's rule,
+    /// which lets CURVE encrypt without authenticating); PLAIN cannot check the password and
+    /// refuses it.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::NoZapHandler`] for PLAIN; what going on may find wrong, as
+    /// [`zap_replied`](Handshake::zap_replied).
+    pub(crate) fn zap_unavailable(&mut self) -> Result<Option<PeerInfo>, ProtocolError> {
+        if matches!(self.state, State::Zap(AfterZap::PlainWelcome)) {
+            return Err(self.fail(ProtocolError::NoZapHandler));
+        }
+        self.zap_replied(ZapReply::admitted())
+    }
+
     /// Consumes as much of `input` as the handshake needs (leaving any bytes that follow it, e.g.
     /// the peer's first messages, in `input`). Ok(Some(peer)) when done (after which the caller
-    /// must still flush `output`), Ok(None) when more input is needed, Err when the peer must be
-    /// dropped (after `output` yields an ERROR command to send if the RFC says to send one, e.g.
+    /// must still flush `output`), Ok(None) when more input is needed (or the ZAP handler's
+    /// answer, see [`zap_request`](Handshake::zap_request)), Err when the peer must be dropped
+    /// (after `output` yields an ERROR command to send if the RFC says to send one, e.g.
     /// incompatible socket type).
     ///
     /// Bad signatures and versions are refused as soon as their bytes arrive, and a command
@@ -199,9 +362,9 @@ impl Handshake {
     ///
     /// # Errors
     ///
-    /// The greeting's errors ([`Greeting::decode`]), [`ProtocolError::MechanismMismatch`],
-    /// the frame and command errors of a malformed command,
-    /// [`ProtocolError::UnexpectedInHandshake`] for a message or another command than the
+    /// The greeting's errors ([`Greeting::decode`]), [`ProtocolError::MechanismMismatch`], the
+    /// frame and command errors of a malformed command, [`ProtocolError::UnexpectedInHandshake`]
+    /// and [`ProtocolError::UnexpectedCommand`] for a message or another command than the
     /// mechanism expects, [`ProtocolError::PeerError`] if the peer sent ERROR, CURVE's errors
     /// (boxes that do not open, bad nonces, malformed commands), the socket-type errors
     /// ([`ProtocolError::MissingSocketType`], [`ProtocolError::UnknownSocketType`],
@@ -222,7 +385,13 @@ impl Handshake {
                 }
                 State::Done => panic!("Handshake::advance called after the handshake completed"),
                 State::Failed(ref error) => return Err(error.clone()),
-                State::NullReady | State::CurveClient(_) | State::CurveServer(_) => {
+                // The peer's next bytes wait in `input` for the handler's answer.
+                State::Zap(_) => return Ok(None),
+                State::NullReady
+                | State::PlainClient { .. }
+                | State::PlainServer { .. }
+                | State::CurveClient(_)
+                | State::CurveServer(_) => {
                     let Some((name, data)) = self.take_command(input)? else {
                         return Ok(None);
                     };
@@ -235,7 +404,7 @@ impl Handshake {
     }
 
     /// Moves greeting bytes from `input`; once all 64 are there, checks them and queues our
-    /// first command (NULL's READY, CURVE's HELLO). Returns whether the greeting is complete.
+    /// first command (NULL's READY, a client's HELLO). Returns whether the greeting is complete.
     fn take_greeting(&mut self, input: &mut BytesMut) -> Result<bool, ProtocolError> {
         let n = (GREETING_LEN - self.greeting_len).min(input.len());
         self.greeting[self.greeting_len..self.greeting_len + n].copy_from_slice(&input[..n]);
@@ -260,10 +429,16 @@ impl Handshake {
         self.minor = peer.negotiated_minor();
         let ready = Command::Ready(self.our_metadata());
         self.state = match &self.security {
-            Security::Null => {
+            Security::Null { zap: false } => {
                 encode_command(&mut self.pending, &ready);
                 State::NullReady
             }
+            Security::Null { zap: true } => self.ask_zap(Mechanism::Null, Vec::new(), AfterZap::NullReady),
+            Security::PlainClient(credentials) => {
+                plain::hello(&mut self.pending, &credentials.username, &credentials.password);
+                State::PlainClient { welcomed: false }
+            }
+            Security::PlainServer => State::PlainServer { welcomed: false },
             Security::CurveClient(keys) => {
                 let client = curve::Client::new(Arc::clone(keys));
                 client.hello(&mut self.pending).map_err(|error| self.fail(error))?;
@@ -274,13 +449,15 @@ impl Handshake {
         Ok(true)
     }
 
-    /// Our READY properties: `Socket-Type`, and `Identity` if we have one.
+    /// Queues a question for the ZAP handler and returns the state that waits for its answer.
+    fn ask_zap(&mut self, mechanism: Mechanism, credentials: Vec<Bytes>, after: AfterZap) -> State {
+        self.zap_request = Some(ZapRequest { mechanism, credentials });
+        State::Zap(after)
+    }
+
+    /// Our READY properties.
     fn our_metadata(&self) -> Metadata {
-        let mut metadata = Metadata::new().with(SOCKET_TYPE, self.ours.name());
-        if let Some(identity) = &self.identity {
-            metadata = metadata.with(IDENTITY, identity);
-        }
-        metadata
+        our_metadata(self.ours, self.identity.as_ref())
     }
 
     /// Takes the next command from `input` once it has arrived whole, as its name and data.
@@ -310,76 +487,133 @@ impl Handshake {
         }
         input.advance(header.header_len);
         let body = input.split_to(body_len).freeze();
+        if self.security.mechanism() == Mechanism::Plain && body.starts_with(LIBZMQ_PLAIN_ERROR) {
+            return Ok(Some((
+                Bytes::from_static(b"ERROR"),
+                body.slice(LIBZMQ_PLAIN_ERROR.len()..),
+            )));
+        }
         split_name(body).map(Some).map_err(|error| self.fail(error))
     }
 
     /// Handles one command of the handshake; `Some(peer)` when it completed it.
     fn on_command(&mut self, name: &[u8], data: Bytes) -> Result<Option<PeerInfo>, ProtocolError> {
         if name == b"ERROR" {
-            // Any mechanism's peer may refuse us (a CURVE server in clear, with a ZAP status).
+            // Any mechanism's peer may refuse us (a server in clear, with a ZAP status).
             return match Command::decode_parts(name, data) {
                 Ok(Command::Error { reason }) => Err(self.fail(ProtocolError::PeerError(reason))),
                 Ok(_) => unreachable!("an ERROR decodes as ERROR"),
                 Err(error) => Err(self.fail(error)),
             };
         }
-        let unexpected = |expected: &'static str| ProtocolError::UnexpectedCommand {
+        let expected = match &self.state {
+            State::NullReady => "READY",
+            State::PlainClient { welcomed: false } | State::CurveClient(_) => "WELCOME",
+            State::PlainClient { welcomed: true } => "READY",
+            State::PlainServer { welcomed: false } | State::CurveServer(_) => "HELLO",
+            State::PlainServer { welcomed: true } => "INITIATE",
+            State::Greeting | State::Zap(_) | State::Done | State::Failed(_) => {
+                unreachable!("no command is taken now")
+            }
+        };
+        let unexpected = || ProtocolError::UnexpectedCommand {
             expected,
             received: String::from_utf8_lossy(name).into_owned(),
         };
-        let mut ours = BytesMut::new();
-        if !matches!(self.state, State::NullReady) {
-            self.our_metadata().encode(&mut ours);
-        }
-        match &mut self.state {
-            State::NullReady => match Command::decode_parts(name, data) {
-                Ok(Command::Ready(metadata)) => self.accept(metadata).map(Some),
+        let step = match (&mut self.state, name) {
+            (State::NullReady, _) => match Command::decode_parts(name, data) {
+                Ok(Command::Ready(metadata)) => return self.accept(metadata).map(Some),
                 Ok(other) => {
                     let what = format!("command {}", String::from_utf8_lossy(other.name()));
-                    Err(self.fail(ProtocolError::UnexpectedInHandshake(what)))
+                    Err(ProtocolError::UnexpectedInHandshake(what))
                 }
-                Err(error) => Err(self.fail(error)),
+                Err(error) => Err(error),
             },
-            State::CurveClient(client) => {
-                let step = match name {
-                    b"WELCOME" => client.on_welcome(&data, &ours, &mut self.pending).map(|()| None),
-                    b"READY" => client.on_ready(&data).map(Some),
-                    _ => Err(unexpected("WELCOME")),
-                };
-                match step {
-                    Ok(None) => Ok(None),
-                    Ok(Some((metadata, session))) => {
-                        let metadata =
-                            Metadata::decode(Bytes::copy_from_slice(&metadata)).map_err(|error| self.fail(error))?;
-                        let peer = self.accept(metadata)?;
-                        self.session = Some(session);
-                        Ok(Some(peer))
-                    }
-                    Err(error) => Err(self.fail(error)),
-                }
+
+            (State::PlainClient { welcomed: false }, b"WELCOME") if data.is_empty() => {
+                let ready = self.our_metadata();
+                let mut metadata = BytesMut::new();
+                ready.encode(&mut metadata);
+                encode_raw_command(&mut self.pending, "INITIATE", &[&metadata]);
+                self.state = State::PlainClient { welcomed: true };
+                return Ok(None);
             }
-            State::CurveServer(server) => {
-                let step = match name {
-                    b"HELLO" => server.on_hello(&data, &mut self.pending).map(|()| None),
-                    b"INITIATE" => server.on_initiate(&data).map(Some),
-                    _ => Err(unexpected("HELLO")),
-                };
-                match step {
-                    Ok(None) => Ok(None),
-                    Ok(Some(mut initiated)) => {
-                        let metadata = Metadata::decode(Bytes::copy_from_slice(&initiated.metadata))
-                            .map_err(|error| self.fail(error))?;
-                        let mut peer = self.accept(metadata)?;
-                        peer.curve_key = Some(initiated.client);
-                        curve::ready(&mut initiated.session, &ours, &mut self.pending);
-                        self.session = Some(initiated.session);
-                        Ok(Some(peer))
-                    }
-                    Err(error) => Err(self.fail(error)),
+            (State::PlainClient { welcomed: true }, b"READY") => match Metadata::decode(data) {
+                Ok(metadata) => return self.accept(metadata).map(Some),
+                Err(error) => Err(error),
+            },
+            (State::PlainServer { welcomed: false }, b"HELLO") => match plain::parse_hello(&data) {
+                Ok((username, password)) => {
+                    self.state = self.ask_zap(Mechanism::Plain, vec![username, password], AfterZap::PlainWelcome);
+                    return Ok(None);
                 }
+                Err(error) => Err(error),
+            },
+            (State::PlainServer { welcomed: true }, b"INITIATE") => match Metadata::decode(data) {
+                Ok(metadata) => {
+                    let peer = self.accept(metadata)?;
+                    let ours = self.our_metadata_bytes();
+                    encode_raw_command(&mut self.pending, "READY", &[&ours]);
+                    return Ok(Some(peer));
+                }
+                Err(error) => Err(error),
+            },
+
+            (State::CurveClient(client), b"WELCOME") => {
+                let ours = {
+                    let mut out = BytesMut::new();
+                    our_metadata(self.ours, self.identity.as_ref()).encode(&mut out);
+                    out
+                };
+                client.on_welcome(&data, &ours, &mut self.pending)
             }
-            State::Greeting | State::Done | State::Failed(_) => unreachable!("no command is taken now"),
+            (State::CurveClient(client), b"READY") => match client.on_ready(&data) {
+                Ok((metadata, session)) => {
+                    let metadata = Metadata::decode(Bytes::copy_from_slice(&metadata)).map_err(|e| self.fail(e))?;
+                    let peer = self.accept(metadata)?;
+                    self.session = Some(session);
+                    return Ok(Some(peer));
+                }
+                Err(error) => Err(error),
+            },
+            (State::CurveServer(server), b"HELLO") => server.on_hello(&data, &mut self.pending),
+            (State::CurveServer(server), b"INITIATE") => match server.on_initiate(&data) {
+                Ok(initiated) => {
+                    let metadata =
+                        Metadata::decode(Bytes::copy_from_slice(&initiated.metadata)).map_err(|e| self.fail(e))?;
+                    let credentials = vec![Bytes::copy_from_slice(&initiated.client)];
+                    let after = AfterZap::CurveReady {
+                        metadata,
+                        initiated: Box::new(initiated),
+                    };
+                    self.state = self.ask_zap(Mechanism::Curve, credentials, after);
+                    return Ok(None);
+                }
+                Err(error) => Err(error),
+            },
+            _ => Err(unexpected()),
+        };
+        match step {
+            Ok(()) => Ok(None),
+            Err(error) => Err(self.fail(error)),
         }
+    }
+
+    /// Our READY properties, encoded.
+    fn our_metadata_bytes(&self) -> BytesMut {
+        let mut out = BytesMut::new();
+        self.our_metadata().encode(&mut out);
+        out
+    }
+
+    /// A CURVE server admits its client: checks its properties and sends READY.
+    fn curve_ready(&mut self, metadata: Metadata, mut initiated: curve::Initiated) -> Result<PeerInfo, ProtocolError> {
+        let mut peer = self.accept(metadata)?;
+        peer.curve_key = Some(initiated.client);
+        let ours = self.our_metadata_bytes();
+        curve::ready(&mut initiated.session, &ours, &mut self.pending);
+        self.session = Some(initiated.session);
+        Ok(peer)
     }
 
     /// Checks the peer's READY metadata and completes the handshake.
@@ -398,12 +632,18 @@ impl Handshake {
             },
         };
         self.state = State::Done;
+        let admitted = self.admitted.take();
         Ok(PeerInfo {
             socket_type,
             identity,
             minor: self.minor,
             metadata,
             curve_key: None,
+            user_id: admitted
+                .as_ref()
+                .map(|reply| reply.user_id.clone())
+                .filter(|id| !id.is_empty()),
+            zap_metadata: admitted.map(|reply| reply.metadata).unwrap_or_default(),
         })
     }
 
@@ -514,13 +754,156 @@ mod tests {
         commands
     }
 
+    /// Runs a client and a server handshake against each other, the server's ZAP handler
+    /// answering `zap` (or there being none); returns both outcomes and the server's request.
+    fn run_with_zap(
+        mut client: Handshake,
+        mut server: Handshake,
+        zap: Option<ZapReply>,
+    ) -> ([Result<PeerInfo, ProtocolError>; 2], Option<ZapRequest>) {
+        let mut to_client = BytesMut::new();
+        let mut to_server = BytesMut::new();
+        let mut results: [Option<Result<PeerInfo, ProtocolError>>; 2] = [None, None];
+        let mut request = None;
+        for _round in 0..10 {
+            client.output(&mut to_server);
+            server.output(&mut to_client);
+            if results[0].is_none() {
+                results[0] = client.advance(&mut to_client).transpose();
+            }
+            if results[1].is_none() {
+                results[1] = server.advance(&mut to_server).transpose();
+                if let Some(asked) = server.zap_request() {
+                    request = Some(asked);
+                    results[1] = match zap.clone() {
+                        Some(reply) => server.zap_replied(reply),
+                        None => server.zap_unavailable(),
+                    }
+                    .transpose();
+                }
+            }
+            // A side that failed is done; a client refused stops when the server's ERROR
+            // arrives or the server is done.
+            if results.iter().all(Option::is_some) {
+                let [a, b] = results;
+                return ([a.unwrap(), b.unwrap()], request);
+            }
+            if results[1].as_ref().is_some_and(Result::is_err) && results[0].is_none() {
+                server.output(&mut to_client);
+                results[0] = Some(
+                    client
+                        .advance(&mut to_client)
+                        .transpose()
+                        .unwrap_or(Err(ProtocolError::PeerError("silence".into()))),
+                );
+            }
+        }
+        panic!("the handshake did not finish: {results:?}");
+    }
+
+    fn plain_client(password: &[u8]) -> Handshake {
+        let credentials = PlainCredentials {
+            username: Bytes::from_static(b"admin"),
+            password: Zeroizing::new(password.to_vec()),
+        };
+        Handshake::new(SocketType::Req, None, Security::PlainClient(Arc::new(credentials)))
+    }
+
+    fn reply(status: u16, user_id: &'static [u8]) -> ZapReply {
+        ZapReply {
+            status,
+            text: String::new(),
+            user_id: Bytes::from_static(user_id),
+            metadata: Metadata::new().with("X-Role", "admin"),
+        }
+    }
+
+    #[test]
+    fn plain_asks_zap_with_the_credentials_and_passes_its_word_on() {
+        let server = Handshake::new(SocketType::Rep, None, Security::PlainServer);
+        let ([client, server], request) = run_with_zap(plain_client(b"secret"), server, Some(reply(200, b"alice")));
+        let (client, server) = (client.unwrap(), server.unwrap());
+        assert_eq!(
+            (client.socket_type, server.socket_type),
+            (SocketType::Rep, SocketType::Req)
+        );
+        assert_eq!(
+            request,
+            Some(ZapRequest {
+                mechanism: Mechanism::Plain,
+                credentials: vec![Bytes::from_static(b"admin"), Bytes::from_static(b"secret")],
+            })
+        );
+        assert_eq!(server.user_id, Some(Bytes::from_static(b"alice")));
+        assert_eq!(server.zap_metadata.get("x-role").map(|v| &v[..]), Some(&b"admin"[..]));
+        assert_eq!(client.user_id, None);
+    }
+
+    #[test]
+    fn zap_refusals_send_error_except_300() {
+        for (status, error_sent) in [(300, false), (400, true), (500, true)] {
+            let mut server = Handshake::new(SocketType::Rep, None, Security::PlainServer);
+            let mut client = plain_client(b"guess");
+            let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());
+            server.output(&mut to_client);
+            assert_eq!(client.advance(&mut to_client), Ok(None));
+            client.output(&mut to_server);
+            assert_eq!(server.advance(&mut to_server), Ok(None));
+            assert!(server.zap_request().is_some(), "the HELLO asks ZAP");
+            let refused = server.zap_replied(reply(status, b"")).unwrap_err();
+            assert_eq!(refused.auth_status(), Some(status));
+            server.output(&mut to_client);
+            let expected: &[Command] = if error_sent {
+                &[Command::Error {
+                    reason: status.to_string(),
+                }]
+            } else {
+                &[]
+            };
+            let mut sent = to_client.clone();
+            let mut decoder = Decoder::new(None);
+            let mut got = Vec::new();
+            while let Some(Item::Command(command)) = decoder.decode(&mut sent).unwrap() {
+                got.push(command);
+            }
+            assert_eq!(got, expected, "status {status}");
+            if error_sent {
+                // The client reports the handler's code.
+                assert_eq!(client.advance(&mut to_client).unwrap_err().auth_status(), Some(status));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_without_a_zap_handler_is_refused_curve_and_null_are_not() {
+        let server = Handshake::new(SocketType::Rep, None, Security::PlainServer);
+        let ([_, server], _) = run_with_zap(plain_client(b"secret"), server, None);
+        assert_eq!(server.unwrap_err(), ProtocolError::NoZapHandler);
+
+        let null = Handshake::new(SocketType::Rep, None, Security::Null { zap: true });
+        let ([client, server], request) =
+            run_with_zap(Handshake::new(SocketType::Req, None, Security::NULL), null, None);
+        assert!(client.is_ok() && server.is_ok());
+        assert_eq!(request.map(|r| r.mechanism), Some(Mechanism::Null));
+    }
+
+    #[test]
+    fn libzmqs_malformed_plain_error_is_understood() {
+        let mut client = plain_client(b"guess");
+        let mut input = BytesMut::from(&Greeting::ours(Mechanism::Plain, true).encode()[..]);
+        input.extend_from_slice(b"\x04\x09^RROR\x03400");
+        let error = client.advance(&mut input).unwrap_err();
+        assert_eq!(error, ProtocolError::PeerError("400".into()));
+        assert_eq!(error.auth_status(), Some(400));
+    }
+
     #[test]
     fn every_pair_of_socket_types() {
         for a in SocketType::ALL {
             for b in SocketType::ALL {
                 let pair = run(
-                    Handshake::new(a, None, Security::Null),
-                    Handshake::new(b, None, Security::Null),
+                    Handshake::new(a, None, Security::NULL),
+                    Handshake::new(b, None, Security::NULL),
                 );
                 if a.is_compatible(b) {
                     let [Ok(peer_of_a), Ok(peer_of_b)] = &pair.results else {
@@ -554,9 +937,9 @@ mod tests {
         let dealer = Handshake::new(
             SocketType::Dealer,
             Some(Bytes::from_static(b"worker-1")),
-            Security::Null,
+            Security::NULL,
         );
-        let router = Handshake::new(SocketType::Router, None, Security::Null);
+        let router = Handshake::new(SocketType::Router, None, Security::NULL);
         let pair = run(dealer, router);
         let [Ok(peer_of_dealer), Ok(peer_of_router)] = pair.results else {
             panic!("{:?}", pair.results)
@@ -570,8 +953,8 @@ mod tests {
 
         // An empty Identity is sent but is no identity.
         let pair = run(
-            Handshake::new(SocketType::Req, Some(Bytes::new()), Security::Null),
-            Handshake::new(SocketType::Router, None, Security::Null),
+            Handshake::new(SocketType::Req, Some(Bytes::new()), Security::NULL),
+            Handshake::new(SocketType::Router, None, Security::NULL),
         );
         let [_, Ok(peer_of_router)] = pair.results else {
             panic!()
@@ -596,7 +979,7 @@ mod tests {
     fn version_negotiation_with_3_0_and_newer_peers() {
         for (major, minor, negotiated) in [(3, 0, 0), (3, 1, 1), (3, 7, 1), (4, 0, 1)] {
             let mut input = peer_bytes(major, minor, Metadata::new().with("Socket-Type", "PUB"));
-            let mut handshake = Handshake::new(SocketType::Sub, None, Security::Null);
+            let mut handshake = Handshake::new(SocketType::Sub, None, Security::NULL);
             let peer = handshake.advance(&mut input).unwrap().unwrap();
             assert_eq!(
                 (peer.socket_type, peer.minor),
@@ -611,7 +994,7 @@ mod tests {
     fn bytes_after_the_ready_are_left_for_the_decoder() {
         let mut input = peer_bytes(3, 1, Metadata::new().with("Socket-Type", "REP"));
         encode_frame(&mut input, false, b"first message");
-        let mut handshake = Handshake::new(SocketType::Req, None, Security::Null);
+        let mut handshake = Handshake::new(SocketType::Req, None, Security::NULL);
         handshake.advance(&mut input).unwrap().unwrap();
         let mut expected = BytesMut::new();
         encode_frame(&mut expected, false, b"first message");
@@ -620,7 +1003,7 @@ mod tests {
 
     #[test]
     fn our_output_is_greeting_then_ready() {
-        let mut handshake = Handshake::new(SocketType::Dealer, Some(Bytes::new()), Security::Null);
+        let mut handshake = Handshake::new(SocketType::Dealer, Some(Bytes::new()), Security::NULL);
         let mut out = BytesMut::new();
         handshake.output(&mut out);
         assert_eq!(out[..], Greeting::ours(Mechanism::Null, false).encode());
@@ -652,7 +1035,7 @@ mod tests {
                 reason: "go away".into(),
             },
         );
-        let mut handshake = Handshake::new(SocketType::Req, None, Security::Null);
+        let mut handshake = Handshake::new(SocketType::Req, None, Security::NULL);
         let error = ProtocolError::PeerError("go away".into());
         assert_eq!(handshake.advance(&mut input), Err(error.clone()));
         // Failing is final.
@@ -668,7 +1051,7 @@ mod tests {
                 ProtocolError::UnknownSocketType("CLIENT".into()),
             ),
         ] {
-            let mut handshake = Handshake::new(SocketType::Req, None, Security::Null);
+            let mut handshake = Handshake::new(SocketType::Req, None, Security::NULL);
             assert_eq!(handshake.advance(&mut peer_bytes(3, 1, properties)), Err(error));
             let mut out = BytesMut::new();
             handshake.output(&mut out);
@@ -684,9 +1067,9 @@ mod tests {
             (&b"\0abc"[..], ProtocolError::IdentityReserved),
         ] {
             let properties = Metadata::new().with("Socket-Type", "DEALER").with("Identity", identity);
-            let mut router = Handshake::new(SocketType::Router, None, Security::Null);
+            let mut router = Handshake::new(SocketType::Router, None, Security::NULL);
             assert_eq!(router.advance(&mut peer_bytes(3, 1, properties.clone())), Err(error));
-            let mut dealer = Handshake::new(SocketType::Dealer, None, Security::Null);
+            let mut dealer = Handshake::new(SocketType::Dealer, None, Security::NULL);
             let peer = dealer.advance(&mut peer_bytes(3, 1, properties)).unwrap().unwrap();
             assert_eq!(peer.identity, None);
         }
@@ -698,7 +1081,7 @@ mod tests {
         let mut message = BytesMut::from(&greeting[..]);
         message.extend_from_slice(&[0x00]); // a message frame's flags: refused before its size
         assert_eq!(
-            Handshake::new(SocketType::Req, None, Security::Null).advance(&mut message),
+            Handshake::new(SocketType::Req, None, Security::NULL).advance(&mut message),
             Err(ProtocolError::UnexpectedInHandshake("a message frame".into()))
         );
         let mut ping = BytesMut::from(&greeting[..]);
@@ -710,7 +1093,7 @@ mod tests {
             },
         );
         assert_eq!(
-            Handshake::new(SocketType::Req, None, Security::Null).advance(&mut ping),
+            Handshake::new(SocketType::Req, None, Security::NULL).advance(&mut ping),
             Err(ProtocolError::UnexpectedInHandshake("command PING".into()))
         );
     }
@@ -720,7 +1103,7 @@ mod tests {
         let mut input = BytesMut::from(&Greeting::ours(Mechanism::Null, false).encode()[..]);
         input.extend_from_slice(&[0x06, 0, 0, 0, 0, 0, 1, 0, 1]);
         assert_eq!(
-            Handshake::new(SocketType::Req, None, Security::Null).advance(&mut input),
+            Handshake::new(SocketType::Req, None, Security::NULL).advance(&mut input),
             Err(ProtocolError::HandshakeCommandTooLarge {
                 size: 65_537,
                 max: MAX_HANDSHAKE_COMMAND_LEN
@@ -731,7 +1114,7 @@ mod tests {
     #[test]
     fn old_and_foreign_peers_are_refused_early() {
         // A ZMTP 1.0 peer's first byte is a short identity length.
-        let mut handshake = Handshake::new(SocketType::Req, None, Security::Null);
+        let mut handshake = Handshake::new(SocketType::Req, None, Security::NULL);
         assert_eq!(
             handshake.advance(&mut BytesMut::from(&[0x01][..])),
             Err(ProtocolError::BadSignature { offset: 0, found: 0x01 })
@@ -739,12 +1122,12 @@ mod tests {
         // A ZMTP 2.0 peer: signature, revision 1, socket type, then its identity frame.
         let mut zmtp2 = BytesMut::from(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 0x01, 0x03, 0x00, 0x00][..]);
         assert_eq!(
-            Handshake::new(SocketType::Req, None, Security::Null).advance(&mut zmtp2),
+            Handshake::new(SocketType::Req, None, Security::NULL).advance(&mut zmtp2),
             Err(ProtocolError::UnsupportedVersion { major: 1, minor: 3 })
         );
         // An HTTP client.
         assert_eq!(
-            Handshake::new(SocketType::Req, None, Security::Null)
+            Handshake::new(SocketType::Req, None, Security::NULL)
                 .advance(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..])),
             Err(ProtocolError::BadSignature { offset: 0, found: b'G' })
         );

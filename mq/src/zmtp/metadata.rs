@@ -88,6 +88,12 @@ impl Metadata {
         self
     }
 
+    /// Adds the properties of `other` after these.
+    pub(crate) fn with_all(mut self, other: &Metadata) -> Metadata {
+        self.properties.extend(other.properties.iter().cloned());
+        self
+    }
+
     /// The value of the first property called `name`, ignoring ASCII case.
     pub(crate) fn get(&self, name: &str) -> Option<&Bytes> {
         self.properties

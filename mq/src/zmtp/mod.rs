@@ -65,8 +65,10 @@ mod handshake;
 mod mechanism;
 mod metadata;
 mod nacl;
+mod plain;
 #[cfg(test)]
 mod tests;
+mod zap;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::decoder::machine_memory;
@@ -77,6 +79,9 @@ pub(crate) use self::{
     decoder::{Decoder, Item, message_cost},
     error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
-    handshake::{Handshake, Security},
+    handshake::{Handshake, PlainCredentials, Security},
+    metadata::Metadata,
     nacl::{KEY_LEN, PublicKey, SecretKey},
+    plain::MAX_CREDENTIAL_LEN,
+    zap::{ZAP_ENDPOINT, ZapReply, ZapRequest},
 };

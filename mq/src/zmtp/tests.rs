@@ -31,7 +31,7 @@ struct Receiver {
 impl Receiver {
     fn new(ours: SocketType) -> Receiver {
         Receiver {
-            handshake: Handshake::new(ours, None, Security::Null),
+            handshake: Handshake::new(ours, None, Security::NULL),
             peer: None,
             decoder: Decoder::new(None),
             buf: BytesMut::new(),
@@ -217,8 +217,8 @@ proptest! {
     ) {
         let a_type = SocketType::ALL[a_index];
         let b_type = *SocketType::ALL.iter().find(|t| a_type.is_compatible(**t)).unwrap();
-        let mut a = Handshake::new(a_type, Some(Bytes::from_static(b"id-a")), Security::Null);
-        let mut b = Handshake::new(b_type, Some(Bytes::from_static(b"id-b")), Security::Null);
+        let mut a = Handshake::new(a_type, Some(Bytes::from_static(b"id-a")), Security::NULL);
+        let mut b = Handshake::new(b_type, Some(Bytes::from_static(b"id-b")), Security::NULL);
         // Each side writes everything it has; the other reads it in the chosen pieces.
         let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
         let (mut a_peer, mut b_peer) = (None, None);
@@ -277,7 +277,7 @@ proptest! {
         input.extend_from_slice(&bytes);
         let mut input = BytesMut::from(&input[..]);
         let capacity = input.capacity();
-        let mut handshake = Handshake::new(SocketType::Router, None, Security::Null);
+        let mut handshake = Handshake::new(SocketType::Router, None, Security::NULL);
         let result = handshake.advance(&mut input);
         prop_assert!(input.capacity() <= capacity);
         let mut out = BytesMut::new();
