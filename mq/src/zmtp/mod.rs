@@ -57,6 +57,8 @@
 
 mod command;
 mod curve;
+#[cfg(test)]
+mod curve_wire;
 mod decoder;
 mod error;
 mod frame;
