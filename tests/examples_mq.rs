@@ -13,9 +13,12 @@ use std::panic;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dhaga::mq::{Error, Socket, SocketType};
+use dhaga::mq::{Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
 use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
 
+#[allow(dead_code)]
+#[path = "../examples/curve_keygen.rs"]
+mod curve_keygen;
 #[allow(dead_code)]
 #[path = "../examples/hwclient.rs"]
 mod hwclient;
@@ -173,6 +176,120 @@ fn hello_world_client_and_server() {
             assert_eq!(joined(serving, "hwserver"), "Received Hello\n".repeat(5));
         });
     });
+}
+
+/// `hwserver` and `hwclient` with their security flags: a CURVE server
+/// admitting one client key, then a PLAIN server admitting one password.
+/// The admitted client is served and shown by its user id; one with
+/// another key or password is refused (its monitor reports the 400).
+#[test]
+fn hello_world_secured_with_curve_and_plain() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let (server_keys, client_keys, stranger) = (curve_keypair(), curve_keypair(), curve_keypair());
+            let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+            let curve = (
+                args(&[
+                    "tcp://127.0.0.1:0",
+                    "--curve-secret",
+                    server_keys.secret(),
+                    "--curve-allow",
+                    client_keys.public(),
+                ]),
+                args(&[
+                    "3",
+                    "--curve-server",
+                    server_keys.public(),
+                    "--curve-secret",
+                    client_keys.secret(),
+                ]),
+                args(&[
+                    "1",
+                    "--curve-server",
+                    server_keys.public(),
+                    "--curve-secret",
+                    stranger.secret(),
+                ]),
+                client_keys.public().to_owned(),
+            );
+            let plain = (
+                args(&[
+                    "tcp://127.0.0.1:0",
+                    "--plain-allow",
+                    "admin:secret",
+                    "--plain-allow",
+                    "guest:guest",
+                ]),
+                args(&["3", "--plain", "admin:secret"]),
+                args(&["1", "--plain", "admin:guess"]),
+                "admin".to_owned(),
+            );
+            for (server_args, client_args, intruder_args, user) in [curve, plain] {
+                let (_, security) = hwserver::parse(&server_args).unwrap();
+                let server = patient(SocketType::Rep);
+                let mut banner = Vec::new();
+                let auth = done(hwserver::secure(&server, &security, &mut banner), "securing hwserver");
+                assert!(auth.is_some(), "a ZAP handler checks the clients");
+                server.bind("tcp://127.0.0.1:*").unwrap();
+                let endpoint = server.last_endpoint().unwrap();
+                // The server comes back after its 3 requests, still bound, for the intruder.
+                let serving = dhaga::spawn(move || {
+                    let mut out = Vec::new();
+                    done(hwserver::serve(&server, Some(3), &mut out), "hwserver's 3 requests");
+                    (String::from_utf8(out).unwrap(), server)
+                });
+
+                let with_endpoint = |rest: &[String]| [vec![endpoint.clone()], rest.to_vec()].concat();
+                let (_, n, security) = hwclient::parse(&with_endpoint(&client_args)).unwrap();
+                let client = patient(SocketType::Req);
+                done(
+                    hwclient::secure(&client, &security, &mut Vec::new()),
+                    "securing hwclient",
+                );
+                client.connect(&endpoint).unwrap();
+                done(hwclient::run(&client, n, &mut Vec::new()), "hwclient's 3 replies");
+                let (printed, _server) = joined(serving, "hwserver");
+                assert_eq!(printed, format!("Received Hello (user {user})\n").repeat(3));
+
+                let (_, _, security) = hwclient::parse(&with_endpoint(&intruder_args)).unwrap();
+                let intruder = patient(SocketType::Req);
+                done(
+                    hwclient::secure(&intruder, &security, &mut Vec::new()),
+                    "securing the intruder",
+                );
+                let events = intruder.monitor();
+                intruder.connect(&endpoint).unwrap();
+                let refusal = std::iter::from_fn(|| events.recv_timeout(PATIENCE).ok()).find_map(|event| match event {
+                    MonitorEvent::HandshakeFailed { reason, .. } => Some(reason),
+                    _ => None,
+                });
+                assert!(
+                    matches!(refusal, Some(HandshakeFailure::Auth(400))),
+                    "the intruder: {refusal:?}"
+                );
+                drop(auth);
+            }
+        });
+    });
+}
+
+/// `curve_keygen` prints a pair in libzmq's tool's layout whose public
+/// key belongs to its secret key.
+#[test]
+fn curve_keygen_prints_a_matching_pair() {
+    let mut out = Vec::new();
+    curve_keygen::keygen(&mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let after = |marker: &str| {
+        out.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.lines().nth(1))
+            .unwrap()
+            .to_owned()
+    };
+    let (public, secret) = (after("== CURVE PUBLIC KEY =="), after("== CURVE SECRET KEY =="));
+    assert_eq!((public.len(), secret.len()), (40, 40));
+    assert_eq!(dhaga::mq::curve_public(&secret).unwrap(), public);
 }
 
 /// `taskvent` → two `taskwork` → `tasksink`: the sink collects a result

@@ -96,13 +96,24 @@ def expect(got, want, what):
 
 def parser(description, socket_types=None):
     """The command line every peer takes:
-    ``[TYPE] bind|connect ENDPOINT [--identity ID] [--hold]``."""
+    ``[TYPE] bind|connect ENDPOINT [--identity ID] [--hold]``, and the
+    security options (CURVE or PLAIN, client or server)."""
     parser = argparse.ArgumentParser(description=description)
     if socket_types:
         parser.add_argument("socket_type", choices=socket_types)
     parser.add_argument("mode", choices=["bind", "connect"])
     parser.add_argument("endpoint")
     parser.add_argument("--identity", help="ZMQ_ROUTING_ID to set before connecting")
+    parser.add_argument(
+        "--curve-secret",
+        help="CURVE: this Z85 secret key; a server's, unless --curve-serverkey makes a client",
+    )
+    parser.add_argument("--curve-serverkey", help="CURVE client: the server's Z85 public key")
+    parser.add_argument("--plain", help="PLAIN client: USER:PASS")
+    parser.add_argument(
+        "--plain-server",
+        help="PLAIN server admitting USER:PASS (a ZAP handler, zmq.auth's ThreadAuthenticator, checks it)",
+    )
     parser.add_argument(
         "--hold",
         action="store_true",
@@ -122,12 +133,45 @@ def open_socket(socket_type, args):
     socket.linger = TIMEOUT_MS
     if args.identity:
         socket.setsockopt(zmq.ROUTING_ID, args.identity.encode())
+    _secure(socket, args)
     if args.mode == "bind":
         socket.bind(args.endpoint)
     else:
         socket.connect(args.endpoint)
     print(f"READY {socket.last_endpoint.decode()}", flush=True)
     return socket
+
+
+#: The ZAP handler of a PLAIN server, kept while the peer runs, and the
+#: monitor that tells when its handshake is over (see ``done``).
+_authenticator = None
+_handshakes = None
+
+
+def _secure(socket, args):
+    """Makes ``socket`` a CURVE or PLAIN client or server as ``args`` say."""
+    global _authenticator, _handshakes
+    if args.curve_secret:
+        secret = args.curve_secret.encode()
+        socket.curve_secretkey = secret
+        socket.curve_publickey = zmq.curve_public(secret)
+        if args.curve_serverkey:
+            socket.curve_serverkey = args.curve_serverkey.encode()
+        else:
+            socket.curve_server = True
+    if args.plain:
+        user, password = args.plain.split(":", 1)
+        socket.plain_username = user.encode()
+        socket.plain_password = password.encode()
+    if args.plain_server:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        user, password = args.plain_server.split(":", 1)
+        _authenticator = ThreadAuthenticator(zmq.Context.instance())
+        _authenticator.start()
+        _authenticator.configure_plain(domain="*", passwords={user: password})
+        _handshakes = socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        socket.plain_server = True
 
 
 def _lifetime_ended(_signum, _frame):
@@ -142,7 +186,16 @@ def done(socket, args):
     print("DONE", flush=True)
     if args.hold:
         sys.stdin.read()
+    if _handshakes is not None:
+        # A peer that only sends gets here before its handshake, which needs
+        # the ZAP handler: it stays until then.
+        if not _handshakes.poll(TIMEOUT_MS):
+            fail(f"no handshake within {TIMEOUT_MS} ms")
+        socket.disable_monitor()
+        _handshakes.close()
     socket.close()
+    if _authenticator is not None:
+        _authenticator.stop()
     zmq.Context.instance().term()
 
 
