@@ -25,9 +25,18 @@ use std::time::Instant;
 
 use dhaga::mq::{Socket, SocketType};
 
+/// `--curve`: the test key pairs of libzmq's zmq_curve(7) (a benchmark
+/// needs no secret keys): the local tool is the CURVE server, the remote
+/// one its client.
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let parsed = match &args[1..] {
+    let (args, curve) = match &args[1..] {
+        [rest @ .., flag] if flag == "--curve" => (rest, true),
+        rest => (rest, false),
+    };
+    let parsed = match args {
         [bind_to, size, count] => match (size.parse::<usize>(), count.parse::<u64>()) {
             (Ok(size), Ok(count)) if count > 0 => Some((bind_to.clone(), size, count)),
             _ => None,
@@ -35,10 +44,10 @@ fn main() -> ExitCode {
         _ => None,
     };
     let Some((bind_to, message_size, message_count)) = parsed else {
-        println!("usage: local_thr <bind-to> <message-size> <message-count>");
+        println!("usage: local_thr <bind-to> <message-size> <message-count> [--curve]");
         return ExitCode::from(1);
     };
-    match dhaga::run(move || local_thr(&bind_to, message_size, message_count)) {
+    match dhaga::run(move || local_thr(&bind_to, message_size, message_count, curve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             println!("{message}");
@@ -49,8 +58,14 @@ fn main() -> ExitCode {
 
 /// Receives the messages and prints the report; `Err` is the line to print
 /// instead.
-fn local_thr(bind_to: &str, message_size: usize, message_count: u64) -> Result<(), String> {
+fn local_thr(bind_to: &str, message_size: usize, message_count: u64, curve: bool) -> Result<(), String> {
     let socket = Socket::new(SocketType::Pull);
+    if curve {
+        socket.set_curve_server(true);
+        socket
+            .set_curve_secretkey(SERVER_SECRET)
+            .map_err(|e| format!("error in setsockopt: {e}"))?;
+    }
     socket.bind(bind_to).map_err(|e| format!("error in bind: {e}"))?;
 
     let receive = || -> Result<(), String> {

@@ -20,9 +20,19 @@ use std::process::ExitCode;
 
 use dhaga::mq::{Socket, SocketType};
 
+/// `--curve`: the test key pairs of libzmq's zmq_curve(7) (a benchmark
+/// needs no secret keys): the local tool is the CURVE server, the remote
+/// one its client.
+const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let parsed = match &args[1..] {
+    let (args, curve) = match &args[1..] {
+        [rest @ .., flag] if flag == "--curve" => (rest, true),
+        rest => (rest, false),
+    };
+    let parsed = match args {
         [connect_to, size, count] => match (size.parse::<usize>(), count.parse::<u64>()) {
             (Ok(size), Ok(count)) => Some((connect_to.clone(), size, count)),
             _ => None,
@@ -30,10 +40,10 @@ fn main() -> ExitCode {
         _ => None,
     };
     let Some((connect_to, message_size, message_count)) = parsed else {
-        println!("usage: remote_thr <connect-to> <message-size> <message-count>");
+        println!("usage: remote_thr <connect-to> <message-size> <message-count> [--curve]");
         return ExitCode::from(1);
     };
-    match dhaga::run(move || remote_thr(&connect_to, message_size, message_count)) {
+    match dhaga::run(move || remote_thr(&connect_to, message_size, message_count, curve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             println!("{message}");
@@ -43,8 +53,14 @@ fn main() -> ExitCode {
 }
 
 /// Sends the messages; `Err` is the line to print instead.
-fn remote_thr(connect_to: &str, message_size: usize, message_count: u64) -> Result<(), String> {
+fn remote_thr(connect_to: &str, message_size: usize, message_count: u64, curve: bool) -> Result<(), String> {
     let socket = Socket::new(SocketType::Push);
+    if curve {
+        socket
+            .set_curve_serverkey(SERVER_PUBLIC)
+            .and_then(|()| socket.set_curve_secretkey(CLIENT_SECRET))
+            .map_err(|e| format!("error in setsockopt: {e}"))?;
+    }
     socket
         .connect(connect_to)
         .map_err(|e| format!("error in connect: {e}"))?;

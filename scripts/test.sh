@@ -16,3 +16,9 @@ cargo test --workspace --profile ci "$@"
 # stable against the fuzz targets' invariants (fuzzing itself is
 # scripts/fuzz.sh, not part of the suite).
 cargo test -p dhaga-mq --profile ci --features fuzzing --lib fuzz
+
+# CURVE with the `libsodium` feature (libsodium's XSalsa20-Poly1305 in place
+# of RustCrypto's): the NaCl vectors, the codec, the wire captures and the
+# libzmq interop again.
+cargo test -p dhaga-mq --profile ci --features libsodium --lib zmtp
+cargo test -p dhaga-mq --profile ci --features libsodium --test interop_curve --test interop_zap

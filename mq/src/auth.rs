@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
+use subtle::ConstantTimeEq;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -229,7 +230,11 @@ fn answer(rules: &Rules, request: &[Bytes]) -> Msg {
     match (&mechanism[..], credentials) {
         (b"NULL", []) => reply(id, "200", "OK", b"anonymous"),
         (b"PLAIN", [username, password]) => match rules.passwords.get(&domain) {
-            Some(passwords) if passwords.get(&username[..]).is_some_and(|p| p[..] == password[..]) => {
+            Some(passwords)
+                if passwords
+                    .get(&username[..])
+                    .is_some_and(|p| bool::from(p[..].ct_eq(&password[..]))) =>
+            {
                 reply(id, "200", "OK", username)
             }
             Some(_) => reply(id, "400", "invalid user name or password", b""),

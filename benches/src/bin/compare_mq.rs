@@ -3,7 +3,7 @@
 //! each library, over TCP loopback, in every pairing.
 //!
 //! Run: `scripts/bench_mq.sh` (it builds what is needed), or
-//! `cargo build --release --examples && cargo run --release -p dhaga-benches --bin compare_mq [-- --rounds N]`
+//! `cargo build --release --examples && cargo run --release -p dhaga-benches --bin compare_mq [-- --rounds N] [--only TEXT]`
 //!
 //! # What it measures
 //!
@@ -11,7 +11,9 @@
 //!   (PUSH, connected) sends as fast as it can; `local_thr` reports
 //!   messages per second and megabits per second, from its first message
 //!   to its last. At 1 B, 64 B, 1 KiB and 64 KiB messages over tcp, and
-//!   64 B to 64 KiB over ipc.
+//!   64 B to 64 KiB over ipc; and with CURVE (the tools' `--curve`, an
+//!   addition of ours: the local side is the CURVE server, with libzmq's
+//!   test keys) at 64 B and 64 KiB over tcp.
 //! - Latency: `remote_lat` (REQ, connected) sends a 64 B request that
 //!   `local_lat` (REP, bound) sends back, many times; `remote_lat` reports
 //!   half the mean round trip.
@@ -126,6 +128,8 @@ struct Test {
     transport: Transport,
     size: usize,
     count: u64,
+    /// Whether the tools speak CURVE (`--curve`: the local side serves).
+    curve: bool,
 }
 
 const fn test(kind: Kind, transport: Transport, size: usize, count: u64) -> Test {
@@ -134,10 +138,19 @@ const fn test(kind: Kind, transport: Transport, size: usize, count: u64) -> Test
         transport,
         size,
         count,
+        curve: false,
     }
 }
 
-const TESTS: [Test; 9] = [
+/// [`test`] with CURVE.
+const fn curve(kind: Kind, transport: Transport, size: usize, count: u64) -> Test {
+    Test {
+        curve: true,
+        ..test(kind, transport, size, count)
+    }
+}
+
+const TESTS: [Test; 11] = [
     test(Kind::Throughput, Transport::Tcp, 1, 2_000_000),
     test(Kind::Throughput, Transport::Tcp, 64, 1_000_000),
     test(Kind::Throughput, Transport::Tcp, 1024, 500_000),
@@ -147,6 +160,8 @@ const TESTS: [Test; 9] = [
     test(Kind::Throughput, Transport::Ipc, 64 * 1024, 10_000),
     test(Kind::Latency, Transport::Tcp, 64, 10_000),
     test(Kind::Latency, Transport::Ipc, 64, 10_000),
+    curve(Kind::Throughput, Transport::Tcp, 64, 500_000),
+    curve(Kind::Throughput, Transport::Tcp, 64 * 1024, 10_000),
 ];
 
 impl Test {
@@ -159,9 +174,10 @@ impl Test {
             Transport::Tcp => "tcp",
             Transport::Ipc => "ipc",
         };
+        let security = if self.curve { " CURVE" } else { "" };
         match self.kind {
-            Kind::Throughput => format!("throughput {size} {transport}"),
-            Kind::Latency => format!("latency {size} {transport}"),
+            Kind::Throughput => format!("throughput {size} {transport}{security}"),
+            Kind::Latency => format!("latency {size} {transport}{security}"),
         }
     }
 
@@ -235,14 +251,15 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let rounds = parse_rounds()?;
+    let Args { rounds, only } = parse_args()?;
+    let chosen = |test: &Test| only.as_ref().is_none_or(|text| test.name().contains(text.as_str()));
     let tools = Tools::find()?;
     let started = Instant::now();
 
     // results[test][pair]: one value per round that succeeded.
     let mut results: Vec<Vec<Vec<Outcome>>> = vec![vec![Vec::new(); PAIRS.len()]; TESTS.len()];
     for round in 0..rounds {
-        for (t, test) in TESTS.iter().enumerate() {
+        for (t, test) in TESTS.iter().enumerate().filter(|(_, test)| chosen(test)) {
             for i in 0..PAIRS.len() {
                 // Rotate the pairs' order from round to round.
                 let p = (i + round) % PAIRS.len();
@@ -264,22 +281,38 @@ fn run() -> Result<(), String> {
         }
     }
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
-    print_table(&results, rounds);
+    print_table(&results, rounds, &chosen);
     Ok(())
 }
 
-/// `--rounds N`, or [`ROUNDS`].
-fn parse_rounds() -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(ROUNDS),
-        [flag, n] if flag == "--rounds" => n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--rounds wants a positive number, not {n:?}")),
-        _ => Err("usage: compare_mq [--rounds N]".into()),
+/// The command line: `--rounds N` (default [`ROUNDS`]) and `--only TEXT`
+/// (the tests whose name contains it, e.g. `CURVE`; default all).
+struct Args {
+    rounds: usize,
+    only: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        rounds: ROUNDS,
+        only: None,
+    };
+    let mut words = std::env::args().skip(1);
+    while let Some(word) = words.next() {
+        let value = words.next();
+        match (word.as_str(), value) {
+            ("--rounds", Some(n)) => {
+                args.rounds = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--rounds wants a positive number, not {n:?}"))?;
+            }
+            ("--only", Some(text)) => args.only = Some(text),
+            _ => return Err("usage: compare_mq [--rounds N] [--only TEXT]".into()),
+        }
     }
+    Ok(args)
 }
 
 /// Runs one test on one pair: the local tool, then, once it listens, the
@@ -300,7 +333,10 @@ fn measure(tools: &Tools, test: Test, pair: Pair) -> Result<Outcome, String> {
             (endpoint, Box::new(move || wait_socket_file(&path, LISTEN_TIMEOUT)))
         }
     };
-    let args = [endpoint, test.size.to_string(), test.count.to_string()];
+    let mut args = vec![endpoint, test.size.to_string(), test.count.to_string()];
+    if test.curve {
+        args.push("--curve".to_owned());
+    }
     let local = Process::start(&tools.path(pair.local, local_tool), &args)?;
     listening()?;
     let remote = Process::start(&tools.path(pair.remote, remote_tool), &args)?;
@@ -509,7 +545,7 @@ impl Unit {
 
 /// One row per test and unit: each pair's median, then dhaga/dhaga divided
 /// by libzmq/libzmq; then how much the rounds varied.
-fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize) {
+fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize, chosen: &dyn Fn(&Test) -> bool) {
     let (major, minor, patch) = zmq::version();
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     println!();
@@ -526,7 +562,7 @@ fn print_table(results: &[Vec<Vec<Outcome>>], rounds: usize) {
 
     // The widest spread of a cell's rounds, (max - min) / median.
     let mut widest = 0.0f64;
-    for (t, test) in TESTS.iter().enumerate() {
+    for (t, test) in TESTS.iter().enumerate().filter(|(_, test)| chosen(test)) {
         for &unit in Unit::rows(test.kind) {
             let values: Vec<Vec<f64>> = results[t]
                 .iter()

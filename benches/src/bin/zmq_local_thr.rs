@@ -22,17 +22,23 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// `--curve`: the test key pairs of libzmq's zmq_curve(7) (a benchmark
+/// needs no secret keys): the local tool is the CURVE server, the remote
+/// one its client.
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        println!("usage: local_thr <bind-to> <message-size> <message-count>");
+    let curve = args.len() == 5 && args[4] == "--curve";
+    if args.len() != 4 && !curve {
+        println!("usage: local_thr <bind-to> <message-size> <message-count> [--curve]");
         return ExitCode::from(1);
     }
     let bind_to = &args[1];
     // atoi: what does not parse counts as 0.
     let message_size: usize = args[2].parse().unwrap_or(0);
     let message_count: u64 = args[3].parse().unwrap_or(0);
-    match local_thr(bind_to, message_size, message_count) {
+    match local_thr(bind_to, message_size, message_count, curve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {
             println!("{line}");
@@ -43,10 +49,15 @@ fn main() -> ExitCode {
 
 /// The tool's body; `Err` is the line libzmq's tool prints before it
 /// returns -1.
-fn local_thr(bind_to: &str, message_size: usize, message_count: u64) -> Result<(), String> {
+fn local_thr(bind_to: &str, message_size: usize, message_count: u64, curve: bool) -> Result<(), String> {
     // zmq_init(1): one I/O thread, which is libzmq's default.
     let ctx = zmq::Context::new();
     let s = ctx.socket(zmq::PULL).map_err(|e| format!("error in zmq_socket: {e}"))?;
+    if curve {
+        s.set_curve_server(true)
+            .and_then(|()| s.set_curve_secretkey(SERVER_SECRET.as_bytes()))
+            .map_err(|e| format!("error in zmq_setsockopt: {e}"))?;
+    }
     s.bind(bind_to).map_err(|e| format!("error in zmq_bind: {e}"))?;
 
     let mut msg = zmq::Message::new();

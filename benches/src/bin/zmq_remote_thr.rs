@@ -16,17 +16,25 @@
 
 use std::process::ExitCode;
 
+/// `--curve`: the test key pairs of libzmq's zmq_curve(7) (a benchmark
+/// needs no secret keys): the local tool is the CURVE server, the remote
+/// one its client.
+const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        println!("usage: remote_thr <connect-to> <message-size> <message-count>");
+    let curve = args.len() == 5 && args[4] == "--curve";
+    if args.len() != 4 && !curve {
+        println!("usage: remote_thr <connect-to> <message-size> <message-count> [--curve]");
         return ExitCode::from(1);
     }
     let connect_to = &args[1];
     // atoi: what does not parse counts as 0.
     let message_size: usize = args[2].parse().unwrap_or(0);
     let message_count: u64 = args[3].parse().unwrap_or(0);
-    match remote_thr(connect_to, message_size, message_count) {
+    match remote_thr(connect_to, message_size, message_count, curve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {
             println!("{line}");
@@ -37,10 +45,16 @@ fn main() -> ExitCode {
 
 /// The tool's body; `Err` is the line libzmq's tool prints before it
 /// returns -1.
-fn remote_thr(connect_to: &str, message_size: usize, message_count: u64) -> Result<(), String> {
+fn remote_thr(connect_to: &str, message_size: usize, message_count: u64, curve: bool) -> Result<(), String> {
     // zmq_init(1): one I/O thread, which is libzmq's default.
     let ctx = zmq::Context::new();
     let s = ctx.socket(zmq::PUSH).map_err(|e| format!("error in zmq_socket: {e}"))?;
+    if curve {
+        s.set_curve_serverkey(SERVER_PUBLIC.as_bytes())
+            .and_then(|()| s.set_curve_publickey(CLIENT_PUBLIC.as_bytes()))
+            .and_then(|()| s.set_curve_secretkey(CLIENT_SECRET.as_bytes()))
+            .map_err(|e| format!("error in zmq_setsockopt: {e}"))?;
+    }
     s.connect(connect_to)
         .map_err(|e| format!("error in zmq_connect: {e}"))?;
 
