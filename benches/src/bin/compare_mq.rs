@@ -142,7 +142,7 @@ const fn test(kind: Kind, transport: Transport, size: usize, count: u64) -> Test
     }
 }
 
-/// [`test`] with CURVE.
+/// [`test()`] with CURVE.
 const fn curve(kind: Kind, transport: Transport, size: usize, count: u64) -> Test {
     Test {
         curve: true,
