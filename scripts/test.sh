@@ -21,4 +21,4 @@ cargo test -p dhaga-mq --profile ci --features fuzzing --lib fuzz
 # of RustCrypto's): the NaCl vectors, the codec, the wire captures and the
 # libzmq interop again.
 cargo test -p dhaga-mq --profile ci --features libsodium --lib zmtp
-cargo test -p dhaga-mq --profile ci --features libsodium --test interop_curve --test interop_zap
+cargo test -p dhaga-mq --profile ci --features libsodium --test interop_secure --test interop_zap

@@ -1,9 +1,12 @@
-//! CURVE (RFC 26) against the real libzmq (the system's, through the `zmq`
-//! crate, built with libsodium), in this process.
+//! CURVE (RFC 26) and PLAIN (RFC 24) against the real libzmq (the
+//! system's, through the `zmq` crate, built with libsodium), in this
+//! process.
 //!
 //! Every pattern is crossed with libzmq with dhaga as the CURVE server and
-//! as the client, over tcp and ipc, with either side binding, carrying
-//! `interop::payloads` (0 B, 1 MiB, multipart) both ways. Then the
+//! as the client, and as the PLAIN server (its `Authenticator` checking the
+//! password) and as the client (a libzmq ZAP handler checking it), over tcp
+//! and ipc, with either side binding, carrying `interop::payloads` (0 B,
+//! 1 MiB, multipart) both ways. Then the
 //! refusals: a client holding the wrong server key, and a server that is
 //! not a CURVE server, deliver nothing, and the dhaga side's monitor
 //! reports the failed handshake. Every wait is a receive with a timeout.
@@ -13,10 +16,16 @@ mod interop;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dhaga_mq::{HandshakeFailure, Mechanism, MonitorEvent, Socket, SocketType, curve_keypair, curve_public};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use dhaga_mq::{
+    Authenticator, Context, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair, curve_public,
+};
 use interop::{
-    Binder, CASES, Scratch, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket, msg,
-    payloads, within_limit,
+    Binder, CASES, Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket,
+    msg, payloads, within_limit,
 };
 
 /// Which side is the CURVE server.
@@ -58,7 +67,7 @@ fn dhaga_curve(socket: &Socket, role: Server, keys: &Keys) {
             socket.set_curve_secretkey(&keys.client_secret).unwrap();
         }
     }
-    assert_eq!(socket.mechanism(), Mechanism::Curve);
+    assert_eq!(socket.mechanism(), dhaga_mq::Mechanism::Curve);
 }
 
 fn libzmq_curve(socket: &zmq::Socket, role: Server, keys: &Keys) {
@@ -75,11 +84,74 @@ fn libzmq_curve(socket: &zmq::Socket, role: Server, keys: &Keys) {
     }
 }
 
-/// A dhaga socket and a libzmq socket talking CURVE.
+/// The mechanisms the pattern exchanges run with.
+#[derive(Clone, Copy, Debug)]
+enum Mechanism {
+    Curve,
+    Plain,
+}
+
+/// The PLAIN credentials of the exchanges.
+const USER: &str = "admin";
+const PASSWORD: &str = "secret";
+
+/// A dhaga socket and a libzmq socket talking CURVE or PLAIN.
 struct Link {
     what: String,
     dhaga: Socket,
     libzmq: zmq::Socket,
+    /// A dhaga PLAIN server's ZAP handler, in the dhaga socket's context.
+    _auth: Option<Authenticator>,
+}
+
+/// A libzmq ZAP handler in `ctx` admitting PLAIN peers with `USER` and
+/// `PASSWORD` (400 for any other) and every CURVE peer, until dropped.
+struct LibzmqZap {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl LibzmqZap {
+    fn start(ctx: &zmq::Context) -> LibzmqZap {
+        let handler = libzmq_socket(ctx, zmq::REP);
+        handler.bind("inproc://zeromq.zap.01").unwrap();
+        // Wakes every 50 ms to see whether to stop: a poll, not an ordering.
+        handler.set_rcvtimeo(50).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let Ok(request) = handler.recv_multipart(0) else {
+                        continue;
+                    };
+                    // PLAIN: the password decides; CURVE clients are all admitted.
+                    let admitted = match &request[5][..] {
+                        b"PLAIN" => {
+                            request.len() == 8 && request[6] == USER.as_bytes() && request[7] == PASSWORD.as_bytes()
+                        }
+                        _ => true,
+                    };
+                    let status: &[u8] = if admitted { b"200" } else { b"400" };
+                    let reply: [&[u8]; 6] = [b"1.0", &request[1], status, b"", USER.as_bytes(), b""];
+                    handler.send_multipart(reply, 0).unwrap();
+                }
+            })
+        };
+        LibzmqZap {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LibzmqZap {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Link {
@@ -89,18 +161,42 @@ impl Link {
         scratch: &Scratch,
         name: &str,
         (transport, binder): (Transport, Binder),
-        server: Server,
+        (mechanism, server): (Mechanism, Server),
         keys: &Keys,
         dhaga_type: SocketType,
         libzmq_type: zmq::SocketType,
     ) -> Link {
         let what = format!(
-            "CURVE, {server:?} serves: dhaga {dhaga_type} with libzmq {libzmq_type:?} over {transport:?}, {binder:?} binds"
+            "{mechanism:?}, {server:?} serves: dhaga {dhaga_type} with libzmq {libzmq_type:?} over {transport:?}, {binder:?} binds"
         );
-        let dhaga = dhaga_socket(dhaga_type);
-        dhaga_curve(&dhaga, server, keys);
+        // A context per link: a dhaga PLAIN server's ZAP handler is bound in it.
+        let context = Context::new();
+        let dhaga = context.socket(dhaga_type);
+        dhaga.set_recv_timeout(Some(TIMEOUT));
+        dhaga.set_send_timeout(Some(TIMEOUT));
         let libzmq = libzmq_socket(ctx, libzmq_type);
-        libzmq_curve(&libzmq, server, keys);
+        let mut auth = None;
+        match mechanism {
+            Mechanism::Curve => {
+                dhaga_curve(&dhaga, server, keys);
+                libzmq_curve(&libzmq, server, keys);
+            }
+            Mechanism::Plain => match server {
+                Server::Dhaga => {
+                    let authenticator = Authenticator::with_context(&context).unwrap();
+                    authenticator.configure_plain("*", [(USER, PASSWORD)]);
+                    auth = Some(authenticator);
+                    dhaga.set_plain_server(true);
+                    libzmq.set_plain_username(Some(USER)).unwrap();
+                    libzmq.set_plain_password(Some(PASSWORD)).unwrap();
+                }
+                Server::Libzmq => {
+                    libzmq.set_plain_server(true).unwrap();
+                    dhaga.set_plain_username(USER).unwrap();
+                    dhaga.set_plain_password(PASSWORD).unwrap();
+                }
+            },
+        }
         let endpoint = scratch.bind_endpoint(transport, name);
         match binder {
             Binder::Dhaga => {
@@ -122,7 +218,12 @@ impl Link {
                     .unwrap_or_else(|e| panic!("{what}: dhaga connect: {e}"));
             }
         }
-        Link { what, dhaga, libzmq }
+        Link {
+            what,
+            dhaga,
+            libzmq,
+            _auth: auth,
+        }
     }
 
     fn libzmq_recv(&self) -> Vec<Bytes> {
@@ -139,17 +240,43 @@ impl Link {
     }
 }
 
-/// Runs `exchange` over a CURVE link for every transport, binding side and
-/// server side.
+/// Every mechanism with each side serving.
+const SECURITIES: [(Mechanism, Server); 4] = [
+    (Mechanism::Curve, Server::Dhaga),
+    (Mechanism::Curve, Server::Libzmq),
+    (Mechanism::Plain, Server::Dhaga),
+    (Mechanism::Plain, Server::Libzmq),
+];
+
+/// Runs `exchange` over a CURVE and a PLAIN link for every transport,
+/// binding side and server side.
 fn each_case(tag: &'static str, dhaga_type: SocketType, libzmq_type: zmq::SocketType, exchange: fn(&Link)) {
+    each_case_secured(tag, &SECURITIES, dhaga_type, libzmq_type, exchange);
+}
+
+/// Runs `exchange` for every transport and binding side, secured each of
+/// these ways. A libzmq ZAP handler runs only if a PLAIN case has libzmq
+/// serve.
+fn each_case_secured(
+    tag: &'static str,
+    securities: &'static [(Mechanism, Server)],
+    dhaga_type: SocketType,
+    libzmq_type: zmq::SocketType,
+    exchange: fn(&Link),
+) {
     within_limit(move || {
         let scratch = Scratch::new(tag);
         let ctx = zmq::Context::new();
+        let _zap = securities
+            .iter()
+            .any(|&security| matches!(security, (Mechanism::Plain, Server::Libzmq)))
+            .then(|| LibzmqZap::start(&ctx));
         let keys = Keys::new();
-        for server in [Server::Dhaga, Server::Libzmq] {
+        for &(mechanism, server) in securities {
             for (i, case) in CASES.into_iter().enumerate() {
-                let name = format!("{tag}-{server:?}-{i}");
-                let link = Link::new(&ctx, &scratch, &name, case, server, &keys, dhaga_type, libzmq_type);
+                let name = format!("{tag}-{mechanism:?}-{server:?}-{i}");
+                let security = (mechanism, server);
+                let link = Link::new(&ctx, &scratch, &name, case, security, &keys, dhaga_type, libzmq_type);
                 exchange(&link);
             }
         }
@@ -189,7 +316,10 @@ fn req_rep_both_ways() {
     each_case("curve-req", SocketType::Req, zmq::REP, |link| {
         ask_and_answer(link, true, &[])
     });
-    each_case("curve-rep", SocketType::Rep, zmq::REQ, |link| {
+    // Without a PLAIN libzmq REQ server, and so without a libzmq ZAP handler:
+    // a libzmq REQ never receives a reply once its server side asked one
+    // (libzmq with itself alike; czmq issue 2171, jeromq issue 872).
+    each_case_secured("curve-rep", &SECURITIES[..3], SocketType::Rep, zmq::REQ, |link| {
         ask_and_answer(link, false, &[])
     });
 }
