@@ -33,7 +33,7 @@ use crate::endpoint::{Endpoint, Host, ToEndpoint};
 use crate::error::Error;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, encode_command, encode_frame,
+    Command, Decoder, Handshake, Item, MAX_HEADER_LEN, ProtocolError, Security, encode_command, encode_frame,
     encode_frame_header, machine_memory,
 };
 
@@ -208,6 +208,137 @@ pub fn handshake(data: &[u8]) {
     );
     let uneven = shake(ours, identity, data, &pieces);
     assert_eq!(whole, uneven, "{ours}: a handshake at once and in pieces differ");
+}
+
+/// A secured server's handshake: `data` is everything a client sends after its greeting,
+/// which names PLAIN (even first byte) or CURVE (odd).
+///
+/// Besides the general invariants: a CURVE server never completes a handshake and never asks
+/// ZAP, since no input can forge a box sealed to its key (or open its cookie, whose key is made
+/// afresh for each connection); a PLAIN server asks ZAP exactly for a well-formed HELLO, with its
+/// user name and password, and completes (admitted by a handler answering 200) exactly on a
+/// well-formed INITIATE after it, whichever pieces the bytes come in.
+pub fn secure_server(data: &[u8]) {
+    let (curve, data) = match data.split_first() {
+        Some((&first, rest)) => (first % 2 == 1, rest),
+        None => return,
+    };
+    let serve = |pieces: &[usize]| {
+        let security = if curve {
+            Security::CurveServer(std::sync::Arc::new(crate::zmtp::SecretKey::from_bytes(&[7; 32])))
+        } else {
+            Security::PlainServer
+        };
+        let mut handshake = Handshake::new(SocketType::Rep, None, security);
+        let mut input = greeting_for(if curve { "CURVE" } else { "PLAIN" });
+        input.extend_from_slice(data);
+        let mut asked = Vec::new();
+        let mut buf = BytesMut::new();
+        let mut fed = 0;
+        let mut pieces = pieces.iter().copied();
+        let result = loop {
+            let piece = pieces.next().unwrap_or(usize::MAX).max(1).min(input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + piece]);
+            fed += piece;
+            let mut step = handshake.advance(&mut buf);
+            // As a connection does: after the handler's answer, go on with what has arrived.
+            while matches!(step, Ok(None)) {
+                let Some(request) = handshake.zap_request() else { break };
+                asked.push(request);
+                step = handshake.zap_replied(crate::zmtp::ZapReply::admitted());
+                if matches!(step, Ok(None)) {
+                    step = handshake.advance(&mut buf);
+                }
+            }
+            if !matches!(step, Ok(None)) || fed == input.len() {
+                break step;
+            }
+        };
+        if let Err(error) = &result {
+            check_error(error);
+        }
+        if curve {
+            assert!(
+                asked.is_empty(),
+                "a CURVE server asked ZAP about forged bytes: {asked:?}"
+            );
+            assert!(
+                !matches!(result, Ok(Some(_))),
+                "a CURVE handshake completed on forged bytes"
+            );
+        }
+        for request in &asked {
+            assert!(request.credentials.iter().all(|c| c.len() <= 255));
+        }
+        (result, asked)
+    };
+    let whole = serve(&[]);
+    let bytewise = serve(&vec![1; data.len() + GREETING_LEN]);
+    let pieces: Vec<usize> = data.iter().map(|&byte| usize::from(byte % 16) + 1).collect();
+    let uneven = serve(&pieces);
+    assert_eq!(whole, bytewise, "at once and a byte at a time differ");
+    assert_eq!(whole, uneven, "at once and in pieces differ");
+}
+
+/// A client's greeting naming `mechanism`, version 3.1.
+fn greeting_for(mechanism: &str) -> Vec<u8> {
+    let mut bytes = vec![0; GREETING_LEN];
+    bytes[SIGNATURE_START.0] = SIGNATURE_START.1;
+    bytes[SIGNATURE_END.0] = SIGNATURE_END.1;
+    bytes[MAJOR] = 3;
+    bytes[MINOR] = 1;
+    bytes[MECHANISM][..mechanism.len()].copy_from_slice(mechanism.as_bytes());
+    bytes
+}
+
+/// The traffic decoder after a CURVE handshake, on bytes that are not MESSAGEs sealed with its
+/// session's key: it never yields an item (a box cannot be forged), never grows the buffer, and
+/// fails the same way whichever pieces the bytes come in.
+pub fn curve_decoder(data: &[u8]) {
+    let decode = |pieces: &[usize]| {
+        let opener = crate::zmtp::fuzz_opener();
+        let mut decoder = Decoder::encrypted(Some(1 << 20), opener);
+        let (result, _) = feed(
+            |buf| {
+                let capacity = buf.capacity();
+                let item = decoder.decode(buf);
+                assert!(buf.capacity() <= capacity, "the decoder grew the buffer");
+                item
+            },
+            data,
+            pieces,
+        );
+        assert!(!matches!(result, Ok(Some(_))), "a forged MESSAGE opened: {result:?}");
+        if let Err(error) = &result {
+            check_error(error);
+        }
+        result.map(|_| ())
+    };
+    if data.is_empty() {
+        return;
+    }
+    let whole = decode(&[]);
+    assert_eq!(
+        whole,
+        decode(&vec![1; data.len()]),
+        "at once and a byte at a time differ"
+    );
+}
+
+/// A ZAP handler's reply: `data` split into frames (each preceded by its one-byte length).
+/// Parsing never panics, and accepts only RFC 27's status codes.
+pub fn zap_reply(data: &[u8]) {
+    let mut frames = Vec::new();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        frames.push(Bytes::copy_from_slice(&tail[..len]));
+        rest = &tail[len..];
+    }
+    match crate::zmtp::ZapReply::parse(&frames) {
+        Ok(reply) => assert!([200, 300, 400, 500].contains(&reply.status), "status {}", reply.status),
+        Err(error) => check_error(&error),
+    }
 }
 
 /// Endpoint parsing: `data`, if UTF-8, as an endpoint string. A parsed endpoint prints as a
@@ -1054,7 +1185,7 @@ mod tests {
     type Target = fn(&[u8]);
 
     /// Every target, by name: the file in `fuzz/fuzz_targets/` and the folder in `fuzz/corpus/`.
-    const TARGETS: [(&str, Target); 9] = [
+    const TARGETS: [(&str, Target); 12] = [
         ("decoder", decoder),
         ("greeting", greeting),
         ("command", command),
@@ -1064,6 +1195,9 @@ mod tests {
         ("metadata", metadata),
         ("handshake", handshake),
         ("endpoint", endpoint),
+        ("secure_server", secure_server),
+        ("curve_decoder", curve_decoder),
+        ("zap_reply", zap_reply),
     ];
 
     /// The seed corpus: `fuzz/corpus/<target>/`.
@@ -1337,6 +1471,67 @@ mod tests {
                 "handshake",
                 "regression-message-frame-over-2-63",
                 then(&null31, &[&[LONG, 0x80, 0, 0, 0, 0, 0, 0, 0]]),
+            ),
+            // Secured servers: PLAIN (even first byte) and CURVE (odd).
+            (
+                "secure_server",
+                "plain-hello-initiate",
+                [
+                    &[0][..],
+                    &command_frame("HELLO", b"\x05admin\x06secret"),
+                    &command_frame("INITIATE", &ready("REQ", None)),
+                ]
+                .concat(),
+            ),
+            (
+                "secure_server",
+                "plain-bad-hello",
+                [&[0][..], &command_frame("HELLO", b"\x05adm")].concat(),
+            ),
+            (
+                "secure_server",
+                "curve-short-hello",
+                [&[1][..], &command_frame("HELLO", &[0; 100])].concat(),
+            ),
+            (
+                "secure_server",
+                "curve-hello-zeros",
+                [
+                    &[1][..],
+                    &command_frame("HELLO", &[[1, 0].as_slice(), &[0; 192]].concat()),
+                ]
+                .concat(),
+            ),
+            (
+                "secure_server",
+                "curve-initiate-first",
+                [&[1][..], &command_frame("INITIATE", &[0; 300])].concat(),
+            ),
+            // CURVE traffic that was not sealed with the session's key.
+            (
+                "curve_decoder",
+                "message",
+                frame(0, &[&b"\x07MESSAGE"[..], &[0, 0, 0, 0, 0, 0, 0, 3], &[0; 17]].concat()),
+            ),
+            ("curve_decoder", "short-message", frame(0, b"\x07MESSAGE1234")),
+            ("curve_decoder", "not-a-message", command_frame("PING", b"\x00\x00")),
+            (
+                "curve_decoder",
+                "huge",
+                [&[LONG][..], &(1u64 << 62).to_be_bytes()].concat(),
+            ),
+            // ZAP replies: frames, each after its length.
+            (
+                "zap_reply",
+                "admitted",
+                b"\x031.0\x011\x03200\x02OK\x05alice\x00".to_vec(),
+            ),
+            ("zap_reply", "refused", b"\x031.0\x011\x03400\x02no\x00\x00".to_vec()),
+            ("zap_reply", "bad-status", b"\x031.0\x011\x03201\x00\x00\x00".to_vec()),
+            (
+                "zap_reply",
+                "bad-metadata",
+                b"\x031.0\x011\x03200\x00\x00\x03\x05Hel".to_vec(),
             ),
             // Endpoint strings.
             ("endpoint", "tcp-ipv4", b"tcp://127.0.0.1:5555".to_vec()),

@@ -203,7 +203,7 @@ impl Command {
     /// context over 16 bytes) and [`ProtocolError::MalformedMetadata`] (a READY's properties).
     pub(crate) fn decode(body: Bytes) -> Result<Command, ProtocolError> {
         let (name, data) = split_name(body)?;
-        Command::decode_parts(&name, data)
+        Command::decode_parts(name, data)
     }
 
     /// Decodes a command from its name (checked already, see [`split_name`]) and its data.
@@ -211,8 +211,8 @@ impl Command {
     /// # Errors
     ///
     /// As [`decode`](Command::decode), but for the name's.
-    pub(crate) fn decode_parts(name: &[u8], data: Bytes) -> Result<Command, ProtocolError> {
-        let command = match name {
+    pub(crate) fn decode_parts(name: Bytes, data: Bytes) -> Result<Command, ProtocolError> {
+        let command = match &name[..] {
             n if n == READY.as_bytes() => Command::Ready(Metadata::decode(data)?),
             n if n == ERROR.as_bytes() => Command::Error {
                 reason: decode_reason(data)?,
@@ -236,10 +236,7 @@ impl Command {
             n if n == PONG.as_bytes() => Command::Pong {
                 context: check_context(PONG, data)?,
             },
-            _ => Command::Unknown {
-                name: Bytes::copy_from_slice(name),
-                body: data,
-            },
+            _ => Command::Unknown { name, body: data },
         };
         Ok(command)
     }

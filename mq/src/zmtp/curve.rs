@@ -472,11 +472,12 @@ impl Opener {
     /// reordered. Each ends the connection.
     pub(crate) fn open(&mut self, mut body: BytesMut) -> Result<Opened, ProtocolError> {
         if !body.starts_with(MESSAGE_HEADER) {
+            // The peer's bytes, escaped to visible ASCII: an error is one line of a log.
             let name_len = usize::from(body.first().copied().unwrap_or(0));
             let name = body.get(1..1 + name_len).unwrap_or(&[]);
             return Err(ProtocolError::UnexpectedCommand {
                 expected: "MESSAGE",
-                received: String::from_utf8_lossy(name).into_owned(),
+                received: name.escape_ascii().to_string(),
             });
         }
         if body.len() < MESSAGE_OVERHEAD {
@@ -507,6 +508,16 @@ impl Opener {
             command: flags & BOXED_COMMAND != 0,
             body: body.freeze(),
         })
+    }
+}
+
+/// An opener of the client's MESSAGEs under a fixed key, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_opener() -> Opener {
+    Opener {
+        key: Arc::new(SharedKey::secret(&[7; KEY_LEN])),
+        prefix: CLIENT_MESSAGE_PREFIX,
+        last: 2,
     }
 }
 

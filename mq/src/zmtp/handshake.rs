@@ -395,7 +395,7 @@ impl Handshake {
                     let Some((name, data)) = self.take_command(input)? else {
                         return Ok(None);
                     };
-                    if let Some(peer) = self.on_command(&name, data)? {
+                    if let Some(peer) = self.on_command(name, data)? {
                         return Ok(Some(peer));
                     }
                 }
@@ -497,8 +497,8 @@ impl Handshake {
     }
 
     /// Handles one command of the handshake; `Some(peer)` when it completed it.
-    fn on_command(&mut self, name: &[u8], data: Bytes) -> Result<Option<PeerInfo>, ProtocolError> {
-        if name == b"ERROR" {
+    fn on_command(&mut self, name: Bytes, data: Bytes) -> Result<Option<PeerInfo>, ProtocolError> {
+        if &name[..] == b"ERROR" {
             // Any mechanism's peer may refuse us (a server in clear, with a ZAP status).
             return match Command::decode_parts(name, data) {
                 Ok(Command::Error { reason }) => Err(self.fail(ProtocolError::PeerError(reason))),
@@ -518,10 +518,10 @@ impl Handshake {
         };
         let unexpected = || ProtocolError::UnexpectedCommand {
             expected,
-            received: String::from_utf8_lossy(name).into_owned(),
+            received: String::from_utf8_lossy(&name).into_owned(),
         };
-        let step = match (&mut self.state, name) {
-            (State::NullReady, _) => match Command::decode_parts(name, data) {
+        let step = match (&mut self.state, &name[..]) {
+            (State::NullReady, _) => match Command::decode_parts(name.clone(), data) {
                 Ok(Command::Ready(metadata)) => return self.accept(metadata).map(Some),
                 Ok(other) => {
                     let what = format!("command {}", String::from_utf8_lossy(other.name()));

@@ -73,6 +73,8 @@ mod tests;
 mod zap;
 
 #[cfg(feature = "fuzzing")]
+pub(crate) use self::curve::fuzz_opener;
+#[cfg(feature = "fuzzing")]
 pub(crate) use self::decoder::machine_memory;
 pub use self::mechanism::Mechanism;
 pub(crate) use self::{
