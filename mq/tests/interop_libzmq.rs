@@ -33,7 +33,7 @@ use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
 use dhaga_testutil::Task;
 
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket,
+    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, join,
     libzmq_socket, msg, payloads, reply_to, show, within_limit,
 };
 
@@ -94,26 +94,7 @@ impl Link {
         let dhaga = dhaga_socket(dhaga_type);
         let libzmq = libzmq_socket(ctx, libzmq_type);
         let endpoint = scratch.bind_endpoint(transport, name);
-        match binder {
-            Binder::Dhaga => {
-                dhaga
-                    .bind(&endpoint)
-                    .unwrap_or_else(|e| panic!("{what}: dhaga bind: {e}"));
-                let bound = dhaga.last_endpoint().expect("bound endpoint");
-                libzmq
-                    .connect(&bound)
-                    .unwrap_or_else(|e| panic!("{what}: libzmq connect {bound}: {e}"));
-            }
-            Binder::Libzmq => {
-                libzmq
-                    .bind(&endpoint)
-                    .unwrap_or_else(|e| panic!("{what}: libzmq bind: {e}"));
-                let bound = libzmq.get_last_endpoint().expect("ZMQ_LAST_ENDPOINT").expect("utf-8");
-                dhaga
-                    .connect(&bound)
-                    .unwrap_or_else(|e| panic!("{what}: dhaga connect {bound}: {e}"));
-            }
-        }
+        join(&dhaga, &libzmq, binder, &endpoint, &what);
         Link { what, dhaga, libzmq }
     }
 

@@ -24,8 +24,8 @@ use dhaga_mq::{
     Authenticator, Context, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair, curve_public,
 };
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket,
-    msg, payloads, within_limit,
+    Binder, CASES, Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, join,
+    libzmq_socket, msg, payloads, within_limit,
 };
 
 /// Which side is the CURVE server.
@@ -198,26 +198,7 @@ impl Link {
             },
         }
         let endpoint = scratch.bind_endpoint(transport, name);
-        match binder {
-            Binder::Dhaga => {
-                dhaga
-                    .bind(&endpoint)
-                    .unwrap_or_else(|e| panic!("{what}: dhaga bind: {e}"));
-                let bound = dhaga.last_endpoint().expect("bound endpoint");
-                libzmq
-                    .connect(&bound)
-                    .unwrap_or_else(|e| panic!("{what}: libzmq connect: {e}"));
-            }
-            Binder::Libzmq => {
-                libzmq
-                    .bind(&endpoint)
-                    .unwrap_or_else(|e| panic!("{what}: libzmq bind: {e}"));
-                let bound = libzmq.get_last_endpoint().unwrap().unwrap();
-                dhaga
-                    .connect(&bound)
-                    .unwrap_or_else(|e| panic!("{what}: dhaga connect: {e}"));
-            }
-        }
+        join(&dhaga, &libzmq, binder, &endpoint, &what);
         Link {
             what,
             dhaga,

@@ -184,6 +184,32 @@ pub(crate) const CASES: [(Transport, Binder); 4] = [
     (Transport::Ipc, Binder::Libzmq),
 ];
 
+/// Binds one of `dhaga` and `libzmq` to `endpoint`, as `binder` says, and
+/// connects the other to it (at the port the system picked); failures name
+/// `what`.
+pub(crate) fn join(dhaga: &Socket, libzmq: &zmq::Socket, binder: Binder, endpoint: &str, what: &str) {
+    match binder {
+        Binder::Dhaga => {
+            dhaga
+                .bind(endpoint)
+                .unwrap_or_else(|e| panic!("{what}: dhaga bind: {e}"));
+            let bound = dhaga.last_endpoint().expect("bound endpoint");
+            libzmq
+                .connect(&bound)
+                .unwrap_or_else(|e| panic!("{what}: libzmq connect {bound}: {e}"));
+        }
+        Binder::Libzmq => {
+            libzmq
+                .bind(endpoint)
+                .unwrap_or_else(|e| panic!("{what}: libzmq bind: {e}"));
+            let bound = libzmq.get_last_endpoint().expect("ZMQ_LAST_ENDPOINT").expect("utf-8");
+            dhaga
+                .connect(&bound)
+                .unwrap_or_else(|e| panic!("{what}: dhaga connect {bound}: {e}"));
+        }
+    }
+}
+
 /// A libzmq socket whose sends and receives give up after [`TIMEOUT`], and
 /// whose close drops what is unsent (the tests close only after the other
 /// side confirmed what it needed).
