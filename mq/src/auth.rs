@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -58,8 +59,8 @@ pub struct Authenticator {
 struct Rules {
     allowed: HashSet<String>,
     denied: HashSet<String>,
-    /// Per domain: user name to password.
-    passwords: HashMap<String, HashMap<Vec<u8>, Vec<u8>>>,
+    /// Per domain: user name to password (zeroed when dropped).
+    passwords: HashMap<String, HashMap<Vec<u8>, Zeroizing<Vec<u8>>>>,
     /// Per domain: the public keys admitted, or `None` for any.
     curve: HashMap<String, Option<HashSet<[u8; 32]>>>,
 }
@@ -119,7 +120,7 @@ impl Authenticator {
     ) {
         let passwords = passwords
             .into_iter()
-            .map(|(user, password)| (user.as_ref().to_vec(), password.as_ref().to_vec()))
+            .map(|(user, password)| (user.as_ref().to_vec(), Zeroizing::new(password.as_ref().to_vec())))
             .collect();
         self.rules().passwords.insert(domain_key(domain), passwords);
     }
@@ -301,9 +302,10 @@ mod tests {
         rules.allowed.clear();
         let plain = |user: &[u8], password: &[u8]| request("10.0.0.9", "PLAIN", &[user, password]);
         assert_eq!(status(&rules, &plain(b"admin", b"secret")).0, "400", "no passwords yet");
-        rules
-            .passwords
-            .insert("*".into(), HashMap::from([(b"admin".to_vec(), b"secret".to_vec())]));
+        rules.passwords.insert(
+            "*".into(),
+            HashMap::from([(b"admin".to_vec(), Zeroizing::new(b"secret".to_vec()))]),
+        );
         assert_eq!(
             status(&rules, &plain(b"admin", b"secret")),
             ("200".into(), "admin".into())

@@ -76,6 +76,9 @@ pub(crate) struct Options {
     /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests name; with NULL, a domain
     /// makes the connection ask the ZAP handler too.
     pub(crate) zap_domain: Bytes,
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`: a handshake that must ask ZAP and finds no
+    /// handler refuses the peer (by default CURVE and NULL admit it).
+    pub(crate) zap_enforce_domain: bool,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -184,6 +187,7 @@ impl Default for Options {
             plain_username: Bytes::new(),
             plain_password: Password::default(),
             zap_domain: Bytes::new(),
+            zap_enforce_domain: false,
         }
     }
 }

@@ -11,6 +11,8 @@
 
 mod interop;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -119,6 +121,74 @@ fn plain_dhaga_server_with_the_authenticator() {
         server.set_recv_timeout(Some(Duration::from_millis(200)));
         assert!(server.recv().is_err(), "the intruder's request arrived");
         auth.stop();
+    });
+}
+
+/// A peer cannot pass itself off as another user: its handshake
+/// properties do not override the `User-Id` its ZAP handler gave it, nor
+/// its `Peer-Address`. A raw PLAIN client logs in as `guest` and names
+/// itself `root` in its INITIATE.
+#[test]
+fn a_peer_cannot_set_its_own_user_id() {
+    within_limit(|| {
+        let context = Context::new();
+        let auth = Authenticator::with_context(&context).unwrap();
+        auth.configure_plain("*", [("guest", "guest")]);
+        let server = socket(&context, SocketType::Pull);
+        server.set_plain_server(true);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = server.last_endpoint().unwrap();
+        let mut stream = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+
+        let mut greeting = vec![0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        greeting[10] = 3;
+        greeting[11] = 1;
+        greeting[12..17].copy_from_slice(b"PLAIN");
+        stream.write_all(&greeting).unwrap();
+        let mut theirs = [0u8; 64];
+        stream.read_exact(&mut theirs).unwrap();
+        let command = |name: &str, data: &[u8]| {
+            let mut body = vec![name.len() as u8];
+            body.extend(name.as_bytes());
+            body.extend(data);
+            let mut frame = vec![0x04, body.len() as u8];
+            frame.extend(body);
+            frame
+        };
+        let property = |name: &str, value: &str| {
+            let mut bytes = vec![name.len() as u8];
+            bytes.extend(name.as_bytes());
+            bytes.extend((value.len() as u32).to_be_bytes());
+            bytes.extend(value.as_bytes());
+            bytes
+        };
+        stream.write_all(&command("HELLO", b"\x05guest\x05guest")).unwrap();
+        let mut welcome = [0u8; 10];
+        stream.read_exact(&mut welcome).unwrap();
+        assert_eq!(&welcome[3..], b"WELCOME");
+        let initiate = [
+            property("Socket-Type", "PUSH"),
+            property("User-Id", "root"),
+            property("Peer-Address", "10.9.9.9"),
+            property("X-Shoe-Size", "42"),
+        ]
+        .concat();
+        stream.write_all(&command("INITIATE", &initiate)).unwrap();
+        stream.write_all(&[0x00, 5]).unwrap();
+        stream.write_all(b"hello").unwrap();
+
+        let msg = server.recv().unwrap();
+        assert_eq!(msg, Msg::from("hello"));
+        assert_eq!(msg.gets("User-Id"), Some("guest"));
+        assert_eq!(msg.gets("Peer-Address"), Some("127.0.0.1"));
+        assert_eq!(
+            msg.gets("X-Shoe-Size"),
+            Some("42"),
+            "the peer's own properties still come"
+        );
     });
 }
 
@@ -259,6 +329,40 @@ fn curve_clients_admitted_by_key() {
             dhaga_mq::z85_decode(stranger.public()).unwrap(),
             "the credential is the client's public key"
         );
+    });
+}
+
+/// Without a ZAP handler a CURVE server admits any client, unless told to
+/// enforce: then it refuses them.
+#[test]
+fn zap_enforce_domain_refuses_when_nobody_decides() {
+    within_limit(|| {
+        let context = Context::new();
+        let server_keys = curve_keypair();
+        let server = socket(&context, SocketType::Pull);
+        server.set_curve_server(true);
+        server.set_curve_secretkey(server_keys.secret()).unwrap();
+        let events = server.monitor();
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let ctx = zmq::Context::new();
+        let connect = || {
+            let keys = curve_keypair();
+            let client = libzmq_socket(&ctx, zmq::PUSH);
+            client.set_curve_serverkey(server_keys.public().as_bytes()).unwrap();
+            client.set_curve_publickey(keys.public().as_bytes()).unwrap();
+            client.set_curve_secretkey(keys.secret().as_bytes()).unwrap();
+            client.connect(&server.last_endpoint().unwrap()).unwrap();
+            client
+        };
+        let _admitted = connect();
+        assert_eq!(handshake_outcome(&events, "no handler, not enforced").ok(), Some(()));
+        server.set_zap_enforce_domain(true);
+        assert!(server.zap_enforce_domain());
+        let _refused = connect();
+        match handshake_outcome(&events, "no handler, enforced") {
+            Err(HandshakeFailure::Protocol(text)) if text.contains("ZAP handler") => {}
+            other => panic!("no handler, enforced: {other:?}"),
+        }
     });
 }
 

@@ -43,6 +43,11 @@ use crate::zmtp::{
 };
 use crate::{Msg, SocketType};
 
+/// The message properties only this side sets: the peer's address, and
+/// the user id its ZAP handler gave it.
+const PEER_ADDRESS: &str = "Peer-Address";
+const USER_ID: &str = "User-Id";
+
 /// How much one `read` asks for at first, and at most: a connection whose
 /// reads fill the buffer doubles it, so a quiet peer costs little memory
 /// and a busy one is read in large chunks.
@@ -276,7 +281,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         {
             asked = true;
             step = match zap::ask(core, &request, &address, deadline) {
-                None => handshake.zap_unavailable(),
+                None => handshake.zap_unavailable(options.zap_enforce_domain),
                 Some(Ok(reply)) => handshake.zap_replied(reply),
                 Some(Err(ZapFailure::Protocol(e))) => Err(e),
                 Some(Err(ZapFailure::Io(e))) => return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e)),
@@ -324,16 +329,21 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         Some(opener) => Decoder::encrypted(options.message_limit(), opener),
         None => Decoder::new(options.message_limit()),
     };
-    // What every message from this peer carries (`Msg::property`): its
-    // handshake properties, what the ZAP handler said of it, its address.
-    let mut properties = peer.metadata.clone();
-    if let Some(user_id) = &peer.user_id {
-        properties = properties.with("User-Id", user_id);
-    }
-    properties = properties.with_all(&peer.zap_metadata);
+    // What every message from this peer carries (`Msg::property`): what we
+    // know of it first (its address, what the ZAP handler said), then its
+    // own handshake properties, less the names only we may set: lookups
+    // take the first match, and a peer must not pass itself off as another
+    // user.
+    let mut properties = Metadata::new();
     if !address.is_empty() {
-        properties = properties.with("Peer-Address", &address);
+        properties = properties.with(PEER_ADDRESS, &address);
     }
+    if let Some(user_id) = &peer.user_id {
+        properties = properties.with(USER_ID, user_id);
+    }
+    properties = properties
+        .with_all(&peer.zap_metadata)
+        .with_all(&peer.metadata.clone().without(&[USER_ID, PEER_ADDRESS]));
     let properties = Arc::new(properties);
     core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.clone(),

@@ -200,6 +200,21 @@ impl Socket {
         self.core.options().zap_domain.clone()
     }
 
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`: with `true`, a handshake that must ask the
+    /// ZAP handler and finds none refuses the peer. By default (as in
+    /// libzmq) a CURVE server then admits any client — encrypted, not
+    /// authenticated — and a NULL socket with a ZAP domain any peer; a
+    /// server that means to authenticate should set this, so that a
+    /// handler bound late, or stopped, does not let peers in unchecked.
+    pub fn set_zap_enforce_domain(&self, on: bool) {
+        self.core.options().zap_enforce_domain = on;
+    }
+
+    /// Whether the ZAP domain is enforced.
+    pub fn zap_enforce_domain(&self) -> bool {
+        self.core.options().zap_enforce_domain
+    }
+
     /// Checks that the security options add up, before a `bind` or
     /// `connect` relies on them.
     pub(super) fn check_security(&self) -> Result<()> {

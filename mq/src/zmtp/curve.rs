@@ -172,8 +172,16 @@ impl Client {
     /// Takes the server's WELCOME and appends our INITIATE (short nonce 2),
     /// carrying `metadata` (our READY properties, encoded).
     pub(crate) fn on_welcome(&mut self, data: &[u8], metadata: &[u8], out: &mut BytesMut) -> Result<(), ProtocolError> {
+        // One WELCOME only: a second (replayed) one would make us seal another INITIATE
+        // under the same key and short nonce.
+        if self.session.is_some() {
+            return Err(ProtocolError::UnexpectedCommand {
+                expected: "READY",
+                received: "WELCOME".to_owned(),
+            });
+        }
         if data.len() != WELCOME_DATA_LEN {
-            return Err(malformed("WELCOME", "not 168 bytes"));
+            return Err(malformed("WELCOME", "not 160 bytes after its name"));
         }
         let (long_nonce, sealed) = data.split_at(LONG_NONCE_LEN);
         let opened = SharedKey::between(&self.keys.server, &self.short)
@@ -218,7 +226,7 @@ impl Client {
             });
         };
         if data.len() < MIN_READY_DATA_LEN {
-            return Err(malformed("READY", "shorter than 24 bytes"));
+            return Err(malformed("READY", "shorter than 24 bytes after its name"));
         }
         let (nonce, sealed) = data.split_at(SHORT_NONCE_LEN);
         let short_nonce = u64::from_be_bytes(nonce.try_into().expect("8 bytes"));
@@ -279,8 +287,15 @@ impl Server {
 
     /// Takes the client's HELLO and appends our WELCOME.
     pub(crate) fn on_hello(&mut self, data: &[u8], out: &mut BytesMut) -> Result<(), ProtocolError> {
+        // One HELLO only: another would replace the cookie key of our WELCOME.
+        if self.cookie_key.is_some() {
+            return Err(ProtocolError::UnexpectedCommand {
+                expected: "INITIATE",
+                received: "HELLO".to_owned(),
+            });
+        }
         if data.len() != HELLO_DATA_LEN {
-            return Err(malformed("HELLO", "not 200 bytes"));
+            return Err(malformed("HELLO", "not 194 bytes after its name"));
         }
         let mut data = data;
         let (major, minor) = (data[0], data[1]);
@@ -331,7 +346,7 @@ impl Server {
             });
         };
         if data.len() < MIN_INITIATE_DATA_LEN {
-            return Err(malformed("INITIATE", "shorter than 257 bytes"));
+            return Err(malformed("INITIATE", "shorter than 248 bytes after its name"));
         }
         let (cookie, rest) = data.split_at(COOKIE_LEN);
         let (nonce, sealed) = rest.split_at(SHORT_NONCE_LEN);
@@ -654,6 +669,35 @@ mod tests {
         bad[last] ^= 0x20;
         assert!(matches!(server_opener.open(bad), Err(ProtocolError::BoxOpenFailed(_))));
         server_opener.open(frame_body(&good)).unwrap();
+    }
+
+    #[test]
+    fn a_second_welcome_or_hello_is_refused() {
+        let mut pair = pair();
+        let mut out = BytesMut::new();
+        pair.client.hello(&mut out).unwrap();
+        let (_, hello) = command(&out);
+        out.clear();
+        pair.server.on_hello(&hello, &mut out).unwrap();
+        // A replayed HELLO would replace the cookie key of the WELCOME sent.
+        assert!(matches!(
+            pair.server.on_hello(&hello, &mut BytesMut::new()),
+            Err(ProtocolError::UnexpectedCommand {
+                expected: "INITIATE",
+                ..
+            })
+        ));
+        let (_, welcome) = command(&out);
+        out.clear();
+        pair.client.on_welcome(&welcome, b"", &mut out).unwrap();
+        // A replayed WELCOME would make the client seal a second INITIATE under the same key
+        // and short nonce.
+        let mut again = BytesMut::new();
+        assert!(matches!(
+            pair.client.on_welcome(&welcome, b"", &mut again),
+            Err(ProtocolError::UnexpectedCommand { expected: "READY", .. })
+        ));
+        assert!(again.is_empty(), "nothing sealed the second time");
     }
 
     #[test]

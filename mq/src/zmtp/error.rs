@@ -150,8 +150,8 @@ pub(crate) enum ProtocolError {
         /// The handler's status text.
         text: String,
     },
-    /// A PLAIN server has no ZAP handler to check the password with (libzmq refuses the peer
-    /// too).
+    /// No ZAP handler is bound to ask about the peer, where one must be: a PLAIN server's
+    /// (libzmq refuses the peer too), or any with `zap_enforce_domain`.
     NoZapHandler,
     /// The ZAP handler's reply does not follow RFC 27.
     MalformedZapReply(&'static str),
@@ -252,7 +252,7 @@ impl fmt::Display for ProtocolError {
                 write!(f, "the ZAP handler refused the peer: {status} {text:?}")
             }
             ProtocolError::NoZapHandler => {
-                f.write_str("no ZAP handler is bound at inproc://zeromq.zap.01 to check PLAIN passwords")
+                f.write_str("no ZAP handler is bound at inproc://zeromq.zap.01 to decide on the peer")
             }
             ProtocolError::MalformedZapReply(problem) => write!(f, "malformed ZAP reply: {problem}"),
         }

@@ -335,15 +335,15 @@ impl Handshake {
     }
 
     /// Goes on without a ZAP handler to ask: NULL and CURVE admit the peer (libzmq's rule,
-    /// which lets CURVE encrypt without authenticating); PLAIN cannot check the password and
-    /// refuses it.
+    /// which lets CURVE encrypt without authenticating) unless `enforce` (libzmq's
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`); PLAIN cannot check the password and refuses it.
     ///
     /// # Errors
     ///
-    /// [`ProtocolError::NoZapHandler`] for PLAIN; what going on may find wrong, as
-    /// [`zap_replied`](Handshake::zap_replied).
-    pub(crate) fn zap_unavailable(&mut self) -> Result<Option<PeerInfo>, ProtocolError> {
-        if matches!(self.state, State::Zap(AfterZap::PlainWelcome)) {
+    /// [`ProtocolError::NoZapHandler`] for PLAIN, or when enforced; what going on may find
+    /// wrong, as [`zap_replied`](Handshake::zap_replied).
+    pub(crate) fn zap_unavailable(&mut self, enforce: bool) -> Result<Option<PeerInfo>, ProtocolError> {
+        if enforce || matches!(self.state, State::Zap(AfterZap::PlainWelcome)) {
             return Err(self.fail(ProtocolError::NoZapHandler));
         }
         self.zap_replied(ZapReply::admitted())
@@ -777,7 +777,7 @@ mod tests {
                     request = Some(asked);
                     results[1] = match zap.clone() {
                         Some(reply) => server.zap_replied(reply),
-                        None => server.zap_unavailable(),
+                        None => server.zap_unavailable(false),
                     }
                     .transpose();
                 }

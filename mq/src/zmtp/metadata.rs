@@ -88,6 +88,13 @@ impl Metadata {
         self
     }
 
+    /// These properties but those called one of `names` (ignoring ASCII case).
+    pub(crate) fn without(mut self, names: &[&str]) -> Metadata {
+        self.properties
+            .retain(|(name, _)| !names.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)));
+        self
+    }
+
     /// Adds the properties of `other` after these.
     pub(crate) fn with_all(mut self, other: &Metadata) -> Metadata {
         self.properties.extend(other.properties.iter().cloned());

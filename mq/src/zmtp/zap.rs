@@ -35,13 +35,23 @@ const VERSION: &[u8] = b"1.0";
 /// The request id (each connection has one request in flight, as in libzmq).
 const REQUEST_ID: &[u8] = b"1";
 
-/// What a handshake asks the ZAP handler about the peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a handshake asks the ZAP handler about the peer. `Debug` does not
+/// show the credentials (a PLAIN password is one).
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ZapRequest {
     /// The mechanism the peer uses.
     pub(crate) mechanism: Mechanism,
     /// What the peer proved: PLAIN's user name and password, CURVE's public key.
     pub(crate) credentials: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for ZapRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZapRequest")
+            .field("mechanism", &self.mechanism)
+            .field("credentials", &self.credentials.len())
+            .finish()
+    }
 }
 
 impl ZapRequest {
