@@ -7,6 +7,9 @@
 #   the `zmq` crate (a dev-dependency; it links the system library).
 # - pyzmq (from PyPI; its wheel carries its own libzmq build): the second
 #   real peer, run as separate processes by the interop tests.
+# - a C compiler and make: the suite also runs CURVE with dhaga-mq's
+#   `libsodium` feature, which builds libsodium from the source its crate
+#   carries (and so do the mq benchmarks).
 set -euo pipefail
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -25,6 +28,13 @@ if ! pkg-config --exists libzmq 2>/dev/null; then
         { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q libzmq3-dev pkg-config >/dev/null; }
 fi
 echo "setup: libzmq $(pkg-config --modversion libzmq)"
+
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+    echo "setup: installing a C compiler and make (Debian's build-essential)"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y -q build-essential >/dev/null ||
+        { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q build-essential >/dev/null; }
+fi
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import zmq' 2>/dev/null; then
