@@ -307,19 +307,37 @@ macro_rules! single_frame_from {
     )*};
 }
 
-single_frame_from!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
+single_frame_from!(Bytes, Vec<u8>, String);
 
-impl From<&String> for Msg {
-    /// A single-frame message (copies the string).
-    fn from(frame: &String) -> Msg {
-        Msg::with_frames(Frames::One(Bytes::copy_from_slice(frame.as_bytes())))
+/// Single-frame messages from borrowed bytes, which are copied: any `&str`
+/// or `&[u8]` can be sent (`sock.send(name.as_str())`, `sock.send(&buf[..n])`).
+/// To send a `'static` buffer without a copy, make it a
+/// [`Bytes::from_static`].
+macro_rules! single_frame_copied_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Msg {
+            /// A single-frame message (copies the bytes).
+            fn from(frame: $t) -> Msg {
+                let bytes: &[u8] = frame.as_ref();
+                Msg::with_frames(Frames::One(Bytes::copy_from_slice(bytes)))
+            }
+        }
+    )*};
+}
+
+single_frame_copied_from!(&str, &[u8], &String, &Vec<u8>);
+
+impl From<&Bytes> for Msg {
+    /// A single-frame message sharing the buffer (no copy).
+    fn from(frame: &Bytes) -> Msg {
+        Msg::with_frames(Frames::One(frame.clone()))
     }
 }
 
-impl<const N: usize> From<&'static [u8; N]> for Msg {
-    /// A single-frame message.
-    fn from(frame: &'static [u8; N]) -> Msg {
-        Msg::with_frames(Frames::One(Bytes::from_static(frame)))
+impl<const N: usize> From<&[u8; N]> for Msg {
+    /// A single-frame message (copies the bytes).
+    fn from(frame: &[u8; N]) -> Msg {
+        Msg::with_frames(Frames::One(Bytes::copy_from_slice(frame)))
     }
 }
 
@@ -340,6 +358,21 @@ impl fmt::Debug for Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn borrowed_bytes_and_strings_convert() {
+        let name = String::from("alice");
+        let buf = vec![1u8, 2, 3, 4];
+        let n = 2;
+        assert_eq!(Msg::from(name.as_str()), Msg::from("alice"));
+        assert_eq!(Msg::from(&name), Msg::from(name.clone()));
+        assert_eq!(Msg::from(&buf[..n]), Msg::from(vec![1u8, 2]));
+        assert_eq!(Msg::from(&buf), Msg::from(buf.clone()));
+        assert_eq!(Msg::from(&[9u8; 3]), Msg::from(vec![9u8; 3]));
+        let shared = Bytes::from_static(b"shared");
+        let msg = Msg::from(&shared);
+        assert_eq!(msg[0].as_ptr(), shared.as_ptr(), "a &Bytes is shared, not copied");
+    }
 
     #[test]
     fn envelopes_split_and_join() {
