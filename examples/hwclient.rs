@@ -27,7 +27,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use dhaga::mq::{Msg, Result, Socket, SocketType, curve_keypair, curve_public};
+use dhaga::mq::{Result, Socket, SocketType, curve_keypair, curve_public};
 
 /// Sends "Hello" `n` times on the REQ socket `client`, waiting for each
 /// reply, and prints both to `out`.
@@ -40,16 +40,9 @@ pub(crate) fn run(client: &Socket, n: u64, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "Sending Hello {i}…")?;
         client.send("Hello")?;
         let reply = client.recv()?;
-        writeln!(out, "Received {} {i}", text(&reply))?;
+        writeln!(out, "Received {reply} {i}")?;
     }
     Ok(())
-}
-
-/// A message's frames as text, separated by `|` (bytes that are not UTF-8
-/// print as U+FFFD).
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 /// The security the command line asks for.

@@ -37,7 +37,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use dhaga::mq::{Authenticator, Msg, Result, Socket, SocketType, curve_public};
+use dhaga::mq::{Authenticator, Result, Socket, SocketType, curve_public};
 
 /// Serves requests on the REP socket `server`: prints each one to `out` and
 /// answers "World". Serves `limit` requests, or forever with `None`.
@@ -50,20 +50,13 @@ pub(crate) fn serve(server: &Socket, limit: Option<u64>, out: &mut dyn Write) ->
     while limit.is_none_or(|limit| served < limit) {
         let request = server.recv()?;
         match request.gets("User-Id") {
-            Some(user) => writeln!(out, "Received {} (user {user})", text(&request))?,
-            None => writeln!(out, "Received {}", text(&request))?,
+            Some(user) => writeln!(out, "Received {request} (user {user})")?,
+            None => writeln!(out, "Received {request}")?,
         }
         server.send("World")?;
         served += 1;
     }
     Ok(())
-}
-
-/// A message's frames as text, separated by `|` (bytes that are not UTF-8
-/// print as U+FFFD).
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 /// The security the command line asks for.

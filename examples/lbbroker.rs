@@ -51,7 +51,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use dhaga::mq::{Error, Msg, Result, Socket, SocketType};
+use dhaga::mq::{Error, Result, Socket, SocketType};
 use dhaga::sync::{Receiver, Sender, bounded, unbounded};
 
 /// A worker's first message: it is free.
@@ -192,16 +192,9 @@ pub(crate) fn ask(client: &Socket, requests: u64, out: &mut dyn Write) -> Result
     for _ in 0..requests {
         client.send(REQUEST)?;
         let reply = client.recv()?;
-        writeln!(out, "Client: {}", text(&reply))?;
+        writeln!(out, "Client: {reply}")?;
     }
     Ok(())
-}
-
-/// A message's frames as text, separated by `|` (bytes that are not UTF-8
-/// print as U+FFFD).
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 /// Starts `n` workers as micro-threads, connected to `endpoint`, printing

@@ -35,7 +35,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dhaga::mq::{Error, Msg, Result, Socket, SocketType};
+use dhaga::mq::{Error, Result, Socket, SocketType};
 
 /// What the client is told on its command line.
 #[derive(Debug, Clone)]
@@ -138,32 +138,26 @@ fn connect(config: &Config) -> Result<Socket> {
 /// it came, `Ok(false)` if the timeout passed first. Replies that do not
 /// match are counted, reported and waited past.
 fn ask(client: &Socket, request: &str, tally: &mut Tally, out: &mut dyn Write) -> Result<bool> {
-    match client.send(request.to_owned()) {
+    match client.send(request) {
         Ok(()) => {}
         Err(e) if matches!(e.error(), Error::TimedOut) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
     loop {
         match client.recv() {
-            Ok(reply) if text(&reply) == request => {
+            Ok(reply) if reply.as_str() == Some(request) => {
                 writeln!(out, "I: server replied OK ({request})")?;
                 tally.replies += 1;
                 return Ok(true);
             }
             Ok(reply) => {
-                writeln!(out, "E: malformed reply from server: {}", text(&reply))?;
+                writeln!(out, "E: malformed reply from server: {reply}")?;
                 tally.malformed += 1;
             }
             Err(Error::TimedOut) => return Ok(false),
             Err(e) => return Err(e),
         }
     }
-}
-
-/// A message's frames as text, separated by `|`.
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 /// Parses `<ivl-ms>:<timeout-ms>`.

@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dhaga::mq::{Msg, Result, Socket, SocketType};
+use dhaga::mq::{Result, Socket, SocketType};
 
 /// Requests served before the simulated failures may start.
 const SAFE_CYCLES: u64 = 3;
@@ -74,18 +74,12 @@ pub(crate) fn serve(server: &Socket, mut faults: Option<Dice>, out: &mut dyn Wri
                 dhaga::sleep(Duration::from_secs(2));
             }
         }
-        writeln!(out, "I: normal request ({})", text(&request))?;
+        writeln!(out, "I: normal request ({request})")?;
         if faults.is_some() {
             dhaga::sleep(Duration::from_secs(1)); // Do some heavy work.
         }
         server.send(request)?;
     }
-}
-
-/// A message's frames as text, separated by `|`.
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 /// What the command line asks for.

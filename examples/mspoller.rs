@@ -45,22 +45,16 @@ pub(crate) fn serve(tasks: &Socket, updates: &Socket, limit: Option<u64>, out: &
         poller.poll(None)?;
         if poller.readiness(task_item).is_readable() {
             let task = tasks.recv()?;
-            writeln!(out, "task: {}", text(&task))?;
+            writeln!(out, "task: {task}")?;
             counts.tasks += 1;
         }
         if poller.readiness(update_item).is_readable() {
             let update = updates.recv()?;
-            writeln!(out, "weather: {}", text(&update))?;
+            writeln!(out, "weather: {update}")?;
             counts.updates += 1;
         }
     }
     Ok(counts)
-}
-
-fn text(msg: &dhaga::mq::Msg) -> String {
-    msg.first()
-        .map(|frame| String::from_utf8_lossy(frame).into_owned())
-        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {

@@ -13,7 +13,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use dhaga::mq::{Msg, Result, Socket, SocketType};
+use dhaga::mq::{Result, Socket, SocketType};
 
 /// Serves requests on the REP socket `worker`: prints each one to `out` and
 /// answers "World". Serves `limit` requests, or forever with `None`.
@@ -25,18 +25,11 @@ pub(crate) fn serve(worker: &Socket, limit: Option<u64>, out: &mut dyn Write) ->
     let mut served = 0;
     while limit.is_none_or(|limit| served < limit) {
         let request = worker.recv()?;
-        writeln!(out, "Received request: [{}]", text(&request))?;
+        writeln!(out, "Received request: [{request}]")?;
         worker.send("World")?;
         served += 1;
     }
     Ok(())
-}
-
-/// A message's frames as text, separated by `|` (bytes that are not UTF-8
-/// print as U+FFFD).
-fn text(msg: &Msg) -> String {
-    let frames: Vec<_> = msg.iter().map(|frame| String::from_utf8_lossy(frame)).collect();
-    frames.join("|")
 }
 
 fn main() -> ExitCode {

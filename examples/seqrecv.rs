@@ -32,7 +32,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dhaga::mq::{Error, Msg, Result, Socket, SocketType};
+use dhaga::mq::{Error, Result, Socket, SocketType};
 
 /// A silence at least this long is reported when the stream resumes.
 const SILENCE: Duration = Duration::from_millis(500);
@@ -133,7 +133,7 @@ pub(crate) fn receive(socket: &Socket, seconds: Duration, out: &mut dyn Write) -
             Err(e) => return Err(e),
         };
         let now = Instant::now();
-        let text = text(&msg);
+        let text = msg.to_string();
         if let Some(count) = text.strip_prefix("END ") {
             counts.end = count.parse().ok();
             continue;
@@ -182,13 +182,6 @@ pub(crate) fn receive(socket: &Socket, seconds: Duration, out: &mut dyn Write) -
         }
     }
     Ok(counts)
-}
-
-/// The message's first frame as text.
-fn text(msg: &Msg) -> String {
-    msg.first()
-        .map(|frame| String::from_utf8_lossy(frame).into_owned())
-        .unwrap_or_default()
 }
 
 /// Prints the summary line.

@@ -74,6 +74,9 @@ pub enum Error {
     /// terminated). Messages that had arrived are still received first.
     /// The socket stays this way; make a new one on a running runtime.
     Terminated,
+    /// [`Socket::recv_string`](crate::Socket::recv_string) received a
+    /// message that is not one frame of UTF-8 text; here it is, not lost.
+    NotText(Msg),
     /// An I/O error from binding, connecting or resolving.
     Io(io::Error),
 }
@@ -97,6 +100,12 @@ impl fmt::Display for Error {
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Closed => f.write_str("the socket is closed"),
             Error::Terminated => f.write_str("the runtime serving the socket has shut down"),
+            Error::NotText(msg) => write!(
+                f,
+                "the message received ({} frames, {} bytes) is not one frame of UTF-8 text",
+                msg.len(),
+                msg.size()
+            ),
             Error::Io(e) => e.fmt(f),
         }
     }

@@ -139,6 +139,15 @@ impl Msg {
         self.properties = Some(Arc::clone(properties));
     }
 
+    /// The text of a one-frame message: `None` if it has another number of
+    /// frames or the frame is not UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        match self.frames() {
+            [frame] => std::str::from_utf8(frame).ok(),
+            _ => None,
+        }
+    }
+
     /// A message with no frames (add some before sending it).
     pub fn new() -> Msg {
         Msg::with_frames(Frames::None)
@@ -341,6 +350,21 @@ impl<const N: usize> From<&[u8; N]> for Msg {
     }
 }
 
+impl fmt::Display for Msg {
+    /// The frames as text, bytes that are not UTF-8 as U+FFFD, separated by
+    /// `|`: for printing text messages (`println!("Received {msg}")`) and
+    /// logs. [`Msg::as_str`] gives a one-frame message's text exactly.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, frame) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            f.write_str(&String::from_utf8_lossy(frame))?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Msg {
     /// Frames that are UTF-8 print as strings, others as bytes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -358,6 +382,17 @@ impl fmt::Debug for Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_of_messages() {
+        assert_eq!(Msg::from("Hello").as_str(), Some("Hello"));
+        assert_eq!(Msg::from(vec![0xFFu8]).as_str(), None, "not UTF-8");
+        assert_eq!(Msg::from_iter(["a", "b"]).as_str(), None, "two frames");
+        assert_eq!(Msg::new().as_str(), None);
+        assert_eq!(Msg::from_iter(["id", "", "body"]).to_string(), "id||body");
+        assert_eq!(Msg::from(vec![b'a', 0xFF]).to_string(), "a\u{FFFD}");
+        assert_eq!(Msg::new().to_string(), "");
+    }
 
     #[test]
     fn borrowed_bytes_and_strings_convert() {

@@ -83,3 +83,33 @@ fn a_dropped_connecter_to_a_name_nobody_bound_is_freed() {
         );
     });
 }
+
+/// `recv_string` gives a one-frame text message as a `String`, and any
+/// other message back inside `Error::NotText`, not lost; borrowed strings
+/// and bytes send as they are.
+#[test]
+fn recv_string_and_borrowed_sends() {
+    within_limit(|| {
+        let ctx = Context::new();
+        let a = with_timeouts(ctx.socket(SocketType::Pair));
+        a.bind("inproc://recv-string").unwrap();
+        let b = with_timeouts(ctx.socket(SocketType::Pair));
+        b.connect("inproc://recv-string").unwrap();
+
+        let name = String::from("alice");
+        b.send(name.as_str()).unwrap();
+        assert_eq!(a.recv_string().unwrap(), "alice");
+
+        let buf = [0xFFu8, b'x', b'y'];
+        b.send(&buf[..1]).unwrap();
+        match a.recv_string() {
+            Err(dhaga_mq::Error::NotText(msg)) => assert_eq!(msg, Msg::from(vec![0xFFu8])),
+            other => panic!("not UTF-8: {other:?}"),
+        }
+        b.send(Msg::from_iter(["two", "frames"])).unwrap();
+        match a.recv_string() {
+            Err(dhaga_mq::Error::NotText(msg)) => assert_eq!(msg.to_string(), "two|frames"),
+            other => panic!("two frames: {other:?}"),
+        }
+    });
+}

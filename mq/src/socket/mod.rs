@@ -339,6 +339,21 @@ impl Socket {
         self.core.recv(false)
     }
 
+    /// Receives a message of text, as [`recv`](Socket::recv) does: pyzmq's
+    /// `recv_string`.
+    ///
+    /// # Errors
+    ///
+    /// [`recv`](Socket::recv)'s, and [`Error::NotText`] (with the message)
+    /// for a message that is not one frame of UTF-8.
+    pub fn recv_string(&self) -> Result<String> {
+        let msg = self.recv()?;
+        match msg.as_str() {
+            Some(text) => Ok(text.to_owned()),
+            None => Err(Error::NotText(msg)),
+        }
+    }
+
     /// Receives a message if one is waiting.
     ///
     /// # Errors
