@@ -1,5 +1,5 @@
-//! High-water marks, timeouts, linger, the maximum message size and the
-//! listen backlog.
+//! High-water marks, timeouts, linger, the maximum message size, the
+//! listen backlog, and connection options reading back.
 
 mod util;
 
@@ -213,6 +213,28 @@ fn the_backlog_is_libzmqs_by_default_and_reads_back() {
             assert_eq!(socket.backlog(), backlog);
         }
     });
+}
+
+/// The connection options read back what was set, from libzmq's defaults.
+#[test]
+fn connection_options_read_back() {
+    let router = dhaga_mq::Socket::new(SocketType::Router);
+    assert_eq!(
+        router.reconnect_ivl(),
+        Duration::from_millis(100),
+        "libzmq's ZMQ_RECONNECT_IVL"
+    );
+    assert_eq!(router.reconnect_ivl_max(), Duration::ZERO);
+    assert_eq!(router.handshake_ivl(), Duration::from_secs(30));
+    assert!(!router.router_mandatory());
+    router.set_reconnect_ivl(Duration::from_millis(250));
+    router.set_reconnect_ivl_max(Duration::from_secs(5));
+    router.set_handshake_ivl(Duration::ZERO);
+    router.set_router_mandatory(true);
+    assert_eq!(router.reconnect_ivl(), Duration::from_millis(250));
+    assert_eq!(router.reconnect_ivl_max(), Duration::from_secs(5));
+    assert_eq!(router.handshake_ivl(), Duration::ZERO);
+    assert!(router.router_mandatory());
 }
 
 #[test]

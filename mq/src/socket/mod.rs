@@ -564,10 +564,20 @@ impl Socket {
         self.core.options().reconnect_ivl = ivl;
     }
 
+    /// The reconnect interval.
+    pub fn reconnect_ivl(&self) -> Duration {
+        self.core.options().reconnect_ivl
+    }
+
     /// `ZMQ_RECONNECT_IVL_MAX`: each failed attempt doubles the wait up to
     /// this (default zero: the wait stays at the reconnect interval).
     pub fn set_reconnect_ivl_max(&self, max: Duration) {
         self.core.options().reconnect_ivl_max = max;
+    }
+
+    /// The longest reconnect interval (zero: the interval does not grow).
+    pub fn reconnect_ivl_max(&self) -> Duration {
+        self.core.options().reconnect_ivl_max
     }
 
     /// `ZMQ_HANDSHAKE_IVL`: a peer that has not completed the whole ZMTP
@@ -578,11 +588,21 @@ impl Socket {
         self.core.options().handshake_ivl = ivl;
     }
 
+    /// The handshake interval (zero: no limit).
+    pub fn handshake_ivl(&self) -> Duration {
+        self.core.options().handshake_ivl
+    }
+
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER returns [`Error::HostUnreachable`]
     /// for a routing id that is not connected, and waits when the peer is
     /// full, instead of dropping the message (default off).
     pub fn set_router_mandatory(&self, on: bool) {
         self.core.options().router_mandatory = on;
+    }
+
+    /// Whether a ROUTER reports unroutable messages.
+    pub fn router_mandatory(&self) -> bool {
+        self.core.options().router_mandatory
     }
 
     /// `ZMQ_HEARTBEAT_IVL`: each connection sends the peer a ZMTP PING
