@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dhaga_mq::{Context, MonitorEvent, Socket, SocketType};
 use dhaga_runtime::Runtime;
+use dhaga_testutil::JoinWithin;
 use util::{PATIENCE, RecvWithin, SocketWithin, Task, with_timeouts, within_limit};
 
 /// More than the send high-water mark, so that `close` comes while the
@@ -258,5 +259,35 @@ fn a_peer_that_never_closes_is_cut_off_at_the_linger_deadline() {
             std::io::Write::write(&mut peer.stream, &[0x00]).is_err()
         });
         assert!(writes > 1, "the connection ended before the peer wrote");
+    });
+}
+
+/// `close` works through an `Arc`: a micro-thread blocked in `recv` on the
+/// shared socket wakes with `Error::Closed`, and so does every later call;
+/// closing twice is harmless.
+#[test]
+fn close_through_an_arc_wakes_blocked_calls() {
+    within_limit(|| {
+        dhaga_runtime::run(|| {
+            let socket = std::sync::Arc::new(dhaga_mq::Socket::new(SocketType::Pull));
+            socket.bind("tcp://127.0.0.1:*").unwrap();
+            let (started_tx, started_rx) = dhaga_runtime::sync::bounded(1);
+            let blocked = {
+                let socket = std::sync::Arc::clone(&socket);
+                dhaga_runtime::spawn(move || {
+                    started_tx.send(()).unwrap();
+                    socket.recv()
+                })
+            };
+            started_rx
+                .recv_timeout(PATIENCE)
+                .expect("the receiver starts within the patience");
+            socket.close();
+            let woken = blocked.join_within("the blocked recv to end once the socket closed");
+            assert!(matches!(woken, Ok(Err(dhaga_mq::Error::Closed))), "{woken:?}");
+            assert!(matches!(socket.recv(), Err(dhaga_mq::Error::Closed)));
+            assert!(matches!(socket.bind("tcp://127.0.0.1:*"), Err(dhaga_mq::Error::Closed)));
+            socket.close();
+        });
     });
 }

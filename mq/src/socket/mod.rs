@@ -384,12 +384,29 @@ impl Socket {
     /// waits for that peer to appear; set a linger time to bound it.
     /// Dropping the socket closes it the same way without waiting: the
     /// connections finish on their own while the program goes on.
-    pub fn close(self) {
+    ///
+    /// `close` takes `&self`, so a socket shared through an `Arc` can be
+    /// closed by any of its holders: calls blocked in `send` or `recv` on
+    /// it then return [`Error::Closed`], and every later call too. Closing
+    /// twice does nothing more.
+    pub fn close(&self) {
         let linger = self.core.options().linger;
         let deadline = deadline(linger);
-        let core = Arc::clone(&self.core);
-        drop(self);
-        core.wait_detached(deadline);
+        self.shut();
+        self.core.wait_detached(deadline);
+    }
+
+    /// Closes the socket without waiting: its listeners stop, its
+    /// connections deliver what is queued within the linger time, blocked
+    /// calls wake. Idempotent.
+    fn shut(&self) {
+        let endpoints = std::mem::take(&mut *self.endpoints());
+        self.core.close();
+        self.core.context.inproc().forget(&self.core);
+        for bound in endpoints.bound {
+            self.stop_bound(bound);
+        }
+        self.core.monitor.stop();
     }
 
     fn check_open(&self) -> Result<()> {
@@ -701,13 +718,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let endpoints = std::mem::take(&mut *self.endpoints());
-        self.core.close();
-        self.core.context.inproc().forget(&self.core);
-        for bound in endpoints.bound {
-            self.stop_bound(bound);
-        }
-        self.core.monitor.stop();
+        self.shut();
     }
 }
 
