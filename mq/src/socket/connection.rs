@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
@@ -643,6 +643,19 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
     }
 }
 
+/// The message a command goes to a peer of ZMTP 3.`minor` as, if it does:
+/// 3.0 has no subscription commands, so a 3.0 peer gets them as messages
+/// (RFC 37, "Publish-Subscribe Pattern").
+fn as_message_for(command: &Command, minor: u8) -> Option<Bytes> {
+    match command {
+        Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
+            let subscribe = matches!(command, Command::Subscribe(_));
+            pubsub::subscription_msg(subscribe, prefix).pop_front()
+        }
+        _ => None,
+    }
+}
+
 /// How much a CURVE batch encrypts before writing it: the frames are copied
 /// while they are sealed, so a batch of large messages goes out in pieces
 /// of about this size instead of all at once.
@@ -663,15 +676,11 @@ fn write_sealed(
     let exhausted = |e: ProtocolError| io::Error::other(e.to_string());
     out.clear();
     for command in commands {
-        match command {
-            Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
-                let msg = pubsub::subscription_msg(matches!(command, Command::Subscribe(_)), prefix);
-                let frame = &msg[0];
-                sealer
-                    .seal(out, false, false, frame.len(), |out| out.extend_from_slice(frame))
-                    .map_err(exhausted)?;
-            }
-            _ => sealer
+        match as_message_for(command, minor) {
+            Some(frame) => sealer
+                .seal(out, false, false, frame.len(), |out| out.extend_from_slice(&frame))
+                .map_err(exhausted)?,
+            None => sealer
                 .seal(out, false, true, command.body_len(), |out| command.write_body(out))
                 .map_err(exhausted)?,
         }
@@ -713,14 +722,9 @@ fn write_batch(
     }
     out.clear();
     for command in commands {
-        match command {
-            // ZMTP 3.0 has no subscription commands: a 3.0 peer gets them as
-            // messages (RFC 37, "Publish-Subscribe Pattern").
-            Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
-                let subscribe = matches!(command, Command::Subscribe(_));
-                encode_frame(out, false, &pubsub::subscription_msg(subscribe, prefix)[0]);
-            }
-            _ => encode_command(out, command),
+        match as_message_for(command, minor) {
+            Some(frame) => encode_frame(out, false, &frame),
+            None => encode_command(out, command),
         }
     }
     let mut pieces = Vec::new();
