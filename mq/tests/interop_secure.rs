@@ -24,7 +24,7 @@ use dhaga_mq::{
     Authenticator, Context, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair, curve_public,
 };
 use interop::{
-    Binder, CASES, Scratch, TIMEOUT, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, join,
+    Binder, CASES, Scratch, TIMEOUT, TIMEOUT_MS, Transport, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, join,
     libzmq_socket, msg, payloads, within_limit,
 };
 
@@ -495,19 +495,20 @@ fn heartbeats_travel_encrypted() {
         let hello = dhaga_recv(&router, "dhaga ROUTER");
         let id = hello[0].clone();
 
-        // Idle for three heartbeat timeouts (thirty PINGs each way): a measurement window
-        // for an event that must not happen (a dropped connection, a PING delivered as a
-        // message), which only time can show.
-        std::thread::sleep(Duration::from_millis(1500));
+        // Idle for three heartbeat timeouts (thirty PINGs each way): libzmq's application
+        // waits that long for a message that must not come (a PING of ours taken for one),
+        // while either side would drop a peer that did not answer its PINGs.
+        dealer.set_rcvtimeo(1500).unwrap();
+        match dealer.recv_multipart(0) {
+            Err(zmq::Error::EAGAIN) => {}
+            other => panic!("libzmq's application received {other:?}: a PING taken for a message?"),
+        }
+        dealer.set_rcvtimeo(TIMEOUT_MS).unwrap();
         while let Ok(event) = events.try_recv() {
             assert!(
                 !matches!(event, MonitorEvent::Disconnected { .. }),
                 "the connection was dropped: {event}"
             );
-        }
-        match dealer.recv_multipart(zmq::DONTWAIT) {
-            Err(zmq::Error::EAGAIN) => {}
-            other => panic!("libzmq's application received {other:?}: a PING taken for a message?"),
         }
         router.set_recv_timeout(Some(Duration::ZERO));
         assert!(
