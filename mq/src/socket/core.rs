@@ -341,7 +341,17 @@ impl Core {
             entry.finished = true;
             entry.outbox.discard();
             entry.outbox.stop_writer();
-            state.outs.retain(|&id| id != pipe);
+            if let Some(index) = state.outs.iter().position(|&id| id == pipe) {
+                state.outs.remove(index);
+                // The round robin goes on with the pipe that was next: the
+                // ones after the removed pipe moved down one place.
+                if index < state.next_out {
+                    state.next_out -= 1;
+                }
+                if state.next_out >= state.outs.len() {
+                    state.next_out = 0;
+                }
+            }
             if state.pipes[&pipe].inbound.is_empty() {
                 state.pipes.remove(&pipe);
             }
@@ -973,6 +983,22 @@ mod tests {
             let want: Vec<_> = (0..3).map(|j| Bytes::from(format!("{}", k + 3 * j))).collect();
             assert_eq!(got, want, "pipe {k}");
         }
+    }
+
+    #[test]
+    fn round_robin_goes_on_in_order_when_a_pipe_before_it_leaves() {
+        let (core, pipes) = core_with_pipes(SocketType::Dealer, 3);
+        // The first two pipes have had their turn: the third is next.
+        core.send(Msg::from("to 0"), true).unwrap();
+        core.send(Msg::from("to 1"), true).unwrap();
+        core.detach(pipes[0]);
+        core.send(Msg::from("to 2"), true).unwrap();
+        let taken = |k: usize| match core.outbox(pipes[k]).map(|outbox| outbox.take()) {
+            Some(crate::socket::pipe::Take::Msgs(msgs)) => msgs.iter().map(|m| m[0].clone()).collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(taken(1), [Bytes::from_static(b"to 1")], "pipe 1 had its turn already");
+        assert_eq!(taken(2), [Bytes::from_static(b"to 2")], "pipe 2 was next");
     }
 
     #[test]
