@@ -17,6 +17,6 @@ scripts/setup.sh
 features=${DHAGA_FEATURES-libsodium}
 cargo build --release -p dhaga --features "$features" \
     --example local_thr --example remote_thr --example local_lat --example remote_lat
-cargo build --release -p dhaga-benches --bin compare_mq \
+cargo build --release -p dhaga-benches --features libzmq --bin compare_mq \
     --bin zmq_local_thr --bin zmq_remote_thr --bin zmq_local_lat --bin zmq_remote_lat
 target/release/compare_mq "$@"

@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
-cargo build --release -p dhaga-benches --bin compare_pubsub
+cargo build --release -p dhaga-benches --features libzmq --bin compare_pubsub
 target/release/compare_pubsub "$@"

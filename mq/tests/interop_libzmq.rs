@@ -1216,7 +1216,7 @@ const BOUNDARY_SIZES: [usize; 10] = [
 fn boundary_message(n: usize) -> Vec<Bytes> {
     let size = |k: usize| BOUNDARY_SIZES[k % BOUNDARY_SIZES.len()];
     let seed = (n % 251) as u8;
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         (0..4).map(|k| interop::frame(size(n + k), seed)).collect()
     } else {
         vec![interop::frame(size(n), seed)]

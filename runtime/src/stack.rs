@@ -250,11 +250,11 @@ impl StackPool {
         if stack.size() != self.size {
             return; // not a default stack: unmapped by its drop
         }
-        if let Some(cache) = cache {
-            if cache.len() < LOCAL_CACHE {
-                cache.push(stack);
-                return;
-            }
+        if let Some(cache) = cache
+            && cache.len() < LOCAL_CACHE
+        {
+            cache.push(stack);
+            return;
         }
         if self.mode == StackMode::Slab || self.shared_len.load(Ordering::Relaxed) < self.shared_cap {
             self.shared_len.fetch_add(1, Ordering::Relaxed);

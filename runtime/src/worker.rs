@@ -322,10 +322,10 @@ impl Local {
     fn next_runnable(&self) -> Option<Runnable> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        if tick % MAINTENANCE_INTERVAL == 0 {
-            if let Some(runnable) = self.maintenance() {
-                return Some(runnable);
-            }
+        if tick.is_multiple_of(MAINTENANCE_INTERVAL)
+            && let Some(runnable) = self.maintenance()
+        {
+            return Some(runnable);
         }
         if let Some(task) = self.lifo.take() {
             let streak = self.lifo_streak.get();

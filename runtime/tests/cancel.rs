@@ -207,12 +207,12 @@ fn cancel_blocked(rt: &Runtime, block: Block, canceller: Ctx) {
         Ok("guard"),
         "{what}: destructors run before the join returns"
     );
-    if let Some(mut peer) = keep.peer.take() {
-        if block == Block::Readable {
-            peer.set_read_timeout(Some(PATIENCE)).unwrap();
-            let n = peer.read(&mut [0u8; 8]).expect("EOF, not an error or a timeout");
-            assert_eq!(n, 0, "{what}: the cancelled micro-thread's socket is closed");
-        }
+    if let Some(mut peer) = keep.peer.take()
+        && block == Block::Readable
+    {
+        peer.set_read_timeout(Some(PATIENCE)).unwrap();
+        let n = peer.read(&mut [0u8; 8]).expect("EOF, not an error or a timeout");
+        assert_eq!(n, 0, "{what}: the cancelled micro-thread's socket is closed");
     }
     drop(keep);
 }

@@ -93,7 +93,7 @@ fn writers_exclude_readers_and_each_other() {
                     (Arc::clone(&lock), Arc::clone(&readers_in), Arc::clone(&writer_in));
                 sync_util::start_mixed(&rt, 24, move |i| {
                     for k in 0..150u64 {
-                        if (i as u64 + k) % 3 == 0 {
+                        if (i as u64 + k).is_multiple_of(3) {
                             let mut w = lock.write().unwrap();
                             assert!(!writer_in.swap(true, Ordering::SeqCst), "two writers");
                             assert_eq!(readers_in.load(Ordering::SeqCst), 0, "a reader beside a writer");
@@ -228,7 +228,7 @@ fn timeouts_racing_with_grants_never_leak_the_lock() {
                 sync_util::start_mixed(&rt, 24, move |i| {
                     for k in 0..200u64 {
                         let timeout = Duration::from_micros(30 + (k * 53 + i as u64 * 7) % 300);
-                        if (k + i as u64) % 2 == 0 {
+                        if (k + i as u64).is_multiple_of(2) {
                             if let Ok(mut w) = lock.write_timeout(timeout) {
                                 *w += 1;
                                 writes.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! each library, over TCP loopback, in every pairing.
 //!
 //! Run: `scripts/bench_mq.sh` (it builds what is needed), or
-//! `cargo build --release --examples && cargo run --release -p dhaga-benches --bin compare_mq [-- --rounds N] [--only TEXT]`
+//! `cargo build --release --examples && cargo run --release -p dhaga-benches --features libzmq --bin compare_mq [-- --rounds N] [--only TEXT]`
 //!
 //! # What it measures
 //!

@@ -175,13 +175,13 @@ impl Socket {
     pub fn connect(&self, endpoint: impl ToEndpoint) -> Result<()> {
         let endpoint = endpoint.to_endpoint()?;
         self.check_open()?;
-        if let Endpoint::Tcp { host, port } = &endpoint {
-            if *host == crate::endpoint::Host::Any || *port == 0 {
-                return Err(Error::InvalidEndpoint {
-                    endpoint: endpoint.to_string(),
-                    reason: "connect needs a host and a port, not a wildcard",
-                });
-            }
+        if let Endpoint::Tcp { host, port } = &endpoint
+            && (*host == crate::endpoint::Host::Any || *port == 0)
+        {
+            return Err(Error::InvalidEndpoint {
+                endpoint: endpoint.to_string(),
+                reason: "connect needs a host and a port, not a wildcard",
+            });
         }
         if !matches!(endpoint, Endpoint::Inproc(_)) {
             self.check_security()?;

@@ -241,8 +241,9 @@ proptest! {
         }
         let (a_peer, b_peer) = (a_peer.unwrap(), b_peer.unwrap());
         prop_assert_eq!((a_peer.socket_type, b_peer.socket_type), (b_type, a_type));
-        prop_assert_eq!(a_peer.metadata.identity(), Some(&Bytes::from_static(b"id-b")));
-        prop_assert_eq!(b_peer.metadata.identity(), Some(&Bytes::from_static(b"id-a")));
+        let (id_a, id_b) = (Bytes::from_static(b"id-a"), Bytes::from_static(b"id-b"));
+        prop_assert_eq!(a_peer.metadata.identity(), Some(&id_b));
+        prop_assert_eq!(b_peer.metadata.identity(), Some(&id_a));
         prop_assert!(a_in.is_empty() && b_in.is_empty());
     }
 

@@ -336,10 +336,10 @@ impl<T> State<T> {
     /// selecting sender may have been paired with the caller.
     #[inline(always)]
     fn recv_step_rendezvous(&mut self, me: &mut Me) -> Step<Result<T, ()>> {
-        if !self.handoffs.is_empty() {
-            if let Some(step) = self.take_handoff(me) {
-                return step;
-            }
+        if !self.handoffs.is_empty()
+            && let Some(step) = self.take_handoff(me)
+        {
+            return step;
         }
         if let Some(msg) = self.pop() {
             return Step::Done(Ok(msg));
