@@ -4,7 +4,8 @@
 //!
 //! This crate gathers the parts: the runtime (micro-threads, channels,
 //! timers, the reactor) at the top level, [`sync`] for coordination, [`net`]
-//! for sockets and [`mq`] for ZeroMQ-compatible messaging.
+//! for sockets and `mq` for ZeroMQ-compatible messaging (the `mq` feature,
+//! on by default).
 //!
 //! # Examples
 //!
@@ -23,7 +24,13 @@ pub use dhaga_runtime::{
 };
 pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_timeout};
 
+#[cfg(feature = "mq")]
 pub use dhaga_mq as mq;
 pub use dhaga_net as net;
 pub use dhaga_runtime::select;
 pub use dhaga_runtime::sync;
+
+// The README's snippets run as doc tests: what a newcomer copies compiles.
+#[cfg(all(doctest, feature = "mq"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
