@@ -68,11 +68,16 @@ pub enum Error {
     /// The socket has been closed, or its caller is unwinding (cancelled)
     /// and cannot wait.
     Closed,
-    /// The runtime whose micro-threads served this socket (its listeners,
-    /// connections and reconnections) has shut down: nothing will arrive
-    /// or leave any more (libzmq's `ETERM`, after its context is
-    /// terminated). Messages that had arrived are still received first.
-    /// The socket stays this way; make a new one on a running runtime.
+    /// The socket's context was shut down ([`Context::shutdown`] or
+    /// [`Context::term`]: libzmq's `ETERM`), or the runtime whose
+    /// micro-threads served it (its listeners, connections and
+    /// reconnections) has shut down, so that nothing will arrive or leave
+    /// any more; in that case messages that had arrived are still received
+    /// first. The socket stays this way: close it, and make a new one in a
+    /// live context, on a running runtime.
+    ///
+    /// [`Context::shutdown`]: crate::Context::shutdown
+    /// [`Context::term`]: crate::Context::term
     Terminated,
     /// [`Socket::recv_string`](crate::Socket::recv_string) received a
     /// message that is not one frame of UTF-8 text; here it is, not lost.
@@ -99,7 +104,7 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("timed out"),
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Closed => f.write_str("the socket is closed"),
-            Error::Terminated => f.write_str("the runtime serving the socket has shut down"),
+            Error::Terminated => f.write_str("the socket's context or the runtime serving it has shut down"),
             Error::NotText(msg) => write!(
                 f,
                 "the message received ({} frames, {} bytes) is not one frame of UTF-8 text",

@@ -49,7 +49,7 @@ fn what_arrived_is_received_then_calls_fail() {
         wait_readable(&pull, "the socket whose runtime ended to poll ready");
         assert_eq!(
             Error::Terminated.to_string(),
-            "the runtime serving the socket has shut down"
+            "the socket's context or the runtime serving it has shut down"
         );
     });
 }

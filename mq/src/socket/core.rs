@@ -78,6 +78,12 @@ pub(crate) struct State {
     /// (see [`Service`]): `send`, `recv` and the like fail with
     /// [`Error::Terminated`].
     runtime_ended: bool,
+    /// Its context was shut down (`Context::shutdown`): everything but
+    /// closing fails with [`Error::Terminated`], even `recv` with messages
+    /// queued, as after libzmq's `zmq_ctx_shutdown`.
+    terminated: bool,
+    /// When [`Core::close`] ran: the end of the linger time (`None`: none).
+    close_deadline: Option<Instant>,
 }
 
 /// Held by each micro-thread that serves a socket (a listener, a connector,
@@ -165,6 +171,8 @@ impl Core {
                 memory_limit: None,
                 waiting_for_memory: false,
                 runtime_ended: false,
+                terminated: false,
+                close_deadline: None,
             }),
             readable: Notify::new(),
             writable: Notify::new(),
@@ -229,6 +237,24 @@ impl Core {
         self.writable.notify_all();
         self.closed_notify.notify_all();
         self.detached.notify_all();
+    }
+
+    /// Its context shut down: every blocked call returns
+    /// [`Error::Terminated`], and every later one but closing. The
+    /// connections go on until the socket is closed, which delivers what
+    /// is queued within the linger time.
+    pub(crate) fn terminate(&self) {
+        if std::mem::replace(&mut self.lock().terminated, true) {
+            return;
+        }
+        self.readable.notify_all();
+        self.writable.notify_all();
+    }
+
+    /// The end of the linger time that [`close`](Core::close) set (`None`
+    /// if there is none, or the socket is open).
+    pub(crate) fn close_deadline(&self) -> Option<Instant> {
+        self.lock().close_deadline
     }
 
     /// Makes a pipe. `persistent` for `connect`: it is in the round-robin
@@ -551,6 +577,9 @@ impl Core {
             if state.closed {
                 return Some(Err(Error::Closed));
             }
+            if state.terminated {
+                return Some(Err(Error::Terminated));
+            }
             // Under the lock: another thread's `recv` may move a REQ or REP
             // on at any time.
             if let Err(e) = state.pattern.can_recv(self.socket_type) {
@@ -664,6 +693,7 @@ impl Core {
                 return;
             }
             state.closed = true;
+            state.close_deadline = deadline;
             state.pipes.values().map(|p| Arc::clone(&p.outbox)).collect()
         };
         for outbox in outboxes {
@@ -678,6 +708,7 @@ impl Core {
         self.readable.notify_all();
         self.writable.notify_all();
         self.closed_notify.notify_all();
+        self.context.socket_closed();
         if let Some(deadline) = deadline {
             self.end_connections_at(deadline);
         }
@@ -846,7 +877,7 @@ impl State {
     fn check_open(&self) -> Result<()> {
         if self.closed {
             Err(Error::Closed)
-        } else if self.runtime_ended {
+        } else if self.runtime_ended || self.terminated {
             Err(Error::Terminated)
         } else {
             Ok(())

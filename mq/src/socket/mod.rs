@@ -90,8 +90,10 @@ impl Socket {
     }
 
     pub(crate) fn with_context(context: &Context, socket_type: SocketType) -> Socket {
+        let core = Core::new(socket_type, context.clone());
+        context.register(&core);
         Socket {
-            core: Core::new(socket_type, context.clone()),
+            core,
             endpoints: Mutex::new(Endpoints::default()),
         }
     }

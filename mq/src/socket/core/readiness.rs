@@ -12,13 +12,13 @@
 //!
 //! - *readable* turns true when a reader queues a message (`deliver`), when
 //!   a REP sends its reply (a queued request becomes receivable: `send`),
-//!   when the socket closes (`close`), and when the runtime serving it shuts
-//!   down (`runtime_ended`);
+//!   when the socket closes (`close`), when the runtime serving it shuts
+//!   down (`runtime_ended`) and when its context does (`terminate`);
 //! - *send room* appears when a writer empties a full outbox
 //!   (`room_appeared`), when a pipe joins the round-robin (`add_pipe`,
 //!   `attach`), when a REQ receives its reply or a REP a request (either may
-//!   send next: `recv`), and when the socket closes (`close`) or its runtime
-//!   shuts down (`runtime_ended`). Pipes leaving
+//!   send next: `recv`), and when the socket closes (`close`), its runtime
+//!   shuts down (`runtime_ended`) or its context does (`terminate`). Pipes leaving
 //!   (`detach`) notify too, for senders waiting on that very peer.
 
 use dhaga_runtime::Unparker;
@@ -65,7 +65,7 @@ impl Core {
 
 impl State {
     fn is_readable(&self, socket_type: SocketType) -> bool {
-        if self.closed || self.runtime_ended {
+        if self.closed || self.runtime_ended || self.terminated {
             return true;
         }
         if self.pattern.can_recv(socket_type).is_err() {
@@ -96,7 +96,7 @@ impl State {
     /// send to a fuller peer may still wait. A closed socket, or one whose
     /// runtime has shut down, has room: its sends fail at once.
     fn send_room(&self, socket_type: SocketType, router_mandatory: bool, up_to: usize) -> usize {
-        if self.closed || self.runtime_ended {
+        if self.closed || self.runtime_ended || self.terminated {
             return up_to;
         }
         let room = match (socket_type, &self.pattern) {
