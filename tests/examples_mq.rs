@@ -13,7 +13,7 @@ use std::panic;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dhaga::mq::{Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
+use dhaga::mq::{Context, Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
 use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
 
 #[allow(dead_code)]
@@ -25,6 +25,9 @@ mod hwclient;
 #[allow(dead_code)]
 #[path = "../examples/hwserver.rs"]
 mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/interrupt.rs"]
+mod interrupt;
 #[allow(dead_code)]
 #[path = "../examples/lbbroker.rs"]
 mod lbbroker;
@@ -795,4 +798,94 @@ fn sequence_receiver_counts_every_number_of_the_sender() {
             );
         });
     });
+}
+
+/// `interrupt`'s server answers until its context is shut down, then
+/// returns how many it served instead of failing.
+#[test]
+fn interrupt_serves_until_its_context_is_shut_down() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let context = Context::new();
+            let server = context.socket(SocketType::Rep);
+            server.bind("tcp://127.0.0.1:*").unwrap();
+            let endpoint = server.last_endpoint().unwrap();
+            let serving = dhaga::spawn(move || interrupt::serve(&server));
+
+            let client = connected(SocketType::Req, &endpoint);
+            for _ in 0..3 {
+                done(client.send("Hello"), "a request to interrupt's server");
+                assert_eq!(done(client.recv_string(), "interrupt's reply"), "World");
+            }
+            context.shutdown();
+            assert_eq!(done(joined(serving, "interrupt's server"), "the shutdown"), 3);
+            context.term();
+        });
+    });
+}
+
+/// The `interrupt` program itself, in a process of its own: SIGINT ends it
+/// with its message and status 0, after it answered a request.
+#[test]
+fn interrupt_program_exits_cleanly_on_sigint() {
+    within_limit(|| {
+        let program = example_program("interrupt");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let endpoint = format!("tcp://{port}");
+        let child = std::process::Command::new(&program)
+            .arg(&endpoint)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        // A reply means it caught the signals already (it does before it binds).
+        let client = connected(SocketType::Req, &endpoint);
+        done(client.send("Hello"), "a request to the interrupt program");
+        assert_eq!(done(client.recv_string(), "the interrupt program's reply"), "World");
+
+        let pid = child.id() as libc::pid_t;
+        let (exited, exit) = std::sync::mpsc::channel();
+        std::thread::spawn(move || exited.send(child.wait_with_output()));
+        // SAFETY: kill(2) has no memory effects; the child is not reaped
+        // yet: it serves until it is signalled, so its pid is still ours.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let out = match exit.recv_timeout(PATIENCE) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: as above: the child has not been reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("waited {PATIENCE:?} for the interrupt program to exit on SIGINT");
+            }
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
+        assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");
+    });
+}
+
+/// The path of an example program of this package, built by `cargo test`
+/// beside the test binary (`target/<profile>/examples/`); built here if a
+/// filtered run skipped it.
+fn example_program(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let program = profile_dir.join("examples").join(name);
+    if !program.exists() {
+        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", name, "--profile", profile])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    program
 }
