@@ -114,7 +114,10 @@ fn runtime_and_net_alone_build_and_run_without_mq() {
 
     let tree = cargo(&dir, &target, &["tree", "--edges", "normal", "--prefix", "none"]);
     let tree = String::from_utf8_lossy(&tree.stdout);
-    assert!(tree.contains("dhaga-runtime") && tree.contains("dhaga-net"), "dependency tree:\n{tree}");
+    assert!(
+        tree.contains("dhaga-runtime") && tree.contains("dhaga-net"),
+        "dependency tree:\n{tree}"
+    );
     for unwanted in ["dhaga-mq ", "bytes ", "log "] {
         assert!(
             !tree.lines().any(|line| line.starts_with(unwanted)),
