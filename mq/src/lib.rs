@@ -92,7 +92,7 @@ pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
-pub use monitor::{HandshakeFailure, MonitorEvent};
+pub use monitor::{HandshakeFailure, MonitorEvent, MonitorEvents};
 pub use msg::Msg;
 pub use poll::{Interest, PollItem, Poller, Readiness, poll};
 pub use proxy::{proxy, proxy_steerable};

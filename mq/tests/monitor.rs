@@ -1,8 +1,9 @@
 //! Monitor events (libzmq's `zmq_socket_monitor`), one test per
 //! transition: listening, bind failed, accepted, connected, connect delayed
 //! and retried, handshake succeeded and failed, disconnected, closed, and
-//! the channel ending when the socket closes. Events are read from OS
-//! threads and micro-threads.
+//! monitor stopped with the channel ending when the socket closes; the
+//! peers' addresses and the event mask. Events are read from OS threads and
+//! micro-threads.
 
 mod raw;
 mod util;
@@ -11,7 +12,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use dhaga_mq::{Endpoint, Error, HandshakeFailure, MonitorEvent, Msg, SocketType};
+use dhaga_mq::{Endpoint, Error, HandshakeFailure, MonitorEvent, MonitorEvents, Msg, SocketType};
 use dhaga_runtime::sync::{Receiver, RecvTimeoutError, TryRecvError};
 use dhaga_testutil::CTXS;
 use raw::RawPeer;
@@ -24,16 +25,23 @@ fn next_event(events: &Receiver<MonitorEvent>, what: &str) -> MonitorEvent {
     events.recv_within(&format!("the monitor event {what}"))
 }
 
-/// The events left until the channel ends (the socket closed); fails the
-/// test, naming `what`, if it has not ended within [`PATIENCE`] of the
-/// last event.
+/// The events left until `MonitorStopped` (the socket closed), which must
+/// be the last: the channel ends after it. Fails the test, naming `what`,
+/// if it has not ended within [`PATIENCE`] of the last event.
 #[track_caller]
 fn until_the_end(events: &Receiver<MonitorEvent>, what: &str) -> Vec<MonitorEvent> {
     let mut rest = Vec::new();
     loop {
         match events.recv_timeout(PATIENCE) {
             Ok(event) => rest.push(event),
-            Err(RecvTimeoutError::Disconnected) => return rest,
+            Err(RecvTimeoutError::Disconnected) => {
+                let last = rest.pop();
+                assert!(
+                    matches!(last, Some(MonitorEvent::MonitorStopped)),
+                    "{what}: the last event was {last:?}, not MonitorStopped"
+                );
+                return rest;
+            }
             Err(RecvTimeoutError::Timeout) => {
                 panic!("waited {PATIENCE:?} for {what}: the channel is still open after {rest:?}")
             }
@@ -78,7 +86,15 @@ fn a_bound_socket_reports_listening_accepted_handshake_and_disconnected() {
 
             for want in ["listening", "accepted", "handshake", "disconnected"] {
                 let event = next_event(&events, &format!("{transport}: {want}"));
-                assert_eq!(event.endpoint(), &bound, "{transport}: {event}");
+                assert_eq!(event.endpoint(), Some(&bound), "{transport}: {event}");
+                // Each event of the connection names the peer's TCP address.
+                match (transport, want, event.peer()) {
+                    (_, "listening", None) | ("ipc", _, None) => {}
+                    ("tcp", _, Some(peer)) => {
+                        assert!(peer.ip().is_loopback() && peer.port() != 0, "{event}")
+                    }
+                    _ => panic!("{transport}: {event} has the wrong peer address"),
+                }
                 let got = match event {
                     MonitorEvent::Listening { .. } => "listening",
                     MonitorEvent::Accepted { .. } => "accepted",
@@ -102,9 +118,11 @@ fn a_connecting_socket_reports_connected_handshake_then_the_loss_and_retries() {
         push.connect(&address).unwrap();
         push.send_within("hello", "the message");
         assert_eq!(pull.recv_within("the message"), Msg::from("hello"));
-        assert!(
-            matches!(next_event(&events, "Connected"), MonitorEvent::Connected { endpoint, .. } if endpoint.to_string() == address)
-        );
+        assert!(matches!(
+            next_event(&events, "Connected"),
+            MonitorEvent::Connected { endpoint, peer: Some(peer), .. }
+                if endpoint.to_string() == address && format!("tcp://{peer}") == address
+        ));
         assert!(matches!(
             next_event(&events, "HandshakeSucceeded"),
             MonitorEvent::HandshakeSucceeded { .. }
@@ -295,8 +313,14 @@ fn unbinding_and_closing_report_closed_then_the_channel_ends() {
             [
                 format!("{first}: listening"),
                 format!("{second}: listening"),
-                format!("{first}: accepted a connection"),
-                format!("{first}: handshake succeeded"),
+                format!(
+                    "{first} (peer {}): accepted a connection",
+                    peer.stream.local_addr().unwrap()
+                ),
+                format!(
+                    "{first} (peer {}): handshake succeeded",
+                    peer.stream.local_addr().unwrap()
+                ),
             ]
         );
         pull.unbind(&first).unwrap();
@@ -326,7 +350,7 @@ fn a_second_monitor_replaces_the_first() {
         let second = pull.monitor();
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let rest = until_the_end(&first, "the first channel to end");
-        assert!(rest.is_empty(), "the first channel saw {rest:?}");
+        assert!(rest.is_empty(), "the first channel saw {rest:?} before MonitorStopped");
         assert!(matches!(
             next_event(&second, "Listening"),
             MonitorEvent::Listening { .. }
@@ -412,5 +436,31 @@ fn a_disconnect_is_not_reported_as_a_lost_connection() {
             );
             drop(pull);
         }
+    });
+}
+
+/// A mask (libzmq's `events` argument) reports only what it names.
+#[test]
+fn a_mask_reports_only_the_events_asked_for() {
+    within_limit(|| {
+        let pull = util::socket(SocketType::Pull);
+        let events = pull.monitor_events(MonitorEvents::ACCEPTED | MonitorEvents::CLOSED);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let bound = pull.last_endpoint().unwrap();
+        let push = connected(SocketType::Push, &bound);
+        push.send_within("hello", "the message");
+        assert_eq!(pull.recv_within("the message"), Msg::from("hello"));
+        drop(pull);
+
+        // No Listening, no handshake, no MonitorStopped: the channel just ends.
+        let mut got = Vec::new();
+        loop {
+            match events.recv_timeout(PATIENCE) {
+                Ok(event) => got.push(event.kind()),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("waited {PATIENCE:?} for the masked channel to end: {got:?}"),
+            }
+        }
+        assert_eq!(got, [MonitorEvents::ACCEPTED, MonitorEvents::CLOSED]);
     });
 }

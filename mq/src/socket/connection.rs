@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,8 +125,10 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
         match listener.accept() {
             Ok(_) if stop.stop.load(Ordering::Acquire) => return,
             Ok(stream) => {
+                let peer = stream.peer_socket_addr();
                 core.monitor.emit(|| MonitorEvent::Accepted {
                     endpoint: endpoint.clone(),
+                    peer,
                 });
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
@@ -136,7 +138,7 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                     let _service = service.started();
                     if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
                         log::info!("{endpoint}: connection dropped: {reason}");
-                        core.monitor.emit(|| MonitorEvent::Disconnected { endpoint });
+                        core.monitor.emit(|| MonitorEvent::Disconnected { endpoint, peer });
                     }
                 });
             }
@@ -163,8 +165,10 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         }
         match transport::connect(&endpoint) {
             Ok(stream) => {
+                let peer = stream.peer_socket_addr();
                 core.monitor.emit(|| MonitorEvent::Connected {
                     endpoint: endpoint.clone(),
+                    peer,
                 });
                 backoff = core.options().reconnect_ivl;
                 match serve(&core, Arc::new(stream), Some(pipe), &endpoint) {
@@ -173,6 +177,7 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
                         log::info!("{endpoint}: connection lost: {reason}; reconnecting");
                         core.monitor.emit(|| MonitorEvent::Disconnected {
                             endpoint: endpoint.clone(),
+                            peer,
                         });
                     }
                 }
@@ -237,6 +242,7 @@ pub(crate) fn spawn_colocated<T: Send + 'static>(
 /// writer beside.
 fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: &Endpoint) -> End {
     let options = core.options().clone();
+    let peer_addr = stream.peer_socket_addr();
     let identity = match core.socket_type {
         SocketType::Req | SocketType::Dealer | SocketType::Router => options.routing_id.clone(),
         _ => None,
@@ -257,6 +263,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
             return handshake_failed(
                 core,
                 endpoint,
+                peer_addr,
                 HandshakeFailure::NoDetail(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
             );
         }
@@ -267,7 +274,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(timed_out()));
+                return handshake_failed(core, endpoint, peer_addr, HandshakeFailure::NoDetail(timed_out()));
             }
             let _ = stream.set_read_timeout(Some(left));
             let _ = stream.set_write_timeout(Some(left));
@@ -284,7 +291,9 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
                 None => handshake.zap_unavailable(options.zap_enforce_domain),
                 Some(Ok(reply)) => handshake.zap_replied(reply),
                 Some(Err(ZapFailure::Protocol(e))) => Err(e),
-                Some(Err(ZapFailure::Io(e))) => return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e)),
+                Some(Err(ZapFailure::Io(e))) => {
+                    return handshake_failed(core, endpoint, peer_addr, HandshakeFailure::NoDetail(e));
+                }
             };
         }
         let mut out = BytesMut::new();
@@ -297,7 +306,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
             } else {
                 e
             };
-            return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(e));
+            return handshake_failed(core, endpoint, peer_addr, HandshakeFailure::NoDetail(e));
         }
         match step {
             Ok(Some(peer)) => break peer,
@@ -308,7 +317,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
                     Some(status) => HandshakeFailure::Auth(status),
                     None => HandshakeFailure::Protocol(e.to_string()),
                 };
-                return handshake_failed(core, endpoint, failure);
+                return handshake_failed(core, endpoint, peer_addr, failure);
             }
         }
         let failure = match stream.read(&mut scratch) {
@@ -320,7 +329,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => timed_out(),
             Err(e) => e,
         };
-        return handshake_failed(core, endpoint, HandshakeFailure::NoDetail(failure));
+        return handshake_failed(core, endpoint, peer_addr, HandshakeFailure::NoDetail(failure));
     };
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(None);
@@ -347,6 +356,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     let properties = Arc::new(properties);
     core.monitor.emit(|| MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.clone(),
+        peer: peer_addr,
     });
 
     // Attach the peer to the socket.
@@ -407,10 +417,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
 }
 
 /// Reports a failed handshake to the monitor; the connection ends.
-fn handshake_failed(core: &Core, endpoint: &Endpoint, failure: HandshakeFailure) -> End {
+fn handshake_failed(core: &Core, endpoint: &Endpoint, peer: Option<SocketAddr>, failure: HandshakeFailure) -> End {
     let reason = format!("handshake failed: {failure}");
     core.monitor.emit(|| MonitorEvent::HandshakeFailed {
         endpoint: endpoint.clone(),
+        peer,
         reason: failure,
     });
     End::Lost(reason)

@@ -22,7 +22,7 @@ use dhaga_runtime::sync::Receiver;
 
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
-use crate::monitor::{MonitorEvent, copy_error};
+use crate::monitor::{MonitorEvent, MonitorEvents, copy_error};
 use crate::socket::connection::AcceptStop;
 use crate::socket::core::{Core, PipeId};
 use crate::transport::Listener;
@@ -266,12 +266,14 @@ impl Socket {
     ///
     /// The channel is the runtime's, so events are read with `recv`,
     /// `recv_timeout`, `try_recv` or an iterator, from a micro-thread or an
-    /// OS thread. It ends (`recv` fails) when the socket closes, after the
-    /// `Closed` events of its listeners (libzmq's
-    /// `ZMQ_EVENT_MONITOR_STOPPED`), or when `monitor` is called again: a
-    /// socket has one monitor, as in libzmq. The socket never waits for
-    /// the reader: events beyond a thousand unread ones are dropped.
-    /// Without a monitor, events cost nothing.
+    /// OS thread. When the socket closes (after the `Closed` events of its
+    /// listeners), or when `monitor` is called again — a socket has one
+    /// monitor, as in libzmq — the last event is `MonitorStopped`
+    /// (`ZMQ_EVENT_MONITOR_STOPPED`), and the channel ends (`recv` fails).
+    /// The socket never waits for the reader: events beyond a thousand
+    /// unread ones are dropped. Without a monitor, events cost nothing.
+    /// [`monitor_events`](Socket::monitor_events) reports only the events
+    /// asked for.
     ///
     /// # Examples
     ///
@@ -291,10 +293,34 @@ impl Socket {
     /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::HandshakeSucceeded { .. })));
     /// drop(server);
     /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::Closed { .. })));
+    /// assert!(matches!(events.recv_timeout(wait), Ok(MonitorEvent::MonitorStopped)));
     /// assert!(events.recv_timeout(wait).is_err(), "the socket closed: the channel ended");
     /// ```
     pub fn monitor(&self) -> Receiver<MonitorEvent> {
-        self.core.monitor.start()
+        self.core.monitor.start(MonitorEvents::ALL)
+    }
+
+    /// As [`monitor`](Socket::monitor), reporting only the events in
+    /// `events` (libzmq's `events` mask of `zmq_socket_monitor`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dhaga_mq::{MonitorEvent, MonitorEvents, Socket, SocketType};
+    ///
+    /// let server = Socket::new(SocketType::Rep);
+    /// let events = server.monitor_events(MonitorEvents::ACCEPTED);
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = Socket::new(SocketType::Req);
+    /// client.connect(&server.last_endpoint().unwrap()).unwrap();
+    ///
+    /// // No Listening before it, no handshake after it.
+    /// let accepted = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    /// assert!(matches!(accepted, MonitorEvent::Accepted { peer: Some(_), .. }));
+    /// ```
+    pub fn monitor_events(&self, events: MonitorEvents) -> Receiver<MonitorEvent> {
+        self.core.monitor.start(events)
     }
 
     /// The endpoint last bound or connected, as libzmq's `ZMQ_LAST_ENDPOINT`

@@ -94,6 +94,14 @@ impl Stream {
         }
     }
 
+    /// A TCP peer's address, for monitor events (`None` over ipc).
+    pub(crate) fn peer_socket_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Ipc(_) => None,
+        }
+    }
+
     /// A description of the peer for log lines.
     pub(crate) fn peer(&self) -> String {
         match self {
