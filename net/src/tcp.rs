@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, Shutdown, SocketAddr};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Type};
 
-use crate::addr::{ToSocketAddrs, each_addr};
+use crate::addr::each_addr;
 use crate::listen;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use crate::addr::{ToSocketAddrs, each_addr, first_addr};
+use crate::addr::{each_addr, first_addr};
 use crate::socket::{Socket, mode_methods, timeout_methods};
 use crate::tcp::fd_traits;
 
