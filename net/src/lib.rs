@@ -44,6 +44,23 @@
 //! recognised by type and their text copied, which is sound for any of
 //! them; other types cannot be copied without knowing them.
 //!
+//! # File descriptors
+//!
+//! Every socket type has std's descriptor conversions: [`AsFd`],
+//! [`AsRawFd`], [`FromRawFd`], [`IntoRawFd`], `From<OwnedFd>`, `Into<OwnedFd>`
+//! and `From` its std counterpart (as [`TcpStream::from_std`] does). A
+//! descriptor coming in is switched to non-blocking mode, as dhaga needs;
+//! one going out is removed from the reactor first, is not closed, and is
+//! handed over in the mode the socket showed: blocking, as a std socket
+//! expects, unless `set_nonblocking(true)` was called on it. While clones
+//! made by `try_clone` live it stays non-blocking, since the mode is one
+//! flag shared by all of them and they still rely on it.
+//!
+//! [`AsFd`]: std::os::fd::AsFd
+//! [`AsRawFd`]: std::os::fd::AsRawFd
+//! [`FromRawFd`]: std::os::fd::FromRawFd
+//! [`IntoRawFd`]: std::os::fd::IntoRawFd
+//!
 //! # Examples
 //!
 //! An echo server, one micro-thread per connection:

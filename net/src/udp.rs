@@ -3,7 +3,6 @@
 use std::fmt;
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use crate::addr::{each_addr, first_addr};
 use crate::socket::{Socket, mode_methods, timeout_methods};
@@ -278,4 +277,4 @@ impl UdpSocket {
     }
 }
 
-fd_traits!(UdpSocket);
+fd_traits!(UdpSocket(net::UdpSocket));
