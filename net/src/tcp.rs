@@ -27,6 +27,9 @@ impl TcpListener {
     /// Creates a listener bound to `addr` (the first of its addresses that
     /// binds). Port 0 picks a free port: see [`TcpListener::local_addr`].
     ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
+    ///
     /// Unlike std, which queues at most 128 connections that have not been
     /// accepted yet, it listens with the system's limit, as Go does
     /// (`net.core.somaxconn` on Linux, 1024 elsewhere), so a burst of
@@ -196,6 +199,9 @@ impl TcpStream {
     timeout_methods!();
 
     /// Connects to `addr`, trying each address it resolves to in turn.
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// # Errors
     ///

@@ -25,6 +25,9 @@ impl UdpSocket {
     /// Creates a socket bound to `addr` (the first of its addresses that
     /// binds).
     ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
+    ///
     /// # Errors
     ///
     /// As [`std::net::UdpSocket::bind`].
@@ -33,6 +36,9 @@ impl UdpSocket {
     }
 
     /// Sends `buf` to `addr` (its first address).
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// # Errors
     ///
@@ -61,6 +67,9 @@ impl UdpSocket {
     }
 
     /// Sets the peer for `send` and `recv` and filters datagrams to it.
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// # Errors
     ///
