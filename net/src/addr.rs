@@ -1,109 +1,144 @@
-//! Address resolution that does not stall a worker.
+//! Address resolution for std's [`ToSocketAddrs`], keeping host-name
+//! lookups off the worker where that can be done soundly.
 //!
-//! std's `ToSocketAddrs` resolves host names with `getaddrinfo`, which blocks
-//! the OS thread. dhaga's trait is implemented for the same types, so calls
-//! like `TcpStream::connect("example.com:80")` port unchanged; addresses that
-//! are already numeric resolve in place, and names go through
-//! [`dhaga_runtime::spawn_blocking`], which parks only the micro-thread.
+//! Every socket function takes `A: std::net::ToSocketAddrs`, so code written
+//! against std's trait — including generic code — ports unchanged. Calling
+//! `addr.to_socket_addrs()` in place would be simplest, but for a host name
+//! std calls `getaddrinfo`, which blocks the OS thread: the worker and every
+//! micro-thread on it would wait for DNS. Moving the call to the blocking
+//! pool is not possible for an arbitrary `A` either: it may be borrowed and
+//! neither `Send` nor `Sync`, so handing `&A` to another thread would be
+//! unsound.
+//!
+//! So addresses are sorted by type:
+//!
+//! - The textual forms std implements the trait for (`&str`, `String`,
+//!   `(&str, u16)`, `(String, u16)`, and references to them) are recognised
+//!   by their type ([`typeid::of`], a `TypeId` for types that need not be
+//!   `'static`). Their text is copied; a numeric address is parsed in
+//!   place, and a host name is looked up on the blocking pool
+//!   ([`dhaga_runtime::spawn_blocking`]), which parks only the micro-thread.
+//! - Every other type runs its own `to_socket_addrs` in place. For std's
+//!   numeric types (`SocketAddr`, `(IpAddr, u16)`, `&[SocketAddr]`, ...)
+//!   that never blocks. A type of another crate or of the program that
+//!   looks a name up stalls the worker for that lookup; [`lookup_host`] on
+//!   its text avoids that.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::vec;
 
-mod sealed {
-    pub trait Sealed {}
+/// An address given as text: what std's `ToSocketAddrs` parses and, for a
+/// host name, looks up.
+#[derive(Debug, PartialEq)]
+enum Text<'a> {
+    /// `"host:port"` (a `str` or `String`).
+    HostPort(&'a str),
+    /// `(host, port)`.
+    Host(&'a str, u16),
 }
 
-/// Values that resolve to one or more socket addresses, like
-/// [`std::net::ToSocketAddrs`] (and implemented for the same types), but
-/// resolving host names without blocking the worker.
-pub trait ToSocketAddrs: sealed::Sealed {
-    /// Resolves to socket addresses, in the order to try them.
-    ///
-    /// # Errors
-    ///
-    /// What name resolution reports.
-    #[doc(hidden)]
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>>;
-}
-
-/// Resolves a textual address: numeric ones in place, names on the blocking
-/// pool.
-fn resolve_text(host_and_port: String) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(addr) = host_and_port.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
-    dhaga_runtime::spawn_blocking(move || {
-        std::net::ToSocketAddrs::to_socket_addrs(&host_and_port).map(Iterator::collect)
-    })
-}
-
-macro_rules! numeric {
-    ($($t:ty),*) => {$(
-        impl sealed::Sealed for $t {}
-        impl ToSocketAddrs for $t {
-            fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-                std::net::ToSocketAddrs::to_socket_addrs(self).map(Iterator::collect)
+/// `addr`'s text, if `A` is one of the textual types std implements
+/// `ToSocketAddrs` for (or a reference to one); `None` for every other type.
+fn text<'x, A>(addr: &'x A) -> Option<Text<'x>> {
+    /// For each `type => conversion`: if `A` is that type, converts `addr`.
+    /// Each type is written with every lifetime `'x`, the borrow's.
+    macro_rules! forms {
+        ($($form:ty => $text:expr),* $(,)?) => {$(
+            if typeid::of::<A>() == typeid::of::<$form>() {
+                // SAFETY: `typeid::of::<T>()` is, by its contract, the
+                // `TypeId` of `T` with every lifetime replaced by 'static
+                // (none of these forms has a higher-ranked one), and distinct
+                // 'static types have distinct `TypeId`s. Equal ids therefore
+                // mean that `A` is `$form` up to the choice of its lifetimes.
+                // Each of those lifetimes outlives 'x, since `&'x A` is a
+                // valid reference (`A: 'x`), and each form is covariant in
+                // them: `&'x A` may be read as `&'x $form`, with every
+                // lifetime shortened to 'x. That is a subtyping coercion the
+                // compiler cannot see through a type parameter, made by
+                // hand: same type, same layout, only shorter borrows.
+                let addr: &'x $form = unsafe { &*std::ptr::from_ref(addr).cast::<$form>() };
+                let convert: fn(&'x $form) -> Text<'x> = $text;
+                return Some(convert(addr));
             }
+        )*};
+    }
+    forms! {
+        &'x str => |s| Text::HostPort(s),
+        String => |s| Text::HostPort(s),
+        &'x String => |s| Text::HostPort(s),
+        &'x &'x str => |s| Text::HostPort(s),
+        (&'x str, u16) => |&(host, port)| Text::Host(host, port),
+        (String, u16) => |(host, port)| Text::Host(host, *port),
+        &'x (&'x str, u16) => |&&(host, port)| Text::Host(host, port),
+        &'x (String, u16) => |&(host, port)| Text::Host(host, *port),
+    }
+    None
+}
+
+/// Resolves `addr` as std's `to_socket_addrs` does, but looks host names in
+/// text up on the blocking pool (see the module docs).
+fn resolve<A: ToSocketAddrs>(addr: &A) -> io::Result<Vec<SocketAddr>> {
+    match text(addr) {
+        Some(Text::HostPort(text)) => {
+            if let Ok(addr) = text.parse::<SocketAddr>() {
+                return Ok(vec![addr]);
+            }
+            let text = text.to_owned();
+            dhaga_runtime::spawn_blocking(move || text.to_socket_addrs().map(Iterator::collect))
         }
-    )*};
-}
-
-numeric!(
-    SocketAddr,
-    SocketAddrV4,
-    SocketAddrV6,
-    (IpAddr, u16),
-    (Ipv4Addr, u16),
-    (Ipv6Addr, u16)
-);
-
-impl sealed::Sealed for str {}
-impl ToSocketAddrs for str {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        resolve_text(self.to_owned())
-    }
-}
-
-impl sealed::Sealed for String {}
-impl ToSocketAddrs for String {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        resolve_text(self.clone())
-    }
-}
-
-impl sealed::Sealed for (&str, u16) {}
-impl ToSocketAddrs for (&str, u16) {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        let (host, port) = *self;
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
+        Some(Text::Host(host, port)) => {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
+            let host = host.to_owned();
+            dhaga_runtime::spawn_blocking(move || (host.as_str(), port).to_socket_addrs().map(Iterator::collect))
         }
-        let host = host.to_owned();
-        dhaga_runtime::spawn_blocking(move || {
-            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
-        })
+        None => addr.to_socket_addrs().map(Iterator::collect),
     }
 }
 
-impl sealed::Sealed for (String, u16) {}
-impl ToSocketAddrs for (String, u16) {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        (self.0.as_str(), self.1).resolve()
-    }
-}
-
-impl sealed::Sealed for [SocketAddr] {}
-impl ToSocketAddrs for [SocketAddr] {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        Ok(self.to_vec())
-    }
-}
-
-impl<T: ToSocketAddrs + ?Sized> sealed::Sealed for &T {}
-impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
-        (**self).resolve()
-    }
+/// Resolves `host` to socket addresses, like [`std::net::ToSocketAddrs`]
+/// and `tokio::net::lookup_host`, without stalling the worker.
+///
+/// `host` is anything std's `ToSocketAddrs` takes: `"host:port"` (a `&str`
+/// or `String`), `(host, port)`, a `SocketAddr`, `(IpAddr, u16)`, ... A
+/// numeric address is parsed in place. A host name given as text is looked
+/// up on the blocking pool ([`dhaga_runtime::spawn_blocking`]): a
+/// micro-thread parks until the answer comes, and its worker runs others
+/// meanwhile. Outside a micro-thread the lookup blocks the calling thread,
+/// as std's does. Only a type of another crate that implements the trait
+/// itself runs its own lookup in place (see [Addresses](crate#addresses)).
+///
+/// The addresses come in the order the resolver gives them; a connect
+/// tries them in that order.
+///
+/// # Errors
+///
+/// What std's `to_socket_addrs` reports: `InvalidInput` for text that is
+/// not an address (no port, say), and the resolver's error for a name it
+/// cannot resolve.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
+///
+/// let addrs: Vec<SocketAddr> = dhaga_runtime::run(|| {
+///     dhaga_net::lookup_host("localhost:8080").map(Iterator::collect)
+/// })?;
+/// assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
+///
+/// // Numeric addresses are parsed where they are; nothing is looked up.
+/// let mut addrs = dhaga_net::lookup_host("127.0.0.1:80")?;
+/// assert_eq!(addrs.next(), Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 80))));
+/// # std::io::Result::Ok(())
+/// ```
+// The iterator is `vec::IntoIter`, as std's for strings: an `impl Iterator`
+// here would capture `A` (edition 2024), tying the addresses to a borrowed
+// `host` for no reason.
+pub fn lookup_host<A: ToSocketAddrs>(host: A) -> io::Result<vec::IntoIter<SocketAddr>> {
+    resolve(&host).map(Vec::into_iter)
 }
 
 /// Calls `f` with each address `addr` resolves to until one succeeds, like
@@ -113,7 +148,7 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for addr in addr.resolve()? {
+    for addr in resolve(&addr)? {
         match f(&addr) {
             Ok(value) => return Ok(value),
             Err(e) => last = Some(e),
@@ -125,4 +160,70 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
 /// The first address `addr` resolves to (for `send_to`).
 pub(crate) fn first_addr<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddr> {
     each_addr(addr, |addr| Ok(*addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+
+    use super::*;
+
+    #[test]
+    fn every_textual_form_is_recognised_as_text() {
+        let owned = String::from("example.com:80");
+        let host = String::from("example.com");
+        let borrowed: &str = &owned; // not 'static
+        // Typed: `text` has no `ToSocketAddrs` bound to make a literal a u16.
+        let port: u16 = 80;
+        assert_eq!(text(&borrowed), Some(Text::HostPort("example.com:80")));
+        assert_eq!(text(&"example.com:80"), Some(Text::HostPort("example.com:80")));
+        assert_eq!(text(&owned.clone()), Some(Text::HostPort("example.com:80")));
+        assert_eq!(text(&&owned), Some(Text::HostPort("example.com:80")));
+        assert_eq!(text(&&borrowed), Some(Text::HostPort("example.com:80")));
+        assert_eq!(text(&(host.as_str(), port)), Some(Text::Host("example.com", 80)));
+        assert_eq!(text(&(host.clone(), port)), Some(Text::Host("example.com", 80)));
+        assert_eq!(text(&&(host.as_str(), port)), Some(Text::Host("example.com", 80)));
+        assert_eq!(text(&&(host.clone(), port)), Some(Text::Host("example.com", 80)));
+    }
+
+    /// A type of the program's own that implements std's trait.
+    struct Custom(SocketAddr);
+
+    impl ToSocketAddrs for Custom {
+        type Iter = std::option::IntoIter<SocketAddr>;
+        fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+            Ok(Some(self.0).into_iter())
+        }
+    }
+
+    #[test]
+    fn other_forms_are_not_text() {
+        let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+        let list = [v4];
+        assert_eq!(text(&v4), None);
+        assert_eq!(text(&SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1)), None);
+        assert_eq!(text(&(IpAddr::from(Ipv4Addr::LOCALHOST), 1)), None);
+        assert_eq!(text(&(Ipv6Addr::LOCALHOST, 1)), None);
+        assert_eq!(text(&&list[..]), None);
+        assert_eq!(text(&Custom(v4)), None);
+        // A 'static string type std does not take is not text either.
+        assert_eq!(text(&Box::<str>::from("example.com:80")), None);
+    }
+
+    #[test]
+    fn numeric_and_custom_forms_resolve_in_place() {
+        let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, 7));
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 7));
+        assert_eq!(resolve(&"127.0.0.1:7").unwrap(), [v4]);
+        assert_eq!(resolve(&String::from("[::1]:7")).unwrap(), [v6]);
+        assert_eq!(resolve(&("::1", 7)).unwrap(), [v6]);
+        assert_eq!(resolve(&(String::from("127.0.0.1"), 7)).unwrap(), [v4]);
+        assert_eq!(resolve(&&[v4, v6][..]).unwrap(), [v4, v6]);
+        assert_eq!(resolve(&Custom(v6)).unwrap(), [v6]);
+        assert_eq!(
+            resolve(&"no port").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput,
+            "text without a port is refused, as std refuses it"
+        );
+    }
 }

@@ -19,6 +19,48 @@
 //! queue as many unaccepted connections as the system allows, where std
 //! queues 128 ([`TcpListener::bind_with_backlog`] sets the length).
 //!
+//! # Addresses
+//!
+//! `bind`, `connect` and `send_to` take std's own [`ToSocketAddrs`]
+//! (re-exported here), so code generic over it ports unchanged. What
+//! differs is where a host name is looked up, since `getaddrinfo` blocks
+//! its OS thread:
+//!
+//! - **Text** — `"host:port"` as `&str` or `String`, `(host, port)` with a
+//!   `&str` or `String` host, or a reference to one of these: a numeric
+//!   address is parsed in place; a name is looked up on the blocking pool,
+//!   parking only the calling micro-thread.
+//! - **Numbers** — `SocketAddr`, `SocketAddrV4`/`V6`, `(IpAddr, u16)` and
+//!   the like, `&[SocketAddr]`: nothing to look up, nothing blocks.
+//! - **Any other type implementing the trait** (of another crate or of the
+//!   program): its `to_socket_addrs` runs in place, on the worker. If it
+//!   looks a name up, the worker and its other micro-threads wait for that
+//!   lookup, as they would in `may`. Resolve such names with [`lookup_host`]
+//!   on their text, then pass the addresses.
+//!
+//! Why not always on the blocking pool: a generic `A: ToSocketAddrs` may be
+//! a borrow that is neither `Send` nor `Sync`, so its `to_socket_addrs`
+//! cannot soundly be called from another thread. The textual forms are
+//! recognised by type and their text copied, which is sound for any of
+//! them; other types cannot be copied without knowing them.
+//!
+//! # File descriptors
+//!
+//! Every socket type has std's descriptor conversions: [`AsFd`],
+//! [`AsRawFd`], [`FromRawFd`], [`IntoRawFd`], `From<OwnedFd>`, `Into<OwnedFd>`
+//! and `From` its std counterpart (as [`TcpStream::from_std`] does). A
+//! descriptor coming in is switched to non-blocking mode, as dhaga needs;
+//! one going out is removed from the reactor first, is not closed, and is
+//! handed over in the mode the socket showed: blocking, as a std socket
+//! expects, unless `set_nonblocking(true)` was called on it. While clones
+//! made by `try_clone` live it stays non-blocking, since the mode is one
+//! flag shared by all of them and they still rely on it.
+//!
+//! [`AsFd`]: std::os::fd::AsFd
+//! [`AsRawFd`]: std::os::fd::AsRawFd
+//! [`FromRawFd`]: std::os::fd::FromRawFd
+//! [`IntoRawFd`]: std::os::fd::IntoRawFd
+//!
 //! # Examples
 //!
 //! An echo server, one micro-thread per connection:
@@ -65,8 +107,8 @@ mod udp;
 #[cfg(unix)]
 mod unix;
 
-pub use addr::ToSocketAddrs;
-pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+pub use addr::lookup_host;
+pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -39,6 +39,17 @@ impl<T: AsFd> Socket<T> {
         })
     }
 
+    /// [`Socket::new`] for the conversions that cannot fail (`From`,
+    /// `FromRawFd`).
+    ///
+    /// # Panics
+    ///
+    /// If the descriptor cannot be switched to non-blocking mode, which does
+    /// not happen to an open socket (see [`Socket::into_owned`]).
+    pub(crate) fn from_owned(io: T) -> Socket<T> {
+        Socket::new(io).unwrap_or_else(|e| panic!("dhaga: cannot switch a socket to non-blocking mode: {e}"))
+    }
+
     pub(crate) fn get_ref(&self) -> &T {
         self.source.get_ref()
     }
@@ -68,6 +79,29 @@ impl<T: AsFd> Socket<T> {
         let io = self.source.into_inner();
         set_blocking(&io)?;
         Ok(io)
+    }
+
+    /// The std socket, out of the reactor, for the conversions that cannot
+    /// fail (`IntoRawFd`, `Into<OwnedFd>`). Nothing is closed.
+    ///
+    /// It is left in the blocking mode the socket showed: blocking unless
+    /// `set_nonblocking(true)` was called, so that a std socket made from it
+    /// behaves as this one did. While clones made by `try_clone` live it
+    /// stays non-blocking: the flag is shared by all of them (as
+    /// [`Socket::into_inner`] explains), and a clone in blocking mode would
+    /// block its worker.
+    pub(crate) fn into_owned(self) -> T {
+        let alone = Arc::strong_count(&self.options) == 1;
+        let nonblocking = self.options.nonblocking.load(Ordering::Relaxed);
+        let io = self.source.into_inner();
+        if alone && !nonblocking {
+            // `fcntl`'s `F_GETFL` and `F_SETFL` fail for a descriptor that
+            // is not open, or when clearing `O_APPEND` of an append-only
+            // file: never for an open socket. Were it to fail all the same,
+            // the socket would stay non-blocking, which the docs allow.
+            let _ = socket2::SockRef::from(&io).set_nonblocking(false);
+        }
+        io
     }
 
     /// Runs `op` until it does not block, waiting for readability in between.

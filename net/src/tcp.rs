@@ -2,13 +2,12 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Type};
 
-use crate::addr::{ToSocketAddrs, each_addr};
+use crate::addr::each_addr;
 use crate::listen;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 
@@ -27,6 +26,9 @@ impl TcpListener {
 
     /// Creates a listener bound to `addr` (the first of its addresses that
     /// binds). Port 0 picks a free port: see [`TcpListener::local_addr`].
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// Unlike std, which queues at most 128 connections that have not been
     /// accepted yet, it listens with the system's limit, as Go does
@@ -198,6 +200,9 @@ impl TcpStream {
 
     /// Connects to `addr`, trying each address it resolves to in turn.
     ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
+    ///
     /// # Errors
     ///
     /// As [`std::net::TcpStream::connect`] (for example `ConnectionRefused`).
@@ -348,17 +353,88 @@ impl TcpStream {
     }
 }
 
+/// std's descriptor traits and conversions for a socket type wrapping the
+/// std type `$std`, and `Debug`, which shows the std socket.
 macro_rules! fd_traits {
-    ($($t:ty),*) => {$(
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
+    ($($t:ident($std:ty)),*) => {$(
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
                 self.inner.get_ref().as_raw_fd()
             }
         }
 
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 self.inner.get_ref().as_fd()
+            }
+        }
+
+        /// Takes ownership of `fd` and switches it to non-blocking mode, as
+        /// `From<OwnedFd>` does.
+        ///
+        /// # Panics
+        ///
+        /// As `From<OwnedFd>`.
+        impl std::os::fd::FromRawFd for $t {
+            /// # Safety
+            ///
+            /// As for std's `from_raw_fd`: `fd` must be an open descriptor
+            /// that the caller owns and gives up (nothing else closes it).
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
+                // SAFETY: the caller's promise under `FromRawFd`'s contract,
+                // passed on unchanged: `fd` is open and owned by the caller,
+                // who hands that ownership over here.
+                let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                $t::from(fd)
+            }
+        }
+
+        /// Gives the descriptor up, out of the reactor and not closed, in
+        /// the mode `Into<OwnedFd>` describes.
+        impl std::os::fd::IntoRawFd for $t {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::OwnedFd::from(self).into_raw_fd()
+            }
+        }
+
+        /// Takes ownership of a socket descriptor (it should be of the kind
+        /// this type wraps, as for std) and switches it to non-blocking
+        /// mode, a flag that any duplicate of it shares: use the socket
+        /// through dhaga only from now on.
+        ///
+        /// # Panics
+        ///
+        /// If the descriptor cannot be switched to non-blocking mode, which
+        /// does not happen to an open socket.
+        impl From<std::os::fd::OwnedFd> for $t {
+            fn from(fd: std::os::fd::OwnedFd) -> $t {
+                $t::from(<$std>::from(fd))
+            }
+        }
+
+        /// Wraps the std socket and switches it to non-blocking mode, as
+        /// `from_std` does, a flag that any duplicate of it shares.
+        ///
+        /// # Panics
+        ///
+        /// If the descriptor cannot be switched to non-blocking mode, which
+        /// does not happen to an open socket.
+        impl From<$std> for $t {
+            fn from(socket: $std) -> $t {
+                $t {
+                    inner: crate::socket::Socket::from_owned(socket),
+                }
+            }
+        }
+
+        /// The descriptor, removed from the reactor and not closed. It is in
+        /// the mode the socket showed: blocking, as std sockets made from it
+        /// expect, unless `set_nonblocking(true)` was called. While clones
+        /// made by `try_clone` live it stays non-blocking, since that flag
+        /// is shared by all of them and they still rely on it.
+        impl From<$t> for std::os::fd::OwnedFd {
+            fn from(socket: $t) -> std::os::fd::OwnedFd {
+                socket.inner.into_owned().into()
             }
         }
 
@@ -370,6 +446,6 @@ macro_rules! fd_traits {
     )*};
 }
 
-fd_traits!(TcpListener, TcpStream);
+fd_traits!(TcpListener(net::TcpListener), TcpStream(net::TcpStream));
 stream_io!(TcpStream);
 pub(crate) use fd_traits;

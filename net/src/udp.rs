@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
-use crate::addr::{ToSocketAddrs, each_addr, first_addr};
+use crate::addr::{each_addr, first_addr};
 use crate::socket::{Socket, mode_methods, timeout_methods};
 use crate::tcp::fd_traits;
 
@@ -26,6 +25,9 @@ impl UdpSocket {
     /// Creates a socket bound to `addr` (the first of its addresses that
     /// binds).
     ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
+    ///
     /// # Errors
     ///
     /// As [`std::net::UdpSocket::bind`].
@@ -34,6 +36,9 @@ impl UdpSocket {
     }
 
     /// Sends `buf` to `addr` (its first address).
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// # Errors
     ///
@@ -62,6 +67,9 @@ impl UdpSocket {
     }
 
     /// Sets the peer for `send` and `recv` and filters datagrams to it.
+    ///
+    /// `addr` is anything std's `ToSocketAddrs` takes; a host name in text is
+    /// looked up on the blocking pool ([where names are looked up](crate#addresses)).
     ///
     /// # Errors
     ///
@@ -278,4 +286,4 @@ impl UdpSocket {
     }
 }
 
-fd_traits!(UdpSocket);
+fd_traits!(UdpSocket(net::UdpSocket));

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
@@ -528,5 +527,9 @@ fn unix_addr(addr: &SocketAddr) -> io::Result<SockAddr> {
     SockAddr::unix("")
 }
 
-fd_traits!(UnixListener, UnixStream, UnixDatagram);
+fd_traits!(
+    UnixListener(net::UnixListener),
+    UnixStream(net::UnixStream),
+    UnixDatagram(net::UnixDatagram)
+);
 stream_io!(UnixStream);

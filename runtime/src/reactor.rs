@@ -44,7 +44,49 @@ use crate::worker::Local;
 /// same descriptor for as long as the `Source` lives: the `Source` removes it
 /// from the pollers it was added to before `T` is dropped or handed back.
 ///
+/// # Any descriptor: `Read` and `Write`
+///
+/// `Source<T>` and `&Source<T>` implement [`Read`](io::Read) and
+/// [`Write`](io::Write) for any `T: AsFd` — an [`OwnedFd`](std::os::fd::OwnedFd),
+/// a pipe's end, a socket, a terminal, a character device — with
+/// `read(2)`/`write(2)` (`readv`/`writev` for the vectored calls) on the
+/// descriptor: a call that would block parks the micro-thread until the
+/// descriptor is ready (blocks an OS thread in `poll(2)`), and tries again.
+/// They wait without a deadline; [`Source::read_with`] and
+/// [`Source::write_with`] take one. `flush` does nothing: nothing is
+/// buffered. This is what `may` calls `CoIo`. To wrap a raw descriptor,
+/// take ownership of it first (`OwnedFd::from_raw_fd`) and pass the
+/// `OwnedFd` to [`Source::new`].
+///
+/// Two things of the descriptor are not the `Source`'s to change. Regular
+/// files are always ready, so their reads and writes block on the disk
+/// as they would anyway (use [`spawn_blocking`](crate::spawn_blocking)
+/// for file I/O). And on a socket whose peer has gone, `write(2)` raises
+/// `SIGPIPE`, which Rust programs ignore by default (the write then fails
+/// with `BrokenPipe`).
+///
 /// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::fd::OwnedFd;
+/// use std::os::unix::net::UnixStream;
+/// use dhaga_runtime::Source;
+///
+/// // Any owned descriptor will do; here, the two ends of a socket pair.
+/// let (a, b) = UnixStream::pair()?;
+/// let (mut a, b) = (Source::new(OwnedFd::from(a))?, Source::new(OwnedFd::from(b))?);
+/// let reader = dhaga_runtime::spawn(move || {
+///     let mut buf = [0; 5];
+///     (&b).read_exact(&mut buf).map(|()| buf) // parks until the bytes come
+/// });
+/// a.write_all(b"hello")?;
+/// assert_eq!(&reader.join().unwrap()?, b"hello");
+/// # std::io::Result::Ok(())
+/// ```
+///
+/// `read_with` and `write_with` run any operation of `T` that can fail with
+/// `WouldBlock`:
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -69,7 +111,15 @@ pub struct Source<T: AsFd> {
 }
 
 impl<T: AsFd> Source<T> {
-    /// Wraps `io`, putting its descriptor into non-blocking mode.
+    /// Wraps `io`, putting its descriptor into non-blocking mode (if it is
+    /// not already). Nothing else changes, and the descriptor is added to a
+    /// worker's poller only when a micro-thread first waits on it, so any
+    /// descriptor the caller owns will do, wherever it came from.
+    ///
+    /// Non-blocking mode is a flag of the open file, which every duplicate
+    /// of the descriptor shares, in this process and others: wrapping a
+    /// terminal that a shell also uses (standard input, say) makes it
+    /// non-blocking for the shell too.
     ///
     /// # Errors
     ///
@@ -209,6 +259,124 @@ impl<T: AsFd> AsRawFd for Source<T> {
     fn as_raw_fd(&self) -> RawFd {
         self.fd().as_raw_fd()
     }
+}
+
+impl<T: AsFd> AsFd for Source<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
+/// `read(2)` on the descriptor, parking until it is readable; see
+/// [`Source`] ("Any descriptor").
+impl<T: AsFd> io::Read for &Source<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(None, |io| read(io.as_fd(), buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_with(None, |io| read_vectored(io.as_fd(), bufs))
+    }
+}
+
+/// `write(2)` on the descriptor, parking until it is writable; see
+/// [`Source`] ("Any descriptor").
+impl<T: AsFd> io::Write for &Source<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(None, |io| write(io.as_fd(), buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.write_with(None, |io| write_vectored(io.as_fd(), bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// As for `&Source<T>`.
+impl<T: AsFd> io::Read for Source<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+/// As for `&Source<T>`.
+impl<T: AsFd> io::Write for Source<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The most bytes one `read(2)`/`write(2)` asks for, as std does: macOS
+/// refuses counts above `INT_MAX`; elsewhere a slice is never longer than
+/// `isize::MAX` anyway.
+const MAX_IO: usize = if cfg!(target_vendor = "apple") {
+    libc::c_int::MAX as usize - 1
+} else {
+    isize::MAX as usize
+};
+
+/// The most buffers one `readv(2)`/`writev(2)` takes: `IOV_MAX`, 1024 on
+/// Linux, macOS and the BSDs. Later buffers wait for the next call, as a
+/// short read or write lets them.
+const MAX_IOV: usize = 1024;
+
+/// `read(2)`.
+fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes, at least the
+    // count passed, and borrowed mutably for the call; `fd` is open for the
+    // call, being borrowed.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len().min(MAX_IO)) };
+    byte_count(n)
+}
+
+/// `readv(2)`.
+fn read_vectored(fd: BorrowedFd<'_>, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+    let count = libc::c_int::try_from(bufs.len().min(MAX_IOV)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `IoSliceMut` is guaranteed to be ABI-compatible with `iovec`
+    // on Unix, and each one describes memory valid for writes of its length,
+    // borrowed mutably for the call; `count` is at most `bufs.len()`; `fd` is
+    // open for the call, being borrowed.
+    let n = unsafe { libc::readv(fd.as_raw_fd(), bufs.as_mut_ptr().cast::<libc::iovec>(), count) };
+    byte_count(n)
+}
+
+/// `write(2)`.
+fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes, at least the
+    // count passed; `fd` is open for the call, being borrowed.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len().min(MAX_IO)) };
+    byte_count(n)
+}
+
+/// `writev(2)`.
+fn write_vectored(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let count = libc::c_int::try_from(bufs.len().min(MAX_IOV)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `IoSlice` is guaranteed to be ABI-compatible with `iovec` on
+    // Unix, and each one describes memory valid for reads of its length;
+    // `count` is at most `bufs.len()`; `fd` is open for the call, being
+    // borrowed.
+    let n = unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast::<libc::iovec>(), count) };
+    byte_count(n)
+}
+
+/// A `read`/`write` family return value: the byte count, or -1 and `errno`.
+fn byte_count(n: isize) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 impl<T: AsFd + fmt::Debug> fmt::Debug for Source<T> {

@@ -1,0 +1,576 @@
+//! What lets code written for std port unchanged: std's descriptor traits
+//! and conversions on every socket type (out to a raw descriptor or an
+//! `OwnedFd` and back in, std sockets converted in, the blocking mode a
+//! descriptor leaves in), generic code over std's `ToSocketAddrs`,
+//! `lookup_host`, and `Read`/`Write` of the runtime's `Source` over any
+//! descriptor (a pipe).
+//!
+//! Every runtime here has one worker: a call that blocked it instead of
+//! parking would keep the other side from ever running. Each such wait is
+//! checked as "the waiter parks" before the other side acts, so a blocked
+//! worker fails the test by name instead of hanging it.
+#![cfg(unix)]
+
+mod util;
+
+use std::io::{self, ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+
+use dhaga_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use dhaga_runtime::sync::bounded;
+use dhaga_runtime::{Runtime, Source, spawn};
+
+use util::{Ctx, JoinWithin, RecvWithin, TempDir};
+
+/// Whether `fd` is in non-blocking mode (`O_NONBLOCK`).
+fn is_nonblocking(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: F_GETFL only reads the flags of `fd`, which is open (borrowed).
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0, "fcntl(F_GETFL): {}", io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// Runs `wait` in a micro-thread of `rt` and checks that it parks (a call
+/// that blocked the worker would not) before running `wake` on this thread;
+/// returns what `wait` returned. `what` names the wait in failures.
+fn parks_until<T, W>(rt: &Runtime, what: &str, wait: W, wake: impl FnOnce()) -> T
+where
+    W: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (started_tx, started_rx) = bounded(1);
+    let waiter = util::start(rt, Ctx::Micro, move || {
+        started_tx.send(()).unwrap();
+        wait()
+    });
+    started_rx.recv_within(&format!("the micro-thread that waits for {what} to start"));
+    // One that blocked its worker would never park; one whose wait failed
+    // (say, the descriptor could not be added to the poller) ends instead,
+    // and its result tells why.
+    util::wait_until(
+        &format!("the micro-thread to park waiting for {what} (one that blocked its worker never parks)"),
+        || waiter.is_parked() || waiter.is_finished(),
+    );
+    wake();
+    waiter.join_within(&format!("the micro-thread to get {what}"))
+}
+
+/// `stream` (on `rt`) parks on a read until `peer` (on this thread) writes,
+/// and the bytes arrive; then `stream` writes back. Returns `stream`.
+fn stream_works<S, P>(rt: &Runtime, what: &str, stream: S, peer: &mut P) -> S
+where
+    S: Read + Write + Send + 'static,
+    P: Read + Write,
+{
+    let (mut stream, got) = parks_until(
+        rt,
+        &format!("bytes on {what}"),
+        move || {
+            let mut stream = stream;
+            let mut buf = [0u8; 5];
+            let got = stream.read_exact(&mut buf).map(|()| buf);
+            (stream, got)
+        },
+        || peer.write_all(b"hello").unwrap(),
+    );
+    assert_eq!(&got.unwrap_or_else(|e| panic!("{what}: read: {e}")), b"hello", "{what}");
+    stream.write_all(b"back").unwrap();
+    let mut back = [0u8; 4];
+    peer.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"back", "{what}");
+    stream
+}
+
+/// The blocking-mode checks of a descriptor handed out: blocking, as a std
+/// socket expects, and open.
+fn assert_handed_out_blocking(what: &str, fd: BorrowedFd<'_>) {
+    assert!(
+        !is_nonblocking(fd),
+        "{what}: a descriptor handed out is back in blocking mode"
+    );
+}
+
+/// A runtime with one worker.
+fn one_worker() -> Runtime {
+    util::runtime(1)
+}
+
+#[test]
+fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        // A blocking std stream comes in non-blocking, and parks.
+        let s = TcpStream::from(s);
+        assert!(is_nonblocking(s.as_fd()), "From<std TcpStream> makes it non-blocking");
+        // Registered with the worker's poller by this first wait...
+        let s = stream_works(&rt, "the TcpStream from std", s, &mut peer);
+        // ...and removed by into_raw_fd: added again, it would fail (EEXIST).
+        let fd = s.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("TcpStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let s = unsafe { TcpStream::from_raw_fd(fd) };
+        assert!(is_nonblocking(s.as_fd()), "from_raw_fd makes it non-blocking");
+        let s = stream_works(&rt, "the TcpStream from a raw fd", s, &mut peer);
+        let owned = OwnedFd::from(s);
+        assert_handed_out_blocking("OwnedFd::from(TcpStream)", owned.as_fd());
+        let s = stream_works(&rt, "the TcpStream from an OwnedFd", TcpStream::from(owned), &mut peer);
+        // And out to std, which then blocks as std does.
+        let mut std_s = std::net::TcpStream::from(OwnedFd::from(s));
+        std_s.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        peer.write_all(b"to std").unwrap();
+        let mut buf = [0u8; 6];
+        std_s.read_exact(&mut buf).expect("a blocking read of the std stream");
+        assert_eq!(&buf, b"to std");
+    });
+}
+
+#[test]
+fn tcp_listener_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        // A blocking std listener converted in: accept parks.
+        let l = TcpListener::from(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = l.local_addr().unwrap();
+        assert!(is_nonblocking(l.as_fd()));
+        let accept = |l: TcpListener, what: &str| -> TcpListener {
+            let (l, peer) = parks_until(
+                &rt,
+                &format!("a connection to {what}"),
+                move || {
+                    let peer = l.accept().map(|(_, peer)| peer);
+                    (l, peer)
+                },
+                || drop(std::net::TcpStream::connect(addr).unwrap()),
+            );
+            assert!(peer.unwrap().ip().is_loopback(), "{what}");
+            l
+        };
+        let l = accept(l, "the TcpListener from std");
+        let fd = l.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("TcpListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let l = accept(unsafe { TcpListener::from_raw_fd(fd) }, "the TcpListener from a raw fd");
+        let owned = OwnedFd::from(l);
+        assert_handed_out_blocking("OwnedFd::from(TcpListener)", owned.as_fd());
+        let l = accept(TcpListener::from(owned), "the TcpListener from an OwnedFd");
+        // Out to std: its accept blocks, and finds the connection.
+        let std_l = std::net::TcpListener::from(OwnedFd::from(l));
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(std_l.accept().unwrap().1, c.local_addr().unwrap());
+    });
+}
+
+#[test]
+fn udp_socket_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let addr = socket.local_addr().unwrap();
+        assert!(is_nonblocking(socket.as_fd()));
+        let recv = |socket: UdpSocket, what: &str| -> UdpSocket {
+            let (socket, got) = parks_until(
+                &rt,
+                &format!("a datagram on {what}"),
+                move || {
+                    let mut buf = [0u8; 16];
+                    let got = socket.recv_from(&mut buf).map(|(n, from)| (buf[..n].to_vec(), from));
+                    (socket, got)
+                },
+                || assert_eq!(peer.send_to(b"ping", addr).unwrap(), 4),
+            );
+            let (bytes, from) = got.unwrap();
+            assert_eq!((&bytes[..], from), (&b"ping"[..], peer.local_addr().unwrap()), "{what}");
+            socket
+        };
+        let socket = recv(socket, "the UdpSocket from std");
+        let fd = socket.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("UdpSocket::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let socket = recv(unsafe { UdpSocket::from_raw_fd(fd) }, "the UdpSocket from a raw fd");
+        let owned = OwnedFd::from(socket);
+        assert_handed_out_blocking("OwnedFd::from(UdpSocket)", owned.as_fd());
+        let socket = recv(UdpSocket::from(owned), "the UdpSocket from an OwnedFd");
+        let std_socket = std::net::UdpSocket::from(OwnedFd::from(socket));
+        peer.send_to(b"std", addr).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+    });
+}
+
+#[test]
+fn unix_stream_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (s, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s = UnixStream::from(s);
+        assert!(is_nonblocking(s.as_fd()));
+        let s = stream_works(&rt, "the UnixStream from std", s, &mut peer);
+        let fd = s.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("UnixStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let s = stream_works(
+            &rt,
+            "the UnixStream from a raw fd",
+            unsafe { UnixStream::from_raw_fd(fd) },
+            &mut peer,
+        );
+        let owned = OwnedFd::from(s);
+        assert_handed_out_blocking("OwnedFd::from(UnixStream)", owned.as_fd());
+        let s = stream_works(
+            &rt,
+            "the UnixStream from an OwnedFd",
+            UnixStream::from(owned),
+            &mut peer,
+        );
+        // Both ends dhaga's, each parked in turn.
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut b = b;
+        let a = stream_works(&rt, "one end of a dhaga pair", a, &mut b);
+        drop((a, s));
+    });
+}
+
+#[test]
+fn unix_listener_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let dir = TempDir::new("fd-listener");
+        let path = dir.join("l.sock");
+        let l = UnixListener::from(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(is_nonblocking(l.as_fd()));
+        let accept = |l: UnixListener, what: &str| -> UnixListener {
+            let path = path.clone();
+            let (l, accepted) = parks_until(
+                &rt,
+                &format!("a connection to {what}"),
+                move || {
+                    let accepted = l.accept().map(drop);
+                    (l, accepted)
+                },
+                || drop(std::os::unix::net::UnixStream::connect(&path).unwrap()),
+            );
+            accepted.unwrap_or_else(|e| panic!("{what}: accept: {e}"));
+            l
+        };
+        let l = accept(l, "the UnixListener from std");
+        let fd = l.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("UnixListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let l = accept(
+            unsafe { UnixListener::from_raw_fd(fd) },
+            "the UnixListener from a raw fd",
+        );
+        let owned = OwnedFd::from(l);
+        assert_handed_out_blocking("OwnedFd::from(UnixListener)", owned.as_fd());
+        let l = accept(UnixListener::from(owned), "the UnixListener from an OwnedFd");
+        let std_l = std::os::unix::net::UnixListener::from(OwnedFd::from(l));
+        let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        std_l.accept().expect("a blocking accept of the std listener");
+    });
+}
+
+#[test]
+fn unix_datagram_round_trips_through_raw_fd_and_owned_fd() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (socket, peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let socket = UnixDatagram::from(socket);
+        assert!(is_nonblocking(socket.as_fd()));
+        let recv = |socket: UnixDatagram, what: &str| -> UnixDatagram {
+            let (socket, got) = parks_until(
+                &rt,
+                &format!("a datagram on {what}"),
+                move || {
+                    let mut buf = [0u8; 16];
+                    let got = socket.recv(&mut buf).map(|n| buf[..n].to_vec());
+                    (socket, got)
+                },
+                || assert_eq!(peer.send(b"ping").unwrap(), 4),
+            );
+            assert_eq!(got.unwrap(), b"ping", "{what}");
+            socket
+        };
+        let socket = recv(socket, "the UnixDatagram from std");
+        let fd = socket.into_raw_fd();
+        // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
+        assert_handed_out_blocking("UnixDatagram::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let socket = recv(
+            unsafe { UnixDatagram::from_raw_fd(fd) },
+            "the UnixDatagram from a raw fd",
+        );
+        let owned = OwnedFd::from(socket);
+        assert_handed_out_blocking("OwnedFd::from(UnixDatagram)", owned.as_fd());
+        let socket = recv(UnixDatagram::from(owned), "the UnixDatagram from an OwnedFd");
+        let std_socket = std::os::unix::net::UnixDatagram::from(OwnedFd::from(socket));
+        peer.send(b"std").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+    });
+}
+
+#[test]
+fn a_handed_out_descriptor_keeps_the_mode_the_socket_showed() {
+    util::within_limit(|| {
+        // set_nonblocking(true): it leaves non-blocking, as std's would.
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let owned = OwnedFd::from(a);
+        assert!(
+            is_nonblocking(owned.as_fd()),
+            "a socket set non-blocking leaves non-blocking"
+        );
+
+        // With a clone alive, it stays non-blocking: the clone, still
+        // dhaga's, shares the flag and must not block its worker.
+        let rt = one_worker();
+        let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = UnixStream::from(a);
+        let clone = a.try_clone().unwrap();
+        let owned = OwnedFd::from(a);
+        assert!(
+            is_nonblocking(owned.as_fd()),
+            "while a try_clone clone lives, the descriptor stays non-blocking"
+        );
+        let clone = stream_works(&rt, "the clone of a socket handed out", clone, &mut peer);
+        drop(clone);
+        drop(owned);
+
+        // The descriptor handed out is not closed: its std socket talks.
+        let (a, mut peer) = UnixStream::pair().unwrap();
+        let fd = a.into_raw_fd();
+        // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
+        let mut a = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        a.write_all(b"open").unwrap();
+        let mut buf = [0u8; 4];
+        peer.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"open");
+    });
+}
+
+/// Generic code written against std's trait, as a library would have it.
+fn connect_to<A: std::net::ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+    TcpStream::connect(addr)
+}
+
+fn bind_to<A: std::net::ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+}
+
+fn send_to<A: std::net::ToSocketAddrs>(socket: &UdpSocket, addr: A) -> io::Result<usize> {
+    socket.send_to(b"generic", addr)
+}
+
+/// `dhaga_net::ToSocketAddrs` is std's trait: a bound on one satisfies the
+/// other.
+fn through_dhaga_bound<A: dhaga_net::ToSocketAddrs>(addr: A) -> io::Result<std::net::TcpStream> {
+    std::net::TcpStream::connect(addr)
+}
+
+/// A program's own address type, implementing std's trait.
+struct Loopback(u16);
+
+impl std::net::ToSocketAddrs for Loopback {
+    type Iter = std::option::IntoIter<SocketAddr>;
+
+    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+        Ok(Some(SocketAddr::from((Ipv4Addr::LOCALHOST, self.0))).into_iter())
+    }
+}
+
+#[test]
+fn generic_code_over_std_to_socket_addrs_binds_connects_and_sends() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let l = bind_to(Loopback(0)).expect("bind through a program's own address type");
+            let port = l.local_addr().unwrap().port();
+            let acceptor = spawn(move || {
+                (0..4)
+                    .map(|_| l.accept().map(|(_, from)| from))
+                    .collect::<io::Result<Vec<_>>>()
+            });
+            let text = format!("127.0.0.1:{port}"); // borrowed below: not 'static
+            let clients = [
+                connect_to(Loopback(port)).expect("connect: own type"),
+                connect_to(text.as_str()).expect("connect: a borrowed &str"),
+                connect_to(("localhost", port)).expect("connect: a name, looked up on the blocking pool"),
+            ];
+            let std_client = through_dhaga_bound(&text).expect("std's connect with dhaga's bound");
+            let accepted = acceptor
+                .join_within("the acceptor, which parks between the four connects")
+                .unwrap()
+                .unwrap();
+            let mut expected: Vec<SocketAddr> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+            expected.push(std_client.local_addr().unwrap());
+            let mut accepted = accepted;
+            accepted.sort();
+            expected.sort();
+            assert_eq!(accepted, expected);
+
+            let receiver = UdpSocket::bind(Loopback(0)).unwrap();
+            let to = receiver.local_addr().unwrap();
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            assert_eq!(send_to(&sender, to).unwrap(), 7);
+            assert_eq!(send_to(&sender, Loopback(to.port())).unwrap(), 7);
+            assert_eq!(send_to(&sender, format!("localhost:{}", to.port())).unwrap(), 7);
+            let mut buf = [0u8; 16];
+            for _ in 0..3 {
+                let (n, from) = receiver.recv_from(&mut buf).unwrap();
+                assert_eq!((&buf[..n], from), (&b"generic"[..], sender.local_addr().unwrap()));
+            }
+        });
+    });
+}
+
+#[test]
+fn lookup_host_resolves_names_and_numbers() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        for ctx in util::CTXS {
+            util::start(&rt, ctx, move || {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap();
+                let port = addr.port();
+                // A name: every address is a loopback one, with the port.
+                let named: Vec<SocketAddr> = dhaga_net::lookup_host(format!("localhost:{port}"))
+                    .expect("lookup of localhost")
+                    .collect();
+                assert!(!named.is_empty(), "{ctx:?}: localhost resolves");
+                assert!(
+                    named.iter().all(|a| a.ip().is_loopback() && a.port() == port),
+                    "{ctx:?}: localhost:{port} resolved to {named:?}"
+                );
+                let by_pair: Vec<SocketAddr> = dhaga_net::lookup_host(("localhost", port)).unwrap().collect();
+                assert_eq!(by_pair, named, "{ctx:?}: (host, port) resolves as host:port");
+                // A number: parsed in place, exactly itself.
+                let numeric: Vec<SocketAddr> = dhaga_net::lookup_host(format!("127.0.0.1:{port}")).unwrap().collect();
+                assert_eq!(numeric, [addr], "{ctx:?}");
+                let ip: Vec<SocketAddr> = dhaga_net::lookup_host((IpAddr::from(Ipv4Addr::LOCALHOST), port))
+                    .unwrap()
+                    .collect();
+                assert_eq!(ip, [addr], "{ctx:?}");
+                // What it resolved connects (one of localhost's addresses is
+                // the listener's).
+                let first_v4 = named.iter().find(|a| a.is_ipv4()).copied();
+                if let Some(v4) = first_v4 {
+                    let c = TcpStream::connect(v4).unwrap();
+                    assert_eq!(l.accept().unwrap().1, c.local_addr().unwrap());
+                }
+                // Text that is no address fails as std's does.
+                let err = dhaga_net::lookup_host("localhost").unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{ctx:?}: no port");
+            })
+            .join_within(&format!("the lookups on a {ctx:?} thread"));
+        }
+    });
+}
+
+/// A pipe: (read end, write end).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe: {}", io::Error::last_os_error());
+    // SAFETY: pipe(2) succeeded: both are open and owned by nothing else.
+    let read = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    // SAFETY: as for the read end.
+    let write = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    (read, write)
+}
+
+#[test]
+fn source_reads_a_pipe_parked_until_the_writer_writes() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (read, write) = pipe();
+        let reader = Source::new(read).unwrap();
+        assert!(
+            is_nonblocking(reader.as_fd()),
+            "Source::new makes any descriptor non-blocking"
+        );
+        // The writer end stays blocking: written from this OS thread.
+        let mut writer = std::fs::File::from(write);
+        let (reader, got) = parks_until(
+            &rt,
+            "bytes in the pipe",
+            move || {
+                let mut buf = [0u8; 5];
+                let got = (&reader).read_exact(&mut buf).map(|()| buf);
+                (reader, got)
+            },
+            || writer.write_all(b"hello").unwrap(),
+        );
+        assert_eq!(&got.unwrap(), b"hello");
+        // Vectored, and end of file once the writer is gone.
+        let (mut reader, got) = parks_until(
+            &rt,
+            "the rest of the pipe, and its end",
+            move || {
+                let mut reader = reader;
+                let (mut a, mut b) = ([0u8; 2], [0u8; 8]);
+                let n = reader.read_vectored(&mut [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)]);
+                let first = n.map(|n| [&a[..], &b[..]].concat()[..n].to_vec());
+                let mut rest = Vec::new();
+                let end = reader.read_to_end(&mut rest);
+                (reader, (first, rest, end))
+            },
+            || {
+                writer.write_all(b"world").unwrap();
+                drop(writer);
+            },
+        );
+        let (first, rest, end) = got;
+        let mut all = first.unwrap();
+        assert!(end.is_ok(), "read to the end: {end:?}");
+        all.extend(rest);
+        assert_eq!(all, b"world");
+        assert_eq!(reader.read(&mut [0u8; 1]).unwrap(), 0, "end of file stays");
+    });
+}
+
+#[test]
+fn source_writes_park_while_the_pipe_is_full() {
+    // A writer and a reader micro-thread on one worker: the writer fills
+    // the pipe and must park for the reader to run and drain it.
+    util::within_limit(|| {
+        let rt = one_worker();
+        const LEN: usize = 1 << 20;
+        let data = util::pattern(3, LEN);
+        let expected = data.clone();
+        let got = rt.block_on(move || {
+            let (read, write) = pipe();
+            let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
+            let writing = spawn(move || {
+                let mut writer = writer;
+                let (head, tail) = data.split_at(LEN / 2);
+                // Vectored, then plain, until all is written.
+                let mut slices = [IoSlice::new(&head[..1000]), IoSlice::new(&head[1000..])];
+                let mut slices = &mut slices[..];
+                while !slices.is_empty() {
+                    let n = writer.write_vectored(slices).unwrap();
+                    IoSlice::advance_slices(&mut slices, n);
+                }
+                writer.write_all(tail).unwrap();
+                writer.flush().unwrap();
+            });
+            let mut got = Vec::with_capacity(LEN);
+            (&reader).read_to_end(&mut got).unwrap();
+            writing
+                .join_within("the writer, which parks whenever the pipe is full")
+                .unwrap();
+            got
+        });
+        assert!(got == expected, "the pipe carried every byte, in order");
+    });
+}
