@@ -26,8 +26,9 @@
 //! `connections` counts the connections that opened; `errors` counts those
 //! that could not open (after a few retries, also in `connect_failures`) or
 //! failed during the window. On stderr, the same in words. Many connections
-//! need as many file descriptors: it stops with a message if `ulimit -n` is
-//! too low.
+//! need as many file descriptors: it raises its limit on open files (what
+//! `ulimit -n` shows) as far as needed, and stops with a message if the hard
+//! limit is too low.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -36,6 +37,9 @@ use std::time::{Duration, Instant};
 
 use dhaga::net::TcpStream;
 use dhaga::sync::{Receiver, Sender, unbounded};
+
+#[path = "common/open_files.rs"]
+mod open_files;
 
 /// How many connections may be opening at once while ramping up (without
 /// `--burst`).
@@ -84,8 +88,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(message) = check_open_files(args.connections) {
-        eprintln!("echo_load: {message}");
+    if let Err(message) = open_files::raise(args.connections as u64 + SPARE_FDS) {
+        eprintln!(
+            "echo_load: {} connections: {message}, or use fewer connections",
+            args.connections
+        );
         return ExitCode::FAILURE;
     }
     let runtime = match dhaga::Runtime::new() {
@@ -259,40 +266,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Checks that this process may open a file descriptor per connection.
-///
-/// The limit is `RLIMIT_NOFILE`, which `ulimit -n` shows and sets; it is read
-/// from `/proc/self/limits` (Linux). Elsewhere the check is skipped.
-fn check_open_files(connections: usize) -> Result<(), String> {
-    let Some((soft, hard)) = open_files_limit() else {
-        return Ok(());
-    };
-    let needed = connections as u64 + SPARE_FDS;
-    if soft >= needed {
-        Ok(())
-    } else if hard >= needed {
-        Err(format!(
-            "{connections} connections need about {needed} file descriptors, but the limit is {soft}; \
-             raise it with `ulimit -n {hard}` and run again"
-        ))
-    } else {
-        Err(format!(
-            "{connections} connections need about {needed} file descriptors, but the hard limit is {hard}; \
-             ask for a higher one (/etc/security/limits.conf) or use fewer connections"
-        ))
-    }
-}
-
-/// The soft and hard limits on open files of this process, from
-/// `/proc/self/limits` ("unlimited" reads as `u64::MAX`).
-fn open_files_limit() -> Option<(u64, u64)> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    // The line reads: "Max open files            1024                 524288               files".
-    let values = limits.lines().find_map(|line| line.strip_prefix("Max open files"))?;
-    let mut values = values.split_whitespace().map(|v| v.parse().unwrap_or(u64::MAX));
-    Some((values.next()?, values.next()?))
 }
 
 /// Prints a progress line on stdout for programs that read it (`compare`).

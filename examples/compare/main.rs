@@ -44,6 +44,8 @@
 
 mod chart;
 mod cpus;
+#[path = "../common/open_files.rs"]
+mod open_files;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -333,7 +335,8 @@ fn run(options: &Options) -> Result<(), String> {
             });
         }
     }
-    check_open_files()?;
+    // The servers and the load generator inherit the raised limit.
+    open_files::raise(CONNECTIONS.into_iter().max().unwrap_or(0) as u64 + SPARE_FDS)?;
     let placement = Placement::new(options.pin)?;
     eprintln!("compare: {}", placement.describe());
 
@@ -826,34 +829,4 @@ fn free_local_addr() -> Result<SocketAddr, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map_err(|e| format!("cannot find a free local port: {e}"))
-}
-
-/// Checks that the servers and the load generator, which inherit this
-/// process's limit on open files, may each open a descriptor per connection.
-///
-/// The limit is `RLIMIT_NOFILE`, which `ulimit -n` shows and sets; it is read
-/// from `/proc/self/limits` (Linux). Elsewhere the check is skipped.
-fn check_open_files() -> Result<(), String> {
-    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
-        return Ok(());
-    };
-    // The line reads: "Max open files            1024                 524288               files".
-    let Some(values) = limits.lines().find_map(|line| line.strip_prefix("Max open files")) else {
-        return Ok(());
-    };
-    let mut values = values.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
-    let (soft, hard) = (values.next().unwrap_or(u64::MAX), values.next().unwrap_or(u64::MAX));
-    let needed = CONNECTIONS.into_iter().max().unwrap_or(0) as u64 + SPARE_FDS;
-    if soft >= needed {
-        Ok(())
-    } else if hard >= needed {
-        Err(format!(
-            "{needed} open files are needed but the limit is {soft}; raise it with `ulimit -n {hard}` and run again"
-        ))
-    } else {
-        Err(format!(
-            "{needed} open files are needed but the hard limit is {hard}; \
-             ask for a higher one (/etc/security/limits.conf)"
-        ))
-    }
 }
