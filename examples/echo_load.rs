@@ -20,23 +20,27 @@
 //! ends (before the connections close), then one line of results:
 //!
 //! ```text
-//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> connections=<n> errors=<n> round_trips=<n> connect_failures=<n> slow_connects=<n> connect_max_ms=<f>
+//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> max_us=<f> connections=<n> errors=<n> round_trips=<n> connect_failures=<n> slow_connects=<n> connect_max_ms=<f>
 //! ```
 //!
-//! `connections` counts the connections that opened; `errors` counts those
-//! that could not open (after a few retries, also in `connect_failures`) or
-//! failed during the window. On stderr, the same in words. Many connections
-//! need as many file descriptors: it raises its limit on open files (what
-//! `ulimit -n` shows) as far as needed, and stops with a message if the hard
-//! limit is too low.
+//! Latencies are kept in a histogram (HdrHistogram, nanoseconds to three
+//! significant digits), so memory does not grow with the round trips; p50,
+//! p99 and max are read from it. `connections` counts the connections that
+//! opened; `errors` counts those that could not open (after a few retries,
+//! also in `connect_failures`) or failed during the window. On stderr, the
+//! same in words. Many connections need as many file descriptors: it raises
+//! its limit on open files (what `ulimit -n` shows) as far as needed, and
+//! stops with a message if the hard limit is too low.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dhaga::net::TcpStream;
 use dhaga::sync::{Receiver, Sender, unbounded};
+use hdrhistogram::Histogram;
 
 #[path = "common/open_files.rs"]
 mod open_files;
@@ -55,6 +59,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors needed besides one per connection (stdio, pollers, ...).
 const SPARE_FDS: u64 = 64;
+/// Histograms the latencies are recorded in: connection `i` records into
+/// number `i % LATENCY_SHARDS` under its lock, once per round trip, so that
+/// workers on many CPUs seldom wait for one another.
+const LATENCY_SHARDS: usize = 16;
+/// Significant decimal digits of the recorded latencies.
+const LATENCY_DIGITS: u8 = 3;
+
+/// Round-trip latencies in nanoseconds; it grows to the largest recorded.
+type Latencies = Histogram<u64>;
 
 /// The command line.
 #[derive(Clone, Copy, Debug)]
@@ -74,8 +87,6 @@ struct Outcome {
     connected: bool,
     /// How long connecting took (all attempts), opened or not.
     connect_time: Duration,
-    /// The latency of every round trip it completed.
-    latencies: Vec<Duration>,
     /// Why it could not open, or why it stopped early.
     error: Option<io::Error>,
 }
@@ -103,7 +114,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let (outcomes, elapsed) = runtime.block_on(move || run(args));
+    let (outcomes, latencies, elapsed) = runtime.block_on(move || run(args));
 
     let connected = outcomes.iter().filter(|o| o.connected).count();
     let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
@@ -116,29 +127,28 @@ fn main() -> ExitCode {
         .unwrap_or_default()
         .as_secs_f64()
         * 1e3;
-    let mut latencies: Vec<Duration> = outcomes.iter().flat_map(|o| o.latencies.iter().copied()).collect();
-    latencies.sort_unstable();
-    let per_sec = latencies.len() as f64 / elapsed.as_secs_f64();
-    let p50 = percentile(&latencies, 50.0).as_secs_f64() * 1e6;
-    let p99 = percentile(&latencies, 99.0).as_secs_f64() * 1e6;
+    let round_trips = latencies.len();
+    let per_sec = round_trips as f64 / elapsed.as_secs_f64();
+    // In µs; all zero if there was no round trip.
+    let p50 = latencies.value_at_quantile(0.50) as f64 / 1e3;
+    let p99 = latencies.value_at_quantile(0.99) as f64 / 1e3;
+    let max = latencies.max() as f64 / 1e3;
 
     eprintln!(
         "echo_load: {connected}/{} connections ({slow_connects} took over {SLOW_CONNECT:?}, the slowest \
-         {connect_max_ms:.0} ms), {}-byte messages, {:.1} s: {} round trips, {per_sec:.0}/s, \
-         p50 {p50:.1} µs, p99 {p99:.1} µs, {errors} errors",
+         {connect_max_ms:.0} ms), {}-byte messages, {:.1} s: {round_trips} round trips, {per_sec:.0}/s, \
+         p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs, {errors} errors",
         args.connections,
         args.size,
         elapsed.as_secs_f64(),
-        latencies.len(),
     );
     if let Some(e) = outcomes.iter().find_map(|o| o.error.as_ref()) {
         eprintln!("echo_load: first error: {e}");
     }
     println!(
-        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} connections={connected} errors={errors} \
-         round_trips={} connect_failures={connect_failures} slow_connects={slow_connects} \
-         connect_max_ms={connect_max_ms:.1}",
-        latencies.len()
+        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} max_us={max:.1} connections={connected} \
+         errors={errors} round_trips={round_trips} connect_failures={connect_failures} \
+         slow_connects={slow_connects} connect_max_ms={connect_max_ms:.1}"
     );
 
     if connected == 0 {
@@ -149,24 +159,30 @@ fn main() -> ExitCode {
 }
 
 /// Opens the connections, runs the measured window, and returns what each
-/// connection did and how long the window lasted.
-fn run(args: Args) -> (Vec<Outcome>, Duration) {
+/// connection did, the latencies of all their round trips, and how long the
+/// window lasted.
+fn run(args: Args) -> (Vec<Outcome>, Latencies, Duration) {
     // Each connection reports once it has opened (or given up), then waits
     // for `go`: the end of the measured window, sent to every connection once
     // all of them have reported.
     let (opened_tx, opened_rx) = unbounded::<()>();
     let (go_tx, go_rx) = unbounded::<Instant>();
 
+    let shards: Vec<Arc<Mutex<Latencies>>> = (0..LATENCY_SHARDS)
+        .map(|_| Arc::new(Mutex::new(new_latencies())))
+        .collect();
+
     let in_flight = if args.burst { args.connections } else { RAMP_IN_FLIGHT };
     let mut handles = Vec::with_capacity(args.connections);
     let mut opening = 0;
-    for _ in 0..args.connections {
+    for i in 0..args.connections {
         if opening == in_flight {
             opened_rx.recv().expect("a connection reports before it ends");
             opening -= 1;
         }
         let (opened, go) = (opened_tx.clone(), go_rx.clone());
-        handles.push(dhaga::spawn(move || connection(args, opened, go)));
+        let latencies = Arc::clone(&shards[i % LATENCY_SHARDS]);
+        handles.push(dhaga::spawn(move || connection(args, opened, go, &latencies)));
         opening += 1;
     }
     drop(opened_tx);
@@ -194,12 +210,20 @@ fn run(args: Args) -> (Vec<Outcome>, Duration) {
             })
         })
         .collect();
-    (outcomes, started.elapsed())
+    let elapsed = started.elapsed();
+    let mut latencies = new_latencies();
+    for shard in shards {
+        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        latencies
+            .add(&*shard)
+            .expect("an auto-resizing histogram takes any other");
+    }
+    (outcomes, latencies, elapsed)
 }
 
 /// One connection: opens it, says so, waits for the window, then does round
-/// trips until the window ends.
-fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome {
+/// trips until the window ends, recording each one's latency.
+fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>, latencies: &Mutex<Latencies>) -> Outcome {
     let connecting = Instant::now();
     let stream = connect(args.addr);
     let connect_time = connecting.elapsed();
@@ -232,7 +256,13 @@ fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome 
             break;
         }
         now = Instant::now();
-        outcome.latencies.push(now - sent);
+        let nanos = u64::try_from((now - sent).as_nanos()).unwrap_or(u64::MAX);
+        // Locked for the one record.
+        latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(nanos)
+            .expect("an auto-resizing histogram takes any value");
     }
     outcome
 }
@@ -258,14 +288,10 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// The value below which `p` percent of `sorted` lie (nearest rank), or zero
-/// if it is empty.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// An empty histogram for latencies, to [`LATENCY_DIGITS`] digits, that
+/// grows to the largest value recorded.
+fn new_latencies() -> Latencies {
+    Histogram::new(LATENCY_DIGITS).expect("3 significant digits are within HdrHistogram's 0 to 5")
 }
 
 /// Prints a progress line on stdout for programs that read it (`compare`).
