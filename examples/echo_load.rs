@@ -32,6 +32,7 @@
 //! its limit on open files (what `ulimit -n` shows) as far as needed, and
 //! stops with a message if the hard limit is too low.
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -92,10 +93,14 @@ struct Outcome {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("echo_load: {message}\nusage: echo_load <addr> <connections> <seconds> <size> [--burst]");
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("echo_load: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -300,25 +305,102 @@ fn say(line: &str) {
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
-/// Parses `<addr> <connections> <seconds> <size> [--burst]`.
-fn parse_args() -> Result<Args, String> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let burst = args.iter().any(|arg| arg == "--burst");
-    args.retain(|arg| arg != "--burst");
-    let [addr, connections, seconds, size] = args.as_slice() else {
-        return Err(format!("expected 4 arguments besides --burst, got {}", args.len()));
+const USAGE: &str = "usage: echo_load <addr> <connections> <seconds> <size> [--burst]";
+
+/// What `--help` prints after [`USAGE`].
+const HELP: &str = "
+Opens <connections> connections to the echo server at <addr> and on each
+one, for <seconds> seconds, sends <size> bytes and waits for them to come
+back, again and again. Prints `window started`, `window ended` and a line
+of results on stdout for programs (the `compare` example), the same in
+words on stderr.
+
+  --burst      open every connection at once (by default 64 at a time)
+  -h, --help   print this help";
+
+/// Parses `<addr> <connections> <seconds> <size> [--burst]`, without the
+/// program's name; `None` if it asks for `--help`.
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut burst = false;
+    let mut positional = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("burst") => burst = true,
+            Short('h') | Long("help") => return Ok(None),
+            Value(value) => positional.push(value.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let [addr, connections, seconds, size] = positional.as_slice() else {
+        return Err(format!("expected 4 arguments besides --burst, got {}", positional.len()).into());
     };
-    let number = |name: &str, value: &str| -> Result<usize, String> {
+    let number = |name: &str, value: &str| -> Result<usize, lexopt::Error> {
         match value.parse() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("<{name}> must be a positive whole number, not {value:?}")),
+            _ => Err(format!("<{name}> must be a positive whole number, not {value:?}").into()),
         }
     };
-    Ok(Args {
+    Ok(Some(Args {
         addr: addr.parse().map_err(|e| format!("<addr> {addr:?}: {e}"))?,
         connections: number("connections", connections)?,
         duration: Duration::from_secs(number("seconds", seconds)? as u64),
         size: number("size", size)?,
         burst,
-    })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, parse_args};
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let args = parse(&["127.0.0.1:7000", "1000", "5", "64"]).unwrap().unwrap();
+        assert_eq!(args.addr, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!((args.connections, args.duration.as_secs(), args.size), (1000, 5, 64));
+        assert!(!args.burst);
+        // `--burst` anywhere, as `compare` puts it last.
+        for burst in [
+            &["127.0.0.1:7000", "1000", "5", "64", "--burst"][..],
+            &["--burst", "127.0.0.1:7000", "1000", "5", "64"],
+            &["127.0.0.1:7000", "1000", "--burst", "5", "64"],
+        ] {
+            assert!(parse(burst).unwrap().unwrap().burst, "{burst:?}");
+        }
+    }
+
+    #[test]
+    fn help_is_asked_for_with_either_spelling() {
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["127.0.0.1:7000", "-h"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_values_are_refused_by_name() {
+        let addr = "127.0.0.1:7000";
+        assert_eq!(
+            parse(&[addr, "1", "1", "1", "--bust"]).err().unwrap(),
+            "invalid option '--bust'"
+        );
+        assert_eq!(
+            parse(&[addr, "1", "1"]).err().unwrap(),
+            "expected 4 arguments besides --burst, got 3"
+        );
+        assert_eq!(
+            parse(&[addr, "0", "1", "1"]).err().unwrap(),
+            "<connections> must be a positive whole number, not \"0\""
+        );
+        assert!(
+            parse(&["localhost", "1", "1", "1"])
+                .err()
+                .unwrap()
+                .starts_with("<addr> \"localhost\": ")
+        );
+    }
 }
