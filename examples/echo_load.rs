@@ -20,22 +20,31 @@
 //! ends (before the connections close), then one line of results:
 //!
 //! ```text
-//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> connections=<n> errors=<n> round_trips=<n> connect_failures=<n> slow_connects=<n> connect_max_ms=<f>
+//! round_trips_per_sec=<f> p50_us=<f> p99_us=<f> max_us=<f> connections=<n> errors=<n> round_trips=<n> connect_failures=<n> slow_connects=<n> connect_max_ms=<f>
 //! ```
 //!
-//! `connections` counts the connections that opened; `errors` counts those
-//! that could not open (after a few retries, also in `connect_failures`) or
-//! failed during the window. On stderr, the same in words. Many connections
-//! need as many file descriptors: it stops with a message if `ulimit -n` is
-//! too low.
+//! Latencies are kept in a histogram (HdrHistogram, nanoseconds to three
+//! significant digits), so memory does not grow with the round trips; p50,
+//! p99 and max are read from it. `connections` counts the connections that
+//! opened; `errors` counts those that could not open (after a few retries,
+//! also in `connect_failures`) or failed during the window. On stderr, the
+//! same in words. Many connections need as many file descriptors: it raises
+//! its limit on open files (what `ulimit -n` shows) as far as needed, and
+//! stops with a message if the hard limit is too low.
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dhaga::net::TcpStream;
 use dhaga::sync::{Receiver, Sender, unbounded};
+use hdrhistogram::Histogram;
+
+#[path = "common/open_files.rs"]
+mod open_files;
 
 /// How many connections may be opening at once while ramping up (without
 /// `--burst`).
@@ -51,6 +60,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors needed besides one per connection (stdio, pollers, ...).
 const SPARE_FDS: u64 = 64;
+/// Histograms the latencies are recorded in: connection `i` records into
+/// number `i % LATENCY_SHARDS` under its lock, once per round trip, so that
+/// workers on many CPUs seldom wait for one another.
+const LATENCY_SHARDS: usize = 16;
+/// Significant decimal digits of the recorded latencies.
+const LATENCY_DIGITS: u8 = 3;
+
+/// Round-trip latencies in nanoseconds; it grows to the largest recorded.
+type Latencies = Histogram<u64>;
 
 /// The command line.
 #[derive(Clone, Copy, Debug)]
@@ -70,22 +88,27 @@ struct Outcome {
     connected: bool,
     /// How long connecting took (all attempts), opened or not.
     connect_time: Duration,
-    /// The latency of every round trip it completed.
-    latencies: Vec<Duration>,
     /// Why it could not open, or why it stopped early.
     error: Option<io::Error>,
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("echo_load: {message}\nusage: echo_load <addr> <connections> <seconds> <size> [--burst]");
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("echo_load: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    if let Err(message) = check_open_files(args.connections) {
-        eprintln!("echo_load: {message}");
+    if let Err(message) = open_files::raise(args.connections as u64 + SPARE_FDS) {
+        eprintln!(
+            "echo_load: {} connections: {message}, or use fewer connections",
+            args.connections
+        );
         return ExitCode::FAILURE;
     }
     let runtime = match dhaga::Runtime::new() {
@@ -96,7 +119,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let (outcomes, elapsed) = runtime.block_on(move || run(args));
+    let (outcomes, latencies, elapsed) = runtime.block_on(move || run(args));
 
     let connected = outcomes.iter().filter(|o| o.connected).count();
     let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
@@ -109,29 +132,28 @@ fn main() -> ExitCode {
         .unwrap_or_default()
         .as_secs_f64()
         * 1e3;
-    let mut latencies: Vec<Duration> = outcomes.iter().flat_map(|o| o.latencies.iter().copied()).collect();
-    latencies.sort_unstable();
-    let per_sec = latencies.len() as f64 / elapsed.as_secs_f64();
-    let p50 = percentile(&latencies, 50.0).as_secs_f64() * 1e6;
-    let p99 = percentile(&latencies, 99.0).as_secs_f64() * 1e6;
+    let round_trips = latencies.len();
+    let per_sec = round_trips as f64 / elapsed.as_secs_f64();
+    // In µs; all zero if there was no round trip.
+    let p50 = latencies.value_at_quantile(0.50) as f64 / 1e3;
+    let p99 = latencies.value_at_quantile(0.99) as f64 / 1e3;
+    let max = latencies.max() as f64 / 1e3;
 
     eprintln!(
         "echo_load: {connected}/{} connections ({slow_connects} took over {SLOW_CONNECT:?}, the slowest \
-         {connect_max_ms:.0} ms), {}-byte messages, {:.1} s: {} round trips, {per_sec:.0}/s, \
-         p50 {p50:.1} µs, p99 {p99:.1} µs, {errors} errors",
+         {connect_max_ms:.0} ms), {}-byte messages, {:.1} s: {round_trips} round trips, {per_sec:.0}/s, \
+         p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs, {errors} errors",
         args.connections,
         args.size,
         elapsed.as_secs_f64(),
-        latencies.len(),
     );
     if let Some(e) = outcomes.iter().find_map(|o| o.error.as_ref()) {
         eprintln!("echo_load: first error: {e}");
     }
     println!(
-        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} connections={connected} errors={errors} \
-         round_trips={} connect_failures={connect_failures} slow_connects={slow_connects} \
-         connect_max_ms={connect_max_ms:.1}",
-        latencies.len()
+        "round_trips_per_sec={per_sec:.1} p50_us={p50:.1} p99_us={p99:.1} max_us={max:.1} connections={connected} \
+         errors={errors} round_trips={round_trips} connect_failures={connect_failures} \
+         slow_connects={slow_connects} connect_max_ms={connect_max_ms:.1}"
     );
 
     if connected == 0 {
@@ -142,24 +164,30 @@ fn main() -> ExitCode {
 }
 
 /// Opens the connections, runs the measured window, and returns what each
-/// connection did and how long the window lasted.
-fn run(args: Args) -> (Vec<Outcome>, Duration) {
+/// connection did, the latencies of all their round trips, and how long the
+/// window lasted.
+fn run(args: Args) -> (Vec<Outcome>, Latencies, Duration) {
     // Each connection reports once it has opened (or given up), then waits
     // for `go`: the end of the measured window, sent to every connection once
     // all of them have reported.
     let (opened_tx, opened_rx) = unbounded::<()>();
     let (go_tx, go_rx) = unbounded::<Instant>();
 
+    let shards: Vec<Arc<Mutex<Latencies>>> = (0..LATENCY_SHARDS)
+        .map(|_| Arc::new(Mutex::new(new_latencies())))
+        .collect();
+
     let in_flight = if args.burst { args.connections } else { RAMP_IN_FLIGHT };
     let mut handles = Vec::with_capacity(args.connections);
     let mut opening = 0;
-    for _ in 0..args.connections {
+    for i in 0..args.connections {
         if opening == in_flight {
             opened_rx.recv().expect("a connection reports before it ends");
             opening -= 1;
         }
         let (opened, go) = (opened_tx.clone(), go_rx.clone());
-        handles.push(dhaga::spawn(move || connection(args, opened, go)));
+        let latencies = Arc::clone(&shards[i % LATENCY_SHARDS]);
+        handles.push(dhaga::spawn(move || connection(args, opened, go, &latencies)));
         opening += 1;
     }
     drop(opened_tx);
@@ -187,12 +215,20 @@ fn run(args: Args) -> (Vec<Outcome>, Duration) {
             })
         })
         .collect();
-    (outcomes, started.elapsed())
+    let elapsed = started.elapsed();
+    let mut latencies = new_latencies();
+    for shard in shards {
+        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        latencies
+            .add(&*shard)
+            .expect("an auto-resizing histogram takes any other");
+    }
+    (outcomes, latencies, elapsed)
 }
 
 /// One connection: opens it, says so, waits for the window, then does round
-/// trips until the window ends.
-fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome {
+/// trips until the window ends, recording each one's latency.
+fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>, latencies: &Mutex<Latencies>) -> Outcome {
     let connecting = Instant::now();
     let stream = connect(args.addr);
     let connect_time = connecting.elapsed();
@@ -225,7 +261,13 @@ fn connection(args: Args, opened: Sender<()>, go: Receiver<Instant>) -> Outcome 
             break;
         }
         now = Instant::now();
-        outcome.latencies.push(now - sent);
+        let nanos = u64::try_from((now - sent).as_nanos()).unwrap_or(u64::MAX);
+        // Locked for the one record.
+        latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(nanos)
+            .expect("an auto-resizing histogram takes any value");
     }
     outcome
 }
@@ -251,48 +293,10 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// The value below which `p` percent of `sorted` lie (nearest rank), or zero
-/// if it is empty.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Checks that this process may open a file descriptor per connection.
-///
-/// The limit is `RLIMIT_NOFILE`, which `ulimit -n` shows and sets; it is read
-/// from `/proc/self/limits` (Linux). Elsewhere the check is skipped.
-fn check_open_files(connections: usize) -> Result<(), String> {
-    let Some((soft, hard)) = open_files_limit() else {
-        return Ok(());
-    };
-    let needed = connections as u64 + SPARE_FDS;
-    if soft >= needed {
-        Ok(())
-    } else if hard >= needed {
-        Err(format!(
-            "{connections} connections need about {needed} file descriptors, but the limit is {soft}; \
-             raise it with `ulimit -n {hard}` and run again"
-        ))
-    } else {
-        Err(format!(
-            "{connections} connections need about {needed} file descriptors, but the hard limit is {hard}; \
-             ask for a higher one (/etc/security/limits.conf) or use fewer connections"
-        ))
-    }
-}
-
-/// The soft and hard limits on open files of this process, from
-/// `/proc/self/limits` ("unlimited" reads as `u64::MAX`).
-fn open_files_limit() -> Option<(u64, u64)> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    // The line reads: "Max open files            1024                 524288               files".
-    let values = limits.lines().find_map(|line| line.strip_prefix("Max open files"))?;
-    let mut values = values.split_whitespace().map(|v| v.parse().unwrap_or(u64::MAX));
-    Some((values.next()?, values.next()?))
+/// An empty histogram for latencies, to [`LATENCY_DIGITS`] digits, that
+/// grows to the largest value recorded.
+fn new_latencies() -> Latencies {
+    Histogram::new(LATENCY_DIGITS).expect("3 significant digits are within HdrHistogram's 0 to 5")
 }
 
 /// Prints a progress line on stdout for programs that read it (`compare`).
@@ -301,25 +305,102 @@ fn say(line: &str) {
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
-/// Parses `<addr> <connections> <seconds> <size> [--burst]`.
-fn parse_args() -> Result<Args, String> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let burst = args.iter().any(|arg| arg == "--burst");
-    args.retain(|arg| arg != "--burst");
-    let [addr, connections, seconds, size] = args.as_slice() else {
-        return Err(format!("expected 4 arguments besides --burst, got {}", args.len()));
+const USAGE: &str = "usage: echo_load <addr> <connections> <seconds> <size> [--burst]";
+
+/// What `--help` prints after [`USAGE`].
+const HELP: &str = "
+Opens <connections> connections to the echo server at <addr> and on each
+one, for <seconds> seconds, sends <size> bytes and waits for them to come
+back, again and again. Prints `window started`, `window ended` and a line
+of results on stdout for programs (the `compare` example), the same in
+words on stderr.
+
+  --burst      open every connection at once (by default 64 at a time)
+  -h, --help   print this help";
+
+/// Parses `<addr> <connections> <seconds> <size> [--burst]`, without the
+/// program's name; `None` if it asks for `--help`.
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut burst = false;
+    let mut positional = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("burst") => burst = true,
+            Short('h') | Long("help") => return Ok(None),
+            Value(value) => positional.push(value.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let [addr, connections, seconds, size] = positional.as_slice() else {
+        return Err(format!("expected 4 arguments besides --burst, got {}", positional.len()).into());
     };
-    let number = |name: &str, value: &str| -> Result<usize, String> {
+    let number = |name: &str, value: &str| -> Result<usize, lexopt::Error> {
         match value.parse() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("<{name}> must be a positive whole number, not {value:?}")),
+            _ => Err(format!("<{name}> must be a positive whole number, not {value:?}").into()),
         }
     };
-    Ok(Args {
+    Ok(Some(Args {
         addr: addr.parse().map_err(|e| format!("<addr> {addr:?}: {e}"))?,
         connections: number("connections", connections)?,
         duration: Duration::from_secs(number("seconds", seconds)? as u64),
         size: number("size", size)?,
         burst,
-    })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, parse_args};
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let args = parse(&["127.0.0.1:7000", "1000", "5", "64"]).unwrap().unwrap();
+        assert_eq!(args.addr, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!((args.connections, args.duration.as_secs(), args.size), (1000, 5, 64));
+        assert!(!args.burst);
+        // `--burst` anywhere, as `compare` puts it last.
+        for burst in [
+            &["127.0.0.1:7000", "1000", "5", "64", "--burst"][..],
+            &["--burst", "127.0.0.1:7000", "1000", "5", "64"],
+            &["127.0.0.1:7000", "1000", "--burst", "5", "64"],
+        ] {
+            assert!(parse(burst).unwrap().unwrap().burst, "{burst:?}");
+        }
+    }
+
+    #[test]
+    fn help_is_asked_for_with_either_spelling() {
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["127.0.0.1:7000", "-h"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_values_are_refused_by_name() {
+        let addr = "127.0.0.1:7000";
+        assert_eq!(
+            parse(&[addr, "1", "1", "1", "--bust"]).err().unwrap(),
+            "invalid option '--bust'"
+        );
+        assert_eq!(
+            parse(&[addr, "1", "1"]).err().unwrap(),
+            "expected 4 arguments besides --burst, got 3"
+        );
+        assert_eq!(
+            parse(&[addr, "0", "1", "1"]).err().unwrap(),
+            "<connections> must be a positive whole number, not \"0\""
+        );
+        assert!(
+            parse(&["localhost", "1", "1", "1"])
+                .err()
+                .unwrap()
+                .starts_with("<addr> \"localhost\": ")
+        );
+    }
 }

@@ -21,8 +21,6 @@
 //!   (`set_heartbeat_ivl`, `set_heartbeat_timeout`), so that connections
 //!   of clients that vanished are dropped.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,44 +30,27 @@ use dhaga::mq::{Result, Socket, SocketType};
 /// Requests served before the simulated failures may start.
 const SAFE_CYCLES: u64 = 3;
 
-/// A small xorshift generator for the Guide's `randof`, seeded from the
-/// standard library's per-process random keys.
-pub(crate) struct Dice(u64);
-
-impl Dice {
-    pub(crate) fn new() -> Dice {
-        Dice(RandomState::new().hash_one(0u64) | 1)
-    }
-
-    /// True with one chance in `n` (the Guide's `randof (n) == 0`).
-    fn one_in(&mut self, n: u64) -> bool {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0.is_multiple_of(n)
-    }
-}
-
 /// Answers requests on `server`, printing each to `out`. With `faults`
 /// it behaves as the Guide's server (works a second per request, and from
-/// the fourth request on may simulate an overload or a crash, drawn from
-/// the dice); without, it echoes at once, forever. Returns after a
-/// simulated crash.
+/// the fourth request on may simulate an overload or a crash, each with
+/// one chance in three drawn from `faults`); without, it echoes at once,
+/// forever. Returns after a simulated crash.
 ///
 /// # Errors
 ///
 /// The socket's, if receiving or sending fails, and `out`'s.
-pub(crate) fn serve(server: &Socket, mut faults: Option<Dice>, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn serve(server: &Socket, mut faults: Option<fastrand::Rng>, out: &mut dyn Write) -> Result<()> {
     let mut cycles = 0u64;
     loop {
         let request = server.recv()?;
         cycles += 1;
         if let Some(dice) = faults.as_mut() {
-            if cycles > SAFE_CYCLES && dice.one_in(3) {
+            // The Guide's `randof (3) == 0`, twice.
+            if cycles > SAFE_CYCLES && dice.u32(..3) == 0 {
                 writeln!(out, "I: simulating a crash")?;
                 return Ok(());
             }
-            if cycles > SAFE_CYCLES && dice.one_in(3) {
+            if cycles > SAFE_CYCLES && dice.u32(..3) == 0 {
                 writeln!(out, "I: simulating CPU overload")?;
                 dhaga::sleep(Duration::from_secs(2));
             }
@@ -129,7 +110,7 @@ fn main() -> ExitCode {
             server.set_heartbeat_timeout(Some(timeout));
         }
         server.bind(&config.endpoint)?;
-        let faults = (!config.reliable).then(Dice::new);
+        let faults = (!config.reliable).then(fastrand::Rng::new);
         serve(&server, faults, &mut io::stdout())
     });
     match served {

@@ -38,6 +38,9 @@ use std::time::{Duration, Instant};
 
 use dhaga::mq::{Error, Msg, Result, Socket, SocketType};
 
+#[path = "common/open_files.rs"]
+mod open_files;
+
 /// How long a DEALER waits for its reply before counting an error.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the clients print their counts.
@@ -92,8 +95,11 @@ fn main() -> ExitCode {
             }
         },
         Role::Clients(args) => {
-            if let Err(message) = check_open_files(args.dealers) {
-                eprintln!("router_soak clients: {message}");
+            if let Err(message) = open_files::raise(args.dealers + SPARE_FDS) {
+                eprintln!(
+                    "router_soak clients: {} DEALERs: {message}, or use fewer DEALERs",
+                    args.dealers
+                );
                 return ExitCode::FAILURE;
             }
             let round_trips = dhaga::run(move || clients(&args));
@@ -246,32 +252,6 @@ fn session(args: &Clients, close_at: Instant, payload: &mut [u8], seq: &mut u64,
     })();
     socket.close();
     outcome
-}
-
-/// Checks that this process may open a file descriptor per DEALER
-/// (`RLIMIT_NOFILE`, read from `/proc/self/limits`; skipped elsewhere).
-fn check_open_files(dealers: u64) -> std::result::Result<(), String> {
-    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
-        return Ok(());
-    };
-    // The line reads: "Max open files            1024                 524288               files".
-    let Some(soft) = limits
-        .lines()
-        .find_map(|line| line.strip_prefix("Max open files"))
-        .and_then(|values| values.split_whitespace().next())
-        .map(|soft| soft.parse().unwrap_or(u64::MAX))
-    else {
-        return Ok(());
-    };
-    let needed = dealers + SPARE_FDS;
-    if soft >= needed {
-        Ok(())
-    } else {
-        Err(format!(
-            "{dealers} DEALERs need about {needed} file descriptors, but the limit is {soft}; raise it with \
-             `ulimit -n` and run again"
-        ))
-    }
 }
 
 /// Prints a line on stdout and flushes it (stdout is often a file here).

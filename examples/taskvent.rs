@@ -24,7 +24,6 @@
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dhaga::mq::{Error, Result, Socket, SocketType};
 
@@ -52,35 +51,15 @@ pub(crate) fn ventilate(
     writeln!(out, "Sending tasks to workers…")?;
     sink.send(tasks.to_string())?;
 
-    let mut random = XorShift::new(seed);
+    let mut random = fastrand::Rng::with_seed(seed);
     let mut total_ms = 0;
     for _ in 0..tasks {
-        let workload = random.below(max_workload_ms.max(1)) + 1;
+        let workload = random.u32(1..=max_workload_ms.max(1));
         total_ms += u64::from(workload);
         workers.send(workload.to_string())?;
     }
     writeln!(out, "Total expected cost: {total_ms} msec")?;
     Ok(total_ms)
-}
-
-/// A small pseudo-random generator (Marsaglia's xorshift64*): workloads
-/// need to vary, not to be unpredictable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        // The state must never be zero.
-        XorShift(seed | 1)
-    }
-
-    /// A number in `0..bound` (`bound` > 0), very nearly uniform.
-    fn below(&mut self, bound: u32) -> u32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        ((r >> 32) % u64::from(bound)) as u32
-    }
 }
 
 fn main() -> ExitCode {
@@ -97,9 +76,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |since| since.as_nanos() as u64);
+    let seed = fastrand::u64(..);
 
     let sent = dhaga::run(move || {
         let workers = Socket::new(SocketType::Push);

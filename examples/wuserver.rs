@@ -27,7 +27,6 @@
 //! turn. libzmq writes on separate I/O threads instead.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dhaga::mq::{Result, Socket, SocketType};
 
@@ -56,7 +55,7 @@ const HUMIDITIES: u32 = 50;
 ///
 /// The socket's, if publishing fails (it was closed, ...).
 pub(crate) fn publish(publisher: &Socket, seed: u64) -> Result<()> {
-    let mut random = XorShift::new(seed);
+    let mut random = fastrand::Rng::with_seed(seed);
     let mut until_yield = YIELD_EVERY;
     loop {
         publisher.send(update(&mut random))?;
@@ -70,31 +69,11 @@ pub(crate) fn publish(publisher: &Socket, seed: u64) -> Result<()> {
 
 /// One update: `"<zipcode> <temperature> <humidity>"`, the zipcode with
 /// five digits (`"%05d %d %d"`).
-fn update(random: &mut XorShift) -> String {
-    let zipcode = random.below(ZIPCODES);
-    let temperature = TEMPERATURE_MIN + random.below(TEMPERATURES) as i32;
-    let humidity = HUMIDITY_MIN + random.below(HUMIDITIES);
+fn update(random: &mut fastrand::Rng) -> String {
+    let zipcode = random.u32(..ZIPCODES);
+    let temperature = TEMPERATURE_MIN + random.u32(..TEMPERATURES) as i32;
+    let humidity = HUMIDITY_MIN + random.u32(..HUMIDITIES);
     format!("{zipcode:05} {temperature} {humidity}")
-}
-
-/// A small pseudo-random generator (Marsaglia's xorshift64*): the weather
-/// needs to vary, not to be unpredictable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        // The state must never be zero.
-        XorShift(seed | 1)
-    }
-
-    /// A number in `0..bound` (`bound` > 0), very nearly uniform.
-    fn below(&mut self, bound: u32) -> u32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        ((r >> 32) % u64::from(bound)) as u32
-    }
 }
 
 fn main() -> ExitCode {
@@ -104,9 +83,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let endpoint = endpoint.clone();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |since| since.as_nanos() as u64);
+    let seed = fastrand::u64(..);
     let published = dhaga::run(move || {
         let publisher = Socket::new(SocketType::Pub);
         publisher.bind(&endpoint)?;

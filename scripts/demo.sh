@@ -14,12 +14,6 @@ cd "$(dirname "$0")/.."
 
 # It needs the Rust toolchain and nothing else: no libzmq, no pyzmq.
 
-# 5,000 connections need 5,000 descriptors in the server and in the load
-# generator: raise the soft limit to the hard one if it is lower.
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 8192 ]; then
-    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fi
-
 cargo build --release --examples
 cargo build --release -p dhaga-benches --bins
 mkdir -p target/demo

@@ -61,7 +61,9 @@ round=${SOAK_ROUND:-60}
 interval=10
 duration=$((minutes * 60))
 
-# A descriptor per connection in each process, and some to spare.
+# A descriptor per connection in each process, and some to spare. echo_load
+# and router_soak's clients raise their own limit; the servers (echo,
+# router_soak --role server) have this shell's.
 need=$(((connections > dealers ? connections : dealers) + 256))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -2,7 +2,9 @@
 //! and the CPU time it has used.
 
 use std::time::Duration;
-use std::{fs, io, mem};
+use std::{io, mem};
+
+use procfs::process::Process;
 
 /// What `/proc/self/status` says about this process at one moment (Linux).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,24 +23,15 @@ impl ProcStatus {
     /// # Errors
     ///
     /// Any error reading the file (there is none outside Linux), and
-    /// [`io::ErrorKind::InvalidData`] if `VmRSS` or `Threads` is missing.
+    /// [`io::ErrorKind::InvalidData`] if `VmRSS` is missing.
     pub fn read() -> io::Result<ProcStatus> {
-        Self::parse(&fs::read_to_string("/proc/self/status")?)
-    }
-
-    /// Parses the text of a `/proc/<pid>/status` file.
-    fn parse(status: &str) -> io::Result<ProcStatus> {
-        // Lines look like "VmRSS:\t    1234 kB" and "Threads:\t3".
-        let field = |name: &str| -> io::Result<u64> {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|value| value.split_whitespace().next()?.parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {name} in /proc/self/status")))
-        };
+        let status = Process::myself().and_then(|me| me.status()).map_err(io::Error::other)?;
+        let rss_kib = status
+            .vmrss
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS in /proc/self/status"))?;
         Ok(ProcStatus {
-            rss_bytes: field("VmRSS")? * 1024,
-            os_threads: field("Threads")?,
+            rss_bytes: rss_kib * 1024,
+            os_threads: status.threads,
         })
     }
 }
@@ -50,6 +43,7 @@ impl ProcStatus {
 ///
 /// The error `getrusage` reports (there is none for `RUSAGE_SELF` on Linux).
 pub fn cpu_time() -> io::Result<Duration> {
+    // Not procfs: `/proc/self/stat` counts in clock ticks (10 ms), too coarse.
     // SAFETY: `rusage` is plain integers, for which all zeroes is a valid
     // value; getrusage only writes it.
     let mut usage: libc::rusage = unsafe { mem::zeroed() };
@@ -63,24 +57,13 @@ pub fn cpu_time() -> io::Result<Duration> {
 }
 
 /// The size of a memory page, the step in which RSS grows.
-pub fn page_size() -> usize {
-    // SAFETY: sysconf only reads a system constant; _SC_PAGESIZE is a valid
-    // name on every Unix and the call has no other precondition.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
+pub fn page_size() -> u64 {
+    procfs::page_size()
 }
 
 #[cfg(test)]
 mod tests {
     use super::ProcStatus;
-
-    #[test]
-    fn parses_rss_and_threads() {
-        let text = "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t3\n";
-        let status = ProcStatus::parse(text).unwrap();
-        assert_eq!(status.rss_bytes, 1234 * 1024);
-        assert_eq!(status.os_threads, 3);
-    }
 
     #[test]
     fn cpu_time_grows_with_work() {

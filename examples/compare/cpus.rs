@@ -6,6 +6,8 @@ use std::io;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use procfs::process::{ClearRefs, Process};
+
 /// The CPUs this process may run on (its affinity mask), in order.
 pub(crate) fn allowed() -> io::Result<Vec<usize>> {
     let set = current_set()?;
@@ -67,22 +69,11 @@ fn set_current(set: &libc::cpu_set_t) -> io::Result<()> {
 }
 
 /// CPU time process `pid` has used so far, user and system, all its threads
-/// (those that ended included): fields 14 and 15 of `/proc/<pid>/stat`.
+/// (those that ended included): `utime` and `stime` of `/proc/<pid>/stat`.
 pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid ...": the command may hold spaces and
-    // parentheses, so fields are counted from the last ')'. After it, field
-    // 3 (state) is the first; utime and stime are fields 14 and 15.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks_per_second = u64::try_from(ticks_per_second).ok().filter(|&t| t > 0)?;
-    Some(Duration::from_secs_f64(
-        (utime + stime) as f64 / ticks_per_second as f64,
-    ))
+    let stat = process(pid).ok()?.stat().ok()?;
+    let ticks_per_second = procfs::ticks_per_second();
+    (ticks_per_second > 0).then(|| Duration::from_secs_f64((stat.utime + stat.stime) as f64 / ticks_per_second as f64))
 }
 
 /// The most a process used while it was sampled.
@@ -98,18 +89,12 @@ pub(crate) struct Peak {
 impl Peak {
     /// Reads `/proc/<pid>/status` (zeros if it cannot be read).
     pub(crate) fn read(pid: u32) -> Peak {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        // Lines look like "VmHWM:\t    1234 kB" and "Threads:\t3".
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|value| value.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
+        let Ok(status) = process(pid).and_then(|process| process.status()) else {
+            return Peak::default();
         };
         Peak {
-            rss_kib: field("VmHWM"),
-            os_threads: field("Threads"),
+            rss_kib: status.vmhwm.unwrap_or(0),
+            os_threads: status.threads,
         }
     }
 
@@ -125,6 +110,25 @@ impl Peak {
 /// Makes `VmHWM` of process `pid` start again from its current resident
 /// memory (writing 5 to `/proc/<pid>/clear_refs`, Linux 4.0 and later), so
 /// that each step's peak is its own.
-pub(crate) fn reset_peak_rss(pid: u32) -> io::Result<()> {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+pub(crate) fn reset_peak_rss(pid: u32) -> procfs::ProcResult<()> {
+    process(pid)?.clear_refs(ClearRefs::PeakRSS)
+}
+
+/// Process `pid` in `/proc`.
+fn process(pid: u32) -> procfs::ProcResult<Process> {
+    // A pid that does not fit an `i32` names no process.
+    let pid = i32::try_from(pid).map_err(|_| procfs::ProcError::NotFound(None))?;
+    Process::new(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        let peak = super::Peak::read(pid);
+        assert!(peak.rss_kib > 0, "{peak:?}");
+        assert!(peak.os_threads >= 1, "{peak:?}");
+        assert!(super::cpu_time(pid).is_some());
+    }
 }

@@ -44,7 +44,10 @@
 
 mod chart;
 mod cpus;
+#[path = "../common/open_files.rs"]
+mod open_files;
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -80,7 +83,10 @@ struct Options {
 }
 
 impl Options {
-    fn parse() -> Result<Options, String> {
+    /// Parses the command line, without the program's name; `None` if it
+    /// asks for `--help`.
+    fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Option<Options>, lexopt::Error> {
+        use lexopt::prelude::*;
         let mut options = Options {
             rounds: 3,
             seconds: 3,
@@ -89,32 +95,49 @@ impl Options {
             csv: None,
             chart: None,
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-            match arg.as_str() {
-                "--peers" => options.peers = true,
-                "--no-pin" => options.pin = false,
-                "--rounds" => options.rounds = positive("--rounds", &value("--rounds")?)?,
-                "--seconds" => options.seconds = positive("--seconds", &value("--seconds")?)? as u64,
-                "--csv" => options.csv = Some(value("--csv")?.into()),
-                "--chart" => options.chart = Some(value("--chart")?.into()),
-                _ => return Err(format!("unknown argument {arg:?}")),
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("peers") => options.peers = true,
+                Long("no-pin") => options.pin = false,
+                Long("rounds") => options.rounds = positive("--rounds", parser.value()?)?,
+                Long("seconds") => options.seconds = positive("--seconds", parser.value()?)? as u64,
+                Long("csv") => options.csv = Some(parser.value()?.into()),
+                Long("chart") => options.chart = Some(parser.value()?.into()),
+                Short('h') | Long("help") => return Ok(None),
+                _ => return Err(arg.unexpected()),
             }
         }
-        Ok(options)
+        Ok(Some(options))
     }
 }
 
 /// `value` as a whole number above zero.
-fn positive(name: &str, value: &str) -> Result<usize, String> {
-    match value.parse() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{name} takes a whole number above zero, not {value:?}")),
+fn positive(name: &str, value: OsString) -> Result<usize, lexopt::Error> {
+    match value.to_str().and_then(|text| text.parse().ok()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name} takes a whole number above zero, not {value:?}").into()),
     }
 }
 
 const USAGE: &str = "usage: compare [--peers] [--rounds N] [--seconds N] [--no-pin] [--csv FILE] [--chart FILE]";
+
+/// What `--help` prints after [`USAGE`].
+const HELP: &str = "
+Starts the `echo` example on micro-threads and on OS threads, loads each
+with `echo_load` at 10, 100, 1,000 and 5,000 connections, and prints the
+medians side by side. Build the examples first (cargo build --release
+--examples); progress goes to stderr, the tables to stdout.
+
+  --peers        also the same server on tokio and may (echo_tokio, echo_may:
+                 cargo build --release -p dhaga-benches --bins)
+  --rounds N     interleaved rounds per cell, the median shown (default 3)
+  --seconds N    seconds per step (default 3)
+  --no-pin       servers and load generator share every CPU (by default each
+                 has half of them)
+  --csv FILE     write every measurement and the medians as CSV
+  --chart FILE   write an SVG chart of round trips/s and CPU per round trip
+  -h, --help     print this help";
 
 /// One of the servers compared.
 struct Contender {
@@ -291,10 +314,14 @@ fn cpu_list(cpus: &[usize]) -> String {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::parse() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("compare: {message}\n{USAGE}");
+    let options = match Options::parse(std::env::args_os().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("compare: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -333,7 +360,8 @@ fn run(options: &Options) -> Result<(), String> {
             });
         }
     }
-    check_open_files()?;
+    // The servers and the load generator inherit the raised limit.
+    open_files::raise(CONNECTIONS.into_iter().max().unwrap_or(0) as u64 + SPARE_FDS)?;
     let placement = Placement::new(options.pin)?;
     eprintln!("compare: {}", placement.describe());
 
@@ -828,32 +856,60 @@ fn free_local_addr() -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot find a free local port: {e}"))
 }
 
-/// Checks that the servers and the load generator, which inherit this
-/// process's limit on open files, may each open a descriptor per connection.
-///
-/// The limit is `RLIMIT_NOFILE`, which `ulimit -n` shows and sets; it is read
-/// from `/proc/self/limits` (Linux). Elsewhere the check is skipped.
-fn check_open_files() -> Result<(), String> {
-    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
-        return Ok(());
-    };
-    // The line reads: "Max open files            1024                 524288               files".
-    let Some(values) = limits.lines().find_map(|line| line.strip_prefix("Max open files")) else {
-        return Ok(());
-    };
-    let mut values = values.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
-    let (soft, hard) = (values.next().unwrap_or(u64::MAX), values.next().unwrap_or(u64::MAX));
-    let needed = CONNECTIONS.into_iter().max().unwrap_or(0) as u64 + SPARE_FDS;
-    if soft >= needed {
-        Ok(())
-    } else if hard >= needed {
-        Err(format!(
-            "{needed} open files are needed but the limit is {soft}; raise it with `ulimit -n {hard}` and run again"
-        ))
-    } else {
-        Err(format!(
-            "{needed} open files are needed but the hard limit is {hard}; \
-             ask for a higher one (/etc/security/limits.conf)"
-        ))
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        Options::parse(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let defaults = parse(&[]).unwrap().unwrap();
+        assert_eq!((defaults.rounds, defaults.seconds), (3, 3));
+        assert!(defaults.pin && !defaults.peers && defaults.csv.is_none() && defaults.chart.is_none());
+
+        let all = [
+            "--peers",
+            "--rounds",
+            "5",
+            "--seconds",
+            "2",
+            "--no-pin",
+            "--csv",
+            "a.csv",
+            "--chart",
+            "b.svg",
+        ];
+        let options = parse(&all).unwrap().unwrap();
+        assert_eq!((options.rounds, options.seconds), (5, 2));
+        assert!(!options.pin && options.peers);
+        assert_eq!(options.csv.unwrap().to_str(), Some("a.csv"));
+        assert_eq!(options.chart.unwrap().to_str(), Some("b.svg"));
+    }
+
+    #[test]
+    fn help_is_asked_for_with_either_spelling() {
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--peers", "-h"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_values_are_refused_by_name() {
+        assert_eq!(parse(&["--pers"]).err().unwrap(), "invalid option '--pers'");
+        assert_eq!(parse(&["extra"]).err().unwrap(), "unexpected argument \"extra\"");
+        assert_eq!(
+            parse(&["--rounds"]).err().unwrap(),
+            "missing argument for option '--rounds'"
+        );
+        assert_eq!(
+            parse(&["--seconds", "0"]).err().unwrap(),
+            "--seconds takes a whole number above zero, not \"0\""
+        );
+        assert_eq!(
+            parse(&["--rounds", "two"]).err().unwrap(),
+            "--rounds takes a whole number above zero, not \"two\""
+        );
     }
 }

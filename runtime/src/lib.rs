@@ -57,7 +57,6 @@ mod park;
 mod reactor;
 mod scheduler;
 mod signal;
-mod slab;
 mod stack;
 mod sys;
 mod task;

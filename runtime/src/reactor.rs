@@ -27,10 +27,10 @@ use std::time::Duration;
 use std::time::Instant;
 
 use polling::{Event, Events, PollMode};
+use slab::Slab;
 
 use crate::context;
 use crate::scheduler::Handle;
-use crate::slab::Slab;
 use crate::sys::{self, Direction};
 use crate::task::{self, Unparker, Wake};
 use crate::worker::Local;
@@ -509,7 +509,7 @@ impl SourceState {
                         Ok(())
                     }
                     Err(e) => {
-                        local.reactor().sources.borrow_mut().remove(slot);
+                        local.reactor().sources.borrow_mut().try_remove(slot);
                         Err(e)
                     }
                 }
@@ -608,7 +608,7 @@ impl Reactor {
         // later polls cannot report them.
         let mut sources = self.sources.borrow_mut();
         while let Some(slot) = worker.released.pop() {
-            sources.remove(slot);
+            sources.try_remove(slot);
         }
         n
     }

@@ -26,13 +26,14 @@ use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
+use slab::Slab;
+
 use crate::context;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
 use crate::local::Tables;
 use crate::reactor::Reactor;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
-use crate::slab::Slab;
 use crate::stack::Stack;
 use crate::task::{Task, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
@@ -423,7 +424,9 @@ impl Local {
         let (handed_back, outcome) = self.running.resume(task, &mut entry.thread);
         match outcome {
             Outcome::Finished => {
-                let entry = threads.remove(slot).expect("the finished micro-thread is in the table");
+                let entry = threads
+                    .try_remove(slot)
+                    .expect("the finished micro-thread is in the table");
                 self.me().started.store(threads.len(), Ordering::Relaxed);
                 drop(threads);
                 drop(handed_back);
@@ -598,7 +601,7 @@ impl Local {
     /// then drops whatever is still queued.
     fn shutdown(&self) {
         loop {
-            let slots = self.threads.borrow().indices();
+            let slots: Vec<usize> = self.threads.borrow().iter().map(|(slot, _)| slot).collect();
             if slots.is_empty() {
                 break;
             }
