@@ -399,11 +399,12 @@ impl Builder {
         runtime.shared.spawn(self.into_options(), f)
     }
 
-    fn into_options(self) -> SpawnOptions {
+    pub(crate) fn into_options(self) -> SpawnOptions {
         SpawnOptions {
             name: self.name,
             stack_size: self.stack_size,
             colocate: self.colocate,
+            os_thread: false,
         }
     }
 }

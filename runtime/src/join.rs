@@ -129,7 +129,11 @@ impl<T> Completer<T> {
     /// micro-thread's locals, and delivers the outcome to the join handle.
     /// A micro-thread cancelled before it started drops `f` without running
     /// it.
-    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+    ///
+    /// Returns whether `f` panicked (a cancellation does not count). By
+    /// then this side holds nothing of the result any more: if the handle
+    /// was gone, the result has been dropped here.
+    pub(crate) fn run(mut self, f: impl FnOnce() -> T) -> bool {
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
             if task::is_cancelled() {
                 drop(f);
@@ -138,8 +142,11 @@ impl<T> Completer<T> {
             f()
         }));
         crate::local::close_current();
+        let panicked = matches!(&result, Err(payload) if !payload.is::<Cancelled>());
         let state = self.state.take().expect("completed once");
         deliver(&state, result);
+        drop(state);
+        panicked
     }
 }
 

@@ -25,6 +25,9 @@
 //! threads, and a runtime in [thread mode](RuntimeBuilder::thread_mode) makes
 //! `spawn` start OS threads: one flag compares the two models.
 //!
+//! [`scope`] spawns micro-threads that borrow the caller's locals and waits
+//! for all of them, as `std::thread::scope` does for threads.
+//!
 //! # Examples
 //!
 //! ```
@@ -56,6 +59,7 @@ mod local;
 mod park;
 mod reactor;
 mod scheduler;
+mod scope;
 mod signal;
 mod stack;
 mod sys;
@@ -75,6 +79,7 @@ pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};
 pub use reactor::Source;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 
 use coroutine::Suspend;
 use task::Wake;

@@ -24,7 +24,7 @@ use polling::Poller;
 use crate::builder::Config;
 use crate::context;
 use crate::coroutine::{MicroThread, Unstarted};
-use crate::join::{self, JoinHandle};
+use crate::join::{self, Completer, JoinHandle};
 use crate::stack::StackPool;
 use crate::sys;
 use crate::task::Task;
@@ -49,6 +49,10 @@ pub(crate) struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     /// Place it on the spawning worker (see `Builder::colocate`).
     pub(crate) colocate: bool,
+    /// Start an OS thread, as thread mode does, even if the runtime is not
+    /// in thread mode (the children of a scope whose caller blocks a
+    /// worker, see `scope.rs`).
+    pub(crate) os_thread: bool,
 }
 
 /// The part of a worker that other threads reach.
@@ -232,13 +236,35 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.config.thread_mode {
+        self.spawn_with(options, move |completer| {
+            move || {
+                completer.run(f);
+            }
+        })
+    }
+
+    /// Spawns a micro-thread (an OS thread in thread mode or with
+    /// `options.os_thread`) whose body is what `make` builds around the
+    /// completer of the returned handle; the body must hand its outcome to
+    /// that completer (`Completer::run`).
+    ///
+    /// `make` is called once everything the spawn can fail on before the
+    /// body exists is done (the stack is allocated); if spawning fails,
+    /// `make`, or the body it made, is dropped before this returns. Once
+    /// spawned, the body is either called once or dropped uncalled (its
+    /// runtime shut down before it started), on whichever thread gets to it.
+    pub(crate) fn spawn_with<T, M, B>(self: &Arc<Self>, options: SpawnOptions, make: M) -> io::Result<JoinHandle<T>>
+    where
+        M: FnOnce(Completer<T>) -> B,
+        B: FnOnce() + Send + 'static,
+    {
+        if self.config.thread_mode || options.os_thread {
             let task = Arc::new(Task::new(
                 self.next_ids(1),
                 options.name.map(String::into_boxed_str),
                 Arc::clone(self),
             ));
-            return self.spawn_thread(task, options.stack_size, f);
+            return self.spawn_thread(task, options.stack_size, make);
         }
         let (id, stack) = context::with_worker(|local| match local {
             Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
@@ -250,20 +276,20 @@ impl Shared {
         task.stack_size = stack.size();
         let task = Arc::new(task);
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::prepare(stack, move || completer.run(f));
+        let thread = MicroThread::prepare(stack, make(completer));
         self.submit(Pending { task, thread }, options.colocate);
         Ok(handle)
     }
 
-    fn spawn_thread<F, T>(
+    fn spawn_thread<T, M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,
-        f: F,
+        make: M,
     ) -> io::Result<JoinHandle<T>>
     where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
+        M: FnOnce(Completer<T>) -> B,
+        B: FnOnce() + Send + 'static,
     {
         self.room_for_a_thread()?;
         let mut builder = std::thread::Builder::new();
@@ -274,6 +300,7 @@ impl Shared {
             builder = builder.stack_size(size);
         }
         let (mut handle, completer) = join::pair(Arc::clone(&task));
+        let body = make(completer);
         let runtime = Arc::clone(self);
         let counted = ThreadCounted::new(Arc::clone(self));
         let thread = builder.spawn(move || {
@@ -281,7 +308,7 @@ impl Shared {
             context::set_thread_runtime(Some(runtime));
             // Where `JoinHandle::cancel`'s flag is looked for when it parks.
             context::set_thread_task(task);
-            completer.run(f);
+            body();
         })?;
         // Before the handle is returned, so every `cancel` can wake it.
         handle.set_thread(thread.thread().clone());

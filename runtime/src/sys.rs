@@ -100,10 +100,13 @@ pub(crate) fn max_map_count() -> Option<u64> {
 
 /// How many memory mappings this process has now (the lines of
 /// `/proc/self/maps`), if the platform says.
+///
+/// The buffer is on the heap: a micro-thread can get here (a spawn that
+/// starts an OS thread), and its whole stack may be 64 KiB.
 pub(crate) fn mapping_count() -> Option<u64> {
     use std::io::Read;
     let mut maps = std::fs::File::open("/proc/self/maps").ok()?;
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut lines = 0u64;
     loop {
         match maps.read(&mut buf) {

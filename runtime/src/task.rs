@@ -218,6 +218,93 @@ pub(crate) fn park(deadline: Option<Instant>) -> Wake {
     })
 }
 
+/// A wait that neither cancellation nor an unwinding caller can cut short,
+/// for a caller that must not go on until some condition holds whatever
+/// happens (a scope waiting for the micro-threads that borrow from its
+/// caller's stack).
+///
+/// A micro-thread parks as usual, except that the park is not a
+/// cancellation point: a [`JoinHandle::cancel`](crate::JoinHandle::cancel)
+/// or its runtime's shutdown only wakes it (spuriously, as far as the wait
+/// is concerned) and it parks again; it is left to the caller to honour the
+/// cancellation once the wait is over. A micro-thread that is unwinding
+/// cannot park (see [`unwinding_or_cancel`]), so it blocks its worker's OS
+/// thread instead, as the sync primitives' waits that cannot fail do. An OS
+/// thread blocks.
+///
+/// Made by the caller, which shares its [`unparker`](Self::unparker) with
+/// whoever will end the wait, and parks with [`park`](Self::park) in a loop
+/// that re-checks its condition (wake-ups may be spurious).
+pub(crate) struct UncancellableWait {
+    unparker: Unparker,
+    /// The caller is a micro-thread that suspends (otherwise it blocks its
+    /// OS thread).
+    suspends: bool,
+    /// The caller blocks the OS thread of a worker: work queued on that
+    /// worker does not run while it waits.
+    blocks_worker: bool,
+}
+
+impl UncancellableWait {
+    /// A wait for the caller.
+    pub(crate) fn new() -> UncancellableWait {
+        let (on_worker, in_task) = context::with_worker(|local| (local.is_some(), local.is_some_and(|l| l.in_task())));
+        let suspends = in_task && !std::thread::panicking();
+        let unparker = if suspends {
+            Unparker::current()
+        } else {
+            Unparker::Thread(std::thread::current())
+        };
+        UncancellableWait {
+            unparker,
+            suspends,
+            blocks_worker: on_worker && !suspends,
+        }
+    }
+
+    /// Wakes the waiter (or makes its next `park` return at once).
+    pub(crate) fn unparker(&self) -> &Unparker {
+        &self.unparker
+    }
+
+    /// Whether waiting blocks a worker's OS thread, so that micro-threads
+    /// queued on that worker would not run until the wait ends.
+    pub(crate) fn blocks_worker(&self) -> bool {
+        self.blocks_worker
+    }
+
+    /// Parks until unparked, or spuriously. Called only by the micro-thread
+    /// or thread that made the wait.
+    pub(crate) fn park(&self) {
+        if self.suspends {
+            context::with_worker(|local| {
+                local
+                    .expect("an uncancellable wait suspends the micro-thread that made it")
+                    .park_uncancellable()
+            });
+            return;
+        }
+        context::with_thread_task(|task| match task {
+            // A thread-mode thread shows as parked, as in `park_thread`.
+            Some(task) => {
+                task.thread_parked.store(true, Ordering::Release);
+                std::thread::park();
+                task.thread_parked.store(false, Ordering::Release);
+            }
+            None => std::thread::park(),
+        });
+    }
+}
+
+/// A cancellation point for whatever the caller is: a cancelled micro-thread
+/// or thread-mode thread unwinds here (unless it is unwinding already).
+/// Nothing elsewhere.
+pub(crate) fn cancellation_point() {
+    if is_cancelled() {
+        unwinding_or_cancel();
+    }
+}
+
 /// Whether the caller, a micro-thread or a thread-mode thread, has been
 /// cancelled. False on other OS threads.
 pub(crate) fn is_cancelled() -> bool {

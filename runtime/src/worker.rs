@@ -320,6 +320,28 @@ impl Local {
         if fired { Wake::TimedOut } else { Wake::Notified }
     }
 
+    /// Parks the running micro-thread until its token is set, like `park`
+    /// without a deadline, but not as a cancellation point: see
+    /// [`UncancellableWait`](crate::task::UncancellableWait).
+    ///
+    /// # Panics
+    ///
+    /// If the micro-thread is unwinding: suspended mid-unwind, it would
+    /// leave its worker thread "panicking" for every other micro-thread.
+    pub(crate) fn park_uncancellable(&self) {
+        assert!(
+            !std::thread::panicking(),
+            "dhaga: a micro-thread that is unwinding cannot park"
+        );
+        let notified = self
+            .running
+            .with_task(Task::take_token)
+            .expect("park is called from a micro-thread");
+        if !notified {
+            self.running.suspend(Suspend::Park);
+        }
+    }
+
     fn next_runnable(&self) -> Option<Runnable> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
@@ -599,8 +621,15 @@ impl Local {
 
     /// Unwinds every micro-thread of this worker, running their destructors,
     /// then drops whatever is still queued.
+    ///
+    /// Micro-threads that never started are dropped at the start of every
+    /// round, not only at the end: a micro-thread may wait for them to be
+    /// gone without being interrupted by its cancellation (a scope waits for
+    /// its children), so it keeps suspending, and the rounds end only once
+    /// what it waits for has been dropped, here or by another worker.
     fn shutdown(&self) {
         loop {
+            self.shared.drain_pending();
             let slots: Vec<usize> = self.threads.borrow().iter().map(|(slot, _)| slot).collect();
             if slots.is_empty() {
                 break;
@@ -613,7 +642,9 @@ impl Local {
                     // a late `unpark` once it has finished.
                     task.claim();
                     // A cancelled micro-thread unwinds from its park and never
-                    // suspends again, so this runs it to its end.
+                    // suspends again, so this runs it to its end; except one
+                    // in a wait that cancellation does not cut short, which
+                    // is resumed again next round until that wait ends.
                     self.resume(task, slot);
                 }
             }

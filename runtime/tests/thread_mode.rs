@@ -256,6 +256,21 @@ fn thread_mode_spawn_starts_an_os_thread_each() {
     });
 }
 
+/// A micro-thread may start an OS thread (`block_on` of a thread-mode
+/// runtime runs `f` on one): the spawn must fit in its 64 KiB stack. (A
+/// regression test: counting the process's mappings before the spawn read
+/// `/proc/self/maps` into a 64 KiB buffer on the stack, and overflowed it.)
+#[test]
+fn a_micro_thread_can_block_on_a_thread_mode_runtime() {
+    util::within_limit(|| {
+        let rt = Arc::new(threads());
+        let inner = Arc::clone(&rt);
+        let micro = micro();
+        let in_micro = micro.block_on(move || inner.block_on(in_micro_thread));
+        assert!(!in_micro, "f ran on an OS thread of its own");
+    });
+}
+
 /// At `vm.max_map_count`, thread mode's `spawn` returns an error naming the
 /// limit instead of letting the process die: std maps each new thread's
 /// signal stack inside that thread and aborts the process when it cannot.
