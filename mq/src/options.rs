@@ -79,6 +79,18 @@ pub(crate) struct Options {
     /// `ZMQ_ZAP_ENFORCE_DOMAIN`: a handshake that must ask ZAP and finds no
     /// handler refuses the peer (by default CURVE and NULL admit it).
     pub(crate) zap_enforce_domain: bool,
+    /// `ZMQ_METADATA`: application properties (`X-` names) sent in the
+    /// handshake, in the order set.
+    pub(crate) metadata: Vec<(String, Bytes)>,
+    /// `ZMQ_PROBE_ROUTER`: a REQ, DEALER or ROUTER sends an empty message
+    /// first on every new connection.
+    pub(crate) probe_router: bool,
+    /// `ZMQ_XPUB_WELCOME_MSG`: what an XPUB sends first to each new
+    /// subscriber.
+    pub(crate) xpub_welcome_msg: Option<Bytes>,
+    /// `ZMQ_CONNECT_ROUTING_ID`: the routing id a ROUTER gives the peer of
+    /// its next `connect`, taken by that call.
+    pub(crate) connect_routing_id: Option<Bytes>,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -188,6 +200,10 @@ impl Default for Options {
             plain_password: Password::default(),
             zap_domain: Bytes::new(),
             zap_enforce_domain: false,
+            metadata: Vec::new(),
+            probe_router: false,
+            xpub_welcome_msg: None,
+            connect_routing_id: None,
         }
     }
 }

@@ -268,7 +268,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
             );
         }
     };
-    let mut handshake = Handshake::new(core.socket_type, identity, security);
+    let mut handshake = Handshake::new(core.socket_type, identity, security).with_properties(options.metadata.clone());
     let address = stream.peer_address();
     let peer = loop {
         if let Some(deadline) = deadline {

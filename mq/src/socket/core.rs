@@ -140,6 +140,9 @@ pub(crate) struct Pipe {
     /// The pipe's connection ended for good; it lingers until `inbound` is
     /// read, then goes.
     finished: bool,
+    /// The routing id a ROUTER gives this pipe's peer whatever the peer
+    /// announces (`ZMQ_CONNECT_ROUTING_ID` at `connect`).
+    assigned_id: Option<Bytes>,
 }
 
 /// What a reader (or `inproc` pump) hands to [`Core::deliver`].
@@ -277,6 +280,7 @@ impl Core {
                 connected: false,
                 persistent,
                 finished: false,
+                assigned_id: None,
             },
         );
         if persistent {
@@ -287,14 +291,25 @@ impl Core {
         (id, outbox)
     }
 
+    /// Gives the peer of `pipe` the routing id `id`, whatever it announces
+    /// (a ROUTER's `ZMQ_CONNECT_ROUTING_ID`).
+    pub(crate) fn assign_routing_id(&self, pipe: PipeId, id: Bytes) {
+        if let Some(entry) = self.lock().pipes.get_mut(&pipe) {
+            entry.assigned_id = Some(id);
+        }
+    }
+
     /// A peer completed its handshake on `pipe`. Refuses it if the pattern
     /// cannot take another peer (PAIR) or its routing id is taken (ROUTER).
+    /// Queues what the new peer gets first: the probe of
+    /// `ZMQ_PROBE_ROUTER`, an XPUB's welcome message.
     pub(crate) fn attach(
         &self,
         pipe: PipeId,
         identity: Option<Bytes>,
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
+        let first = self.first_message();
         let mut state = self.lock();
         match state.pipes.get(&pipe) {
             None => return Err("the pipe is gone"),
@@ -308,7 +323,8 @@ impl Core {
             return Err("a PAIR socket takes one peer and has one");
         }
         let routing_id = if self.socket_type == SocketType::Router {
-            let id = match identity.filter(|id| !id.is_empty()) {
+            let assigned = state.pipes.get(&pipe).and_then(|p| p.assigned_id.clone());
+            let id = match assigned.or(identity.filter(|id| !id.is_empty())) {
                 Some(id) if state.routing.contains_key(&id) => return Err("the peer's routing id is already in use"),
                 Some(id) => id,
                 None => state.generate_routing_id(),
@@ -325,6 +341,9 @@ impl Core {
         entry.routing_id = routing_id;
         entry.stream = stream;
         entry.outbox.restart();
+        if let Some(first) = first {
+            entry.outbox.push_first(first);
+        }
         if let Pattern::Subscriber(subscriber) = &fields.pattern {
             // Under the lock that subscription changes take: the new peer
             // gets every subscription exactly once.
@@ -336,6 +355,21 @@ impl Core {
         drop(state);
         self.writable.notify_all();
         Ok(())
+    }
+
+    /// What a new peer gets before anything else, if anything: an empty
+    /// message from a REQ, DEALER or ROUTER with `ZMQ_PROBE_ROUTER` (so that
+    /// a ROUTER peer learns its routing id at once), an XPUB's welcome
+    /// message.
+    fn first_message(&self) -> Option<Msg> {
+        let options = self.options();
+        match self.socket_type {
+            SocketType::Req | SocketType::Dealer | SocketType::Router if options.probe_router => {
+                Some(Msg::from(Bytes::new()))
+            }
+            SocketType::XPub => options.xpub_welcome_msg.clone().map(Msg::from),
+            _ => None,
+        }
     }
 
     /// The connection on `pipe` ended. A persistent pipe waits for the next

@@ -4,6 +4,7 @@ pub(crate) mod connection;
 pub(crate) mod core;
 mod heartbeat;
 mod pattern;
+mod peer_options;
 pub(crate) mod pipe;
 pub(crate) mod pubsub;
 mod rep;
@@ -189,6 +190,10 @@ impl Socket {
             self.check_security()?;
         }
         let (pipe, _) = self.core.add_pipe(true);
+        let assigned = self.core.options().connect_routing_id.take();
+        if let Some(id) = assigned.filter(|_| self.core.socket_type == SocketType::Router) {
+            self.core.assign_routing_id(pipe, id);
+        }
         match &endpoint {
             Endpoint::Inproc(name) => {
                 if let Err(e) = self.core.context.inproc().connect(name, &self.core, pipe) {

@@ -99,6 +99,14 @@ impl Outbox {
         true
     }
 
+    /// Queues `msg` ahead of everything queued, high-water mark or not: what
+    /// a new connection sends first (`ZMQ_PROBE_ROUTER`'s empty message,
+    /// `ZMQ_XPUB_WELCOME_MSG`).
+    pub(crate) fn push_first(&self, msg: Msg) {
+        self.lock().msgs.push_front(msg);
+        self.data.notify_one();
+    }
+
     /// How many more messages fit now (none once the socket closed: a send
     /// fails at once then).
     pub(crate) fn room(&self) -> usize {

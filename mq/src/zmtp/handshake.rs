@@ -63,13 +63,16 @@ pub(crate) struct PeerInfo {
     pub(crate) zap_metadata: Metadata,
 }
 
-/// Our READY properties: `Socket-Type`, and `Identity` if we have one.
-fn our_metadata(ours: SocketType, identity: Option<&Bytes>) -> Metadata {
+/// Our READY properties: `Socket-Type`, `Identity` if we have one, then the
+/// application's own (`ZMQ_METADATA`).
+fn our_metadata(ours: SocketType, identity: Option<&Bytes>, extra: &[(String, Bytes)]) -> Metadata {
     let mut metadata = Metadata::new().with(SOCKET_TYPE, ours.name());
     if let Some(identity) = identity {
         metadata = metadata.with(IDENTITY, identity);
     }
-    metadata
+    extra
+        .iter()
+        .fold(metadata, |metadata, (name, value)| metadata.with(name, value))
 }
 
 /// The security a connection's handshake runs with, from its socket's options.
@@ -201,6 +204,9 @@ pub(crate) struct Handshake {
     ours: SocketType,
     /// The identity announced in our READY, if any.
     identity: Option<Bytes>,
+    /// The application's own properties (`ZMQ_METADATA`), announced after
+    /// `Socket-Type` and `Identity`.
+    extra: Vec<(String, Bytes)>,
     /// Our security mechanism and keys.
     security: Security,
     /// Bytes queued for the peer and not yet taken by `output`: at most a greeting, a READY (or
@@ -251,6 +257,7 @@ impl Handshake {
         Handshake {
             ours,
             identity,
+            extra: Vec::new(),
             security,
             pending: BytesMut::from(&greeting[..]),
             greeting: [0; GREETING_LEN],
@@ -455,9 +462,16 @@ impl Handshake {
         State::Zap(after)
     }
 
+    /// Announces the application's properties (`ZMQ_METADATA`: names that
+    /// start with `X-`, checked by the caller) in our READY too.
+    pub(crate) fn with_properties(mut self, properties: Vec<(String, Bytes)>) -> Handshake {
+        self.extra = properties;
+        self
+    }
+
     /// Our READY properties.
     fn our_metadata(&self) -> Metadata {
-        our_metadata(self.ours, self.identity.as_ref())
+        our_metadata(self.ours, self.identity.as_ref(), &self.extra)
     }
 
     /// Takes the next command from `input` once it has arrived whole, as its name and data.
@@ -562,7 +576,7 @@ impl Handshake {
             (State::CurveClient(client), b"WELCOME") => {
                 let ours = {
                     let mut out = BytesMut::new();
-                    our_metadata(self.ours, self.identity.as_ref()).encode(&mut out);
+                    our_metadata(self.ours, self.identity.as_ref(), &self.extra).encode(&mut out);
                     out
                 };
                 client.on_welcome(&data, &ours, &mut self.pending)

@@ -1,0 +1,176 @@
+//! Options whose effect a peer sees, against the real libzmq (in this
+//! process, through the `zmq` crate): `ZMQ_METADATA`, `ZMQ_PROBE_ROUTER`,
+//! `ZMQ_XPUB_WELCOME_MSG` and `ZMQ_CONNECT_ROUTING_ID`, each set on dhaga's
+//! side and, where libzmq's crate can set it, on libzmq's, read on the
+//! other.
+
+mod interop;
+
+use bytes::Bytes;
+use dhaga_mq::{Error, SocketType};
+use interop::{TIMEOUT, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket, msg, within_limit};
+
+/// Receives a whole message on a libzmq socket, failing on its timeout.
+#[track_caller]
+fn libzmq_recv(socket: &zmq::Socket, what: &str) -> Vec<Vec<u8>> {
+    socket
+        .recv_multipart(0)
+        .unwrap_or_else(|e| panic!("{what}: libzmq recv (timeout {TIMEOUT:?}): {e}"))
+}
+
+/// A libzmq socket of `kind` bound to a free loopback port, and its endpoint.
+fn libzmq_bound(ctx: &zmq::Context, kind: zmq::SocketType) -> (zmq::Socket, String) {
+    let socket = libzmq_socket(ctx, kind);
+    socket.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    (socket, endpoint)
+}
+
+#[test]
+fn metadata_reaches_libzmq_and_comes_back_from_it() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let (rep, endpoint) = libzmq_bound(&ctx, zmq::REP);
+        let req = dhaga_socket(SocketType::Req);
+        req.set_metadata("X-Region:eu-west").unwrap();
+        req.set_metadata("X-Shard:7").unwrap();
+        req.set_metadata("X-Region:us-east").unwrap(); // replaces
+        assert_eq!(req.metadata().len(), 2);
+        req.connect(&endpoint).unwrap();
+        dhaga_send(&req, msg(&[Bytes::from_static(b"Hello")]), "the request");
+
+        let mut request = zmq::Message::new();
+        rep.recv(&mut request, 0).expect("libzmq receives the request");
+        assert_eq!(request.gets("X-Region"), Some("us-east"));
+        let mut request_again = request;
+        assert_eq!(request_again.gets("X-Shard"), Some("7"));
+        rep.send("World", 0).unwrap();
+        assert_frames(dhaga_recv(&req, "the reply").frames(), &[b"World"], "the reply");
+    });
+}
+
+#[test]
+fn metadata_refuses_what_libzmq_refuses() {
+    let socket = dhaga_socket(SocketType::Dealer);
+    // libzmq's own list of bad properties (its test_app_meta).
+    let too_long = format!("X-{}:value", "k".repeat(254));
+    for bad in [
+        ":",
+        "key:",
+        ":value",
+        "keyvalue",
+        "",
+        "Region:eu",
+        "X-Region:",
+        too_long.as_str(),
+    ] {
+        assert!(
+            matches!(
+                socket.set_metadata(bad),
+                Err(Error::InvalidOption { option: "metadata", .. })
+            ),
+            "{bad:?} was accepted"
+        );
+    }
+    assert!(socket.metadata().is_empty());
+    socket.set_metadata(&format!("X-{}:value", "k".repeat(253))).unwrap();
+}
+
+#[test]
+fn a_probing_dealer_and_router_announce_themselves_to_a_libzmq_router() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        for dhaga_type in [SocketType::Dealer, SocketType::Req, SocketType::Router] {
+            let (router, endpoint) = libzmq_bound(&ctx, zmq::ROUTER);
+            let prober = dhaga_socket(dhaga_type);
+            prober.set_probe_router(true);
+            assert!(prober.probe_router());
+            prober.connect(&endpoint).unwrap();
+            // Nothing sent by the application: the probe arrives by itself.
+            let probe = libzmq_recv(&router, &format!("{dhaga_type}'s probe"));
+            assert_eq!(probe.len(), 2, "{dhaga_type}: [routing id, empty]: {probe:?}");
+            assert!(probe[1].is_empty(), "{dhaga_type}: {probe:?}");
+            // The probe does not disturb the pattern: a round trip follows,
+            // from the id the probe announced.
+            match dhaga_type {
+                SocketType::Req => {
+                    dhaga_send(&prober, msg(&[Bytes::from_static(b"ask")]), "REQ's request");
+                    let request = libzmq_recv(&router, "REQ's request");
+                    assert_eq!(request, [probe[0].clone(), Vec::new(), b"ask".to_vec()]);
+                    router.send_multipart([&probe[0][..], b"", b"answer"], 0).unwrap();
+                    assert_frames(dhaga_recv(&prober, "REQ's reply").frames(), &[b"answer"], "REQ's reply");
+                }
+                _ => {
+                    router.send_multipart([&probe[0][..], b"routed"], 0).unwrap();
+                    let got = dhaga_recv(&prober, &format!("{dhaga_type}: the routed message"));
+                    let frames = got.frames();
+                    // A ROUTER receives it after the libzmq ROUTER's id.
+                    assert_frames(&frames[frames.len() - 1..], &[b"routed"], &format!("{dhaga_type}"));
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_probing_libzmq_dealer_announces_itself_to_a_dhaga_router() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let router = dhaga_socket(SocketType::Router);
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let dealer = libzmq_socket(&ctx, zmq::DEALER);
+        dealer.set_probe_router(true).unwrap();
+        dealer.set_identity(b"prober").unwrap();
+        dealer.connect(&router.last_endpoint().unwrap()).unwrap();
+        let probe = dhaga_recv(&router, "libzmq's probe");
+        assert_frames(probe.frames(), &[&b"prober"[..], b""], "libzmq's probe");
+    });
+}
+
+#[test]
+fn a_libzmq_subscriber_gets_the_welcome_message_first() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let xpub = dhaga_socket(SocketType::XPub);
+        xpub.set_xpub_welcome_msg(Some(Bytes::from_static(b"Welcome")));
+        xpub.bind("tcp://127.0.0.1:*").unwrap();
+        let sub = libzmq_socket(&ctx, zmq::SUB);
+        sub.set_subscribe(b"W").unwrap();
+        sub.connect(&xpub.last_endpoint().unwrap()).unwrap();
+        assert_eq!(libzmq_recv(&sub, "the welcome message"), [b"Welcome".to_vec()]);
+        // The XPUB receives the subscription as usual.
+        assert_frames(
+            dhaga_recv(&xpub, "the subscription").frames(),
+            &[b"\x01W"],
+            "subscription",
+        );
+    });
+}
+
+#[test]
+fn a_router_names_the_peer_of_its_next_connect() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        // The peer announces a routing id of its own; the name the ROUTER
+        // chose for its connect wins.
+        let dealer = libzmq_socket(&ctx, zmq::DEALER);
+        dealer.set_identity(b"announced").unwrap();
+        dealer.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = dealer.get_last_endpoint().unwrap().unwrap();
+        let router = dhaga_socket(SocketType::Router);
+        assert!(router.set_connect_routing_id(Bytes::new()).is_err());
+        assert!(router.set_connect_routing_id(&b"\0reserved"[..]).is_err());
+        router.set_connect_routing_id(&b"server-1"[..]).unwrap();
+        router.connect(&endpoint).unwrap();
+
+        dealer.send("hello", 0).unwrap();
+        let got = dhaga_recv(&router, "the DEALER's message");
+        assert_frames(got.frames(), &[&b"server-1"[..], b"hello"], "the message from server-1");
+        dhaga_send(
+            &router,
+            msg(&[Bytes::from_static(b"server-1"), Bytes::from_static(b"hi")]),
+            "to server-1",
+        );
+        assert_eq!(libzmq_recv(&dealer, "the reply to server-1"), [b"hi".to_vec()]);
+    });
+}
