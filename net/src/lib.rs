@@ -27,16 +27,18 @@
 //! its OS thread:
 //!
 //! - **Text** — `"host:port"` as `&str` or `String`, `(host, port)` with a
-//!   `&str` or `String` host, or a reference to one of these: a numeric
-//!   address is parsed in place; a name is looked up on the blocking pool,
-//!   parking only the calling micro-thread.
+//!   `&str` or `String` host, or a reference to one of these up to three
+//!   deep (`&&String`, as generic code passing a borrowed address on makes
+//!   it): a numeric address is parsed in place; a name is looked up on the
+//!   blocking pool, parking only the calling micro-thread.
 //! - **Numbers** — `SocketAddr`, `SocketAddrV4`/`V6`, `(IpAddr, u16)` and
 //!   the like, `&[SocketAddr]`: nothing to look up, nothing blocks.
 //! - **Any other type implementing the trait** (of another crate or of the
-//!   program): its `to_socket_addrs` runs in place, on the worker. If it
-//!   looks a name up, the worker and its other micro-threads wait for that
-//!   lookup, as they would in `may`. Resolve such names with [`lookup_host`]
-//!   on their text, then pass the addresses.
+//!   program), and text under more than three references: its
+//!   `to_socket_addrs` runs in place, on the worker. If it looks a name up,
+//!   the worker and its other micro-threads wait for that lookup, as they
+//!   would in `may`. Resolve such names with [`lookup_host`] on their text,
+//!   then pass the addresses.
 //!
 //! Why not always on the blocking pool: a generic `A: ToSocketAddrs` may be
 //! a borrow that is neither `Send` nor `Sync`, so its `to_socket_addrs`
