@@ -51,12 +51,17 @@
 //! Every socket type has std's descriptor conversions: [`AsFd`],
 //! [`AsRawFd`], [`FromRawFd`], [`IntoRawFd`], `From<OwnedFd>`, `Into<OwnedFd>`
 //! and `From` its std counterpart (as [`TcpStream::from_std`] does). A
-//! descriptor coming in is switched to non-blocking mode, as dhaga needs;
-//! one going out is removed from the reactor first, is not closed, and is
-//! handed over in the mode the socket showed: blocking, as a std socket
-//! expects, unless `set_nonblocking(true)` was called on it. While clones
-//! made by `try_clone` live it stays non-blocking, since the mode is one
-//! flag shared by all of them and they still rely on it.
+//! descriptor coming in is switched to non-blocking mode, as dhaga needs.
+//! One going out (`IntoRawFd`, `Into<OwnedFd>`) is removed from the reactor
+//! first, is not closed, and stays in non-blocking mode, as tokio and
+//! async-io hand theirs out: call `set_nonblocking(false)` on the std
+//! socket if you need blocking mode. The mode is one flag of the open
+//! socket, shared by every duplicate of the descriptor, and another dhaga
+//! socket may still use one — a `try_clone` clone, or a socket made from a
+//! `dup` (std's `try_clone` with `From` each copy, `try_clone_to_owned`,
+//! `FromRawFd` of a `dup(2)`) — whose calls would block its worker in
+//! blocking mode. `into_std` does switch to blocking mode, refusing while
+//! `try_clone` clones live; it cannot see other duplicates.
 //!
 //! [`AsFd`]: std::os::fd::AsFd
 //! [`AsRawFd`]: std::os::fd::AsRawFd

@@ -1,9 +1,9 @@
 //! What lets code written for std port unchanged: std's descriptor traits
 //! and conversions on every socket type (out to a raw descriptor or an
-//! `OwnedFd` and back in, std sockets converted in, the blocking mode a
-//! descriptor leaves in), generic code over std's `ToSocketAddrs`,
-//! `lookup_host`, and `Read`/`Write` of the runtime's `Source` over any
-//! descriptor (a pipe).
+//! `OwnedFd` and back in, std sockets converted in, the non-blocking mode a
+//! descriptor leaves in, which other dhaga sockets over a `dup` of it rely
+//! on), generic code over std's `ToSocketAddrs`, `lookup_host`, and
+//! `Read`/`Write` of the runtime's `Source` over any descriptor (a pipe).
 //!
 //! Every runtime here has one worker: a call that blocked it instead of
 //! parking would keep the other side from ever running. Each such wait is
@@ -82,12 +82,12 @@ where
     stream
 }
 
-/// The blocking-mode checks of a descriptor handed out: blocking, as a std
-/// socket expects, and open.
-fn assert_handed_out_blocking(what: &str, fd: BorrowedFd<'_>) {
+/// A descriptor handed out stays non-blocking: another dhaga socket may
+/// share the flag (a clone, or one made from a `dup`).
+fn assert_handed_out_nonblocking(what: &str, fd: BorrowedFd<'_>) {
     assert!(
-        !is_nonblocking(fd),
-        "{what}: a descriptor handed out is back in blocking mode"
+        is_nonblocking(fd),
+        "{what}: a descriptor handed out stays in non-blocking mode"
     );
 }
 
@@ -111,16 +111,17 @@ fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
         // ...and removed by into_raw_fd: added again, it would fail (EEXIST).
         let fd = s.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("TcpStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("TcpStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let s = unsafe { TcpStream::from_raw_fd(fd) };
         assert!(is_nonblocking(s.as_fd()), "from_raw_fd makes it non-blocking");
         let s = stream_works(&rt, "the TcpStream from a raw fd", s, &mut peer);
         let owned = OwnedFd::from(s);
-        assert_handed_out_blocking("OwnedFd::from(TcpStream)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(TcpStream)", owned.as_fd());
         let s = stream_works(&rt, "the TcpStream from an OwnedFd", TcpStream::from(owned), &mut peer);
-        // And out to std, which then blocks as std does.
+        // And out to std, blocking once asked to, as the docs say.
         let mut std_s = std::net::TcpStream::from(OwnedFd::from(s));
+        std_s.set_nonblocking(false).unwrap();
         std_s.set_read_timeout(Some(util::PATIENCE)).unwrap();
         peer.write_all(b"to std").unwrap();
         let mut buf = [0u8; 6];
@@ -153,14 +154,16 @@ fn tcp_listener_round_trips_through_raw_fd_and_owned_fd() {
         let l = accept(l, "the TcpListener from std");
         let fd = l.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("TcpListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("TcpListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let l = accept(unsafe { TcpListener::from_raw_fd(fd) }, "the TcpListener from a raw fd");
         let owned = OwnedFd::from(l);
-        assert_handed_out_blocking("OwnedFd::from(TcpListener)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(TcpListener)", owned.as_fd());
         let l = accept(TcpListener::from(owned), "the TcpListener from an OwnedFd");
-        // Out to std: its accept blocks, and finds the connection.
+        // Out to std, blocking once asked to: its accept finds the
+        // connection.
         let std_l = std::net::TcpListener::from(OwnedFd::from(l));
+        std_l.set_nonblocking(false).unwrap();
         let c = std::net::TcpStream::connect(addr).unwrap();
         assert_eq!(std_l.accept().unwrap().1, c.local_addr().unwrap());
     });
@@ -192,13 +195,14 @@ fn udp_socket_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(socket, "the UdpSocket from std");
         let fd = socket.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UdpSocket::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UdpSocket::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let socket = recv(unsafe { UdpSocket::from_raw_fd(fd) }, "the UdpSocket from a raw fd");
         let owned = OwnedFd::from(socket);
-        assert_handed_out_blocking("OwnedFd::from(UdpSocket)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UdpSocket)", owned.as_fd());
         let socket = recv(UdpSocket::from(owned), "the UdpSocket from an OwnedFd");
         let std_socket = std::net::UdpSocket::from(OwnedFd::from(socket));
+        std_socket.set_nonblocking(false).unwrap();
         peer.send_to(b"std", addr).unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
@@ -215,7 +219,7 @@ fn unix_stream_round_trips_through_raw_fd_and_owned_fd() {
         let s = stream_works(&rt, "the UnixStream from std", s, &mut peer);
         let fd = s.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let s = stream_works(
             &rt,
@@ -224,7 +228,7 @@ fn unix_stream_round_trips_through_raw_fd_and_owned_fd() {
             &mut peer,
         );
         let owned = OwnedFd::from(s);
-        assert_handed_out_blocking("OwnedFd::from(UnixStream)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixStream)", owned.as_fd());
         let s = stream_works(
             &rt,
             "the UnixStream from an OwnedFd",
@@ -264,16 +268,17 @@ fn unix_listener_round_trips_through_raw_fd_and_owned_fd() {
         let l = accept(l, "the UnixListener from std");
         let fd = l.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let l = accept(
             unsafe { UnixListener::from_raw_fd(fd) },
             "the UnixListener from a raw fd",
         );
         let owned = OwnedFd::from(l);
-        assert_handed_out_blocking("OwnedFd::from(UnixListener)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixListener)", owned.as_fd());
         let l = accept(UnixListener::from(owned), "the UnixListener from an OwnedFd");
         let std_l = std::os::unix::net::UnixListener::from(OwnedFd::from(l));
+        std_l.set_nonblocking(false).unwrap();
         let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
         std_l.accept().expect("a blocking accept of the std listener");
     });
@@ -303,16 +308,17 @@ fn unix_datagram_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(socket, "the UnixDatagram from std");
         let fd = socket.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixDatagram::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixDatagram::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let socket = recv(
             unsafe { UnixDatagram::from_raw_fd(fd) },
             "the UnixDatagram from a raw fd",
         );
         let owned = OwnedFd::from(socket);
-        assert_handed_out_blocking("OwnedFd::from(UnixDatagram)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixDatagram)", owned.as_fd());
         let socket = recv(UnixDatagram::from(owned), "the UnixDatagram from an OwnedFd");
         let std_socket = std::os::unix::net::UnixDatagram::from(OwnedFd::from(socket));
+        std_socket.set_nonblocking(false).unwrap();
         peer.send(b"std").unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
@@ -320,41 +326,95 @@ fn unix_datagram_round_trips_through_raw_fd_and_owned_fd() {
 }
 
 #[test]
-fn a_handed_out_descriptor_keeps_the_mode_the_socket_showed() {
+fn a_handed_out_descriptor_stays_non_blocking_and_open() {
     util::within_limit(|| {
-        // set_nonblocking(true): it leaves non-blocking, as std's would.
-        let (a, _b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let owned = OwnedFd::from(a);
-        assert!(
-            is_nonblocking(owned.as_fd()),
-            "a socket set non-blocking leaves non-blocking"
-        );
+        // Whatever mode the socket showed.
+        for nonblocking in [false, true] {
+            let (a, _b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(nonblocking).unwrap();
+            let owned = OwnedFd::from(a);
+            assert_handed_out_nonblocking(&format!("after set_nonblocking({nonblocking})"), owned.as_fd());
+        }
 
-        // With a clone alive, it stays non-blocking: the clone, still
-        // dhaga's, shares the flag and must not block its worker.
+        // A clone, still dhaga's, shares the flag and keeps parking.
         let rt = one_worker();
         let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
         let a = UnixStream::from(a);
         let clone = a.try_clone().unwrap();
         let owned = OwnedFd::from(a);
-        assert!(
-            is_nonblocking(owned.as_fd()),
-            "while a try_clone clone lives, the descriptor stays non-blocking"
-        );
+        assert_handed_out_nonblocking("with a try_clone clone alive", owned.as_fd());
         let clone = stream_works(&rt, "the clone of a socket handed out", clone, &mut peer);
-        drop(clone);
-        drop(owned);
+        drop((clone, owned));
 
-        // The descriptor handed out is not closed: its std socket talks.
+        // The descriptor handed out is not closed: its std socket, switched
+        // to blocking mode as the docs say, talks.
         let (a, mut peer) = UnixStream::pair().unwrap();
         let fd = a.into_raw_fd();
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let mut a = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        a.set_nonblocking(false).unwrap();
+        assert!(!is_nonblocking(a.as_fd()), "set_nonblocking(false) on the std socket");
         a.write_all(b"open").unwrap();
         let mut buf = [0u8; 4];
         peer.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"open");
+    });
+}
+
+/// Two dhaga sockets over one open socket, through a duplicate of its
+/// descriptor made outside `try_clone` (which dhaga cannot count).
+type Dup = fn(std::os::unix::net::UnixStream) -> (UnixStream, UnixStream);
+
+/// A conversion that hands a socket's descriptor out.
+type Handout = fn(UnixStream) -> OwnedFd;
+
+#[test]
+fn a_socket_over_a_dup_of_a_handed_out_descriptor_keeps_parking() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let dups: [(&str, Dup); 3] = [
+            ("std's try_clone, then From each", |s| {
+                (UnixStream::from(s.try_clone().unwrap()), UnixStream::from(s))
+            }),
+            ("try_clone_to_owned, then From<OwnedFd>", |s| {
+                let dup = s.as_fd().try_clone_to_owned().unwrap();
+                (UnixStream::from(s), UnixStream::from(dup))
+            }),
+            ("FromRawFd of dup(2)", |s| {
+                // SAFETY: dup only reads the descriptor number; `s` keeps
+                // it open for the call.
+                let fd = unsafe { libc::dup(s.as_raw_fd()) };
+                assert!(fd >= 0, "dup: {}", io::Error::last_os_error());
+                // SAFETY: dup returned a new open descriptor that nothing
+                // else owns.
+                (UnixStream::from(s), unsafe { UnixStream::from_raw_fd(fd) })
+            }),
+        ];
+        let handouts: [(&str, Handout); 2] = [
+            ("OwnedFd::from", OwnedFd::from),
+            ("into_raw_fd", |s| {
+                // SAFETY: `into_raw_fd` gave the descriptor up: open, and owned
+                // by nothing else.
+                unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) }
+            }),
+        ];
+        for (dup_how, dup) in dups {
+            for (handout_how, handout) in handouts {
+                let what = format!("the socket left after {handout_how} of its {dup_how} twin");
+                let (s, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+                let (twin, kept) = dup(s);
+                // The kept socket waits once before, registered with the
+                // worker's poller, as one in use would be.
+                let kept = stream_works(&rt, &format!("{what}, before"), kept, &mut peer);
+                let owned = handout(twin);
+                assert_handed_out_nonblocking(&what, owned.as_fd());
+                assert!(is_nonblocking(kept.as_fd()), "{what}: still non-blocking");
+                // In blocking mode its read would block the one worker, and
+                // never park.
+                let kept = stream_works(&rt, &what, kept, &mut peer);
+                drop((kept, owned));
+            }
+        }
     });
 }
 
