@@ -3,7 +3,8 @@
 //! `OwnedFd` and back in, std sockets converted in, the non-blocking mode a
 //! descriptor leaves in, which other dhaga sockets over a `dup` of it rely
 //! on), generic code over std's `ToSocketAddrs`, `lookup_host`, and
-//! `Read`/`Write` of the runtime's `Source` over any descriptor (a pipe).
+//! `Read`/`Write` of the runtime's `Source` over any descriptor (a pipe),
+//! vectored calls with more buffers than one system call takes included.
 //!
 //! Every runtime here has one worker: a call that blocked it instead of
 //! parking would keep the other side from ever running. Each such wait is
@@ -632,5 +633,92 @@ fn source_writes_park_while_the_pipe_is_full() {
             got
         });
         assert!(got == expected, "the pipe carried every byte, in order");
+    });
+}
+
+/// The most buffers one `readv`/`writev` takes here (`IOV_MAX`).
+fn iov_max() -> usize {
+    // SAFETY: sysconf only reads a system setting.
+    let max = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
+    usize::try_from(max).unwrap_or_else(|_| panic!("sysconf(_SC_IOV_MAX): {}", io::Error::last_os_error()))
+}
+
+#[test]
+fn source_vectored_calls_take_at_most_iov_max_buffers_each() {
+    // More buffers than one readv/writev takes: passed all at once they
+    // would fail with EINVAL. Each call takes the first IOV_MAX, and the
+    // caller's loop (write_all, a read loop) carries on with the rest.
+    util::within_limit(|| {
+        const SLICES: usize = 2000;
+        let max = iov_max();
+        assert!(max < SLICES, "IOV_MAX is {max}: the test needs more buffers than that");
+
+        // One byte a buffer, on this OS thread: the empty pipe has room for
+        // all of them, so what a call moves is what it was given.
+        let (read, write) = pipe();
+        let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
+        let data = util::pattern(5, SLICES);
+        let ones: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+        let n = (&writer)
+            .write_vectored(&ones)
+            .expect("writev of more than IOV_MAX buffers");
+        assert_eq!(n, max, "one writev writes the first IOV_MAX buffers");
+        (&writer).write_all(&data[n..]).unwrap();
+        let mut got = vec![0u8; SLICES];
+        let mut bufs: Vec<IoSliceMut<'_>> = got.chunks_mut(1).map(IoSliceMut::new).collect();
+        let n = (&reader)
+            .read_vectored(&mut bufs)
+            .expect("readv of more than IOV_MAX buffers");
+        assert_eq!(n, max, "one readv fills the first IOV_MAX buffers");
+        drop(bufs);
+        (&reader).read_exact(&mut got[n..]).unwrap();
+        assert!(got == data, "the bytes came through in order");
+
+        // Many calls, in micro-threads on one worker: the writer's loop
+        // over 2000 buffers writes far more than the pipe holds, so it
+        // parks between short writes until the reader, filling 2000
+        // buffers a call, drains the pipe.
+        const SLICE: usize = 128;
+        let rt = one_worker();
+        let data = util::pattern(6, SLICES * SLICE);
+        let expected = data.clone();
+        let mut reading = None;
+        parks_until(
+            &rt,
+            "room in the pipe for 2000 buffers",
+            move || {
+                let writer = writer;
+                let mut slices: Vec<IoSlice<'_>> = data.chunks(SLICE).map(IoSlice::new).collect();
+                let mut slices = &mut slices[..];
+                while !slices.is_empty() {
+                    let n = (&writer).write_vectored(slices).expect("writev");
+                    assert!(n > 0, "a writev with room wrote nothing");
+                    IoSlice::advance_slices(&mut slices, n);
+                }
+            },
+            || {
+                reading = Some(util::start(&rt, Ctx::Micro, move || {
+                    let mut got = vec![0u8; SLICES * SLICE];
+                    let mut filled = 0;
+                    while filled < got.len() {
+                        let mut bufs: Vec<IoSliceMut<'_>> =
+                            got[filled..].chunks_mut(SLICE).map(IoSliceMut::new).collect();
+                        match (&reader).read_vectored(&mut bufs)? {
+                            0 => break,
+                            n => filled += n,
+                        }
+                    }
+                    got.truncate(filled);
+                    let end = (&reader).read(&mut [0u8; 1])?;
+                    io::Result::Ok((got, end))
+                }));
+            },
+        );
+        let (got, end) = reading
+            .expect("the reader was started")
+            .join_within("the reader micro-thread, reading 2000 buffers a call")
+            .expect("readv");
+        assert!(got == expected, "the pipe carried every byte, in order");
+        assert_eq!(end, 0, "then the end of the pipe");
     });
 }
