@@ -9,7 +9,10 @@
 //! Every runtime here has one worker: a call that blocked it instead of
 //! parking would keep the other side from ever running. Each such wait is
 //! checked as "the waiter parks" before the other side acts, so a blocked
-//! worker fails the test by name instead of hanging it.
+//! worker fails the test by name instead of hanging it. Every other wait
+//! has a deadline too ([`util::PATIENCE`]): a read timeout on a std socket,
+//! a bounded join of the thread that makes a call std cannot time out (a
+//! listener's `accept`).
 #![cfg(unix)]
 
 mod util;
@@ -22,7 +25,7 @@ use dhaga_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, U
 use dhaga_runtime::sync::bounded;
 use dhaga_runtime::{Runtime, Source, spawn};
 
-use util::{Ctx, JoinWithin, RecvWithin, TempDir};
+use util::{Ctx, JoinWithin, PATIENCE, RecvWithin, Task, TempDir};
 
 /// Whether `fd` is in non-blocking mode (`O_NONBLOCK`).
 fn is_nonblocking(fd: BorrowedFd<'_>) -> bool {
@@ -57,13 +60,55 @@ where
     waiter.join_within(&format!("the micro-thread to get {what}"))
 }
 
+/// `result`, or a failure naming `what` the call waited for: a read on a
+/// socket whose read timeout is [`PATIENCE`] gives up with `WouldBlock`.
+#[track_caller]
+fn waited<T>(what: &str, result: io::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("waited at most {PATIENCE:?} for {what}: {e}"))
+}
+
+/// Runs `call` — a std call that has no timeout of its own, such as a
+/// blocking listener's `accept` — on an OS thread; fails the test, naming
+/// `what`, if it has not returned within [`PATIENCE`] (the thread is left
+/// behind).
+#[track_caller]
+fn on_a_thread_within<T, F>(what: &str, call: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Task::os_thread(call).join_within(what)
+}
+
+/// The socket a test talks to from its own OS thread: its reads get a
+/// deadline.
+trait Peer: Read + Write {
+    /// Sets a read timeout of [`PATIENCE`], so that bytes that never come
+    /// fail the test instead of hanging it.
+    fn bound_reads(&self);
+}
+
+/// [`Peer`] for socket types with std's `set_read_timeout`.
+macro_rules! peer {
+    ($($t:ty),*) => {$(
+        impl Peer for $t {
+            fn bound_reads(&self) {
+                <$t>::set_read_timeout(self, Some(PATIENCE)).expect("set a read timeout");
+            }
+        }
+    )*};
+}
+
+peer!(std::net::TcpStream, std::os::unix::net::UnixStream, UnixStream);
+
 /// `stream` (on `rt`) parks on a read until `peer` (on this thread) writes,
 /// and the bytes arrive; then `stream` writes back. Returns `stream`.
 fn stream_works<S, P>(rt: &Runtime, what: &str, stream: S, peer: &mut P) -> S
 where
     S: Read + Write + Send + 'static,
-    P: Read + Write,
+    P: Peer,
 {
+    peer.bound_reads();
     let (mut stream, got) = parks_until(
         rt,
         &format!("bytes on {what}"),
@@ -78,7 +123,7 @@ where
     assert_eq!(&got.unwrap_or_else(|e| panic!("{what}: read: {e}")), b"hello", "{what}");
     stream.write_all(b"back").unwrap();
     let mut back = [0u8; 4];
-    peer.read_exact(&mut back).unwrap();
+    waited(&format!("the reply of {what}, on its peer"), peer.read_exact(&mut back));
     assert_eq!(&back, b"back", "{what}");
     stream
 }
@@ -103,7 +148,8 @@ fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
         let rt = one_worker();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (s, _) = on_a_thread_within("the std listener's accept of the peer's connection", move || l.accept())
+            .expect("accept the peer's connection");
         // A blocking std stream comes in non-blocking, and parks.
         let s = TcpStream::from(s);
         assert!(is_nonblocking(s.as_fd()), "From<std TcpStream> makes it non-blocking");
@@ -123,10 +169,10 @@ fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
         // And out to std, blocking once asked to, as the docs say.
         let mut std_s = std::net::TcpStream::from(OwnedFd::from(s));
         std_s.set_nonblocking(false).unwrap();
-        std_s.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        std_s.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.write_all(b"to std").unwrap();
         let mut buf = [0u8; 6];
-        std_s.read_exact(&mut buf).expect("a blocking read of the std stream");
+        waited("bytes on the std stream, in blocking mode", std_s.read_exact(&mut buf));
         assert_eq!(&buf, b"to std");
     });
 }
@@ -166,7 +212,8 @@ fn tcp_listener_round_trips_through_raw_fd_and_owned_fd() {
         let std_l = std::net::TcpListener::from(OwnedFd::from(l));
         std_l.set_nonblocking(false).unwrap();
         let c = std::net::TcpStream::connect(addr).unwrap();
-        assert_eq!(std_l.accept().unwrap().1, c.local_addr().unwrap());
+        let accepted = on_a_thread_within("the std listener's blocking accept", move || std_l.accept());
+        assert_eq!(accepted.unwrap().1, c.local_addr().unwrap());
     });
 }
 
@@ -204,9 +251,10 @@ fn udp_socket_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(UdpSocket::from(owned), "the UdpSocket from an OwnedFd");
         let std_socket = std::net::UdpSocket::from(OwnedFd::from(socket));
         std_socket.set_nonblocking(false).unwrap();
+        std_socket.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.send_to(b"std", addr).unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+        assert_eq!(waited("a datagram on the std socket", std_socket.recv(&mut buf)), 3);
     });
 }
 
@@ -281,7 +329,8 @@ fn unix_listener_round_trips_through_raw_fd_and_owned_fd() {
         let std_l = std::os::unix::net::UnixListener::from(OwnedFd::from(l));
         std_l.set_nonblocking(false).unwrap();
         let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
-        std_l.accept().expect("a blocking accept of the std listener");
+        on_a_thread_within("the std listener's blocking accept", move || std_l.accept())
+            .expect("a blocking accept of the std listener");
     });
 }
 
@@ -320,9 +369,10 @@ fn unix_datagram_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(UnixDatagram::from(owned), "the UnixDatagram from an OwnedFd");
         let std_socket = std::os::unix::net::UnixDatagram::from(OwnedFd::from(socket));
         std_socket.set_nonblocking(false).unwrap();
+        std_socket.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.send(b"std").unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+        assert_eq!(waited("a datagram on the std socket", std_socket.recv(&mut buf)), 3);
     });
 }
 
@@ -349,15 +399,16 @@ fn a_handed_out_descriptor_stays_non_blocking_and_open() {
 
         // The descriptor handed out is not closed: its std socket, switched
         // to blocking mode as the docs say, talks.
-        let (a, mut peer) = UnixStream::pair().unwrap();
+        let (a, peer) = UnixStream::pair().unwrap();
         let fd = a.into_raw_fd();
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let mut a = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
         a.set_nonblocking(false).unwrap();
         assert!(!is_nonblocking(a.as_fd()), "set_nonblocking(false) on the std socket");
         a.write_all(b"open").unwrap();
+        peer.bound_reads();
         let mut buf = [0u8; 4];
-        peer.read_exact(&mut buf).unwrap();
+        waited("the std socket's bytes, on its peer", (&peer).read_exact(&mut buf));
         assert_eq!(&buf, b"open");
     });
 }
@@ -480,14 +531,15 @@ fn generic_code_over_std_to_socket_addrs_binds_connects_and_sends() {
             assert_eq!(accepted, expected);
 
             let receiver = UdpSocket::bind(Loopback(0)).unwrap();
+            receiver.set_read_timeout(Some(PATIENCE)).unwrap();
             let to = receiver.local_addr().unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             assert_eq!(send_to(&sender, to).unwrap(), 7);
             assert_eq!(send_to(&sender, Loopback(to.port())).unwrap(), 7);
             assert_eq!(send_to(&sender, format!("localhost:{}", to.port())).unwrap(), 7);
             let mut buf = [0u8; 16];
-            for _ in 0..3 {
-                let (n, from) = receiver.recv_from(&mut buf).unwrap();
+            for i in 0..3 {
+                let (n, from) = waited(&format!("datagram {i} of 3"), receiver.recv_from(&mut buf));
                 assert_eq!((&buf[..n], from), (&b"generic"[..], sender.local_addr().unwrap()));
             }
         });
@@ -603,16 +655,20 @@ fn source_reads_a_pipe_parked_until_the_writer_writes() {
 #[test]
 fn source_writes_park_while_the_pipe_is_full() {
     // A writer and a reader micro-thread on one worker: the writer fills
-    // the pipe and must park for the reader to run and drain it.
+    // the pipe and must park (checked before the reader starts) for the
+    // reader to run and drain it.
     util::within_limit(|| {
         let rt = one_worker();
         const LEN: usize = 1 << 20;
         let data = util::pattern(3, LEN);
         let expected = data.clone();
-        let got = rt.block_on(move || {
-            let (read, write) = pipe();
-            let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
-            let writing = spawn(move || {
+        let (read, write) = pipe();
+        let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
+        let mut reading = None;
+        parks_until(
+            &rt,
+            "room in the full pipe",
+            move || {
                 let mut writer = writer;
                 let (head, tail) = data.split_at(LEN / 2);
                 // Vectored, then plain, until all is written.
@@ -624,14 +680,19 @@ fn source_writes_park_while_the_pipe_is_full() {
                 }
                 writer.write_all(tail).unwrap();
                 writer.flush().unwrap();
-            });
-            let mut got = Vec::with_capacity(LEN);
-            (&reader).read_to_end(&mut got).unwrap();
-            writing
-                .join_within("the writer, which parks whenever the pipe is full")
-                .unwrap();
-            got
-        });
+                // Dropping the writer ends the pipe for the reader.
+            },
+            || {
+                reading = Some(util::start(&rt, Ctx::Micro, move || {
+                    let mut got = Vec::with_capacity(LEN);
+                    (&reader).read_to_end(&mut got).map(|_| got)
+                }));
+            },
+        );
+        let got = reading
+            .expect("the reader was started")
+            .join_within("the reader micro-thread, reading the pipe to its end")
+            .expect("read the pipe to its end");
         assert!(got == expected, "the pipe carried every byte, in order");
     });
 }
