@@ -413,10 +413,10 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// ```
     pub fn join(self) -> thread::Result<T> {
         let result = self.handle.join();
-        if let Err(payload) = &result {
-            if !payload.is::<crate::Cancelled>() {
-                self.data.panics_joined.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Err(payload) = &result
+            && !payload.is::<crate::Cancelled>()
+        {
+            self.data.panics_joined.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
