@@ -13,16 +13,18 @@
 //! So addresses are sorted by type:
 //!
 //! - The textual forms std implements the trait for (`&str`, `String`,
-//!   `(&str, u16)`, `(String, u16)`, and references to them) are recognised
-//!   by their type ([`typeid::of`], a `TypeId` for types that need not be
-//!   `'static`). Their text is copied; a numeric address is parsed in
-//!   place, and a host name is looked up on the blocking pool
+//!   `(&str, u16)`, `(String, u16)`, and references to them up to three
+//!   deep, such as generic code passing a borrowed address on makes) are
+//!   recognised by their type ([`typeid::of`], a `TypeId` for types that
+//!   need not be `'static`). Their text is copied; a numeric address is
+//!   parsed in place, and a host name is looked up on the blocking pool
 //!   ([`dhaga_runtime::spawn_blocking`]), which parks only the micro-thread.
 //! - Every other type runs its own `to_socket_addrs` in place. For std's
 //!   numeric types (`SocketAddr`, `(IpAddr, u16)`, `&[SocketAddr]`, ...)
 //!   that never blocks. A type of another crate or of the program that
-//!   looks a name up stalls the worker for that lookup; [`lookup_host`] on
-//!   its text avoids that.
+//!   looks a name up, or a textual form under more than three references,
+//!   stalls the worker for that lookup; [`lookup_host`] on its text avoids
+//!   that.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -39,39 +41,68 @@ enum Text<'a> {
 }
 
 /// `addr`'s text, if `A` is one of the textual types std implements
-/// `ToSocketAddrs` for (or a reference to one); `None` for every other type.
+/// `ToSocketAddrs` for, or a reference to one up to three deep; `None` for
+/// every other type.
+///
+/// Three deep, because generic code makes such references without anyone
+/// writing them: `fn f<A: ToSocketAddrs>(a: &A)` called with `A = &String`
+/// and passing `a` on to `lookup_host` hands it a `&&String`, which `text`
+/// then sees as `A`.
 fn text<'x, A>(addr: &'x A) -> Option<Text<'x>> {
-    /// For each `type => conversion`: if `A` is that type, converts `addr`.
-    /// Each type is written with every lifetime `'x`, the borrow's.
+    /// For each `for<'l> base => conversion`: the base form (written with
+    /// the one lifetime `'l` for every borrow in it) and the references to
+    /// it, up to three deep, each tried by `form!`.
     macro_rules! forms {
-        ($($form:ty => $text:expr),* $(,)?) => {$(
-            if typeid::of::<A>() == typeid::of::<$form>() {
+        ($(for<$l:lifetime> $base:ty => $text:expr),* $(,)?) => {$({
+            type Base<$l> = $base;
+            let text: fn(&'x Base<'x>) -> Text<'x> = $text;
+            form!(text, Base);
+            form!(text, Base &);
+            form!(text, Base & &);
+            form!(text, Base & & &);
+        })*};
+    }
+    /// If `A` is `$base` under the references `$ref`s, converts `addr` with
+    /// `$text` (a reference to a reference is dereferenced by coercion).
+    macro_rules! form {
+        ($text:ident, $base:ident $($ref:tt)*) => {{
+            // The covariance the cast below relies on, checked: were any
+            // lifetime of the form in an invariant position (`&mut`, `Cell`)
+            // or a contravariant one (a `fn` argument), a value of the form
+            // with long borrows would not be one with short borrows, and
+            // this would not compile. One lifetime for every borrow is
+            // enough: a single position that is not covariant fails it.
+            fn _covariant<'long: 'short, 'short>(
+                form: $($ref 'long)* $base<'long>,
+            ) -> $($ref 'short)* $base<'short> {
+                form
+            }
+            if typeid::of::<A>() == typeid::of::<$($ref 'x)* $base<'x>>() {
                 // SAFETY: `typeid::of::<T>()` is, by its contract, the
                 // `TypeId` of `T` with every lifetime replaced by 'static
-                // (none of these forms has a higher-ranked one), and distinct
-                // 'static types have distinct `TypeId`s. Equal ids therefore
-                // mean that `A` is `$form` up to the choice of its lifetimes.
-                // Each of those lifetimes outlives 'x, since `&'x A` is a
-                // valid reference (`A: 'x`), and each form is covariant in
-                // them: `&'x A` may be read as `&'x $form`, with every
-                // lifetime shortened to 'x. That is a subtyping coercion the
+                // (none of these forms has a higher-ranked one), and
+                // distinct 'static types have distinct `TypeId`s. Equal ids
+                // therefore mean that `A` is this form up to the choice of
+                // its lifetimes, which may all differ. Each of them outlives
+                // 'x, since `&'x A` is a valid reference (`A: 'x`). And
+                // every form is built only of covariant positions: shared
+                // references, `str`, `String`, tuples and `u16`, with no
+                // `&mut`, `Cell`, `fn` or `dyn` type, as `_covariant`
+                // above checks. So a value of `A` is a value of the form
+                // with every lifetime shortened to 'x, and `&'x A` may be
+                // read as a reference to that: a subtyping coercion the
                 // compiler cannot see through a type parameter, made by
-                // hand: same type, same layout, only shorter borrows.
-                let addr: &'x $form = unsafe { &*std::ptr::from_ref(addr).cast::<$form>() };
-                let convert: fn(&'x $form) -> Text<'x> = $text;
-                return Some(convert(addr));
+                // hand. Same type, same layout, only shorter borrows.
+                let addr = unsafe { &*std::ptr::from_ref(addr).cast::<$($ref 'x)* $base<'x>>() };
+                return Some($text(addr));
             }
-        )*};
+        }};
     }
     forms! {
-        &'x str => |s| Text::HostPort(s),
-        String => |s| Text::HostPort(s),
-        &'x String => |s| Text::HostPort(s),
-        &'x &'x str => |s| Text::HostPort(s),
-        (&'x str, u16) => |&(host, port)| Text::Host(host, port),
-        (String, u16) => |(host, port)| Text::Host(host, *port),
-        &'x (&'x str, u16) => |&&(host, port)| Text::Host(host, port),
-        &'x (String, u16) => |&(host, port)| Text::Host(host, *port),
+        for<'l> &'l str => |s| Text::HostPort(s),
+        for<'l> String => |s| Text::HostPort(s),
+        for<'l> (&'l str, u16) => |&(host, port)| Text::Host(host, port),
+        for<'l> (String, u16) => |(host, port)| Text::Host(host, *port),
     }
     None
 }
@@ -175,15 +206,61 @@ mod tests {
         let borrowed: &str = &owned; // not 'static
         // Typed: `text` has no `ToSocketAddrs` bound to make a literal a u16.
         let port: u16 = 80;
-        assert_eq!(text(&borrowed), Some(Text::HostPort("example.com:80")));
-        assert_eq!(text(&"example.com:80"), Some(Text::HostPort("example.com:80")));
-        assert_eq!(text(&owned.clone()), Some(Text::HostPort("example.com:80")));
-        assert_eq!(text(&&owned), Some(Text::HostPort("example.com:80")));
-        assert_eq!(text(&&borrowed), Some(Text::HostPort("example.com:80")));
-        assert_eq!(text(&(host.as_str(), port)), Some(Text::Host("example.com", 80)));
-        assert_eq!(text(&(host.clone(), port)), Some(Text::Host("example.com", 80)));
-        assert_eq!(text(&&(host.as_str(), port)), Some(Text::Host("example.com", 80)));
-        assert_eq!(text(&&(host.clone(), port)), Some(Text::Host("example.com", 80)));
+        let pair = (host.as_str(), port);
+        let owned_pair = (host.clone(), port);
+        let host_port = Some(Text::HostPort("example.com:80"));
+        let host_and_port = Some(Text::Host("example.com", 80));
+        // Each form, and references to it one, two and three deep.
+        assert_eq!(text(&borrowed), host_port);
+        assert_eq!(text(&&borrowed), host_port);
+        assert_eq!(text(&&&borrowed), host_port);
+        assert_eq!(text(&&&&borrowed), host_port);
+        assert_eq!(text(&"example.com:80"), host_port);
+        assert_eq!(text(&&&"example.com:80"), host_port);
+        assert_eq!(text(&owned.clone()), host_port);
+        assert_eq!(text(&&owned), host_port);
+        assert_eq!(text(&&&owned), host_port);
+        assert_eq!(text(&&&&owned), host_port);
+        assert_eq!(text(&pair), host_and_port);
+        assert_eq!(text(&&pair), host_and_port);
+        assert_eq!(text(&&&pair), host_and_port);
+        assert_eq!(text(&&&&pair), host_and_port);
+        assert_eq!(text(&owned_pair.clone()), host_and_port);
+        assert_eq!(text(&&owned_pair), host_and_port);
+        assert_eq!(text(&&&owned_pair), host_and_port);
+        assert_eq!(text(&&&&owned_pair), host_and_port);
+    }
+
+    /// Whether `addr`, handed on by value as generic code over std's trait
+    /// hands a borrowed address on, reaches `text` as text: the callee
+    /// (`lookup_host`, `connect`...) takes a `B`, here `&A`, and looks at
+    /// `&B`.
+    fn text_when_passed_on<A: ToSocketAddrs>(addr: &A) -> bool {
+        fn callee<B: ToSocketAddrs>(addr: B) -> bool {
+            text(&addr).is_some()
+        }
+        callee(addr)
+    }
+
+    /// One more layer of generic code around it: `A` is itself a borrow.
+    fn text_when_passed_on_twice<A: ToSocketAddrs>(addr: &A) -> bool {
+        text_when_passed_on(&addr)
+    }
+
+    #[test]
+    fn text_passed_on_by_generic_code_is_recognised() {
+        let owned = String::from("example.com:80");
+        let host = String::from("example.com");
+        assert!(text_when_passed_on(&owned.as_str()), "&&str");
+        assert!(text_when_passed_on(&&owned), "&&String");
+        assert!(text_when_passed_on(&("example.com", 80)), "&(&str, u16)");
+        assert!(text_when_passed_on(&&(host.clone(), 80)), "&&(String, u16)");
+        assert!(text_when_passed_on_twice(&owned), "&&String, twice");
+        assert!(text_when_passed_on_twice(&&owned), "&&&String, twice");
+        assert!(
+            text_when_passed_on_twice(&&(host.as_str(), 80)),
+            "&&&(&str, u16), twice"
+        );
     }
 
     /// A type of the program's own that implements std's trait.
@@ -208,6 +285,9 @@ mod tests {
         assert_eq!(text(&Custom(v4)), None);
         // A 'static string type std does not take is not text either.
         assert_eq!(text(&Box::<str>::from("example.com:80")), None);
+        // Nor text under more than three references (resolved in place).
+        let owned = String::from("127.0.0.1:80");
+        assert_eq!(text(&&&&&owned), None);
     }
 
     #[test]

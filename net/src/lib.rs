@@ -27,16 +27,18 @@
 //! its OS thread:
 //!
 //! - **Text** — `"host:port"` as `&str` or `String`, `(host, port)` with a
-//!   `&str` or `String` host, or a reference to one of these: a numeric
-//!   address is parsed in place; a name is looked up on the blocking pool,
-//!   parking only the calling micro-thread.
+//!   `&str` or `String` host, or a reference to one of these up to three
+//!   deep (`&&String`, as generic code passing a borrowed address on makes
+//!   it): a numeric address is parsed in place; a name is looked up on the
+//!   blocking pool, parking only the calling micro-thread.
 //! - **Numbers** — `SocketAddr`, `SocketAddrV4`/`V6`, `(IpAddr, u16)` and
 //!   the like, `&[SocketAddr]`: nothing to look up, nothing blocks.
 //! - **Any other type implementing the trait** (of another crate or of the
-//!   program): its `to_socket_addrs` runs in place, on the worker. If it
-//!   looks a name up, the worker and its other micro-threads wait for that
-//!   lookup, as they would in `may`. Resolve such names with [`lookup_host`]
-//!   on their text, then pass the addresses.
+//!   program), and text under more than three references: its
+//!   `to_socket_addrs` runs in place, on the worker. If it looks a name up,
+//!   the worker and its other micro-threads wait for that lookup, as they
+//!   would in `may`. Resolve such names with [`lookup_host`] on their text,
+//!   then pass the addresses.
 //!
 //! Why not always on the blocking pool: a generic `A: ToSocketAddrs` may be
 //! a borrow that is neither `Send` nor `Sync`, so its `to_socket_addrs`
@@ -49,12 +51,17 @@
 //! Every socket type has std's descriptor conversions: [`AsFd`],
 //! [`AsRawFd`], [`FromRawFd`], [`IntoRawFd`], `From<OwnedFd>`, `Into<OwnedFd>`
 //! and `From` its std counterpart (as [`TcpStream::from_std`] does). A
-//! descriptor coming in is switched to non-blocking mode, as dhaga needs;
-//! one going out is removed from the reactor first, is not closed, and is
-//! handed over in the mode the socket showed: blocking, as a std socket
-//! expects, unless `set_nonblocking(true)` was called on it. While clones
-//! made by `try_clone` live it stays non-blocking, since the mode is one
-//! flag shared by all of them and they still rely on it.
+//! descriptor coming in is switched to non-blocking mode, as dhaga needs.
+//! One going out (`IntoRawFd`, `Into<OwnedFd>`) is removed from the reactor
+//! first, is not closed, and stays in non-blocking mode, as tokio and
+//! async-io hand theirs out: call `set_nonblocking(false)` on the std
+//! socket if you need blocking mode. The mode is one flag of the open
+//! socket, shared by every duplicate of the descriptor, and another dhaga
+//! socket may still use one — a `try_clone` clone, or a socket made from a
+//! `dup` (std's `try_clone` with `From` each copy, `try_clone_to_owned`,
+//! `FromRawFd` of a `dup(2)`) — whose calls would block its worker in
+//! blocking mode. `into_std` does switch to blocking mode, refusing while
+//! `try_clone` clones live; it cannot see other duplicates.
 //!
 //! [`AsFd`]: std::os::fd::AsFd
 //! [`AsRawFd`]: std::os::fd::AsRawFd

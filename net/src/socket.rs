@@ -45,7 +45,9 @@ impl<T: AsFd> Socket<T> {
     /// # Panics
     ///
     /// If the descriptor cannot be switched to non-blocking mode, which does
-    /// not happen to an open socket (see [`Socket::into_owned`]).
+    /// not happen to an open socket: `fcntl`'s `F_GETFL` and `F_SETFL` fail
+    /// only for a descriptor that is not open, or to clear `O_APPEND` of an
+    /// append-only file, which setting `O_NONBLOCK` does not do.
     pub(crate) fn from_owned(io: T) -> Socket<T> {
         Socket::new(io).unwrap_or_else(|e| panic!("dhaga: cannot switch a socket to non-blocking mode: {e}"))
     }
@@ -65,9 +67,12 @@ impl<T: AsFd> Socket<T> {
 
     /// The std socket, out of the reactor and back in blocking mode.
     ///
-    /// Blocking mode is a flag of the socket, shared by every descriptor
-    /// `try_clone` made: clearing it under clones still in use by dhaga would
-    /// make their calls block their worker. So this fails while clones exist.
+    /// Blocking mode is a flag of the open socket, shared by every
+    /// descriptor duplicated from it: clearing it under clones still in use
+    /// by dhaga would make their calls block their worker. So this fails
+    /// while clones made by `try_clone` exist. Duplicates made otherwise
+    /// (`dup`, std's `try_clone`) cannot be seen here; the public docs warn
+    /// of them.
     pub(crate) fn into_inner(self, set_blocking: impl FnOnce(&T) -> io::Result<()>) -> io::Result<T> {
         if Arc::strong_count(&self.options) > 1 {
             return Err(io::Error::new(
@@ -84,24 +89,14 @@ impl<T: AsFd> Socket<T> {
     /// The std socket, out of the reactor, for the conversions that cannot
     /// fail (`IntoRawFd`, `Into<OwnedFd>`). Nothing is closed.
     ///
-    /// It is left in the blocking mode the socket showed: blocking unless
-    /// `set_nonblocking(true)` was called, so that a std socket made from it
-    /// behaves as this one did. While clones made by `try_clone` live it
-    /// stays non-blocking: the flag is shared by all of them (as
-    /// [`Socket::into_inner`] explains), and a clone in blocking mode would
-    /// block its worker.
+    /// It stays in non-blocking mode, as tokio and async-io hand
+    /// descriptors out: the flag is shared by every descriptor duplicated
+    /// from the socket, and another dhaga socket may be one of them (a
+    /// `try_clone` clone, or one made from a `dup` this one cannot know
+    /// of). Clearing the flag would make that socket's calls block its
+    /// worker's OS thread.
     pub(crate) fn into_owned(self) -> T {
-        let alone = Arc::strong_count(&self.options) == 1;
-        let nonblocking = self.options.nonblocking.load(Ordering::Relaxed);
-        let io = self.source.into_inner();
-        if alone && !nonblocking {
-            // `fcntl`'s `F_GETFL` and `F_SETFL` fail for a descriptor that
-            // is not open, or when clearing `O_APPEND` of an append-only
-            // file: never for an open socket. Were it to fail all the same,
-            // the socket would stay non-blocking, which the docs allow.
-            let _ = socket2::SockRef::from(&io).set_nonblocking(false);
-        }
-        io
+        self.source.into_inner()
     }
 
     /// Runs `op` until it does not block, waiting for readability in between.

@@ -159,6 +159,14 @@ impl TcpListener {
 
     /// The std listener, back in blocking mode.
     ///
+    /// Blocking mode is one flag of the open socket, shared by every
+    /// duplicate of its descriptor. Clones made by `try_clone` are counted
+    /// (see below); duplicates made otherwise (std's `try_clone`,
+    /// `try_clone_to_owned`, `dup(2)`) cannot be seen: if another dhaga
+    /// socket was made from one, its calls block its worker from now on.
+    /// Convert such a socket with `OwnedFd::from` instead, which leaves the
+    /// descriptor non-blocking.
+    ///
     /// # Errors
     ///
     /// `InvalidInput` while clones made by `try_clone` are alive (blocking
@@ -343,6 +351,14 @@ impl TcpStream {
 
     /// The std stream, back in blocking mode (timeouts are not carried over).
     ///
+    /// Blocking mode is one flag of the open socket, shared by every
+    /// duplicate of its descriptor. Clones made by `try_clone` are counted
+    /// (see below); duplicates made otherwise (std's `try_clone`,
+    /// `try_clone_to_owned`, `dup(2)`) cannot be seen: if another dhaga
+    /// socket was made from one, its calls block its worker from now on.
+    /// Convert such a socket with `OwnedFd::from` instead, which leaves the
+    /// descriptor non-blocking.
+    ///
     /// # Errors
     ///
     /// `InvalidInput` while clones made by `try_clone` are alive (blocking
@@ -389,8 +405,8 @@ macro_rules! fd_traits {
             }
         }
 
-        /// Gives the descriptor up, out of the reactor and not closed, in
-        /// the mode `Into<OwnedFd>` describes.
+        /// Gives the descriptor up, out of the reactor and not closed, and
+        /// still in non-blocking mode, as `Into<OwnedFd>` describes.
         impl std::os::fd::IntoRawFd for $t {
             fn into_raw_fd(self) -> std::os::fd::RawFd {
                 std::os::fd::OwnedFd::from(self).into_raw_fd()
@@ -427,11 +443,13 @@ macro_rules! fd_traits {
             }
         }
 
-        /// The descriptor, removed from the reactor and not closed. It is in
-        /// the mode the socket showed: blocking, as std sockets made from it
-        /// expect, unless `set_nonblocking(true)` was called. While clones
-        /// made by `try_clone` live it stays non-blocking, since that flag
-        /// is shared by all of them and they still rely on it.
+        /// The descriptor, removed from the reactor and not closed. It stays
+        /// in non-blocking mode, as tokio's and async-io's do: call
+        /// `set_nonblocking(false)` on the std socket made from it if you
+        /// need blocking mode. (The mode is one flag of the open socket,
+        /// shared by every duplicate of the descriptor, and another dhaga
+        /// socket may be one — a `try_clone` clone, or a socket made from
+        /// a `dup` — whose calls would block its worker in blocking mode.)
         impl From<$t> for std::os::fd::OwnedFd {
             fn from(socket: $t) -> std::os::fd::OwnedFd {
                 socket.inner.into_owned().into()

@@ -159,6 +159,14 @@ impl UnixListener {
 
     /// The std listener, back in blocking mode.
     ///
+    /// Blocking mode is one flag of the open socket, shared by every
+    /// duplicate of its descriptor. Clones made by `try_clone` are counted
+    /// (see below); duplicates made otherwise (std's `try_clone`,
+    /// `try_clone_to_owned`, `dup(2)`) cannot be seen: if another dhaga
+    /// socket was made from one, its calls block its worker from now on.
+    /// Convert such a socket with `OwnedFd::from` instead, which leaves the
+    /// descriptor non-blocking.
+    ///
     /// # Errors
     ///
     /// `InvalidInput` while clones made by `try_clone` are alive (blocking
@@ -302,6 +310,14 @@ impl UnixStream {
     }
 
     /// The std stream, back in blocking mode.
+    ///
+    /// Blocking mode is one flag of the open socket, shared by every
+    /// duplicate of its descriptor. Clones made by `try_clone` are counted
+    /// (see below); duplicates made otherwise (std's `try_clone`,
+    /// `try_clone_to_owned`, `dup(2)`) cannot be seen: if another dhaga
+    /// socket was made from one, its calls block its worker from now on.
+    /// Convert such a socket with `OwnedFd::from` instead, which leaves the
+    /// descriptor non-blocking.
     ///
     /// # Errors
     ///
@@ -479,6 +495,14 @@ impl UnixDatagram {
     }
 
     /// The std socket, back in blocking mode.
+    ///
+    /// Blocking mode is one flag of the open socket, shared by every
+    /// duplicate of its descriptor. Clones made by `try_clone` are counted
+    /// (see below); duplicates made otherwise (std's `try_clone`,
+    /// `try_clone_to_owned`, `dup(2)`) cannot be seen: if another dhaga
+    /// socket was made from one, its calls block its worker from now on.
+    /// Convert such a socket with `OwnedFd::from` instead, which leaves the
+    /// descriptor non-blocking.
     ///
     /// # Errors
     ///

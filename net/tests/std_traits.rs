@@ -1,14 +1,18 @@
 //! What lets code written for std port unchanged: std's descriptor traits
 //! and conversions on every socket type (out to a raw descriptor or an
-//! `OwnedFd` and back in, std sockets converted in, the blocking mode a
-//! descriptor leaves in), generic code over std's `ToSocketAddrs`,
-//! `lookup_host`, and `Read`/`Write` of the runtime's `Source` over any
-//! descriptor (a pipe).
+//! `OwnedFd` and back in, std sockets converted in, the non-blocking mode a
+//! descriptor leaves in, which other dhaga sockets over a `dup` of it rely
+//! on), generic code over std's `ToSocketAddrs`, `lookup_host`, and
+//! `Read`/`Write` of the runtime's `Source` over any descriptor (a pipe),
+//! vectored calls with more buffers than one system call takes included.
 //!
 //! Every runtime here has one worker: a call that blocked it instead of
 //! parking would keep the other side from ever running. Each such wait is
 //! checked as "the waiter parks" before the other side acts, so a blocked
-//! worker fails the test by name instead of hanging it.
+//! worker fails the test by name instead of hanging it. Every other wait
+//! has a deadline too ([`util::PATIENCE`]): a read timeout on a std socket,
+//! a bounded join of the thread that makes a call std cannot time out (a
+//! listener's `accept`).
 #![cfg(unix)]
 
 mod util;
@@ -21,7 +25,7 @@ use dhaga_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, U
 use dhaga_runtime::sync::bounded;
 use dhaga_runtime::{Runtime, Source, spawn};
 
-use util::{Ctx, JoinWithin, RecvWithin, TempDir};
+use util::{Ctx, JoinWithin, PATIENCE, RecvWithin, Task, TempDir};
 
 /// Whether `fd` is in non-blocking mode (`O_NONBLOCK`).
 fn is_nonblocking(fd: BorrowedFd<'_>) -> bool {
@@ -56,13 +60,55 @@ where
     waiter.join_within(&format!("the micro-thread to get {what}"))
 }
 
+/// `result`, or a failure naming `what` the call waited for: a read on a
+/// socket whose read timeout is [`PATIENCE`] gives up with `WouldBlock`.
+#[track_caller]
+fn waited<T>(what: &str, result: io::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("waited at most {PATIENCE:?} for {what}: {e}"))
+}
+
+/// Runs `call` — a std call that has no timeout of its own, such as a
+/// blocking listener's `accept` — on an OS thread; fails the test, naming
+/// `what`, if it has not returned within [`PATIENCE`] (the thread is left
+/// behind).
+#[track_caller]
+fn on_a_thread_within<T, F>(what: &str, call: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Task::os_thread(call).join_within(what)
+}
+
+/// The socket a test talks to from its own OS thread: its reads get a
+/// deadline.
+trait Peer: Read + Write {
+    /// Sets a read timeout of [`PATIENCE`], so that bytes that never come
+    /// fail the test instead of hanging it.
+    fn bound_reads(&self);
+}
+
+/// [`Peer`] for socket types with std's `set_read_timeout`.
+macro_rules! peer {
+    ($($t:ty),*) => {$(
+        impl Peer for $t {
+            fn bound_reads(&self) {
+                <$t>::set_read_timeout(self, Some(PATIENCE)).expect("set a read timeout");
+            }
+        }
+    )*};
+}
+
+peer!(std::net::TcpStream, std::os::unix::net::UnixStream, UnixStream);
+
 /// `stream` (on `rt`) parks on a read until `peer` (on this thread) writes,
 /// and the bytes arrive; then `stream` writes back. Returns `stream`.
 fn stream_works<S, P>(rt: &Runtime, what: &str, stream: S, peer: &mut P) -> S
 where
     S: Read + Write + Send + 'static,
-    P: Read + Write,
+    P: Peer,
 {
+    peer.bound_reads();
     let (mut stream, got) = parks_until(
         rt,
         &format!("bytes on {what}"),
@@ -77,17 +123,17 @@ where
     assert_eq!(&got.unwrap_or_else(|e| panic!("{what}: read: {e}")), b"hello", "{what}");
     stream.write_all(b"back").unwrap();
     let mut back = [0u8; 4];
-    peer.read_exact(&mut back).unwrap();
+    waited(&format!("the reply of {what}, on its peer"), peer.read_exact(&mut back));
     assert_eq!(&back, b"back", "{what}");
     stream
 }
 
-/// The blocking-mode checks of a descriptor handed out: blocking, as a std
-/// socket expects, and open.
-fn assert_handed_out_blocking(what: &str, fd: BorrowedFd<'_>) {
+/// A descriptor handed out stays non-blocking: another dhaga socket may
+/// share the flag (a clone, or one made from a `dup`).
+fn assert_handed_out_nonblocking(what: &str, fd: BorrowedFd<'_>) {
     assert!(
-        !is_nonblocking(fd),
-        "{what}: a descriptor handed out is back in blocking mode"
+        is_nonblocking(fd),
+        "{what}: a descriptor handed out stays in non-blocking mode"
     );
 }
 
@@ -102,7 +148,8 @@ fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
         let rt = one_worker();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (s, _) = on_a_thread_within("the std listener's accept of the peer's connection", move || l.accept())
+            .expect("accept the peer's connection");
         // A blocking std stream comes in non-blocking, and parks.
         let s = TcpStream::from(s);
         assert!(is_nonblocking(s.as_fd()), "From<std TcpStream> makes it non-blocking");
@@ -111,20 +158,21 @@ fn tcp_stream_round_trips_through_raw_fd_and_owned_fd() {
         // ...and removed by into_raw_fd: added again, it would fail (EEXIST).
         let fd = s.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("TcpStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("TcpStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let s = unsafe { TcpStream::from_raw_fd(fd) };
         assert!(is_nonblocking(s.as_fd()), "from_raw_fd makes it non-blocking");
         let s = stream_works(&rt, "the TcpStream from a raw fd", s, &mut peer);
         let owned = OwnedFd::from(s);
-        assert_handed_out_blocking("OwnedFd::from(TcpStream)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(TcpStream)", owned.as_fd());
         let s = stream_works(&rt, "the TcpStream from an OwnedFd", TcpStream::from(owned), &mut peer);
-        // And out to std, which then blocks as std does.
+        // And out to std, blocking once asked to, as the docs say.
         let mut std_s = std::net::TcpStream::from(OwnedFd::from(s));
-        std_s.set_read_timeout(Some(util::PATIENCE)).unwrap();
+        std_s.set_nonblocking(false).unwrap();
+        std_s.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.write_all(b"to std").unwrap();
         let mut buf = [0u8; 6];
-        std_s.read_exact(&mut buf).expect("a blocking read of the std stream");
+        waited("bytes on the std stream, in blocking mode", std_s.read_exact(&mut buf));
         assert_eq!(&buf, b"to std");
     });
 }
@@ -153,16 +201,19 @@ fn tcp_listener_round_trips_through_raw_fd_and_owned_fd() {
         let l = accept(l, "the TcpListener from std");
         let fd = l.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("TcpListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("TcpListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let l = accept(unsafe { TcpListener::from_raw_fd(fd) }, "the TcpListener from a raw fd");
         let owned = OwnedFd::from(l);
-        assert_handed_out_blocking("OwnedFd::from(TcpListener)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(TcpListener)", owned.as_fd());
         let l = accept(TcpListener::from(owned), "the TcpListener from an OwnedFd");
-        // Out to std: its accept blocks, and finds the connection.
+        // Out to std, blocking once asked to: its accept finds the
+        // connection.
         let std_l = std::net::TcpListener::from(OwnedFd::from(l));
+        std_l.set_nonblocking(false).unwrap();
         let c = std::net::TcpStream::connect(addr).unwrap();
-        assert_eq!(std_l.accept().unwrap().1, c.local_addr().unwrap());
+        let accepted = on_a_thread_within("the std listener's blocking accept", move || std_l.accept());
+        assert_eq!(accepted.unwrap().1, c.local_addr().unwrap());
     });
 }
 
@@ -192,16 +243,18 @@ fn udp_socket_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(socket, "the UdpSocket from std");
         let fd = socket.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UdpSocket::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UdpSocket::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let socket = recv(unsafe { UdpSocket::from_raw_fd(fd) }, "the UdpSocket from a raw fd");
         let owned = OwnedFd::from(socket);
-        assert_handed_out_blocking("OwnedFd::from(UdpSocket)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UdpSocket)", owned.as_fd());
         let socket = recv(UdpSocket::from(owned), "the UdpSocket from an OwnedFd");
         let std_socket = std::net::UdpSocket::from(OwnedFd::from(socket));
+        std_socket.set_nonblocking(false).unwrap();
+        std_socket.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.send_to(b"std", addr).unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+        assert_eq!(waited("a datagram on the std socket", std_socket.recv(&mut buf)), 3);
     });
 }
 
@@ -215,7 +268,7 @@ fn unix_stream_round_trips_through_raw_fd_and_owned_fd() {
         let s = stream_works(&rt, "the UnixStream from std", s, &mut peer);
         let fd = s.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixStream::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let s = stream_works(
             &rt,
@@ -224,7 +277,7 @@ fn unix_stream_round_trips_through_raw_fd_and_owned_fd() {
             &mut peer,
         );
         let owned = OwnedFd::from(s);
-        assert_handed_out_blocking("OwnedFd::from(UnixStream)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixStream)", owned.as_fd());
         let s = stream_works(
             &rt,
             "the UnixStream from an OwnedFd",
@@ -264,18 +317,20 @@ fn unix_listener_round_trips_through_raw_fd_and_owned_fd() {
         let l = accept(l, "the UnixListener from std");
         let fd = l.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixListener::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let l = accept(
             unsafe { UnixListener::from_raw_fd(fd) },
             "the UnixListener from a raw fd",
         );
         let owned = OwnedFd::from(l);
-        assert_handed_out_blocking("OwnedFd::from(UnixListener)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixListener)", owned.as_fd());
         let l = accept(UnixListener::from(owned), "the UnixListener from an OwnedFd");
         let std_l = std::os::unix::net::UnixListener::from(OwnedFd::from(l));
+        std_l.set_nonblocking(false).unwrap();
         let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
-        std_l.accept().expect("a blocking accept of the std listener");
+        on_a_thread_within("the std listener's blocking accept", move || std_l.accept())
+            .expect("a blocking accept of the std listener");
     });
 }
 
@@ -303,58 +358,115 @@ fn unix_datagram_round_trips_through_raw_fd_and_owned_fd() {
         let socket = recv(socket, "the UnixDatagram from std");
         let fd = socket.into_raw_fd();
         // SAFETY: `fd` is open and owned here: `into_raw_fd` gave it up.
-        assert_handed_out_blocking("UnixDatagram::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
+        assert_handed_out_nonblocking("UnixDatagram::into_raw_fd", unsafe { BorrowedFd::borrow_raw(fd) });
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let socket = recv(
             unsafe { UnixDatagram::from_raw_fd(fd) },
             "the UnixDatagram from a raw fd",
         );
         let owned = OwnedFd::from(socket);
-        assert_handed_out_blocking("OwnedFd::from(UnixDatagram)", owned.as_fd());
+        assert_handed_out_nonblocking("OwnedFd::from(UnixDatagram)", owned.as_fd());
         let socket = recv(UnixDatagram::from(owned), "the UnixDatagram from an OwnedFd");
         let std_socket = std::os::unix::net::UnixDatagram::from(OwnedFd::from(socket));
+        std_socket.set_nonblocking(false).unwrap();
+        std_socket.set_read_timeout(Some(PATIENCE)).unwrap();
         peer.send(b"std").unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(std_socket.recv(&mut buf).unwrap(), 3);
+        assert_eq!(waited("a datagram on the std socket", std_socket.recv(&mut buf)), 3);
     });
 }
 
 #[test]
-fn a_handed_out_descriptor_keeps_the_mode_the_socket_showed() {
+fn a_handed_out_descriptor_stays_non_blocking_and_open() {
     util::within_limit(|| {
-        // set_nonblocking(true): it leaves non-blocking, as std's would.
-        let (a, _b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let owned = OwnedFd::from(a);
-        assert!(
-            is_nonblocking(owned.as_fd()),
-            "a socket set non-blocking leaves non-blocking"
-        );
+        // Whatever mode the socket showed.
+        for nonblocking in [false, true] {
+            let (a, _b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(nonblocking).unwrap();
+            let owned = OwnedFd::from(a);
+            assert_handed_out_nonblocking(&format!("after set_nonblocking({nonblocking})"), owned.as_fd());
+        }
 
-        // With a clone alive, it stays non-blocking: the clone, still
-        // dhaga's, shares the flag and must not block its worker.
+        // A clone, still dhaga's, shares the flag and keeps parking.
         let rt = one_worker();
         let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
         let a = UnixStream::from(a);
         let clone = a.try_clone().unwrap();
         let owned = OwnedFd::from(a);
-        assert!(
-            is_nonblocking(owned.as_fd()),
-            "while a try_clone clone lives, the descriptor stays non-blocking"
-        );
+        assert_handed_out_nonblocking("with a try_clone clone alive", owned.as_fd());
         let clone = stream_works(&rt, "the clone of a socket handed out", clone, &mut peer);
-        drop(clone);
-        drop(owned);
+        drop((clone, owned));
 
-        // The descriptor handed out is not closed: its std socket talks.
-        let (a, mut peer) = UnixStream::pair().unwrap();
+        // The descriptor handed out is not closed: its std socket, switched
+        // to blocking mode as the docs say, talks.
+        let (a, peer) = UnixStream::pair().unwrap();
         let fd = a.into_raw_fd();
         // SAFETY: `fd` came from `into_raw_fd` and nothing else owns it.
         let mut a = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        a.set_nonblocking(false).unwrap();
+        assert!(!is_nonblocking(a.as_fd()), "set_nonblocking(false) on the std socket");
         a.write_all(b"open").unwrap();
+        peer.bound_reads();
         let mut buf = [0u8; 4];
-        peer.read_exact(&mut buf).unwrap();
+        waited("the std socket's bytes, on its peer", (&peer).read_exact(&mut buf));
         assert_eq!(&buf, b"open");
+    });
+}
+
+/// Two dhaga sockets over one open socket, through a duplicate of its
+/// descriptor made outside `try_clone` (which dhaga cannot count).
+type Dup = fn(std::os::unix::net::UnixStream) -> (UnixStream, UnixStream);
+
+/// A conversion that hands a socket's descriptor out.
+type Handout = fn(UnixStream) -> OwnedFd;
+
+#[test]
+fn a_socket_over_a_dup_of_a_handed_out_descriptor_keeps_parking() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let dups: [(&str, Dup); 3] = [
+            ("std's try_clone, then From each", |s| {
+                (UnixStream::from(s.try_clone().unwrap()), UnixStream::from(s))
+            }),
+            ("try_clone_to_owned, then From<OwnedFd>", |s| {
+                let dup = s.as_fd().try_clone_to_owned().unwrap();
+                (UnixStream::from(s), UnixStream::from(dup))
+            }),
+            ("FromRawFd of dup(2)", |s| {
+                // SAFETY: dup only reads the descriptor number; `s` keeps
+                // it open for the call.
+                let fd = unsafe { libc::dup(s.as_raw_fd()) };
+                assert!(fd >= 0, "dup: {}", io::Error::last_os_error());
+                // SAFETY: dup returned a new open descriptor that nothing
+                // else owns.
+                (UnixStream::from(s), unsafe { UnixStream::from_raw_fd(fd) })
+            }),
+        ];
+        let handouts: [(&str, Handout); 2] = [
+            ("OwnedFd::from", OwnedFd::from),
+            ("into_raw_fd", |s| {
+                // SAFETY: `into_raw_fd` gave the descriptor up: open, and owned
+                // by nothing else.
+                unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) }
+            }),
+        ];
+        for (dup_how, dup) in dups {
+            for (handout_how, handout) in handouts {
+                let what = format!("the socket left after {handout_how} of its {dup_how} twin");
+                let (s, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+                let (twin, kept) = dup(s);
+                // The kept socket waits once before, registered with the
+                // worker's poller, as one in use would be.
+                let kept = stream_works(&rt, &format!("{what}, before"), kept, &mut peer);
+                let owned = handout(twin);
+                assert_handed_out_nonblocking(&what, owned.as_fd());
+                assert!(is_nonblocking(kept.as_fd()), "{what}: still non-blocking");
+                // In blocking mode its read would block the one worker, and
+                // never park.
+                let kept = stream_works(&rt, &what, kept, &mut peer);
+                drop((kept, owned));
+            }
+        }
     });
 }
 
@@ -419,14 +531,15 @@ fn generic_code_over_std_to_socket_addrs_binds_connects_and_sends() {
             assert_eq!(accepted, expected);
 
             let receiver = UdpSocket::bind(Loopback(0)).unwrap();
+            receiver.set_read_timeout(Some(PATIENCE)).unwrap();
             let to = receiver.local_addr().unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             assert_eq!(send_to(&sender, to).unwrap(), 7);
             assert_eq!(send_to(&sender, Loopback(to.port())).unwrap(), 7);
             assert_eq!(send_to(&sender, format!("localhost:{}", to.port())).unwrap(), 7);
             let mut buf = [0u8; 16];
-            for _ in 0..3 {
-                let (n, from) = receiver.recv_from(&mut buf).unwrap();
+            for i in 0..3 {
+                let (n, from) = waited(&format!("datagram {i} of 3"), receiver.recv_from(&mut buf));
                 assert_eq!((&buf[..n], from), (&b"generic"[..], sender.local_addr().unwrap()));
             }
         });
@@ -542,16 +655,20 @@ fn source_reads_a_pipe_parked_until_the_writer_writes() {
 #[test]
 fn source_writes_park_while_the_pipe_is_full() {
     // A writer and a reader micro-thread on one worker: the writer fills
-    // the pipe and must park for the reader to run and drain it.
+    // the pipe and must park (checked before the reader starts) for the
+    // reader to run and drain it.
     util::within_limit(|| {
         let rt = one_worker();
         const LEN: usize = 1 << 20;
         let data = util::pattern(3, LEN);
         let expected = data.clone();
-        let got = rt.block_on(move || {
-            let (read, write) = pipe();
-            let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
-            let writing = spawn(move || {
+        let (read, write) = pipe();
+        let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
+        let mut reading = None;
+        parks_until(
+            &rt,
+            "room in the full pipe",
+            move || {
                 let mut writer = writer;
                 let (head, tail) = data.split_at(LEN / 2);
                 // Vectored, then plain, until all is written.
@@ -563,14 +680,106 @@ fn source_writes_park_while_the_pipe_is_full() {
                 }
                 writer.write_all(tail).unwrap();
                 writer.flush().unwrap();
-            });
-            let mut got = Vec::with_capacity(LEN);
-            (&reader).read_to_end(&mut got).unwrap();
-            writing
-                .join_within("the writer, which parks whenever the pipe is full")
-                .unwrap();
-            got
-        });
+                // Dropping the writer ends the pipe for the reader.
+            },
+            || {
+                reading = Some(util::start(&rt, Ctx::Micro, move || {
+                    let mut got = Vec::with_capacity(LEN);
+                    (&reader).read_to_end(&mut got).map(|_| got)
+                }));
+            },
+        );
+        let got = reading
+            .expect("the reader was started")
+            .join_within("the reader micro-thread, reading the pipe to its end")
+            .expect("read the pipe to its end");
         assert!(got == expected, "the pipe carried every byte, in order");
+    });
+}
+
+/// The most buffers one `readv`/`writev` takes here (`IOV_MAX`).
+fn iov_max() -> usize {
+    // SAFETY: sysconf only reads a system setting.
+    let max = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
+    usize::try_from(max).unwrap_or_else(|_| panic!("sysconf(_SC_IOV_MAX): {}", io::Error::last_os_error()))
+}
+
+#[test]
+fn source_vectored_calls_take_at_most_iov_max_buffers_each() {
+    // More buffers than one readv/writev takes: passed all at once they
+    // would fail with EINVAL. Each call takes the first IOV_MAX, and the
+    // caller's loop (write_all, a read loop) carries on with the rest.
+    util::within_limit(|| {
+        const SLICES: usize = 2000;
+        let max = iov_max();
+        assert!(max < SLICES, "IOV_MAX is {max}: the test needs more buffers than that");
+
+        // One byte a buffer, on this OS thread: the empty pipe has room for
+        // all of them, so what a call moves is what it was given.
+        let (read, write) = pipe();
+        let (reader, writer) = (Source::new(read).unwrap(), Source::new(write).unwrap());
+        let data = util::pattern(5, SLICES);
+        let ones: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+        let n = (&writer)
+            .write_vectored(&ones)
+            .expect("writev of more than IOV_MAX buffers");
+        assert_eq!(n, max, "one writev writes the first IOV_MAX buffers");
+        (&writer).write_all(&data[n..]).unwrap();
+        let mut got = vec![0u8; SLICES];
+        let mut bufs: Vec<IoSliceMut<'_>> = got.chunks_mut(1).map(IoSliceMut::new).collect();
+        let n = (&reader)
+            .read_vectored(&mut bufs)
+            .expect("readv of more than IOV_MAX buffers");
+        assert_eq!(n, max, "one readv fills the first IOV_MAX buffers");
+        drop(bufs);
+        (&reader).read_exact(&mut got[n..]).unwrap();
+        assert!(got == data, "the bytes came through in order");
+
+        // Many calls, in micro-threads on one worker: the writer's loop
+        // over 2000 buffers writes far more than the pipe holds, so it
+        // parks between short writes until the reader, filling 2000
+        // buffers a call, drains the pipe.
+        const SLICE: usize = 128;
+        let rt = one_worker();
+        let data = util::pattern(6, SLICES * SLICE);
+        let expected = data.clone();
+        let mut reading = None;
+        parks_until(
+            &rt,
+            "room in the pipe for 2000 buffers",
+            move || {
+                let writer = writer;
+                let mut slices: Vec<IoSlice<'_>> = data.chunks(SLICE).map(IoSlice::new).collect();
+                let mut slices = &mut slices[..];
+                while !slices.is_empty() {
+                    let n = (&writer).write_vectored(slices).expect("writev");
+                    assert!(n > 0, "a writev with room wrote nothing");
+                    IoSlice::advance_slices(&mut slices, n);
+                }
+            },
+            || {
+                reading = Some(util::start(&rt, Ctx::Micro, move || {
+                    let mut got = vec![0u8; SLICES * SLICE];
+                    let mut filled = 0;
+                    while filled < got.len() {
+                        let mut bufs: Vec<IoSliceMut<'_>> =
+                            got[filled..].chunks_mut(SLICE).map(IoSliceMut::new).collect();
+                        match (&reader).read_vectored(&mut bufs)? {
+                            0 => break,
+                            n => filled += n,
+                        }
+                    }
+                    got.truncate(filled);
+                    let end = (&reader).read(&mut [0u8; 1])?;
+                    io::Result::Ok((got, end))
+                }));
+            },
+        );
+        let (got, end) = reading
+            .expect("the reader was started")
+            .join_within("the reader micro-thread, reading 2000 buffers a call")
+            .expect("readv");
+        assert!(got == expected, "the pipe carried every byte, in order");
+        assert_eq!(end, 0, "then the end of the pipe");
     });
 }

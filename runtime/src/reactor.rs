@@ -330,10 +330,31 @@ const MAX_IO: usize = if cfg!(target_vendor = "apple") {
     isize::MAX as usize
 };
 
-/// The most buffers one `readv(2)`/`writev(2)` takes: `IOV_MAX`, 1024 on
-/// Linux, macOS and the BSDs. Later buffers wait for the next call, as a
-/// short read or write lets them.
-const MAX_IOV: usize = 1024;
+/// The most buffers one `readv(2)`/`writev(2)` takes, as std counts them:
+/// the kernel's `UIO_MAXIOV` on Linux and Android, `IOV_MAX` on macOS and
+/// the BSDs, and elsewhere 16, the least POSIX allows. More fail with
+/// `EINVAL`; so later buffers wait for the next call, as a short read or
+/// write lets them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_IOV: usize = libc::UIO_MAXIOV as usize;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+))]
+const MAX_IOV: usize = libc::IOV_MAX as usize;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+)))]
+const MAX_IOV: usize = 16;
 
 /// `read(2)`.
 fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
