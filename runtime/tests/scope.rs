@@ -17,7 +17,7 @@ use std::thread;
 use dhaga_runtime::sync::{Sender, bounded, unbounded};
 use dhaga_runtime::{Builder, Cancelled, Runtime, RuntimeBuilder, in_micro_thread, run, scope, spawn};
 
-use util::{JoinWithin, RecvWithin, panic_text, wait_until, within_limit};
+use util::{JoinWithin, PATIENCE, RecvWithin, panic_text, wait_until, within_limit};
 
 /// The text of the panic `f` ends with; fails the test if it returns.
 #[track_caller]
@@ -75,7 +75,9 @@ fn children_borrow_and_mutate_the_callers_locals() {
                     s.spawn(move || pushed.lock().unwrap().push(i));
                 }
                 s.spawn(|| largest = *numbers.iter().max().unwrap());
-                sums.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                sums.into_iter()
+                    .map(|h| h.join_within("a chunk's sum").unwrap())
+                    .sum::<u64>()
             });
             assert_eq!(total, 10_000 * 10_001 / 2, "the closure's value is returned");
             assert_eq!(largest, 10_000, "a child wrote through a mutable borrow");
@@ -94,11 +96,11 @@ fn join_returns_a_value_that_borrows_from_the_caller() {
             scope(|s| {
                 let longest = s.spawn(|| words.iter().max_by_key(|w| w.len()).unwrap().as_str());
                 assert!(longest.name().is_none());
-                assert_eq!(longest.join().unwrap(), "thread");
+                assert_eq!(longest.join_within("the longest word").unwrap(), "thread");
                 // A handle can be joined by another child.
                 let first = s.spawn(|| &words[0]);
-                let joiner = s.spawn(move || first.join().unwrap().len());
-                assert_eq!(joiner.join().unwrap(), 5);
+                let joiner = s.spawn(move || first.join_within("the first word").unwrap().len());
+                assert_eq!(joiner.join_within("the child that joins another").unwrap(), 5);
             });
         });
     });
@@ -215,7 +217,7 @@ fn a_joined_child_panic_does_not_make_scope_panic() {
         let value = run(|| {
             scope(|s| {
                 let child = s.spawn(|| panic!("seen by join"));
-                let payload = child.join().unwrap_err();
+                let payload = child.join_within("the panicking child").unwrap_err();
                 assert_eq!(panic_text(&*payload), Some("seen by join"));
                 7
             })
@@ -235,7 +237,7 @@ fn a_cancelled_child_does_not_make_scope_panic() {
                 joined.cancel();
                 dropped.cancel();
                 drop(dropped); // not joined: the scope still waits for it
-                joined.join().unwrap_err().is::<Cancelled>()
+                joined.join_within("the cancelled child").unwrap_err().is::<Cancelled>()
             });
             assert!(ended, "the join reports the cancellation");
         });
@@ -452,7 +454,11 @@ fn scope_from_a_plain_os_thread() {
                 });
             }
             // The OS thread blocks on a micro-thread and the other way round.
-            s.spawn(|| rendezvous_tx.send("hello").unwrap());
+            s.spawn(|| {
+                rendezvous_tx
+                    .send_timeout("hello", PATIENCE)
+                    .expect("waited for the OS thread to receive")
+            });
             assert_eq!(rendezvous_rx.recv_within("a child's message"), "hello");
         });
         let mut seen = seen.into_inner().unwrap();
@@ -480,7 +486,9 @@ fn scope_in_thread_mode() {
                         })
                     })
                     .collect();
-                sums.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                sums.into_iter()
+                    .map(|h| h.join_within("a thread's sum").unwrap())
+                    .sum::<u64>()
             });
             let threads: HashSet<_> = threads.into_inner().unwrap().into_iter().collect();
             assert_eq!(threads.len(), 10, "one OS thread per child");
@@ -523,12 +531,13 @@ impl Drop for ScopeOnDrop<'_> {
             // The two wait for each other: they really run at once.
             s.spawn(|| {
                 self.note_context();
-                rx.recv().unwrap();
+                rx.recv_within("the other child's message");
                 self.done.fetch_add(1, Ordering::SeqCst);
             });
             s.spawn(|| {
                 self.note_context();
-                tx.send(1).unwrap();
+                tx.send_timeout(1, PATIENCE)
+                    .expect("waited for the other child to receive");
                 self.done.fetch_add(1, Ordering::SeqCst);
             });
         });
@@ -589,7 +598,7 @@ fn a_failed_spawn_is_reported_and_leaves_nothing_counted() {
                 );
                 let ok = Builder::new().name("fine".into()).spawn_scoped(s, || 1).unwrap();
                 assert_eq!(ok.name(), Some("fine"));
-                assert_eq!(ok.join().unwrap(), 1);
+                assert_eq!(ok.join_within("the spawn that worked").unwrap(), 1);
             });
             // Had the failed spawn stayed counted, the scope would never end.
         });
