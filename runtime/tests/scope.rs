@@ -17,7 +17,7 @@ use std::thread;
 use dhaga_runtime::sync::{Sender, bounded, unbounded};
 use dhaga_runtime::{Builder, Cancelled, Runtime, RuntimeBuilder, in_micro_thread, run, scope, spawn};
 
-use util::{JoinWithin, PATIENCE, RecvWithin, panic_text, wait_until, within_limit};
+use util::{JoinWithin, PATIENCE, RecvWithin, describe, panic_text, run_child, wait_until, within_limit};
 
 /// The text of the panic `f` ends with; fails the test if it returns.
 #[track_caller]
@@ -643,4 +643,80 @@ fn a_result_whose_handle_is_dropped_is_dropped_before_scope_returns() {
             assert_eq!(*log.lock().unwrap(), ["result dropped by the child", "scope left"]);
         });
     });
+}
+
+/// Calls its closure when dropped.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Runs `f` in a destructor of a micro-thread that panics, on a runtime of
+/// one worker, which a scope in `f` blocks (the caller cannot park while
+/// unwinding); returns what `f` returned. `f` should not panic: a panic in
+/// a scope's child there makes the scope panic while panicking, an abort.
+fn in_a_destructor_while_unwinding<T, F>(what: &str, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // Dropped only if the micro-thread ends: a hung worker would keep the
+    // runtime's drop from returning, hiding which wait failed.
+    let rt = std::mem::ManuallyDrop::new(RuntimeBuilder::new().workers(1).build().unwrap());
+    let (value_tx, value_rx) = mpsc::channel();
+    let caller = rt.spawn(move || {
+        let _on_drop = OnDrop(Some(move || {
+            let _ = value_tx.send((thread::panicking(), f()));
+        }));
+        panic!("unwinding");
+    });
+    let payload = caller.join_within(what).unwrap_err();
+    assert_eq!(panic_text(&*payload), Some("unwinding"));
+    let (panicking, value) = value_rx.recv_within("the destructor's value");
+    assert!(panicking, "the destructor ran while unwinding");
+    drop(std::mem::ManuallyDrop::into_inner(rt));
+    value
+}
+
+/// A child's panic joined by a caller that is unwinding is seen by that
+/// join: the scope does not panic (while panicking: an abort). In a process
+/// of its own, so that a failure is an abort there, not here.
+#[test]
+fn a_join_from_an_unwinding_caller_waits_for_the_childs_panic() {
+    const NAME: &str = "a_join_from_an_unwinding_caller_waits_for_the_childs_panic";
+    if util::child_role().as_deref() == Some("join-unwinding") {
+        within_limit(|| {
+            let seen = in_a_destructor_while_unwinding("the destructor's scope, which joins a panic", || {
+                scope(|s| {
+                    let (joining_tx, joining_rx) = mpsc::channel::<()>();
+                    let child = s.spawn(move || {
+                        // Panics only once the caller is in (or past) its
+                        // join: a join that did not wait would miss it.
+                        let _ = joining_rx.recv_timeout(PATIENCE);
+                        panic!("a child panics");
+                    });
+                    let _ = joining_tx.send(());
+                    child.join().map_err(|payload| panic_text(&*payload).map(str::to_owned))
+                })
+            });
+            assert_eq!(
+                seen,
+                Err(Some("a child panics".to_owned())),
+                "the join returned the panic"
+            );
+        });
+        println!("CHILD DONE");
+        return;
+    }
+    let out = run_child(NAME, "join-unwinding");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("CHILD DONE"),
+        "{}",
+        describe(&out)
+    );
 }
