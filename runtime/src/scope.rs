@@ -234,9 +234,10 @@ impl<T> Drop for MaybeDangling<T> {
 /// children end, as the sync primitives' waits that cannot fail do, and its
 /// children are started as OS threads (the way [thread
 /// mode](crate::RuntimeBuilder::thread_mode) starts micro-threads) so that
-/// the blocked worker is not needed to run them. Its joins of those
-/// children block the worker's OS thread as well, until the child has ended
-/// (see [`ScopedJoinHandle::join`]): a panic they return does not make
+/// the blocked worker is not needed to run them; what those children spawn,
+/// and the children of scopes they open, are OS threads too. Its joins of
+/// those children block the worker's OS thread as well, until the child has
+/// ended (see [`ScopedJoinHandle::join`]): a panic they return does not make
 /// `scope` panic while the caller is already panicking.
 ///
 /// # Examples

@@ -683,6 +683,65 @@ where
     value
 }
 
+#[test]
+fn a_child_of_an_unwinding_callers_scope_spawns_and_joins() {
+    within_limit(|| {
+        let joined = in_a_destructor_while_unwinding("the destructor's scope, whose child spawns", || {
+            scope(|s| {
+                // A plain spawn, not a child of the scope: if it were queued
+                // on the blocked worker, the join would time out.
+                let child = s.spawn(|| {
+                    let grandchild = spawn(|| (in_micro_thread(), 5));
+                    grandchild.join_timeout(PATIENCE).map(Result::ok).ok().flatten()
+                });
+                child.join().ok().flatten()
+            })
+        });
+        assert_eq!(
+            joined,
+            Some((false, 5)),
+            "the grandchild ran (on an OS thread) and was joined"
+        );
+    });
+}
+
+#[test]
+fn a_child_of_an_unwinding_callers_scope_opens_a_scope() {
+    within_limit(|| {
+        let sum = in_a_destructor_while_unwinding("the destructor's scope, whose child opens a scope", || {
+            let numbers = [1u64, 2, 3];
+            let in_micro = AtomicUsize::new(0);
+            let sum = scope(|s| {
+                s.spawn(|| {
+                    // Waits uncancellably: a grandchild queued on the
+                    // blocked worker would hang it (the caller's join above
+                    // names the hang).
+                    scope(|s2| {
+                        let halves = numbers.chunks(2).map(|c| {
+                            s2.spawn(|| {
+                                if in_micro_thread() {
+                                    in_micro.fetch_add(1, Ordering::Relaxed);
+                                }
+                                c.iter().sum::<u64>()
+                            })
+                        });
+                        halves
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .map(|h| h.join().ok())
+                            .sum::<Option<u64>>()
+                    })
+                })
+                .join()
+                .ok()
+                .flatten()
+            });
+            (sum, in_micro.into_inner())
+        });
+        assert_eq!(sum, (Some(6), 0), "the inner scope's children ran as OS threads");
+    });
+}
+
 /// A child's panic joined by a caller that is unwinding is seen by that
 /// join: the scope does not panic (while panicking: an abort). In a process
 /// of its own, so that a failure is an abort there, not here.
