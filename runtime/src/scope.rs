@@ -224,8 +224,11 @@ impl<T> Drop for MaybeDangling<T> {
 /// unwinds with a [`Cancelled`](crate::Cancelled) payload once the children
 /// have ended. Cancelling the caller does not cancel the children; cancel
 /// them through their handles ([`ScopedJoinHandle::cancel`]) to make them
-/// stop early. A runtime that shuts down cancels them all, and drops the
-/// children that have not started.
+/// stop early. A runtime that shuts down cancels the children that are
+/// micro-threads, and drops those that have not started; children that are
+/// OS threads (in thread mode, or those of an unwinding caller, see below)
+/// are left to finish on their own, as thread mode's threads are, and
+/// `scope` waits for them.
 ///
 /// # Waiting while unwinding
 ///
@@ -407,16 +410,17 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// # Panics
     ///
-    /// Never itself; it is there so that a child's panic need not make
-    /// [`scope`] panic, which, in a caller that is already unwinding (a
-    /// destructor during a panic), aborts the process. So a caller that is
-    /// unwinding still waits here for a child that runs on an OS thread of
-    /// its own — the children of an unwinding micro-thread's scope (see
-    /// [`scope`], "Waiting while unwinding") and those of thread mode — by
-    /// blocking its OS thread, whether or not it was cancelled, and gets the
-    /// child's result. (A join that cannot wait returns a `Cancelled` error
-    /// at once, as [`JoinHandle::join`] does in an unwinding micro-thread:
-    /// the child's panic then counts as unseen.)
+    /// Does not panic (a cancelled caller unwinds here, as said above). A
+    /// join is what keeps a child's panic from making [`scope`] panic,
+    /// which, in a caller that is already unwinding (a destructor during a
+    /// panic), aborts the process. So a caller that is unwinding still
+    /// waits here for a child that runs on an OS thread of its own — the
+    /// children of an unwinding micro-thread's scope (see [`scope`],
+    /// "Waiting while unwinding") and those of thread mode — by blocking its
+    /// OS thread, whether or not it was cancelled, and gets the child's
+    /// result. (A join that cannot wait returns a `Cancelled` error at once,
+    /// as [`JoinHandle::join`] does in an unwinding micro-thread: the
+    /// child's panic then counts as unseen.)
     ///
     /// # Examples
     ///
