@@ -1,6 +1,7 @@
 //! The runtime's thread-locals: which worker, if any, the current OS thread
-//! is running; which runtime and which task a thread-mode thread belongs to;
-//! and the micro-thread-locals (see `local.rs`) of code that runs outside
+//! is running; which runtime and which task a thread-mode thread belongs to,
+//! and whether its spawns must start OS threads too; and the
+//! micro-thread-locals (see `local.rs`) of code that runs outside
 //! any micro-thread.
 //!
 //! Reading a thread-local from a micro-thread is sound here because a started
@@ -26,6 +27,11 @@ thread_local! {
     /// The task of a thread-mode thread started by `spawn`: what
     /// `JoinHandle::cancel` flags, checked where the thread parks.
     static THREAD_TASK: RefCell<Option<Arc<Task>>> = const { RefCell::new(None) };
+    /// Set on an OS thread started outside thread mode because a worker is
+    /// blocked (the children of a scope whose caller blocks its worker): its
+    /// own spawns start OS threads too, since the least-loaded worker they
+    /// would go to may be the blocked one.
+    static SPAWNS_OS_THREADS: Cell<bool> = const { Cell::new(false) };
     /// The micro-thread-locals of this OS thread, used by code that runs
     /// outside any micro-thread. Dropped (destroying the values) when the
     /// thread exits, like any thread-local.
@@ -78,6 +84,17 @@ pub(crate) fn set_thread_runtime(handle: Option<Handle>) -> Option<Handle> {
 /// Makes `task` the task of this thread-mode thread (see `task.rs`).
 pub(crate) fn set_thread_task(task: Arc<Task>) {
     THREAD_TASK.with(|t| *t.borrow_mut() = Some(task));
+}
+
+/// Makes this thread's spawns start OS threads (see `SPAWNS_OS_THREADS`).
+pub(crate) fn set_spawns_os_threads(on: bool) {
+    SPAWNS_OS_THREADS.with(|s| s.set(on));
+}
+
+/// Whether this thread's spawns start OS threads (see `SPAWNS_OS_THREADS`).
+pub(crate) fn spawns_os_threads() -> bool {
+    // `try_with`: reachable from other thread-locals' destructors.
+    SPAWNS_OS_THREADS.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Calls `f` with the task of this thread-mode thread, if it is one (`None`

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::Cancelled;
 use crate::sync::spin::{SpinGuard, SpinLock};
-use crate::task::{self, Task, Unparker, Wake};
+use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
 /// its result), and a way to cancel it.
@@ -194,6 +194,33 @@ impl<T> JoinHandle<T> {
         match self.wait(None) {
             Ok(result) => result,
             Err(_) => Err(Box::new(Cancelled) as Box<dyn Any + Send>),
+        }
+    }
+
+    /// Whether the micro-thread runs on an OS thread of its own (thread
+    /// mode, or `SpawnOptions::os_thread`): then no worker is needed for it
+    /// to end, and a caller may block its OS thread to wait for it.
+    pub(crate) fn on_os_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// Waits for the result like [`join`](JoinHandle::join), but blocks the
+    /// caller's OS thread, and neither a cancellation of the caller nor its
+    /// unwinding cuts the wait short (see [`UncancellableWait`]). For a
+    /// caller that must have the result even while unwinding, joining a
+    /// micro-thread that is [on an OS thread](JoinHandle::on_os_thread):
+    /// one that might be queued on the caller's own worker would never run.
+    pub(crate) fn join_blocking(self) -> thread::Result<T> {
+        let wait = UncancellableWait::blocking();
+        loop {
+            {
+                let mut inner = self.state.lock();
+                if let Some(result) = inner.result.take() {
+                    return result;
+                }
+                inner.joiner = Some(wait.unparker().clone());
+            }
+            wait.park();
         }
     }
 

@@ -243,10 +243,11 @@ impl Shared {
         })
     }
 
-    /// Spawns a micro-thread (an OS thread in thread mode or with
-    /// `options.os_thread`) whose body is what `make` builds around the
-    /// completer of the returned handle; the body must hand its outcome to
-    /// that completer (`Completer::run`).
+    /// Spawns a micro-thread (an OS thread in thread mode, with
+    /// `options.os_thread`, or from an OS thread started with it: see
+    /// `context::spawns_os_threads`) whose body is what `make` builds
+    /// around the completer of the returned handle; the body must hand its
+    /// outcome to that completer (`Completer::run`).
     ///
     /// `make` is called once everything the spawn can fail on before the
     /// body exists is done (the stack is allocated); if spawning fails,
@@ -258,13 +259,16 @@ impl Shared {
         M: FnOnce(Completer<T>) -> B,
         B: FnOnce() + Send + 'static,
     {
-        if self.config.thread_mode || options.os_thread {
+        // Inherited: an OS thread started because a worker is blocked must
+        // not have its own spawns queued on that worker either.
+        let os_thread = options.os_thread || context::spawns_os_threads();
+        if self.config.thread_mode || os_thread {
             let task = Arc::new(Task::new(
                 self.next_ids(1),
                 options.name.map(String::into_boxed_str),
                 Arc::clone(self),
             ));
-            return self.spawn_thread(task, options.stack_size, make);
+            return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
         let (id, stack) = context::with_worker(|local| match local {
             Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
@@ -281,10 +285,13 @@ impl Shared {
         Ok(handle)
     }
 
+    /// Starts `task` as an OS thread. With `spawns_os_threads`, that
+    /// thread's own spawns start OS threads too.
     fn spawn_thread<T, M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,
+        spawns_os_threads: bool,
         make: M,
     ) -> io::Result<JoinHandle<T>>
     where
@@ -308,6 +315,7 @@ impl Shared {
             context::set_thread_runtime(Some(runtime));
             // Where `JoinHandle::cancel`'s flag is looked for when it parks.
             context::set_thread_task(task);
+            context::set_spawns_os_threads(spawns_os_threads);
             body();
         })?;
         // Before the handle is returned, so every `cancel` can wake it.

@@ -224,8 +224,11 @@ impl<T> Drop for MaybeDangling<T> {
 /// unwinds with a [`Cancelled`](crate::Cancelled) payload once the children
 /// have ended. Cancelling the caller does not cancel the children; cancel
 /// them through their handles ([`ScopedJoinHandle::cancel`]) to make them
-/// stop early. A runtime that shuts down cancels them all, and drops the
-/// children that have not started.
+/// stop early. A runtime that shuts down cancels the children that are
+/// micro-threads, and drops those that have not started; children that are
+/// OS threads (in thread mode, or those of an unwinding caller, see below)
+/// are left to finish on their own, as thread mode's threads are, and
+/// `scope` waits for them.
 ///
 /// # Waiting while unwinding
 ///
@@ -234,9 +237,11 @@ impl<T> Drop for MaybeDangling<T> {
 /// children end, as the sync primitives' waits that cannot fail do, and its
 /// children are started as OS threads (the way [thread
 /// mode](crate::RuntimeBuilder::thread_mode) starts micro-threads) so that
-/// the blocked worker is not needed to run them. Its joins do not wait, as
-/// no join in an unwinding micro-thread does (they return a `Cancelled`
-/// error); `scope` itself still waits for every child.
+/// the blocked worker is not needed to run them; what those children spawn,
+/// and the children of scopes they open, are OS threads too. Its joins of
+/// those children block the worker's OS thread as well, until the child has
+/// ended (see [`ScopedJoinHandle::join`]): a panic they return does not make
+/// `scope` panic while the caller is already panicking.
 ///
 /// # Examples
 ///
@@ -403,6 +408,20 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// (the panic's payload) or was cancelled (a
     /// [`Cancelled`](crate::Cancelled) payload).
     ///
+    /// # Panics
+    ///
+    /// Does not panic (a cancelled caller unwinds here, as said above). A
+    /// join is what keeps a child's panic from making [`scope`] panic,
+    /// which, in a caller that is already unwinding (a destructor during a
+    /// panic), aborts the process. So a caller that is unwinding still
+    /// waits here for a child that runs on an OS thread of its own — the
+    /// children of an unwinding micro-thread's scope (see [`scope`],
+    /// "Waiting while unwinding") and those of thread mode — by blocking its
+    /// OS thread, whether or not it was cancelled, and gets the child's
+    /// result. (A join that cannot wait returns a `Cancelled` error at once,
+    /// as [`JoinHandle::join`] does in an unwinding micro-thread: the
+    /// child's panic then counts as unseen.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -412,7 +431,14 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// });
     /// ```
     pub fn join(self) -> thread::Result<T> {
-        let result = self.handle.join();
+        // An unwinding caller cannot park, and a cancelled one would not
+        // wait; blocking its OS thread is safe only when the child does not
+        // need it (no worker is needed to run an OS thread).
+        let result = if thread::panicking() && self.handle.on_os_thread() {
+            self.handle.join_blocking()
+        } else {
+            self.handle.join()
+        };
         if let Err(payload) = &result
             && !payload.is::<crate::Cancelled>()
         {

@@ -262,6 +262,18 @@ impl UncancellableWait {
         }
     }
 
+    /// A wait that blocks the caller's OS thread, whatever the caller is
+    /// (an unwinding micro-thread included): for a caller whose OS thread
+    /// is not needed to end the wait, as what it waits for runs on an OS
+    /// thread of its own.
+    pub(crate) fn blocking() -> UncancellableWait {
+        UncancellableWait {
+            unparker: Unparker::Thread(std::thread::current()),
+            suspends: false,
+            blocks_worker: context::with_worker(|local| local.is_some()),
+        }
+    }
+
     /// Wakes the waiter (or makes its next `park` return at once).
     pub(crate) fn unparker(&self) -> &Unparker {
         &self.unparker

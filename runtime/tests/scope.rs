@@ -17,7 +17,7 @@ use std::thread;
 use dhaga_runtime::sync::{Sender, bounded, unbounded};
 use dhaga_runtime::{Builder, Cancelled, Runtime, RuntimeBuilder, in_micro_thread, run, scope, spawn};
 
-use util::{JoinWithin, RecvWithin, panic_text, wait_until, within_limit};
+use util::{JoinWithin, PATIENCE, RecvWithin, describe, panic_text, run_child, wait_until, within_limit};
 
 /// The text of the panic `f` ends with; fails the test if it returns.
 #[track_caller]
@@ -75,7 +75,9 @@ fn children_borrow_and_mutate_the_callers_locals() {
                     s.spawn(move || pushed.lock().unwrap().push(i));
                 }
                 s.spawn(|| largest = *numbers.iter().max().unwrap());
-                sums.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                sums.into_iter()
+                    .map(|h| h.join_within("a chunk's sum").unwrap())
+                    .sum::<u64>()
             });
             assert_eq!(total, 10_000 * 10_001 / 2, "the closure's value is returned");
             assert_eq!(largest, 10_000, "a child wrote through a mutable borrow");
@@ -94,11 +96,11 @@ fn join_returns_a_value_that_borrows_from_the_caller() {
             scope(|s| {
                 let longest = s.spawn(|| words.iter().max_by_key(|w| w.len()).unwrap().as_str());
                 assert!(longest.name().is_none());
-                assert_eq!(longest.join().unwrap(), "thread");
+                assert_eq!(longest.join_within("the longest word").unwrap(), "thread");
                 // A handle can be joined by another child.
                 let first = s.spawn(|| &words[0]);
-                let joiner = s.spawn(move || first.join().unwrap().len());
-                assert_eq!(joiner.join().unwrap(), 5);
+                let joiner = s.spawn(move || first.join_within("the first word").unwrap().len());
+                assert_eq!(joiner.join_within("the child that joins another").unwrap(), 5);
             });
         });
     });
@@ -215,7 +217,7 @@ fn a_joined_child_panic_does_not_make_scope_panic() {
         let value = run(|| {
             scope(|s| {
                 let child = s.spawn(|| panic!("seen by join"));
-                let payload = child.join().unwrap_err();
+                let payload = child.join_within("the panicking child").unwrap_err();
                 assert_eq!(panic_text(&*payload), Some("seen by join"));
                 7
             })
@@ -235,7 +237,7 @@ fn a_cancelled_child_does_not_make_scope_panic() {
                 joined.cancel();
                 dropped.cancel();
                 drop(dropped); // not joined: the scope still waits for it
-                joined.join().unwrap_err().is::<Cancelled>()
+                joined.join_within("the cancelled child").unwrap_err().is::<Cancelled>()
             });
             assert!(ended, "the join reports the cancellation");
         });
@@ -452,7 +454,11 @@ fn scope_from_a_plain_os_thread() {
                 });
             }
             // The OS thread blocks on a micro-thread and the other way round.
-            s.spawn(|| rendezvous_tx.send("hello").unwrap());
+            s.spawn(|| {
+                rendezvous_tx
+                    .send_timeout("hello", PATIENCE)
+                    .expect("waited for the OS thread to receive")
+            });
             assert_eq!(rendezvous_rx.recv_within("a child's message"), "hello");
         });
         let mut seen = seen.into_inner().unwrap();
@@ -480,7 +486,9 @@ fn scope_in_thread_mode() {
                         })
                     })
                     .collect();
-                sums.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                sums.into_iter()
+                    .map(|h| h.join_within("a thread's sum").unwrap())
+                    .sum::<u64>()
             });
             let threads: HashSet<_> = threads.into_inner().unwrap().into_iter().collect();
             assert_eq!(threads.len(), 10, "one OS thread per child");
@@ -523,12 +531,13 @@ impl Drop for ScopeOnDrop<'_> {
             // The two wait for each other: they really run at once.
             s.spawn(|| {
                 self.note_context();
-                rx.recv().unwrap();
+                rx.recv_within("the other child's message");
                 self.done.fetch_add(1, Ordering::SeqCst);
             });
             s.spawn(|| {
                 self.note_context();
-                tx.send(1).unwrap();
+                tx.send_timeout(1, PATIENCE)
+                    .expect("waited for the other child to receive");
                 self.done.fetch_add(1, Ordering::SeqCst);
             });
         });
@@ -589,7 +598,7 @@ fn a_failed_spawn_is_reported_and_leaves_nothing_counted() {
                 );
                 let ok = Builder::new().name("fine".into()).spawn_scoped(s, || 1).unwrap();
                 assert_eq!(ok.name(), Some("fine"));
-                assert_eq!(ok.join().unwrap(), 1);
+                assert_eq!(ok.join_within("the spawn that worked").unwrap(), 1);
             });
             // Had the failed spawn stayed counted, the scope would never end.
         });
@@ -634,4 +643,139 @@ fn a_result_whose_handle_is_dropped_is_dropped_before_scope_returns() {
             assert_eq!(*log.lock().unwrap(), ["result dropped by the child", "scope left"]);
         });
     });
+}
+
+/// Calls its closure when dropped.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Runs `f` in a destructor of a micro-thread that panics, on a runtime of
+/// one worker, which a scope in `f` blocks (the caller cannot park while
+/// unwinding); returns what `f` returned. `f` should not panic: a panic in
+/// a scope's child there makes the scope panic while panicking, an abort.
+fn in_a_destructor_while_unwinding<T, F>(what: &str, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // Dropped only if the micro-thread ends: a hung worker would keep the
+    // runtime's drop from returning, hiding which wait failed.
+    let rt = std::mem::ManuallyDrop::new(RuntimeBuilder::new().workers(1).build().unwrap());
+    let (value_tx, value_rx) = mpsc::channel();
+    let caller = rt.spawn(move || {
+        let _on_drop = OnDrop(Some(move || {
+            let _ = value_tx.send((thread::panicking(), f()));
+        }));
+        panic!("unwinding");
+    });
+    let payload = caller.join_within(what).unwrap_err();
+    assert_eq!(panic_text(&*payload), Some("unwinding"));
+    let (panicking, value) = value_rx.recv_within("the destructor's value");
+    assert!(panicking, "the destructor ran while unwinding");
+    drop(std::mem::ManuallyDrop::into_inner(rt));
+    value
+}
+
+#[test]
+fn a_child_of_an_unwinding_callers_scope_spawns_and_joins() {
+    within_limit(|| {
+        let joined = in_a_destructor_while_unwinding("the destructor's scope, whose child spawns", || {
+            scope(|s| {
+                // A plain spawn, not a child of the scope: if it were queued
+                // on the blocked worker, the join would time out.
+                let child = s.spawn(|| {
+                    let grandchild = spawn(|| (in_micro_thread(), 5));
+                    grandchild.join_timeout(PATIENCE).map(Result::ok).ok().flatten()
+                });
+                child.join().ok().flatten()
+            })
+        });
+        assert_eq!(
+            joined,
+            Some((false, 5)),
+            "the grandchild ran (on an OS thread) and was joined"
+        );
+    });
+}
+
+#[test]
+fn a_child_of_an_unwinding_callers_scope_opens_a_scope() {
+    within_limit(|| {
+        let sum = in_a_destructor_while_unwinding("the destructor's scope, whose child opens a scope", || {
+            let numbers = [1u64, 2, 3];
+            let in_micro = AtomicUsize::new(0);
+            let sum = scope(|s| {
+                s.spawn(|| {
+                    // Waits uncancellably: a grandchild queued on the
+                    // blocked worker would hang it (the caller's join above
+                    // names the hang).
+                    scope(|s2| {
+                        let halves = numbers.chunks(2).map(|c| {
+                            s2.spawn(|| {
+                                if in_micro_thread() {
+                                    in_micro.fetch_add(1, Ordering::Relaxed);
+                                }
+                                c.iter().sum::<u64>()
+                            })
+                        });
+                        halves
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .map(|h| h.join().ok())
+                            .sum::<Option<u64>>()
+                    })
+                })
+                .join()
+                .ok()
+                .flatten()
+            });
+            (sum, in_micro.into_inner())
+        });
+        assert_eq!(sum, (Some(6), 0), "the inner scope's children ran as OS threads");
+    });
+}
+
+/// A child's panic joined by a caller that is unwinding is seen by that
+/// join: the scope does not panic (while panicking: an abort). In a process
+/// of its own, so that a failure is an abort there, not here.
+#[test]
+fn a_join_from_an_unwinding_caller_waits_for_the_childs_panic() {
+    const NAME: &str = "a_join_from_an_unwinding_caller_waits_for_the_childs_panic";
+    if util::child_role().as_deref() == Some("join-unwinding") {
+        within_limit(|| {
+            let seen = in_a_destructor_while_unwinding("the destructor's scope, which joins a panic", || {
+                scope(|s| {
+                    let (joining_tx, joining_rx) = mpsc::channel::<()>();
+                    let child = s.spawn(move || {
+                        // Panics only once the caller is in (or past) its
+                        // join: a join that did not wait would miss it.
+                        let _ = joining_rx.recv_timeout(PATIENCE);
+                        panic!("a child panics");
+                    });
+                    let _ = joining_tx.send(());
+                    child.join().map_err(|payload| panic_text(&*payload).map(str::to_owned))
+                })
+            });
+            assert_eq!(
+                seen,
+                Err(Some("a child panics".to_owned())),
+                "the join returned the panic"
+            );
+        });
+        println!("CHILD DONE");
+        return;
+    }
+    let out = run_child(NAME, "join-unwinding");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("CHILD DONE"),
+        "{}",
+        describe(&out)
+    );
 }

@@ -327,6 +327,16 @@ impl<T> JoinWithin<T> for dhaga_runtime::JoinHandle<T> {
     }
 }
 
+impl<T> JoinWithin<T> for dhaga_runtime::ScopedJoinHandle<'_, T> {
+    #[track_caller]
+    fn join_within(self, what: &str) -> thread::Result<T> {
+        // No timed join for a scoped micro-thread: poll for the end (polling
+        // a state, not ordering anything), then take the result.
+        wait_until(what, || self.is_finished());
+        self.join()
+    }
+}
+
 impl<T> JoinWithin<T> for thread::JoinHandle<T> {
     #[track_caller]
     fn join_within(self, what: &str) -> thread::Result<T> {
