@@ -91,6 +91,10 @@ pub(crate) struct Options {
     /// `ZMQ_CONNECT_ROUTING_ID`: the routing id a ROUTER gives the peer of
     /// its next `connect`, taken by that call.
     pub(crate) connect_routing_id: Option<Bytes>,
+    /// `ZMQ_ROUTER_HANDOVER`: a ROUTER peer that comes with a routing id
+    /// another peer has takes it over (that one is disconnected) instead
+    /// of being refused.
+    pub(crate) router_handover: bool,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -204,6 +208,7 @@ impl Default for Options {
             probe_router: false,
             xpub_welcome_msg: None,
             connect_routing_id: None,
+            router_handover: false,
         }
     }
 }

@@ -174,3 +174,113 @@ fn a_router_names_the_peer_of_its_next_connect() {
         assert_eq!(libzmq_recv(&dealer, "the reply to server-1"), [b"hi".to_vec()]);
     });
 }
+
+#[test]
+fn a_correlating_req_sends_request_ids_and_takes_only_the_matching_reply() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let (router, endpoint) = libzmq_bound(&ctx, zmq::ROUTER);
+        let req = dhaga_socket(SocketType::Req);
+        req.set_req_correlate(true).unwrap();
+        req.connect(&endpoint).unwrap();
+        dhaga_send(&req, msg(&[Bytes::from_static(b"ask")]), "the request");
+        let request = libzmq_recv(&router, "the correlated request");
+        assert_eq!(request.len(), 4, "[peer, request id, delimiter, body]: {request:?}");
+        let (peer, id) = (&request[0], &request[1]);
+        assert_eq!(id.len(), 4, "libzmq's request ids are 4 bytes");
+        assert_eq!(request[2..], [Vec::new(), b"ask".to_vec()]);
+
+        // A reply with another id is dropped; the matching one is taken.
+        let stale = (u32::from_be_bytes(id[..].try_into().unwrap()).wrapping_sub(1)).to_be_bytes();
+        router
+            .send_multipart([&peer[..], &stale[..], b"", b"stale"], 0)
+            .unwrap();
+        router.send_multipart([&peer[..], &id[..], b"", b"answer"], 0).unwrap();
+        assert_frames(
+            dhaga_recv(&req, "the matching reply").frames(),
+            &[b"answer"],
+            "the reply",
+        );
+
+        // The next request has the next id.
+        dhaga_send(&req, msg(&[Bytes::from_static(b"again")]), "the second request");
+        let second = libzmq_recv(&router, "the second request");
+        let next = u32::from_be_bytes(id[..].try_into().unwrap()).wrapping_add(1);
+        assert_eq!(second[1], next.to_be_bytes());
+        assert!(dhaga_socket(SocketType::Dealer).set_req_correlate(true).is_err());
+    });
+}
+
+#[test]
+fn a_relaxed_req_sends_again_and_abandons_the_old_reply() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let (router, endpoint) = libzmq_bound(&ctx, zmq::ROUTER);
+        let req = dhaga_socket(SocketType::Req);
+        req.connect(&endpoint).unwrap();
+        dhaga_send(&req, msg(&[Bytes::from_static(b"first")]), "the first request");
+        assert!(
+            matches!(req.send("too soon"), Err(e) if matches!(e.error(), Error::InvalidState(_))),
+            "strict by default"
+        );
+        req.set_req_relaxed(true).unwrap();
+        req.set_req_correlate(true).unwrap();
+        let first = libzmq_recv(&router, "the first request");
+        dhaga_send(
+            &req,
+            msg(&[Bytes::from_static(b"second")]),
+            "the second request, before any reply",
+        );
+        let second = libzmq_recv(&router, "the second request");
+        assert_eq!(second.last().unwrap(), b"second");
+        // The reply to the first (no request id: it was sent uncorrelated)
+        // and one to the second: only the second's is received.
+        router.send_multipart([&first[0][..], b"", b"late"], 0).unwrap();
+        router
+            .send_multipart([&second[0][..], &second[1][..], b"", b"fresh"], 0)
+            .unwrap();
+        assert_frames(
+            dhaga_recv(&req, "the reply to the second").frames(),
+            &[b"fresh"],
+            "the reply",
+        );
+    });
+}
+
+#[test]
+fn a_handing_over_router_gives_a_taken_routing_id_to_the_newcomer() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let router = dhaga_socket(SocketType::Router);
+        router.set_router_handover(true).unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = router.last_endpoint().unwrap();
+        let dealer = |body: &str| {
+            let dealer = libzmq_socket(&ctx, zmq::DEALER);
+            dealer.set_identity(b"same").unwrap();
+            dealer.connect(&endpoint).unwrap();
+            dealer.send(body, 0).unwrap();
+            dealer
+        };
+        let old = dealer("from the first");
+        assert_frames(
+            dhaga_recv(&router, "the first").frames(),
+            &[&b"same"[..], b"from the first"],
+            "first",
+        );
+        let new = dealer("from the second");
+        assert_frames(
+            dhaga_recv(&router, "the second").frames(),
+            &[&b"same"[..], b"from the second"],
+            "second",
+        );
+        dhaga_send(
+            &router,
+            msg(&[Bytes::from_static(b"same"), Bytes::from_static(b"to the newcomer")]),
+            "routed",
+        );
+        assert_eq!(libzmq_recv(&new, "the routed message"), [b"to the newcomer".to_vec()]);
+        assert!(matches!(old.recv_multipart(zmq::DONTWAIT), Err(zmq::Error::EAGAIN)));
+        assert!(dhaga_socket(SocketType::Dealer).set_router_handover(true).is_err());
+    });
+}

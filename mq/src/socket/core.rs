@@ -310,6 +310,7 @@ impl Core {
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
         let first = self.first_message();
+        let handover = self.options().router_handover;
         let mut state = self.lock();
         match state.pipes.get(&pipe) {
             None => return Err("the pipe is gone"),
@@ -325,8 +326,23 @@ impl Core {
         let routing_id = if self.socket_type == SocketType::Router {
             let assigned = state.pipes.get(&pipe).and_then(|p| p.assigned_id.clone());
             let id = match assigned.or(identity.filter(|id| !id.is_empty())) {
-                Some(id) if state.routing.contains_key(&id) => return Err("the peer's routing id is already in use"),
-                Some(id) => id,
+                Some(id) if state.routing.contains_key(&id) && !handover => {
+                    return Err("the peer's routing id is already in use");
+                }
+                Some(id) => {
+                    // ROUTER_HANDOVER: the peer that had the id loses its
+                    // connection, and the id routes to the newcomer (the
+                    // `insert` below). What it sent before is still
+                    // received under the id; its detach leaves the new
+                    // route alone.
+                    if let Some(old) = state.routing.remove(&id)
+                        && let Some(entry) = state.pipes.get_mut(&old)
+                        && let Some(stream) = entry.stream.take()
+                    {
+                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                    }
+                    id
+                }
                 None => state.generate_routing_id(),
             };
             state.routing.insert(id.clone(), pipe);

@@ -57,7 +57,8 @@ pub(crate) enum Route {
 /// after the pattern changed it.
 pub(crate) enum Undo {
     Nothing,
-    PopFront,
+    /// Takes off the frames the pattern put in front.
+    PopFront(usize),
     PushFront(Bytes),
 }
 
@@ -65,8 +66,10 @@ impl Undo {
     pub(crate) fn apply(self, mut msg: Msg) -> Msg {
         match self {
             Undo::Nothing => {}
-            Undo::PopFront => {
-                msg.pop_front();
+            Undo::PopFront(frames) => {
+                for _ in 0..frames {
+                    msg.pop_front();
+                }
             }
             Undo::PushFront(frame) => msg.push_front(frame),
         }
@@ -190,8 +193,10 @@ impl State {
                 if let Err(e) = req.start_send() {
                     return Err(SendError::new(e, msg));
                 }
-                msg.push_front(Bytes::new());
-                Ok((Route::RoundRobin(msg), Undo::PopFront))
+                let envelope = req.envelope();
+                let added = envelope.len();
+                msg.prepend(Msg::from(envelope));
+                Ok((Route::RoundRobin(msg), Undo::PopFront(added)))
             }
             SocketType::Rep => {
                 let Pattern::Rep(rep) = &mut self.pattern else {

@@ -1,0 +1,69 @@
+//! Options that change a pattern's rules, named after libzmq's:
+//! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED` and `ZMQ_ROUTER_HANDOVER`.
+
+use crate::SocketType;
+use crate::error::{Error, Result};
+use crate::socket::Socket;
+use crate::socket::pattern::Pattern;
+
+impl Socket {
+    /// `ZMQ_REQ_CORRELATE`: a REQ puts a request id frame (4 bytes) before
+    /// each request's delimiter, and takes only a reply that repeats the
+    /// last request's id (default off). With
+    /// [`set_req_relaxed`](Socket::set_req_relaxed) it keeps a late reply
+    /// to an abandoned request from passing for the reply to the next.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a REQ.
+    pub fn set_req_correlate(&self, on: bool) -> Result<()> {
+        self.with_req("set req_correlate", |req| req.correlate = on)
+    }
+
+    /// `ZMQ_REQ_RELAXED`: a REQ may send a new request before the reply to
+    /// the last one came (default off: that send fails); the awaited reply
+    /// is abandoned and the new request goes to the next peer in turn.
+    /// Turn on [`set_req_correlate`](Socket::set_req_correlate) too, or a
+    /// late reply to the abandoned request may be received as the reply to
+    /// the new one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a REQ.
+    pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
+        self.with_req("set req_relaxed", |req| req.relaxed = on)
+    }
+
+    fn with_req(&self, operation: &'static str, change: impl FnOnce(&mut crate::socket::req::Req)) -> Result<()> {
+        let mut state = self.core().lock();
+        match &mut state.pattern {
+            Pattern::Req(req) => {
+                change(req);
+                Ok(())
+            }
+            _ => Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation,
+            }),
+        }
+    }
+
+    /// `ZMQ_ROUTER_HANDOVER`: when a peer comes with a routing id that a
+    /// connected peer has, the newcomer takes it over and the other is
+    /// disconnected (default off: the newcomer is refused). Messages to
+    /// that id go to the newcomer from then on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a ROUTER.
+    pub fn set_router_handover(&self, on: bool) -> Result<()> {
+        if self.socket_type() != SocketType::Router {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set router_handover",
+            });
+        }
+        self.core().options().router_handover = on;
+        Ok(())
+    }
+}
