@@ -95,6 +95,9 @@ pub(crate) struct Options {
     /// another peer has takes it over (that one is disconnected) instead
     /// of being refused.
     pub(crate) router_handover: bool,
+    /// `ZMQ_IMMEDIATE`: a pipe joins the round robin only while its
+    /// connection is up, so nothing is queued for a peer not (yet) there.
+    pub(crate) immediate: bool,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -209,6 +212,7 @@ impl Default for Options {
             xpub_welcome_msg: None,
             connect_routing_id: None,
             router_handover: false,
+            immediate: false,
         }
     }
 }

@@ -284,3 +284,31 @@ fn a_handing_over_router_gives_a_taken_routing_id_to_the_newcomer() {
         assert!(dhaga_socket(SocketType::Dealer).set_router_handover(true).is_err());
     });
 }
+
+#[test]
+fn an_immediate_dealer_queues_nothing_for_a_peer_that_is_not_there() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let (router, live) = libzmq_bound(&ctx, zmq::ROUTER);
+        let nobody = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("tcp://{}", listener.local_addr().unwrap())
+        };
+        let dealer = dhaga_socket(SocketType::Dealer);
+        dealer.set_immediate(true);
+        assert!(dealer.immediate());
+        // No connection is up: nothing may be queued.
+        dealer.connect(&nobody).unwrap();
+        assert!(matches!(dealer.try_send("early"), Err(e) if matches!(e.error(), Error::WouldBlock)));
+        // Round robin over the live peer alone: every message reaches it
+        // (without IMMEDIATE, every other one would wait for `nobody`).
+        dealer.connect(&live).unwrap();
+        for i in 0..10 {
+            dhaga_send(&dealer, msg(&[Bytes::from(format!("m{i}"))]), &format!("message {i}"));
+        }
+        for i in 0..10 {
+            let got = libzmq_recv(&router, &format!("message {i} at the live peer"));
+            assert_eq!(got[1], format!("m{i}").into_bytes());
+        }
+    });
+}

@@ -283,7 +283,9 @@ impl Core {
                 assigned_id: None,
             },
         );
-        if persistent {
+        // A `connect`'s pipe takes messages at once, to send once its
+        // connection is up; with IMMEDIATE only from then on (`attach`).
+        if persistent && !options.immediate {
             state.outs.push(id);
             drop(state);
             self.writable.notify_all();
@@ -391,6 +393,7 @@ impl Core {
     /// The connection on `pipe` ended. A persistent pipe waits for the next
     /// one; any other is gone once its inbound messages are read.
     pub(crate) fn detach(&self, pipe: PipeId) {
+        let immediate = self.options().immediate;
         let mut state = self.lock();
         let Some(entry) = state.pipes.get_mut(&pipe) else {
             return;
@@ -417,20 +420,14 @@ impl Core {
             entry.finished = true;
             entry.outbox.discard();
             entry.outbox.stop_writer();
-            if let Some(index) = state.outs.iter().position(|&id| id == pipe) {
-                state.outs.remove(index);
-                // The round robin goes on with the pipe that was next: the
-                // ones after the removed pipe moved down one place.
-                if index < state.next_out {
-                    state.next_out -= 1;
-                }
-                if state.next_out >= state.outs.len() {
-                    state.next_out = 0;
-                }
-            }
+            state.leave_round_robin(pipe);
             if state.pipes[&pipe].inbound.is_empty() {
                 state.pipes.remove(&pipe);
             }
+        } else if immediate {
+            // IMMEDIATE: no new messages for a peer that is not there; what
+            // it was given already waits in its outbox for the reconnection.
+            state.leave_round_robin(pipe);
         }
         drop(state);
         // A reader waiting for room in this pipe, and senders waiting for
@@ -793,6 +790,21 @@ fn deadline(timeout: Option<std::time::Duration>) -> Option<Instant> {
 }
 
 impl State {
+    /// Takes `pipe` out of the round robin, which goes on with the pipe
+    /// that was next.
+    fn leave_round_robin(&mut self, pipe: PipeId) {
+        if let Some(index) = self.outs.iter().position(|&id| id == pipe) {
+            self.outs.remove(index);
+            // The ones after the removed pipe moved down one place.
+            if index < self.next_out {
+                self.next_out -= 1;
+            }
+            if self.next_out >= self.outs.len() {
+                self.next_out = 0;
+            }
+        }
+    }
+
     fn generate_routing_id(&mut self) -> Bytes {
         // libzmq's generated ids: a zero byte, then a 32-bit counter, so they
         // never collide with peer-chosen ids (which may not start with 0).

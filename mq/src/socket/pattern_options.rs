@@ -1,5 +1,6 @@
 //! Options that change a pattern's rules, named after libzmq's:
-//! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED` and `ZMQ_ROUTER_HANDOVER`.
+//! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER` and
+//! `ZMQ_IMMEDIATE`.
 
 use crate::SocketType;
 use crate::error::{Error, Result};
@@ -65,5 +66,22 @@ impl Socket {
         }
         self.core().options().router_handover = on;
         Ok(())
+    }
+
+    /// `ZMQ_IMMEDIATE`: messages go only to peers whose connection is up
+    /// (default off: a `connect`'s peer takes messages from the start, held
+    /// until it connects). With no peer connected, `send` waits (or times
+    /// out, or fails with `WouldBlock` for `try_send`), as with no peer at
+    /// all; a peer whose connection is lost gets no new messages until it
+    /// is back (those it had are kept for it, where libzmq drops them).
+    /// For the round-robin types (REQ, DEALER, PUSH, PAIR); applies to
+    /// connections made afterwards.
+    pub fn set_immediate(&self, on: bool) {
+        self.core().options().immediate = on;
+    }
+
+    /// Whether [`set_immediate`](Socket::set_immediate) is on.
+    pub fn immediate(&self) -> bool {
+        self.core().options().immediate
     }
 }
