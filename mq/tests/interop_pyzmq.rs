@@ -961,3 +961,35 @@ fn pub_sub_dhaga_sub() {
         }
     });
 }
+
+/// `ZMQ_INVERT_MATCHING` on both sides: dhaga's XPUB (inverting) sends
+/// pyzmq's SUB (inverting, subscribed to `A` and `B`) only what neither
+/// prefix starts.
+#[test]
+fn inverted_matching_dhaga_xpub_pyzmq_sub() {
+    within_limit(|| {
+        let xpub = dhaga_socket(SocketType::XPub);
+        xpub.set_invert_matching(true).unwrap();
+        assert!(xpub.invert_matching());
+        xpub.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = xpub.last_endpoint().unwrap();
+        let mut peer = Peer::start("invert_sub", &["connect", &endpoint, "A", "B"]);
+        peer.explain(|peer| {
+            peer.expect("READY");
+            // Both subscriptions are in before anything is sent.
+            let mut subscribed: Vec<_> = (0..2)
+                .map(|_| dhaga_recv(&xpub, "a subscription")[0].to_vec())
+                .collect();
+            subscribed.sort();
+            assert_eq!(subscribed, [b"\x01A".to_vec(), b"\x01B".to_vec()]);
+            assert_eq!(xpub.topics_count(), 2);
+            for topic in ["Apple", "Cherry", "Banana", "Date", "END"] {
+                xpub.send(topic).unwrap();
+            }
+            for want in ["Cherry", "Date", "END"] {
+                assert_eq!(peer.expect("GOT"), want);
+            }
+        });
+        peer.finish();
+    });
+}

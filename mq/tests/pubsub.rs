@@ -452,3 +452,38 @@ fn an_xpub_that_is_never_read_still_applies_subscriptions() {
         }
     });
 }
+
+/// `ZMQ_INVERT_MATCHING` on PUB and SUB: the SUB receives what none of its
+/// prefixes starts; `topics_count` counts distinct prefixes on both sides.
+#[test]
+fn inverted_matching_delivers_what_no_prefix_matches() {
+    within_limit(|| {
+        let (publisher, endpoint) = bound(SocketType::Pub, "tcp");
+        publisher.set_invert_matching(true).unwrap();
+        let subscriber = connected(SocketType::Sub, &endpoint);
+        subscriber.set_invert_matching(true).unwrap();
+        assert!(subscriber.invert_matching());
+        subscriber.subscribe("A").unwrap();
+        subscriber.subscribe("A").unwrap();
+        subscriber.subscribe("B").unwrap();
+        assert_eq!(subscriber.topics_count(), 2);
+        // The subscriptions reach the publisher before it sends.
+        util::wait_until("the publisher to count both prefixes", || publisher.topics_count() == 2);
+        for topic in ["Apple", "Cherry", "Banana", "END"] {
+            publisher.send_within(topic, "a topic");
+        }
+        assert_eq!(subscriber.recv_within("Cherry"), Msg::from("Cherry"));
+        assert_eq!(subscriber.recv_within("END"), Msg::from("END"));
+        assert!(util::socket(SocketType::Req).set_invert_matching(true).is_err());
+
+        let xpub = util::socket(SocketType::XPub);
+        assert!(!xpub.xpub_verbose() && !xpub.xpub_verboser());
+        xpub.set_xpub_verboser(true).unwrap();
+        assert!(xpub.xpub_verbose() && xpub.xpub_verboser());
+        xpub.set_xpub_verbose(true).unwrap();
+        assert!(
+            xpub.xpub_verbose() && !xpub.xpub_verboser(),
+            "as in libzmq, VERBOSE after VERBOSER"
+        );
+    });
+}

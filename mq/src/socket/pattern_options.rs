@@ -1,6 +1,7 @@
 //! Options that change a pattern's rules, named after libzmq's:
-//! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER` and
-//! `ZMQ_IMMEDIATE`.
+//! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
+//! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, and the publish-subscribe getters
+//! (`ZMQ_XPUB_VERBOSE(R)`, `ZMQ_TOPICS_COUNT`).
 
 use crate::SocketType;
 use crate::error::{Error, Result};
@@ -83,5 +84,68 @@ impl Socket {
     /// Whether [`set_immediate`](Socket::set_immediate) is on.
     pub fn immediate(&self) -> bool {
         self.core().options().immediate
+    }
+
+    /// `ZMQ_INVERT_MATCHING`: a PUB or XPUB sends each message to the
+    /// subscribers none of whose prefixes match it, and a SUB receives the
+    /// messages none of its prefixes match (default off). Set it on both
+    /// sides, as libzmq requires: a SUB that inverts receives nothing from
+    /// a PUB that does not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a PUB, XPUB or SUB.
+    pub fn set_invert_matching(&self, on: bool) -> Result<()> {
+        let mut state = self.core().lock();
+        match (&mut state.pattern, self.socket_type()) {
+            (Pattern::Publisher(publisher), _) => publisher.invert = on,
+            (Pattern::Subscriber(subscriber), SocketType::Sub) => subscriber.invert = on,
+            _ => {
+                return Err(Error::NotSupported {
+                    socket_type: self.socket_type(),
+                    operation: "set invert_matching",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`set_invert_matching`](Socket::set_invert_matching) is on.
+    pub fn invert_matching(&self) -> bool {
+        match &self.core().lock().pattern {
+            Pattern::Publisher(publisher) => publisher.invert,
+            Pattern::Subscriber(subscriber) => subscriber.invert,
+            _ => false,
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSE`, as [`set_xpub_verbose`](Socket::set_xpub_verbose)
+    /// left it (false on other types).
+    pub fn xpub_verbose(&self) -> bool {
+        match &self.core().lock().pattern {
+            Pattern::Publisher(publisher) if self.socket_type() == SocketType::XPub => publisher.verbosity().0,
+            _ => false,
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSER`, as
+    /// [`set_xpub_verboser`](Socket::set_xpub_verboser) left it (false on
+    /// other types).
+    pub fn xpub_verboser(&self) -> bool {
+        match &self.core().lock().pattern {
+            Pattern::Publisher(publisher) if self.socket_type() == SocketType::XPub => publisher.verbosity().1,
+            _ => false,
+        }
+    }
+
+    /// `ZMQ_TOPICS_COUNT`: how many distinct prefixes a PUB's or XPUB's
+    /// peers subscribe to, or a SUB or XSUB subscribed to itself (0 on
+    /// other types).
+    pub fn topics_count(&self) -> usize {
+        match &self.core().lock().pattern {
+            Pattern::Publisher(publisher) => publisher.topics(),
+            Pattern::Subscriber(subscriber) => subscriber.topics(),
+            _ => 0,
+        }
     }
 }

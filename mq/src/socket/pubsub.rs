@@ -115,6 +115,11 @@ impl Prefixes {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Bytes> {
         self.counts.keys()
     }
+
+    /// How many distinct prefixes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.counts.len()
+    }
 }
 
 /// PUB and XPUB: who subscribed to what.
@@ -137,6 +142,9 @@ pub(crate) struct Publisher {
     verbose_subscribes: bool,
     /// Pass on every cancel, not only the last (`ZMQ_XPUB_VERBOSER`).
     verbose_cancels: bool,
+    /// `ZMQ_INVERT_MATCHING`: send to the peers whose subscriptions do not
+    /// match.
+    pub(crate) invert: bool,
     /// XPUB: what the user has yet to receive.
     pending: VecDeque<Msg>,
 }
@@ -149,6 +157,7 @@ impl Publisher {
             xpub,
             verbose_subscribes: false,
             verbose_cancels: false,
+            invert: false,
             pending: VecDeque::new(),
         }
     }
@@ -166,10 +175,21 @@ impl Publisher {
         self.verbose_cancels = on;
     }
 
-    /// Whether `pipe`'s peer subscribed to a prefix of `msg`.
+    /// Whether `pipe`'s peer subscribed to a prefix of `msg` (with
+    /// `invert`, whether it did not).
     pub(crate) fn wants(&self, pipe: PipeId, msg: &Msg) -> bool {
         let topic = msg.first().map_or(&[][..], |f| &f[..]);
-        self.peers.get(&pipe).is_some_and(|p| p.matches(topic))
+        self.peers.get(&pipe).is_some_and(|p| p.matches(topic)) != self.invert
+    }
+
+    /// `ZMQ_XPUB_VERBOSE` and `ZMQ_XPUB_VERBOSER` as set.
+    pub(crate) fn verbosity(&self) -> (bool, bool) {
+        (self.verbose_subscribes, self.verbose_subscribes && self.verbose_cancels)
+    }
+
+    /// `ZMQ_TOPICS_COUNT`: the distinct prefixes some peer subscribes to.
+    pub(crate) fn topics(&self) -> usize {
+        self.all.len()
     }
 
     /// A message arrived from `pipe`: a subscription is applied; what the
@@ -237,6 +257,8 @@ pub(crate) struct Subscriber {
     /// SUB drops messages no subscription matches; XSUB passes everything,
     /// as libzmq's do.
     filter: bool,
+    /// `ZMQ_INVERT_MATCHING`: SUB drops the messages a subscription matches.
+    pub(crate) invert: bool,
 }
 
 impl Subscriber {
@@ -244,7 +266,13 @@ impl Subscriber {
         Subscriber {
             prefixes: Prefixes::default(),
             filter,
+            invert: false,
         }
+    }
+
+    /// `ZMQ_TOPICS_COUNT`: the distinct prefixes subscribed to.
+    pub(crate) fn topics(&self) -> usize {
+        self.prefixes.len()
     }
 
     /// Applies a subscription the user made; returns the command to send
@@ -274,7 +302,7 @@ impl Subscriber {
 
     /// Whether the user may receive `msg`.
     pub(crate) fn accepts(&self, msg: &Msg) -> bool {
-        !self.filter || self.prefixes.matches(msg.first().map_or(&[][..], |f| &f[..]))
+        !self.filter || self.prefixes.matches(msg.first().map_or(&[][..], |f| &f[..])) != self.invert
     }
 }
 
