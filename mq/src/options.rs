@@ -98,6 +98,9 @@ pub(crate) struct Options {
     /// `ZMQ_IMMEDIATE`: a pipe joins the round robin only while its
     /// connection is up, so nothing is queued for a peer not (yet) there.
     pub(crate) immediate: bool,
+    /// `ZMQ_XPUB_NODROP`: a PUB or XPUB waits for room at a full
+    /// subscriber instead of dropping the message for it.
+    pub(crate) xpub_nodrop: bool,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -213,6 +216,7 @@ impl Default for Options {
             connect_routing_id: None,
             router_handover: false,
             immediate: false,
+            xpub_nodrop: false,
         }
     }
 }

@@ -312,3 +312,45 @@ fn an_immediate_dealer_queues_nothing_for_a_peer_that_is_not_there() {
         }
     });
 }
+
+#[test]
+fn a_nodrop_publisher_waits_for_a_full_libzmq_subscriber_and_loses_nothing() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let publisher = dhaga_socket(SocketType::Pub);
+        publisher.set_xpub_nodrop(true).unwrap();
+        publisher.set_send_hwm(2);
+        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let subscriber = libzmq_socket(&ctx, zmq::SUB);
+        subscriber.set_rcvhwm(1).unwrap();
+        subscriber.set_subscribe(b"").unwrap();
+        subscriber.connect(&publisher.last_endpoint().unwrap()).unwrap();
+        dhaga_testutil::wait_until("the subscription to reach the publisher", || {
+            publisher.topics_count() == 1
+        });
+
+        // The subscriber reads nothing: once its buffers and the publisher's
+        // queue are full, a send would have to drop; it refuses instead.
+        let body = vec![7u8; 256 * 1024];
+        let mut sent = 0u32;
+        loop {
+            let mut frame = sent.to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            match publisher.try_send(frame) {
+                Ok(()) => sent += 1,
+                Err(e) if matches!(e.error(), Error::WouldBlock) => break,
+                Err(e) => panic!("try_send: {}", e.error()),
+            }
+            assert!(
+                sent < 10_000,
+                "the publisher never refused: it drops instead of waiting"
+            );
+        }
+        // Everything sent arrives, in order.
+        for i in 0..sent {
+            let got = libzmq_recv(&subscriber, &format!("message {i} of {sent}"));
+            assert_eq!(got[0][..4], i.to_be_bytes(), "message {i} of {sent}");
+        }
+        assert!(dhaga_socket(SocketType::Sub).set_xpub_nodrop(true).is_err());
+    });
+}

@@ -551,9 +551,9 @@ impl Core {
         if msg.is_empty() {
             return Err(SendError::new(Error::EmptyMessage, msg));
         }
-        let (timeout, mandatory) = {
+        let (timeout, mandatory, nodrop) = {
             let options = self.options();
-            (options.send_timeout, options.router_mandatory)
+            (options.send_timeout, options.router_mandatory, options.xpub_nodrop)
         };
         let mut state = self.lock();
         if let Err(error) = state.check_open() {
@@ -562,6 +562,30 @@ impl Core {
         let (route, undo) = state.prepare_send(self.socket_type, msg, mandatory)?;
         let (mut slot, target) = match route {
             Route::Dropped => return Ok(()),
+            Route::FanOut(msg) if nodrop && !state.fan_out_room(&msg) => {
+                // XPUB_NODROP: wait until every subscriber it goes to has
+                // room, as libzmq's EAGAIN and blocking send do.
+                drop(state);
+                if nonblocking {
+                    return Err(SendError::new(Error::WouldBlock, msg));
+                }
+                let outcome = self.writable.wait_until(deadline(timeout), || {
+                    let mut state = self.lock();
+                    if let Err(error) = state.check_open() {
+                        return Some(Err(error));
+                    }
+                    state.fan_out_room(&msg).then(|| {
+                        state.fan_out(&msg);
+                        Ok(())
+                    })
+                });
+                return match outcome {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(SendError::new(error, msg)),
+                    Err(Gave::TimedOut) => Err(SendError::new(Error::TimedOut, msg)),
+                    Err(Gave::Unwinding) => Err(SendError::new(Error::Closed, msg)),
+                };
+            }
             Route::FanOut(msg) => {
                 let dropped = state.fan_out(&msg);
                 drop(state);
@@ -868,18 +892,29 @@ impl State {
     /// not copied.
     fn fan_out(&mut self, msg: &Msg) -> bool {
         let mut dropped = false;
-        for pipe in &self.outs {
-            let entry = &self.pipes[pipe];
-            let wanted = entry.connected
-                && match &self.pattern {
-                    Pattern::Publisher(publisher) => publisher.wants(*pipe, msg),
-                    _ => true,
-                };
-            if wanted && !entry.outbox.try_push(&mut Some(msg.clone())) {
+        for pipe in self.fan_out_targets(msg) {
+            if !self.pipes[&pipe].outbox.try_push(&mut Some(msg.clone())) {
                 dropped = true;
             }
         }
         dropped
+    }
+
+    /// The pipes a fanned-out `msg` goes to: connected peers that want it.
+    fn fan_out_targets<'a>(&'a self, msg: &'a Msg) -> impl Iterator<Item = PipeId> + 'a {
+        self.outs.iter().copied().filter(move |pipe| {
+            self.pipes[pipe].connected
+                && match &self.pattern {
+                    Pattern::Publisher(publisher) => publisher.wants(*pipe, msg),
+                    _ => true,
+                }
+        })
+    }
+
+    /// `ZMQ_XPUB_NODROP`: whether every peer `msg` goes to has room for it.
+    fn fan_out_room(&self, msg: &Msg) -> bool {
+        self.fan_out_targets(msg)
+            .all(|pipe| self.pipes[&pipe].outbox.room() > 0)
     }
 
     /// SUB, XSUB: applies a subscription change and tells every connected

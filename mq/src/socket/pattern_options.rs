@@ -1,6 +1,7 @@
 //! Options that change a pattern's rules, named after libzmq's:
 //! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
-//! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, and the publish-subscribe getters
+//! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, and the
+//! publish-subscribe getters
 //! (`ZMQ_XPUB_VERBOSE(R)`, `ZMQ_TOPICS_COUNT`).
 
 use crate::SocketType;
@@ -147,5 +148,25 @@ impl Socket {
             Pattern::Subscriber(subscriber) => subscriber.topics(),
             _ => 0,
         }
+    }
+
+    /// `ZMQ_XPUB_NODROP`: a PUB or XPUB whose subscriber is at its
+    /// high-water mark waits for room there (or times out, or `try_send`
+    /// fails with `WouldBlock`) instead of dropping the message for that
+    /// subscriber (default off). A subscriber that stops reading then
+    /// holds back every send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a PUB or XPUB.
+    pub fn set_xpub_nodrop(&self, on: bool) -> Result<()> {
+        if !matches!(self.socket_type(), SocketType::Pub | SocketType::XPub) {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set xpub_nodrop",
+            });
+        }
+        self.core().options().xpub_nodrop = on;
+        Ok(())
     }
 }

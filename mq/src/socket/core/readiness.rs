@@ -46,8 +46,11 @@ impl Core {
     /// to `up_to` (more is never needed: the caller sends at most that
     /// many). Writable means at least one.
     pub(crate) fn send_room(&self, up_to: usize) -> usize {
-        let mandatory = self.options().router_mandatory;
-        self.lock().send_room(self.socket_type, mandatory, up_to)
+        let (mandatory, nodrop) = {
+            let options = self.options();
+            (options.router_mandatory, options.xpub_nodrop)
+        };
+        self.lock().send_room(self.socket_type, mandatory, nodrop, up_to)
     }
 
     /// Registers `unparker` to be woken by every change of readability
@@ -95,7 +98,7 @@ impl State {
     /// writable when some peer has room, as with libzmq's `ZMQ_POLLOUT`; a
     /// send to a fuller peer may still wait. A closed socket, or one whose
     /// runtime has shut down, has room: its sends fail at once.
-    fn send_room(&self, socket_type: SocketType, router_mandatory: bool, up_to: usize) -> usize {
+    fn send_room(&self, socket_type: SocketType, router_mandatory: bool, xpub_nodrop: bool, up_to: usize) -> usize {
         if self.closed || self.runtime_ended || self.terminated {
             return up_to;
         }
@@ -109,6 +112,15 @@ impl State {
             // Routing patterns drop what a full or unknown peer cannot take.
             (SocketType::Router, _) => up_to,
             (SocketType::Pull | SocketType::Sub, _) => 0,
+            // With XPUB_NODROP a publisher waits for its fullest
+            // subscriber (libzmq's POLLOUT checks them all too).
+            (SocketType::Pub | SocketType::XPub, _) if xpub_nodrop => self
+                .pipes
+                .values()
+                .filter(|p| p.connected)
+                .map(|p| p.outbox.room())
+                .min()
+                .unwrap_or(up_to),
             // Publishers drop for slow subscribers, and XSUB's subscriptions
             // never wait either.
             (SocketType::Pub | SocketType::XPub | SocketType::XSub, _) => up_to,
