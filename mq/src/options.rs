@@ -101,6 +101,9 @@ pub(crate) struct Options {
     /// `ZMQ_XPUB_NODROP`: a PUB or XPUB waits for room at a full
     /// subscriber instead of dropping the message for it.
     pub(crate) xpub_nodrop: bool,
+    /// `ZMQ_CONFLATE`: each peer's inbound and outbound queues keep only
+    /// the newest message.
+    pub(crate) conflate: bool,
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -217,6 +220,7 @@ impl Default for Options {
             router_handover: false,
             immediate: false,
             xpub_nodrop: false,
+            conflate: false,
         }
     }
 }

@@ -354,3 +354,65 @@ fn a_nodrop_publisher_waits_for_a_full_libzmq_subscriber_and_loses_nothing() {
         assert!(dhaga_socket(SocketType::Sub).set_xpub_nodrop(true).is_err());
     });
 }
+
+#[test]
+fn a_conflating_push_sends_only_its_newest_message() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let address = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("tcp://{}", listener.local_addr().unwrap())
+        };
+        let push = dhaga_socket(SocketType::Push);
+        push.set_conflate(true).unwrap();
+        assert!(push.conflate());
+        push.connect(&address).unwrap();
+        // Nobody listens yet: each send replaces the last, none waits.
+        for i in 0..100 {
+            push.try_send(format!("{i}")).unwrap();
+        }
+        let pull = libzmq_socket(&ctx, zmq::PULL);
+        pull.bind(&address).unwrap();
+        assert_eq!(libzmq_recv(&pull, "the newest message"), [b"99".to_vec()]);
+        push.try_send("after").unwrap();
+        assert_eq!(
+            libzmq_recv(&pull, "the next one"),
+            [b"after".to_vec()],
+            "nothing older came"
+        );
+        assert!(dhaga_socket(SocketType::Req).set_conflate(true).is_err());
+    });
+}
+
+#[test]
+fn a_conflating_pull_keeps_only_the_newest_of_what_arrives() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        let pull = dhaga_socket(SocketType::Pull);
+        pull.set_conflate(true).unwrap();
+        pull.set_recv_hwm(1);
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        // libzmq queues all of it before the connection, then sends it in a
+        // burst; the PULL is never held back (its high-water mark of 1 does
+        // not apply) and keeps the newest.
+        let push = libzmq_socket(&ctx, zmq::PUSH);
+        push.connect(&pull.last_endpoint().unwrap()).unwrap();
+        for i in 0..1000 {
+            push.send(format!("{i}").as_str(), 0).unwrap();
+        }
+        let mut got = Vec::new();
+        loop {
+            let n: u32 = dhaga_recv(&pull, "the newest message")
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            got.push(n);
+            if n == 999 {
+                break;
+            }
+        }
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in order: {got:?}");
+        assert!(got.len() < 1000, "older messages were replaced: {} received", got.len());
+    });
+}

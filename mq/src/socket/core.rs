@@ -264,7 +264,7 @@ impl Core {
     /// at once, so messages wait in it for the connection.
     pub(crate) fn add_pipe(self: &Arc<Core>, persistent: bool) -> (PipeId, Arc<Outbox>) {
         let options = self.options().clone();
-        let outbox = Arc::new(Outbox::new(options.send_hwm, Arc::downgrade(self)));
+        let outbox = Arc::new(Outbox::new(options.send_hwm, options.conflate, Arc::downgrade(self)));
         let mut state = self.lock();
         let id = state.next_pipe;
         state.next_pipe += 1;
@@ -481,6 +481,7 @@ impl Core {
     /// Queues messages from a peer's reader, waiting while the pipe's
     /// inbound queue is full (that stops the reader: back-pressure).
     pub(crate) fn deliver(&self, pipe: PipeId, msgs: &mut VecDeque<Msg>) -> Delivered {
+        let conflate = self.options().conflate;
         let room = match self.lock().pipes.get(&pipe) {
             Some(entry) => Arc::clone(&entry.room),
             None => return Delivered::Closed,
@@ -498,7 +499,7 @@ impl Core {
                 let was_empty = entry.inbound.is_empty();
                 let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
-                while entry.inbound.len() < entry.recv_hwm && !msgs.is_empty() {
+                while (conflate || entry.inbound.len() < entry.recv_hwm) && !msgs.is_empty() {
                     // At the memory limit, messages wait for room. Below
                     // it, one more goes in whatever its size, as one more
                     // goes into a queue below its high-water mark: that
@@ -513,6 +514,10 @@ impl Core {
                     }
                     let msg = msgs.pop_front().expect("looked at above");
                     if let Some(msg) = state.pattern.on_arrival(pipe, msg) {
+                        // CONFLATE: the newest replaces what waits.
+                        if conflate && let Some(old) = entry.inbound.pop_front() {
+                            state.queued_bytes -= memory_cost(&old);
+                        }
                         state.queued_bytes += memory_cost(&msg);
                         entry.inbound.push_back(msg);
                         pushed += 1;

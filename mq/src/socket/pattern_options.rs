@@ -1,6 +1,7 @@
 //! Options that change a pattern's rules, named after libzmq's:
 //! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
-//! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, and the
+//! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, `ZMQ_CONFLATE`,
+//! and the
 //! publish-subscribe getters
 //! (`ZMQ_XPUB_VERBOSE(R)`, `ZMQ_TOPICS_COUNT`).
 
@@ -168,5 +169,33 @@ impl Socket {
         }
         self.core().options().xpub_nodrop = on;
         Ok(())
+    }
+
+    /// `ZMQ_CONFLATE`: keep only the newest message: each peer's inbound
+    /// queue holds at most one (a new arrival replaces it, and the peer is
+    /// never held back), and so does its outbound queue (a send replaces
+    /// what its writer has not taken yet, and never waits for room). The
+    /// high-water marks no longer apply. For PUSH, PULL, PUB, SUB and
+    /// DEALER, as in libzmq, and for whole messages (libzmq's does not
+    /// support multipart messages); applies to connections made afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on the other socket types.
+    pub fn set_conflate(&self, on: bool) -> Result<()> {
+        use SocketType::{Dealer, Pub, Pull, Push, Sub};
+        if !matches!(self.socket_type(), Push | Pull | Pub | Sub | Dealer) {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set conflate",
+            });
+        }
+        self.core().options().conflate = on;
+        Ok(())
+    }
+
+    /// Whether [`set_conflate`](Socket::set_conflate) is on.
+    pub fn conflate(&self) -> bool {
+        self.core().options().conflate
     }
 }

@@ -20,6 +20,8 @@ use crate::zmtp::Command;
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
     hwm: usize,
+    /// `ZMQ_CONFLATE`: a new message replaces what is queued.
+    conflate: bool,
     /// The writer waits here for messages.
     data: Notify,
     /// Senders blocked on a full outbox wait on the socket's `writable`.
@@ -65,7 +67,7 @@ pub(crate) enum Take {
 }
 
 impl Outbox {
-    pub(crate) fn new(hwm: usize, core: Weak<Core>) -> Outbox {
+    pub(crate) fn new(hwm: usize, conflate: bool, core: Weak<Core>) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 msgs: VecDeque::new(),
@@ -77,6 +79,7 @@ impl Outbox {
                 owed_at_close: false,
             }),
             hwm: hwm.max(1),
+            conflate,
             data: Notify::new(),
             core,
         }
@@ -90,7 +93,13 @@ impl Outbox {
     pub(crate) fn try_push(&self, slot: &mut Option<Msg>) -> bool {
         {
             let mut queue = self.lock();
-            if queue.closing.is_some() || queue.msgs.len() >= self.hwm {
+            if queue.closing.is_some() {
+                return false;
+            }
+            if self.conflate {
+                // Only the newest waits; the writer takes whole messages.
+                queue.msgs.clear();
+            } else if queue.msgs.len() >= self.hwm {
                 return false;
             }
             queue.msgs.push_back(slot.take().expect("a message to push"));
