@@ -104,6 +104,57 @@ pub(crate) struct Options {
     /// `ZMQ_CONFLATE`: each peer's inbound and outbound queues keep only
     /// the newest message.
     pub(crate) conflate: bool,
+    /// `ZMQ_RECONNECT_STOP`: when a `connect` gives up instead of trying
+    /// again.
+    pub(crate) reconnect_stop: ReconnectStop,
+}
+
+/// When a connecting socket stops reconnecting (libzmq's
+/// `ZMQ_RECONNECT_STOP`, with its values): set with
+/// [`Socket::set_reconnect_stop`](crate::Socket::set_reconnect_stop). By
+/// default, none: a `connect` tries again for ever.
+///
+/// Once it stops, the endpoint is as if disconnected: what was queued for
+/// its peer is dropped, and the socket no longer counts it for sending.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ReconnectStop(u8);
+
+impl ReconnectStop {
+    /// `ZMQ_RECONNECT_STOP_CONN_REFUSED`: the peer's host refused the
+    /// connection (nothing listens there).
+    pub const CONN_REFUSED: ReconnectStop = ReconnectStop(0x1);
+    /// `ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED`: the ZMTP handshake failed
+    /// (a peer of the wrong type, refused credentials, ...).
+    pub const HANDSHAKE_FAILED: ReconnectStop = ReconnectStop(0x2);
+    /// `ZMQ_RECONNECT_STOP_AFTER_DISCONNECT`: an established connection
+    /// was lost.
+    pub const AFTER_DISCONNECT: ReconnectStop = ReconnectStop(0x4);
+    /// Never stop (the default).
+    pub const NEVER: ReconnectStop = ReconnectStop(0);
+
+    /// Whether every condition of `other` is in the set.
+    pub const fn contains(self, other: ReconnectStop) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// The set as libzmq's bit mask.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl std::ops::BitOr for ReconnectStop {
+    type Output = ReconnectStop;
+
+    fn bitor(self, other: ReconnectStop) -> ReconnectStop {
+        ReconnectStop(self.0 | other.0)
+    }
+}
+
+impl std::fmt::Debug for ReconnectStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReconnectStop({:#x})", self.0)
+    }
 }
 
 /// A PLAIN password: zeroed when dropped, never shown.
@@ -221,6 +272,7 @@ impl Default for Options {
             immediate: false,
             xpub_nodrop: false,
             conflate: false,
+            reconnect_stop: ReconnectStop::NEVER,
         }
     }
 }

@@ -388,3 +388,55 @@ fn the_memory_limit_holds_peers_back_and_loses_nothing() {
         }
     });
 }
+
+/// `ZMQ_RECONNECT_STOP`: a connect gives up, and its endpoint is as if
+/// disconnected (the PUSH has nowhere to send: not writable), when the
+/// connection is refused, when the handshake fails, or after a lost
+/// connection, each only when asked.
+#[test]
+fn reconnect_stop_gives_up_on_the_conditions_asked_for() {
+    use dhaga_mq::{Interest, ReconnectStop};
+    within_limit(|| {
+        let gives_up = |push: &dhaga_mq::Socket, what: &str| {
+            wait_until(what, || !util::is_ready(push, Interest::WRITABLE));
+        };
+
+        // Refused: nobody listens.
+        let push = util::socket(SocketType::Push);
+        push.set_reconnect_ivl(Duration::from_millis(10));
+        push.set_reconnect_stop(ReconnectStop::CONN_REFUSED);
+        assert_eq!(push.reconnect_stop(), ReconnectStop::CONN_REFUSED);
+        push.connect(unreachable_tcp()).unwrap();
+        gives_up(&push, "the PUSH to give up on a refused connection");
+
+        // The handshake fails: a PUSH cannot talk to a PUSH.
+        let (other, endpoint) = bound(SocketType::Push, "tcp");
+        let push = util::socket(SocketType::Push);
+        push.set_reconnect_ivl(Duration::from_millis(10));
+        push.set_reconnect_stop(ReconnectStop::HANDSHAKE_FAILED | ReconnectStop::CONN_REFUSED);
+        push.connect(&endpoint).unwrap();
+        gives_up(&push, "the PUSH to give up after a failed handshake");
+        drop(other);
+
+        // Lost after it was up.
+        let (pull, endpoint) = bound(SocketType::Pull, "tcp");
+        let push = util::socket(SocketType::Push);
+        push.set_reconnect_ivl(Duration::from_millis(10));
+        push.set_reconnect_stop(ReconnectStop::AFTER_DISCONNECT);
+        push.connect(&endpoint).unwrap();
+        push.send_within("up", "a message over the connection");
+        assert_eq!(pull.recv_within("the message"), Msg::from("up"));
+        drop(pull);
+        gives_up(&push, "the PUSH to give up after the lost connection");
+
+        // Without it, a refused connection is tried again: the endpoint
+        // stays, and takes messages for when its peer comes.
+        let push = util::socket(SocketType::Push);
+        let address = unreachable_tcp();
+        push.connect(&address).unwrap();
+        push.send_within("queued", "a message queued for a peer to come");
+        let pull = util::socket(SocketType::Pull);
+        pull.bind(&address).unwrap();
+        assert_eq!(pull.recv_within("the queued message"), Msg::from("queued"));
+    });
+}

@@ -31,6 +31,7 @@ use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
+use crate::options::ReconnectStop;
 use crate::socket::core::{Core, Delivered, PipeId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
@@ -89,6 +90,9 @@ enum End {
     Closed,
     /// The peer went away or broke the protocol: reconnect if we connected.
     Lost(String),
+    /// The handshake failed: as `Lost`, unless `ZMQ_RECONNECT_STOP` says
+    /// to give up then.
+    HandshakeFailed(String),
 }
 
 /// How an accept loop is told to stop.
@@ -136,7 +140,9 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                 let stack = connection_stack(core.options().mechanism);
                 spawn_colocated(stack, move || {
                     let _service = service.started();
-                    if let End::Lost(reason) = serve(&core, Arc::new(stream), None, &endpoint) {
+                    if let End::Lost(reason) | End::HandshakeFailed(reason) =
+                        serve(&core, Arc::new(stream), None, &endpoint)
+                    {
                         log::info!("{endpoint}: connection dropped: {reason}");
                         core.monitor.emit(|| MonitorEvent::Disconnected { endpoint, peer });
                     }
@@ -171,16 +177,34 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
                     peer,
                 });
                 backoff = core.options().reconnect_ivl;
-                match serve(&core, Arc::new(stream), Some(pipe), &endpoint) {
+                let end = serve(&core, Arc::new(stream), Some(pipe), &endpoint);
+                let (reason, stop_flag) = match end {
                     End::Closed => return,
-                    End::Lost(reason) => {
-                        log::info!("{endpoint}: connection lost: {reason}; reconnecting");
-                        core.monitor.emit(|| MonitorEvent::Disconnected {
-                            endpoint: endpoint.clone(),
-                            peer,
-                        });
-                    }
+                    End::Lost(reason) => (reason, ReconnectStop::AFTER_DISCONNECT),
+                    End::HandshakeFailed(reason) => (reason, ReconnectStop::HANDSHAKE_FAILED),
+                };
+                core.monitor.emit(|| MonitorEvent::Disconnected {
+                    endpoint: endpoint.clone(),
+                    peer,
+                });
+                if core.options().reconnect_stop.contains(stop_flag) {
+                    log::info!("{endpoint}: connection lost: {reason}; not reconnecting (reconnect_stop)");
+                    core.remove_pipe(pipe);
+                    return;
                 }
+                log::info!("{endpoint}: connection lost: {reason}; reconnecting");
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::ConnectionRefused
+                    && core.options().reconnect_stop.contains(ReconnectStop::CONN_REFUSED) =>
+            {
+                log::info!("{endpoint}: connect refused; not retrying (reconnect_stop)");
+                core.monitor.emit(|| MonitorEvent::ConnectDelayed {
+                    endpoint: endpoint.clone(),
+                    error: e,
+                });
+                core.remove_pipe(pipe);
+                return;
             }
             Err(e) => {
                 log::debug!("{endpoint}: connect failed: {e}; retrying in {backoff:?}");
@@ -424,7 +448,7 @@ fn handshake_failed(core: &Core, endpoint: &Endpoint, peer: Option<SocketAddr>, 
         peer,
         reason: failure,
     });
-    End::Lost(reason)
+    End::HandshakeFailed(reason)
 }
 
 /// Decodes frames into messages and hands them to the socket in batches.

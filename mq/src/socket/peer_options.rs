@@ -110,4 +110,20 @@ impl Socket {
         self.core().options().connect_routing_id = Some(id);
         Ok(())
     }
+
+    /// `ZMQ_RECONNECT_STOP`: when a [`connect`](Socket::connect) gives up
+    /// instead of trying again (default [`ReconnectStop::NEVER`](crate::ReconnectStop::NEVER)): when the
+    /// connection is refused, when the handshake fails, after an
+    /// established connection is lost, or any of these together
+    /// (`ReconnectStop::CONN_REFUSED | ReconnectStop::HANDSHAKE_FAILED`).
+    /// The endpoint is then as if disconnected. Applies to connections
+    /// attempted afterwards, also of earlier `connect`s.
+    pub fn set_reconnect_stop(&self, when: crate::ReconnectStop) {
+        self.core().options().reconnect_stop = when;
+    }
+
+    /// The [`set_reconnect_stop`](Socket::set_reconnect_stop) conditions.
+    pub fn reconnect_stop(&self) -> crate::ReconnectStop {
+        self.core().options().reconnect_stop
+    }
 }
