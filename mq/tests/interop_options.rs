@@ -416,3 +416,37 @@ fn a_conflating_pull_keeps_only_the_newest_of_what_arrives() {
         assert!(got.len() < 1000, "older messages were replaced: {} received", got.len());
     });
 }
+
+#[test]
+fn a_verbose_xsub_passes_every_unsubscribe_to_a_libzmq_xpub() {
+    within_limit(|| {
+        let ctx = zmq::Context::new();
+        for verbose in [false, true] {
+            let xpub = libzmq_socket(&ctx, zmq::XPUB);
+            xpub.set_xpub_verbose(true).unwrap();
+            xpub.bind("tcp://127.0.0.1:*").unwrap();
+            let xsub = dhaga_socket(SocketType::XSub);
+            xsub.set_xsub_verbose_unsubscribe(verbose).unwrap();
+            xsub.connect(xpub.get_last_endpoint().unwrap().unwrap()).unwrap();
+            // Connected first (a new connection gets each prefix once).
+            dhaga_send(&xsub, msg(&[Bytes::from_static(b"\x01Q")]), "the first subscription");
+            assert_eq!(libzmq_recv(&xpub, "the first subscription"), [b"\x01Q".to_vec()]);
+            for change in [&b"\x01A"[..], b"\x01A", b"\x00A", b"\x01Z"] {
+                dhaga_send(&xsub, msg(&[Bytes::copy_from_slice(change)]), "a subscription change");
+            }
+            let mut got = Vec::new();
+            while got.last().map(Vec::as_slice) != Some(&b"\x01Z"[..]) {
+                got.push(libzmq_recv(&xpub, "the subscriptions upstream").remove(0));
+            }
+            // libzmq's XPUB keeps one subscription per peer and prefix, so
+            // the first cancel undoes it: it passes on whatever comes.
+            let cancels = got.iter().filter(|m| m[..] == b"\x00A"[..]).count();
+            assert_eq!(cancels, usize::from(verbose), "verbose {verbose}: {got:?}");
+        }
+        assert!(
+            dhaga_socket(SocketType::Sub)
+                .set_xsub_verbose_unsubscribe(true)
+                .is_err()
+        );
+    });
+}

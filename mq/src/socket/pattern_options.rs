@@ -1,7 +1,7 @@
 //! Options that change a pattern's rules, named after libzmq's:
 //! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
 //! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, `ZMQ_CONFLATE`,
-//! and the
+//! `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`, and the
 //! publish-subscribe getters
 //! (`ZMQ_XPUB_VERBOSE(R)`, `ZMQ_TOPICS_COUNT`).
 
@@ -197,5 +197,26 @@ impl Socket {
     /// Whether [`set_conflate`](Socket::set_conflate) is on.
     pub fn conflate(&self) -> bool {
         self.core().options().conflate
+    }
+
+    /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`: an XSUB passes every unsubscribe
+    /// upstream (default off: only the one that undoes the last
+    /// subscription to its prefix).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not an XSUB.
+    pub fn set_xsub_verbose_unsubscribe(&self, on: bool) -> Result<()> {
+        let mut state = self.core().lock();
+        match (&mut state.pattern, self.socket_type()) {
+            (Pattern::Subscriber(subscriber), SocketType::XSub) => {
+                subscriber.verbose_unsubscribe = on;
+                Ok(())
+            }
+            _ => Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set xsub_verbose_unsubscribe",
+            }),
+        }
     }
 }

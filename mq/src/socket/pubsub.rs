@@ -259,6 +259,9 @@ pub(crate) struct Subscriber {
     filter: bool,
     /// `ZMQ_INVERT_MATCHING`: SUB drops the messages a subscription matches.
     pub(crate) invert: bool,
+    /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`: every unsubscribe goes upstream, not
+    /// only the one that undoes the last subscription to its prefix.
+    pub(crate) verbose_unsubscribe: bool,
 }
 
 impl Subscriber {
@@ -267,6 +270,7 @@ impl Subscriber {
             prefixes: Prefixes::default(),
             filter,
             invert: false,
+            verbose_unsubscribe: false,
         }
     }
 
@@ -277,13 +281,14 @@ impl Subscriber {
 
     /// Applies a subscription the user made; returns the command to send
     /// to every peer, if any (a cancel goes only when the last subscription
-    /// to its prefix is undone).
+    /// to its prefix is undone, unless `verbose_unsubscribe`).
     pub(crate) fn change(&mut self, subscribe: bool, prefix: Bytes) -> Option<Command> {
         if subscribe {
             self.prefixes.add(prefix.clone());
             Some(Command::Subscribe(prefix))
         } else {
-            self.prefixes.remove(&prefix).then_some(Command::Cancel(prefix))
+            let last = self.prefixes.remove(&prefix);
+            (last || self.verbose_unsubscribe).then_some(Command::Cancel(prefix))
         }
     }
 
