@@ -44,7 +44,7 @@ impl Protection {
 /// Maps `len` bytes of private anonymous memory, lazily backed (pages cost
 /// memory only once touched).
 pub(crate) fn map_anonymous(len: usize, prot: Protection) -> io::Result<NonNull<u8>> {
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | map_stack_flag();
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | map_noreserve_flag() | map_stack_flag();
     // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing
     // cannot alias any existing Rust object.
     let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot.bits(), flags, -1, 0) };
@@ -52,6 +52,18 @@ pub(crate) fn map_anonymous(len: usize, prot: Protection) -> io::Result<NonNull<
         return Err(io::Error::last_os_error());
     }
     NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
+/// `MAP_NORESERVE` (no swap reserved for the whole mapping up front) where
+/// the system has it; FreeBSD and OpenBSD do not.
+#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+fn map_noreserve_flag() -> libc::c_int {
+    libc::MAP_NORESERVE
+}
+
+#[cfg(any(target_os = "freebsd", target_os = "openbsd"))]
+fn map_noreserve_flag() -> libc::c_int {
+    0
 }
 
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "openbsd"))]
