@@ -125,6 +125,9 @@ impl Drop for Service {
 pub(crate) struct Pipe {
     inbound: VecDeque<Msg>,
     recv_hwm: usize,
+    /// `ZMQ_CONFLATE`, as the socket had it when the pipe was made: a new
+    /// arrival replaces what waits, and `recv_hwm` does not apply.
+    conflate: bool,
     /// The reader of this pipe waits here when `inbound` is full.
     room: Arc<Notify>,
     pub(crate) outbox: Arc<Outbox>,
@@ -273,6 +276,7 @@ impl Core {
             Pipe {
                 inbound: VecDeque::new(),
                 recv_hwm: options.recv_hwm.max(1),
+                conflate: options.conflate,
                 room: Arc::new(Notify::new()),
                 outbox: Arc::clone(&outbox),
                 stream: None,
@@ -311,8 +315,10 @@ impl Core {
         identity: Option<Bytes>,
         stream: Option<Arc<Stream>>,
     ) -> Result<(), &'static str> {
-        let first = self.first_message();
-        let handover = self.options().router_handover;
+        let (first, handover) = {
+            let options = self.options();
+            (self.first_message(&options), options.router_handover)
+        };
         let mut state = self.lock();
         match state.pipes.get(&pipe) {
             None => return Err("the pipe is gone"),
@@ -379,8 +385,7 @@ impl Core {
     /// message from a REQ, DEALER or ROUTER with `ZMQ_PROBE_ROUTER` (so that
     /// a ROUTER peer learns its routing id at once), an XPUB's welcome
     /// message.
-    fn first_message(&self) -> Option<Msg> {
-        let options = self.options();
+    fn first_message(&self, options: &Options) -> Option<Msg> {
         match self.socket_type {
             SocketType::Req | SocketType::Dealer | SocketType::Router if options.probe_router => {
                 Some(Msg::from(Bytes::new()))
@@ -481,7 +486,6 @@ impl Core {
     /// Queues messages from a peer's reader, waiting while the pipe's
     /// inbound queue is full (that stops the reader: back-pressure).
     pub(crate) fn deliver(&self, pipe: PipeId, msgs: &mut VecDeque<Msg>) -> Delivered {
-        let conflate = self.options().conflate;
         let room = match self.lock().pipes.get(&pipe) {
             Some(entry) => Arc::clone(&entry.room),
             None => return Delivered::Closed,
@@ -499,6 +503,7 @@ impl Core {
                 let was_empty = entry.inbound.is_empty();
                 let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
+                let conflate = entry.conflate;
                 while (conflate || entry.inbound.len() < entry.recv_hwm) && !msgs.is_empty() {
                     // At the memory limit, messages wait for room. Below
                     // it, one more goes in whatever its size, as one more
