@@ -847,20 +847,10 @@ fn interrupt_program_exits_cleanly_on_sigint() {
         done(client.send("Hello"), "a request to the interrupt program");
         assert_eq!(done(client.recv_string(), "the interrupt program's reply"), "World");
 
-        let pid = child.id() as libc::pid_t;
-        let (exited, exit) = std::sync::mpsc::channel();
-        std::thread::spawn(move || exited.send(child.wait_with_output()));
         // SAFETY: kill(2) has no memory effects; the child is not reaped
         // yet: it serves until it is signalled, so its pid is still ours.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-        let out = match exit.recv_timeout(PATIENCE) {
-            Ok(out) => out.unwrap(),
-            Err(_) => {
-                // SAFETY: as above: the child has not been reaped.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                panic!("waited {PATIENCE:?} for the interrupt program to exit on SIGINT");
-            }
-        };
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+        let out = dhaga_testutil::output_within(child, PATIENCE, "the interrupt program, after SIGINT");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
         assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");

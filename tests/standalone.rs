@@ -8,11 +8,10 @@
 //! in cargo's cache once the workspace has built), in a target directory
 //! kept there between runs.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-use std::{fs, thread};
 
 /// How long one cargo command may take: a first build of the runtime, net
 /// and their dependencies on a busy 2-CPU machine, with room to spare.
@@ -83,20 +82,8 @@ fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start cargo");
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    thread::spawn(move || done.send(child.wait_with_output()));
     let what = format!("`cargo {}` in {}", args.join(" "), dir.display());
-    let output = match finished.recv_timeout(CARGO_DEADLINE) {
-        Ok(output) => output.expect("cannot wait for cargo"),
-        Err(_) => {
-            // SAFETY: kill(2) with a pid and a signal number has no memory
-            // effects; the child has not been reaped (its waiter is still
-            // blocked), so the pid is still ours.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what} did not finish within {CARGO_DEADLINE:?}");
-        }
-    };
+    let output = dhaga_testutil::output_within(child, CARGO_DEADLINE, &what);
     assert!(
         output.status.success(),
         "{what} failed ({}):\n{}",

@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -44,18 +44,27 @@ pub fn run_child(test_name: &str, role: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn child test process");
+    output_within(child, HANG_LIMIT, &format!("child `{test_name}` (role {role})"))
+}
+
+/// Waits for `child` to exit and returns its output; fails the test,
+/// naming `what`, if it has not exited within `limit` (the child is killed
+/// by its pid then).
+#[track_caller]
+pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(HANG_LIMIT) {
-        Ok(out) => out.expect("wait for child test process"),
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("cannot wait for {what}: {e}")),
         Err(_) => {
-            // SAFETY: `pid` is the id of the child this function started and
-            // has not yet reaped (the waiting thread is still blocked on it).
+            // SAFETY: `pid` is the id of a child nobody has reaped yet (the
+            // waiting thread is still blocked on it); kill(2) touches no
+            // memory of ours.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child `{test_name}` (role {role}) did not exit within {HANG_LIMIT:?}");
+            panic!("{what} did not exit within {limit:?}");
         }
     }
 }
