@@ -94,7 +94,7 @@ pub use endpoint::{Endpoint, Host, IpcAddr, ToEndpoint};
 pub use error::{Error, Result, SendError};
 pub use monitor::{HandshakeFailure, MonitorEvent, MonitorEvents};
 pub use msg::Msg;
-pub use options::ReconnectStop;
+pub use options::{ReconnectStop, RouterNotify};
 pub use poll::{Interest, PollItem, Poller, Readiness, poll};
 pub use proxy::{proxy, proxy_steerable};
 pub use security::{CurveKeyPair, Mechanism, curve_keypair, curve_public, z85_decode, z85_encode};

@@ -107,6 +107,12 @@ pub(crate) struct Options {
     /// `ZMQ_RECONNECT_STOP`: when a `connect` gives up instead of trying
     /// again.
     pub(crate) reconnect_stop: ReconnectStop,
+    /// `ZMQ_ROUTER_NOTIFY`: which peer arrivals and departures a ROUTER
+    /// reports as empty messages.
+    pub(crate) router_notify: RouterNotify,
+    /// `ZMQ_STREAM_NOTIFY`: whether a STREAM reports peer arrivals and
+    /// departures as empty messages (default on).
+    pub(crate) stream_notify: bool,
 }
 
 /// When a connecting socket stops reconnecting (libzmq's
@@ -154,6 +160,51 @@ impl std::ops::BitOr for ReconnectStop {
 impl std::fmt::Debug for ReconnectStop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ReconnectStop({:#x})", self.0)
+    }
+}
+
+/// Which peer events a ROUTER reports to its user (libzmq's
+/// `ZMQ_ROUTER_NOTIFY`, with its values): set with
+/// [`Socket::set_router_notify`](crate::Socket::set_router_notify). By
+/// default, none.
+///
+/// Each event arrives as a message of two frames, the peer's routing id
+/// and an empty frame: on `CONNECT` when the peer's handshake completes,
+/// before anything it sends; on `DISCONNECT` when its connection is lost,
+/// after everything it sent (not when this socket ends the connection).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RouterNotify(u8);
+
+impl RouterNotify {
+    /// `ZMQ_NOTIFY_CONNECT`: a peer connected.
+    pub const CONNECT: RouterNotify = RouterNotify(0x1);
+    /// `ZMQ_NOTIFY_DISCONNECT`: a peer's connection was lost.
+    pub const DISCONNECT: RouterNotify = RouterNotify(0x2);
+    /// No notifications (the default).
+    pub const NONE: RouterNotify = RouterNotify(0);
+
+    /// Whether every event of `other` is in the set.
+    pub const fn contains(self, other: RouterNotify) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// The set as libzmq's bit mask.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl std::ops::BitOr for RouterNotify {
+    type Output = RouterNotify;
+
+    fn bitor(self, other: RouterNotify) -> RouterNotify {
+        RouterNotify(self.0 | other.0)
+    }
+}
+
+impl std::fmt::Debug for RouterNotify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RouterNotify({:#x})", self.0)
     }
 }
 
@@ -273,6 +324,8 @@ impl Default for Options {
             xpub_nodrop: false,
             conflate: false,
             reconnect_stop: ReconnectStop::NEVER,
+            router_notify: RouterNotify::NONE,
+            stream_notify: true,
         }
     }
 }

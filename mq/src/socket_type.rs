@@ -12,7 +12,9 @@ use std::fmt;
 ///
 /// The semantics of each type are those of libzmq and of the ZeroMQ RFCs:
 /// 28/REQREP (REQ, REP, DEALER, ROUTER), 29/PUBSUB (PUB, SUB, XPUB, XSUB),
-/// 30/PIPELINE (PUSH, PULL) and 31/EXPAIR (PAIR).
+/// 30/PIPELINE (PUSH, PULL) and 31/EXPAIR (PAIR); and libzmq's STREAM, which
+/// speaks no ZMTP at all but raw bytes, to peers that are not ZeroMQ
+/// programs (a web browser, a telnet session).
 ///
 /// # Examples
 ///
@@ -48,10 +50,15 @@ pub enum SocketType {
     XPub,
     /// Subscriber whose subscriptions are messages the application sends (29/PUBSUB).
     XSub,
+    /// Raw TCP (or ipc) peers, no ZMTP: each message is `[routing id, bytes]`, what one read
+    /// took or what to write, and an empty message marks a peer's arrival and departure
+    /// (libzmq's `ZMQ_STREAM`; see [`Socket`](crate::Socket) for its rules).
+    Stream,
 }
 
 impl SocketType {
-    /// Every socket type, in declaration order.
+    /// Every socket type that speaks ZMTP, in declaration order (all but
+    /// [`Stream`](SocketType::Stream)).
     pub(crate) const ALL: [SocketType; 11] = [
         SocketType::Pair,
         SocketType::Pub,
@@ -81,11 +88,13 @@ impl SocketType {
             SocketType::Push => "PUSH",
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
+            SocketType::Stream => "STREAM",
         }
     }
 
     /// The socket type a `Socket-Type` property value names, or `None` for a name this crate
-    /// does not implement (`"CLIENT"`, `"RADIO"`, … from the draft RFC 37 types, or garbage).
+    /// does not implement (`"CLIENT"`, `"RADIO"`, … from the draft RFC 37 types, or garbage),
+    /// and for `"STREAM"`, which never travels in a handshake.
     ///
     /// The comparison ignores ASCII case: RFC 23 gives the names as ABNF string literals,
     /// which are case-insensitive (RFC 5234 §2.3). libzmq only ever sends upper case.
@@ -101,13 +110,15 @@ impl SocketType {
     /// REQ talks to REP and ROUTER; REP to REQ and DEALER; DEALER to REP, DEALER and ROUTER;
     /// ROUTER to REQ, DEALER and ROUTER; PUB and XPUB to SUB and XSUB; SUB and XSUB to PUB and
     /// XPUB; PUSH to PULL; PULL to PUSH; PAIR to PAIR. The relation is symmetric. A connection
-    /// between incompatible types is refused during the handshake.
+    /// between incompatible types is refused during the handshake. STREAM, which has no
+    /// handshake, talks to none of them.
     ///
     /// The `match` below spells out every pair, without a wildcard, so that adding a socket
     /// type does not compile until its row of the table is written.
     pub fn is_compatible(self, peer: SocketType) -> bool {
-        use SocketType::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
+        use SocketType::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};
         match (self, peer) {
+            (Stream, _) | (_, Stream) => false,
             (Req, Rep | Router) => true,
             (Req, Pair | Pub | Sub | Req | Dealer | Pull | Push | XPub | XSub) => false,
             (Rep, Req | Dealer) => true,
@@ -167,6 +178,13 @@ mod tests {
         // The table has a row for every type.
         for ty in SocketType::ALL {
             assert!(RFC_TABLE.iter().any(|(row, _)| *row == ty), "{ty} has no row");
+        }
+        // STREAM speaks no ZMTP: no type talks to it, not even STREAM.
+        for ty in SocketType::ALL.into_iter().chain([Stream]) {
+            assert!(
+                !Stream.is_compatible(ty) && !ty.is_compatible(Stream),
+                "STREAM with {ty}"
+            );
         }
     }
 

@@ -4,8 +4,8 @@ mod util;
 
 use std::time::Duration;
 
-use dhaga_mq::{Error, MonitorEvent, Msg, Socket, SocketType};
-use util::{RecvWithin, SocketWithin, bound, connected, within_limit};
+use dhaga_mq::{Error, Interest, MonitorEvent, MonitorEvents, Msg, Socket, SocketType};
+use util::{PATIENCE, RecvWithin, SocketWithin, bound, connected, within_limit};
 
 #[test]
 fn malformed_endpoints_are_clear_errors() {
@@ -86,13 +86,21 @@ fn unbind_and_disconnect_need_their_endpoint() {
         let push = connected(SocketType::Push, &endpoint);
         push.send_within("before", "the message before the unbind");
         assert_eq!(pull.recv_within("the message before the unbind"), Msg::from("before"));
-        // Unbinding stops accepting; the connected peer stays.
+        // Unbinding stops accepting and, as in libzmq, ends the connections
+        // accepted there: what they delivered and was not received yet is
+        // dropped.
+        let events = push.monitor_events(MonitorEvents::DISCONNECTED);
+        push.send_within("unread", "the message left unread");
+        util::wait_ready(&pull, Interest::READABLE, "the message left unread");
         pull.unbind(&endpoint).unwrap();
-        push.send_within("after unbind", "the message after the unbind");
-        assert_eq!(
-            pull.recv_within("the message after the unbind"),
-            Msg::from("after unbind")
+        assert!(
+            matches!(pull.try_recv(), Err(Error::WouldBlock)),
+            "the unread message is dropped"
         );
+        match events.recv_timeout(PATIENCE) {
+            Ok(MonitorEvent::Disconnected { .. }) => {}
+            other => panic!("waiting for the pusher to lose its connection: {other:?}"),
+        }
         push.disconnect(&endpoint).unwrap();
         assert!(matches!(push.disconnect(&endpoint), Err(Error::EndpointNotFound(_))));
     });

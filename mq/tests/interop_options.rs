@@ -7,7 +7,7 @@
 mod interop;
 
 use bytes::Bytes;
-use dhaga_mq::{Error, SocketType};
+use dhaga_mq::{Error, RouterNotify, SocketType};
 use interop::{TIMEOUT, assert_frames, dhaga_recv, dhaga_send, dhaga_socket, libzmq_socket, msg, within_limit};
 
 /// Receives a whole message on a libzmq socket, failing on its timeout.
@@ -448,5 +448,84 @@ fn a_verbose_xsub_passes_every_unsubscribe_to_a_libzmq_xpub() {
                 .set_xsub_verbose_unsubscribe(true)
                 .is_err()
         );
+    });
+}
+
+#[test]
+fn a_notifying_router_reports_a_libzmq_dealer_arriving_and_leaving() {
+    within_limit(|| {
+        let router = dhaga_socket(SocketType::Router);
+        router
+            .set_router_notify(RouterNotify::CONNECT | RouterNotify::DISCONNECT)
+            .unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let ctx = zmq::Context::new();
+        let dealer = libzmq_socket(&ctx, zmq::DEALER);
+        dealer.set_identity(b"libzmq-dealer").unwrap();
+        dealer.connect(&router.last_endpoint().unwrap()).unwrap();
+        assert_frames(
+            dhaga_recv(&router, "the arrival notice").frames(),
+            &[&b"libzmq-dealer"[..], b""],
+            "the arrival notice",
+        );
+        dealer.send("last words", 0).unwrap();
+        drop(dealer);
+        drop(ctx);
+        assert_frames(
+            dhaga_recv(&router, "the dealer's message").frames(),
+            &[&b"libzmq-dealer"[..], b"last words"],
+            "the dealer's message",
+        );
+        assert_frames(
+            dhaga_recv(&router, "the departure notice").frames(),
+            &[&b"libzmq-dealer"[..], b""],
+            "the departure notice",
+        );
+    });
+}
+
+#[test]
+fn a_stream_talks_raw_bytes_with_a_libzmq_stream() {
+    within_limit(|| {
+        // dhaga's STREAM serves, libzmq's connects: neither sends a
+        // greeting, each sees the other's bytes as they are.
+        let server = dhaga_socket(SocketType::Stream);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let ctx = zmq::Context::new();
+        let client = libzmq_socket(&ctx, zmq::STREAM);
+        client.connect(&server.last_endpoint().unwrap()).unwrap();
+        // libzmq's STREAM reports its connection as [id, ""] too.
+        let arrival = libzmq_recv(&client, "libzmq's connection notice");
+        assert_eq!(arrival.len(), 2, "[id, \"\"]");
+        assert!(arrival[1].is_empty());
+        let client_id = arrival[0].clone();
+        let server_side = dhaga_recv(&server, "dhaga's arrival notice");
+        assert_eq!(server_side.len(), 2);
+        assert!(server_side[1].is_empty());
+        let id = server_side[0].clone();
+
+        client.send(&client_id, zmq::SNDMORE).unwrap();
+        client.send("ping\n", 0).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let msg = dhaga_recv(&server, "the client's bytes");
+            assert_eq!(msg[0], id);
+            got.extend_from_slice(&msg[1]);
+        }
+        assert_eq!(got, b"ping\n");
+
+        dhaga_send(&server, msg(&[id.clone(), Bytes::from_static(b"pong\n")]), "the answer");
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let msg = libzmq_recv(&client, "the answer");
+            assert_eq!(msg[0], client_id);
+            got.extend_from_slice(&msg[1]);
+        }
+        assert_eq!(got, b"pong\n");
+
+        // dhaga closes: libzmq reports the departure as [id, ""].
+        dhaga_send(&server, msg(&[id, Bytes::new()]), "the close");
+        let departure = libzmq_recv(&client, "libzmq's departure notice");
+        assert_eq!(departure, [client_id, Vec::new()]);
     });
 }

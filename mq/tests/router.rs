@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dhaga_mq::{Context, Error, Interest, Msg, SocketType};
+use dhaga_mq::{Context, Error, Interest, Msg, RouterNotify, SocketType};
 use util::{RecvWithin, SocketWithin, Task, bound, connected, text, wait_ready, with_timeouts, within_limit};
 
 #[test]
@@ -234,6 +234,102 @@ fn a_mandatory_send_blocked_on_a_full_peer_returns_when_the_peer_leaves() {
                 "the send waited {waited:?} for a gone peer ({error})"
             ),
             Ok(()) => panic!("a message for a gone peer was sent"),
+        }
+    });
+}
+
+#[test]
+fn router_notify_reports_a_peer_arriving_and_leaving() {
+    within_limit(|| {
+        for transport in ["tcp", "ipc"] {
+            let router = util::socket(SocketType::Router);
+            assert_eq!(router.router_notify(), RouterNotify::NONE);
+            router
+                .set_router_notify(RouterNotify::CONNECT | RouterNotify::DISCONNECT)
+                .unwrap();
+            router.bind(util::endpoint(transport)).unwrap();
+            let dealer = util::socket(SocketType::Dealer);
+            dealer.set_routing_id("d1").unwrap();
+            dealer.connect(router.last_endpoint().unwrap()).unwrap();
+            assert_eq!(
+                text(&router.recv_within(&format!("{transport}: the arrival notice"))),
+                ["d1", ""]
+            );
+            dealer.send_within("bye", &format!("{transport}: the dealer's last message"));
+            drop(dealer);
+            assert_eq!(
+                text(&router.recv_within(&format!("{transport}: the dealer's last message"))),
+                ["d1", "bye"]
+            );
+            assert_eq!(
+                text(&router.recv_within(&format!("{transport}: the departure notice"))),
+                ["d1", ""]
+            );
+        }
+    });
+}
+
+#[test]
+fn router_notify_connect_alone_reports_arrivals_only() {
+    within_limit(|| {
+        let router = util::socket(SocketType::Router);
+        router.set_router_notify(RouterNotify::CONNECT).unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = router.last_endpoint().unwrap();
+        let first = connected(SocketType::Dealer, &endpoint);
+        let id = router.recv_within("the first arrival")[0].clone();
+        drop(first);
+        // The next thing received is the second peer's arrival, under
+        // another id: the first one's departure was not reported.
+        let _second = connected(SocketType::Dealer, &endpoint);
+        let next = router.recv_within("the second arrival");
+        assert_eq!(next.len(), 2);
+        assert!(next[1].is_empty() && next[0] != id, "{:?}", text(&next));
+        let dealer = util::socket(SocketType::Dealer);
+        assert!(matches!(
+            dealer.set_router_notify(RouterNotify::CONNECT),
+            Err(Error::NotSupported { .. })
+        ));
+    });
+}
+
+#[test]
+fn unbind_ends_the_connections_accepted_there_and_drops_their_input() {
+    within_limit(|| {
+        for transport in ["tcp", "ipc"] {
+            let router = util::socket(SocketType::Router);
+            router.set_router_mandatory(true);
+            router.bind(util::endpoint(transport)).unwrap();
+            let endpoint = router.last_endpoint().unwrap();
+            let dealer = util::socket(SocketType::Dealer);
+            dealer.set_routing_id("gone").unwrap();
+            let events = dealer.monitor_events(dhaga_mq::MonitorEvents::DISCONNECTED);
+            dealer.connect(&endpoint).unwrap();
+            dealer.send_within("read", &format!("{transport}: the message read"));
+            assert_eq!(
+                text(&router.recv_within(&format!("{transport}: the message read"))),
+                ["gone", "read"]
+            );
+            dealer.send_within("unread", &format!("{transport}: the message left unread"));
+            wait_ready(
+                &router,
+                Interest::READABLE,
+                &format!("{transport}: the message left unread"),
+            );
+            router.unbind(&endpoint).unwrap();
+            assert!(
+                matches!(router.try_recv(), Err(Error::WouldBlock)),
+                "{transport}: the unread message is dropped"
+            );
+            let to_gone: Msg = ["gone", "anyone?"].into_iter().collect();
+            assert!(
+                matches!(router.send(to_gone), Err(e) if matches!(e.error(), Error::HostUnreachable)),
+                "{transport}: the peer is gone"
+            );
+            match events.recv_timeout(util::PATIENCE) {
+                Ok(dhaga_mq::MonitorEvent::Disconnected { .. }) => {}
+                other => panic!("{transport}: waiting for the dealer to lose its connection: {other:?}"),
+            }
         }
     });
 }

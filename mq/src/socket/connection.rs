@@ -23,7 +23,7 @@ use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -31,12 +31,12 @@ use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
-use crate::options::ReconnectStop;
-use crate::socket::core::{Core, Delivered, PipeId};
+use crate::options::{ReconnectStop, RouterNotify};
+use crate::socket::core::{Core, Delivered, ListenerId, PipeId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
-use crate::socket::pubsub;
 use crate::socket::zap::{self, ZapFailure};
+use crate::socket::{pubsub, stream};
 use crate::transport::{self, Listener, Stream};
 use crate::zmtp::{
     Command, Decoder, Handshake, Item, MAX_HEADER_LEN, Mechanism, Metadata, ProtocolError, Sealer, encode_command,
@@ -46,14 +46,14 @@ use crate::{Msg, SocketType};
 
 /// The message properties only this side sets: the peer's address, and
 /// the user id its ZAP handler gave it.
-const PEER_ADDRESS: &str = "Peer-Address";
+pub(super) const PEER_ADDRESS: &str = "Peer-Address";
 const USER_ID: &str = "User-Id";
 
 /// How much one `read` asks for at first, and at most: a connection whose
 /// reads fill the buffer doubles it, so a quiet peer costs little memory
 /// and a busy one is read in large chunks.
-const FIRST_READ: usize = 4 * 1024;
-const MAX_READ: usize = 64 * 1024;
+pub(super) const FIRST_READ: usize = 4 * 1024;
+pub(super) const MAX_READ: usize = 64 * 1024;
 
 /// Frames at least this big are written from their own buffer instead of
 /// being copied into the batch.
@@ -61,21 +61,21 @@ const LARGE_FRAME: usize = 32 * 1024;
 
 /// Buffers per `writev`, well under every platform's `IOV_MAX` (1024 on
 /// Linux).
-const MAX_IOVECS: usize = 512;
+pub(super) const MAX_IOVECS: usize = 512;
 
 /// How much a connection's reader or writer does before it lets the other
 /// micro-threads of its worker run: frames and commands decoded, reads,
 /// batches written. A peer that sends without pause (a flood of PINGs)
 /// never makes a read wait, so without this its reader would keep the
 /// worker, and every other connection on it, for as long as it sends.
-const TURN: u32 = 128;
+pub(super) const TURN: u32 = 128;
 
 /// Counts work towards a [`TURN`] and yields the worker at each one.
 #[derive(Default)]
-struct Turn(u32);
+pub(super) struct Turn(u32);
 
 impl Turn {
-    fn did(&mut self, work: u32) {
+    pub(super) fn did(&mut self, work: u32) {
         self.0 += work;
         if self.0 >= TURN {
             self.0 = 0;
@@ -85,7 +85,7 @@ impl Turn {
 }
 
 /// Why a connection ended.
-enum End {
+pub(super) enum End {
     /// The socket closed (or the pipe went away): do not reconnect.
     Closed,
     /// The peer went away or broke the protocol: reconnect if we connected.
@@ -95,9 +95,18 @@ enum End {
     HandshakeFailed(String),
 }
 
+/// Where a connection comes from.
+pub(crate) enum Origin {
+    /// A `connect`, whose pipe it serves.
+    Connected(PipeId),
+    /// An accept of this listener.
+    Accepted(Arc<AcceptStop>),
+}
+
 /// How an accept loop is told to stop.
-#[derive(Default)]
 pub(crate) struct AcceptStop {
+    /// Names the listener in the pipes of the connections it accepted.
+    pub(crate) id: ListenerId,
     /// Set by whoever stops the loop; checked after every accept.
     stop: AtomicBool,
     /// Whether the loop runs in a micro-thread (cancel wakes it) or on an
@@ -106,6 +115,21 @@ pub(crate) struct AcceptStop {
 }
 
 impl AcceptStop {
+    pub(crate) fn new() -> AcceptStop {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        AcceptStop {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            stop: AtomicBool::new(false),
+            in_micro_thread: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the loop was told to stop (its endpoint unbound, or the
+    /// socket closed).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
     /// Stops the loop behind `acceptor`, accepting on `endpoint`, and waits
     /// for it to end.
     pub(crate) fn stop(&self, acceptor: JoinHandle<()>, endpoint: &Endpoint) {
@@ -136,12 +160,13 @@ pub(crate) fn accept_loop(core: Arc<Core>, listener: Listener, endpoint: Endpoin
                 });
                 let core = Arc::clone(&core);
                 let endpoint = endpoint.clone();
+                let origin = Origin::Accepted(Arc::clone(&stop));
                 let service = core.service();
                 let stack = connection_stack(core.options().mechanism);
                 spawn_colocated(stack, move || {
                     let _service = service.started();
                     if let End::Lost(reason) | End::HandshakeFailed(reason) =
-                        serve(&core, Arc::new(stream), None, &endpoint)
+                        serve(&core, Arc::new(stream), origin, &endpoint)
                     {
                         log::info!("{endpoint}: connection dropped: {reason}");
                         core.monitor.emit(|| MonitorEvent::Disconnected { endpoint, peer });
@@ -177,7 +202,7 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
                     peer,
                 });
                 backoff = core.options().reconnect_ivl;
-                let end = serve(&core, Arc::new(stream), Some(pipe), &endpoint);
+                let end = serve(&core, Arc::new(stream), Origin::Connected(pipe), &endpoint);
                 let (reason, stop_flag) = match end {
                     End::Closed => return,
                     End::Lost(reason) => (reason, ReconnectStop::AFTER_DISCONNECT),
@@ -264,7 +289,10 @@ pub(crate) fn spawn_colocated<T: Send + 'static>(
 
 /// Runs one connection to `endpoint`: handshake, then reading, with a
 /// writer beside.
-fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: &Endpoint) -> End {
+fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
+    if core.socket_type == SocketType::Stream {
+        return stream::serve(core, stream, origin, endpoint);
+    }
     let options = core.options().clone();
     let peer_addr = stream.peer_socket_addr();
     let identity = match core.socket_type {
@@ -383,20 +411,17 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         peer: peer_addr,
     });
 
-    // Attach the peer to the socket.
-    let (pipe, outbox) = match pipe {
-        Some(pipe) => match core.outbox(pipe) {
-            Some(outbox) => (pipe, outbox),
-            None => return End::Closed,
-        },
-        None => core.add_pipe(false),
+    let (pipe, outbox) = match attach(core, &stream, origin, peer.identity.clone()) {
+        Ok(attached) => attached,
+        Err(end) => return end,
     };
-    if let Err(reason) = core.attach(pipe, peer.identity.clone(), Some(Arc::clone(&stream))) {
-        core.remove_pipe_if_transient(pipe);
-        if core.is_closed() {
-            return End::Closed;
-        }
-        return End::Lost(format!("refused: {reason}"));
+    let notify = if core.socket_type == SocketType::Router {
+        options.router_notify
+    } else {
+        RouterNotify::NONE
+    };
+    if notify.contains(RouterNotify::CONNECT) {
+        core.push_peer_event(pipe);
     }
 
     let pinger = Pinger::new(&options, peer.minor, Instant::now());
@@ -421,6 +446,58 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
         &properties,
         liveness.as_deref(),
     );
+    finish(core, &stream, pipe, &outbox, writer, end, |()| {
+        notify.contains(RouterNotify::DISCONNECT)
+    })
+}
+
+/// Attaches the peer that came with `identity` on `stream` to the socket,
+/// through the pipe of the `connect` it came `origin`ally from, or a new
+/// pipe (an accepted connection): the pipe and its outbox, or how the
+/// connection ends (refused).
+pub(super) fn attach(
+    core: &Arc<Core>,
+    stream: &Arc<Stream>,
+    origin: Origin,
+    identity: Option<Bytes>,
+) -> Result<(PipeId, Arc<Outbox>), End> {
+    let (pipe, outbox) = match origin {
+        Origin::Connected(pipe) => match core.outbox(pipe) {
+            Some(outbox) => (pipe, outbox),
+            None => return Err(End::Closed),
+        },
+        Origin::Accepted(listener) => {
+            let (pipe, outbox) = core.add_pipe(false);
+            if !core.set_listener(pipe, listener.id, || listener.is_stopped()) {
+                core.remove_pipe(pipe);
+                return Err(End::Closed);
+            }
+            (pipe, outbox)
+        }
+    };
+    if let Err(reason) = core.attach(pipe, identity, Some(Arc::clone(stream))) {
+        core.remove_pipe_if_transient(pipe);
+        if core.is_closed() {
+            return Err(End::Closed);
+        }
+        return Err(End::Lost(format!("refused: {reason}")));
+    }
+    Ok((pipe, outbox))
+}
+
+/// Ends an attached connection whose reader ended with `end`: stops its
+/// `writer` and detaches the pipe. If the peer is lost (not by this
+/// socket's doing), queues a departure notice first when
+/// `notify_departure`, given what the writer returned, says so.
+pub(super) fn finish<T>(
+    core: &Core,
+    stream: &Stream,
+    pipe: PipeId,
+    outbox: &Outbox,
+    writer: JoinHandle<T>,
+    end: End,
+    notify_departure: impl FnOnce(T) -> bool,
+) -> End {
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
     // connection off: the writer, done or waiting for that deadline, is
@@ -431,11 +508,14 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, pipe: Option<PipeId>, endpoint: 
     if !core.is_closed() {
         let _ = stream.shutdown(Shutdown::Both);
     }
-    let _ = writer.join();
+    let wrote = writer.join();
     let _ = stream.shutdown(Shutdown::Both);
     // Closed by this socket (closing, or `disconnect` removing the pipe),
     // not lost: nothing to report, nobody to reconnect.
     let ours = core.is_closed() || !core.wants_connection(pipe);
+    if !ours && matches!(end, End::Lost(_)) && wrote.is_ok_and(notify_departure) {
+        core.push_peer_event(pipe);
+    }
     core.detach(pipe);
     if ours { End::Closed } else { end }
 }
@@ -640,20 +720,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             Take::Idle => Vec::new(),
             Take::Stop => return,
             Take::Drained => {
-                // Everything is written: half-close, as TCP's orderly
-                // release does. The peer reads what is left, sees the end
-                // and closes its side, which ends this connection's reader.
-                // (Hanging up both directions at once makes libzmq drop an
-                // ipc connection's unread messages when its input is paused
-                // at the high-water mark.) A peer that never closes is cut
-                // off at the linger deadline: by the timer `close` starts,
-                // and here too, should that timer's runtime have ended.
-                let _ = stream.shutdown(Shutdown::Write);
-                if let Some(deadline) = outbox.linger_deadline()
-                    && !outbox.stopped_by(deadline)
-                {
-                    let _ = stream.shutdown(Shutdown::Both);
-                }
+                drained(stream, outbox);
                 return;
             }
         };
@@ -675,6 +742,23 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             return;
         }
         turn.did(1 + u32::try_from(msgs.len()).unwrap_or(TURN));
+    }
+}
+
+/// Ends the writing of a closed socket's connection once everything is
+/// written: half-closes, as TCP's orderly release does. The peer reads what
+/// is left, sees the end and closes its side, which ends the connection's
+/// reader. (Hanging up both directions at once makes libzmq drop an ipc
+/// connection's unread messages when its input is paused at the high-water
+/// mark.) A peer that never closes is cut off at the linger deadline: by
+/// the timer `close` starts, and here too, should that timer's runtime have
+/// ended.
+pub(super) fn drained(stream: &Stream, outbox: &Outbox) {
+    let _ = stream.shutdown(Shutdown::Write);
+    if let Some(deadline) = outbox.linger_deadline()
+        && !outbox.stopped_by(deadline)
+    {
+        let _ = stream.shutdown(Shutdown::Both);
     }
 }
 

@@ -34,6 +34,9 @@ mod readiness;
 /// Identifies a pipe within its socket.
 pub(crate) type PipeId = u64;
 
+/// Identifies a listener (a `bind` to tcp or ipc) within its process.
+pub(crate) type ListenerId = u64;
+
 /// The shared heart of a socket.
 pub(crate) struct Core {
     pub(crate) socket_type: SocketType,
@@ -146,6 +149,8 @@ pub(crate) struct Pipe {
     /// The routing id a ROUTER gives this pipe's peer whatever the peer
     /// announces (`ZMQ_CONNECT_ROUTING_ID` at `connect`).
     assigned_id: Option<Bytes>,
+    /// The listener that accepted the pipe's connection: `unbind` ends it.
+    listener: Option<ListenerId>,
 }
 
 /// What a reader (or `inproc` pump) hands to [`Core::deliver`].
@@ -285,6 +290,7 @@ impl Core {
                 persistent,
                 finished: false,
                 assigned_id: None,
+                listener: None,
             },
         );
         // A `connect`'s pipe takes messages at once, to send once its
@@ -302,6 +308,51 @@ impl Core {
     pub(crate) fn assign_routing_id(&self, pipe: PipeId, id: Bytes) {
         if let Some(entry) = self.lock().pipes.get_mut(&pipe) {
             entry.assigned_id = Some(id);
+        }
+    }
+
+    /// Records that `listener` accepted the connection of `pipe`; `false`
+    /// if that listener was `stopped` meanwhile (the connection must end:
+    /// its endpoint was unbound). `stopped` is asked under the lock that
+    /// [`end_accepted_by`](Core::end_accepted_by) takes once the listener
+    /// stopped, so a connection accepted as its listener stops is either
+    /// refused here or ended there.
+    pub(crate) fn set_listener(&self, pipe: PipeId, listener: ListenerId, stopped: impl FnOnce() -> bool) -> bool {
+        let mut state = self.lock();
+        match state.pipes.get_mut(&pipe) {
+            Some(entry) if !stopped() => {
+                entry.listener = Some(listener);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `unbind`: ends the connections `listener` accepted, dropping what
+    /// they queued for the application and what it queued for them, as
+    /// libzmq's `zmq_unbind` does. Their ends are this socket's doing: no
+    /// `Disconnected` event, no notice.
+    pub(crate) fn end_accepted_by(&self, listener: ListenerId) {
+        let accepted: Vec<PipeId> = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            let accepted: Vec<PipeId> = state
+                .pipes
+                .iter()
+                .filter(|(_, p)| p.listener == Some(listener))
+                .map(|(&id, _)| id)
+                .collect();
+            for pipe in &accepted {
+                let entry = state.pipes.get_mut(pipe).expect("listed above");
+                state.queued_bytes -= entry.inbound.drain(..).map(|msg| memory_cost(&msg)).sum::<u64>();
+                entry.room.notify_all();
+            }
+            state.active.retain(|pipe| !accepted.contains(pipe));
+            state.memory_freed();
+            accepted
+        };
+        for pipe in accepted {
+            self.disconnect_pipe(pipe);
         }
     }
 
@@ -331,7 +382,7 @@ impl Core {
         if self.socket_type == SocketType::Pair && state.pipes.iter().any(|(&id, p)| id != pipe && p.connected) {
             return Err("a PAIR socket takes one peer and has one");
         }
-        let routing_id = if self.socket_type == SocketType::Router {
+        let routing_id = if matches!(self.socket_type, SocketType::Router | SocketType::Stream) {
             let assigned = state.pipes.get(&pipe).and_then(|p| p.assigned_id.clone());
             let id = match assigned.or(identity.filter(|id| !id.is_empty())) {
                 Some(id) if state.routing.contains_key(&id) && !handover => {
@@ -421,6 +472,11 @@ impl Core {
         let entry = state.pipes.get_mut(&pipe).expect("present above");
         let keep = entry.persistent && !closed;
         let room = Arc::clone(&entry.room);
+        if keep && self.socket_type == SocketType::Stream {
+            // The next connection is another peer, with another routing
+            // id: nothing sent to this one is for it.
+            entry.outbox.discard();
+        }
         if !keep {
             entry.finished = true;
             entry.outbox.discard();
@@ -443,6 +499,25 @@ impl Core {
         }
         self.writable.notify_all();
         self.detached.notify_all();
+    }
+
+    /// Queues an empty message from `pipe`'s peer, beyond the high-water
+    /// mark if need be: a peer's arrival or departure, as a STREAM
+    /// (`ZMQ_STREAM_NOTIFY`) or a ROUTER (`ZMQ_ROUTER_NOTIFY`) reports it.
+    /// `recv` puts the peer's routing id in front.
+    pub(crate) fn push_peer_event(&self, pipe: PipeId) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(entry) = state.pipes.get_mut(&pipe) else {
+            return;
+        };
+        let event = Msg::from(Bytes::new());
+        state.queued_bytes += memory_cost(&event);
+        if entry.inbound.is_empty() {
+            state.active.push_back(pipe);
+        }
+        entry.inbound.push_back(event);
+        self.readable.notify_one();
     }
 
     /// Waits (until `deadline`) until every peer that was owed messages when

@@ -12,6 +12,7 @@ mod rep;
 pub(crate) mod req;
 mod router;
 mod security;
+mod stream;
 mod zap;
 
 use std::fmt;
@@ -125,6 +126,7 @@ impl Socket {
     pub fn bind(&self, endpoint: impl ToEndpoint) -> Result<()> {
         let asked = endpoint.to_endpoint()?;
         self.check_open()?;
+        self.check_transport(&asked)?;
         let (actual, acceptor) = match &asked {
             Endpoint::Inproc(name) => {
                 self.core.context.inproc().bind(name, &self.core)?;
@@ -144,7 +146,7 @@ impl Socket {
                 });
                 let core = Arc::clone(&self.core);
                 let shown = actual.clone();
-                let stop = Arc::new(AcceptStop::default());
+                let stop = Arc::new(AcceptStop::new());
                 let acceptor = {
                     let stop = Arc::clone(&stop);
                     let service = self.core.service();
@@ -187,12 +189,14 @@ impl Socket {
                 reason: "connect needs a host and a port, not a wildcard",
             });
         }
+        self.check_transport(&endpoint)?;
         if !matches!(endpoint, Endpoint::Inproc(_)) {
             self.check_security()?;
         }
         let (pipe, _) = self.core.add_pipe(true);
         let assigned = self.core.options().connect_routing_id.take();
-        if let Some(id) = assigned.filter(|_| self.core.socket_type == SocketType::Router) {
+        if let Some(id) = assigned.filter(|_| matches!(self.core.socket_type, SocketType::Router | SocketType::Stream))
+        {
             self.core.assign_routing_id(pipe, id);
         }
         match &endpoint {
@@ -224,8 +228,10 @@ impl Socket {
     }
 
     /// Stops accepting on an endpoint given to [`bind`](Socket::bind) (as
-    /// given, or as [`last_endpoint`](Socket::last_endpoint) reported it).
-    /// Peers already connected stay connected.
+    /// given, or as [`last_endpoint`](Socket::last_endpoint) reported it),
+    /// and, as libzmq does, ends the connections accepted there (`tcp`,
+    /// `ipc`): what their peers sent that was not received yet is dropped,
+    /// and so is what was queued for them.
     ///
     /// # Errors
     ///
@@ -241,7 +247,11 @@ impl Socket {
                 .ok_or_else(|| Error::EndpointNotFound(endpoint.to_string()))?;
             endpoints.bound.remove(index)
         };
+        let listener = bound.acceptor.as_ref().map(|(_, stop)| stop.id);
         self.stop_bound(bound);
+        if let Some(listener) = listener {
+            self.core.end_accepted_by(listener);
+        }
         Ok(())
     }
 
@@ -441,6 +451,17 @@ impl Socket {
             self.stop_bound(bound);
         }
         self.core.monitor.stop();
+    }
+
+    /// A STREAM talks to raw byte streams, which `inproc` does not carry.
+    fn check_transport(&self, endpoint: &Endpoint) -> Result<()> {
+        if self.socket_type() == SocketType::Stream && matches!(endpoint, Endpoint::Inproc(_)) {
+            return Err(Error::NotSupported {
+                socket_type: SocketType::Stream,
+                operation: "inproc (a STREAM serves tcp and ipc peers)",
+            });
+        }
+        Ok(())
     }
 
     fn check_open(&self) -> Result<()> {

@@ -16,16 +16,18 @@
 //! | XPUB   | as PUB                              | subscriptions, and what subscribers send |
 //! | SUB    | subscriptions only                  | fair-queued, what matches a subscription |
 //! | XSUB   | subscriptions, and messages to every peer | fair-queued           |
+//! | STREAM | bytes to the peer the first frame names | each read, prefixed with the peer's routing id |
 //!
 //! DEALER, PUSH, PULL and PAIR need no state of their own and live here;
-//! REQ, REP, ROUTER and the publish-subscribe types have their files.
+//! REQ, REP, ROUTER, STREAM and the publish-subscribe types have their
+//! files.
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result, SendError};
 use crate::socket::core::{PipeId, State};
 use crate::socket::pubsub::{self, Publisher, Subscriber};
-use crate::socket::{rep::Rep, req::Req, router};
+use crate::socket::{rep::Rep, req::Req, router, stream};
 use crate::{Msg, SocketType};
 
 /// Per-type state.
@@ -36,7 +38,7 @@ pub(crate) enum Pattern {
     Publisher(Publisher),
     /// SUB, XSUB.
     Subscriber(Subscriber),
-    /// DEALER, ROUTER, PUSH, PULL, PAIR: no state.
+    /// DEALER, ROUTER, PUSH, PULL, PAIR, STREAM: no state.
     Stateless,
 }
 
@@ -218,6 +220,7 @@ impl State {
                 }
             }
             SocketType::Router => router::route(self, msg, router_mandatory),
+            SocketType::Stream => stream::route(self, msg),
             SocketType::Dealer | SocketType::Push | SocketType::Pair => Ok((Route::RoundRobin(msg), Undo::Nothing)),
             // SUB subscribes with `Socket::subscribe`.
             SocketType::Pull | SocketType::Sub => Err(SendError::new(

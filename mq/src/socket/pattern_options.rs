@@ -1,5 +1,6 @@
 //! Options that change a pattern's rules, named after libzmq's:
 //! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
+//! `ZMQ_ROUTER_NOTIFY`, `ZMQ_STREAM_NOTIFY`,
 //! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, `ZMQ_CONFLATE`,
 //! `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`, and the
 //! publish-subscribe getters
@@ -7,6 +8,7 @@
 
 use crate::SocketType;
 use crate::error::{Error, Result};
+use crate::options::RouterNotify;
 use crate::socket::Socket;
 use crate::socket::pattern::Pattern;
 
@@ -69,6 +71,76 @@ impl Socket {
         }
         self.core().options().router_handover = on;
         Ok(())
+    }
+
+    /// `ZMQ_ROUTER_NOTIFY`: which of its peers' arrivals and departures a
+    /// ROUTER reports (default none). Each arrives as `[routing id, ""]`:
+    /// [`RouterNotify::CONNECT`] when a peer's handshake completes, before
+    /// anything it sends; [`RouterNotify::DISCONNECT`] when its connection
+    /// is lost, after everything it sent, but not when this socket ends it
+    /// (`disconnect`, `unbind`, close). Applies to connections made
+    /// afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a ROUTER.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dhaga_mq::{RouterNotify, Socket, SocketType};
+    ///
+    /// let router = Socket::new(SocketType::Router);
+    /// router.set_router_notify(RouterNotify::CONNECT | RouterNotify::DISCONNECT).unwrap();
+    /// router.bind("tcp://127.0.0.1:*").unwrap();
+    ///
+    /// let dealer = Socket::new(SocketType::Dealer);
+    /// dealer.set_routing_id("d1").unwrap();
+    /// dealer.connect(&router.last_endpoint().unwrap()).unwrap();
+    /// let arrived = router.recv().unwrap();
+    /// assert_eq!(arrived.iter().map(|f| &f[..]).collect::<Vec<_>>(), [&b"d1"[..], b""]);
+    ///
+    /// drop(dealer);
+    /// let left = router.recv().unwrap();
+    /// assert_eq!(left.iter().map(|f| &f[..]).collect::<Vec<_>>(), [&b"d1"[..], b""]);
+    /// ```
+    pub fn set_router_notify(&self, notify: RouterNotify) -> Result<()> {
+        if self.socket_type() != SocketType::Router {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set router_notify",
+            });
+        }
+        self.core().options().router_notify = notify;
+        Ok(())
+    }
+
+    /// What [`set_router_notify`](Socket::set_router_notify) set.
+    pub fn router_notify(&self) -> RouterNotify {
+        self.core().options().router_notify
+    }
+
+    /// `ZMQ_STREAM_NOTIFY`: whether a STREAM reports its peers' arrivals
+    /// and departures as `[routing id, ""]` (default on; see
+    /// [`SocketType::Stream`]). Applies to connections made afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a STREAM.
+    pub fn set_stream_notify(&self, on: bool) -> Result<()> {
+        if self.socket_type() != SocketType::Stream {
+            return Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set stream_notify",
+            });
+        }
+        self.core().options().stream_notify = on;
+        Ok(())
+    }
+
+    /// Whether [`set_stream_notify`](Socket::set_stream_notify) is on.
+    pub fn stream_notify(&self) -> bool {
+        self.core().options().stream_notify
     }
 
     /// `ZMQ_IMMEDIATE`: messages go only to peers whose connection is up

@@ -93,7 +93,7 @@ impl State {
     /// The one function that says when a socket is writable, type by type
     /// (see [`Core::send_room`]).
     ///
-    /// Exact except for a ROUTER with `router_mandatory`, whose next peer is
+    /// Exact except for a ROUTER with `router_mandatory` and a STREAM, whose next peer is
     /// unknown: it counts the room of the peer with the most, so it is
     /// writable when some peer has room, as with libzmq's `ZMQ_POLLOUT`; a
     /// send to a fuller peer may still wait. A closed socket, or one whose
@@ -108,7 +108,9 @@ impl State {
             (SocketType::Rep, Pattern::Rep(rep)) if rep.owes_reply() => 1,
             (SocketType::Req | SocketType::Rep, _) => 0,
             (SocketType::Dealer | SocketType::Push | SocketType::Pair, _) => self.round_robin_room(up_to),
+            // STREAM waits for a full peer, as a mandatory ROUTER does.
             (SocketType::Router, _) if router_mandatory => self.most_room_of_one_peer(up_to),
+            (SocketType::Stream, _) => self.most_room_of_one_peer(up_to),
             // Routing patterns drop what a full or unknown peer cannot take.
             (SocketType::Router, _) => up_to,
             (SocketType::Pull | SocketType::Sub, _) => 0,
