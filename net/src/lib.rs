@@ -19,6 +19,11 @@
 //! queue as many unaccepted connections as the system allows, where std
 //! queues 128 ([`TcpListener::bind_with_backlog`] sets the length).
 //!
+//! One type has no std counterpart: [`TcpSocket`], tokio's type of that
+//! name, sets the options that must be set before a socket connects or
+//! listens (the local address to connect from, `SO_REUSEADDR`, buffer
+//! sizes, [`Keepalive`] timing, the type of service...).
+//!
 //! # Addresses
 //!
 //! `bind`, `connect` and `send_to` take std's own [`ToSocketAddrs`]
@@ -110,6 +115,7 @@ mod addr;
 mod listen;
 mod socket;
 mod tcp;
+mod tcp_socket;
 mod udp;
 #[cfg(unix)]
 mod unix;
@@ -117,6 +123,7 @@ mod unix;
 pub use addr::lookup_host;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use tcp_socket::{Keepalive, TcpSocket};
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};

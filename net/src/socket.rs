@@ -24,7 +24,8 @@ pub(crate) struct Options {
     nonblocking: AtomicBool,
 }
 
-/// A socket of type `T` (a std socket) registered with dhaga's reactor.
+/// A socket of type `T` (a std socket; for `TcpSocket`, a `socket2::Socket`
+/// that has yet to connect or listen) registered with dhaga's reactor.
 pub(crate) struct Socket<T: AsFd> {
     source: Source<T>,
     options: Arc<Options>,

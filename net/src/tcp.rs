@@ -1,15 +1,19 @@
 //! TCP: [`TcpListener`] and [`TcpStream`], method for method like std's.
+//! Their sockets are created in `tcp_socket.rs` (a listener's through a
+//! [`TcpSocket`]), and every connect, [`TcpSocket::connect`]'s too, goes
+//! through [`TcpStream::connect_socket`].
 
 use std::fmt;
 use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Type};
+use socket2::SockRef;
 
 use crate::addr::each_addr;
 use crate::listen;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
+use crate::tcp_socket::{self, TcpSocket};
 
 /// A TCP socket server, listening for connections.
 ///
@@ -77,15 +81,13 @@ impl TcpListener {
     /// ```
     pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
-            let socket = socket2::Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+            let socket = TcpSocket::for_addr(*addr)?;
             // As std does: a restarted server can bind its port again while
             // connections of the previous one linger in TIME_WAIT.
-            socket.set_reuse_address(true)?;
-            socket.bind(&(*addr).into())?;
-            listen::listen(&socket, backlog)?;
-            Ok(net::TcpListener::from(socket))
+            socket.set_reuseaddr(true)?;
+            socket.bind(*addr)?;
+            socket.listen(backlog)
         })
-        .and_then(TcpListener::from_std)
     }
 
     /// Accepts a new connection, parking until one arrives.
@@ -215,7 +217,9 @@ impl TcpStream {
     ///
     /// As [`std::net::TcpStream::connect`] (for example `ConnectionRefused`).
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
+        each_addr(addr, |addr| {
+            TcpStream::connect_socket(tcp_socket::new_socket(addr)?, addr, None)
+        })
     }
 
     /// Connects to `addr`, giving up after `timeout`.
@@ -225,17 +229,30 @@ impl TcpStream {
     /// `TimedOut` when the timeout passes; `InvalidInput` for a zero timeout;
     /// otherwise as [`std::net::TcpStream::connect_timeout`].
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        if timeout.is_zero() {
+        TcpStream::connect_socket(tcp_socket::new_socket(addr)?, addr, Some(timeout))
+    }
+
+    /// Connects `socket` (new, perhaps bound and with options set) to
+    /// `addr`: every connect goes through here, [`TcpSocket::connect`] too.
+    /// The connect is non-blocking; while it is in progress the caller
+    /// parks until the socket is writable (or `timeout` passes), and then
+    /// the socket's pending error (`SO_ERROR`) says how it ended.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `timeout`, as std; `TimedOut` when it
+    /// passes; otherwise what `connect(2)` reports.
+    pub(crate) fn connect_socket(
+        socket: socket2::Socket,
+        addr: &SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_some_and(|t| t.is_zero()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "cannot set a 0 duration timeout",
             ));
         }
-        TcpStream::connect_addr(addr, Some(timeout))
-    }
-
-    fn connect_addr(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let socket = socket2::Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
         let stream = TcpStream::from_std(socket.into())?;
         match SockRef::from(stream.inner.get_ref()).connect(&(*addr).into()) {
             Ok(()) => return Ok(stream),
@@ -370,9 +387,41 @@ impl TcpStream {
 }
 
 /// std's descriptor traits and conversions for a socket type wrapping the
-/// std type `$std`, and `Debug`, which shows the std socket.
+/// std type `$std` ([`descriptor_traits`]), `From<$std>`, and `Debug`,
+/// which shows the std socket.
 macro_rules! fd_traits {
     ($($t:ident($std:ty)),*) => {$(
+        $crate::tcp::descriptor_traits!($t($std));
+
+        /// Wraps the std socket and switches it to non-blocking mode, as
+        /// `from_std` does, a flag that any duplicate of it shares.
+        ///
+        /// # Panics
+        ///
+        /// If the descriptor cannot be switched to non-blocking mode, which
+        /// does not happen to an open socket.
+        impl From<$std> for $t {
+            fn from(socket: $std) -> $t {
+                $t {
+                    inner: crate::socket::Socket::from_owned(socket),
+                }
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.inner.get_ref(), f)
+            }
+        }
+    )*};
+}
+
+/// std's descriptor traits and conversions (`AsFd`, `AsRawFd`, `FromRawFd`,
+/// `IntoRawFd`, `From<OwnedFd>` and `Into<OwnedFd>`) for a socket type whose
+/// `inner` is a [`Socket`] of `$inner`. [`TcpSocket`] has these alone: it
+/// wraps a `socket2::Socket`, which stays out of the public API.
+macro_rules! descriptor_traits {
+    ($t:ident($inner:ty)) => {
         impl std::os::fd::AsRawFd for $t {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
                 self.inner.get_ref().as_raw_fd()
@@ -424,21 +473,8 @@ macro_rules! fd_traits {
         /// does not happen to an open socket.
         impl From<std::os::fd::OwnedFd> for $t {
             fn from(fd: std::os::fd::OwnedFd) -> $t {
-                $t::from(<$std>::from(fd))
-            }
-        }
-
-        /// Wraps the std socket and switches it to non-blocking mode, as
-        /// `from_std` does, a flag that any duplicate of it shares.
-        ///
-        /// # Panics
-        ///
-        /// If the descriptor cannot be switched to non-blocking mode, which
-        /// does not happen to an open socket.
-        impl From<$std> for $t {
-            fn from(socket: $std) -> $t {
                 $t {
-                    inner: crate::socket::Socket::from_owned(socket),
+                    inner: crate::socket::Socket::from_owned(<$inner>::from(fd)),
                 }
             }
         }
@@ -455,15 +491,9 @@ macro_rules! fd_traits {
                 socket.inner.into_owned().into()
             }
         }
-
-        impl fmt::Debug for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(self.inner.get_ref(), f)
-            }
-        }
-    )*};
+    };
 }
 
 fd_traits!(TcpListener(net::TcpListener), TcpStream(net::TcpStream));
 stream_io!(TcpStream);
-pub(crate) use fd_traits;
+pub(crate) use {descriptor_traits, fd_traits};

@@ -13,7 +13,6 @@ mod util;
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use std::time::Duration;
 use dhaga_net::{TcpListener, UnixListener, UnixStream};
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use util::{Ctx, PATIENCE, TempDir};
+use util::{Ctx, PATIENCE, TempDir, accept_queue};
 
 /// How long a connect beyond a full TCP backlog is watched, not to
 /// complete. A negative can only be watched for a while: the kernel drops
@@ -38,29 +37,6 @@ fn somaxconn() -> u32 {
         .trim()
         .parse()
         .expect("somaxconn is a number")
-}
-
-/// A TCP listener's accept queue as the kernel reports it in `TCP_INFO`:
-/// (connections waiting to be accepted, the backlog it listens with).
-fn accept_queue(listener: &TcpListener) -> (u32, u32) {
-    // SAFETY: an all-zero `tcp_info` is a valid value of this plain C struct.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: the listener owns its open descriptor for the whole call, and
-    // `info` is writable for the `len` bytes getsockopt may fill.
-    let rc = unsafe {
-        libc::getsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&raw mut info).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "getsockopt(TCP_INFO): {}", io::Error::last_os_error());
-    // For a listener, Linux reports the queue's length in `tcpi_unacked`
-    // and its limit in `tcpi_sacked` (tcp_get_info).
-    (info.tcpi_unacked, info.tcpi_sacked)
 }
 
 /// Waits until `listener` holds `n` connections, all the client-side

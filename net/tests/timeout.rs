@@ -9,7 +9,7 @@
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use dhaga_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use dhaga_runtime::spawn;
 use dhaga_runtime::sync::{bounded, unbounded};
 
-use util::{CTXS, JoinWithin, PATIENCE, RecvWithin};
+use util::{CTXS, JoinWithin, PATIENCE, RecvWithin, full_backlog_listener};
 
 /// The timeout most tests use: long enough to tell "waited" from "did not
 /// wait", short enough to keep the file quick.
@@ -340,23 +340,6 @@ fn unix_datagram_receive_timeout() {
             .join_within(&format!("the {ctx:?} Unix datagram receives to time out, then receive"));
         }
     });
-}
-
-/// A listener on 127.0.0.1 whose accept queue is full, so that the kernel
-/// drops further SYNs and a connect waits; and the connections filling it.
-fn full_backlog_listener() -> (TcpListener, Vec<StdTcpStream>) {
-    let l = TcpListener::bind_with_backlog("127.0.0.1:0", 0).unwrap();
-    let addr = l.local_addr().unwrap();
-    let mut fill = Vec::new();
-    // Linux queues backlog + 1 connections; fill until a connect waits.
-    for _ in 0..16 {
-        match StdTcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-            Ok(s) => fill.push(s),
-            Err(e) if e.kind() == ErrorKind::TimedOut => return (l, fill),
-            Err(e) => panic!("filling the backlog: {e}"),
-        }
-    }
-    panic!("16 connections and the backlog of the listener is not full");
 }
 
 #[test]

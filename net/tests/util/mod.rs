@@ -8,10 +8,12 @@
 #![allow(dead_code, unused_imports)]
 
 use std::io::{self, ErrorKind};
+use std::net::TcpStream as StdTcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dhaga_net::TcpListener;
 use dhaga_runtime::Runtime;
 
 // No `run_in`: its join has no deadline; tests write
@@ -128,4 +130,45 @@ pub(crate) fn process_cpu_time() -> Duration {
 /// Whether `e` says the process or the system ran out of file descriptors.
 pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// A TCP listener's accept queue as the kernel reports it in `TCP_INFO`:
+/// (connections waiting to be accepted, the backlog it listens with).
+#[cfg(target_os = "linux")]
+pub(crate) fn accept_queue(listener: &TcpListener) -> (u32, u32) {
+    // SAFETY: an all-zero `tcp_info` is a valid value of this plain C struct.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the listener owns its open descriptor for the whole call, and
+    // `info` is writable for the `len` bytes getsockopt may fill.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(listener),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt(TCP_INFO): {}", io::Error::last_os_error());
+    // For a listener, Linux reports the queue's length in `tcpi_unacked`
+    // and its limit in `tcpi_sacked` (tcp_get_info).
+    (info.tcpi_unacked, info.tcpi_sacked)
+}
+
+/// A listener on 127.0.0.1 whose accept queue is full, so that the kernel
+/// drops further SYNs and a connect waits; and the connections filling it.
+pub(crate) fn full_backlog_listener() -> (TcpListener, Vec<StdTcpStream>) {
+    let l = TcpListener::bind_with_backlog("127.0.0.1:0", 0).unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut fill = Vec::new();
+    // Linux queues backlog + 1 connections; fill until a connect waits.
+    for _ in 0..16 {
+        match StdTcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => fill.push(s),
+            Err(e) if e.kind() == ErrorKind::TimedOut => return (l, fill),
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+    }
+    panic!("16 connections and the backlog of the listener is not full");
 }
