@@ -5,8 +5,9 @@
 //! # How it works
 //!
 //! A [`Socket`] has a type ([`SocketType`]: REQ, REP, DEALER, ROUTER, PUB,
-//! SUB, XPUB, XSUB, PUSH, PULL, PAIR) and any number of endpoints it binds or connects
-//! (`tcp://`, `ipc://`, `inproc://`, see [`Endpoint`]). Each connection is
+//! SUB, XPUB, XSUB, PUSH, PULL, PAIR, and STREAM for raw TCP peers) and any
+//! number of endpoints it binds or connects (`tcp://`, `ipc://`,
+//! `inproc://`, see [`Endpoint`]). Each connection is
 //! served by micro-threads of the runtime, written as sequential code: one
 //! performs the ZMTP handshake and then reads, decoding many frames per
 //! `read`; another writes everything queued for that peer in one `write`.

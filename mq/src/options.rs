@@ -113,6 +113,44 @@ pub(crate) struct Options {
     /// `ZMQ_STREAM_NOTIFY`: whether a STREAM reports peer arrivals and
     /// departures as empty messages (default on).
     pub(crate) stream_notify: bool,
+    /// The options of `tcp://` sockets.
+    pub(crate) tcp: TcpOptions,
+}
+
+/// What a `tcp://` endpoint's sockets are set up with as they are made, as
+/// libzmq sets its options on them: the listening socket of a `bind` (whose
+/// accepted connections inherit them) and the socket of each `connect`
+/// attempt. `None` leaves the system's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TcpOptions {
+    /// `ZMQ_SNDBUF`: `SO_SNDBUF`, in bytes.
+    pub(crate) send_buffer: Option<u32>,
+    /// `ZMQ_RCVBUF`: `SO_RCVBUF`, in bytes.
+    pub(crate) recv_buffer: Option<u32>,
+    /// `ZMQ_TCP_KEEPALIVE`: `SO_KEEPALIVE` on or off.
+    pub(crate) keepalive: Option<bool>,
+    /// `ZMQ_TCP_KEEPALIVE_IDLE`: idle time before the first probe
+    /// (`TCP_KEEPIDLE`), whole seconds; with keepalive on only.
+    pub(crate) keepalive_idle: Option<Duration>,
+    /// `ZMQ_TCP_KEEPALIVE_INTVL`: time between probes (`TCP_KEEPINTVL`),
+    /// whole seconds; with keepalive on only.
+    pub(crate) keepalive_interval: Option<Duration>,
+    /// `ZMQ_TCP_KEEPALIVE_CNT`: probes unanswered before the connection is
+    /// dropped (`TCP_KEEPCNT`); with keepalive on only.
+    pub(crate) keepalive_count: Option<u32>,
+    /// `ZMQ_TCP_MAXRT`: how long sent data may stay unacknowledged before
+    /// the connection is dropped (`TCP_USER_TIMEOUT` on Linux, as libzmq
+    /// sets it there).
+    pub(crate) max_retransmit: Option<Duration>,
+    /// `ZMQ_TOS`: the type of service (`IP_TOS`, IPv6's traffic class); 0
+    /// leaves it.
+    pub(crate) tos: u32,
+    /// `ZMQ_BINDTODEVICE`: the network interface sockets are bound to
+    /// (`SO_BINDTODEVICE`, Linux).
+    pub(crate) device: Option<String>,
+    /// `ZMQ_CONNECT_TIMEOUT`: how long a `connect` attempt may take before
+    /// it gives up (and tries again after the reconnect interval).
+    pub(crate) connect_timeout: Option<Duration>,
 }
 
 /// When a connecting socket stops reconnecting (libzmq's
@@ -326,6 +364,7 @@ impl Default for Options {
             reconnect_stop: ReconnectStop::NEVER,
             router_notify: RouterNotify::NONE,
             stream_notify: true,
+            tcp: TcpOptions::default(),
         }
     }
 }

@@ -440,3 +440,144 @@ fn reconnect_stop_gives_up_on_the_conditions_asked_for() {
         assert_eq!(pull.recv_within("the queued message"), Msg::from("queued"));
     });
 }
+
+#[test]
+fn tcp_options_read_back_and_refuse_what_the_system_would() {
+    let socket = util::socket(SocketType::Dealer);
+    assert_eq!(
+        (
+            socket.send_buffer_size(),
+            socket.recv_buffer_size(),
+            socket.tcp_keepalive()
+        ),
+        (None, None, None),
+        "the system's defaults"
+    );
+    socket.set_send_buffer_size(Some(1 << 20));
+    socket.set_recv_buffer_size(Some(1 << 19));
+    socket.set_tcp_keepalive(Some(true));
+    socket.set_tcp_keepalive_idle(Some(Duration::from_secs(60))).unwrap();
+    socket.set_tcp_keepalive_interval(Some(Duration::from_secs(5))).unwrap();
+    socket.set_tcp_keepalive_count(Some(3)).unwrap();
+    socket.set_tcp_maxrt(Some(Duration::from_secs(2)));
+    socket.set_tos(0xb8);
+    socket.set_connect_timeout(Some(Duration::from_millis(500)));
+    assert_eq!(socket.send_buffer_size(), Some(1 << 20));
+    assert_eq!(socket.recv_buffer_size(), Some(1 << 19));
+    assert_eq!(socket.tcp_keepalive(), Some(true));
+    assert_eq!(socket.tcp_keepalive_idle(), Some(Duration::from_secs(60)));
+    assert_eq!(socket.tcp_keepalive_interval(), Some(Duration::from_secs(5)));
+    assert_eq!(socket.tcp_keepalive_count(), Some(3));
+    assert_eq!(socket.tcp_maxrt(), Some(Duration::from_secs(2)));
+    assert_eq!(socket.tos(), 0xb8);
+    assert_eq!(socket.connect_timeout(), Some(Duration::from_millis(500)));
+    // Zero is libzmq's "the system's default".
+    socket.set_tcp_maxrt(Some(Duration::ZERO));
+    socket.set_connect_timeout(Some(Duration::ZERO));
+    assert_eq!((socket.tcp_maxrt(), socket.connect_timeout()), (None, None));
+
+    for (result, option) in [
+        (
+            socket.set_tcp_keepalive_idle(Some(Duration::from_millis(500))),
+            "tcp_keepalive_idle",
+        ),
+        (
+            socket.set_tcp_keepalive_idle(Some(Duration::from_millis(1500))),
+            "tcp_keepalive_idle",
+        ),
+        (
+            socket.set_tcp_keepalive_interval(Some(Duration::ZERO)),
+            "tcp_keepalive_interval",
+        ),
+        (socket.set_tcp_keepalive_count(Some(0)), "tcp_keepalive_count"),
+        #[cfg(target_os = "linux")]
+        (socket.set_bind_to_device(Some("")), "bind_to_device"),
+        #[cfg(target_os = "linux")]
+        (socket.set_bind_to_device(Some("a-name-too-long-0")), "bind_to_device"),
+    ] {
+        assert!(
+            matches!(&result, Err(Error::InvalidOption { option: o, .. }) if *o == option),
+            "{option}: {result:?}"
+        );
+    }
+    assert_eq!(
+        socket.tcp_keepalive_idle(),
+        Some(Duration::from_secs(60)),
+        "a refused value changes nothing"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        socket.set_bind_to_device(Some("lo")).unwrap();
+        assert_eq!(socket.bind_to_device().as_deref(), Some("lo"));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn bind_to_device_binds_through_the_interface_or_fails_clearly() {
+    within_limit(|| {
+        // The loopback interface carries loopback traffic: bound to it, a
+        // REP serves a REQ that is bound to it too.
+        let rep = util::socket(SocketType::Rep);
+        rep.set_bind_to_device(Some("lo")).unwrap();
+        if let Err(e) = rep.bind("tcp://127.0.0.1:*") {
+            // Kernels before 5.7 let only CAP_NET_RAW bind to a device.
+            panic!("binding to device lo (needs root or CAP_NET_RAW before Linux 5.7): {e}");
+        }
+        let req = util::socket(SocketType::Req);
+        req.set_bind_to_device(Some("lo")).unwrap();
+        req.connect(rep.last_endpoint().unwrap()).unwrap();
+        req.send_within("through lo", "the request");
+        assert_eq!(rep.recv_within("the request"), Msg::from("through lo"));
+
+        // No such interface: the bind fails at once, a connect keeps
+        // trying and says why.
+        let nowhere = util::socket(SocketType::Rep);
+        nowhere.set_bind_to_device(Some("nosuchdev0")).unwrap();
+        let e = nowhere.bind("tcp://127.0.0.1:*").unwrap_err();
+        assert!(
+            matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::ENODEV)),
+            "bind to a missing device: {e}"
+        );
+        let lost = util::socket(SocketType::Req);
+        lost.set_bind_to_device(Some("nosuchdev0")).unwrap();
+        let events = lost.monitor_events(dhaga_mq::MonitorEvents::CONNECT_DELAYED);
+        lost.connect(rep.last_endpoint().unwrap()).unwrap();
+        match events.recv_timeout(util::PATIENCE) {
+            Ok(MonitorEvent::ConnectDelayed { error, .. }) => {
+                assert_eq!(error.raw_os_error(), Some(libc::ENODEV), "{error}");
+            }
+            other => panic!("waiting for the connect to fail: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn connect_timeout_gives_up_an_attempt_that_hangs() {
+    within_limit(|| {
+        // A listener whose accept queue is full: the kernel drops further
+        // SYNs, so a connect neither succeeds nor fails.
+        let listener = dhaga_net::TcpListener::bind_with_backlog("127.0.0.1:0", 0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fill = Vec::new();
+        loop {
+            assert!(fill.len() < 16, "16 connections and the listener's backlog is not full");
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(stream) => fill.push(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("filling the backlog: {e}"),
+            }
+        }
+        let dealer = util::socket(SocketType::Dealer);
+        dealer.set_connect_timeout(Some(Duration::from_millis(50)));
+        let events = dealer.monitor_events(dhaga_mq::MonitorEvents::CONNECT_DELAYED);
+        dealer.connect(format!("tcp://{addr}")).unwrap();
+        match events.recv_timeout(util::PATIENCE) {
+            Ok(MonitorEvent::ConnectDelayed { error, .. }) => {
+                assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
+            }
+            other => panic!("waiting for the connect to time out: {other:?}"),
+        }
+        drop(fill);
+    });
+}

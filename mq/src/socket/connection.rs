@@ -31,7 +31,7 @@ use dhaga_runtime::JoinHandle;
 
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
-use crate::options::{ReconnectStop, RouterNotify};
+use crate::options::{ReconnectStop, RouterNotify, TcpOptions};
 use crate::socket::core::{Core, Delivered, ListenerId, PipeId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pipe::{Outbox, Take};
@@ -139,7 +139,7 @@ impl AcceptStop {
         } else if !acceptor.is_finished() {
             // An OS thread blocked in `accept` cannot be cancelled; a
             // connection wakes it, and it sees the flag.
-            let _ = transport::connect(&endpoint.reachable());
+            let _ = transport::connect(&endpoint.reachable(), &TcpOptions::default());
         }
         let _ = acceptor.join();
     }
@@ -194,7 +194,8 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         if !core.wants_connection(pipe) {
             return;
         }
-        match transport::connect(&endpoint) {
+        let tcp = core.options().tcp.clone();
+        match transport::connect(&endpoint, &tcp) {
             Ok(stream) => {
                 let peer = stream.peer_socket_addr();
                 core.monitor.emit(|| MonitorEvent::Connected {

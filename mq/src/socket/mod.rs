@@ -13,6 +13,7 @@ pub(crate) mod req;
 mod router;
 mod security;
 mod stream;
+mod tcp_options;
 mod zap;
 
 use std::fmt;
@@ -134,8 +135,11 @@ impl Socket {
             }
             _ => {
                 self.check_security()?;
-                let backlog = self.core.options().backlog;
-                let (listener, actual) = Listener::bind(&asked, backlog).inspect_err(|e| {
+                let (backlog, tcp) = {
+                    let options = self.core.options();
+                    (options.backlog, options.tcp.clone())
+                };
+                let (listener, actual) = Listener::bind(&asked, backlog, &tcp).inspect_err(|e| {
                     self.core.monitor.emit(|| MonitorEvent::BindFailed {
                         endpoint: asked.clone(),
                         error: copy_error(e),

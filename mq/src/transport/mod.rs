@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use dhaga_net::{TcpStream, UnixStream};
 
 use crate::endpoint::Endpoint;
+use crate::options::TcpOptions;
 
 pub(crate) use ipc::IpcListener;
 pub(crate) use tcp::TcpAcceptor;
@@ -121,12 +122,13 @@ pub(crate) enum Listener {
 
 impl Listener {
     /// Binds `endpoint` (tcp or ipc), listening with `backlog`
-    /// (`ZMQ_BACKLOG`), and returns the listener and the endpoint as bound
-    /// (the port the system picked, for port 0).
-    pub(crate) fn bind(endpoint: &Endpoint, backlog: u32) -> io::Result<(Listener, Endpoint)> {
+    /// (`ZMQ_BACKLOG`) and, for tcp, with `tcp`'s options, and returns the
+    /// listener and the endpoint as bound (the port the system picked, for
+    /// port 0).
+    pub(crate) fn bind(endpoint: &Endpoint, backlog: u32, tcp: &TcpOptions) -> io::Result<(Listener, Endpoint)> {
         match endpoint {
             Endpoint::Tcp { host, port } => {
-                let (listener, bound) = TcpAcceptor::bind(host, *port, backlog)?;
+                let (listener, bound) = TcpAcceptor::bind(host, *port, backlog, tcp)?;
                 Ok((Listener::Tcp(listener), bound))
             }
             Endpoint::Ipc(addr) => {
@@ -146,10 +148,10 @@ impl Listener {
     }
 }
 
-/// Connects to `endpoint` (tcp or ipc).
-pub(crate) fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+/// Connects to `endpoint` (tcp or ipc; tcp with `tcp`'s options).
+pub(crate) fn connect(endpoint: &Endpoint, tcp: &TcpOptions) -> io::Result<Stream> {
     match endpoint {
-        Endpoint::Tcp { host, port } => tcp::connect(host, *port),
+        Endpoint::Tcp { host, port } => tcp::connect(host, *port, tcp),
         Endpoint::Ipc(addr) => ipc::connect(addr),
         Endpoint::Inproc(_) => unreachable!("inproc endpoints are not connected by a stream"),
     }
