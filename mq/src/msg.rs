@@ -139,6 +139,11 @@ impl Msg {
         self.properties = Some(Arc::clone(properties));
     }
 
+    /// The properties of the connection a message was received on.
+    pub(crate) fn properties(&self) -> Option<&Arc<Metadata>> {
+        self.properties.as_ref()
+    }
+
     /// The text of a one-frame message: `None` if it has another number of
     /// frames or the frame is not UTF-8.
     pub fn as_str(&self) -> Option<&str> {

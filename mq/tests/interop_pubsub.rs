@@ -426,3 +426,59 @@ fn a_publishing_loop_lets_its_workers_writers_run() {
         assert!(received > 5 * 1000, "{received} of {MESSAGES}");
     });
 }
+
+#[test]
+fn a_manual_dhaga_xpub_decides_what_a_libzmq_sub_gets() {
+    each_case("manual-xpub", |ctx, endpoint, binder, what| {
+        let xpub = dhaga_socket(SocketType::XPub);
+        xpub.set_xpub_manual(true).unwrap();
+        let sub = libzmq_socket(ctx, zmq::SUB);
+        link(&xpub, &sub, endpoint, binder);
+        sub.set_subscribe(b"weather").unwrap();
+        assert_eq!(&dhaga_recv_pumping(&xpub, &sub, what)[0][..], b"\x01weather", "{what}");
+        // Granted narrower than asked: only Paris.
+        xpub.subscribe("weather/paris").unwrap();
+        xpub.send("weather/london: rain").unwrap();
+        xpub.send("weather/paris: sun").unwrap();
+        assert_eq!(libzmq_recv_bytes(&sub, what), b"weather/paris: sun", "{what}");
+        // A cancel is the user's to apply too.
+        sub.set_unsubscribe(b"weather").unwrap();
+        assert_eq!(&dhaga_recv_pumping(&xpub, &sub, what)[0][..], b"\x00weather", "{what}");
+        xpub.unsubscribe("weather/paris").unwrap();
+        assert_eq!(xpub.topics_count(), 0, "{what}");
+    });
+}
+
+#[test]
+fn every_subscription_frame_of_a_multipart_message_counts_both_ways() {
+    each_case("multipart-subscriptions", |ctx, endpoint, binder, what| {
+        // dhaga's XSUB sends [1 "A", 1 "B"]: libzmq's XPUB hears two
+        // subscriptions, as from its own XSUB.
+        let xpub = libzmq_socket(ctx, zmq::XPUB);
+        let xsub = dhaga_socket(SocketType::XSub);
+        link(&xsub, &xpub, endpoint, binder);
+        // Once the connection is up (a subscription made before it would
+        // come with the others, in no set order), the message itself goes.
+        interop::dhaga_send(&xsub, Msg::from(SYNC), what);
+        assert_eq!(libzmq_recv_bytes(&xpub, what), SYNC, "{what}");
+        let both: Msg = [&b"\x01A"[..], b"\x01B"].into_iter().collect();
+        interop::dhaga_send(&xsub, both, what);
+        assert_eq!(libzmq_recv_bytes(&xpub, what), b"\x01A", "{what}");
+        assert_eq!(libzmq_recv_bytes(&xpub, what), b"\x01B", "{what}");
+        xpub.send("B1", 0).unwrap();
+        assert_eq!(&dhaga_recv(&xsub, what)[0][..], b"B1", "{what}");
+    });
+    each_case("multipart-subscriptions-up", |ctx, endpoint, binder, what| {
+        // And libzmq's XSUB sending them to dhaga's XPUB.
+        let xpub = dhaga_socket(SocketType::XPub);
+        let xsub = libzmq_socket(ctx, zmq::XSUB);
+        link(&xpub, &xsub, endpoint, binder);
+        xsub.send(SYNC, 0).unwrap();
+        assert_eq!(&dhaga_recv_pumping(&xpub, &xsub, what)[0][..], SYNC, "{what}");
+        xsub.send(&b"\x01A"[..], zmq::SNDMORE).unwrap();
+        xsub.send(&b"\x01B"[..], 0).unwrap();
+        let first = dhaga_recv_pumping(&xpub, &xsub, what);
+        assert_eq!(&first[0][..], b"\x01A", "{what}");
+        assert_eq!(&dhaga_recv(&xpub, what)[0][..], b"\x01B", "{what}");
+    });
+}

@@ -487,3 +487,48 @@ fn inverted_matching_delivers_what_no_prefix_matches() {
         );
     });
 }
+
+#[test]
+fn only_first_subscribe_keeps_binary_frames_after_data_as_data() {
+    within_limit(|| {
+        for only_first in [false, true] {
+            let (xpub, endpoint) = bound(SocketType::XPub, "tcp");
+            let xsub = connected(SocketType::XSub, &endpoint);
+            xpub.set_only_first_subscribe(only_first).unwrap();
+            xsub.set_only_first_subscribe(only_first).unwrap();
+            assert_eq!(xsub.only_first_subscribe(), only_first);
+            // The connection is up once a subscription made on it arrives.
+            xsub.send_within(Msg::from(&b"\x01sync"[..]), "the sync subscription");
+            assert_eq!(text(&xpub.recv_within("the sync subscription")), ["\u{1}sync"]);
+            let mixed: Msg = [&b"data"[..], b"\x01B"].into_iter().collect();
+            xsub.send_within(mixed, "the mixed message");
+            xsub.send_within(Msg::from("end"), "the end marker");
+            let mut got = Vec::new();
+            loop {
+                let msg = text(&xpub.recv_within("what the mixed message became"));
+                if msg == ["end"] {
+                    break;
+                }
+                got.push(msg);
+            }
+            if only_first {
+                assert_eq!(
+                    got,
+                    [vec!["data".to_owned(), "\u{1}B".to_owned()]],
+                    "one ordinary message"
+                );
+                assert_eq!(xpub.topics_count(), 1, "only sync");
+            } else {
+                // The subscription goes first (as a command), the data after.
+                assert_eq!(got, [vec!["\u{1}B".to_owned()], vec!["data".to_owned()]]);
+                assert_eq!(xpub.topics_count(), 2);
+            }
+        }
+        let sub = util::socket(SocketType::Sub);
+        assert!(matches!(
+            sub.set_only_first_subscribe(true),
+            Err(Error::NotSupported { .. })
+        ));
+        assert!(matches!(sub.set_xpub_manual(true), Err(Error::NotSupported { .. })));
+    });
+}

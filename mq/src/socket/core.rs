@@ -74,9 +74,9 @@ pub(crate) struct State {
     /// The memory limit (`Socket::set_memory_limit`), kept here to be read
     /// under this lock.
     memory_limit: Option<u64>,
-    /// A reader waits because the memory limit was reached: taking a
-    /// message wakes every pipe's reader.
-    waiting_for_memory: bool,
+    /// A reader waits for room that the pipes share (the memory limit was
+    /// reached): taking a message wakes every pipe's reader.
+    waiting_for_room: bool,
     /// The runtime that ran one of the socket's services has shut down
     /// (see [`Service`]): `send`, `recv` and the like fail with
     /// [`Error::Terminated`].
@@ -180,7 +180,7 @@ impl Core {
                 pattern: Pattern::new(socket_type),
                 queued_bytes: 0,
                 memory_limit: None,
-                waiting_for_memory: false,
+                waiting_for_room: false,
                 runtime_ended: false,
                 terminated: false,
                 close_deadline: None,
@@ -227,8 +227,8 @@ impl Core {
         self.options().memory_limit = limit;
         let mut state = self.lock();
         state.memory_limit = limit;
-        state.waiting_for_memory = true;
-        state.memory_freed();
+        state.waiting_for_room = true;
+        state.room_freed();
     }
 
     /// The runtime running (some of) this socket's services has shut down:
@@ -348,7 +348,7 @@ impl Core {
                 entry.room.notify_all();
             }
             state.active.retain(|pipe| !accepted.contains(pipe));
-            state.memory_freed();
+            state.room_freed();
             accepted
         };
         for pipe in accepted {
@@ -589,11 +589,11 @@ impl Core {
                     if let Some(limit) = state.memory_limit
                         && state.queued_bytes >= limit
                     {
-                        state.waiting_for_memory = true;
+                        state.waiting_for_room = true;
                         break;
                     }
                     let msg = msgs.pop_front().expect("looked at above");
-                    if let Some(msg) = state.pattern.on_arrival(pipe, msg) {
+                    if let Some(msg) = state.pattern.on_arrival(pipe, msg, entry.recv_hwm) {
                         // CONFLATE: the newest replaces what waits.
                         if conflate && let Some(old) = entry.inbound.pop_front() {
                             state.queued_bytes -= memory_cost(&old);
@@ -769,15 +769,23 @@ impl Core {
     /// SUB: subscribes to messages starting with `prefix`, or undoes one
     /// such subscription.
     pub(crate) fn subscribe(&self, subscribe: bool, prefix: Bytes) -> Result<()> {
-        if self.socket_type != SocketType::Sub {
-            return Err(Error::NotSupported {
-                socket_type: self.socket_type,
-                operation: if subscribe { "subscribe" } else { "unsubscribe" },
-            });
-        }
         let mut state = self.lock();
-        state.check_open()?;
-        state.change_subscription(subscribe, prefix);
+        match (&mut state.pattern, self.socket_type) {
+            (_, SocketType::Sub) => {
+                state.check_open()?;
+                state.change_subscription(subscribe, prefix);
+            }
+            (Pattern::Publisher(publisher), _) if publisher.is_manual() => {
+                publisher.manual_change(subscribe, prefix);
+                state.check_open()?;
+            }
+            _ => {
+                return Err(Error::NotSupported {
+                    socket_type: self.socket_type,
+                    operation: if subscribe { "subscribe" } else { "unsubscribe" },
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1051,7 +1059,7 @@ impl State {
         for pipe in gone {
             pipes.remove(&pipe);
         }
-        self.memory_freed();
+        self.room_freed();
     }
 
     /// Fails with [`Error::Closed`] or [`Error::Terminated`] if the socket
@@ -1066,9 +1074,9 @@ impl State {
         }
     }
 
-    /// Wakes the readers if one waits for memory: messages were taken.
-    fn memory_freed(&mut self) {
-        if std::mem::take(&mut self.waiting_for_memory) {
+    /// Wakes the readers if one waits for shared room: messages were taken.
+    fn room_freed(&mut self) {
+        if std::mem::take(&mut self.waiting_for_room) {
             for entry in self.pipes.values() {
                 entry.room.notify_all();
             }
@@ -1103,7 +1111,7 @@ impl State {
                 self.pipes.remove(&pipe);
             }
         }
-        self.memory_freed();
+        self.room_freed();
     }
 
     /// Fair-queueing: one message from the pipe whose turn it is.
@@ -1129,7 +1137,7 @@ impl State {
             if let Some(room) = room {
                 room.notify_all();
             }
-            self.memory_freed();
+            self.room_freed();
             if let Some(msg) = self.pattern.on_recv(pipe, msg, routing_id) {
                 return Some(msg);
             }
@@ -1304,7 +1312,7 @@ mod tests {
         };
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
         let wait_for_memory = || {
-            while !core.lock().waiting_for_memory {
+            while !core.lock().waiting_for_room {
                 assert!(Instant::now() < deadline, "the reader never waited for memory");
                 std::thread::yield_now();
             }
@@ -1343,7 +1351,7 @@ mod tests {
             })
         };
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        while !core.lock().waiting_for_memory {
+        while !core.lock().waiting_for_room {
             assert!(Instant::now() < deadline, "the reader never waited for memory");
             std::thread::yield_now();
         }

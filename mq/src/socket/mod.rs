@@ -750,7 +750,14 @@ impl Socket {
     /// later learn every subscription.
     ///
     /// An XSUB subscribes by sending a message `[1, prefix...]` instead, as
-    /// in libzmq.
+    /// in libzmq. On an XPUB with
+    /// [`set_xpub_manual`](Socket::set_xpub_manual), subscribes the peer
+    /// whose subscription was received last.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not a SUB or a manual
+    /// XPUB.
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.core.subscribe(true, Bytes::copy_from_slice(prefix.as_ref()))
     }

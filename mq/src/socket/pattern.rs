@@ -92,13 +92,14 @@ impl Pattern {
         }
     }
 
-    /// Filters a message as it arrives from `pipe` (before it is queued).
-    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) -> Option<Msg> {
+    /// Filters a message as it arrives from `pipe` (before it is queued),
+    /// whose queue holds `hwm` messages.
+    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg, hwm: usize) -> Option<Msg> {
         match self {
             Pattern::Req(req) => req.on_arrival(pipe, msg),
             // What an XPUB's user sees goes to the publisher's own queue.
             Pattern::Publisher(publisher) => {
-                publisher.on_arrival(pipe, msg);
+                publisher.on_arrival(pipe, msg, hwm);
                 None
             }
             Pattern::Subscriber(subscriber) => subscriber.on_arrival(msg),
@@ -168,16 +169,18 @@ impl Pattern {
 }
 
 impl State {
-    /// XSUB: a subscription message changes the subscriptions (and goes to
-    /// every peer as one); anything else goes to every peer.
+    /// XSUB: the subscriptions in a message (see
+    /// [`pubsub::split_subscriptions`]) change the subscriptions and go to
+    /// every peer as such; its other frames go to every peer as a message.
     fn xsub_send(&mut self, msg: Msg) -> Route {
-        match pubsub::parse_subscription(&msg) {
-            Some((subscribe, prefix)) => {
-                self.change_subscription(subscribe, prefix);
-                Route::Dropped
-            }
-            None => Route::FanOut(msg),
+        let Pattern::Subscriber(subscriber) = &self.pattern else {
+            unreachable!("an XSUB socket has subscriber state")
+        };
+        let (subscriptions, rest) = pubsub::split_subscriptions(msg, subscriber.only_first_subscribe);
+        for (subscribe, prefix) in subscriptions {
+            self.change_subscription(subscribe, prefix);
         }
+        rest.map_or(Route::Dropped, Route::FanOut)
     }
 
     /// Decides where `msg` goes (and changes it as the pattern says).

@@ -1,6 +1,7 @@
 //! Options that change a pattern's rules, named after libzmq's:
 //! `ZMQ_REQ_CORRELATE`, `ZMQ_REQ_RELAXED`, `ZMQ_ROUTER_HANDOVER`,
-//! `ZMQ_ROUTER_NOTIFY`, `ZMQ_STREAM_NOTIFY`,
+//! `ZMQ_ROUTER_NOTIFY`, `ZMQ_STREAM_NOTIFY`, `ZMQ_XPUB_MANUAL`,
+//! `ZMQ_ONLY_FIRST_SUBSCRIBE`,
 //! `ZMQ_IMMEDIATE`, `ZMQ_INVERT_MATCHING`, `ZMQ_XPUB_NODROP`, `ZMQ_CONFLATE`,
 //! `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`, and the
 //! publish-subscribe getters
@@ -269,6 +270,93 @@ impl Socket {
     /// Whether [`set_conflate`](Socket::set_conflate) is on.
     pub fn conflate(&self) -> bool {
         self.core().options().conflate
+    }
+
+    /// `ZMQ_XPUB_MANUAL`: an XPUB applies no subscription by itself. Its
+    /// user receives every subscription and cancel its peers send (repeats
+    /// included), and decides: [`subscribe`](Socket::subscribe) and
+    /// [`unsubscribe`](Socket::unsubscribe) on the XPUB apply to the peer
+    /// whose subscription it received last (nothing if that peer left).
+    /// When a peer leaves, the user receives a cancel for each prefix it
+    /// had asked for and not cancelled. Default off.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not an XPUB.
+    ///
+    /// # Examples
+    ///
+    /// An XPUB that grants each subscriber a narrower subscription than it
+    /// asks for:
+    ///
+    /// ```
+    /// use dhaga_mq::{Socket, SocketType};
+    ///
+    /// let xpub = Socket::new(SocketType::XPub);
+    /// xpub.set_xpub_manual(true).unwrap();
+    /// xpub.bind("tcp://127.0.0.1:*").unwrap();
+    /// let sub = Socket::new(SocketType::Sub);
+    /// sub.connect(&xpub.last_endpoint().unwrap()).unwrap();
+    /// sub.subscribe("weather").unwrap();
+    ///
+    /// assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01weather");
+    /// xpub.subscribe("weather/paris").unwrap(); // for that subscriber
+    /// xpub.send("weather/london rain").unwrap();
+    /// xpub.send("weather/paris sun").unwrap();
+    /// assert_eq!(sub.recv().unwrap(), "weather/paris sun".into());
+    /// ```
+    pub fn set_xpub_manual(&self, on: bool) -> Result<()> {
+        let mut state = self.core().lock();
+        match (&mut state.pattern, self.socket_type()) {
+            (Pattern::Publisher(publisher), SocketType::XPub) => {
+                publisher.set_manual(on);
+                Ok(())
+            }
+            _ => Err(Error::NotSupported {
+                socket_type: self.socket_type(),
+                operation: "set xpub_manual",
+            }),
+        }
+    }
+
+    /// Whether [`set_xpub_manual`](Socket::set_xpub_manual) is on.
+    pub fn xpub_manual(&self) -> bool {
+        matches!(&self.core().lock().pattern, Pattern::Publisher(publisher) if publisher.is_manual())
+    }
+
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE`: an XPUB (of what arrives) or an XSUB (of
+    /// what its user sends) looks only at a message's first frame to tell
+    /// a subscription from an ordinary message. By default, as in libzmq,
+    /// every frame that starts with 1 or 0 is a subscription or a cancel,
+    /// and the others make the ordinary message; with this on, a message
+    /// whose first frame is ordinary is ordinary through and through, so
+    /// binary frames after it are never taken for subscriptions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] on a socket that is not an XPUB or XSUB.
+    pub fn set_only_first_subscribe(&self, on: bool) -> Result<()> {
+        let mut state = self.core().lock();
+        match (&mut state.pattern, self.socket_type()) {
+            (Pattern::Publisher(publisher), SocketType::XPub) => publisher.only_first_subscribe = on,
+            (Pattern::Subscriber(subscriber), SocketType::XSub) => subscriber.only_first_subscribe = on,
+            _ => {
+                return Err(Error::NotSupported {
+                    socket_type: self.socket_type(),
+                    operation: "set only_first_subscribe",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`set_only_first_subscribe`](Socket::set_only_first_subscribe) is on.
+    pub fn only_first_subscribe(&self) -> bool {
+        match &self.core().lock().pattern {
+            Pattern::Publisher(publisher) => publisher.only_first_subscribe,
+            Pattern::Subscriber(subscriber) => subscriber.only_first_subscribe,
+            _ => false,
+        }
     }
 
     /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`: an XSUB passes every unsubscribe

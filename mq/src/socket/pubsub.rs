@@ -22,13 +22,14 @@
 //! block). The message's frames are shared, not copied, between peers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Msg;
 use crate::socket::core::PipeId;
 use crate::socket::pipe::Outbox;
-use crate::zmtp::Command;
+use crate::zmtp::{Command, Metadata};
 
 /// First byte of a subscription message: subscribe (RFC 29, "ZMTP 3.0
 /// compatibility"; XPUB/XSUB's user-visible form).
@@ -44,16 +45,45 @@ pub(crate) fn subscription_msg(subscribe: bool, prefix: &[u8]) -> Msg {
     Msg::from(frame.freeze())
 }
 
-/// Reads a subscription message: `Some((subscribe, prefix))`, or `None` if
-/// `msg` is an ordinary message. Only the first frame counts, as in
-/// libzmq.
-pub(crate) fn parse_subscription(msg: &Msg) -> Option<(bool, Bytes)> {
-    let first = msg.first()?;
-    match first.first() {
-        Some(&SUBSCRIBE) => Some((true, first.slice(1..))),
-        Some(&CANCEL) => Some((false, first.slice(1..))),
+/// Reads a subscription frame: `Some((subscribe, prefix))`, or `None` for
+/// an ordinary frame.
+fn parse_subscription(frame: &Bytes) -> Option<(bool, Bytes)> {
+    match frame.first() {
+        Some(&SUBSCRIBE) => Some((true, frame.slice(1..))),
+        Some(&CANCEL) => Some((false, frame.slice(1..))),
         _ => None,
     }
+}
+
+/// Splits what an XSUB's user sends, or what arrives at an XPUB, into its
+/// subscriptions (`(subscribe, prefix)`, in order) and the ordinary
+/// message the other frames make, if any, as libzmq reads them frame by
+/// frame: the first frame is looked at, and the others too unless
+/// `only_first` (`ZMQ_ONLY_FIRST_SUBSCRIBE`) and the first one was an
+/// ordinary frame. So `[1 "A", 1 "B"]` subscribes to two prefixes, and
+/// with `only_first` `["data", 1 "B"]` is one ordinary message.
+pub(crate) fn split_subscriptions(msg: Msg, only_first: bool) -> (Vec<(bool, Bytes)>, Option<Msg>) {
+    let mut subscriptions = Vec::new();
+    let mut rest = Vec::new();
+    let mut look = true;
+    for (i, frame) in msg.iter().enumerate() {
+        let subscription = if look { parse_subscription(frame) } else { None };
+        if i == 0 {
+            look = !only_first || subscription.is_some();
+        }
+        match subscription {
+            Some(subscription) => subscriptions.push(subscription),
+            None => rest.push(frame.clone()),
+        }
+    }
+    let rest = (!rest.is_empty()).then(|| {
+        let mut rest = Msg::from(rest);
+        if let Some(properties) = msg.properties() {
+            rest.set_properties(properties);
+        }
+        rest
+    });
+    (subscriptions, rest)
 }
 
 /// A multiset of prefixes, matched against messages' first frames.
@@ -145,8 +175,20 @@ pub(crate) struct Publisher {
     /// `ZMQ_INVERT_MATCHING`: send to the peers whose subscriptions do not
     /// match.
     pub(crate) invert: bool,
-    /// XPUB: what the user has yet to receive.
-    pending: VecDeque<Msg>,
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE`: see [`split_subscriptions`].
+    pub(crate) only_first_subscribe: bool,
+    /// `ZMQ_XPUB_MANUAL`: peers' subscriptions are not applied; the user
+    /// receives every one and applies them with `subscribe` and
+    /// `unsubscribe`, for the peer of the subscription last received.
+    manual: bool,
+    /// XPUB_MANUAL: each attached peer's subscriptions as it sent them
+    /// (cancelled for the user when it leaves).
+    requested: HashMap<PipeId, Prefixes>,
+    /// XPUB_MANUAL: the peer whose subscription the user received last.
+    last_requester: Option<PipeId>,
+    /// XPUB: what the user has yet to receive, and (XPUB_MANUAL) for a
+    /// subscription, the peer that sent it.
+    pending: VecDeque<(Msg, Option<PipeId>)>,
 }
 
 impl Publisher {
@@ -158,8 +200,39 @@ impl Publisher {
             verbose_subscribes: false,
             verbose_cancels: false,
             invert: false,
+            only_first_subscribe: false,
+            manual: false,
+            requested: HashMap::new(),
+            last_requester: None,
             pending: VecDeque::new(),
         }
+    }
+
+    /// `ZMQ_XPUB_MANUAL`.
+    pub(crate) fn set_manual(&mut self, on: bool) {
+        self.manual = on;
+    }
+
+    /// XPUB_MANUAL: applies the user's subscribe or unsubscribe to the peer
+    /// whose subscription it received last, if that peer is still there.
+    pub(crate) fn manual_change(&mut self, subscribe: bool, prefix: Bytes) {
+        let Some(pipe) = self.last_requester.filter(|pipe| self.requested.contains_key(pipe)) else {
+            return;
+        };
+        let peer = self.peers.entry(pipe).or_default();
+        if subscribe {
+            if !peer.contains(&prefix) {
+                peer.add(prefix.clone());
+                self.all.add(prefix);
+            }
+        } else if peer.remove(&prefix) {
+            self.all.remove(&prefix);
+        }
+    }
+
+    /// Whether this is an XPUB with `ZMQ_XPUB_MANUAL`.
+    pub(crate) fn is_manual(&self) -> bool {
+        self.xpub && self.manual
     }
 
     /// `ZMQ_XPUB_VERBOSE`: every subscribe shows (and, as in libzmq, only
@@ -192,21 +265,58 @@ impl Publisher {
         self.all.len()
     }
 
-    /// A message arrived from `pipe`: a subscription is applied; what the
-    /// XPUB user should see joins its queue (PUB drops everything).
-    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg) {
-        let Some((subscribe, prefix)) = parse_subscription(&msg) else {
-            // A message from downstream: XPUB passes it on.
-            if self.xpub {
-                self.pending.push_back(msg);
+    /// A message arrived from `pipe`: its subscriptions are applied (with
+    /// XPUB_MANUAL, recorded for the user to apply); what the XPUB user
+    /// should see joins its queue (PUB drops everything), which holds at
+    /// most `hwm` messages: beyond, what the user does not keep up with is
+    /// dropped, as pub-sub drops for whoever does not keep up (the
+    /// subscriptions still apply, but with XPUB_MANUAL one the user never
+    /// saw is as if never asked for). So a peer that floods subscriptions
+    /// at a user who reads none costs bounded memory.
+    pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg, hwm: usize) {
+        let properties = msg.properties().cloned();
+        let (subscriptions, rest) = split_subscriptions(msg, self.only_first_subscribe);
+        for (subscribe, prefix) in subscriptions {
+            self.on_subscription(pipe, subscribe, prefix, properties.as_ref());
+        }
+        // What else came from downstream: XPUB passes it on.
+        if let Some(rest) = rest.filter(|_| self.xpub) {
+            self.pending.push_back((rest, None));
+        }
+        if self.pending.len() > hwm {
+            let dropped = self.pending.len() - hwm;
+            log::debug!("XPUB: the user does not keep up: {dropped} subscriptions or messages dropped");
+            self.pending.truncate(hwm);
+        }
+    }
+
+    /// A subscription or cancel arrived from `pipe` (on a connection with
+    /// `properties`, which the user's copy keeps).
+    fn on_subscription(&mut self, pipe: PipeId, subscribe: bool, prefix: Bytes, properties: Option<&Arc<Metadata>>) {
+        let notice = || {
+            let mut notice = subscription_msg(subscribe, &prefix);
+            if let Some(properties) = properties {
+                notice.set_properties(properties);
             }
-            return;
+            notice
         };
+        if self.is_manual() {
+            let requested = self.requested.entry(pipe).or_default();
+            if subscribe {
+                if !requested.contains(&prefix) {
+                    requested.add(prefix.clone());
+                }
+            } else {
+                requested.remove(&prefix);
+            }
+            self.pending.push_back((notice(), Some(pipe)));
+            return;
+        }
         let peer = self.peers.entry(pipe).or_default();
         let show = if subscribe {
             let first = !peer.contains(&prefix) && {
                 peer.add(prefix.clone());
-                self.all.add(prefix)
+                self.all.add(prefix.clone())
             };
             first || self.verbose_subscribes
         } else if peer.remove(&prefix) {
@@ -217,21 +327,30 @@ impl Publisher {
             true
         };
         if self.xpub && show {
-            self.pending.push_back(msg);
+            self.pending.push_back((notice(), None));
         }
     }
 
     /// `pipe`'s peer left: its subscriptions go. XPUB's user is told of
     /// prefixes nobody subscribes to any more (of all of them with
     /// `ZMQ_XPUB_VERBOSER`).
+    ///
+    /// With XPUB_MANUAL the user is told instead of every subscription the
+    /// peer asked for and did not cancel, as libzmq does.
     pub(crate) fn on_detach(&mut self, pipe: PipeId) {
+        let manual = self.is_manual();
+        if let Some(requested) = self.requested.remove(&pipe).filter(|_| manual) {
+            for prefix in requested.iter() {
+                self.pending.push_back((subscription_msg(false, prefix), None));
+            }
+        }
         let Some(peer) = self.peers.remove(&pipe) else {
             return;
         };
         for prefix in peer.iter() {
             let last = self.all.remove(prefix);
-            if self.xpub && (last || self.verbose_cancels) {
-                self.pending.push_back(subscription_msg(false, prefix));
+            if self.xpub && !manual && (last || self.verbose_cancels) {
+                self.pending.push_back((subscription_msg(false, prefix), None));
             }
         }
     }
@@ -244,9 +363,15 @@ impl Publisher {
         !self.pending.is_empty()
     }
 
-    /// XPUB: the next message for `recv`.
+    /// XPUB: the next message for `recv`. (With XPUB_MANUAL, a
+    /// subscription's peer is the one the user's `subscribe` applies to
+    /// from now on.)
     pub(crate) fn take_pending(&mut self) -> Option<Msg> {
-        self.pending.pop_front()
+        let (msg, requester) = self.pending.pop_front()?;
+        if requester.is_some() {
+            self.last_requester = requester;
+        }
+        Some(msg)
     }
 }
 
@@ -262,6 +387,8 @@ pub(crate) struct Subscriber {
     /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`: every unsubscribe goes upstream, not
     /// only the one that undoes the last subscription to its prefix.
     pub(crate) verbose_unsubscribe: bool,
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE` (XSUB): see [`split_subscriptions`].
+    pub(crate) only_first_subscribe: bool,
 }
 
 impl Subscriber {
@@ -271,6 +398,7 @@ impl Subscriber {
             filter,
             invert: false,
             verbose_unsubscribe: false,
+            only_first_subscribe: false,
         }
     }
 
@@ -314,6 +442,9 @@ impl Subscriber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A receive high-water mark no test reaches but the one about it.
+    const HWM: usize = 1000;
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -368,17 +499,17 @@ mod tests {
         let mut p = Publisher::new(false);
         let msg = Msg::from("A1");
         assert!(!p.wants(1, &msg));
-        p.on_arrival(1, subscription_msg(true, b"A"));
-        p.on_arrival(1, subscription_msg(true, b"A"));
+        p.on_arrival(1, subscription_msg(true, b"A"), HWM);
+        p.on_arrival(1, subscription_msg(true, b"A"), HWM);
         assert!(p.wants(1, &msg));
         assert!(!p.wants(2, &msg));
-        p.on_arrival(1, subscription_msg(false, b"A"));
+        p.on_arrival(1, subscription_msg(false, b"A"), HWM);
         assert!(!p.wants(1, &msg), "one cancel removes a peer's subscription");
     }
 
     /// What an XPUB shows when `msg` arrives from `pipe`.
     fn shown(p: &mut Publisher, pipe: PipeId, msg: Msg) -> Option<Bytes> {
-        p.on_arrival(pipe, msg);
+        p.on_arrival(pipe, msg, HWM);
         let shown = p.take_pending().map(|m| m[0].clone());
         assert!(p.take_pending().is_none(), "one message at most");
         shown
@@ -418,8 +549,8 @@ mod tests {
     fn a_verboser_xpub_hears_every_cancel_of_a_leaving_peer() {
         let mut p = Publisher::new(true);
         p.set_verboser(true);
-        p.on_arrival(1, subscription_msg(true, b"A"));
-        p.on_arrival(2, subscription_msg(true, b"A"));
+        p.on_arrival(1, subscription_msg(true, b"A"), HWM);
+        p.on_arrival(2, subscription_msg(true, b"A"), HWM);
         while p.take_pending().is_some() {}
         p.on_detach(1);
         assert_eq!(p.take_pending().map(|m| m[0].clone()), Some(b("\x00A")));
@@ -428,9 +559,9 @@ mod tests {
     #[test]
     fn a_leaving_peer_takes_its_subscriptions_with_it() {
         let mut p = Publisher::new(true);
-        p.on_arrival(1, subscription_msg(true, b"A"));
-        p.on_arrival(1, subscription_msg(true, b"B"));
-        p.on_arrival(2, subscription_msg(true, b"B"));
+        p.on_arrival(1, subscription_msg(true, b"A"), HWM);
+        p.on_arrival(1, subscription_msg(true, b"B"), HWM);
+        p.on_arrival(2, subscription_msg(true, b"B"), HWM);
         p.on_detach(1);
         // Shown in order: the subscribes, then the cancel.
         let firsts: Vec<_> = (0..2).map(|_| p.take_pending().unwrap()[0].clone()).collect();
@@ -439,5 +570,68 @@ mod tests {
         assert!(p.wants(2, &Msg::from("B")));
         assert_eq!(p.take_pending().map(|m| m[0].clone()), Some(b("\x00A")));
         assert!(p.take_pending().is_none(), "B still has a subscriber");
+    }
+
+    #[test]
+    fn every_subscription_frame_counts_unless_only_the_first_may() {
+        let msg: Msg = [b("\x01A"), b("data"), b("\x01B")].into_iter().collect();
+        let (subscriptions, rest) = split_subscriptions(msg.clone(), false);
+        assert_eq!(subscriptions, [(true, b("A")), (true, b("B"))]);
+        assert_eq!(rest, Some(Msg::from("data")));
+        // Only the first frame decides: a subscription, so the others are
+        // looked at too.
+        let (subscriptions, rest) = split_subscriptions(msg, true);
+        assert_eq!(subscriptions.len(), 2);
+        assert_eq!(rest, Some(Msg::from("data")));
+        // An ordinary first frame: the message is ordinary, whatever follows.
+        let data: Msg = [b("data"), b("\x00B")].into_iter().collect();
+        let (subscriptions, rest) = split_subscriptions(data.clone(), true);
+        assert!(subscriptions.is_empty());
+        assert_eq!(rest, Some(data.clone()));
+        let (subscriptions, rest) = split_subscriptions(data, false);
+        assert_eq!(subscriptions, [(false, b("B"))]);
+        assert_eq!(rest, Some(Msg::from("data")));
+    }
+
+    #[test]
+    fn a_manual_xpub_applies_only_what_its_user_says_for_the_last_requester() {
+        let mut p = Publisher::new(true);
+        p.set_manual(true);
+        p.on_arrival(1, subscription_msg(true, b"A"), HWM);
+        p.on_arrival(2, subscription_msg(true, b"B"), HWM);
+        assert!(!p.wants(1, &Msg::from("A1")), "nothing applies by itself");
+        // Every request shows, a repeated one too.
+        p.on_arrival(2, subscription_msg(true, b"B"), HWM);
+        assert_eq!(p.take_pending(), Some(subscription_msg(true, b"A")));
+        p.manual_change(true, b("A-only"));
+        assert_eq!(p.take_pending(), Some(subscription_msg(true, b"B")));
+        p.manual_change(true, b("B"));
+        assert!(p.wants(1, &Msg::from("A-only 1")) && !p.wants(1, &Msg::from("A1")));
+        assert!(p.wants(2, &Msg::from("B1")) && !p.wants(2, &Msg::from("A-only")));
+        assert_eq!(p.topics(), 2);
+        assert!(p.take_pending().is_some());
+        // A leaving peer's requests come back as cancels; what the user
+        // applied for it goes.
+        p.on_detach(2);
+        assert_eq!(p.take_pending(), Some(subscription_msg(false, b"B")));
+        assert!(p.take_pending().is_none());
+        assert_eq!(p.topics(), 1);
+        // The last requester left: the user's subscribe applies to nobody.
+        p.manual_change(true, b("C"));
+        assert!(!p.wants(2, &Msg::from("C")));
+        assert_eq!(p.topics(), 1);
+    }
+
+    #[test]
+    fn an_xpub_queue_keeps_at_most_its_high_water_mark() {
+        let mut p = Publisher::new(true);
+        for i in 0..10 {
+            p.on_arrival(1, subscription_msg(i % 2 == 0, b"A"), 4);
+        }
+        assert_eq!(p.pending_len(), 4, "the rest is dropped");
+        assert!(
+            !p.wants(1, &Msg::from("A")),
+            "subscriptions still apply: the last was a cancel"
+        );
     }
 }
