@@ -532,3 +532,29 @@ fn only_first_subscribe_keeps_binary_frames_after_data_as_data() {
         assert!(matches!(sub.set_xpub_manual(true), Err(Error::NotSupported { .. })));
     });
 }
+
+#[test]
+fn an_xsub_subscription_keeps_its_place_among_the_messages_sent_around_it() {
+    within_limit(|| {
+        for transport in TRANSPORTS {
+            let (xpub, endpoint) = bound(SocketType::XPub, transport);
+            let xsub = connected(SocketType::XSub, &endpoint);
+            xsub.send_within(
+                Msg::from(&b"\x01sync"[..]),
+                &format!("{transport}: the sync subscription"),
+            );
+            assert_eq!(
+                text(&xpub.recv_within(&format!("{transport}: the sync subscription"))),
+                ["\u{1}sync"]
+            );
+            // Sent without a pause, so that one batch takes all three.
+            xsub.send_within("before", &format!("{transport}: the message before"));
+            xsub.send_within(Msg::from(&b"\x01A"[..]), &format!("{transport}: the subscription"));
+            xsub.send_within("after", &format!("{transport}: the message after"));
+            let got: Vec<_> = (0..3)
+                .map(|_| text(&xpub.recv_within(&format!("{transport}: the three, in order")))[0].clone())
+                .collect();
+            assert_eq!(got, ["before", "\u{1}A", "after"], "{transport}");
+        }
+    });
+}

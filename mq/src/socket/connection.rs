@@ -34,7 +34,7 @@ use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::options::{ReconnectStop, RouterNotify, TcpOptions};
 use crate::socket::core::{Core, Delivered, ListenerId, PipeId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
-use crate::socket::pipe::{Outbox, Take};
+use crate::socket::pipe::{Batch, Next, Outbox, Take};
 use crate::socket::zap::{self, ZapFailure};
 use crate::socket::{pubsub, stream};
 use crate::transport::{self, Listener, Stream};
@@ -716,25 +716,27 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
     let mut out = BytesMut::new();
     let mut turn = Turn::default();
     loop {
-        let msgs = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
-            Take::Msgs(msgs) => msgs,
-            Take::Idle => Vec::new(),
+        let mut batch = match outbox.take_until(pinger.as_ref().map(Pinger::deadline)) {
+            Take::Msgs(batch) => batch,
+            Take::Idle => Batch::default(),
             Take::Stop => return,
             Take::Drained => {
                 drained(stream, outbox);
                 return;
             }
         };
-        let mut commands = outbox.take_commands();
         if let Some(ping) = pinger.as_mut().and_then(|p| p.beat(Instant::now())) {
-            commands.push(ping);
+            batch.push_command_first(ping);
+        }
+        if batch.is_empty() {
+            continue;
         }
         // After close, everything must be written by the linger deadline,
         // which the writer keeps itself, write by write (the timer `close`
         // starts runs on the closing caller's runtime, which may end first).
         let written = match &mut sealer {
-            None => write_batch(stream, &mut out, &commands, &msgs, minor, outbox),
-            Some(sealer) => write_sealed(stream, &mut out, &commands, &msgs, minor, outbox, sealer),
+            None => write_batch(stream, &mut out, &batch, minor, outbox),
+            Some(sealer) => write_sealed(stream, &mut out, &batch, minor, outbox, sealer),
         };
         if let Err(e) = written {
             log::debug!("{}: write failed: {e}", stream.peer());
@@ -742,7 +744,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
-        turn.did(1 + u32::try_from(msgs.len()).unwrap_or(TURN));
+        turn.did(1 + u32::try_from(batch.msgs.len()).unwrap_or(TURN));
     }
 }
 
@@ -781,31 +783,34 @@ fn as_message_for(command: &Command, minor: u8) -> Option<Bytes> {
 /// of about this size instead of all at once.
 const SEALED_CHUNK: usize = 256 * 1024;
 
-/// Seals `commands` and `msgs` into MESSAGEs (CURVE) and writes them, in
-/// pieces of about [`SEALED_CHUNK`]. After the socket closed, by `outbox`'s
-/// linger deadline.
+/// Seals `batch` into MESSAGEs (CURVE) and writes them, in pieces of about
+/// [`SEALED_CHUNK`]. After the socket closed, by `outbox`'s linger
+/// deadline.
 fn write_sealed(
     stream: &Stream,
     out: &mut BytesMut,
-    commands: &[Command],
-    msgs: &[Msg],
+    batch: &Batch,
     minor: u8,
     outbox: &Outbox,
     sealer: &mut Sealer,
 ) -> io::Result<()> {
     let exhausted = |e: ProtocolError| io::Error::other(e.to_string());
     out.clear();
-    for command in commands {
-        match as_message_for(command, minor) {
-            Some(frame) => sealer
-                .seal(out, false, false, frame.len(), |out| out.extend_from_slice(&frame))
-                .map_err(exhausted)?,
-            None => sealer
-                .seal(out, false, true, command.body_len(), |out| command.write_body(out))
-                .map_err(exhausted)?,
-        }
-    }
-    for msg in msgs {
+    for next in batch.in_order() {
+        let msg = match next {
+            Next::Command(command) => {
+                match as_message_for(command, minor) {
+                    Some(frame) => sealer
+                        .seal(out, false, false, frame.len(), |out| out.extend_from_slice(&frame))
+                        .map_err(exhausted)?,
+                    None => sealer
+                        .seal(out, false, true, command.body_len(), |out| command.write_body(out))
+                        .map_err(exhausted)?,
+                }
+                continue;
+            }
+            Next::Msg(msg) => msg,
+        };
         let last = msg.len() - 1;
         for (i, frame) in msg.iter().enumerate() {
             sealer
@@ -823,33 +828,30 @@ fn write_sealed(
     Ok(())
 }
 
-/// Encodes `msgs` and writes them with as few `writev`s as possible:
-/// headers and small frames are copied into `out`, large frames go out from
-/// their own buffers, all gathered. After the socket closed, by `outbox`'s
-/// linger deadline.
-fn write_batch(
-    stream: &Stream,
-    out: &mut BytesMut,
-    commands: &[Command],
-    msgs: &[Msg],
-    minor: u8,
-    outbox: &Outbox,
-) -> io::Result<()> {
+/// Encodes `batch` and writes it with as few `writev`s as possible:
+/// headers, commands and small frames are copied into `out`, large frames
+/// go out from their own buffers, all gathered. After the socket closed, by
+/// `outbox`'s linger deadline.
+fn write_batch(stream: &Stream, out: &mut BytesMut, batch: &Batch, minor: u8, outbox: &Outbox) -> io::Result<()> {
     /// A piece of the batch: a stretch of `out`, or a large frame.
     enum Piece<'a> {
         Encoded(Range<usize>),
         Frame(&'a [u8]),
     }
     out.clear();
-    for command in commands {
-        match as_message_for(command, minor) {
-            Some(frame) => encode_frame(out, false, &frame),
-            None => encode_command(out, command),
-        }
-    }
     let mut pieces = Vec::new();
     let mut encoded_from = 0;
-    for msg in msgs {
+    for next in batch.in_order() {
+        let msg = match next {
+            Next::Command(command) => {
+                match as_message_for(command, minor) {
+                    Some(frame) => encode_frame(out, false, &frame),
+                    None => encode_command(out, command),
+                }
+                continue;
+            }
+            Next::Msg(msg) => msg,
+        };
         let last = msg.len() - 1;
         for (i, frame) in msg.iter().enumerate() {
             let more = i < last;

@@ -1197,10 +1197,10 @@ mod tests {
             let Some(outbox) = core.outbox(pipe) else {
                 panic!("pipe {k} is gone")
             };
-            let crate::socket::pipe::Take::Msgs(msgs) = outbox.take() else {
+            let crate::socket::pipe::Take::Msgs(batch) = outbox.take() else {
                 panic!("no messages for pipe {k}")
             };
-            let got: Vec<_> = msgs.iter().map(|m| m[0].clone()).collect();
+            let got: Vec<_> = batch.msgs.iter().map(|m| m[0].clone()).collect();
             let want: Vec<_> = (0..3).map(|j| Bytes::from(format!("{}", k + 3 * j))).collect();
             assert_eq!(got, want, "pipe {k}");
         }
@@ -1215,7 +1215,7 @@ mod tests {
         core.detach(pipes[0]);
         core.send(Msg::from("to 2"), true).unwrap();
         let taken = |k: usize| match core.outbox(pipes[k]).map(|outbox| outbox.take()) {
-            Some(crate::socket::pipe::Take::Msgs(msgs)) => msgs.iter().map(|m| m[0].clone()).collect(),
+            Some(crate::socket::pipe::Take::Msgs(batch)) => batch.msgs.iter().map(|m| m[0].clone()).collect(),
             _ => Vec::new(),
         };
         assert_eq!(taken(1), [Bytes::from_static(b"to 1")], "pipe 1 had its turn already");

@@ -30,10 +30,12 @@ pub(crate) struct Outbox {
 
 struct Queue {
     msgs: VecDeque<Msg>,
-    /// Commands for the peer (subscriptions), sent before messages; not
+    /// Commands for the peer (subscriptions), each with the number of
+    /// messages queued before it, which are sent first (an XSUB's
+    /// subscription does not overtake what its user sent before it); not
     /// counted against the high-water mark. The socket's own doing, never
     /// the peer's: what a peer asks for goes in `pong`.
-    commands: Vec<Command>,
+    commands: Vec<(usize, Command)>,
     /// The PONG owed to the peer, with its latest PING's context: at most
     /// one, as libzmq keeps (a newer PING replaces an unsent PONG), so a
     /// peer that sends PINGs and reads nothing grows nothing here.
@@ -52,10 +54,20 @@ struct Queue {
     owed_at_close: bool,
 }
 
+impl Queue {
+    /// Drops the queued messages; the commands stay, first now.
+    fn clear_msgs(&mut self) {
+        self.msgs.clear();
+        for (before, _) in &mut self.commands {
+            *before = 0;
+        }
+    }
+}
+
 /// What the writer gets from [`Outbox::take`].
 pub(crate) enum Take {
-    /// Messages to write, oldest first.
-    Msgs(Vec<Msg>),
+    /// Messages and commands to write.
+    Msgs(Batch),
     /// The connection is over: stop.
     Stop,
     /// The socket closed and everything queued has been taken (or the
@@ -64,6 +76,54 @@ pub(crate) enum Take {
     /// The deadline given to [`Outbox::take_until`] passed with nothing
     /// to take.
     Idle,
+}
+
+/// Messages to write, oldest first, and the commands among them.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) msgs: Vec<Msg>,
+    /// Each command with the number of `msgs` that go before it, in
+    /// order.
+    commands: Vec<(usize, Command)>,
+}
+
+/// One thing of a [`Batch`], in order.
+pub(crate) enum Next<'a> {
+    Command(&'a Command),
+    Msg(&'a Msg),
+}
+
+impl Batch {
+    /// The messages and commands in the order they were queued.
+    pub(crate) fn in_order(&self) -> impl Iterator<Item = Next<'_>> {
+        let mut commands = self.commands.iter().peekable();
+        let mut msgs = self.msgs.iter();
+        let mut sent = 0;
+        std::iter::from_fn(move || {
+            if let Some((_, command)) = commands.next_if(|(before, _)| *before <= sent) {
+                return Some(Next::Command(command));
+            }
+            match msgs.next() {
+                Some(msg) => {
+                    sent += 1;
+                    Some(Next::Msg(msg))
+                }
+                // Commands queued after the last message (or counted
+                // against messages dropped since) go last.
+                None => commands.next().map(|(_, command)| Next::Command(command)),
+            }
+        })
+    }
+
+    /// Whether there is nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.msgs.is_empty() && self.commands.is_empty()
+    }
+
+    /// Adds `command` ahead of everything (a PING).
+    pub(crate) fn push_command_first(&mut self, command: Command) {
+        self.commands.insert(0, (0, command));
+    }
 }
 
 impl Outbox {
@@ -98,7 +158,7 @@ impl Outbox {
             }
             if self.conflate {
                 // Only the newest waits; the writer takes whole messages.
-                queue.msgs.clear();
+                queue.clear_msgs();
             } else if queue.msgs.len() >= self.hwm {
                 return false;
             }
@@ -112,7 +172,12 @@ impl Outbox {
     /// a new connection sends first (`ZMQ_PROBE_ROUTER`'s empty message,
     /// `ZMQ_XPUB_WELCOME_MSG`).
     pub(crate) fn push_first(&self, msg: Msg) {
-        self.lock().msgs.push_front(msg);
+        let mut queue = self.lock();
+        queue.msgs.push_front(msg);
+        for (before, _) in &mut queue.commands {
+            *before += 1;
+        }
+        drop(queue);
         self.data.notify_one();
     }
 
@@ -145,19 +210,23 @@ impl Outbox {
             {
                 return Some(Take::Drained);
             }
-            if queue.msgs.is_empty() {
-                // Commands alone wake the writer too (`take_commands`).
-                let commands = !queue.commands.is_empty() || queue.pong.is_some();
-                return commands.then(|| Take::Msgs(Vec::new()));
+            if queue.msgs.is_empty() && queue.commands.is_empty() && queue.pong.is_none() {
+                return None;
             }
+            // The PONG owed goes first; then messages and commands, as
+            // queued.
+            let pong = queue.pong.take().map(|context| (0, Command::Pong { context }));
+            let commands = pong.into_iter().chain(queue.commands.drain(..)).collect();
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
-            queue.carried = true;
+            if !msgs.is_empty() {
+                queue.carried = true;
+            }
             drop(queue);
             if was_full && let Some(core) = self.core.upgrade() {
                 core.room_appeared();
             }
-            Some(Take::Msgs(msgs))
+            Some(Take::Msgs(Batch { msgs, commands }))
         });
         match taken {
             Ok(take) => take,
@@ -168,7 +237,10 @@ impl Outbox {
 
     /// Queues a command for the peer (a subscription).
     pub(crate) fn push_command(&self, command: Command) {
-        self.lock().commands.push(command);
+        let mut queue = self.lock();
+        let before = queue.msgs.len();
+        queue.commands.push((before, command));
+        drop(queue);
         self.data.notify_one();
     }
 
@@ -179,22 +251,15 @@ impl Outbox {
         self.data.notify_one();
     }
 
-    /// Replaces the queued commands (a new connection's subscriptions:
-    /// nothing an earlier connection left queued is sent to this one).
+    /// Replaces the queued commands (a new connection's subscriptions,
+    /// sent before anything else: nothing an earlier connection left
+    /// queued is sent to this one).
     pub(crate) fn replace_commands(&self, commands: Vec<Command>) {
         let notify = !commands.is_empty();
-        self.lock().commands = commands;
+        self.lock().commands = commands.into_iter().map(|command| (0, command)).collect();
         if notify {
             self.data.notify_one();
         }
-    }
-
-    /// Takes the queued commands, the PONG owed first (the writer sends
-    /// them before messages).
-    pub(crate) fn take_commands(&self) -> Vec<Command> {
-        let mut queue = self.lock();
-        let pong = queue.pong.take().map(|context| Command::Pong { context });
-        pong.into_iter().chain(queue.commands.drain(..)).collect()
     }
 
     /// Waits until the writer is told to stop, or `deadline`; whether it
@@ -258,6 +323,65 @@ impl Outbox {
 
     /// Drops every queued message (the pipe is gone for good).
     pub(crate) fn discard(&self) {
-        self.lock().msgs.clear();
+        self.lock().clear_msgs();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use super::*;
+
+    /// What a writer would write, in order: messages' first frames and
+    /// commands' names.
+    fn written(outbox: &Outbox) -> Vec<String> {
+        let Take::Msgs(batch) = outbox.take() else {
+            panic!("a batch")
+        };
+        batch
+            .in_order()
+            .map(|next| match next {
+                Next::Msg(msg) => String::from_utf8_lossy(&msg[0]).into_owned(),
+                Next::Command(Command::Subscribe(prefix)) => format!("SUB {}", String::from_utf8_lossy(prefix)),
+                Next::Command(Command::Pong { .. }) => "PONG".to_owned(),
+                Next::Command(other) => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn push(outbox: &Outbox, body: &'static str) {
+        assert!(outbox.try_push(&mut Some(Msg::from(body))), "room for {body}");
+    }
+
+    #[test]
+    fn commands_keep_their_place_among_messages() {
+        let outbox = Outbox::new(10, false, Weak::new());
+        push(&outbox, "m1");
+        outbox.push_command(Command::Subscribe(Bytes::from_static(b"A")));
+        push(&outbox, "m2");
+        outbox.push_command(Command::Subscribe(Bytes::from_static(b"B")));
+        // A PONG owed goes first; a message that must go first goes before
+        // everything queued.
+        outbox.owe_pong(Bytes::new());
+        outbox.push_first(Msg::from("first"));
+        assert_eq!(written(&outbox), ["PONG", "first", "m1", "SUB A", "m2", "SUB B"]);
+    }
+
+    #[test]
+    fn commands_outlive_the_messages_dropped_before_them() {
+        let outbox = Outbox::new(10, false, Weak::new());
+        push(&outbox, "m1");
+        push(&outbox, "m2");
+        outbox.push_command(Command::Subscribe(Bytes::from_static(b"A")));
+        outbox.discard();
+        push(&outbox, "m3");
+        assert_eq!(written(&outbox), ["SUB A", "m3"]);
+        // With CONFLATE, the newest message replaces the others.
+        let conflating = Outbox::new(10, true, Weak::new());
+        push(&conflating, "old");
+        conflating.push_command(Command::Subscribe(Bytes::from_static(b"A")));
+        push(&conflating, "new");
+        assert_eq!(written(&conflating), ["SUB A", "new"]);
     }
 }

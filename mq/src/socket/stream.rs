@@ -130,8 +130,9 @@ fn read_loop(core: &Core, stream: &Stream, pipe: PipeId) -> End {
 fn write_loop(stream: &Stream, outbox: &Outbox) -> bool {
     let mut turn = Turn::default();
     loop {
+        // A STREAM queues no commands: its batches are messages.
         let msgs = match outbox.take() {
-            Take::Msgs(msgs) => msgs,
+            Take::Msgs(batch) => batch.msgs,
             Take::Idle => continue,
             Take::Stop => return false,
             Take::Drained => {

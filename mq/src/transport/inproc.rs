@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use crate::Msg;
 use crate::error::{Error, Result};
 use crate::socket::core::{Core, Delivered, PipeId};
-use crate::socket::pipe::{Outbox, Take};
+use crate::socket::pipe::{Next, Outbox, Take};
 use crate::socket::pubsub;
 use crate::zmtp::Command;
 
@@ -177,18 +177,17 @@ fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<C
     };
     dhaga_runtime::spawn(move || {
         let _end = end;
-        while let Take::Msgs(msgs) = outbox.take() {
+        while let Take::Msgs(batch) = outbox.take() {
             // Subscriptions (the only commands between sockets of one
-            // process) travel as messages, ahead of the batch.
-            let mut msgs: VecDeque<Msg> = outbox
-                .take_commands()
-                .into_iter()
-                .filter_map(|command| match command {
-                    Command::Subscribe(prefix) => Some(pubsub::subscription_msg(true, &prefix)),
-                    Command::Cancel(prefix) => Some(pubsub::subscription_msg(false, &prefix)),
-                    _ => None,
+            // process) travel as messages, in their place.
+            let mut msgs: VecDeque<Msg> = batch
+                .in_order()
+                .filter_map(|next| match next {
+                    Next::Msg(msg) => Some(msg.clone()),
+                    Next::Command(Command::Subscribe(prefix)) => Some(pubsub::subscription_msg(true, prefix)),
+                    Next::Command(Command::Cancel(prefix)) => Some(pubsub::subscription_msg(false, prefix)),
+                    Next::Command(_) => None,
                 })
-                .chain(msgs)
                 .collect();
             if msgs.is_empty() {
                 continue;
