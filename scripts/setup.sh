@@ -12,6 +12,7 @@
 # - pyzmq: the second real peer, run as separate processes by the interop
 #   tests; from PyPI (its wheel carries its own libzmq), or Debian's
 #   python3-zmq where pip may not install.
+# - curl: the HTTP client the `stream_http` example's test serves.
 #
 # System packages come from apt-get, run directly as root or through sudo
 # otherwise. Without apt-get (or without root and sudo) it says what to
@@ -39,6 +40,9 @@ fi
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     packages+=(python3 python3-pip)
 fi
+if ! command -v curl >/dev/null 2>&1; then
+    packages+=(curl)
+fi
 
 # Runs a command as root: directly, through sudo, or not at all (status 1).
 as_root() {
@@ -63,10 +67,10 @@ cannot_install() {
     echo "setup: missing: $*" >&2
     echo "setup: this script installs them with apt-get as root or through sudo," >&2
     echo "       and $why. Install them with your system's package manager, e.g." >&2
-    echo "         Debian/Ubuntu: apt-get install libzmq3-dev pkg-config build-essential python3-pip" >&2
-    echo "         Fedora:        dnf install zeromq-devel pkgconf gcc make python3-pip" >&2
-    echo "         Arch:          pacman -S zeromq pkgconf base-devel python-pip" >&2
-    echo "         macOS:         brew install zeromq pkg-config" >&2
+    echo "         Debian/Ubuntu: apt-get install libzmq3-dev pkg-config build-essential python3-pip curl" >&2
+    echo "         Fedora:        dnf install zeromq-devel pkgconf gcc make python3-pip curl" >&2
+    echo "         Arch:          pacman -S zeromq pkgconf base-devel python-pip curl" >&2
+    echo "         macOS:         brew install zeromq pkg-config curl" >&2
     echo "       then pyzmq: $PYTHON -m pip install pyzmq; and run this script again." >&2
     exit 1
 }
