@@ -62,6 +62,43 @@ fn a_pump_waiting_for_room_ends_when_its_pipe_goes() {
     });
 }
 
+/// Linger bounds an inproc connection as it bounds a tcp one: a closed
+/// sender's pump that waits for room at a receiver that does not read gives
+/// up at the linger deadline, dropping what it holds, instead of
+/// delivering it whenever the receiver reads again.
+#[test]
+fn linger_bounds_a_pump_waiting_for_room() {
+    within_limit(|| {
+        let ctx = Context::new();
+        let pull = with_timeouts(ctx.socket(SocketType::Pull));
+        pull.set_recv_hwm(1);
+        pull.bind("inproc://linger-pump").unwrap();
+        let push = with_timeouts(ctx.socket(SocketType::Push));
+        push.set_send_hwm(1);
+        push.set_linger(Some(Duration::ZERO));
+        push.connect("inproc://linger-pump").unwrap();
+        let freed = Arc::new(AtomicBool::new(false));
+        push.send_within("first", "the first message");
+        // The pump delivers "first", which fills the PULL's queue, then
+        // takes the tracked message and waits for room with it in hand.
+        wait_ready(&pull, Interest::READABLE, "the first message in the PULL's queue");
+        push.send_within(Msg::from(vec![tracked(&freed, b"tracked")]), "the tracked message");
+        wait_until("the pump to take the tracked message", || {
+            is_ready(&push, Interest::WRITABLE)
+        });
+        // No linger: the pump gives up at once and lets go of the message.
+        push.close();
+        wait_until("the pump to drop the tracked message at the linger deadline", || {
+            freed.load(Ordering::Acquire)
+        });
+        assert_eq!(text(&pull.recv_within("the first message")), ["first"]);
+        assert!(
+            matches!(pull.try_recv(), Err(dhaga_mq::Error::WouldBlock)),
+            "nothing after the linger deadline"
+        );
+    });
+}
+
 /// Core -> Context -> Registry.waiting -> Arc<Core>: a socket that
 /// connected to an inproc name nobody bound was never freed, nor its queue,
 /// nor its context, even with linger 0 (bug 7 of the seven a second reader

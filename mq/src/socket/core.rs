@@ -561,12 +561,25 @@ impl Core {
     /// Queues messages from a peer's reader, waiting while the pipe's
     /// inbound queue is full (that stops the reader: back-pressure).
     pub(crate) fn deliver(&self, pipe: PipeId, msgs: &mut VecDeque<Msg>) -> Delivered {
+        self.deliver_from(pipe, msgs, None)
+    }
+
+    /// As [`deliver`](Core::deliver), for an `inproc` pump taking from the
+    /// peer socket's outbox `from`: a wait for room ends when that writer
+    /// is told to stop (the peer socket's linger time ran out).
+    pub(crate) fn deliver_from(&self, pipe: PipeId, msgs: &mut VecDeque<Msg>, from: Option<&Outbox>) -> Delivered {
         let room = match self.lock().pipes.get(&pipe) {
             Some(entry) => Arc::clone(&entry.room),
             None => return Delivered::Closed,
         };
+        if let Some(from) = from {
+            from.pump_waits_on(&room);
+        }
         while !msgs.is_empty() {
             let step = room.wait_until(None, || {
+                if from.is_some_and(Outbox::is_stopped) {
+                    return Some(Delivered::Closed);
+                }
                 let mut state = self.lock();
                 let state = &mut *state;
                 if state.closed {
@@ -880,12 +893,26 @@ impl Core {
 
     /// At the linger deadline, ends the connections still open, writers
     /// blocked in a `write` included (the ones that take their next batch
-    /// after the close see the deadline themselves).
+    /// after the close see the deadline themselves), and `inproc` pumps
+    /// waiting for room at the peer.
     fn end_connections_at(self: &Arc<Core>, deadline: Instant) {
         let end = |core: &Core| {
-            let streams: Vec<_> = core.lock().pipes.values().filter_map(|p| p.stream.clone()).collect();
+            let (streams, pumped): (Vec<_>, Vec<_>) = {
+                let state = core.lock();
+                let streams = state.pipes.values().filter_map(|p| p.stream.clone()).collect();
+                let pumped = state
+                    .pipes
+                    .values()
+                    .filter(|p| p.connected && p.stream.is_none())
+                    .map(|p| Arc::clone(&p.outbox))
+                    .collect();
+                (streams, pumped)
+            };
             for stream in streams {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+            for outbox in pumped {
+                outbox.stop_writer();
             }
         };
         if deadline <= Instant::now() {

@@ -2,7 +2,7 @@
 //! peer, taken by that peer's writer.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -42,6 +42,9 @@ struct Queue {
     pong: Option<Bytes>,
     /// Set when the current writer must stop (its connection ended).
     stop: bool,
+    /// Where an `inproc` pump that took from this outbox waits for room in
+    /// its peer's pipe: stopping the writer wakes it there too.
+    pump_waits_on: Option<Arc<Notify>>,
     /// Set when the socket closed: no more messages come; the writer sends
     /// what is queued (until the linger deadline) and ends.
     closing: Option<Option<Instant>>,
@@ -134,6 +137,7 @@ impl Outbox {
                 commands: Vec::new(),
                 pong: None,
                 stop: false,
+                pump_waits_on: None,
                 closing: None,
                 carried: false,
                 owed_at_close: false,
@@ -275,8 +279,27 @@ impl Outbox {
 
     /// Tells the current writer to stop (its connection ended).
     pub(crate) fn stop_writer(&self) {
-        self.lock().stop = true;
+        let pump_waits_on = {
+            let mut queue = self.lock();
+            queue.stop = true;
+            queue.pump_waits_on.clone()
+        };
         self.data.notify_all();
+        if let Some(room) = pump_waits_on {
+            room.notify_all();
+        }
+    }
+
+    /// Whether the writer was told to stop.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.lock().stop
+    }
+
+    /// The `inproc` pump of this outbox waits on `room` (its peer pipe's)
+    /// while it delivers: [`stop_writer`](Outbox::stop_writer) wakes it
+    /// there.
+    pub(crate) fn pump_waits_on(&self, room: &Arc<Notify>) {
+        self.lock().pump_waits_on = Some(Arc::clone(room));
     }
 
     /// Readies the outbox for the next connection's writer.

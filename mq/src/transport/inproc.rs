@@ -192,7 +192,7 @@ fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<C
             if msgs.is_empty() {
                 continue;
             }
-            if matches!(to.deliver(to_pipe, &mut msgs), Delivered::Closed) {
+            if matches!(to.deliver_from(to_pipe, &mut msgs, Some(&outbox)), Delivered::Closed) {
                 break;
             }
         }
