@@ -68,6 +68,9 @@ mod taskvent;
 #[path = "../examples/taskwork.rs"]
 mod taskwork;
 #[allow(dead_code)]
+#[path = "../examples/version.rs"]
+mod version;
+#[allow(dead_code)]
 #[path = "../examples/wuclient.rs"]
 mod wuclient;
 #[allow(dead_code)]
@@ -854,6 +857,56 @@ fn interrupt_program_exits_cleanly_on_sigint() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
         assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");
+    });
+}
+
+/// `version` prints the crate's version and the ZMTP revision, and that
+/// revision is the one a dhaga socket announces in its greeting (RFC 37:
+/// the signature's ten bytes, then the major and minor version).
+#[test]
+fn version_reports_the_zmtp_revision_dhaga_speaks() {
+    let mut out = Vec::new();
+    version::report(&mut out).unwrap();
+    let (major, minor) = version::ZMTP;
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!(
+            "Current dhaga version is {} (ZMTP {major}.{minor})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+
+    within_limit(move || {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let socket = patient(SocketType::Dealer);
+        socket
+            .connect(format!("tcp://{}", listener.local_addr().unwrap()))
+            .unwrap();
+        let mut accepted = None;
+        wait_until("the dhaga socket to connect", || {
+            accepted = listener.accept().ok();
+            accepted.is_some()
+        });
+        let (mut stream, _) = accepted.unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        // Our greeting (ZMTP 3.1, NULL, as a client), in case it waits for one.
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        (greeting[10], greeting[11]) = (3, 1);
+        greeting[12..16].copy_from_slice(b"NULL");
+        stream.write_all(&greeting).unwrap();
+        let mut theirs = [0u8; 12];
+        stream.read_exact(&mut theirs).unwrap();
+        assert_eq!(
+            (theirs[0], theirs[9]),
+            (0xFF, 0x7F),
+            "not a ZMTP signature: {theirs:02x?}"
+        );
+        assert_eq!((theirs[10], theirs[11]), version::ZMTP, "{theirs:02x?}");
     });
 }
 
