@@ -7,6 +7,11 @@
 //! which [`done`] turns into a failure naming what the test waited for),
 //! and micro-threads are joined with [`joined`], which does the same.
 
+// Examples include their shared helpers (`examples/common/`) each for
+// itself; here, where several examples are modules, they are included
+// several times.
+#![allow(clippy::duplicate_mod)]
+
 use std::io::{self, Write};
 use std::num::NonZeroU64;
 use std::panic;
@@ -25,6 +30,9 @@ mod hwclient;
 #[allow(dead_code)]
 #[path = "../examples/hwserver.rs"]
 mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/identity.rs"]
+mod identity;
 #[allow(dead_code)]
 #[path = "../examples/interrupt.rs"]
 mod interrupt;
@@ -857,6 +865,41 @@ fn interrupt_program_exits_cleanly_on_sigint() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
         assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");
+    });
+}
+
+/// `identity`: the ROUTER sees a generated id (a zero byte and four more)
+/// in front of the anonymous REQ's message and "Hello" in front of the
+/// other's, each followed by the REQ's empty delimiter, dumped as `s_dump`
+/// does; over TCP and over `inproc`, the Guide's transport.
+#[test]
+fn identity_dumps_generated_and_chosen_routing_ids() {
+    within_limit(|| {
+        dhaga::run(|| {
+            for endpoint in ["tcp://127.0.0.1:*", "inproc://examples-mq-identity"] {
+                let sink = patient(SocketType::Router);
+                sink.bind(endpoint).unwrap();
+                let endpoint = sink.last_endpoint().unwrap();
+                let (anonymous, identified) = (patient(SocketType::Req), patient(SocketType::Req));
+                let mut out = Vec::new();
+                let [first, second] = done(
+                    identity::run(&sink, &anonymous, &identified, &endpoint, &mut out),
+                    "identity's two messages",
+                );
+                let generated = &first[0];
+                assert_eq!((generated.len(), generated[0]), (5, 0), "{first:?}");
+                assert_eq!(second.frames()[..2], [&b"Hello"[..], &b""[..]]);
+                let hex: String = generated.iter().map(|b| format!("{b:02X}")).collect();
+                let dashes = "-".repeat(40);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!(
+                        "{dashes}\n[005] {hex}\n[000]\n[028] ROUTER uses a generated UUID\n\
+                         {dashes}\n[005] Hello\n[000]\n[040] ROUTER socket uses REQ's socket identity\n"
+                    )
+                );
+            }
+        });
     });
 }
 
