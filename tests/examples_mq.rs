@@ -49,6 +49,9 @@ mod lpserver;
 #[path = "../examples/mspoller.rs"]
 mod mspoller;
 #[allow(dead_code)]
+#[path = "../examples/mtserver.rs"]
+mod mtserver;
+#[allow(dead_code)]
 #[path = "../examples/psenvpub.rs"]
 mod psenvpub;
 #[allow(dead_code)]
@@ -865,6 +868,67 @@ fn interrupt_program_exits_cleanly_on_sigint() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
         assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");
+    });
+}
+
+/// A [`patient`] socket of `context`.
+fn patient_in(context: &Context, socket_type: SocketType) -> Socket {
+    let socket = context.socket(socket_type);
+    socket.set_recv_timeout(Some(PATIENCE));
+    socket.set_send_timeout(Some(PATIENCE));
+    socket
+}
+
+/// `hwclient`s → `mtserver`: the queue deals the requests out to the pool
+/// of REP workers; every request is answered, and the workers' counts add
+/// up to the requests, each worker having taken some.
+#[test]
+fn multithreaded_server_answers_through_its_pool_of_workers() {
+    const CLIENTS: u64 = 4;
+    const REQUESTS: u64 = 5;
+    const WORKERS: usize = 3;
+    within_limit(|| {
+        dhaga::run(|| {
+            let context = Context::new();
+            let clients_socket = patient_in(&context, SocketType::Router);
+            clients_socket.bind("tcp://127.0.0.1:*").unwrap();
+            let endpoint = clients_socket.last_endpoint().unwrap();
+            let log = SharedOut::default();
+            let serving = {
+                let (context, log) = (context.clone(), log.clone());
+                dhaga::spawn(move || {
+                    mtserver::serve(&context, &clients_socket, WORKERS, Duration::ZERO, move || log.clone())
+                })
+            };
+
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let client = connected(SocketType::Req, &endpoint);
+                    dhaga::spawn(move || {
+                        let mut out = Vec::new();
+                        done(
+                            hwclient::run(&client, REQUESTS, &mut out),
+                            "hwclient's replies from mtserver",
+                        );
+                        String::from_utf8(out).unwrap()
+                    })
+                })
+                .collect();
+            for client in clients {
+                let out = joined(client, "an hwclient");
+                assert_eq!(out.matches("Received World").count(), REQUESTS as usize, "{out}");
+            }
+
+            context.shutdown();
+            let served = done(joined(serving, "mtserver to stop at the shutdown"), "mtserver");
+            assert_eq!(served.len(), WORKERS);
+            assert_eq!(served.iter().sum::<u64>(), CLIENTS * REQUESTS, "{served:?}");
+            assert!(served.iter().all(|&n| n > 0), "a worker took nothing: {served:?}");
+            assert_eq!(
+                log.text(),
+                "Received request: [Hello]\n".repeat((CLIENTS * REQUESTS) as usize)
+            );
+        });
     });
 }
 
