@@ -12,6 +12,7 @@
 // several times.
 #![allow(clippy::duplicate_mod)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::num::NonZeroU64;
 use std::panic;
@@ -21,6 +22,9 @@ use std::time::Duration;
 use dhaga::mq::{Context, Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
 use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
 
+#[allow(dead_code)]
+#[path = "../examples/asyncsrv.rs"]
+mod asyncsrv;
 #[allow(dead_code)]
 #[path = "../examples/curve_keygen.rs"]
 mod curve_keygen;
@@ -877,6 +881,107 @@ fn patient_in(context: &Context, socket_type: SocketType) -> Socket {
     socket.set_recv_timeout(Some(PATIENCE));
     socket.set_send_timeout(Some(PATIENCE));
     socket
+}
+
+/// Whether `id` is printable as the Guide's `s_set_id` makes ids:
+/// `%04X-%04X`.
+fn is_guide_id(id: &str) -> bool {
+    id.len() == 9
+        && id.char_indices().all(|(i, c)| {
+            if i == 4 {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit() && !c.is_ascii_lowercase()
+            }
+        })
+}
+
+/// `asyncsrv` as the Guide runs it (3 clients, 5 workers, the frontend
+/// over TCP), with shorter pauses: every client gets every reply to each
+/// of its requests, each printed once as it comes, and the totals add up.
+#[test]
+fn async_clients_get_every_reply_the_workers_send() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let config = asyncsrv::Config {
+                frontend: "tcp://127.0.0.1:*".to_owned(),
+                interval: Duration::from_millis(10),
+                work: Duration::from_millis(5),
+                patience: Some(PATIENCE),
+                ..asyncsrv::Config::default()
+            };
+            let mut out = Vec::new();
+            let totals = done(
+                asyncsrv::run(&config, &mut out),
+                "asyncsrv's clients to get every reply",
+            );
+            assert_eq!((totals.clients, totals.requests), (3, 15), "{totals:?}");
+            assert_eq!(totals.sent, totals.received, "{totals:?}");
+            let most = 15 * u64::from(asyncsrv::MAX_REPLIES);
+            assert!((15..=most).contains(&totals.received), "{totals:?}");
+
+            // `<id>: request #<n> (<i>/<k>)`: for each client and request,
+            // replies 1 to k, each once.
+            let out = String::from_utf8(out).unwrap();
+            let mut replies: BTreeMap<(String, u64), (u32, BTreeSet<u32>)> = BTreeMap::new();
+            for line in out.lines() {
+                let parsed = (|| {
+                    let (id, rest) = line.split_once(": request #")?;
+                    let (n, rest) = rest.split_once(" (")?;
+                    let (i, k) = rest.strip_suffix(')')?.split_once('/')?;
+                    Some((id.to_owned(), n.parse().ok()?, i.parse().ok()?, k.parse().ok()?))
+                })();
+                let (id, n, i, k) = parsed.unwrap_or_else(|| panic!("not a reply line: {line:?}\n{out}"));
+                assert!(is_guide_id(&id), "{line:?}");
+                let (known, seen) = replies.entry((id, n)).or_insert((k, BTreeSet::new()));
+                assert_eq!(*known, k, "{line:?}\n{out}");
+                assert!(seen.insert(i), "twice: {line:?}\n{out}");
+            }
+            assert_eq!(out.lines().count() as u64, totals.received);
+            let clients: BTreeSet<&str> = replies.keys().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(clients.len(), 3, "{out}");
+            assert_eq!(replies.len(), 15, "{out}");
+            for ((id, n), (k, seen)) in &replies {
+                assert_eq!(*seen, (1..=*k).collect(), "{id}'s request #{n}\n{out}");
+            }
+        });
+    });
+}
+
+/// `asyncsrv` with a thousand clients over TCP (two thousand descriptors):
+/// each gets all its replies, and the replies the workers sent are the
+/// replies the clients received. (`asyncsrv --clients 10000 --frontend
+/// inproc://asyncsrv --work 0 --quiet` runs ten thousand.)
+#[test]
+fn async_server_serves_a_thousand_clients() {
+    const CLIENTS: usize = 1000;
+    within_limit(|| {
+        // Both ends of each client's connection are in this process.
+        let limit = dhaga_testutil::raise_nofile_limit();
+        assert!(
+            limit >= 2 * CLIENTS as u64 + 256,
+            "the hard limit on open files, {limit}, is too low for {CLIENTS} clients"
+        );
+        dhaga::run(|| {
+            let config = asyncsrv::Config {
+                frontend: "tcp://127.0.0.1:*".to_owned(),
+                clients: CLIENTS,
+                requests: 3,
+                interval: Duration::ZERO,
+                work: Duration::ZERO,
+                quiet: true,
+                patience: Some(PATIENCE),
+                ..asyncsrv::Config::default()
+            };
+            let mut out = Vec::new();
+            let totals = done(asyncsrv::run(&config, &mut out), "a thousand clients' replies");
+            assert!(out.is_empty(), "quiet, yet: {}", String::from_utf8_lossy(&out));
+            assert_eq!((totals.clients, totals.requests), (CLIENTS, 3 * CLIENTS as u64));
+            assert_eq!(totals.sent, totals.received, "{totals:?}");
+            let most = totals.requests * u64::from(asyncsrv::MAX_REPLIES);
+            assert!((totals.requests..=most).contains(&totals.received), "{totals:?}");
+        });
+    });
 }
 
 /// `hwclient`s → `mtserver`: the queue deals the requests out to the pool
