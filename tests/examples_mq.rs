@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dhaga::mq::{Context, Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
-use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
+use dhaga_testutil::{JoinWithin, PATIENCE, RecvWithin, wait_until, within_limit};
 
 #[allow(dead_code)]
 #[path = "../examples/asyncsrv.rs"]
@@ -67,6 +67,9 @@ mod rrbroker;
 #[allow(dead_code)]
 #[path = "../examples/rrworker.rs"]
 mod rrworker;
+#[allow(dead_code)]
+#[path = "../examples/rtreq.rs"]
+mod rtreq;
 #[allow(dead_code)]
 #[path = "../examples/seqrecv.rs"]
 mod seqrecv;
@@ -1033,6 +1036,83 @@ fn multithreaded_server_answers_through_its_pool_of_workers() {
                 log.text(),
                 "Received request: [Hello]\n".repeat((CLIENTS * REQUESTS) as usize)
             );
+        });
+    });
+}
+
+/// `rtreq` as the Guide runs it, shorter: every worker is fired at the
+/// end, each prints how many tasks it did, and the sum is printed.
+#[test]
+fn router_to_req_workers_report_their_tasks() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let config = rtreq::Config {
+                bind: "tcp://127.0.0.1:*".to_owned(),
+                workers: 4,
+                duration: Duration::from_millis(100),
+                work: Duration::from_millis(2),
+                patience: Some(PATIENCE),
+            };
+            let mut out = Vec::new();
+            let done_by = done(rtreq::run(&config, &mut out), "rtreq to fire its workers");
+            assert_eq!(done_by.len(), 4);
+            assert!(done_by.keys().all(|id| is_guide_id(id)), "{done_by:?}");
+            let out = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 5, "{out}");
+            let mut completed: Vec<u64> = lines[..4]
+                .iter()
+                .map(|line| {
+                    let n = line.strip_prefix("Completed: ").and_then(|l| l.strip_suffix(" tasks"));
+                    n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line:?}"))
+                })
+                .collect();
+            let mut counted: Vec<u64> = done_by.values().copied().collect();
+            completed.sort_unstable();
+            counted.sort_unstable();
+            assert_eq!(completed, counted);
+            let (min, max, tasks) = (counted[0], counted[3], counted.iter().sum::<u64>());
+            assert_eq!(lines[4], format!("4 workers did {tasks} tasks, {min} to {max} each"));
+        });
+    });
+}
+
+/// `rtreq`'s broker against its workers, all connected before the clock
+/// starts: each worker is given work (the ROUTER serves whoever asks) and
+/// did exactly what the broker counts it was given, until fired.
+#[test]
+fn router_gives_each_req_worker_what_it_counts() {
+    const IDS: [&str; 5] = ["A", "B", "C", "D", "E"];
+    within_limit(|| {
+        dhaga::run(|| {
+            let (router, endpoint) = bound(SocketType::Router);
+            let events = router.monitor();
+            let workers: Vec<_> = IDS
+                .iter()
+                .map(|&id| {
+                    let socket = patient(SocketType::Req);
+                    socket.set_routing_id(id).unwrap();
+                    socket.connect(&endpoint).unwrap();
+                    let working = dhaga::spawn(move || rtreq::worker(&socket, Duration::from_millis(1)));
+                    (id, working)
+                })
+                .collect();
+            let mut handshakes = 0;
+            while handshakes < IDS.len() {
+                if let MonitorEvent::HandshakeSucceeded { .. } = events.recv_within("the workers' handshakes") {
+                    handshakes += 1;
+                }
+            }
+
+            let given = done(
+                rtreq::broker(&router, IDS.len(), Duration::from_millis(200)),
+                "rtreq's broker to fire every worker",
+            );
+            for (id, working) in workers {
+                let did = done(joined(working, "a worker to be fired"), "a worker's tasks");
+                assert!(did > 0, "{id} was given nothing: {given:?}");
+                assert_eq!(given.get(id.as_bytes()), Some(&did), "{id}: {given:?}");
+            }
         });
     });
 }
