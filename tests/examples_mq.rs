@@ -77,6 +77,12 @@ mod seqrecv;
 #[path = "../examples/seqsend.rs"]
 mod seqsend;
 #[allow(dead_code)]
+#[path = "../examples/syncpub.rs"]
+mod syncpub;
+#[allow(dead_code)]
+#[path = "../examples/syncsub.rs"]
+mod syncsub;
+#[allow(dead_code)]
 #[path = "../examples/tasksink.rs"]
 mod tasksink;
 #[allow(dead_code)]
@@ -1148,6 +1154,53 @@ fn identity_dumps_generated_and_chosen_routing_ids() {
                     )
                 );
             }
+        });
+    });
+}
+
+/// `syncsub`s against `syncpub`: the publisher waits for each subscriber's
+/// request, then publishes; each subscriber counts every update (five
+/// times its high-water mark, which the publisher waits at rather than
+/// drop), and both print the Guide's lines.
+#[test]
+fn synchronized_subscribers_count_every_update() {
+    const SUBSCRIBERS: u64 = 3;
+    const UPDATES: u64 = 5_000;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (publisher, publisher_endpoint) = bound(SocketType::Pub);
+            let (syncservice, sync_endpoint) = bound(SocketType::Rep);
+            let publishing = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                let published = syncpub::publish(&publisher, &syncservice, SUBSCRIBERS, UPDATES, &mut out);
+                done(published, "syncpub's subscribers and updates");
+                publisher.close();
+                String::from_utf8(out).unwrap()
+            });
+
+            let subscribers: Vec<_> = (0..SUBSCRIBERS)
+                .map(|_| {
+                    let (publisher_endpoint, sync_endpoint) = (publisher_endpoint.clone(), sync_endpoint.clone());
+                    dhaga::spawn(move || {
+                        let subscriber = patient(SocketType::Sub);
+                        let subscribed = syncsub::subscribe(&subscriber, &publisher_endpoint, Some(PATIENCE));
+                        done(subscribed, "the SUB connection's handshake");
+                        let syncclient = connected(SocketType::Req, &sync_endpoint);
+                        let mut out = Vec::new();
+                        let counted = done(syncsub::run(&subscriber, &syncclient, &mut out), "syncsub's END");
+                        (counted, String::from_utf8(out).unwrap())
+                    })
+                })
+                .collect();
+            for subscriber in subscribers {
+                let (counted, out) = joined(subscriber, "a syncsub");
+                assert_eq!(counted, UPDATES);
+                assert_eq!(out, format!("Received {UPDATES} updates\n"));
+            }
+            assert_eq!(
+                joined(publishing, "syncpub to deliver everything"),
+                "Waiting for subscribers\nBroadcasting messages\n"
+            );
         });
     });
 }
