@@ -56,6 +56,12 @@ mod mspoller;
 #[path = "../examples/mtserver.rs"]
 mod mtserver;
 #[allow(dead_code)]
+#[path = "../examples/ppqueue.rs"]
+mod ppqueue;
+#[allow(dead_code)]
+#[path = "../examples/ppworker.rs"]
+mod ppworker;
+#[allow(dead_code)]
 #[path = "../examples/psenvpub.rs"]
 mod psenvpub;
 #[allow(dead_code)]
@@ -1200,6 +1206,204 @@ fn synchronized_subscribers_count_every_update() {
             assert_eq!(
                 joined(publishing, "syncpub to deliver everything"),
                 "Waiting for subscribers\nBroadcasting messages\n"
+            );
+        });
+    });
+}
+
+/// Heartbeats every 100 ms, a peer dead after 5 silent intervals: short
+/// enough for a test, long enough that a loaded machine does not look
+/// dead.
+fn ppp_settings() -> ppqueue::Config {
+    ppqueue::Config {
+        interval: Duration::from_millis(100),
+        liveness: 5,
+    }
+}
+
+/// A `ppworker` (without simulated faults) on `context`, connected to
+/// `backend`, with the heartbeats of `settings`; its log.
+fn start_ppworker(
+    context: &Context,
+    backend: &str,
+    settings: &ppqueue::Config,
+) -> (dhaga::JoinHandle<ppworker::Tally>, SharedOut) {
+    let mut config = ppworker::Config::new(backend);
+    config.interval = settings.interval;
+    config.liveness = settings.liveness;
+    config.reconnect = settings.interval;
+    config.reconnect_max = settings.interval * 4;
+    let log = SharedOut::default();
+    let (context, mut out) = (context.clone(), log.clone());
+    let working = dhaga::spawn(move || done(ppworker::run(&context, &config, None, &mut out), "ppworker"));
+    (working, log)
+}
+
+/// A `ppqueue` on two ROUTERs of `context`, bound to `frontend` and
+/// `backend`; the endpoints as bound, and its log.
+fn start_ppqueue(
+    context: &Context,
+    frontend: &str,
+    backend: &str,
+    settings: &ppqueue::Config,
+) -> (dhaga::JoinHandle<ppqueue::Tally>, String, String, SharedOut) {
+    let (clients, workers) = (
+        patient_in(context, SocketType::Router),
+        patient_in(context, SocketType::Router),
+    );
+    // A restarted queue binds the endpoints of the one before: they are
+    // free once its listeners have stopped.
+    wait_until("the frontend's endpoint to be free", || clients.bind(frontend).is_ok());
+    wait_until("the backend's endpoint to be free", || workers.bind(backend).is_ok());
+    let endpoints = (clients.last_endpoint().unwrap(), workers.last_endpoint().unwrap());
+    let log = SharedOut::default();
+    let (settings, mut out) = (settings.clone(), log.clone());
+    let queue = dhaga::spawn(move || done(ppqueue::run(&clients, &workers, &settings, &mut out), "ppqueue"));
+    (queue, endpoints.0, endpoints.1, log)
+}
+
+/// `lpclient` → `ppqueue` → two `ppworker`s: every request is answered on
+/// the first try, and the queue's, the workers' and the client's counts
+/// agree.
+#[test]
+fn paranoid_pirate_queue_serves_lazy_pirate_requests_through_its_workers() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let (queue_context, workers_context) = (Context::new(), Context::new());
+            let (queue, frontend, backend, _) =
+                start_ppqueue(&queue_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+            let workers: Vec<_> = (0..2)
+                .map(|_| start_ppworker(&workers_context, &backend, &settings))
+                .collect();
+
+            let mut config = lpclient::Config::new(&frontend);
+            config.timeout = PATIENCE;
+            config.seconds = Some(Duration::from_millis(100));
+            let client = done(lpclient::run(&config, &mut Vec::new()), "lpclient's replies");
+            assert!(client.requests > 0, "{client:?}");
+            assert_eq!(
+                (client.replies, client.retries, client.malformed),
+                (client.requests, 0, 0),
+                "{client:?}"
+            );
+
+            queue_context.shutdown();
+            workers_context.shutdown();
+            let queue = joined(queue, "ppqueue to stop at the shutdown");
+            assert_eq!(
+                (queue.requests, queue.replies),
+                (client.requests, client.requests),
+                "{queue:?}"
+            );
+            let mut replies = 0;
+            for (worker, log) in workers {
+                let worker = joined(worker, "a ppworker to stop at the shutdown");
+                replies += worker.replies;
+                assert_eq!(
+                    log.text().matches("I: normal reply").count() as u64,
+                    worker.replies,
+                    "{}",
+                    log.text()
+                );
+                assert!(!worker.crashed);
+            }
+            assert_eq!(replies, client.requests);
+        });
+    });
+}
+
+/// A worker that says READY and then nothing: `ppqueue` heartbeats it,
+/// forgets it once it has been silent too long, and the next request goes
+/// to a live worker instead of being lost with the silent one.
+#[test]
+fn paranoid_pirate_queue_forgets_a_silent_worker() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let (queue_context, workers_context) = (Context::new(), Context::new());
+            let (queue, frontend, backend, log) =
+                start_ppqueue(&queue_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+
+            let silent = patient(SocketType::Dealer);
+            silent.set_routing_id("silent").unwrap();
+            silent.connect(&backend).unwrap();
+            done(silent.send(ppqueue::ppp::READY), "the silent worker's READY");
+            // The queue knows it once it heartbeats it.
+            let heartbeat = done(silent.recv(), "a heartbeat for the silent worker");
+            assert_eq!(heartbeat, ppqueue::ppp::HEARTBEAT.into());
+            wait_until("the queue to forget the silent worker", || {
+                log.text().contains("W: worker silent expired\n")
+            });
+
+            let (worker, _) = start_ppworker(&workers_context, &backend, &settings);
+            let client = connected(SocketType::Req, &frontend);
+            done(client.send("1"), "the request to the queue");
+            assert_eq!(done(client.recv(), "the live worker's reply"), "1".into());
+            // The silent worker had heartbeats only.
+            while let Ok(msg) = silent.try_recv() {
+                assert_eq!(msg, ppqueue::ppp::HEARTBEAT.into());
+            }
+
+            queue_context.shutdown();
+            workers_context.shutdown();
+            let queue = joined(queue, "ppqueue to stop at the shutdown");
+            assert_eq!((queue.requests, queue.replies, queue.dropped), (1, 1, 0), "{queue:?}");
+            assert!(queue.expired >= 1, "{queue:?}");
+            assert_eq!(joined(worker, "the ppworker to stop").replies, 1);
+        });
+    });
+}
+
+/// `ppworker` when its queue goes away and comes back on the same
+/// endpoints: it sees the heartbeats stop, says so, connects again on a
+/// new socket after its backoff, and serves the new queue's requests.
+#[test]
+fn paranoid_pirate_worker_reconnects_after_the_queue_restarts() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let workers_context = Context::new();
+            let first_context = Context::new();
+            let (first, frontend, backend, _) =
+                start_ppqueue(&first_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+            let (worker, log) = start_ppworker(&workers_context, &backend, &settings);
+            let client = connected(SocketType::Req, &frontend);
+            done(client.send("before"), "a request to the first queue");
+            assert_eq!(
+                done(client.recv(), "the reply through the first queue"),
+                "before".into()
+            );
+
+            first_context.shutdown();
+            assert_eq!(joined(first, "the first queue to stop").replies, 1);
+            // Once it says how long it waits, its old socket is closed.
+            wait_until("the worker to give the queue up", || {
+                log.text()
+                    .contains("W: heartbeat failure, can't reach queue\nW: reconnecting in ")
+            });
+
+            let second_context = Context::new();
+            let (second, ..) = start_ppqueue(&second_context, &frontend, &backend, &settings);
+            // The client's REQ connects again by itself; the worker's new
+            // socket says READY to the new queue.
+            done(client.send("after"), "a request to the second queue");
+            assert_eq!(
+                done(client.recv(), "the reply through the second queue"),
+                "after".into()
+            );
+
+            second_context.shutdown();
+            workers_context.shutdown();
+            assert_eq!(joined(second, "the second queue to stop").replies, 1);
+            let worker = joined(worker, "the ppworker to stop");
+            assert_eq!(worker.replies, 2, "{worker:?}");
+            assert!(worker.reconnects >= 1, "{worker:?}");
+            let text = log.text();
+            let first_wait = settings.interval.as_millis();
+            assert!(
+                text.contains(&format!("W: reconnecting in {first_wait} msec...\nI: worker ready\n")),
+                "{text}"
             );
         });
     });
