@@ -6,6 +6,10 @@
 //! [`PATIENCE`] (an example's function then returns `Error::TimedOut`,
 //! which [`done`] turns into a failure naming what the test waited for),
 //! and micro-threads are joined with [`joined`], which does the same.
+//! Examples that build their own sockets take a patience of their own
+//! (`asyncsrv`, `rtreq`) or wait only as long as their heartbeats say
+//! (`ppworker`). The programs themselves run too, as a user runs them,
+//! each in a process of its own that must exit within [`PATIENCE`].
 
 // Examples include their shared helpers (`examples/common/`) each for
 // itself; here, where several examples are modules, they are included
@@ -1456,6 +1460,136 @@ fn version_reports_the_zmtp_revision_dhaga_speaks() {
             "not a ZMTP signature: {theirs:02x?}"
         );
         assert_eq!((theirs[10], theirs[11]), version::ZMTP, "{theirs:02x?}");
+    });
+}
+
+/// Runs the example program `name` with `args`; its output, once it has
+/// exited (within [`PATIENCE`]).
+fn run_program(name: &str, args: &[&str]) -> std::process::Output {
+    let program = example_program(name);
+    let child = std::process::Command::new(&program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    dhaga_testutil::output_within(child, PATIENCE, &format!("{name} {}", args.join(" ")))
+}
+
+/// The Guide's programs on a command line they cannot use: each says what
+/// is wrong and how it is used, on stderr, and exits with status 2; with
+/// `--help` each prints its usage on stdout and exits with status 0.
+#[test]
+fn guide_programs_refuse_bad_command_lines() {
+    let bad: [(&str, &[&str], &str); 9] = [
+        ("asyncsrv", &["--clients", "many"], "--clients: \"many\": "),
+        ("identity", &["inproc://a", "inproc://b"], "unexpected argument"),
+        ("mtserver", &[], "the endpoint to bind is missing"),
+        ("ppqueue", &["tcp://*:5555"], "the two endpoints to bind"),
+        (
+            "ppworker",
+            &["tcp://127.0.0.1:5556", "--liveness", "0"],
+            "must be above zero",
+        ),
+        ("rtreq", &["--seconds", "-1"], "--seconds: "),
+        (
+            "syncpub",
+            &["tcp://*:5561", "tcp://*:5562", "--updates"],
+            "missing argument",
+        ),
+        ("syncsub", &["tcp://127.0.0.1:5561"], "the two endpoints to connect to"),
+        ("version", &["--verbose"], "invalid option '--verbose'"),
+    ];
+    within_limit(move || {
+        for (name, args, problem) in bad {
+            let out = run_program(name, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {args:?}: {}",
+                dhaga_testutil::describe(&out)
+            );
+            assert!(
+                stderr.starts_with(&format!("{name}: ")) && stderr.contains(problem),
+                "{name} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(&format!("usage: {name}")), "{name} {args:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{}", dhaga_testutil::describe(&out));
+
+            let help = run_program(name, &["--help"]);
+            assert!(
+                help.status.success(),
+                "{name} --help: {}",
+                dhaga_testutil::describe(&help)
+            );
+            let stdout = String::from_utf8_lossy(&help.stdout);
+            assert!(stdout.starts_with(&format!("usage: {name}")), "{name} --help: {stdout}");
+        }
+    });
+}
+
+/// The self-contained programs run as a user runs them, each in a process
+/// of its own, and end by themselves: `version`, `identity` (over the
+/// Guide's `inproc://example`), `asyncsrv` (in-process clients, its
+/// totals line) and `rtreq` (its workers' lines and their sum).
+#[test]
+fn guide_programs_run_from_the_command_line() {
+    within_limit(|| {
+        let stdout = |name: &str, args: &[&str]| {
+            let out = run_program(name, args);
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                dhaga_testutil::describe(&out)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(
+            stdout("version", &[]),
+            format!("Current dhaga version is {} (ZMTP 3.1)\n", env!("CARGO_PKG_VERSION"))
+        );
+
+        let dumped = stdout("identity", &[]);
+        let lines: Vec<&str> = dumped.lines().collect();
+        assert_eq!(lines.len(), 8, "{dumped}");
+        assert!(lines[1].starts_with("[005] 00") && lines[1].len() == 16, "{dumped}");
+        assert_eq!(lines[5], "[005] Hello", "{dumped}");
+
+        let totals = stdout(
+            "asyncsrv",
+            &["--clients", "20", "--requests", "2", "--interval", "1", "--work", "1"]
+                .into_iter()
+                .chain(["--frontend", "inproc://asyncsrv", "--quiet"])
+                .collect::<Vec<_>>(),
+        );
+        let (sent, received) = totals
+            .strip_prefix("20 clients sent 40 requests; the workers sent ")
+            .and_then(|rest| rest.split_once(" replies and the clients received "))
+            .unwrap_or_else(|| panic!("{totals}"));
+        assert!(
+            received.starts_with(&format!("{sent}: every client got all its replies (")),
+            "{totals}"
+        );
+
+        let report = stdout(
+            "rtreq",
+            &[
+                "--workers",
+                "3",
+                "--seconds",
+                "0.05",
+                "--work",
+                "1",
+                "--bind",
+                "tcp://127.0.0.1:*",
+            ],
+        );
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines.len(), 4, "{report}");
+        assert!(lines[..3].iter().all(|l| l.starts_with("Completed: ")), "{report}");
+        assert!(lines[3].starts_with("3 workers did "), "{report}");
     });
 }
 
