@@ -6,7 +6,17 @@
 //! [`PATIENCE`] (an example's function then returns `Error::TimedOut`,
 //! which [`done`] turns into a failure naming what the test waited for),
 //! and micro-threads are joined with [`joined`], which does the same.
+//! Examples that build their own sockets take a patience of their own
+//! (`asyncsrv`, `rtreq`) or wait only as long as their heartbeats say
+//! (`ppworker`). The programs themselves run too, as a user runs them,
+//! each in a process of its own that must exit within [`PATIENCE`].
 
+// Examples include their shared helpers (`examples/common/`) each for
+// itself; here, where several examples are modules, they are included
+// several times.
+#![allow(clippy::duplicate_mod)]
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::num::NonZeroU64;
 use std::panic;
@@ -14,8 +24,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dhaga::mq::{Context, Error, HandshakeFailure, MonitorEvent, Socket, SocketType, curve_keypair};
-use dhaga_testutil::{JoinWithin, PATIENCE, wait_until, within_limit};
+use dhaga_testutil::{JoinWithin, PATIENCE, RecvWithin, wait_until, within_limit};
 
+#[allow(dead_code)]
+#[path = "../examples/asyncsrv.rs"]
+mod asyncsrv;
 #[allow(dead_code)]
 #[path = "../examples/curve_keygen.rs"]
 mod curve_keygen;
@@ -25,6 +38,9 @@ mod hwclient;
 #[allow(dead_code)]
 #[path = "../examples/hwserver.rs"]
 mod hwserver;
+#[allow(dead_code)]
+#[path = "../examples/identity.rs"]
+mod identity;
 #[allow(dead_code)]
 #[path = "../examples/interrupt.rs"]
 mod interrupt;
@@ -41,6 +57,15 @@ mod lpserver;
 #[path = "../examples/mspoller.rs"]
 mod mspoller;
 #[allow(dead_code)]
+#[path = "../examples/mtserver.rs"]
+mod mtserver;
+#[allow(dead_code)]
+#[path = "../examples/ppqueue.rs"]
+mod ppqueue;
+#[allow(dead_code)]
+#[path = "../examples/ppworker.rs"]
+mod ppworker;
+#[allow(dead_code)]
 #[path = "../examples/psenvpub.rs"]
 mod psenvpub;
 #[allow(dead_code)]
@@ -53,11 +78,20 @@ mod rrbroker;
 #[path = "../examples/rrworker.rs"]
 mod rrworker;
 #[allow(dead_code)]
+#[path = "../examples/rtreq.rs"]
+mod rtreq;
+#[allow(dead_code)]
 #[path = "../examples/seqrecv.rs"]
 mod seqrecv;
 #[allow(dead_code)]
 #[path = "../examples/seqsend.rs"]
 mod seqsend;
+#[allow(dead_code)]
+#[path = "../examples/syncpub.rs"]
+mod syncpub;
+#[allow(dead_code)]
+#[path = "../examples/syncsub.rs"]
+mod syncsub;
 #[allow(dead_code)]
 #[path = "../examples/tasksink.rs"]
 mod tasksink;
@@ -67,6 +101,9 @@ mod taskvent;
 #[allow(dead_code)]
 #[path = "../examples/taskwork.rs"]
 mod taskwork;
+#[allow(dead_code)]
+#[path = "../examples/version.rs"]
+mod version;
 #[allow(dead_code)]
 #[path = "../examples/wuclient.rs"]
 mod wuclient;
@@ -854,6 +891,705 @@ fn interrupt_program_exits_cleanly_on_sigint() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", dhaga_testutil::describe(&out));
         assert_eq!(stdout, "W: interrupt received, killing server...\nserved 1 requests\n");
+    });
+}
+
+/// A [`patient`] socket of `context`.
+fn patient_in(context: &Context, socket_type: SocketType) -> Socket {
+    let socket = context.socket(socket_type);
+    socket.set_recv_timeout(Some(PATIENCE));
+    socket.set_send_timeout(Some(PATIENCE));
+    socket
+}
+
+/// Whether `id` is printable as the Guide's `s_set_id` makes ids:
+/// `%04X-%04X`.
+fn is_guide_id(id: &str) -> bool {
+    id.len() == 9
+        && id.char_indices().all(|(i, c)| {
+            if i == 4 {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit() && !c.is_ascii_lowercase()
+            }
+        })
+}
+
+/// `asyncsrv` as the Guide runs it (3 clients, 5 workers, the frontend
+/// over TCP), with shorter pauses: every client gets every reply to each
+/// of its requests, each printed once as it comes, and the totals add up.
+#[test]
+fn async_clients_get_every_reply_the_workers_send() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let config = asyncsrv::Config {
+                frontend: "tcp://127.0.0.1:*".to_owned(),
+                interval: Duration::from_millis(10),
+                work: Duration::from_millis(5),
+                patience: Some(PATIENCE),
+                ..asyncsrv::Config::default()
+            };
+            let mut out = Vec::new();
+            let totals = done(
+                asyncsrv::run(&config, &mut out),
+                "asyncsrv's clients to get every reply",
+            );
+            assert_eq!((totals.clients, totals.requests), (3, 15), "{totals:?}");
+            assert_eq!(totals.sent, totals.received, "{totals:?}");
+            let most = 15 * u64::from(asyncsrv::MAX_REPLIES);
+            assert!((15..=most).contains(&totals.received), "{totals:?}");
+
+            // `<id>: request #<n> (<i>/<k>)`: for each client and request,
+            // replies 1 to k, each once.
+            let out = String::from_utf8(out).unwrap();
+            let mut replies: BTreeMap<(String, u64), (u32, BTreeSet<u32>)> = BTreeMap::new();
+            for line in out.lines() {
+                let parsed = (|| {
+                    let (id, rest) = line.split_once(": request #")?;
+                    let (n, rest) = rest.split_once(" (")?;
+                    let (i, k) = rest.strip_suffix(')')?.split_once('/')?;
+                    Some((id.to_owned(), n.parse().ok()?, i.parse().ok()?, k.parse().ok()?))
+                })();
+                let (id, n, i, k) = parsed.unwrap_or_else(|| panic!("not a reply line: {line:?}\n{out}"));
+                assert!(is_guide_id(&id), "{line:?}");
+                let (known, seen) = replies.entry((id, n)).or_insert((k, BTreeSet::new()));
+                assert_eq!(*known, k, "{line:?}\n{out}");
+                assert!(seen.insert(i), "twice: {line:?}\n{out}");
+            }
+            assert_eq!(out.lines().count() as u64, totals.received);
+            let clients: BTreeSet<&str> = replies.keys().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(clients.len(), 3, "{out}");
+            assert_eq!(replies.len(), 15, "{out}");
+            for ((id, n), (k, seen)) in &replies {
+                assert_eq!(*seen, (1..=*k).collect(), "{id}'s request #{n}\n{out}");
+            }
+        });
+    });
+}
+
+/// `asyncsrv` with a thousand clients over TCP (two thousand descriptors):
+/// each gets all its replies, and the replies the workers sent are the
+/// replies the clients received. (`asyncsrv --clients 10000 --frontend
+/// inproc://asyncsrv --work 0 --quiet` runs ten thousand.)
+#[test]
+fn async_server_serves_a_thousand_clients() {
+    const CLIENTS: usize = 1000;
+    within_limit(|| {
+        // Both ends of each client's connection are in this process.
+        let limit = dhaga_testutil::raise_nofile_limit();
+        assert!(
+            limit >= 2 * CLIENTS as u64 + 256,
+            "the hard limit on open files, {limit}, is too low for {CLIENTS} clients"
+        );
+        dhaga::run(|| {
+            let config = asyncsrv::Config {
+                frontend: "tcp://127.0.0.1:*".to_owned(),
+                clients: CLIENTS,
+                requests: 3,
+                interval: Duration::ZERO,
+                work: Duration::ZERO,
+                quiet: true,
+                patience: Some(PATIENCE),
+                ..asyncsrv::Config::default()
+            };
+            let mut out = Vec::new();
+            let totals = done(asyncsrv::run(&config, &mut out), "a thousand clients' replies");
+            assert!(out.is_empty(), "quiet, yet: {}", String::from_utf8_lossy(&out));
+            assert_eq!((totals.clients, totals.requests), (CLIENTS, 3 * CLIENTS as u64));
+            assert_eq!(totals.sent, totals.received, "{totals:?}");
+            let most = totals.requests * u64::from(asyncsrv::MAX_REPLIES);
+            assert!((totals.requests..=most).contains(&totals.received), "{totals:?}");
+        });
+    });
+}
+
+/// `hwclient`s → `mtserver`: the queue deals the requests out to the pool
+/// of REP workers; every request is answered, and the workers' counts add
+/// up to the requests, each worker having taken some.
+#[test]
+fn multithreaded_server_answers_through_its_pool_of_workers() {
+    const CLIENTS: u64 = 4;
+    const REQUESTS: u64 = 5;
+    const WORKERS: usize = 3;
+    within_limit(|| {
+        dhaga::run(|| {
+            let context = Context::new();
+            let clients_socket = patient_in(&context, SocketType::Router);
+            clients_socket.bind("tcp://127.0.0.1:*").unwrap();
+            let endpoint = clients_socket.last_endpoint().unwrap();
+            let log = SharedOut::default();
+            let serving = {
+                let (context, log) = (context.clone(), log.clone());
+                dhaga::spawn(move || {
+                    mtserver::serve(&context, &clients_socket, WORKERS, Duration::ZERO, move || log.clone())
+                })
+            };
+
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let client = connected(SocketType::Req, &endpoint);
+                    dhaga::spawn(move || {
+                        let mut out = Vec::new();
+                        done(
+                            hwclient::run(&client, REQUESTS, &mut out),
+                            "hwclient's replies from mtserver",
+                        );
+                        String::from_utf8(out).unwrap()
+                    })
+                })
+                .collect();
+            for client in clients {
+                let out = joined(client, "an hwclient");
+                assert_eq!(out.matches("Received World").count(), REQUESTS as usize, "{out}");
+            }
+
+            context.shutdown();
+            let served = done(joined(serving, "mtserver to stop at the shutdown"), "mtserver");
+            assert_eq!(served.len(), WORKERS);
+            assert_eq!(served.iter().sum::<u64>(), CLIENTS * REQUESTS, "{served:?}");
+            assert!(served.iter().all(|&n| n > 0), "a worker took nothing: {served:?}");
+            assert_eq!(
+                log.text(),
+                "Received request: [Hello]\n".repeat((CLIENTS * REQUESTS) as usize)
+            );
+        });
+    });
+}
+
+/// `rtreq` as the Guide runs it, shorter: every worker is fired at the
+/// end, each prints how many tasks it did, and the sum is printed.
+#[test]
+fn router_to_req_workers_report_their_tasks() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let config = rtreq::Config {
+                bind: "tcp://127.0.0.1:*".to_owned(),
+                workers: 4,
+                duration: Duration::from_millis(100),
+                work: Duration::from_millis(2),
+                patience: Some(PATIENCE),
+            };
+            let mut out = Vec::new();
+            let done_by = done(rtreq::run(&config, &mut out), "rtreq to fire its workers");
+            assert_eq!(done_by.len(), 4);
+            assert!(done_by.keys().all(|id| is_guide_id(id)), "{done_by:?}");
+            let out = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 5, "{out}");
+            let mut completed: Vec<u64> = lines[..4]
+                .iter()
+                .map(|line| {
+                    let n = line.strip_prefix("Completed: ").and_then(|l| l.strip_suffix(" tasks"));
+                    n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line:?}"))
+                })
+                .collect();
+            let mut counted: Vec<u64> = done_by.values().copied().collect();
+            completed.sort_unstable();
+            counted.sort_unstable();
+            assert_eq!(completed, counted);
+            let (min, max, tasks) = (counted[0], counted[3], counted.iter().sum::<u64>());
+            assert_eq!(lines[4], format!("4 workers did {tasks} tasks, {min} to {max} each"));
+        });
+    });
+}
+
+/// `rtreq`'s broker against its workers, all connected before the clock
+/// starts: each worker is given work (the ROUTER serves whoever asks) and
+/// did exactly what the broker counts it was given, until fired.
+#[test]
+fn router_gives_each_req_worker_what_it_counts() {
+    const IDS: [&str; 5] = ["A", "B", "C", "D", "E"];
+    within_limit(|| {
+        dhaga::run(|| {
+            let (router, endpoint) = bound(SocketType::Router);
+            let events = router.monitor();
+            let workers: Vec<_> = IDS
+                .iter()
+                .map(|&id| {
+                    let socket = patient(SocketType::Req);
+                    socket.set_routing_id(id).unwrap();
+                    socket.connect(&endpoint).unwrap();
+                    let working = dhaga::spawn(move || rtreq::worker(&socket, Duration::from_millis(1)));
+                    (id, working)
+                })
+                .collect();
+            let mut handshakes = 0;
+            while handshakes < IDS.len() {
+                if let MonitorEvent::HandshakeSucceeded { .. } = events.recv_within("the workers' handshakes") {
+                    handshakes += 1;
+                }
+            }
+
+            let given = done(
+                rtreq::broker(&router, IDS.len(), Duration::from_millis(200)),
+                "rtreq's broker to fire every worker",
+            );
+            for (id, working) in workers {
+                let did = done(joined(working, "a worker to be fired"), "a worker's tasks");
+                assert!(did > 0, "{id} was given nothing: {given:?}");
+                assert_eq!(given.get(id.as_bytes()), Some(&did), "{id}: {given:?}");
+            }
+        });
+    });
+}
+
+/// `identity`: the ROUTER sees a generated id (a zero byte and four more)
+/// in front of the anonymous REQ's message and "Hello" in front of the
+/// other's, each followed by the REQ's empty delimiter, dumped as `s_dump`
+/// does; over TCP and over `inproc`, the Guide's transport.
+#[test]
+fn identity_dumps_generated_and_chosen_routing_ids() {
+    within_limit(|| {
+        dhaga::run(|| {
+            for endpoint in ["tcp://127.0.0.1:*", "inproc://examples-mq-identity"] {
+                let sink = patient(SocketType::Router);
+                sink.bind(endpoint).unwrap();
+                let endpoint = sink.last_endpoint().unwrap();
+                let (anonymous, identified) = (patient(SocketType::Req), patient(SocketType::Req));
+                let mut out = Vec::new();
+                let [first, second] = done(
+                    identity::run(&sink, &anonymous, &identified, &endpoint, &mut out),
+                    "identity's two messages",
+                );
+                let generated = &first[0];
+                assert_eq!((generated.len(), generated[0]), (5, 0), "{first:?}");
+                assert_eq!(second.frames()[..2], [&b"Hello"[..], &b""[..]]);
+                let hex: String = generated.iter().map(|b| format!("{b:02X}")).collect();
+                let dashes = "-".repeat(40);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!(
+                        "{dashes}\n[005] {hex}\n[000]\n[028] ROUTER uses a generated UUID\n\
+                         {dashes}\n[005] Hello\n[000]\n[040] ROUTER socket uses REQ's socket identity\n"
+                    )
+                );
+            }
+        });
+    });
+}
+
+/// `syncsub`s against `syncpub`: the publisher waits for each subscriber's
+/// request, then publishes; each subscriber counts every update (five
+/// times its high-water mark, which the publisher waits at rather than
+/// drop), and both print the Guide's lines.
+#[test]
+fn synchronized_subscribers_count_every_update() {
+    const SUBSCRIBERS: u64 = 3;
+    const UPDATES: u64 = 5_000;
+    within_limit(|| {
+        dhaga::run(|| {
+            let (publisher, publisher_endpoint) = bound(SocketType::Pub);
+            let (syncservice, sync_endpoint) = bound(SocketType::Rep);
+            let publishing = dhaga::spawn(move || {
+                let mut out = Vec::new();
+                let published = syncpub::publish(&publisher, &syncservice, SUBSCRIBERS, UPDATES, &mut out);
+                done(published, "syncpub's subscribers and updates");
+                publisher.close();
+                String::from_utf8(out).unwrap()
+            });
+
+            let subscribers: Vec<_> = (0..SUBSCRIBERS)
+                .map(|_| {
+                    let (publisher_endpoint, sync_endpoint) = (publisher_endpoint.clone(), sync_endpoint.clone());
+                    dhaga::spawn(move || {
+                        let subscriber = patient(SocketType::Sub);
+                        let subscribed = syncsub::subscribe(&subscriber, &publisher_endpoint, Some(PATIENCE));
+                        done(subscribed, "the SUB connection's handshake");
+                        let syncclient = connected(SocketType::Req, &sync_endpoint);
+                        let mut out = Vec::new();
+                        let counted = done(syncsub::run(&subscriber, &syncclient, &mut out), "syncsub's END");
+                        (counted, String::from_utf8(out).unwrap())
+                    })
+                })
+                .collect();
+            for subscriber in subscribers {
+                let (counted, out) = joined(subscriber, "a syncsub");
+                assert_eq!(counted, UPDATES);
+                assert_eq!(out, format!("Received {UPDATES} updates\n"));
+            }
+            assert_eq!(
+                joined(publishing, "syncpub to deliver everything"),
+                "Waiting for subscribers\nBroadcasting messages\n"
+            );
+        });
+    });
+}
+
+/// Heartbeats every 100 ms, a peer dead after 5 silent intervals: short
+/// enough for a test, long enough that a loaded machine does not look
+/// dead.
+fn ppp_settings() -> ppqueue::Config {
+    ppqueue::Config {
+        interval: Duration::from_millis(100),
+        liveness: 5,
+    }
+}
+
+/// A `ppworker` (without simulated faults) on `context`, connected to
+/// `backend`, with the heartbeats of `settings`; its log.
+fn start_ppworker(
+    context: &Context,
+    backend: &str,
+    settings: &ppqueue::Config,
+) -> (dhaga::JoinHandle<ppworker::Tally>, SharedOut) {
+    let mut config = ppworker::Config::new(backend);
+    config.interval = settings.interval;
+    config.liveness = settings.liveness;
+    config.reconnect = settings.interval;
+    config.reconnect_max = settings.interval * 4;
+    let log = SharedOut::default();
+    let (context, mut out) = (context.clone(), log.clone());
+    let working = dhaga::spawn(move || done(ppworker::run(&context, &config, None, &mut out), "ppworker"));
+    (working, log)
+}
+
+/// A `ppqueue` on two ROUTERs of `context`, bound to `frontend` and
+/// `backend`; the endpoints as bound, and its log.
+fn start_ppqueue(
+    context: &Context,
+    frontend: &str,
+    backend: &str,
+    settings: &ppqueue::Config,
+) -> (dhaga::JoinHandle<ppqueue::Tally>, String, String, SharedOut) {
+    let (clients, workers) = (
+        patient_in(context, SocketType::Router),
+        patient_in(context, SocketType::Router),
+    );
+    // A restarted queue binds the endpoints of the one before: they are
+    // free once its listeners have stopped.
+    wait_until("the frontend's endpoint to be free", || clients.bind(frontend).is_ok());
+    wait_until("the backend's endpoint to be free", || workers.bind(backend).is_ok());
+    let endpoints = (clients.last_endpoint().unwrap(), workers.last_endpoint().unwrap());
+    let log = SharedOut::default();
+    let (settings, mut out) = (settings.clone(), log.clone());
+    let queue = dhaga::spawn(move || done(ppqueue::run(&clients, &workers, &settings, &mut out), "ppqueue"));
+    (queue, endpoints.0, endpoints.1, log)
+}
+
+/// `lpclient` → `ppqueue` → two `ppworker`s: every request is answered on
+/// the first try, and the queue's, the workers' and the client's counts
+/// agree.
+#[test]
+fn paranoid_pirate_queue_serves_lazy_pirate_requests_through_its_workers() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let (queue_context, workers_context) = (Context::new(), Context::new());
+            let (queue, frontend, backend, _) =
+                start_ppqueue(&queue_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+            let workers: Vec<_> = (0..2)
+                .map(|_| start_ppworker(&workers_context, &backend, &settings))
+                .collect();
+
+            let mut config = lpclient::Config::new(&frontend);
+            config.timeout = PATIENCE;
+            config.seconds = Some(Duration::from_millis(100));
+            let client = done(lpclient::run(&config, &mut Vec::new()), "lpclient's replies");
+            assert!(client.requests > 0, "{client:?}");
+            assert_eq!(
+                (client.replies, client.retries, client.malformed),
+                (client.requests, 0, 0),
+                "{client:?}"
+            );
+
+            queue_context.shutdown();
+            workers_context.shutdown();
+            let queue = joined(queue, "ppqueue to stop at the shutdown");
+            assert_eq!(
+                (queue.requests, queue.replies),
+                (client.requests, client.requests),
+                "{queue:?}"
+            );
+            let mut replies = 0;
+            for (worker, log) in workers {
+                let worker = joined(worker, "a ppworker to stop at the shutdown");
+                replies += worker.replies;
+                assert_eq!(
+                    log.text().matches("I: normal reply").count() as u64,
+                    worker.replies,
+                    "{}",
+                    log.text()
+                );
+                assert!(!worker.crashed);
+            }
+            assert_eq!(replies, client.requests);
+        });
+    });
+}
+
+/// A worker that says READY and then nothing: `ppqueue` heartbeats it,
+/// forgets it once it has been silent too long, and the next request goes
+/// to a live worker instead of being lost with the silent one.
+#[test]
+fn paranoid_pirate_queue_forgets_a_silent_worker() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let (queue_context, workers_context) = (Context::new(), Context::new());
+            let (queue, frontend, backend, log) =
+                start_ppqueue(&queue_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+
+            let silent = patient(SocketType::Dealer);
+            silent.set_routing_id("silent").unwrap();
+            silent.connect(&backend).unwrap();
+            done(silent.send(ppqueue::ppp::READY), "the silent worker's READY");
+            // The queue knows it once it heartbeats it.
+            let heartbeat = done(silent.recv(), "a heartbeat for the silent worker");
+            assert_eq!(heartbeat, ppqueue::ppp::HEARTBEAT.into());
+            wait_until("the queue to forget the silent worker", || {
+                log.text().contains("W: worker silent expired\n")
+            });
+
+            let (worker, _) = start_ppworker(&workers_context, &backend, &settings);
+            let client = connected(SocketType::Req, &frontend);
+            done(client.send("1"), "the request to the queue");
+            assert_eq!(done(client.recv(), "the live worker's reply"), "1".into());
+            // The silent worker had heartbeats only.
+            while let Ok(msg) = silent.try_recv() {
+                assert_eq!(msg, ppqueue::ppp::HEARTBEAT.into());
+            }
+
+            queue_context.shutdown();
+            workers_context.shutdown();
+            let queue = joined(queue, "ppqueue to stop at the shutdown");
+            assert_eq!((queue.requests, queue.replies, queue.dropped), (1, 1, 0), "{queue:?}");
+            assert!(queue.expired >= 1, "{queue:?}");
+            assert_eq!(joined(worker, "the ppworker to stop").replies, 1);
+        });
+    });
+}
+
+/// `ppworker` when its queue goes away and comes back on the same
+/// endpoints: it sees the heartbeats stop, says so, connects again on a
+/// new socket after its backoff, and serves the new queue's requests.
+#[test]
+fn paranoid_pirate_worker_reconnects_after_the_queue_restarts() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let settings = ppp_settings();
+            let workers_context = Context::new();
+            let first_context = Context::new();
+            let (first, frontend, backend, _) =
+                start_ppqueue(&first_context, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", &settings);
+            let (worker, log) = start_ppworker(&workers_context, &backend, &settings);
+            let client = connected(SocketType::Req, &frontend);
+            done(client.send("before"), "a request to the first queue");
+            assert_eq!(
+                done(client.recv(), "the reply through the first queue"),
+                "before".into()
+            );
+
+            first_context.shutdown();
+            assert_eq!(joined(first, "the first queue to stop").replies, 1);
+            // Once it says how long it waits, its old socket is closed.
+            wait_until("the worker to give the queue up", || {
+                log.text()
+                    .contains("W: heartbeat failure, can't reach queue\nW: reconnecting in ")
+            });
+
+            let second_context = Context::new();
+            let (second, ..) = start_ppqueue(&second_context, &frontend, &backend, &settings);
+            // The client's REQ connects again by itself; the worker's new
+            // socket says READY to the new queue.
+            done(client.send("after"), "a request to the second queue");
+            assert_eq!(
+                done(client.recv(), "the reply through the second queue"),
+                "after".into()
+            );
+
+            second_context.shutdown();
+            workers_context.shutdown();
+            assert_eq!(joined(second, "the second queue to stop").replies, 1);
+            let worker = joined(worker, "the ppworker to stop");
+            assert_eq!(worker.replies, 2, "{worker:?}");
+            assert!(worker.reconnects >= 1, "{worker:?}");
+            let text = log.text();
+            let first_wait = settings.interval.as_millis();
+            assert!(
+                text.contains(&format!("W: reconnecting in {first_wait} msec...\nI: worker ready\n")),
+                "{text}"
+            );
+        });
+    });
+}
+
+/// `version` prints the crate's version and the ZMTP revision, and that
+/// revision is the one a dhaga socket announces in its greeting (RFC 37:
+/// the signature's ten bytes, then the major and minor version).
+#[test]
+fn version_reports_the_zmtp_revision_dhaga_speaks() {
+    let mut out = Vec::new();
+    version::report(&mut out).unwrap();
+    let (major, minor) = version::ZMTP;
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!(
+            "Current dhaga version is {} (ZMTP {major}.{minor})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+
+    within_limit(move || {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let socket = patient(SocketType::Dealer);
+        socket
+            .connect(format!("tcp://{}", listener.local_addr().unwrap()))
+            .unwrap();
+        let mut accepted = None;
+        wait_until("the dhaga socket to connect", || {
+            accepted = listener.accept().ok();
+            accepted.is_some()
+        });
+        let (mut stream, _) = accepted.unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        // Our greeting (ZMTP 3.1, NULL, as a client), in case it waits for one.
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        (greeting[10], greeting[11]) = (3, 1);
+        greeting[12..16].copy_from_slice(b"NULL");
+        stream.write_all(&greeting).unwrap();
+        let mut theirs = [0u8; 12];
+        stream.read_exact(&mut theirs).unwrap();
+        assert_eq!(
+            (theirs[0], theirs[9]),
+            (0xFF, 0x7F),
+            "not a ZMTP signature: {theirs:02x?}"
+        );
+        assert_eq!((theirs[10], theirs[11]), version::ZMTP, "{theirs:02x?}");
+    });
+}
+
+/// Runs the example program `name` with `args`; its output, once it has
+/// exited (within [`PATIENCE`]).
+fn run_program(name: &str, args: &[&str]) -> std::process::Output {
+    let program = example_program(name);
+    let child = std::process::Command::new(&program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    dhaga_testutil::output_within(child, PATIENCE, &format!("{name} {}", args.join(" ")))
+}
+
+/// The Guide's programs on a command line they cannot use: each says what
+/// is wrong and how it is used, on stderr, and exits with status 2; with
+/// `--help` each prints its usage on stdout and exits with status 0.
+#[test]
+fn guide_programs_refuse_bad_command_lines() {
+    let bad: [(&str, &[&str], &str); 9] = [
+        ("asyncsrv", &["--clients", "many"], "--clients: \"many\": "),
+        ("identity", &["inproc://a", "inproc://b"], "unexpected argument"),
+        ("mtserver", &[], "the endpoint to bind is missing"),
+        ("ppqueue", &["tcp://*:5555"], "the two endpoints to bind"),
+        (
+            "ppworker",
+            &["tcp://127.0.0.1:5556", "--liveness", "0"],
+            "must be above zero",
+        ),
+        ("rtreq", &["--seconds", "-1"], "--seconds: "),
+        (
+            "syncpub",
+            &["tcp://*:5561", "tcp://*:5562", "--updates"],
+            "missing argument",
+        ),
+        ("syncsub", &["tcp://127.0.0.1:5561"], "the two endpoints to connect to"),
+        ("version", &["--verbose"], "invalid option '--verbose'"),
+    ];
+    within_limit(move || {
+        for (name, args, problem) in bad {
+            let out = run_program(name, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {args:?}: {}",
+                dhaga_testutil::describe(&out)
+            );
+            assert!(
+                stderr.starts_with(&format!("{name}: ")) && stderr.contains(problem),
+                "{name} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(&format!("usage: {name}")), "{name} {args:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{}", dhaga_testutil::describe(&out));
+
+            let help = run_program(name, &["--help"]);
+            assert!(
+                help.status.success(),
+                "{name} --help: {}",
+                dhaga_testutil::describe(&help)
+            );
+            let stdout = String::from_utf8_lossy(&help.stdout);
+            assert!(stdout.starts_with(&format!("usage: {name}")), "{name} --help: {stdout}");
+        }
+    });
+}
+
+/// The self-contained programs run as a user runs them, each in a process
+/// of its own, and end by themselves: `version`, `identity` (over the
+/// Guide's `inproc://example`), `asyncsrv` (in-process clients, its
+/// totals line) and `rtreq` (its workers' lines and their sum).
+#[test]
+fn guide_programs_run_from_the_command_line() {
+    within_limit(|| {
+        let stdout = |name: &str, args: &[&str]| {
+            let out = run_program(name, args);
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                dhaga_testutil::describe(&out)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(
+            stdout("version", &[]),
+            format!("Current dhaga version is {} (ZMTP 3.1)\n", env!("CARGO_PKG_VERSION"))
+        );
+
+        let dumped = stdout("identity", &[]);
+        let lines: Vec<&str> = dumped.lines().collect();
+        assert_eq!(lines.len(), 8, "{dumped}");
+        assert!(lines[1].starts_with("[005] 00") && lines[1].len() == 16, "{dumped}");
+        assert_eq!(lines[5], "[005] Hello", "{dumped}");
+
+        let totals = stdout(
+            "asyncsrv",
+            &["--clients", "20", "--requests", "2", "--interval", "1", "--work", "1"]
+                .into_iter()
+                .chain(["--frontend", "inproc://asyncsrv", "--quiet"])
+                .collect::<Vec<_>>(),
+        );
+        let (sent, received) = totals
+            .strip_prefix("20 clients sent 40 requests; the workers sent ")
+            .and_then(|rest| rest.split_once(" replies and the clients received "))
+            .unwrap_or_else(|| panic!("{totals}"));
+        assert!(
+            received.starts_with(&format!("{sent}: every client got all its replies (")),
+            "{totals}"
+        );
+
+        let report = stdout(
+            "rtreq",
+            &[
+                "--workers",
+                "3",
+                "--seconds",
+                "0.05",
+                "--work",
+                "1",
+                "--bind",
+                "tcp://127.0.0.1:*",
+            ],
+        );
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines.len(), 4, "{report}");
+        assert!(lines[..3].iter().all(|l| l.starts_with("Completed: ")), "{report}");
+        assert!(lines[3].starts_with("3 workers did "), "{report}");
     });
 }
 
