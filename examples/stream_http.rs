@@ -34,6 +34,9 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use dhaga::mq::{Msg, Result, Socket, SocketType};
 
+#[path = "common/args.rs"]
+mod args;
+
 /// The most a request's head may take; a client that sends more without
 /// ending it is answered 431 and cut off.
 const MAX_HEAD: usize = 16 * 1024;
@@ -107,47 +110,45 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|window| window == needle)
 }
 
-/// `<bind>` and how many requests to serve.
-pub(crate) fn parse(args: &[String]) -> std::result::Result<(String, Option<u64>), String> {
+const USAGE: &str = "usage: stream_http <bind> [--requests N]";
+const HELP: &str = "Serves HTTP on a STREAM socket bound to <bind> (e.g. tcp://127.0.0.1:8080).
+  --requests N   stop after answering N requests (default: serve for ever)";
+
+/// `<bind>` and how many requests to serve (`None`: `--help`).
+fn parse(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+) -> std::result::Result<Option<(String, Option<u64>)>, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut endpoint = None;
     let mut limit = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--requests" => {
-                let n = args.next().ok_or("--requests needs a number")?;
-                limit = Some(n.parse().map_err(|_| format!("--requests takes a number, not {n:?}"))?);
-            }
-            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-            _ if endpoint.is_none() => endpoint = Some(arg.clone()),
-            _ => return Err(format!("unexpected argument {arg}")),
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("requests") => limit = Some(args::parse("--requests", parser.value()?)?),
+            Short('h') | Long("help") => return Ok(None),
+            Value(value) if endpoint.is_none() => endpoint = Some(value.string()?),
+            _ => return Err(arg.unexpected()),
         }
     }
-    Ok((endpoint.ok_or("the endpoint to bind is missing")?, limit))
+    Ok(Some((endpoint.ok_or("the endpoint to bind is missing")?, limit)))
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (endpoint, limit) = match parse(&args) {
-        Ok(parsed) => parsed,
-        Err(problem) => {
-            eprintln!("stream_http: {problem}\nusage: stream_http <bind> [--requests N]");
-            return ExitCode::from(2);
-        }
+    let (endpoint, limit) = match args::or_exit("stream_http", parse(std::env::args_os().skip(1)), USAGE, HELP) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
-    dhaga::run(move || {
+    let served = dhaga::run(move || {
         let server = Socket::new(SocketType::Stream);
-        if let Err(e) = server.bind(&endpoint) {
-            eprintln!("stream_http: cannot bind {endpoint}: {e}");
-            return ExitCode::FAILURE;
-        }
+        server.bind(&endpoint)?;
         println!("serving HTTP on {}", server.last_endpoint().unwrap_or(endpoint));
-        match serve(&server, limit, &mut io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("stream_http: {e}");
-                ExitCode::FAILURE
-            }
+        serve(&server, limit, &mut io::stdout())
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stream_http: {e}");
+            ExitCode::FAILURE
         }
-    })
+    }
 }

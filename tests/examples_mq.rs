@@ -87,6 +87,9 @@ mod seqrecv;
 #[path = "../examples/seqsend.rs"]
 mod seqsend;
 #[allow(dead_code)]
+#[path = "../examples/stream_http.rs"]
+mod stream_http;
+#[allow(dead_code)]
 #[path = "../examples/syncpub.rs"]
 mod syncpub;
 #[allow(dead_code)]
@@ -1614,4 +1617,42 @@ fn example_program(name: &str) -> std::path::PathBuf {
         assert!(status.success(), "cargo build --example {name} failed");
     }
     program
+}
+
+/// `stream_http` serves `curl` (a real HTTP client, no ZeroMQ in it) over
+/// a STREAM socket, and answers a malformed request with 400.
+#[test]
+fn stream_http_serves_curl() {
+    within_limit(|| {
+        let (server, endpoint) = bound(SocketType::Stream);
+        let out = SharedOut::default();
+        let serving = {
+            let mut out = out.clone();
+            dhaga::spawn(move || stream_http::serve(&server, Some(2), &mut out))
+        };
+        let url = format!("http://{}/hello?from=curl", endpoint.trim_start_matches("tcp://"));
+        let curl = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--include", "--max-time", "30", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("curl (scripts/setup.sh installs it)");
+        let reply = dhaga_testutil::output_within(curl, PATIENCE, "curl's request");
+        assert!(reply.status.success(), "curl: {}", dhaga_testutil::describe(&reply));
+        let reply = String::from_utf8_lossy(&reply.stdout);
+        assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
+        assert!(reply.ends_with("\r\n\r\nHello from dhaga: GET /hello?from=curl\n"), "{reply}");
+
+        // A request line that is not HTTP's, in two pieces.
+        let mut raw = std::net::TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+        raw.set_read_timeout(Some(PATIENCE)).unwrap();
+        raw.write_all(b"HELLO\r\n").unwrap();
+        raw.write_all(b"\r\n").unwrap();
+        let mut answer = String::new();
+        io::Read::read_to_string(&mut raw, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.0 400 Bad Request\r\n"), "{answer}");
+
+        done(joined(serving, "the server's two requests"), "serving");
+        assert_eq!(out.text(), "GET /hello?from=curl\n");
+    });
 }
