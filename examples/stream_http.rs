@@ -32,7 +32,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use dhaga::mq::{Msg, Result, Socket, SocketType};
+use dhaga::mq::{Error, Msg, Result, Socket, SocketType};
 
 #[path = "common/args.rs"]
 mod args;
@@ -57,10 +57,9 @@ pub(crate) fn serve(server: &Socket, limit: Option<u64>, out: &mut dyn Write) ->
             continue;
         };
         if bytes.is_empty() {
-            // A client arrived, or left (then what it sent is dropped).
-            if pending.remove(id).is_none() {
-                pending.insert(id.clone(), Vec::new());
-            }
+            // A client arrived, or left: either way it has sent nothing
+            // (more) yet.
+            pending.remove(id);
             continue;
         }
         let head = pending.entry(id.clone()).or_default();
@@ -93,15 +92,23 @@ pub(crate) fn serve(server: &Socket, limit: Option<u64>, out: &mut dyn Write) ->
 }
 
 /// Sends `status` with `body` as plain text to the client `id` names, and
-/// closes its connection.
+/// closes its connection. A client that left meanwhile is no error.
 fn reply(server: &Socket, id: &Bytes, status: &str, body: &str) -> Result<()> {
     let response = format!(
         "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    server.send(Msg::from_iter([id.clone(), Bytes::from(response)]))?;
-    // No bytes: close, once the response is written.
-    server.send(Msg::from_iter([id.clone(), Bytes::new()]))?;
+    for msg in [
+        Msg::from_iter([id.clone(), Bytes::from(response)]),
+        // No bytes: close, once the response is written.
+        Msg::from_iter([id.clone(), Bytes::new()]),
+    ] {
+        match server.send(msg) {
+            Ok(()) => {}
+            Err(e) if matches!(e.error(), Error::HostUnreachable) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 

@@ -1641,7 +1641,10 @@ fn stream_http_serves_curl() {
         assert!(reply.status.success(), "curl: {}", dhaga_testutil::describe(&reply));
         let reply = String::from_utf8_lossy(&reply.stdout);
         assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
-        assert!(reply.ends_with("\r\n\r\nHello from dhaga: GET /hello?from=curl\n"), "{reply}");
+        assert!(
+            reply.ends_with("\r\n\r\nHello from dhaga: GET /hello?from=curl\n"),
+            "{reply}"
+        );
 
         // A request line that is not HTTP's, in two pieces.
         let mut raw = std::net::TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();

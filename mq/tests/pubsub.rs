@@ -558,3 +558,26 @@ fn an_xsub_subscription_keeps_its_place_among_the_messages_sent_around_it() {
         }
     });
 }
+
+/// An XPUB whose user is behind loses no subscription (a proxy forwards
+/// every one upstream), whatever its receive high-water mark.
+#[test]
+fn an_xpub_behind_its_subscribers_loses_nothing() {
+    within_limit(|| {
+        let xpub = util::socket(SocketType::XPub);
+        xpub.set_recv_hwm(4);
+        xpub.bind("tcp://127.0.0.1:*").unwrap();
+        let sub = connected(SocketType::Sub, &xpub.last_endpoint().unwrap());
+        for i in 0..50 {
+            sub.subscribe(format!("topic-{i:02}")).unwrap();
+        }
+        // They come in no set order: the connection may start after them.
+        let mut heard: Vec<_> = (0..50)
+            .map(|i| text(&xpub.recv_within(&format!("subscription {i} of 50"))).remove(0))
+            .collect();
+        heard.sort();
+        let want: Vec<_> = (0..50).map(|i| format!("\u{1}topic-{i:02}")).collect();
+        assert_eq!(heard, want);
+        assert_eq!(xpub.topics_count(), 50);
+    });
+}

@@ -11,7 +11,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 
 use bytes::Bytes;
-use dhaga_mq::{Error, MonitorEvent, MonitorEvents, Msg, SocketType};
+use dhaga_mq::{Error, Msg, SocketType};
 use util::{PATIENCE, SocketWithin, bound, connected, text, within_limit};
 
 /// A std TCP connection to a `tcp://host:port` endpoint, whose reads and
@@ -115,29 +115,6 @@ fn a_peer_that_leaves_is_reported_after_its_bytes() {
 }
 
 #[test]
-fn a_connection_the_application_closes_is_not_reported() {
-    within_limit(|| {
-        let (server, endpoint) = bound(SocketType::Stream, "tcp");
-        let events = server.monitor_events(MonitorEvents::DISCONNECTED);
-        let client = raw_tcp(&endpoint);
-        let id = recv_notice(&server, "the arrival");
-        server.send_within(addressed(&id, &[b""]), "the close");
-        assert_eq!(read_to_end(&client, "the closed connection"), b"");
-        drop(client);
-        // The connection is over (its end reported to the monitor after the
-        // pipe was detached) and nothing came for it.
-        match events.recv_timeout(PATIENCE) {
-            Ok(MonitorEvent::Disconnected { .. }) => {}
-            other => panic!("waiting for the connection's end: {other:?}"),
-        }
-        assert!(
-            matches!(server.try_recv(), Err(Error::WouldBlock)),
-            "no departure notice"
-        );
-    });
-}
-
-#[test]
 fn without_notify_only_bytes_arrive() {
     within_limit(|| {
         let server = util::socket(SocketType::Stream);
@@ -227,5 +204,116 @@ fn bad_sends_and_inproc_are_refused() {
             router.set_stream_notify(true),
             Err(Error::NotSupported { .. })
         ));
+    });
+}
+
+#[test]
+fn an_ended_connection_goes_at_once_for_the_application() {
+    within_limit(|| {
+        let (server, endpoint) = bound(SocketType::Stream, "tcp");
+        let mut client = raw_tcp(&endpoint);
+        let id = recv_notice(&server, "the arrival");
+        client.write_all(b"unread").unwrap();
+        util::wait_ready(&server, dhaga_mq::Interest::READABLE, "the client's bytes");
+        server.send_within(addressed(&id, &[b""]), "the end of the connection");
+        // What it sent and was not received is gone, and its id: the end
+        // is the application's doing, so no departure notice follows.
+        assert!(
+            matches!(server.try_recv(), Err(Error::WouldBlock)),
+            "its input is dropped"
+        );
+        let e = server.send(addressed(&id, &[b"anyone?"])).unwrap_err();
+        assert!(matches!(e.error(), Error::HostUnreachable), "its id is gone: {e}");
+        assert_eq!(read_to_end(&client, "the ended connection"), b"");
+        assert!(
+            matches!(server.try_recv(), Err(Error::WouldBlock)),
+            "nothing after the end"
+        );
+    });
+}
+
+#[test]
+fn ending_a_connection_to_a_peer_that_does_not_read_takes_the_linger_time_at_most() {
+    within_limit(|| {
+        let server = util::socket(SocketType::Stream);
+        server.set_send_buffer_size(Some(4096));
+        server.set_linger(Some(std::time::Duration::ZERO));
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let client = raw_tcp(&server.last_endpoint().unwrap());
+        let id = recv_notice(&server, "the arrival");
+        // More than the kernel buffers hold: the writer waits in a write.
+        let big = Bytes::from(vec![b'x'; 16 << 20]);
+        server.send_within(Msg::from_iter([id.clone(), big]), "the big message");
+        // The end does not queue behind it: no linger, the connection is
+        // cut off now, and the client sees its end after what got through.
+        server.send_within(addressed(&id, &[b""]), "the end of the connection");
+        let mut got = Vec::new();
+        let ended = (&client).read_to_end(&mut got);
+        assert!(
+            ended.is_ok()
+                || ended
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "the client's read ends: {ended:?}"
+        );
+        assert!(got.len() < 16 << 20, "cut off before the end: {} bytes", got.len());
+    });
+}
+
+#[test]
+fn close_does_not_wait_for_a_raw_peer_that_stays() {
+    within_limit(|| {
+        let (server, endpoint) = bound(SocketType::Stream, "tcp");
+        let mut client = raw_tcp(&endpoint);
+        let id = recv_notice(&server, "the arrival");
+        server.send_within(addressed(&id, &[b"hi"]), "the greeting");
+        let mut hi = [0u8; 2];
+        client.read_exact(&mut hi).unwrap();
+        // The client keeps its end open and sends nothing: close returns
+        // once everything is written (the default linger waits for that,
+        // not for the peer), and the client sees the end.
+        let (closed, returned) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            server.close();
+            let _ = closed.send(());
+        });
+        returned.recv_timeout(PATIENCE).expect("close to return");
+        assert_eq!(read_to_end(&client, "the closed connection"), b"");
+    });
+}
+
+#[test]
+fn a_connect_keeps_its_routing_id_and_an_ended_connect_stays_ended() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let client = util::socket(SocketType::Stream);
+        client.set_reconnect_ivl(std::time::Duration::from_millis(1));
+        client.connect(format!("tcp://{address}")).unwrap();
+        let (first, _) = listener.accept().unwrap();
+        let id = recv_notice(&client, "the first connection");
+        drop(first);
+        assert_eq!(recv_notice(&client, "the first connection's end"), id);
+        let (mut second, _) = listener.accept().unwrap();
+        assert_eq!(
+            recv_notice(&client, "the second connection"),
+            id,
+            "one id for the connect"
+        );
+        // The application ends it: no reconnection follows.
+        client.send_within(addressed(&id, &[b""]), "the end");
+        second.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut rest = Vec::new();
+        second.read_to_end(&mut rest).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        // A reconnection would come within a few reconnect intervals (1 ms).
+        let gone = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < gone {
+            match listener.accept() {
+                Ok(_) => panic!("the STREAM reconnected after the application ended its connection"),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
     });
 }

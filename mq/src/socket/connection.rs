@@ -422,7 +422,7 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpo
         RouterNotify::NONE
     };
     if notify.contains(RouterNotify::CONNECT) {
-        core.push_peer_event(pipe);
+        core.push_arrival(pipe);
     }
 
     let pinger = Pinger::new(&options, peer.minor, Instant::now());
@@ -447,9 +447,15 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpo
         &properties,
         liveness.as_deref(),
     );
-    finish(core, &stream, pipe, &outbox, writer, end, |()| {
-        notify.contains(RouterNotify::DISCONNECT)
-    })
+    finish(
+        core,
+        &stream,
+        pipe,
+        &outbox,
+        writer,
+        end,
+        notify.contains(RouterNotify::DISCONNECT),
+    )
 }
 
 /// Attaches the peer that came with `identity` on `stream` to the socket,
@@ -462,9 +468,9 @@ pub(super) fn attach(
     origin: Origin,
     identity: Option<Bytes>,
 ) -> Result<(PipeId, Arc<Outbox>), End> {
-    let (pipe, outbox) = match origin {
-        Origin::Connected(pipe) => match core.outbox(pipe) {
-            Some(outbox) => (pipe, outbox),
+    let (pipe, outbox) = match &origin {
+        Origin::Connected(pipe) => match core.outbox(*pipe) {
+            Some(outbox) => (*pipe, outbox),
             None => return Err(End::Closed),
         },
         Origin::Accepted(listener) => {
@@ -478,7 +484,8 @@ pub(super) fn attach(
     };
     if let Err(reason) = core.attach(pipe, identity, Some(Arc::clone(stream))) {
         core.remove_pipe_if_transient(pipe);
-        if core.is_closed() {
+        // Closed, or unbound meanwhile: this socket's doing.
+        if core.is_closed() || matches!(&origin, Origin::Accepted(listener) if listener.is_stopped()) {
             return Err(End::Closed);
         }
         return Err(End::Lost(format!("refused: {reason}")));
@@ -488,16 +495,16 @@ pub(super) fn attach(
 
 /// Ends an attached connection whose reader ended with `end`: stops its
 /// `writer` and detaches the pipe. If the peer is lost (not by this
-/// socket's doing), queues a departure notice first when
-/// `notify_departure`, given what the writer returned, says so.
-pub(super) fn finish<T>(
+/// socket's doing), queues a departure notice first with
+/// `notify_departure`.
+pub(super) fn finish(
     core: &Core,
     stream: &Stream,
     pipe: PipeId,
     outbox: &Outbox,
-    writer: JoinHandle<T>,
+    writer: JoinHandle<()>,
     end: End,
-    notify_departure: impl FnOnce(T) -> bool,
+    notify_departure: bool,
 ) -> End {
     // On a closed socket the reader saw the peer close (after the writer
     // sent everything and half-closed), or the linger deadline cut the
@@ -509,13 +516,13 @@ pub(super) fn finish<T>(
     if !core.is_closed() {
         let _ = stream.shutdown(Shutdown::Both);
     }
-    let wrote = writer.join();
+    let _ = writer.join();
     let _ = stream.shutdown(Shutdown::Both);
     // Closed by this socket (closing, or `disconnect` removing the pipe),
     // not lost: nothing to report, nobody to reconnect.
     let ours = core.is_closed() || !core.wants_connection(pipe);
-    if !ours && matches!(end, End::Lost(_)) && wrote.is_ok_and(notify_departure) {
-        core.push_peer_event(pipe);
+    if !ours && notify_departure && matches!(end, End::Lost(_)) {
+        core.push_departure(pipe);
     }
     core.detach(pipe);
     if ours { End::Closed } else { end }

@@ -75,7 +75,8 @@ pub(crate) struct State {
     /// under this lock.
     memory_limit: Option<u64>,
     /// A reader waits for room that the pipes share (the memory limit was
-    /// reached): taking a message wakes every pipe's reader.
+    /// reached, or XPUB's own queue is full): taking a message wakes every
+    /// pipe's reader.
     waiting_for_room: bool,
     /// The runtime that ran one of the socket's services has shut down
     /// (see [`Service`]): `send`, `recv` and the like fail with
@@ -151,6 +152,9 @@ pub(crate) struct Pipe {
     assigned_id: Option<Bytes>,
     /// The listener that accepted the pipe's connection: `unbind` ends it.
     listener: Option<ListenerId>,
+    /// STREAM: the application ended the connection (`[id, ""]`): what
+    /// arrives from it is dropped, and it is not reconnected.
+    hung_up: bool,
 }
 
 /// What a reader (or `inproc` pump) hands to [`Core::deliver`].
@@ -291,6 +295,7 @@ impl Core {
                 finished: false,
                 assigned_id: None,
                 listener: None,
+                hung_up: false,
             },
         );
         // A `connect`'s pipe takes messages at once, to send once its
@@ -329,31 +334,30 @@ impl Core {
     }
 
     /// `unbind`: ends the connections `listener` accepted, dropping what
-    /// they queued for the application and what it queued for them, as
-    /// libzmq's `zmq_unbind` does. Their ends are this socket's doing: no
-    /// `Disconnected` event, no notice.
+    /// they queued for the application and what it queued for them. Their
+    /// ends are this socket's doing: no `Disconnected` event, no notice.
     pub(crate) fn end_accepted_by(&self, listener: ListenerId) {
-        let accepted: Vec<PipeId> = {
-            let mut state = self.lock();
-            let state = &mut *state;
-            let accepted: Vec<PipeId> = state
-                .pipes
-                .iter()
-                .filter(|(_, p)| p.listener == Some(listener))
-                .map(|(&id, _)| id)
-                .collect();
-            for pipe in &accepted {
-                let entry = state.pipes.get_mut(pipe).expect("listed above");
-                state.queued_bytes -= entry.inbound.drain(..).map(|msg| memory_cost(&msg)).sum::<u64>();
-                entry.room.notify_all();
-            }
-            state.active.retain(|pipe| !accepted.contains(pipe));
-            state.room_freed();
-            accepted
-        };
-        for pipe in accepted {
+        let accepted: Vec<PipeId> = self
+            .lock()
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.listener == Some(listener))
+            .map(|(&id, _)| id)
+            .collect();
+        // Finished first, so that no reader adds to them; then emptied.
+        for &pipe in &accepted {
             self.disconnect_pipe(pipe);
         }
+        let mut state = self.lock();
+        let state = &mut *state;
+        for pipe in &accepted {
+            if let Some(entry) = state.pipes.remove(pipe) {
+                state.queued_bytes -= entry.inbound.iter().map(memory_cost).sum::<u64>();
+                entry.room.notify_all();
+            }
+        }
+        state.active.retain(|pipe| !accepted.contains(pipe));
+        state.room_freed();
     }
 
     /// A peer completed its handshake on `pipe`. Refuses it if the pattern
@@ -402,7 +406,14 @@ impl Core {
                     }
                     id
                 }
-                None => state.generate_routing_id(),
+                // A `connect`'s pipe keeps the id it generated across
+                // reconnections, as libzmq's pipe does: what arrived from
+                // the last connection and what the next one brings are
+                // told under one id.
+                None => match state.pipes.get(&pipe).and_then(|p| p.routing_id.clone()) {
+                    Some(id) if id.first() == Some(&0) && !state.routing.contains_key(&id) => id,
+                    _ => state.generate_routing_id(),
+                },
             };
             state.routing.insert(id.clone(), pipe);
             Some(id)
@@ -473,8 +484,8 @@ impl Core {
         let keep = entry.persistent && !closed;
         let room = Arc::clone(&entry.room);
         if keep && self.socket_type == SocketType::Stream {
-            // The next connection is another peer, with another routing
-            // id: nothing sent to this one is for it.
+            // The next connection is another byte stream: nothing sent to
+            // this one is for it.
             entry.outbox.discard();
         }
         if !keep {
@@ -501,16 +512,37 @@ impl Core {
         self.detached.notify_all();
     }
 
-    /// Queues an empty message from `pipe`'s peer, beyond the high-water
-    /// mark if need be: a peer's arrival or departure, as a STREAM
-    /// (`ZMQ_STREAM_NOTIFY`) or a ROUTER (`ZMQ_ROUTER_NOTIFY`) reports it.
-    /// `recv` puts the peer's routing id in front.
-    pub(crate) fn push_peer_event(&self, pipe: PipeId) {
+    /// Reports the arrival of `pipe`'s peer, as a STREAM
+    /// (`ZMQ_STREAM_NOTIFY`) or a ROUTER (`ZMQ_ROUTER_NOTIFY`) does: an
+    /// empty message from it (`recv` puts its routing id in front), beyond
+    /// the high-water mark if need be.
+    pub(crate) fn push_arrival(&self, pipe: PipeId) {
+        self.push_peer_event(pipe, false);
+    }
+
+    /// Reports the departure of `pipe`'s peer (see
+    /// [`push_arrival`](Core::push_arrival)). Its routing id goes with the
+    /// report: once the application has it, sends to the peer fail.
+    pub(crate) fn push_departure(&self, pipe: PipeId) {
+        self.push_peer_event(pipe, true);
+    }
+
+    fn push_peer_event(&self, pipe: PipeId, departing: bool) {
         let mut state = self.lock();
         let state = &mut *state;
         let Some(entry) = state.pipes.get_mut(&pipe) else {
             return;
         };
+        // A peer whose id another took over (ROUTER_HANDOVER), or that the
+        // application let go (STREAM), is nobody's to report.
+        if let Some(id) = &entry.routing_id {
+            if state.routing.get(id) != Some(&pipe) {
+                return;
+            }
+            if departing {
+                state.routing.remove(id);
+            }
+        }
         let event = Msg::from(Bytes::new());
         state.queued_bytes += memory_cost(&event);
         if entry.inbound.is_empty() {
@@ -588,11 +620,24 @@ impl Core {
                 let Some(entry) = state.pipes.get_mut(&pipe).filter(|p| !p.finished) else {
                     return Some(Delivered::Closed);
                 };
+                if entry.hung_up {
+                    // Read on (and dropped) until the connection ends.
+                    msgs.clear();
+                    return Some(Delivered::All);
+                }
                 let was_empty = entry.inbound.is_empty();
                 let pending_before = state.pattern.pending_len();
                 let mut pushed = 0;
                 let conflate = entry.conflate;
                 while (conflate || entry.inbound.len() < entry.recv_hwm) && !msgs.is_empty() {
+                    // XPUB's own queue holds a high-water mark's worth too
+                    // (beside the notices of changes, bounded by the
+                    // subscriptions): a peer that sends faster than the
+                    // user reads is held back, not buffered without end.
+                    if state.pattern.held_len() >= entry.recv_hwm {
+                        state.waiting_for_room = true;
+                        break;
+                    }
                     // At the memory limit, messages wait for room. Below
                     // it, one more goes in whatever its size, as one more
                     // goes into a queue below its high-water mark: that
@@ -618,8 +663,8 @@ impl Core {
                 }
                 // What went to the pattern's own queue (XPUB) is receivable
                 // too.
-                let pushed_aside = state.pattern.pending_len() - pending_before;
-                if pushed_aside > 0 {
+                // (Notices that undo each other leave it shorter.)
+                if state.pattern.pending_len() > pending_before {
                     self.readable.notify_all();
                 }
                 if pushed > 0 {
@@ -649,9 +694,14 @@ impl Core {
         if msg.is_empty() {
             return Err(SendError::new(Error::EmptyMessage, msg));
         }
-        let (timeout, mandatory, nodrop) = {
+        let (timeout, mandatory, nodrop, linger) = {
             let options = self.options();
-            (options.send_timeout, options.router_mandatory, options.xpub_nodrop)
+            (
+                options.send_timeout,
+                options.router_mandatory,
+                options.xpub_nodrop,
+                options.linger,
+            )
         };
         let mut state = self.lock();
         if let Err(error) = state.check_open() {
@@ -660,6 +710,17 @@ impl Core {
         let (route, undo) = state.prepare_send(self.socket_type, msg, mandatory)?;
         let (mut slot, target) = match route {
             Route::Dropped => return Ok(()),
+            Route::HangUp(pipe) => {
+                let deadline = deadline(linger);
+                let stream = state.hang_up(pipe, deadline);
+                drop(state);
+                // A writer already waiting in a `write` to a peer that does
+                // not read is cut off at the deadline.
+                if let (Some(deadline), Some(stream)) = (deadline, stream) {
+                    shutdown_at(deadline, vec![stream]);
+                }
+                return Ok(());
+            }
             Route::FanOut(msg) if nodrop && !state.fan_out_room(&msg) => {
                 // XPUB_NODROP: wait until every subscriber it goes to has
                 // room, as libzmq's EAGAIN and blocking send do.
@@ -837,7 +898,7 @@ impl Core {
     pub(crate) fn wants_connection(&self, pipe: PipeId) -> bool {
         let state = self.lock();
         match state.pipes.get(&pipe) {
-            Some(p) if !p.finished => !state.closed || p.outbox.lingering(),
+            Some(p) if !p.finished && !p.hung_up => !state.closed || p.outbox.lingering(),
             _ => false,
         }
     }
@@ -928,6 +989,16 @@ impl Core {
     }
 }
 
+/// Shuts `streams` down at `deadline`, from a micro-thread of its own.
+fn shutdown_at(deadline: Instant, streams: Vec<Arc<Stream>>) {
+    drop(dhaga_runtime::spawn(move || {
+        dhaga_runtime::sleep(deadline.saturating_duration_since(Instant::now()));
+        for stream in streams {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }));
+}
+
 /// The deadline `timeout` from now (`None`: no deadline).
 fn deadline(timeout: Option<std::time::Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
@@ -947,6 +1018,29 @@ impl State {
                 self.next_out = 0;
             }
         }
+    }
+
+    /// STREAM's `[id, ""]`: ends the connection of `pipe` once what was
+    /// sent to it is written (until `deadline`). Its routing id goes at
+    /// once (sends to it fail with `HostUnreachable`), and so does what it
+    /// sent that was not received; what it sends from now on is dropped,
+    /// and a `connect` does not reconnect. Returns its connection.
+    fn hang_up(&mut self, pipe: PipeId, deadline: Option<Instant>) -> Option<Arc<Stream>> {
+        let entry = self.pipes.get_mut(&pipe)?;
+        entry.hung_up = true;
+        entry.persistent = false;
+        entry.outbox.close(deadline);
+        self.queued_bytes -= entry.inbound.drain(..).map(|msg| memory_cost(&msg)).sum::<u64>();
+        entry.room.notify_all();
+        let (id, stream) = (entry.routing_id.clone(), entry.stream.clone());
+        self.active.retain(|&active| active != pipe);
+        if let Some(id) = id
+            && self.routing.get(&id) == Some(&pipe)
+        {
+            self.routing.remove(&id);
+        }
+        self.room_freed();
+        stream
     }
 
     fn generate_routing_id(&mut self) -> Bytes {
@@ -1144,6 +1238,7 @@ impl State {
     /// Fair-queueing: one message from the pipe whose turn it is.
     fn pop_fair(&mut self) -> Option<Msg> {
         if let Some(msg) = self.pattern.take_pending() {
+            self.room_freed();
             return Some(msg);
         }
         loop {
@@ -1193,6 +1288,34 @@ mod tests {
             })
             .collect();
         (core, pipes)
+    }
+
+    #[test]
+    fn a_peer_that_lost_its_routing_id_is_not_reported_as_leaving() {
+        let core = Core::new(SocketType::Router, Context::new());
+        core.options().router_handover = true;
+        let (first, _) = core.add_pipe(false);
+        core.attach(first, Some(Bytes::from_static(b"X")), None).unwrap();
+        let (second, _) = core.add_pipe(false);
+        core.attach(second, Some(Bytes::from_static(b"X")), None).unwrap();
+        // The first connection ends after the second took its id over:
+        // X is still connected, nobody left.
+        core.push_departure(first);
+        assert!(matches!(core.recv(true), Err(Error::WouldBlock)));
+        core.push_departure(second);
+        let notice = core.recv(true).unwrap();
+        assert_eq!(notice.iter().map(|f| &f[..]).collect::<Vec<_>>(), [&b"X"[..], b""]);
+    }
+
+    #[test]
+    fn a_connects_generated_routing_id_lasts_across_reconnections() {
+        let core = Core::new(SocketType::Router, Context::new());
+        let (pipe, _) = core.add_pipe(true);
+        core.attach(pipe, None, None).unwrap();
+        let first = core.lock().pipes[&pipe].routing_id.clone().unwrap();
+        core.detach(pipe);
+        core.attach(pipe, None, None).unwrap();
+        assert_eq!(core.lock().pipes[&pipe].routing_id, Some(first));
     }
 
     #[test]

@@ -234,8 +234,9 @@ impl Socket {
     /// Stops accepting on an endpoint given to [`bind`](Socket::bind) (as
     /// given, or as [`last_endpoint`](Socket::last_endpoint) reported it),
     /// and, as libzmq does, ends the connections accepted there (`tcp`,
-    /// `ipc`): what their peers sent that was not received yet is dropped,
-    /// and so is what was queued for them.
+    /// `ipc`): what was queued for their peers is dropped, and so is what
+    /// they sent that was not received yet (libzmq may still deliver some
+    /// of that).
     ///
     /// # Errors
     ///

@@ -34,8 +34,8 @@ use crate::{Msg, SocketType};
 pub(crate) enum Pattern {
     Req(Req),
     Rep(Rep),
-    /// PUB, XPUB.
-    Publisher(Publisher),
+    /// PUB, XPUB (boxed: the largest state by far).
+    Publisher(Box<Publisher>),
     /// SUB, XSUB.
     Subscriber(Subscriber),
     /// DEALER, ROUTER, PUSH, PULL, PAIR, STREAM: no state.
@@ -53,6 +53,8 @@ pub(crate) enum Route {
     FanOut(Msg),
     /// Nowhere (unroutable, silently dropped as libzmq does).
     Dropped,
+    /// STREAM's `[id, ""]`: end the connection of this pipe.
+    HangUp(PipeId),
 }
 
 /// How to give a message back as the caller sent it, if sending fails
@@ -84,8 +86,8 @@ impl Pattern {
         match socket_type {
             SocketType::Req => Pattern::Req(Req::default()),
             SocketType::Rep => Pattern::Rep(Rep::default()),
-            SocketType::Pub => Pattern::Publisher(Publisher::new(false)),
-            SocketType::XPub => Pattern::Publisher(Publisher::new(true)),
+            SocketType::Pub => Pattern::Publisher(Box::new(Publisher::new(false))),
+            SocketType::XPub => Pattern::Publisher(Box::new(Publisher::new(true))),
             SocketType::Sub => Pattern::Subscriber(Subscriber::new(true)),
             SocketType::XSub => Pattern::Subscriber(Subscriber::new(false)),
             _ => Pattern::Stateless,
@@ -144,6 +146,15 @@ impl Pattern {
     pub(crate) fn pending_len(&self) -> usize {
         match self {
             Pattern::Publisher(publisher) => publisher.pending_len(),
+            _ => 0,
+        }
+    }
+
+    /// How many messages of the pattern's own queue count against the
+    /// receive high-water mark (see `pubsub::Publisher::held_len`).
+    pub(crate) fn held_len(&self) -> usize {
+        match self {
+            Pattern::Publisher(publisher) => publisher.held_len(),
             _ => 0,
         }
     }

@@ -312,7 +312,8 @@ impl Outbox {
         queue.carried = false;
     }
 
-    /// The socket closed: the writer sends what is queued, until `deadline`.
+    /// The socket closed (or, a STREAM, ended this connection): the writer
+    /// sends what is queued, until `deadline`, and no more messages come.
     pub(crate) fn close(&self, deadline: Option<Instant>) {
         let mut queue = self.lock();
         queue.closing = Some(deadline);

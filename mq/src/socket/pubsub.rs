@@ -21,7 +21,7 @@
 //! peer; a peer whose queue is full misses the message (publishers never
 //! block). The message's frames are shared, not copied, between peers.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -186,9 +186,101 @@ pub(crate) struct Publisher {
     requested: HashMap<PipeId, Prefixes>,
     /// XPUB_MANUAL: the peer whose subscription the user received last.
     last_requester: Option<PipeId>,
-    /// XPUB: what the user has yet to receive, and (XPUB_MANUAL) for a
-    /// subscription, the peer that sent it.
-    pending: VecDeque<(Msg, Option<PipeId>)>,
+    /// XPUB: what the user has yet to receive.
+    pending: Pending,
+    /// The receive high-water mark, as the last arrival had it.
+    hwm: usize,
+}
+
+/// An XPUB's own queue: what its user has yet to receive, in order.
+///
+/// Bounded without losing anything that matters. The notices that the set
+/// of prefixes changed (a first subscribe, a last cancel; not verbose, not
+/// manual) all show while the user keeps up; once a high-water mark's
+/// worth waits, a change undone before the user saw it goes with it, so
+/// they hold no more than the subscriptions themselves do, however fast a
+/// peer subscribes and cancels (and an XPUB whose user never reads still
+/// applies every subscription, as in libzmq). Everything else (verbose and
+/// manual notices, what subscribers send) is counted, and the socket holds
+/// a peer back while a high-water mark's worth of it waits.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    /// Everything, by arrival.
+    queue: BTreeMap<u64, Entry>,
+    /// For each prefix with a change notice queued, the latest: where, and
+    /// which change.
+    changes: HashMap<Bytes, (u64, bool)>,
+    /// How many entries are [`Entry::Held`].
+    held: usize,
+}
+
+enum Entry {
+    /// A change of the set of prefixes: its message is the subscription
+    /// message.
+    Change(Msg),
+    Held(Msg, Source),
+}
+
+impl Pending {
+    /// Queues the notice that `prefix` was first subscribed or last
+    /// cancelled. With `behind` (the user is a high-water mark behind), the
+    /// latest queued notice of the opposite change is withdrawn instead
+    /// (the user never needs to hear of either), and a second notice of
+    /// the same change is one too many.
+    fn change(&mut self, subscribe: bool, prefix: Bytes, notice: Msg, behind: bool) {
+        if behind && let Some(&(at, queued)) = self.changes.get(&prefix) {
+            if queued != subscribe {
+                self.queue.remove(&at);
+                self.changes.remove(&prefix);
+            }
+            return;
+        }
+        self.changes.insert(prefix, (self.next, subscribe));
+        self.queue.insert(self.next, Entry::Change(notice));
+        self.next += 1;
+    }
+
+    fn hold(&mut self, msg: Msg, source: Source) {
+        self.queue.insert(self.next, Entry::Held(msg, source));
+        self.next += 1;
+        self.held += 1;
+    }
+
+    fn pop(&mut self) -> Option<(Msg, Source)> {
+        let (at, entry) = self.queue.pop_first()?;
+        Some(match entry {
+            Entry::Change(msg) => {
+                if let Some((_, prefix)) = parse_subscription(&msg[0])
+                    && self.changes.get(&prefix).is_some_and(|&(latest, _)| latest == at)
+                {
+                    self.changes.remove(&prefix);
+                }
+                (msg, Source::Notice)
+            }
+            Entry::Held(msg, source) => {
+                self.held -= 1;
+                (msg, source)
+            }
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Where a message of an XPUB's own queue came from, which (XPUB_MANUAL)
+/// says to whom the user's `subscribe` applies once it is received.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A peer's subscription or cancel: to that peer.
+    Request(PipeId),
+    /// A leaving peer's cancel, or a subscription shown by itself: to
+    /// nobody.
+    Notice,
+    /// A message subscribers sent: as before it.
+    Downstream,
 }
 
 impl Publisher {
@@ -204,7 +296,8 @@ impl Publisher {
             manual: false,
             requested: HashMap::new(),
             last_requester: None,
-            pending: VecDeque::new(),
+            pending: Pending::default(),
+            hwm: usize::MAX,
         }
     }
 
@@ -267,13 +360,13 @@ impl Publisher {
 
     /// A message arrived from `pipe`: its subscriptions are applied (with
     /// XPUB_MANUAL, recorded for the user to apply); what the XPUB user
-    /// should see joins its queue (PUB drops everything), which holds at
-    /// most `hwm` messages: beyond, what the user does not keep up with is
-    /// dropped, as pub-sub drops for whoever does not keep up (the
-    /// subscriptions still apply, but with XPUB_MANUAL one the user never
-    /// saw is as if never asked for). So a peer that floods subscriptions
-    /// at a user who reads none costs bounded memory.
+    /// should see joins its queue (PUB drops everything). The socket holds
+    /// back a peer while that queue is at the receive high-water mark, so a
+    /// peer flooding subscriptions at a user who does not read them costs
+    /// bounded memory (and an XPUB whose user never receives stops taking
+    /// subscriptions once a high-water mark's worth waits).
     pub(crate) fn on_arrival(&mut self, pipe: PipeId, msg: Msg, hwm: usize) {
+        self.hwm = hwm;
         let properties = msg.properties().cloned();
         let (subscriptions, rest) = split_subscriptions(msg, self.only_first_subscribe);
         for (subscribe, prefix) in subscriptions {
@@ -281,12 +374,7 @@ impl Publisher {
         }
         // What else came from downstream: XPUB passes it on.
         if let Some(rest) = rest.filter(|_| self.xpub) {
-            self.pending.push_back((rest, None));
-        }
-        if self.pending.len() > hwm {
-            let dropped = self.pending.len() - hwm;
-            log::debug!("XPUB: the user does not keep up: {dropped} subscriptions or messages dropped");
-            self.pending.truncate(hwm);
+            self.pending.hold(rest, Source::Downstream);
         }
     }
 
@@ -309,25 +397,33 @@ impl Publisher {
             } else {
                 requested.remove(&prefix);
             }
-            self.pending.push_back((notice(), Some(pipe)));
+            self.pending.hold(notice(), Source::Request(pipe));
             return;
         }
         let peer = self.peers.entry(pipe).or_default();
-        let show = if subscribe {
+        // Whether the user hears of it: every time (verbose), or as a
+        // change of the set of prefixes.
+        let (every_time, change) = if subscribe {
             let first = !peer.contains(&prefix) && {
                 peer.add(prefix.clone());
                 self.all.add(prefix.clone())
             };
-            first || self.verbose_subscribes
+            (self.verbose_subscribes, first)
         } else if peer.remove(&prefix) {
-            self.all.remove(&prefix) || self.verbose_cancels
+            (self.verbose_cancels, self.all.remove(&prefix))
         } else {
             // A cancel of what this peer never subscribed to shows, as in
             // libzmq 4.3 (its mtrie reports "not found" like "last").
-            true
+            (self.verbose_cancels, true)
         };
-        if self.xpub && show {
-            self.pending.push_back((notice(), None));
+        if !self.xpub {
+            return;
+        }
+        if every_time {
+            self.pending.hold(notice(), Source::Notice);
+        } else if change {
+            let behind = self.pending.len() >= self.hwm;
+            self.pending.change(subscribe, prefix.clone(), notice(), behind);
         }
     }
 
@@ -341,7 +437,7 @@ impl Publisher {
         let manual = self.is_manual();
         if let Some(requested) = self.requested.remove(&pipe).filter(|_| manual) {
             for prefix in requested.iter() {
-                self.pending.push_back((subscription_msg(false, prefix), None));
+                self.pending.hold(subscription_msg(false, prefix), Source::Notice);
             }
         }
         let Some(peer) = self.peers.remove(&pipe) else {
@@ -349,27 +445,43 @@ impl Publisher {
         };
         for prefix in peer.iter() {
             let last = self.all.remove(prefix);
-            if self.xpub && !manual && (last || self.verbose_cancels) {
-                self.pending.push_back((subscription_msg(false, prefix), None));
+            if !self.xpub || manual {
+                continue;
+            }
+            if self.verbose_cancels {
+                self.pending.hold(subscription_msg(false, prefix), Source::Notice);
+            } else if last {
+                let behind = self.pending.len() >= self.hwm;
+                self.pending
+                    .change(false, prefix.clone(), subscription_msg(false, prefix), behind);
             }
         }
     }
 
+    /// How many messages the user has yet to receive.
     pub(crate) fn pending_len(&self) -> usize {
         self.pending.len()
     }
 
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// How many of those count against the receive high-water mark (all
+    /// but the notices of changes, which are bounded by themselves).
+    pub(crate) fn held_len(&self) -> usize {
+        self.pending.held
     }
 
-    /// XPUB: the next message for `recv`. (With XPUB_MANUAL, a
-    /// subscription's peer is the one the user's `subscribe` applies to
-    /// from now on.)
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.len() > 0
+    }
+
+    /// XPUB: the next message for `recv`. With XPUB_MANUAL, a peer's
+    /// subscription makes that peer the one the user's `subscribe` applies
+    /// to from now on; a leaving peer's cancel, nobody (as in libzmq).
     pub(crate) fn take_pending(&mut self) -> Option<Msg> {
-        let (msg, requester) = self.pending.pop_front()?;
-        if requester.is_some() {
-            self.last_requester = requester;
+        let (msg, source) = self.pending.pop()?;
+        match source {
+            Source::Request(pipe) => self.last_requester = Some(pipe),
+            Source::Notice => self.last_requester = None,
+            Source::Downstream => {}
         }
         Some(msg)
     }
@@ -443,7 +555,7 @@ impl Subscriber {
 mod tests {
     use super::*;
 
-    /// A receive high-water mark no test reaches but the one about it.
+    /// The default receive high-water mark.
     const HWM: usize = 1000;
 
     fn b(s: &str) -> Bytes {
@@ -623,15 +735,47 @@ mod tests {
     }
 
     #[test]
-    fn an_xpub_queue_keeps_at_most_its_high_water_mark() {
+    fn a_manual_xpub_forgets_its_requester_at_a_departure_cancel() {
         let mut p = Publisher::new(true);
-        for i in 0..10 {
-            p.on_arrival(1, subscription_msg(i % 2 == 0, b"A"), 4);
+        p.set_manual(true);
+        p.on_arrival(1, subscription_msg(true, b"T"), HWM);
+        p.on_arrival(2, subscription_msg(true, b"T"), HWM);
+        assert!(p.take_pending().is_some());
+        p.manual_change(true, b("T"));
+        assert!(p.take_pending().is_some());
+        p.manual_change(true, b("T"));
+        p.on_detach(1);
+        assert_eq!(p.take_pending(), Some(subscription_msg(false, b"T")));
+        // The cancel came from a peer that left: unsubscribe applies to
+        // nobody, and peer 2 keeps its subscription.
+        p.manual_change(false, b("T"));
+        assert!(p.wants(2, &Msg::from("T1")));
+    }
+
+    #[test]
+    fn changes_undone_while_the_user_is_behind_cost_nothing() {
+        let mut p = Publisher::new(true);
+        // A peer that subscribes and cancels without end, to a user who
+        // reads nothing: beyond the mark, the queue grows no more.
+        for _ in 0..1000 {
+            for prefix in [b"A", b"B", b"C"] {
+                p.on_arrival(1, subscription_msg(true, prefix), 4);
+                p.on_arrival(1, subscription_msg(false, prefix), 4);
+            }
         }
-        assert_eq!(p.pending_len(), 4, "the rest is dropped");
-        assert!(
-            !p.wants(1, &Msg::from("A")),
-            "subscriptions still apply: the last was a cancel"
-        );
+        assert!(p.pending_len() <= 5, "{} queued", p.pending_len());
+        assert_eq!(p.held_len(), 0, "no back-pressure needed");
+        // While the user keeps up, every change shows, in order.
+        let mut p = Publisher::new(true);
+        p.on_arrival(1, subscription_msg(true, b"A"), 4);
+        p.on_arrival(1, subscription_msg(false, b"A"), 4);
+        assert_eq!(p.take_pending(), Some(subscription_msg(true, b"A")));
+        assert_eq!(p.take_pending(), Some(subscription_msg(false, b"A")));
+        // Verbose: every subscribe shows, and counts against the mark.
+        p.set_verbose(true);
+        for _ in 0..3 {
+            p.on_arrival(1, subscription_msg(true, b"B"), 4);
+        }
+        assert_eq!((p.pending_len(), p.held_len()), (3, 3));
     }
 }

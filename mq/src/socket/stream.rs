@@ -12,14 +12,18 @@
 //! - `send` takes `[routing id, bytes…]` and writes the bytes to that peer
 //!   (its frames one after the other); an unknown routing id fails with
 //!   [`Error::HostUnreachable`], and a full peer makes `send` wait;
-//! - `[routing id, ""]` (no bytes) closes that connection, once what was
-//!   sent before it is written;
+//! - `[routing id, ""]` (no bytes) ends that connection: its routing id
+//!   goes at once (sends to it fail), and so does what it sent that was not
+//!   received; what was sent to it before is written first, within the
+//!   socket's linger time (libzmq drops it), and a `connect` does not
+//!   reconnect;
 //! - with `ZMQ_STREAM_NOTIFY` (on by default), `[routing id, ""]` arrives
 //!   when a peer connects, before its bytes, and when its connection is
-//!   lost, after them; not when the application closed it.
+//!   lost, after them; not when the application ended it.
 //!
 //! Routing ids are the socket's own (libzmq's form: a zero byte and a
-//! counter), or the one `ZMQ_CONNECT_ROUTING_ID` gives a `connect`.
+//! counter), or the one `ZMQ_CONNECT_ROUTING_ID` gives a `connect`; a
+//! `connect` keeps its id across reconnections, as in libzmq.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -50,6 +54,7 @@ pub(crate) fn route(state: &State, mut msg: Msg) -> Result<(Route, Undo), SendEr
         return Err(SendError::new(Error::EmptyMessage, msg));
     }
     match state.routed(&id) {
+        Some(pipe) if msg.size() == 0 => Ok((Route::HangUp(pipe), Undo::Nothing)),
         Some(pipe) => Ok((Route::To { pipe, msg, block: true }, Undo::PushFront(id))),
         None => {
             msg.push_front(id);
@@ -74,16 +79,14 @@ pub(crate) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpo
     };
     let notify = core.options().stream_notify;
     if notify {
-        core.push_peer_event(pipe);
+        core.push_arrival(pipe);
     }
     let writer = {
         let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
         connection::spawn_colocated(None, move || write_loop(&stream, &outbox))
     };
     let end = read_loop(core, &stream, pipe);
-    connection::finish(core, &stream, pipe, &outbox, writer, end, |closed_here| {
-        notify && !closed_here
-    })
+    connection::finish(core, &stream, pipe, &outbox, writer, end, notify)
 }
 
 /// Hands every read to the socket as a message, until the connection ends.
@@ -124,26 +127,25 @@ fn read_loop(core: &Core, stream: &Stream, pipe: PipeId) -> End {
 }
 
 /// Writes the bytes of what the socket queues for this peer, until told
-/// to stop, until the socket closed and the queue is empty, or until a
-/// message without bytes asks to close the connection. Returns whether
-/// that last happened.
-fn write_loop(stream: &Stream, outbox: &Outbox) -> bool {
+/// to stop, or until the socket closed (or the application ended the
+/// connection) and everything queued is written: then it shuts the
+/// connection down at once, both ways. A raw peer needs no half-close to
+/// read what was sent: the system delivers it before the end, and the
+/// reader, which sees that end, stops the connection.
+fn write_loop(stream: &Stream, outbox: &Outbox) {
     let mut turn = Turn::default();
     loop {
         // A STREAM queues no commands: its batches are messages.
         let msgs = match outbox.take() {
             Take::Msgs(batch) => batch.msgs,
             Take::Idle => continue,
-            Take::Stop => return false,
+            Take::Stop => return,
             Take::Drained => {
-                connection::drained(stream, outbox);
-                return false;
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
             }
         };
-        // A message without bytes closes the connection: the ones before
-        // it go out first, any after it are dropped with the connection.
-        let close_at = msgs.iter().position(|msg| msg.size() == 0);
-        let frames: Vec<&Bytes> = msgs[..close_at.unwrap_or(msgs.len())]
+        let frames: Vec<&Bytes> = msgs
             .iter()
             .flat_map(Msg::iter)
             .filter(|frame| !frame.is_empty())
@@ -154,14 +156,8 @@ fn write_loop(stream: &Stream, outbox: &Outbox) -> bool {
                 log::debug!("{}: write failed: {e}", stream.peer());
                 // Wake the reader so the connection ends.
                 let _ = stream.shutdown(Shutdown::Both);
-                return false;
+                return;
             }
-        }
-        if close_at.is_some() {
-            // What was written is sent before the FIN; the reader sees the
-            // end and the connection ends.
-            let _ = stream.shutdown(Shutdown::Both);
-            return true;
         }
         turn.did(1 + u32::try_from(msgs.len()).unwrap_or(TURN));
     }
