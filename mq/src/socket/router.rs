@@ -17,10 +17,9 @@ pub(crate) fn on_recv(mut msg: Msg, routing_id: Option<Bytes>) -> Msg {
     msg
 }
 
-/// The first frame names the peer. An unknown one is dropped, or reported
-/// with `router_mandatory`; a full peer is dropped too, unless mandatory,
-/// when the send waits (as libzmq's does).
-pub(crate) fn route(state: &State, mut msg: Msg, mandatory: bool) -> Result<(Route, Undo), SendError> {
+/// Splits `msg` into the routing id in front and the rest, which must be
+/// one frame at least (ROUTER, STREAM); or gives it back whole.
+pub(crate) fn split_routing_id(mut msg: Msg) -> Result<(Bytes, Msg), SendError> {
     let Some(id) = msg.pop_front() else {
         return Err(SendError::new(Error::EmptyMessage, msg));
     };
@@ -28,6 +27,14 @@ pub(crate) fn route(state: &State, mut msg: Msg, mandatory: bool) -> Result<(Rou
         msg.push_front(id);
         return Err(SendError::new(Error::EmptyMessage, msg));
     }
+    Ok((id, msg))
+}
+
+/// The first frame names the peer. An unknown one is dropped, or reported
+/// with `router_mandatory`; a full peer is dropped too, unless mandatory,
+/// when the send waits (as libzmq's does).
+pub(crate) fn route(state: &State, msg: Msg, mandatory: bool) -> Result<(Route, Undo), SendError> {
+    let (id, mut msg) = split_routing_id(msg)?;
     match state.routed(&id) {
         Some(pipe) => Ok((
             Route::To {

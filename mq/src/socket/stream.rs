@@ -40,19 +40,14 @@ use crate::socket::connection::{self, End, FIRST_READ, MAX_IOVECS, MAX_READ, Ori
 use crate::socket::core::{Core, Delivered, PipeId, State};
 use crate::socket::pattern::{Route, Undo};
 use crate::socket::pipe::{Outbox, Take};
+use crate::socket::router;
 use crate::transport::Stream;
 use crate::zmtp::Metadata;
 
 /// The first frame names the peer, the rest are the bytes to write to it
 /// (none: close the connection).
-pub(crate) fn route(state: &State, mut msg: Msg) -> Result<(Route, Undo), SendError> {
-    let Some(id) = msg.pop_front() else {
-        return Err(SendError::new(Error::EmptyMessage, msg));
-    };
-    if msg.is_empty() {
-        msg.push_front(id);
-        return Err(SendError::new(Error::EmptyMessage, msg));
-    }
+pub(crate) fn route(state: &State, msg: Msg) -> Result<(Route, Undo), SendError> {
+    let (id, mut msg) = router::split_routing_id(msg)?;
     match state.routed(&id) {
         Some(pipe) if msg.size() == 0 => Ok((Route::HangUp(pipe), Undo::Nothing)),
         Some(pipe) => Ok((Route::To { pipe, msg, block: true }, Undo::PushFront(id))),
