@@ -174,6 +174,15 @@ fn connect_routing_id_names_the_peer() {
         client.connect(format!("tcp://{address}")).unwrap();
         let (_conn, _) = listener.accept().unwrap();
         assert_eq!(&recv_notice(&client, "the connection")[..], b"web");
+        // A second connect under that id would be refused at every attempt.
+        client.set_connect_routing_id("web").unwrap();
+        assert!(matches!(
+            client.connect(format!("tcp://{address}")),
+            Err(Error::InvalidOption {
+                option: "connect_routing_id",
+                ..
+            })
+        ));
     });
 }
 

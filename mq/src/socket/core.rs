@@ -310,10 +310,22 @@ impl Core {
 
     /// Gives the peer of `pipe` the routing id `id`, whatever it announces
     /// (a ROUTER's `ZMQ_CONNECT_ROUTING_ID`).
-    pub(crate) fn assign_routing_id(&self, pipe: PipeId, id: Bytes) {
-        if let Some(entry) = self.lock().pipes.get_mut(&pipe) {
+    /// `false` if another pipe has or was given that id: each connection
+    /// would be refused at its handshake, and reconnect without end.
+    pub(crate) fn assign_routing_id(&self, pipe: PipeId, id: Bytes) -> bool {
+        let mut state = self.lock();
+        let taken = state.routing.contains_key(&id)
+            || state
+                .pipes
+                .iter()
+                .any(|(&other, p)| other != pipe && p.assigned_id.as_ref() == Some(&id));
+        if taken {
+            return false;
+        }
+        if let Some(entry) = state.pipes.get_mut(&pipe) {
             entry.assigned_id = Some(id);
         }
+        true
     }
 
     /// Records that `listener` accepted the connection of `pipe`; `false`

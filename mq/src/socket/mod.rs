@@ -179,8 +179,10 @@ impl Socket {
     /// # Errors
     ///
     /// [`Error::InvalidEndpoint`] for a malformed endpoint (or a wildcard
-    /// host), and [`Error::IncompatibleSocketType`] for an `inproc` peer
-    /// that cannot talk to this socket. Network errors are not returned:
+    /// host), [`Error::IncompatibleSocketType`] for an `inproc` peer
+    /// that cannot talk to this socket, and [`Error::InvalidOption`] for a
+    /// [`set_connect_routing_id`](Socket::set_connect_routing_id) that
+    /// another peer of this socket has. Network errors are not returned:
     /// the socket keeps retrying.
     pub fn connect(&self, endpoint: impl ToEndpoint) -> Result<()> {
         let endpoint = endpoint.to_endpoint()?;
@@ -200,8 +202,13 @@ impl Socket {
         let (pipe, _) = self.core.add_pipe(true);
         let assigned = self.core.options().connect_routing_id.take();
         if let Some(id) = assigned.filter(|_| matches!(self.core.socket_type, SocketType::Router | SocketType::Stream))
+            && !self.core.assign_routing_id(pipe, id)
         {
-            self.core.assign_routing_id(pipe, id);
+            self.core.remove_pipe(pipe);
+            return Err(Error::InvalidOption {
+                option: "connect_routing_id",
+                reason: "another peer of this socket has that routing id",
+            });
         }
         match &endpoint {
             Endpoint::Inproc(name) => {
