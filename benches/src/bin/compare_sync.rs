@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | uncontended lock | one lock + unlock, one unit alone | dhaga `Mutex` (micro-thread, OS thread), std `Mutex`, may `Mutex` |
 //! | contended lock | one increment of a shared counter, [`UNITS`] units | dhaga (micro-threads, OS threads), std (OS threads), may (coroutines) |
-//! | channel 1:1, N:1, N:N | one message through, [`UNITS`] producers and/or consumers | dhaga `bounded`/`unbounded` (micro-threads), crossbeam-channel (OS threads), may `mpsc`/`mpmc` (coroutines) |
+//! | channel 1:1, N:1, N:N (N = [`UNITS`]) | one message through, N producers and/or consumers | dhaga `bounded`/`unbounded` (micro-threads), dhaga `unbounded` (OS threads), crossbeam-channel (OS threads), may `mpsc`/`mpmc` (coroutines) |
 //!
 //! # How it measures
 //!
@@ -51,7 +51,7 @@ struct Case {
 
 /// One line group of the table.
 struct Metric {
-    name: &'static str,
+    name: String,
     cases: Vec<Case>,
 }
 
@@ -73,9 +73,9 @@ fn main() {
     let metrics = [
         uncontended_lock(&rt),
         contended_lock(&rt),
-        channel(&rt, "channel 1:1, per message", 1, 1),
-        channel(&rt, "channel N:1, per message", UNITS, 1),
-        channel(&rt, "channel N:N, per message", UNITS, UNITS),
+        channel(&rt, 1, 1),
+        channel(&rt, UNITS, 1),
+        channel(&rt, UNITS, UNITS),
         select(&rt),
     ];
     let mut table = vec![vec![
@@ -89,7 +89,7 @@ fn main() {
         let baseline = medians[0];
         for (k, (case, median)) in metric.cases.iter().zip(&medians).enumerate() {
             table.push(vec![
-                if k == 0 { metric.name.to_owned() } else { String::new() },
+                if k == 0 { metric.name.clone() } else { String::new() },
                 case.label.to_owned(),
                 format_ns(*median),
                 format!("{}x", three_digits(median / baseline)),
@@ -101,7 +101,9 @@ fn main() {
     dhaga_benches::print_aligned(&table, 2);
     println!();
     println!("vs dhaga: the case's median divided by the metric's first (dhaga) case; above 1x, dhaga is ahead.");
-    println!("may has no bounded channel: its rows use may's unbounded mpsc (1:1, N:1) and mpmc (N:N).");
+    println!(
+        "may has no bounded channel: its rows use may's unbounded mpsc (1:1, {UNITS}:1) and mpmc ({UNITS}:{UNITS})."
+    );
     println!("select: may's select! races coroutines rather than choosing among channel operations, so it has no row.");
 }
 
@@ -194,7 +196,7 @@ fn select(rt: &Arc<Runtime>) -> Metric {
         }),
     };
     Metric {
-        name: "select over 2 channels, per message",
+        name: "select over 2 channels, per message".to_owned(),
         cases: vec![dhaga, crossbeam],
     }
 }
@@ -254,7 +256,7 @@ fn in_may<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 fn uncontended_lock(rt: &Arc<Runtime>) -> Metric {
     let rt = Arc::clone(rt);
     Metric {
-        name: "uncontended lock + unlock",
+        name: "uncontended lock + unlock".to_owned(),
         cases: vec![
             Case {
                 label: "dhaga Mutex, micro-thread",
@@ -315,7 +317,7 @@ fn uncontended_lock(rt: &Arc<Runtime>) -> Metric {
 fn contended_lock(rt: &Arc<Runtime>) -> Metric {
     let rt = Arc::clone(rt);
     Metric {
-        name: "contended lock + unlock",
+        name: "contended lock + unlock".to_owned(),
         cases: vec![
             Case {
                 label: "dhaga Mutex, micro-threads",
@@ -404,8 +406,8 @@ fn threads_incrementing<L: Send + Sync + 'static>(ops: u64, lock: Arc<L>, increm
 }
 
 /// `producers` send `ops` messages in all to `consumers`, who receive until
-/// every producer is gone.
-fn channel(rt: &Arc<Runtime>, name: &'static str, producers: usize, consumers: usize) -> Metric {
+/// every producer is gone: the metric "channel `producers`:`consumers`".
+fn channel(rt: &Arc<Runtime>, producers: usize, consumers: usize) -> Metric {
     let dhaga = |label, bounded: bool| {
         let rt = Arc::clone(rt);
         Case {
@@ -445,6 +447,40 @@ fn channel(rt: &Arc<Runtime>, name: &'static str, producers: usize, consumers: u
                 })
             }),
         }
+    };
+    // The same channel between OS threads, as crossbeam's runs: what the
+    // channel itself costs, without the scheduler's help (on micro-threads
+    // of two workers at most two of the units touch it at once).
+    let dhaga_threads = |label| Case {
+        label,
+        run: Box::new(move |ops| {
+            let (tx, rx) = dhaga_runtime::sync::unbounded::<u64>();
+            let start = Instant::now();
+            let receivers: Vec<_> = (0..consumers)
+                .map(|_| {
+                    let rx = rx.clone();
+                    thread::spawn(move || rx.iter().map(black_box).count())
+                })
+                .collect();
+            drop(rx);
+            let senders: Vec<_> = (0..producers)
+                .map(|_| {
+                    let tx = tx.clone();
+                    thread::spawn(move || {
+                        for i in 0..ops / producers as u64 {
+                            tx.send(i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            for s in senders {
+                s.join().unwrap();
+            }
+            let received: usize = receivers.into_iter().map(|r| r.join().unwrap()).sum();
+            assert_eq!(received as u64, ops / producers as u64 * producers as u64);
+            start.elapsed()
+        }),
     };
     let crossbeam = |label, bounded: bool| Case {
         label,
@@ -545,10 +581,11 @@ fn channel(rt: &Arc<Runtime>, name: &'static str, producers: usize, consumers: u
         }
     };
     Metric {
-        name,
+        name: format!("channel {producers}:{consumers}, per message"),
         cases: vec![
             dhaga("dhaga bounded, micro-threads", true),
             dhaga("dhaga unbounded, micro-threads", false),
+            dhaga_threads("dhaga unbounded, OS threads"),
             crossbeam("crossbeam bounded, OS threads", true),
             crossbeam("crossbeam unbounded, OS threads", false),
             may_case,
