@@ -468,7 +468,7 @@ impl SourceState {
         tick: u64,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let me = {
+        let _listed = {
             let mut inner = self.lock();
             if self.tick(dir) != tick {
                 return Ok(()); // readiness arrived since the operation ran
@@ -477,7 +477,14 @@ impl SourceState {
             let me = Unparker::current();
             let id = me.id();
             inner.waiters[index(dir)].push(me);
-            id
+            // From here on, every way out, unwinding out of `park` included
+            // (a cancellation), takes the entry off the list again.
+            Listed {
+                state: self,
+                dir,
+                tick,
+                me: id,
+            }
         };
         let wake = task::park(deadline);
         if wake != Wake::Notified {
@@ -485,13 +492,8 @@ impl SourceState {
                 // Readiness won the race with the timer: one more attempt.
                 return Ok(());
             }
-            // Leave the list. A wake-up racing with this is harmless: the
-            // caller retries its operation only on `Ok`.
-            let mut inner = self.lock();
-            let waiters = &mut inner.waiters[index(dir)];
-            if let Some(pos) = waiters.iter().position(|w| w.id() == me) {
-                waiters.swap_remove(pos);
-            }
+            // `_listed` leaves the list. A wake-up racing with this is
+            // harmless: the caller retries its operation only on `Ok`.
             return Err(match wake {
                 Wake::TimedOut => io::ErrorKind::TimedOut.into(),
                 _ => io::Error::other("dhaga: the micro-thread was cancelled while waiting for I/O"),
@@ -567,6 +569,37 @@ impl SourceState {
     }
 }
 
+/// A waiter's entry on a [`SourceState`]'s list for one direction, taken
+/// off the list when this is dropped, however the wait ends: woken, timed
+/// out, or unwound out of its park by a cancellation. Without it an unwound
+/// waiter's entry would stay behind, holding its finished micro-thread's
+/// header, until the next readiness event, and a spurious wake-up would
+/// leave a second entry for the same waiter once it parked again.
+struct Listed<'a> {
+    state: &'a SourceState,
+    dir: Direction,
+    /// The readiness count when the entry was listed.
+    tick: u64,
+    me: crate::task::WaiterId,
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        // A readiness event since the listing drained the list: it counts
+        // and drains under the lock that the listing held, having seen the
+        // count unchanged. So the entry is gone (or going) and the lock is
+        // not needed, which keeps the common wake-up free of it.
+        if self.state.tick(self.dir) != self.tick {
+            return;
+        }
+        let mut inner = self.state.lock();
+        let waiters = &mut inner.waiters[index(self.dir)];
+        if let Some(pos) = waiters.iter().position(|w| w.id() == self.me) {
+            waiters.swap_remove(pos);
+        }
+    }
+}
+
 /// Blocks the OS thread in `poll(2)` until `fd` is ready or `deadline`.
 fn block_on_poll(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     loop {
@@ -637,5 +670,49 @@ impl Reactor {
     /// Drops every source reference (shutdown).
     pub(crate) fn clear(&self) {
         *self.sources.borrow_mut() = Slab::default();
+    }
+}
+
+/// What the reactor's waiter lists hold, which only this module can see.
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+
+    use dhaga_testutil::{PATIENCE, wait_until};
+
+    use super::{Source, index};
+    use crate::sys::Direction;
+    use crate::{Cancelled, RuntimeBuilder};
+
+    /// A micro-thread parked for readability and then cancelled unwinds out
+    /// of its park; its entry on the descriptor's list of readers must go
+    /// with it, not wait there (holding its finished micro-thread) for a
+    /// readiness event that may never come.
+    #[test]
+    fn a_cancelled_reader_leaves_no_entry_on_the_list() {
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let source = Arc::new(Source::new(ours).unwrap());
+        let readers = |source: &Source<UnixStream>| source.state.lock().waiters[index(Direction::Read)].len();
+        let reader = {
+            let source = Arc::clone(&source);
+            rt.spawn(move || {
+                let mut buf = [0u8; 1];
+                // Its first park: nothing is written to `peer`.
+                let _ = source.read_with(None, |mut s| s.read(&mut buf));
+            })
+        };
+        wait_until("the reader parked, waiting for readability", || reader.is_parked());
+        assert_eq!(readers(&source), 1, "the parked reader is listed");
+        reader.cancel();
+        match reader.join_timeout(PATIENCE) {
+            Ok(Err(payload)) => assert!(payload.is::<Cancelled>(), "unwound by the cancellation"),
+            Ok(Ok(())) => panic!("the cancelled reader returned"),
+            Err(_) => panic!("waited {PATIENCE:?} for the cancelled reader to end"),
+        }
+        assert_eq!(readers(&source), 0, "the cancelled reader left its entry behind");
+        drop(peer);
     }
 }
