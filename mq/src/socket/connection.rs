@@ -763,7 +763,7 @@ fn write_loop(stream: &Stream, outbox: &Outbox, minor: u8, mut pinger: Option<Pi
 /// mark.) A peer that never closes is cut off at the linger deadline: by
 /// the timer `close` starts, and here too, should that timer's runtime have
 /// ended.
-pub(super) fn drained(stream: &Stream, outbox: &Outbox) {
+fn drained(stream: &Stream, outbox: &Outbox) {
     let _ = stream.shutdown(Shutdown::Write);
     if let Some(deadline) = outbox.linger_deadline()
         && !outbox.stopped_by(deadline)
