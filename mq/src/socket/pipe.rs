@@ -1,7 +1,7 @@
 //! The outbound half of a connection: messages a socket queued for one
 //! peer, taken by that peer's writer.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
@@ -30,12 +30,9 @@ pub(crate) struct Outbox {
 
 struct Queue {
     msgs: VecDeque<Msg>,
-    /// Commands for the peer (subscriptions), each with the number of
-    /// messages queued before it, which are sent first (an XSUB's
-    /// subscription does not overtake what its user sent before it); not
-    /// counted against the high-water mark. The socket's own doing, never
-    /// the peer's: what a peer asks for goes in `pong`.
-    commands: Vec<(usize, Command)>,
+    /// Subscriptions for the peer. The socket's own doing, never the
+    /// peer's: what a peer asks for goes in `pong`.
+    commands: Lane,
     /// The PONG owed to the peer, with its latest PING's context: at most
     /// one, as libzmq keeps (a newer PING replaces an unsent PONG), so a
     /// peer that sends PINGs and reads nothing grows nothing here.
@@ -61,8 +58,93 @@ impl Queue {
     /// Drops the queued messages; the commands stay, first now.
     fn clear_msgs(&mut self) {
         self.msgs.clear();
-        for (before, _) in &mut self.commands {
-            *before = 0;
+        self.commands.shift(|before| *before = 0);
+    }
+}
+
+/// The subscription commands queued for the peer (SUB, XSUB), each with
+/// the number of messages queued before it, which are sent first (an
+/// XSUB's subscription does not overtake what its user sent before it).
+///
+/// Not counted against the high-water mark, and exact while fewer than a
+/// mark's worth wait. Beyond that (a peer that reads nothing while its
+/// user keeps changing subscriptions), the lane keeps each prefix's last
+/// word only: a publisher keeps a set of prefixes per peer, so the last
+/// command for a prefix is what decides whether the prefix is in it. A new
+/// command then replaces the one queued for its prefix, and goes nowhere
+/// if it would leave the peer as it is; so the lane holds no more than a
+/// mark's worth plus the prefixes the peer has and the socket wants,
+/// however many changes its user makes. (An XPUB upstream that reports
+/// every subscription, `ZMQ_XPUB_VERBOSE`, sees fewer repeats then.)
+#[derive(Default)]
+struct Lane {
+    next: u64,
+    /// The commands, in the order they were queued.
+    queue: BTreeMap<u64, (usize, Command)>,
+    /// For each prefix with commands queued, their places in `queue`.
+    queued: HashMap<Bytes, Vec<u64>>,
+    /// The prefixes this connection's writer has taken a subscription to
+    /// and no cancel since: the peer's set, once it reads them.
+    taken: HashSet<Bytes>,
+}
+
+impl Lane {
+    /// Queues `command`, which goes after `before` messages; past `hwm`
+    /// commands queued, as the last word on its prefix (see [`Lane`]).
+    fn push(&mut self, before: usize, command: Command, hwm: usize) {
+        let (Command::Subscribe(prefix) | Command::Cancel(prefix)) = &command else {
+            unreachable!("the lane holds subscriptions: {command:?}")
+        };
+        let prefix = prefix.clone();
+        if self.queue.len() >= hwm {
+            for at in self.queued.remove(&prefix).unwrap_or_default() {
+                self.queue.remove(&at);
+            }
+            let subscribe = matches!(command, Command::Subscribe(_));
+            if self.taken.contains(&prefix) == subscribe {
+                return; // the peer has this word already
+            }
+        }
+        let at = self.next;
+        self.next += 1;
+        self.queue.insert(at, (before, command));
+        self.queued.entry(prefix).or_default().push(at);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Changes every command's count of messages before it.
+    fn shift(&mut self, mut change: impl FnMut(&mut usize)) {
+        for (before, _) in self.queue.values_mut() {
+            change(before);
+        }
+    }
+
+    /// Takes every command, in order, for the writer.
+    fn take(&mut self) -> impl Iterator<Item = (usize, Command)> + '_ {
+        self.queued.clear();
+        let taken = &mut self.taken;
+        std::mem::take(&mut self.queue)
+            .into_values()
+            .inspect(move |(_, command)| match command {
+                Command::Subscribe(prefix) => {
+                    taken.insert(prefix.clone());
+                }
+                Command::Cancel(prefix) => {
+                    taken.remove(prefix);
+                }
+                _ => {}
+            })
+    }
+
+    /// A new connection: the peer has nothing yet, and gets `commands`
+    /// before anything else.
+    fn replace(&mut self, commands: Vec<Command>) {
+        *self = Lane::default();
+        for command in commands {
+            self.push(0, command, usize::MAX);
         }
     }
 }
@@ -134,7 +216,7 @@ impl Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 msgs: VecDeque::new(),
-                commands: Vec::new(),
+                commands: Lane::default(),
                 pong: None,
                 stop: false,
                 pump_waits_on: None,
@@ -178,9 +260,7 @@ impl Outbox {
     pub(crate) fn push_first(&self, msg: Msg) {
         let mut queue = self.lock();
         queue.msgs.push_front(msg);
-        for (before, _) in &mut queue.commands {
-            *before += 1;
-        }
+        queue.commands.shift(|before| *before += 1);
         drop(queue);
         self.data.notify_one();
     }
@@ -220,7 +300,7 @@ impl Outbox {
             // The PONG owed goes first; then messages and commands, as
             // queued.
             let pong = queue.pong.take().map(|context| (0, Command::Pong { context }));
-            let commands = pong.into_iter().chain(queue.commands.drain(..)).collect();
+            let commands = pong.into_iter().chain(queue.commands.take()).collect();
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
             if !msgs.is_empty() {
@@ -239,11 +319,11 @@ impl Outbox {
         }
     }
 
-    /// Queues a command for the peer (a subscription).
+    /// Queues a subscription or cancel for the peer (see [`Lane`]).
     pub(crate) fn push_command(&self, command: Command) {
         let mut queue = self.lock();
         let before = queue.msgs.len();
-        queue.commands.push((before, command));
+        queue.commands.push(before, command, self.hwm);
         drop(queue);
         self.data.notify_one();
     }
@@ -260,7 +340,7 @@ impl Outbox {
     /// queued is sent to this one).
     pub(crate) fn replace_commands(&self, commands: Vec<Command>) {
         let notify = !commands.is_empty();
-        self.lock().commands = commands.into_iter().map(|command| (0, command)).collect();
+        self.lock().commands.replace(commands);
         if notify {
             self.data.notify_one();
         }
@@ -407,5 +487,77 @@ mod tests {
         conflating.push_command(Command::Subscribe(Bytes::from_static(b"A")));
         push(&conflating, "new");
         assert_eq!(written(&conflating), ["SUB A", "new"]);
+    }
+
+    /// The set of prefixes a publisher ends up with after `commands`.
+    fn apply(set: &mut HashSet<Bytes>, commands: impl IntoIterator<Item = Command>) {
+        for command in commands {
+            match command {
+                Command::Subscribe(prefix) => set.insert(prefix),
+                Command::Cancel(prefix) => set.remove(&prefix),
+                other => panic!("not a subscription: {other:?}"),
+            };
+        }
+    }
+
+    fn taken(outbox: &Outbox) -> Vec<Command> {
+        match outbox.take_until(Some(Instant::now())) {
+            Take::Msgs(batch) => batch.commands.into_iter().map(|(_, command)| command).collect(),
+            Take::Idle => Vec::new(),
+            _ => panic!("a batch or nothing"),
+        }
+    }
+
+    #[test]
+    fn a_peer_that_reads_nothing_holds_no_more_than_the_subscriptions() {
+        let outbox = Outbox::new(4, false, Weak::new());
+        outbox.push_command(Command::Subscribe(Bytes::from_static(b"kept")));
+        let mut peer = HashSet::new();
+        apply(&mut peer, taken(&outbox));
+        // Its user subscribes and cancels without end (100,000 prefixes,
+        // some twice) while the peer reads nothing.
+        for i in 0..100_000u32 {
+            let prefix = Bytes::from(format!("topic {}", i % 50_000));
+            outbox.push_command(Command::Subscribe(prefix.clone()));
+            outbox.push_command(Command::Cancel(prefix));
+            if i == 99_990 {
+                outbox.push_command(Command::Subscribe(Bytes::from_static(b"new")));
+            }
+        }
+        outbox.push_command(Command::Cancel(Bytes::from_static(b"kept")));
+        let queued = outbox.lock().commands.queue.len();
+        assert!(queued <= 4 + 2, "{queued} commands queued");
+        // What it reads at last leaves it with the socket's set.
+        apply(&mut peer, taken(&outbox));
+        assert_eq!(peer, HashSet::from([Bytes::from_static(b"new")]));
+    }
+
+    proptest::proptest! {
+        /// Whatever the user does and whenever the peer reads, the peer's
+        /// set is the one the exact sequence of commands leaves.
+        #[test]
+        fn the_last_word_on_each_prefix_arrives(
+            steps in proptest::collection::vec((0u8..6, 0u8..4), 0..200),
+            hwm in 1usize..6,
+        ) {
+            let outbox = Outbox::new(hwm, false, Weak::new());
+            let (mut exact, mut peer) = (HashSet::new(), HashSet::new());
+            for (prefix, what) in steps {
+                let prefix = Bytes::from(vec![b'a' + prefix]);
+                let command = match what {
+                    0 => {
+                        apply(&mut peer, taken(&outbox));
+                        proptest::prop_assert_eq!(&peer, &exact);
+                        continue;
+                    }
+                    1 => Command::Cancel(prefix),
+                    _ => Command::Subscribe(prefix),
+                };
+                apply(&mut exact, [command.clone()]);
+                outbox.push_command(command);
+            }
+            apply(&mut peer, taken(&outbox));
+            proptest::prop_assert_eq!(&peer, &exact);
+        }
     }
 }
