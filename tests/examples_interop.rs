@@ -9,7 +9,9 @@
 //! - `rtreq`'s broker with libzmq REQ workers (`rtreq.c`'s `worker_task`);
 //! - `identity`'s ROUTER dump with libzmq REQs, anonymous and named;
 //! - `syncsub` with a libzmq publisher (`syncpub.c`);
-//! - `ppqueue` with a libzmq Paranoid Pirate worker, `lpclient` asking.
+//! - `ppqueue` with a libzmq Paranoid Pirate worker, `lpclient` asking;
+//! - `lpserver` with a libzmq REQ client (`lpclient.c`'s requests);
+//! - `interrupt`'s server with a libzmq REQ client, until the shutdown.
 //!
 //! (`version` has no peer: its test in `examples_mq.rs` reads the ZMTP
 //! revision it reports off a dhaga socket's greeting.)
@@ -41,8 +43,14 @@ mod asyncsrv;
 #[path = "../examples/identity.rs"]
 mod identity;
 #[allow(dead_code)]
+#[path = "../examples/interrupt.rs"]
+mod interrupt;
+#[allow(dead_code)]
 #[path = "../examples/lpclient.rs"]
 mod lpclient;
+#[allow(dead_code)]
+#[path = "../examples/lpserver.rs"]
+mod lpserver;
 #[allow(dead_code)]
 #[path = "../examples/mtserver.rs"]
 mod mtserver;
@@ -430,6 +438,61 @@ fn paranoid_pirate_queue_serves_through_a_libzmq_worker() {
                 (client.requests, client.requests),
                 "{queue:?}"
             );
+        });
+    });
+}
+
+/// `lpserver` (without its simulated faults) with a libzmq REQ client
+/// sending `lpclient.c`'s numbered requests: each comes back as sent.
+#[test]
+fn lazy_pirate_server_echoes_a_libzmq_clients_requests() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let context = Context::new();
+            let (server, endpoint) = bound(&context, SocketType::Rep);
+            let serving = dhaga::spawn(move || lpserver::serve(&server, None, &mut Vec::new()));
+
+            let ctx = zmq::Context::new();
+            let client = libzmq(&ctx, zmq::REQ);
+            client.connect(&endpoint).unwrap();
+            let asking = thread::spawn(move || {
+                for sequence in 1..=5 {
+                    let request = sequence.to_string();
+                    libzmq_send(&client, &[&request], "a numbered request");
+                    assert_eq!(libzmq_recv(&client, "lpserver's reply"), [request.into_bytes()]);
+                }
+            });
+            joined(asking, "the libzmq lpclient");
+            context.shutdown();
+            let ended = joined(serving, "lpserver to stop at the shutdown");
+            assert!(matches!(ended, Err(Error::Terminated)), "{ended:?}");
+        });
+    });
+}
+
+/// `interrupt`'s server with a libzmq REQ client: it answers every
+/// "Hello" with "World" and, at the shutdown (what its Ctrl-C does),
+/// returns how many it served.
+#[test]
+fn interrupt_answers_a_libzmq_client_until_the_shutdown() {
+    within_limit(|| {
+        dhaga::run(|| {
+            let context = Context::new();
+            let (server, endpoint) = bound(&context, SocketType::Rep);
+            let serving = dhaga::spawn(move || interrupt::serve(&server));
+
+            let ctx = zmq::Context::new();
+            let client = libzmq(&ctx, zmq::REQ);
+            client.connect(&endpoint).unwrap();
+            let asking = thread::spawn(move || {
+                for _ in 0..3 {
+                    libzmq_send(&client, &[b"Hello"], "Hello");
+                    assert_eq!(libzmq_recv(&client, "World"), [b"World".to_vec()]);
+                }
+            });
+            joined(asking, "the libzmq client");
+            context.shutdown();
+            assert_eq!(done(joined(serving, "interrupt's server"), "the shutdown"), 3);
         });
     });
 }
