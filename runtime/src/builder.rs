@@ -2,15 +2,17 @@
 
 use std::fmt;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
+use std::time::Duration;
 
 use crate::context;
 use crate::join::JoinHandle;
 use crate::scheduler::{Handle, Shared, SpawnOptions};
 use crate::signal;
 use crate::stack::StackMode;
+use crate::watchdog;
 use crate::worker;
 
 /// Default usable stack size of a micro-thread.
@@ -31,7 +33,13 @@ pub(crate) struct Config {
     /// Stack size of threads in thread mode (`None`: std's default).
     pub(crate) thread_stack_size: Option<usize>,
     pub(crate) thread_name: String,
+    /// See [`RuntimeBuilder::stall_threshold`]; zero: no watchdog.
+    pub(crate) stall_threshold: Duration,
 }
+
+/// How long a micro-thread may keep its worker before the watchdog reports
+/// it, by default.
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -71,6 +79,7 @@ impl RuntimeBuilder {
                 thread_mode: false,
                 thread_stack_size: None,
                 thread_name: "dhaga-worker".into(),
+                stall_threshold: DEFAULT_STALL_THRESHOLD,
             },
             stack_size_set: false,
         }
@@ -118,6 +127,22 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How long a micro-thread may run without parking before the stall
+    /// watchdog reports it; `Duration::ZERO` turns the watchdog off.
+    /// Default: [`DEFAULT_STALL_THRESHOLD`] (100 ms).
+    ///
+    /// Such a micro-thread (one that computes for long, or calls a blocking
+    /// `std` function) holds up every other micro-thread of its worker. The
+    /// watchdog, a thread of the runtime that looks at the workers a few
+    /// times per threshold, reports it once per stall through the [`log`]
+    /// facade, at warn level with target `dhaga::watchdog`: its id, name,
+    /// where it was spawned, how long it has run so far, and what to do.
+    /// Nothing is reported in thread mode, where each spawn is an OS thread.
+    pub fn stall_threshold(mut self, threshold: Duration) -> RuntimeBuilder {
+        self.config.stall_threshold = threshold;
+        self
+    }
+
     /// Uses unguarded stacks carved from large slabs for micro-threads of the
     /// default stack size.
     ///
@@ -159,6 +184,7 @@ impl RuntimeBuilder {
         let thread_mode = config.thread_mode;
         let shared = Arc::new(Shared::new(config)?);
         let mut workers = Vec::new();
+        let mut watchdog = None;
         if !thread_mode {
             // Even with slab stacks: micro-threads given another stack size
             // get guarded stacks.
@@ -172,7 +198,17 @@ impl RuntimeBuilder {
                 match spawned {
                     Ok(handle) => workers.push(handle),
                     Err(e) => {
-                        shutdown(&shared, &mut workers);
+                        shutdown(&shared, &mut workers, &mut None);
+                        return Err(e);
+                    }
+                }
+            }
+            let threshold = shared.config.stall_threshold;
+            if !threshold.is_zero() {
+                match watchdog::start(&shared, threshold) {
+                    Ok(handle) => watchdog = Some(handle),
+                    Err(e) => {
+                        shutdown(&shared, &mut workers, &mut None);
                         return Err(e);
                     }
                 }
@@ -181,6 +217,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             shared,
             workers: Mutex::new(workers),
+            watchdog: Mutex::new(watchdog),
         })
     }
 }
@@ -195,6 +232,7 @@ impl RuntimeBuilder {
 pub struct Runtime {
     shared: Handle,
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    watchdog: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 impl Runtime {
@@ -219,6 +257,7 @@ impl Runtime {
     ///
     /// Resumes `f`'s panic, if it panics. Panics if the micro-thread's stack
     /// cannot be allocated.
+    #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
@@ -229,7 +268,7 @@ impl Runtime {
             // this runtime as theirs while `f` runs. On a thread of its own.
             let handle = self
                 .shared
-                .spawn(SpawnOptions::default(), f)
+                .spawn(SpawnOptions::spawned_at(Location::caller()), f)
                 .unwrap_or_else(|e| panic!("{e}"));
             return handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
@@ -241,7 +280,7 @@ impl Runtime {
         }
         let handle = self
             .shared
-            .spawn(SpawnOptions::default(), f)
+            .spawn(SpawnOptions::spawned_at(Location::caller()), f)
             .unwrap_or_else(|e| panic!("{e}"));
         handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
@@ -252,6 +291,7 @@ impl Runtime {
     ///
     /// If the micro-thread's stack cannot be allocated (use
     /// [`Builder::spawn_on`] to get the error instead).
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -274,12 +314,18 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let workers = self.workers.get_mut().unwrap_or_else(|e| e.into_inner());
-        shutdown(&self.shared, workers);
+        let watchdog = self.watchdog.get_mut().unwrap_or_else(|e| e.into_inner());
+        shutdown(&self.shared, workers, watchdog);
     }
 }
 
-fn shutdown(shared: &Handle, workers: &mut Vec<thread::JoinHandle<()>>) {
+fn shutdown(shared: &Handle, workers: &mut Vec<thread::JoinHandle<()>>, watchdog: &mut Option<thread::JoinHandle<()>>) {
     shared.begin_shutdown();
+    if let Some(watchdog) = watchdog.take() {
+        // It sees the shutdown at its next look; this makes that now.
+        watchdog.thread().unpark();
+        let _ = watchdog.join();
+    }
     let inside = context::with_worker(|local| local.is_some_and(|local| local.belongs_to(shared)));
     if inside {
         // Dropped by one of its own micro-threads: the workers wind down on
@@ -378,6 +424,7 @@ impl Builder {
     /// thread cannot be started, or would take the process past
     /// `vm.max_map_count` (kind `OutOfMemory`: std would abort the whole
     /// process in the new thread, unable to map its signal stack).
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -391,6 +438,7 @@ impl Builder {
     /// # Errors
     ///
     /// As [`Builder::spawn`].
+    #[track_caller]
     pub fn spawn_on<F, T>(self, runtime: &Runtime, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -399,8 +447,10 @@ impl Builder {
         runtime.shared.spawn(self.into_options(), f)
     }
 
+    #[track_caller]
     pub(crate) fn into_options(self) -> SpawnOptions {
         SpawnOptions {
+            spawned_at: Some(Location::caller()),
             name: self.name,
             stack_size: self.stack_size,
             colocate: self.colocate,

@@ -65,6 +65,7 @@ mod stack;
 mod sys;
 mod task;
 mod timer;
+mod watchdog;
 mod worker;
 
 pub mod sync;
@@ -73,7 +74,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
-pub use builder::{Builder, DEFAULT_STACK_SIZE, Runtime, RuntimeBuilder};
+pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
 pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
@@ -93,6 +94,7 @@ use task::Wake;
 /// # Panics
 ///
 /// If the runtime cannot start, and resumes `f`'s panic if it panics.
+#[track_caller]
 pub fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
@@ -120,6 +122,7 @@ where
 /// let handle = dhaga_runtime::spawn(|| "hello from a micro-thread");
 /// assert_eq!(handle.join().unwrap(), "hello from a micro-thread");
 /// ```
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

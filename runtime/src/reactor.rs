@@ -643,7 +643,7 @@ impl Reactor {
             Err(e) => {
                 // Nothing sensible to do but report and carry on; a broken
                 // poller would otherwise stop this worker silently.
-                eprintln!("dhaga: worker {} failed to poll: {e}", local.index());
+                log::error!(target: "dhaga", "worker {} failed to poll: {e}", local.index());
                 0
             }
         };

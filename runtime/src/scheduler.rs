@@ -15,6 +15,7 @@
 //! after announcing it, so no spawn is left behind.
 
 use std::io;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,7 @@ use crate::join::{self, Completer, JoinHandle};
 use crate::stack::StackPool;
 use crate::sys;
 use crate::task::Task;
+use crate::watchdog::OnCpu;
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
 const FRESH_CAPACITY: usize = 1024;
@@ -49,10 +51,22 @@ pub(crate) struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     /// Place it on the spawning worker (see `Builder::colocate`).
     pub(crate) colocate: bool,
+    /// The caller of the spawn function (`#[track_caller]`).
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
     /// Start an OS thread, as thread mode does, even if the runtime is not
     /// in thread mode (the children of a scope whose caller blocks a
     /// worker, see `scope.rs`).
     pub(crate) os_thread: bool,
+}
+
+impl SpawnOptions {
+    /// The defaults, for a micro-thread spawned at `at`.
+    pub(crate) fn spawned_at(at: &'static Location<'static>) -> SpawnOptions {
+        SpawnOptions {
+            spawned_at: Some(at),
+            ..SpawnOptions::default()
+        }
+    }
 }
 
 /// The part of a worker that other threads reach.
@@ -77,9 +91,9 @@ pub(crate) struct WorkerShared {
     /// Micro-threads started on this worker and not finished; written by the
     /// worker only, read by spawners choosing where to place.
     pub(crate) started: AtomicUsize,
-    /// Bumped by the worker each time it runs a micro-thread; idle workers
-    /// watch it to tell a stalled worker from a busy one.
-    pub(crate) progress: AtomicU64,
+    /// What the worker runs now: watched by the stall watchdog, and by idle
+    /// workers to tell a stalled worker from a busy one.
+    pub(crate) on_cpu: OnCpu,
 }
 
 impl WorkerShared {
@@ -92,7 +106,7 @@ impl WorkerShared {
             asleep: AtomicBool::new(false),
             released: SegQueue::new(),
             started: AtomicUsize::new(0),
-            progress: AtomicU64::new(0),
+            on_cpu: OnCpu::default(),
         })
     }
 
@@ -265,7 +279,8 @@ impl Shared {
         if self.config.thread_mode || os_thread {
             let task = Arc::new(Task::new(
                 self.next_ids(1),
-                options.name.map(String::into_boxed_str),
+                options.name,
+                options.spawned_at,
                 Arc::clone(self),
             ));
             return self.spawn_thread(task, options.stack_size, os_thread, make);
@@ -275,7 +290,7 @@ impl Shared {
             _ => (self.next_ids(1), self.stacks.get(None, options.stack_size)),
         });
         let stack = stack?;
-        let mut task = Task::new(id, options.name.map(String::into_boxed_str), Arc::clone(self));
+        let mut task = Task::new(id, options.name, options.spawned_at, Arc::clone(self));
         task.stack_guard = stack.guard().unwrap_or((0, 0));
         task.stack_size = stack.size();
         let task = Arc::new(task);

@@ -304,6 +304,7 @@ impl<'scope> Scope<'scope, '_> {
     ///
     /// If the micro-thread cannot be started (its stack cannot be
     /// allocated); [`Builder::spawn_scoped`] returns that error instead.
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -338,6 +339,7 @@ impl Builder {
     /// })?;
     /// # std::io::Result::Ok(())
     /// ```
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,

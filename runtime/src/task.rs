@@ -8,6 +8,7 @@
 //! built on this one primitive, and it works the same for OS threads, which
 //! is what lets a micro-thread and an OS thread wait on each other.
 
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread::{Thread, ThreadId};
@@ -33,7 +34,10 @@ const NOT_STARTED: usize = usize::MAX;
 /// (it is `!Send`); `worker` and `slot` find it.
 pub(crate) struct Task {
     id: u64,
-    name: Option<Box<str>>,
+    name: Option<Arc<str>>,
+    /// Where it was spawned (the caller of the spawn function), for the
+    /// watchdog's and the dump's reports.
+    spawned_at: Option<&'static Location<'static>>,
     state: AtomicU8,
     /// Index of the worker that runs the task once started; it never changes.
     worker: AtomicUsize,
@@ -60,12 +64,18 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    pub(crate) fn new(id: u64, name: Option<Box<str>>, shared: Arc<Shared>) -> Task {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        spawned_at: Option<&'static Location<'static>>,
+        shared: Arc<Shared>,
+    ) -> Task {
         Task {
             stack_guard: (0, 0),
             stack_size: 0,
             id,
-            name,
+            name: name.map(Arc::from),
+            spawned_at,
             state: AtomicU8::new(RUNNING),
             worker: AtomicUsize::new(NOT_STARTED),
             slot: AtomicUsize::new(0),
@@ -82,6 +92,15 @@ impl Task {
 
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The name, to keep beyond the task.
+    pub(crate) fn shared_name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        self.spawned_at
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

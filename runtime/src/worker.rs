@@ -114,7 +114,12 @@ const ID_BLOCK: u64 = 1024;
 /// Runs worker `index` of `shared` on the calling thread until shutdown.
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     let _altstack = signal::AltStack::install()
-        .map_err(|e| eprintln!("dhaga: worker {index} has no alternate signal stack: {e}"))
+        .map_err(|e| {
+            log::warn!(
+                target: "dhaga",
+                "worker {index} has no alternate signal stack (a stack overflow will not be reported): {e}"
+            );
+        })
         .ok();
     let local = Local {
         index,
@@ -410,8 +415,6 @@ impl Local {
     }
 
     fn run(&self, runnable: Runnable) {
-        // A plain store, read only by idle workers deciding whether to steal.
-        self.me().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
         match runnable {
             Runnable::Start(Pending { task, thread }) => {
                 let slot = {
@@ -443,7 +446,10 @@ impl Local {
         };
         // The table stays borrowed while the micro-thread runs: nothing a
         // micro-thread can call touches it, and this way it runs in place.
+        let on_cpu = &self.me().on_cpu;
+        on_cpu.enter(&task);
         let (handed_back, outcome) = self.running.resume(task, &mut entry.thread);
+        on_cpu.leave();
         match outcome {
             Outcome::Finished => {
                 let entry = threads
@@ -570,7 +576,7 @@ impl Local {
     /// Whether worker `index` has made no progress for [`STEAL_AFTER`], as
     /// far as this worker has watched it.
     fn stalled(&self, index: usize, now: Instant) -> bool {
-        let progress = self.shared.workers[index].progress.load(Ordering::Relaxed);
+        let progress = self.shared.workers[index].on_cpu.seq();
         let mut observed = self.observed.borrow_mut();
         if observed.len() <= index {
             observed.resize(self.shared.workers.len(), (u64::MAX, now));

@@ -63,6 +63,12 @@ impl<T> SpinLock<T> {
     }
 }
 
+impl<T: Default> Default for SpinLock<T> {
+    fn default() -> SpinLock<T> {
+        SpinLock::new(T::default())
+    }
+}
+
 /// Access to a [`SpinLock`]'s value; unlocks on drop.
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
