@@ -19,9 +19,9 @@
 //! ```
 
 pub use dhaga_runtime::{
-    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, JoinHandle, LocalKey, Runtime,
-    RuntimeBuilder, Scope, ScopedJoinHandle, Source, in_micro_thread, is_cancelled, local, run, scope, sleep, spawn,
-    spawn_blocking, yield_now,
+    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, JoinHandle, LocalKey, Metrics,
+    Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, WorkerMetrics, in_micro_thread, is_cancelled, local,
+    metrics, run, scope, sleep, spawn, spawn_blocking, yield_now,
 };
 pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_timeout};
 

@@ -70,9 +70,18 @@ where
 }
 
 /// The process-wide blocking pool.
+static POOL: OnceLock<Pool> = OnceLock::new();
+
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(Pool::default)
+}
+
+/// The pool's threads running a job and waiting for one (see `Metrics`).
+pub(crate) fn threads() -> (usize, usize) {
+    POOL.get().map_or((0, 0), |pool| {
+        let state = pool.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.threads - state.idle, state.idle)
+    })
 }
 
 #[derive(Default)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::context;
 use crate::join::JoinHandle;
+use crate::metrics::{self, Metrics};
 use crate::scheduler::{Handle, Shared, SpawnOptions};
 use crate::signal;
 use crate::stack::StackMode;
@@ -283,6 +284,17 @@ impl Runtime {
             .spawn(SpawnOptions::spawned_at(Location::caller()), f)
             .unwrap_or_else(|e| panic!("{e}"));
         handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload))
+    }
+
+    /// A snapshot of the runtime's counters: per worker, micro-threads
+    /// spawned, started, ended and alive, parks, wake-ups, steals, reactor
+    /// waits and events, time busy and idle, queue depth; stacks and the
+    /// blocking pool's threads (see [`Metrics`]).
+    ///
+    /// Counting costs the workers a plain store per event on a cache line
+    /// of their own: metrics are always on.
+    pub fn metrics(&self) -> Metrics {
+        metrics::snapshot(&self.shared)
     }
 
     /// Spawns `f` on this runtime.

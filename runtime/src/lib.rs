@@ -56,6 +56,7 @@ mod coroutine;
 mod handle;
 mod join;
 mod local;
+mod metrics;
 mod park;
 mod reactor;
 mod scheduler;
@@ -78,6 +79,7 @@ pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime,
 pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
+pub use metrics::{Metrics, WorkerMetrics};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};
 pub use reactor::Source;
 pub use scope::{Scope, ScopedJoinHandle, scope};
@@ -129,6 +131,14 @@ where
     T: Send + 'static,
 {
     Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A snapshot of the counters of the caller's runtime: the one whose
+/// micro-thread (or thread-mode thread) calls this, else the default one
+/// (see [`Runtime::metrics`]).
+pub fn metrics() -> Metrics {
+    let shared = builder::current();
+    metrics::snapshot(&shared)
 }
 
 /// Lets the other runnable micro-threads of this worker run before the

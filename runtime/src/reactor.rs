@@ -639,7 +639,11 @@ impl Reactor {
         let events = events.get_or_insert_with(Events::new);
         events.clear();
         let n = match worker.poller.wait(events, timeout) {
-            Ok(n) => n,
+            Ok(n) => {
+                worker.counters.reactor_waits.add(1);
+                worker.counters.reactor_events.add(n as u64);
+                n
+            }
             Err(e) => {
                 // Nothing sensible to do but report and carry on; a broken
                 // poller would otherwise stop this worker silently.

@@ -18,6 +18,7 @@ use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use polling::Poller;
@@ -26,6 +27,7 @@ use crate::builder::Config;
 use crate::context;
 use crate::coroutine::{MicroThread, Unstarted};
 use crate::join::{self, Completer, JoinHandle};
+use crate::metrics::Counters;
 use crate::stack::StackPool;
 use crate::sys;
 use crate::task::Task;
@@ -94,6 +96,8 @@ pub(crate) struct WorkerShared {
     /// What the worker runs now: watched by the stall watchdog, and by idle
     /// workers to tell a stalled worker from a busy one.
     pub(crate) on_cpu: OnCpu,
+    /// What the worker did, for `Runtime::metrics`.
+    pub(crate) counters: Counters,
 }
 
 impl WorkerShared {
@@ -107,6 +111,7 @@ impl WorkerShared {
             released: SegQueue::new(),
             started: AtomicUsize::new(0),
             on_cpu: OnCpu::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -175,6 +180,11 @@ pub(crate) struct Shared {
     /// `room_for_a_thread`).
     spawned_since_count: AtomicU64,
     spawns_before_count: AtomicU64,
+    /// Micro-threads (or thread-mode threads) spawned from outside the
+    /// workers, for `Runtime::metrics`.
+    spawned_outside: AtomicU64,
+    /// When the runtime was built.
+    pub(crate) started: Instant,
 }
 
 /// The memory mappings one OS thread costs: its stack and guard page, and
@@ -213,7 +223,14 @@ impl Shared {
             spawned_since_count: AtomicU64::new(0),
             // Counts at the first spawn.
             spawns_before_count: AtomicU64::new(0),
+            spawned_outside: AtomicU64::new(0),
+            started: Instant::now(),
         })
+    }
+
+    /// See [`Metrics::spawned_outside`](crate::Metrics::spawned_outside).
+    pub(crate) fn spawned_outside(&self) -> u64 {
+        self.spawned_outside.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -277,6 +294,7 @@ impl Shared {
         // not have its own spawns queued on that worker either.
         let os_thread = options.os_thread || context::spawns_os_threads();
         if self.config.thread_mode || os_thread {
+            self.spawned_outside.fetch_add(1, Ordering::Relaxed);
             let task = Arc::new(Task::new(
                 self.next_ids(1),
                 options.name,
@@ -286,8 +304,14 @@ impl Shared {
             return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
         let (id, stack) = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => (local.next_task_id(), local.take_stack(options.stack_size)),
-            _ => (self.next_ids(1), self.stacks.get(None, options.stack_size)),
+            Some(local) if local.belongs_to(self) => {
+                local.counters().spawned.add(1);
+                (local.next_task_id(), local.take_stack(options.stack_size))
+            }
+            _ => {
+                self.spawned_outside.fetch_add(1, Ordering::Relaxed);
+                (self.next_ids(1), self.stacks.get(None, options.stack_size))
+            }
         });
         let stack = stack?;
         let mut task = Task::new(id, options.name, options.spawned_at, Arc::clone(self));

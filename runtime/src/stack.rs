@@ -80,6 +80,7 @@ impl Stack {
         let usable = round_to_page(size)?;
         let len = usable.checked_add(page).ok_or_else(|| too_large(size))?;
         let bottom = sys::map_anonymous(len, Protection::None).map_err(|e| alloc_error(usable, e))?;
+        MAPPED.fetch_add(1, Ordering::Relaxed);
         let stack = Stack {
             // SAFETY: `len` bytes were just mapped at `bottom`.
             top: unsafe { bottom.add(len) },
@@ -125,8 +126,17 @@ impl Stack {
     }
 }
 
+/// Stacks in the process, mapped or carved from a slab, not dropped yet.
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// See [`Metrics::stacks_mapped`](crate::Metrics::stacks_mapped).
+pub(crate) fn mapped() -> usize {
+    MAPPED.load(Ordering::Relaxed)
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
+        MAPPED.fetch_sub(1, Ordering::Relaxed);
         if let Backing::Guarded = self.backing {
             let len = self.top.as_ptr() as usize - self.bottom.as_ptr() as usize;
             // SAFETY: a guarded stack is its own mapping; it is no longer used
@@ -262,6 +272,11 @@ impl StackPool {
         }
     }
 
+    /// Free stacks in the shared pool.
+    pub(crate) fn pooled(&self) -> usize {
+        self.shared_len.load(Ordering::Relaxed)
+    }
+
     /// Carves the next stack out of the current slab, mapping a new slab when
     /// it is used up.
     fn carve(&self) -> io::Result<Stack> {
@@ -280,6 +295,7 @@ impl StackPool {
         // lie inside the slab.
         let bottom = unsafe { slab.base.add(*next * stride) };
         *next += 1;
+        MAPPED.fetch_add(1, Ordering::Relaxed);
         for i in 0..CANARY_LEN / 8 {
             // SAFETY: the canary words are the lowest bytes of this stack,
             // inside the slab.

@@ -31,6 +31,7 @@ use slab::Slab;
 use crate::context;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
 use crate::local::Tables;
+use crate::metrics::Counters;
 use crate::reactor::Reactor;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
@@ -188,6 +189,11 @@ impl Local {
         &self.locals
     }
 
+    /// This worker's counters (see `metrics.rs`).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.me().counters
+    }
+
     fn me(&self) -> &WorkerShared {
         &self.shared.workers[self.index]
     }
@@ -221,7 +227,10 @@ impl Local {
 
     /// A stack for a new micro-thread, from this worker's cache if possible.
     pub(crate) fn take_stack(&self, size: Option<usize>) -> io::Result<Stack> {
-        self.shared.stacks.get(Some(&mut self.stacks.borrow_mut()), size)
+        let mut cache = self.stacks.borrow_mut();
+        let stack = self.shared.stacks.get(Some(&mut cache), size);
+        self.counters().stacks_cached.set(cache.len() as u64);
+        stack
     }
 
     /// Places a micro-thread spawned here on the least-loaded worker
@@ -278,6 +287,7 @@ impl Local {
     /// Makes `task`, one of ours, runnable. A micro-thread woken by the one
     /// running goes into the LIFO slot, to run next.
     pub(crate) fn schedule_local(&self, task: Arc<Task>) {
+        self.counters().local_wakeups.add(1);
         if self.running.is_active() {
             if let Some(previous) = self.lifo.replace(Some(task)) {
                 self.ready.borrow_mut().push_back(previous);
@@ -369,6 +379,7 @@ impl Local {
         }
         let me = self.me();
         if let Some(task) = me.inbox.pop() {
+            me.counters.remote_wakeups.add(1);
             return Some(Runnable::Resume(task));
         }
         me.fresh
@@ -383,9 +394,12 @@ impl Local {
         self.fire_timers(now);
         {
             let mut ready = self.ready.borrow_mut();
+            let counters = self.counters();
             while let Some(task) = self.me().inbox.pop() {
+                counters.remote_wakeups.add(1);
                 ready.push_back(task);
             }
+            counters.ready_depth.set(ready.len() as u64);
         }
         if !self.reactor.is_idle() && now - self.last_io_poll.get() >= IO_POLL_INTERVAL {
             self.last_io_poll.set(now);
@@ -424,6 +438,7 @@ impl Local {
                         thread: thread.start(),
                     });
                     self.me().started.store(threads.len(), Ordering::Relaxed);
+                    self.counters().started.add(1);
                     slot
                 };
                 task.bind(self.index, slot);
@@ -459,12 +474,22 @@ impl Local {
                 drop(threads);
                 drop(handed_back);
                 let stack = entry.thread.into_stack();
-                self.shared.stacks.put(Some(&mut self.stacks.borrow_mut()), stack);
+                let mut cache = self.stacks.borrow_mut();
+                self.shared.stacks.put(Some(&mut cache), stack);
+                let counters = self.counters();
+                counters.finished.add(1);
+                counters.stacks_cached.set(cache.len() as u64);
             }
             Outcome::Suspended(why) => {
                 let runnable = match why {
-                    Suspend::Yield => true,
-                    Suspend::Park => !entry.task.finish_park(),
+                    Suspend::Yield => {
+                        self.counters().yields.add(1);
+                        true
+                    }
+                    Suspend::Park => {
+                        self.counters().parks.add(1);
+                        !entry.task.finish_park()
+                    }
                 };
                 if runnable {
                     // Lent to a waiter list: take a new reference to requeue.
@@ -534,6 +559,7 @@ impl Local {
     /// thread the kernel has not scheduled.
     fn steal(&self) -> bool {
         if let Some(pending) = self.shared.injector.pop() {
+            self.counters().steals.add(1);
             if let Some(pending) = self.push_fresh(pending) {
                 self.shared.injector.push(pending);
             }
@@ -558,6 +584,7 @@ impl Local {
                 match victim.fresh.pop() {
                     Some(pending) => {
                         stolen = true;
+                        self.counters().steals.add(1);
                         if let Some(pending) = self.push_fresh(pending) {
                             self.shared.injector.push(pending);
                             break;
@@ -614,9 +641,14 @@ impl Local {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            self.counters().ready_depth.set(0);
+            let slept = Instant::now();
+            let timeout = deadline.map(|deadline| deadline.saturating_duration_since(slept));
             self.reactor.poll(self, timeout);
-            self.last_io_poll.set(Instant::now());
+            let woke = Instant::now();
+            self.last_io_poll.set(woke);
+            let idle = u64::try_from((woke - slept).as_nanos()).unwrap_or(u64::MAX);
+            self.counters().idle_ns.add(idle);
         }
         me.sleeping.store(false, Ordering::SeqCst);
         me.asleep.store(false, Ordering::Relaxed);
