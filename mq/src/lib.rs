@@ -99,5 +99,5 @@ pub use options::{ReconnectStop, RouterNotify};
 pub use poll::{Interest, PollItem, Poller, Readiness, poll};
 pub use proxy::{proxy, proxy_steerable};
 pub use security::{CurveKeyPair, Mechanism, curve_keypair, curve_public, z85_decode, z85_encode};
-pub use socket::Socket;
+pub use socket::{Socket, SocketMetrics};
 pub use socket_type::SocketType;

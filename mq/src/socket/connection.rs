@@ -245,6 +245,7 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         // (A socket that closed with messages to deliver keeps its pace.)
         let wanted = core.wants_connection(pipe);
         if wanted {
+            core.counters.reconnects.add(1);
             core.monitor.emit(|| MonitorEvent::ConnectRetried {
                 endpoint: endpoint.clone(),
                 interval: backoff,
@@ -531,6 +532,7 @@ pub(super) fn finish(
 /// Reports a failed handshake to the monitor; the connection ends.
 fn handshake_failed(core: &Core, endpoint: &Endpoint, peer: Option<SocketAddr>, failure: HandshakeFailure) -> End {
     let reason = format!("handshake failed: {failure}");
+    core.counters.handshakes_failed.add(1);
     core.monitor.emit(|| MonitorEvent::HandshakeFailed {
         endpoint: endpoint.clone(),
         peer,

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result, SendError};
 use crate::monitor::Monitor;
 use crate::options::Options;
+use crate::socket::metrics::Counters;
 use crate::socket::pattern::{Pattern, Route};
 use crate::socket::pipe::Outbox;
 use crate::transport::Stream;
@@ -53,10 +54,15 @@ pub(crate) struct Core {
     detached: Notify,
     /// Where connection events go (`Socket::monitor`).
     pub(crate) monitor: Monitor,
+    /// What `Socket::metrics` reports.
+    pub(crate) counters: Counters,
 }
 
 pub(crate) struct State {
     pub(crate) closed: bool,
+    /// Copies of messages dropped at a peer's high-water mark (see
+    /// `SocketMetrics::hwm_drops`).
+    pub(crate) hwm_drops: u64,
     pipes: HashMap<PipeId, Pipe>,
     next_pipe: PipeId,
     /// Pipes holding inbound messages, each once, in fair-queueing order.
@@ -173,6 +179,7 @@ impl Core {
             options: Mutex::new(Options::for_type(socket_type)),
             state: Mutex::new(State {
                 closed: false,
+                hwm_drops: 0,
                 pipes: HashMap::new(),
                 next_pipe: 1,
                 active: VecDeque::new(),
@@ -194,6 +201,7 @@ impl Core {
             closed_notify: Notify::new(),
             detached: Notify::new(),
             monitor: Monitor::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -1093,6 +1101,7 @@ impl State {
                         None
                     } else {
                         // A routing pattern drops what a full peer cannot take.
+                        self.hwm_drops += 1;
                         *slot = None;
                         return Some(Ok(()));
                     }
@@ -1117,13 +1126,14 @@ impl State {
     /// room misses it (then this returns `true`). The frames are shared,
     /// not copied.
     fn fan_out(&mut self, msg: &Msg) -> bool {
-        let mut dropped = false;
+        let mut drops = 0;
         for pipe in self.fan_out_targets(msg) {
             if !self.pipes[&pipe].outbox.try_push(&mut Some(msg.clone())) {
-                dropped = true;
+                drops += 1;
             }
         }
-        dropped
+        self.hwm_drops += drops;
+        drops > 0
     }
 
     /// The pipes a fanned-out `msg` goes to: connected peers that want it.

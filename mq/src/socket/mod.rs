@@ -3,6 +3,7 @@
 pub(crate) mod connection;
 pub(crate) mod core;
 mod heartbeat;
+pub(crate) mod metrics;
 mod pattern;
 mod pattern_options;
 mod peer_options;
@@ -29,6 +30,7 @@ use crate::error::{Error, Result, SendError};
 use crate::monitor::{MonitorEvent, MonitorEvents, copy_error};
 use crate::socket::connection::AcceptStop;
 use crate::socket::core::{Core, PipeId};
+pub use crate::socket::metrics::SocketMetrics;
 use crate::transport::Listener;
 use crate::{Context, Msg, SocketType};
 
@@ -369,7 +371,7 @@ impl Socket {
     /// [`Error::Closed`], [`Error::Terminated`] once the runtime serving the
     /// socket has shut down.
     pub fn send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        self.core.send(msg.into(), false)
+        self.send_counted(msg.into(), false)
     }
 
     /// Sends a message if that is possible without waiting.
@@ -379,7 +381,28 @@ impl Socket {
     /// As [`send`](Socket::send), with [`Error::WouldBlock`] where it would
     /// wait.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        self.core.send(msg.into(), true)
+        self.send_counted(msg.into(), true)
+    }
+
+    fn send_counted(&self, msg: Msg, nonblocking: bool) -> Result<(), SendError> {
+        let bytes = msg.size();
+        self.core.send(msg, nonblocking)?;
+        self.core.counters.sent(bytes);
+        Ok(())
+    }
+
+    fn recv_counted(&self, nonblocking: bool) -> Result<Msg> {
+        let msg = self.core.recv(nonblocking)?;
+        self.core.counters.received(msg.size());
+        Ok(msg)
+    }
+
+    /// What the socket has counted since it was made: messages and bytes
+    /// in and out, drops at the high-water mark, reconnects, failed
+    /// handshakes.
+    pub fn metrics(&self) -> SocketMetrics {
+        let hwm_drops = self.core.lock().hwm_drops;
+        self.core.counters.snapshot(hwm_drops)
     }
 
     /// Receives the next message, waiting for one (up to the receive
@@ -392,7 +415,7 @@ impl Socket {
     /// [`Error::Closed`], [`Error::Terminated`] once the runtime serving the
     /// socket has shut down and what had arrived is received.
     pub fn recv(&self) -> Result<Msg> {
-        self.core.recv(false)
+        self.recv_counted(false)
     }
 
     /// Receives a message of text, as [`recv`](Socket::recv) does: pyzmq's
@@ -416,7 +439,7 @@ impl Socket {
     ///
     /// As [`recv`](Socket::recv), with [`Error::WouldBlock`] if none is.
     pub fn try_recv(&self) -> Result<Msg> {
-        self.core.recv(true)
+        self.recv_counted(true)
     }
 
     /// Closes the socket and waits until its connections have delivered
