@@ -72,7 +72,7 @@ pub struct SocketMetrics {
     /// Bytes of their frames.
     pub bytes_out: u64,
     /// Copies of messages a peer missed because its queue was at the
-    /// high-water mark (PUB, XPUB, RADIO, and ROUTER without
+    /// high-water mark (PUB, XPUB, and ROUTER without
     /// `router_mandatory`): one per message per peer.
     pub hwm_drops: u64,
     /// Connection attempts made again after a failure or a disconnection.
