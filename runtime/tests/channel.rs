@@ -469,3 +469,107 @@ fn many_timed_out_waiters_then_traffic() {
         assert_eq!(all, (0..2000).collect::<Vec<u64>>());
     });
 }
+
+/// A runtime with one worker: micro-threads run one at a time, in the order
+/// the tests below make them runnable, so the order of events is theirs.
+fn one_worker() -> Runtime {
+    dhaga_runtime::RuntimeBuilder::new().workers(1).build().unwrap()
+}
+
+/// Spawns a micro-thread that reports on `about` that it started, receives
+/// one message, and logs `(name, message)` on `log`. Returns once it is
+/// parked in `recv`.
+fn parked_receiver(
+    name: &'static str,
+    rx: &Receiver<u32>,
+    log: &Sender<(&'static str, u32)>,
+) -> dhaga_runtime::JoinHandle<()> {
+    let (about_tx, about_rx) = bounded::<()>(1);
+    let (rx, log) = (rx.clone(), log.clone());
+    let receiver = dhaga_runtime::spawn(move || {
+        about_tx.send(()).unwrap();
+        let msg = rx.recv().expect("a message, not a disconnection");
+        log.send((name, msg)).unwrap();
+    });
+    about_rx.recv_within(&format!("receiver {name} to start"));
+    util::wait_until(&format!("receiver {name} to park in recv"), || receiver.is_parked());
+    receiver
+}
+
+/// Fairness: receiver A waits first, then B. A message wakes A, but the
+/// driver takes it (`try_recv`) before A runs; A finds nothing and waits
+/// again. The next message must go to A, whose place was at the front, not
+/// to B, which came after it (A used to go to the back of the list).
+#[test]
+fn a_woken_receiver_that_loses_the_race_keeps_its_place() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        for (kind, (tx, rx)) in [("bounded", bounded::<u32>(4)), ("unbounded", unbounded::<u32>())] {
+            rt.block_on(move || {
+                let (log_tx, log) = unbounded();
+                let a = parked_receiver("A", &rx, &log_tx);
+                let b = parked_receiver("B", &rx, &log_tx);
+                tx.send(1).unwrap(); // wakes A, which cannot run yet
+                assert_eq!(
+                    rx.try_recv(),
+                    Ok(1),
+                    "{kind}: the driver takes the message A was woken for"
+                );
+                util::wait_until(&format!("{kind}: A, woken for nothing, to wait again"), || {
+                    a.is_parked()
+                });
+                tx.send(2).unwrap();
+                let (first, msg) = log.recv_within(&format!("{kind}: the receiver woken for message 2"));
+                assert_eq!(
+                    (first, msg),
+                    ("A", 2),
+                    "{kind}: the receiver that lost the race was served after one that came later"
+                );
+                tx.send(3).unwrap();
+                assert_eq!(log.recv_within(&format!("{kind}: B's message")), ("B", 3));
+                a.join_within(&format!("{kind}: receiver A")).unwrap();
+                b.join_within(&format!("{kind}: receiver B")).unwrap();
+            });
+        }
+    });
+}
+
+/// Fairness, senders: on a full `bounded(1)`, sender A waits first, then B.
+/// Taking the message makes room and wakes A, but the driver fills the room
+/// (`try_send`) before A runs; A finds the channel full and waits again.
+/// When room comes next, it must be A's message that takes it, not B's.
+#[test]
+fn a_woken_sender_that_loses_the_race_keeps_its_place() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (tx, rx) = bounded::<u32>(1);
+            tx.send(0).unwrap();
+            let parked_sender = |name: &str, msg: u32| {
+                let (about_tx, about_rx) = bounded::<()>(1);
+                let tx = tx.clone();
+                let sender = dhaga_runtime::spawn(move || {
+                    about_tx.send(()).unwrap();
+                    tx.send(msg).expect("sent, not disconnected");
+                });
+                about_rx.recv_within(&format!("sender {name} to start"));
+                util::wait_until(&format!("sender {name} to park in send"), || sender.is_parked());
+                sender
+            };
+            let a = parked_sender("A", 10);
+            let b = parked_sender("B", 20);
+            assert_eq!(rx.try_recv(), Ok(0)); // room: wakes A, which cannot run yet
+            tx.try_send(99).expect("the driver fills the room A was woken for");
+            util::wait_until("A, woken for nothing, to wait again", || a.is_parked());
+            assert_eq!(rx.try_recv(), Ok(99)); // room again
+            assert_eq!(
+                rx.recv_within("the message of the sender woken for the room"),
+                10,
+                "the sender that lost the race was served after one that came later"
+            );
+            assert_eq!(rx.recv_within("B's message"), 20);
+            a.join_within("sender A").unwrap();
+            b.join_within("sender B").unwrap();
+        });
+    });
+}

@@ -1,11 +1,22 @@
 //! Multi-producer multi-consumer channels that park micro-threads and block
 //! OS threads, in the style of `crossbeam-channel`.
 //!
+//! # How it works
+//!
 //! One lock guards the queue and two wait lists (receivers waiting for a
 //! message, senders waiting for room). A waiter re-checks the channel under
 //! the lock every time it wakes, so spurious wake-ups and timeouts that race
 //! with a wake-up lose nothing: a message that arrived is taken even if the
 //! timer fired too.
+//!
+//! # Fairness
+//!
+//! Waiters are served in the order they came. A blocking waiter is taken off
+//! its list when it is woken; if it then finds that another thread took the
+//! message (or the room) first — one that came along and did not have to
+//! wait — it goes back to its place, ahead of everyone who came after it,
+//! not to the back of the list: each entry carries a ticket numbered in
+//! order of arrival, and a list stays sorted by ticket ([`WaitList`]).
 //!
 //! Capacity zero is a rendezvous: a sender hands its message to a waiting
 //! receiver, or offers it and waits until a receiver takes it.
@@ -73,8 +84,8 @@ fn channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
             next_offer: 0,
             senders: 1,
             receivers: 1,
-            receiving: VecDeque::new(),
-            sending: VecDeque::new(),
+            receiving: WaitList::new(),
+            sending: WaitList::new(),
             handoffs: Vec::new(),
             rooms: Vec::new(),
         }),
@@ -98,6 +109,8 @@ struct State<T> {
     cap: Option<usize>,
     /// Messages sent and not yet taken. On a rendezvous channel, messages
     /// handed to a receiver that was woken and has not taken them yet.
+    /// Messages given back go to its front: a message set aside for a
+    /// selector that dropped its operation.
     queue: VecDeque<T>,
     /// Rendezvous only: messages offered by parked senders.
     offers: VecDeque<Offer<T>>,
@@ -105,10 +118,10 @@ struct State<T> {
     senders: usize,
     receivers: usize,
     /// Receivers waiting for a message.
-    receiving: VecDeque<Waiter>,
+    receiving: WaitList,
     /// Senders waiting for room (bounded channels), and selectors with a
     /// send operation on this channel (any capacity).
-    sending: VecDeque<Waiter>,
+    sending: WaitList,
     /// Messages set aside for receivers that committed to taking them. On a
     /// bounded channel each counts against the capacity until it is taken.
     handoffs: Vec<Handoff<T>>,
@@ -135,6 +148,110 @@ enum Waiter {
 impl Waiter {
     fn is(&self, selector: &Selector) -> bool {
         matches!(self, Waiter::Select(listed, _) if listed.id() == selector.id())
+    }
+}
+
+/// A wait list, in order of arrival.
+///
+/// Each entry carries a ticket, numbered in the order waiters first came,
+/// and the list stays sorted by ticket. A blocking waiter is taken off the
+/// list when it is woken; if it finds that another thread was quicker (took
+/// the message or the room it was woken for), [`WaitList::relist`] puts it
+/// back where its ticket says — in front of everyone who came after it —
+/// rather than at the back.
+struct WaitList {
+    entries: VecDeque<Entry>,
+    next_ticket: u64,
+}
+
+struct Entry {
+    ticket: u64,
+    waiter: Waiter,
+}
+
+impl WaitList {
+    const fn new() -> WaitList {
+        WaitList {
+            entries: VecDeque::new(),
+            next_ticket: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Waiter> {
+        self.entries.iter().map(|e| &e.waiter)
+    }
+
+    fn get(&self, i: usize) -> Option<&Waiter> {
+        self.entries.get(i).map(|e| &e.waiter)
+    }
+
+    fn front(&self) -> Option<&Waiter> {
+        self.get(0)
+    }
+
+    fn pop_front(&mut self) -> Option<Waiter> {
+        self.entries.pop_front().map(|e| e.waiter)
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Waiter> {
+        self.entries.remove(i).map(|e| e.waiter)
+    }
+
+    /// Lists a newcomer at the back; returns its ticket.
+    fn push(&mut self, waiter: Waiter) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.entries.push_back(Entry { ticket, waiter });
+        ticket
+    }
+
+    /// Lists the blocking waiter `me` again under the `ticket` it first got,
+    /// in its place; nothing if it is still listed (a spurious wake-up).
+    fn relist(&mut self, me: Unparker, ticket: u64) {
+        let pos = self.entries.partition_point(|e| e.ticket < ticket);
+        if self.entries.get(pos).is_some_and(|e| e.ticket == ticket) {
+            return;
+        }
+        self.entries.insert(
+            pos,
+            Entry {
+                ticket,
+                waiter: Waiter::Plain(me),
+            },
+        );
+    }
+
+    /// Takes the blocking waiter `me` off the list if it is still there (a
+    /// waker usually took it off already). Returns whether it was.
+    fn delist(&mut self, me: WaiterId) -> bool {
+        match self
+            .entries
+            .iter()
+            .position(|e| matches!(&e.waiter, Waiter::Plain(u) if u.id() == me))
+        {
+            Some(pos) => {
+                self.entries.remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Waiter) -> bool) {
+        self.entries.retain(|e| keep(&e.waiter));
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
+        self.entries.drain(..).map(|e| e.waiter)
     }
 }
 
@@ -216,8 +333,6 @@ impl Me {
     }
 }
 
-// The plain `send`/`recv` paths are benchmarked: what they run is inlined,
-// what only selectors need (and the wake-ups, as before) stays out of line.
 impl<T> State<T> {
     /// Whether a send fits now (bounded and unbounded channels; never true
     /// for a rendezvous, where room is a waiting receiver).
@@ -226,69 +341,6 @@ impl<T> State<T> {
         match self.cap {
             None => true,
             Some(cap) => self.queue.len() + self.handoffs.len() + self.rooms.len() < cap,
-        }
-    }
-
-    /// Takes the next message: queued, or offered by a parked sender.
-    #[inline(always)]
-    fn pop(&mut self) -> Option<T> {
-        if let Some(msg) = self.queue.pop_front() {
-            if !self.sending.is_empty() && self.has_room() {
-                self.wake_sender();
-            }
-            return Some(msg);
-        }
-        let offer = self.offers.pop_front()?;
-        offer.sender.unpark();
-        Some(offer.msg)
-    }
-
-    /// Queues `msg` and wakes a receiver for it.
-    #[inline(always)]
-    fn push(&mut self, msg: T) {
-        self.queue.push_back(msg);
-        if !self.receiving.is_empty() {
-            self.wake_receiver();
-        }
-    }
-
-    /// Wakes the first listed receiver that can still act on the message at
-    /// the front of the queue, which the caller made sure is there: a
-    /// blocking one is woken to take it, a selector that can still be
-    /// committed gets it set aside. Selectors that went elsewhere are dropped
-    /// from the list on the way. Returns whether someone was woken.
-    #[inline(never)]
-    fn wake_receiver(&mut self) -> bool {
-        match self.receiving.pop_front() {
-            None => false,
-            Some(Waiter::Plain(receiver)) => {
-                receiver.unpark();
-                true
-            }
-            Some(Waiter::Select(selector, op)) => self.commit_receiver(selector, op),
-        }
-    }
-
-    /// [`State::wake_receiver`] from a listed selector on.
-    #[cold]
-    #[inline(never)]
-    fn commit_receiver(&mut self, mut selector: Arc<Selector>, mut op: usize) -> bool {
-        loop {
-            if selector.try_commit(op) {
-                if let Some(msg) = self.queue.pop_front() {
-                    self.handoffs.push(Handoff::ready(Party::Select(selector.id()), msg));
-                }
-                selector.unpark();
-                return true;
-            }
-            match self.receiving.pop_front() {
-                None => return false,
-                Some(Waiter::Plain(receiver)) => {
-                    receiver.unpark();
-                    return true;
-                }
-                Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
-            }
         }
     }
 
@@ -317,6 +369,169 @@ impl<T> State<T> {
                 None => return,
                 Some(Waiter::Plain(sender)) => return sender.unpark(),
                 Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
+            }
+        }
+    }
+
+    /// The caller's handoff, if a selecting sender was paired with it: the
+    /// message if it is here, or to hold on for it.
+    #[inline(never)]
+    fn take_handoff(&mut self, me: &mut Me) -> Option<Step<Result<T, ()>>> {
+        let party = Party::Plain(me.id());
+        let pos = self.handoffs.iter().position(|h| h.receiver == party)?;
+        Some(match self.handoffs[pos].msg.take() {
+            Some(msg) => {
+                self.handoffs.swap_remove(pos);
+                Step::Done(Ok(msg))
+            }
+            None => Step::Hold,
+        })
+    }
+
+    /// Rendezvous: commits the first listed selecting sender (other than
+    /// `receiver` itself) to sending to `receiver`, leaving a pending
+    /// handoff. Returns whether one was found.
+    #[inline(never)]
+    fn pair_with_sender(&mut self, receiver: Party, wake: Unparker) -> bool {
+        let mut i = 0;
+        while i < self.sending.len() {
+            let (committed, sender) = match self.sending.get(i) {
+                Some(Waiter::Select(selector, op)) if receiver != Party::Select(selector.id()) => {
+                    (selector.try_commit(*op), selector.id())
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            // Committed now, or gone elsewhere: either way off the list.
+            let listed = self.sending.remove(i);
+            if committed {
+                self.handoffs.push(Handoff::promised(receiver, sender, wake));
+                if let Some(Waiter::Select(selector, _)) = listed {
+                    selector.unpark();
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether a send would not block now.
+    fn send_ready(&self, me: Option<&Selector>) -> bool {
+        self.receivers == 0
+            || match self.cap {
+                Some(0) => counterpart(&self.receiving, me),
+                _ => self.has_room(),
+            }
+    }
+}
+
+// The plain `send`/`recv` paths are benchmarked: what they run is inlined,
+// what only selectors need (and the wake-ups, as before) stays out of line.
+impl<T> State<T> {
+    /// Takes the message at the front of the channel. Offers are not
+    /// messages here.
+    #[inline(always)]
+    fn pop_message(&mut self) -> Option<T> {
+        self.queue.pop_front()
+    }
+
+    /// Puts `msg`, taken out of the channel and not delivered, back at the
+    /// front of the channel, for the next receiver.
+    fn give_back(&mut self, msg: T) {
+        self.queue.push_front(msg);
+    }
+
+    /// Whether a message is in the channel, not counting offers and
+    /// handoffs.
+    fn has_message(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Messages in the channel: queued, offered, or set aside for a
+    /// receiver.
+    fn len(&self) -> usize {
+        self.queue.len() + self.offers.len() + self.handoffs.iter().filter(|h| h.msg.is_some()).count()
+    }
+
+    /// Takes the next message: queued, or offered by a parked sender.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<T> {
+        if let Some(msg) = self.pop_message() {
+            if !self.sending.is_empty() && self.has_room() {
+                self.wake_sender();
+            }
+            return Some(msg);
+        }
+        let offer = self.offers.pop_front()?;
+        offer.sender.unpark();
+        Some(offer.msg)
+    }
+
+    /// Queues `msg` (bounded and unbounded channels) and wakes a receiver
+    /// for it.
+    #[inline(always)]
+    fn push(&mut self, msg: T) {
+        self.queue.push_back(msg);
+        if !self.receiving.is_empty() {
+            self.wake_receiver();
+        }
+    }
+
+    /// Lists `waiter` on `list`; returns its ticket.
+    fn list(&mut self, list: List, waiter: Waiter) -> u64 {
+        list.of(self).push(waiter)
+    }
+
+    /// Lists the blocking waiter `me` again in its place (see
+    /// [`WaitList::relist`]).
+    fn relist(&mut self, list: List, me: Unparker, ticket: u64) {
+        list.of(self).relist(me, ticket);
+    }
+
+    /// Takes the blocking waiter `me` off `list` if it is still there.
+    /// Returns whether it was.
+    fn delist(&mut self, list: List, me: WaiterId) -> bool {
+        list.of(self).delist(me)
+    }
+
+    /// Wakes the first listed receiver that can still act on the message at
+    /// the front of the channel, which the caller made sure is there: a
+    /// blocking one is woken to take it, a selector that can still be
+    /// committed gets it set aside. Selectors that went elsewhere are
+    /// dropped from the list on the way. Returns whether someone was woken.
+    #[inline(never)]
+    fn wake_receiver(&mut self) -> bool {
+        loop {
+            match self.receiving.front() {
+                None => break false,
+                Some(Waiter::Plain(_)) => {
+                    if let Some(Waiter::Plain(receiver)) = self.receiving.pop_front() {
+                        receiver.unpark();
+                    }
+                    break true;
+                }
+                Some(Waiter::Select(selector, _)) if !selector.is_waiting() => {
+                    self.receiving.pop_front(); // gone elsewhere
+                }
+                Some(Waiter::Select(..)) => {
+                    // The message first (the caller made sure there is
+                    // one): a selector must not be committed to nothing.
+                    let Some(msg) = self.pop_message() else {
+                        break false;
+                    };
+                    let Some(Waiter::Select(selector, op)) = self.receiving.pop_front() else {
+                        unreachable!("the front waiter was just looked at");
+                    };
+                    if selector.try_commit(op) {
+                        self.handoffs.push(Handoff::ready(Party::Select(selector.id()), msg));
+                        selector.unpark();
+                        break true;
+                    }
+                    // It went elsewhere meanwhile: the message stays first.
+                    self.give_back(msg);
+                }
             }
         }
     }
@@ -356,64 +571,21 @@ impl<T> State<T> {
         Step::Wait
     }
 
-    /// The caller's handoff, if a selecting sender was paired with it: the
-    /// message if it is here, or to hold on for it.
-    #[inline(never)]
-    fn take_handoff(&mut self, me: &mut Me) -> Option<Step<Result<T, ()>>> {
-        let party = Party::Plain(me.id());
-        let pos = self.handoffs.iter().position(|h| h.receiver == party)?;
-        Some(match self.handoffs[pos].msg.take() {
-            Some(msg) => {
-                self.handoffs.swap_remove(pos);
-                Step::Done(Ok(msg))
-            }
-            None => Step::Hold,
-        })
-    }
-
-    /// Rendezvous: commits the first listed selecting sender (other than
-    /// `receiver` itself) to sending to `receiver`, leaving a pending
-    /// handoff. Returns whether one was found.
-    #[inline(never)]
-    fn pair_with_sender(&mut self, receiver: Party, wake: Unparker) -> bool {
-        let mut i = 0;
-        while i < self.sending.len() {
-            let (committed, sender) = match &self.sending[i] {
-                Waiter::Select(selector, op) if receiver != Party::Select(selector.id()) => {
-                    (selector.try_commit(*op), selector.id())
-                }
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            // Committed now, or gone elsewhere: either way off the list.
-            let listed = self.sending.remove(i);
-            if committed {
-                self.handoffs.push(Handoff::promised(receiver, sender, wake));
-                if let Some(Waiter::Select(selector, _)) = listed {
-                    selector.unpark();
-                }
-                return true;
-            }
-        }
-        false
-    }
-
     /// Rendezvous: pairs the selector `sender` (not listed itself) with the
     /// first listed receiver that can still take a message, leaving that
     /// receiver a pending handoff. Returns whether one was found.
     #[inline(never)]
     fn pair_with_receiver(&mut self, sender: &Selector) -> bool {
         let mut i = 0;
-        while i < self.receiving.len() {
-            let (receiver, committed) = match &self.receiving[i] {
-                Waiter::Plain(receiver) => (Party::Plain(receiver.id()), true),
-                Waiter::Select(selector, _) if selector.id() == sender.id() => {
+        loop {
+            let (receiver, committed) = match self.receiving.get(i) {
+                None => break false,
+                Some(Waiter::Plain(receiver)) => (Party::Plain(receiver.id()), true),
+                Some(Waiter::Select(selector, _)) if selector.id() == sender.id() => {
                     i += 1;
                     continue;
                 }
-                Waiter::Select(selector, op) => (Party::Select(selector.id()), selector.try_commit(*op)),
+                Some(Waiter::Select(selector, op)) => (Party::Select(selector.id()), selector.try_commit(*op)),
             };
             let listed = self.receiving.remove(i);
             if committed {
@@ -429,10 +601,9 @@ impl<T> State<T> {
                     None => unreachable!("the waiter was just looked at"),
                 };
                 self.handoffs.push(Handoff::promised(receiver, sender.id(), wake));
-                return true;
+                break true;
             }
         }
-        false
     }
 
     /// Removes the handoff for `receiver`, who gives up waiting (it is
@@ -445,7 +616,7 @@ impl<T> State<T> {
             return false;
         };
         if let Some(msg) = self.handoffs.swap_remove(pos).msg {
-            self.queue.push_front(msg);
+            self.give_back(msg);
             self.wake_receiver();
         }
         true
@@ -454,19 +625,10 @@ impl<T> State<T> {
     /// Whether a receive would not block now. `me`, a selector listed here,
     /// is not its own counterpart.
     fn recv_ready(&self, me: Option<&Selector>) -> bool {
-        !self.queue.is_empty()
+        self.has_message()
             || !self.offers.is_empty()
             || self.senders == 0
             || (self.cap == Some(0) && counterpart(&self.sending, me))
-    }
-
-    /// Whether a send would not block now.
-    fn send_ready(&self, me: Option<&Selector>) -> bool {
-        self.receivers == 0
-            || match self.cap {
-                Some(0) => counterpart(&self.receiving, me),
-                _ => self.has_room(),
-            }
     }
 }
 
@@ -477,9 +639,9 @@ impl<T> State<T> {
 /// with each other (each would find the other gone, forever): only the one
 /// with the lower id counts the other as ready, backs off and pairs; the
 /// higher one stays listed and nudges the lower one to look again.
-fn counterpart(list: &VecDeque<Waiter>, me: Option<&Selector>) -> bool {
+fn counterpart(list: &WaitList, me: Option<&Selector>) -> bool {
     let mut lower = None;
-    for waiter in list {
+    for waiter in list.iter() {
         let Waiter::Select(other, _) = waiter else {
             return true; // a blocking receiver
         };
@@ -501,8 +663,8 @@ fn counterpart(list: &VecDeque<Waiter>, me: Option<&Selector>) -> bool {
     false
 }
 
-fn wake_all(list: &mut VecDeque<Waiter>) {
-    for waiter in list.drain(..) {
+fn wake_all(list: &mut WaitList) {
+    for waiter in list.drain() {
         match waiter {
             Waiter::Plain(waiter) => waiter.unpark(),
             Waiter::Select(selector, op) => {
@@ -514,30 +676,6 @@ fn wake_all(list: &mut VecDeque<Waiter>) {
     }
 }
 
-/// Whether the blocking caller `me` is on `list`.
-fn listed(list: &VecDeque<Waiter>, me: WaiterId) -> bool {
-    list.iter().any(|w| matches!(w, Waiter::Plain(u) if u.id() == me))
-}
-
-/// Puts the caller on `list` unless it is there already.
-fn enlist(list: &mut VecDeque<Waiter>, me: WaiterId) {
-    if !listed(list, me) {
-        list.push_back(Waiter::Plain(Unparker::current()));
-    }
-}
-
-/// Takes the caller off `list` if it is still there (a waker usually took
-/// it off already). Returns whether it was.
-fn delist(list: &mut VecDeque<Waiter>, me: WaiterId) -> bool {
-    match list.iter().position(|w| matches!(w, Waiter::Plain(u) if u.id() == me)) {
-        Some(pos) => {
-            list.remove(pos);
-            true
-        }
-        None => false,
-    }
-}
-
 /// Which wait list a waiter is on.
 #[derive(Clone, Copy)]
 enum List {
@@ -546,7 +684,7 @@ enum List {
 }
 
 impl List {
-    fn of<T>(self, state: &mut State<T>) -> &mut VecDeque<Waiter> {
+    fn of<T>(self, state: &mut State<T>) -> &mut WaitList {
         match self {
             List::Receiving => &mut state.receiving,
             List::Sending => &mut state.sending,
@@ -555,6 +693,7 @@ impl List {
 }
 
 impl<T> Chan<T> {
+    #[inline(always)]
     fn lock(&self) -> SpinGuard<'_, State<T>> {
         self.state.lock()
     }
@@ -562,36 +701,42 @@ impl<T> Chan<T> {
     /// Runs `attempt` under the lock until it returns `Some`, parking on
     /// `list` in between. `Err` says why waiting stopped early (deadline, or
     /// a caller that cannot block) after one last attempt failed.
+    ///
+    /// A waiter woken for nothing goes back to its place
+    /// ([`WaitList::relist`]).
     fn wait<R>(
         &self,
         list: List,
         deadline: Option<Instant>,
         mut attempt: impl FnMut(&mut State<T>) -> Option<R>,
     ) -> Result<R, Wake> {
-        let me = {
-            let mut state = self.lock();
-            if let Some(result) = attempt(&mut state) {
-                return Ok(result); // the common case: no waiting
-            }
-            let me = Unparker::current();
-            let id = me.id();
-            list.of(&mut state).push_back(Waiter::Plain(me));
-            id
+        let mut state = self.lock();
+        if let Some(result) = attempt(&mut state) {
+            return Ok(result); // the common case: no waiting
+        }
+        let me = Unparker::current();
+        let id = me.id();
+        let ticket = state.list(list, Waiter::Plain(me.clone()));
+        let enlisted = Delist {
+            chan: self,
+            list,
+            me: id,
         };
-        let enlisted = Delist { chan: self, list, me };
         loop {
+            drop(state);
             let wake = task::park(deadline);
-            let mut state = self.lock();
+            state = self.lock();
             let result = attempt(&mut state);
             if result.is_some() || wake != Wake::Notified {
-                delist(list.of(&mut state), me);
+                state.delist(list, id);
                 std::mem::forget(enlisted);
                 // A wake-up may have raced with the timeout: the attempt
                 // above had the last word.
                 return result.ok_or(wake);
             }
-            // Spurious, or another waiter was quicker: wait again.
-            enlist(list.of(&mut state), me);
+            // Spurious, or another thread was quicker: wait again, in the
+            // place this waiter had.
+            state.relist(list, me.clone(), ticket);
         }
     }
 
@@ -605,16 +750,15 @@ impl<T> Chan<T> {
     ) -> Result<R, Wake> {
         let list = List::Receiving;
         let mut me = Me::default();
-        let mut holding = {
+        let (mut holding, mut ticket) = {
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => return Ok(result), // the common case: no waiting
                 Step::Wait => {
                     let waiter = Waiter::Plain(me.unparker());
-                    list.of(&mut state).push_back(waiter);
-                    false
+                    (false, Some(state.list(list, waiter)))
                 }
-                Step::Hold => true,
+                Step::Hold => (true, None),
             }
         };
         let id = me.id();
@@ -628,7 +772,7 @@ impl<T> Chan<T> {
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => {
-                    delist(list.of(&mut state), id);
+                    state.delist(list, id);
                     std::mem::forget(enlisted);
                     // A wake-up may have raced with the timeout: the attempt
                     // above had the last word.
@@ -643,13 +787,17 @@ impl<T> Chan<T> {
                 Step::Wait => {
                     holding = false;
                     if wake != Wake::Notified {
-                        delist(list.of(&mut state), id);
+                        state.delist(list, id);
                         std::mem::forget(enlisted);
                         return Err(wake);
                     }
-                    // Spurious, another waiter was quicker, or the sender
-                    // we held for called it off: wait again.
-                    enlist(list.of(&mut state), id);
+                    // Spurious, or the sender we held for called it off:
+                    // wait again, in our place.
+                    let unparker = Unparker::current();
+                    match ticket {
+                        Some(ticket) => state.relist(list, unparker, ticket),
+                        None => ticket = Some(state.list(list, Waiter::Plain(unparker))),
+                    }
                 }
             }
         }
@@ -666,13 +814,13 @@ struct Delist<'a, T> {
 impl<T> Drop for Delist<'_, T> {
     fn drop(&mut self) {
         let mut state = self.chan.lock();
-        if state.abandon_handoff(Party::Plain(self.me)) || delist(self.list.of(&mut state), self.me) {
+        if state.abandon_handoff(Party::Plain(self.me)) || state.delist(self.list, self.me) {
             return;
         }
         // Someone woke us (taking us off the list) for a message or for
         // room we will not use now: pass the wake-up on.
         match self.list {
-            List::Receiving if !state.queue.is_empty() => {
+            List::Receiving if state.has_message() => {
                 state.wake_receiver();
             }
             List::Receiving => {}
@@ -872,14 +1020,6 @@ impl<T> Sender<T> {
     }
 }
 
-impl<T> State<T> {
-    /// Messages in the channel: queued, offered, or set aside for a
-    /// receiver.
-    fn len(&self) -> usize {
-        self.queue.len() + self.offers.len() + self.handoffs.iter().filter(|h| h.msg.is_some()).count()
-    }
-}
-
 /// Withdraws a rendezvous offer if its sender unwinds while parked.
 struct Withdraw<'a, T> {
     chan: &'a Chan<T>,
@@ -954,6 +1094,7 @@ impl<T> Receiver<T> {
         self.recv_until(Some(deadline))
     }
 
+    #[inline(always)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let received = match self.chan.cap {
             Some(0) => self
@@ -1035,7 +1176,7 @@ impl<T> Handle for Receiver<T> {
         // it is set aside, so taking it wakes no sender yet.
         let msg = match state.cap {
             Some(0) => state.pop(),
-            _ => state.queue.pop_front(),
+            _ => state.pop_message(),
         };
         if let Some(msg) = msg {
             state.handoffs.push(Handoff::ready(party, msg));
@@ -1047,7 +1188,7 @@ impl<T> Handle for Receiver<T> {
 
     fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
         let mut state = self.chan.lock();
-        state.receiving.push_back(Waiter::Select(Arc::clone(me), op));
+        state.list(List::Receiving, Waiter::Select(Arc::clone(me), op));
         state.recv_ready(Some(me))
     }
 
@@ -1056,7 +1197,8 @@ impl<T> Handle for Receiver<T> {
     }
 
     fn unregister(&self, me: &Selector) {
-        self.chan.lock().receiving.retain(|w| !w.is(me));
+        let mut state = self.chan.lock();
+        state.receiving.retain(|w| !w.is(me));
     }
 
     fn completion(&self, me: &Selector) -> Completion {
@@ -1100,7 +1242,7 @@ impl<T> Handle for Sender<T> {
 
     fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
         let mut state = self.chan.lock();
-        state.sending.push_back(Waiter::Select(Arc::clone(me), op));
+        state.list(List::Sending, Waiter::Select(Arc::clone(me), op));
         state.send_ready(Some(me))
     }
 
@@ -1411,5 +1553,40 @@ impl From<RecvError> for TryRecvError {
 impl From<RecvError> for RecvTimeoutError {
     fn from(_: RecvError) -> Self {
         RecvTimeoutError::Disconnected
+    }
+}
+
+/// The wait list's order. Nothing here needs a runtime, so this also runs
+/// under Miri (`cargo +nightly miri test -p dhaga-runtime --lib
+/// sync::channel`).
+#[cfg(test)]
+mod tests {
+    use super::{Unparker, WaitList, Waiter};
+
+    fn ids(list: &WaitList) -> Vec<u64> {
+        list.entries.iter().map(|e| e.ticket).collect()
+    }
+
+    #[test]
+    fn a_relisted_waiter_goes_back_to_its_place() {
+        let me = Unparker::current();
+        let mut list = WaitList::new();
+        let tickets: Vec<u64> = (0..4).map(|_| list.push(Waiter::Plain(me.clone()))).collect();
+        assert_eq!(tickets, [0, 1, 2, 3]);
+        // The first two are woken (taken off), lose their race and come
+        // back, in either order: they are ahead of 2 and 3 again, in order.
+        list.pop_front();
+        list.pop_front();
+        list.relist(me.clone(), 1);
+        list.relist(me.clone(), 0);
+        assert_eq!(ids(&list), [0, 1, 2, 3]);
+        // Relisting one still listed (a spurious wake-up) changes nothing.
+        list.relist(me.clone(), 2);
+        assert_eq!(ids(&list), [0, 1, 2, 3]);
+        // Newcomers go to the back, after everyone relisted.
+        list.remove(2);
+        assert_eq!(list.push(Waiter::Plain(me.clone())), 4);
+        list.relist(me, 2);
+        assert_eq!(ids(&list), [0, 1, 2, 3, 4]);
     }
 }
