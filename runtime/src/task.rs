@@ -220,7 +220,9 @@ pub(crate) enum Wake {
     /// The deadline passed.
     TimedOut,
     /// The micro-thread is being cancelled and must not wait: it is already
-    /// unwinding (a destructor is parking), so blocking calls fail instead.
+    /// unwinding (a destructor is parking), so blocking calls fail instead;
+    /// or, from [`park_reporting_cancel`] only, it has been cancelled and
+    /// should unwind once it has settled its wait.
     Cancelled,
 }
 
@@ -234,6 +236,34 @@ pub(crate) fn park(deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
         Some(local) if local.in_task() => local.park(Suspend::Park, deadline),
         _ => park_thread(deadline),
+    })
+}
+
+/// What a park does when the caller has been cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnCancel {
+    /// Unwinds there (what [`park`] does).
+    Unwind,
+    /// Returns [`Wake::Cancelled`] (see [`park_reporting_cancel`]).
+    Report,
+}
+
+/// [`park`] for a caller that must settle something with whoever woke it
+/// before it can unwind: where `park` would unwind a cancelled micro-thread
+/// (or thread-mode thread), this returns [`Wake::Cancelled`] instead, as it
+/// does for a caller that is unwinding already.
+///
+/// The caller then looks at what it waited for under its own lock: an
+/// operation that was completed for it while it slept (a rendezvous message
+/// handed to it, a select committed to an operation) it completes and
+/// returns, and the cancellation takes effect at its next park, since the
+/// flag stays set; otherwise it leaves its wait list and calls
+/// [`cancellation_point`], which unwinds it (or returns at once for a
+/// caller that is unwinding already, whose blocking call then fails).
+pub(crate) fn park_reporting_cancel(deadline: Option<Instant>) -> Wake {
+    context::with_worker(|local| match local {
+        Some(local) if local.in_task() => local.park_with(Suspend::Park, deadline, OnCancel::Report),
+        _ => park_thread_with(deadline, OnCancel::Report),
     })
 }
 
@@ -381,8 +411,18 @@ pub(crate) fn unwinding_or_cancel() -> Wake {
 /// a micro-thread is in `Local::park`: checked before parking, and again
 /// after, since `JoinHandle::cancel` unparks the thread.
 fn park_thread(deadline: Option<Instant>) -> Wake {
+    park_thread_with(deadline, OnCancel::Unwind)
+}
+
+/// [`park_thread`], where a cancelled thread-mode thread unwinds or, with
+/// [`OnCancel::Report`], returns [`Wake::Cancelled`].
+fn park_thread_with(deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
+    let cancelled_here = || match on_cancel {
+        OnCancel::Unwind => unwinding_or_cancel(),
+        OnCancel::Report => Wake::Cancelled,
+    };
     if thread_cancelled() {
-        return unwinding_or_cancel();
+        return cancelled_here();
     }
     let wake = context::with_thread_task(|task| match task {
         Some(task) => {
@@ -394,7 +434,7 @@ fn park_thread(deadline: Option<Instant>) -> Wake {
         None => park_thread_until(deadline),
     });
     if thread_cancelled() {
-        return unwinding_or_cancel();
+        return cancelled_here();
     }
     wake
 }
@@ -451,6 +491,17 @@ impl Unparker {
         match self {
             Unparker::Task(task) => task.unpark(),
             Unparker::Thread(thread) => thread.unpark(),
+        }
+    }
+
+    /// Whether the target is a micro-thread that has been cancelled (it
+    /// unwinds, or gives up its wait, at its next park). Always false for
+    /// an OS thread, thread-mode ones included: a snapshot, for skipping
+    /// waiters that will not take what they are handed.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        match self {
+            Unparker::Task(task) => task.is_cancelled(),
+            Unparker::Thread(_) => false,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::reactor::Reactor;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::stack::Stack;
-use crate::task::{Task, Wake, unwinding_or_cancel};
+use crate::task::{OnCancel, Task, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
 
 /// How many times in a row the LIFO slot may be preferred.
@@ -302,6 +302,17 @@ impl Local {
     /// Both are cancellation points: a cancelled micro-thread unwinds here,
     /// before suspending and again after (a cancel wakes it).
     pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
+        self.park_with(why, deadline, OnCancel::Unwind)
+    }
+
+    /// [`Local::park`], where a cancelled micro-thread either unwinds or,
+    /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
+    /// `task::park_reporting_cancel`).
+    pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
+        let cancelled_here = || match on_cancel {
+            OnCancel::Unwind => unwinding_or_cancel(),
+            OnCancel::Report => Wake::Cancelled,
+        };
         let (cancelled, notified) = self
             .running
             .with_task(|task| {
@@ -312,7 +323,7 @@ impl Local {
             })
             .expect("park is called from a micro-thread");
         if cancelled || std::thread::panicking() {
-            return unwinding_or_cancel();
+            return cancelled_here();
         }
         if notified {
             return Wake::Notified;
@@ -330,7 +341,7 @@ impl Local {
         self.running.suspend(why);
         let fired = timer.is_some_and(|key| !self.timers.borrow_mut().remove(key));
         if self.running.with_task(|task| task.is_cancelled()) == Some(true) {
-            return unwinding_or_cancel();
+            return cancelled_here();
         }
         if fired { Wake::TimedOut } else { Wake::Notified }
     }

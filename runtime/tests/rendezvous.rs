@@ -1,11 +1,14 @@
 //! Rendezvous channels (`bounded(0)`) with several receivers parked at once:
-//! each send is handed to one of them and wakes it. (`channel.rs` covers
-//! channels as a whole.)
+//! each send is handed to one of them and wakes it; and what a cancellation
+//! does to a hand-over: a `send` that returned `Ok` gave its message to a
+//! receive that returns it, and a message that was not received is never
+//! left in the channel as if it had been. (`channel.rs` covers channels as
+//! a whole.)
 
 mod util;
 
-use dhaga_runtime::sync::{bounded, unbounded};
-use dhaga_runtime::{RuntimeBuilder, spawn};
+use dhaga_runtime::sync::{Receiver, RecvError, Select, SendError, TryRecvError, TrySendError, bounded, unbounded};
+use dhaga_runtime::{Cancelled, JoinHandle, Runtime, RuntimeBuilder, spawn, yield_now};
 
 use util::{JoinWithin, RecvWithin, wait_until};
 
@@ -54,6 +57,196 @@ fn each_send_on_a_rendezvous_channel_wakes_a_parked_receiver() {
                 .collect();
             got.sort_unstable();
             assert_eq!(got, [1, 2]);
+        });
+    });
+}
+
+/// A runtime with one worker: micro-threads run one at a time, so a
+/// micro-thread woken by the driver does not run before the driver parks,
+/// and the driver can cancel it in between.
+fn one_worker() -> Runtime {
+    RuntimeBuilder::new().workers(1).build().unwrap()
+}
+
+/// Spawns `body` after it reports that it started, and returns once it is
+/// parked (in the blocking call `body` makes first).
+fn parked<T: Send + 'static>(what: &str, body: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let (about_tx, about_rx) = bounded::<()>(1);
+    let handle = spawn(move || {
+        about_tx.send(()).unwrap();
+        body()
+    });
+    about_rx.recv_within(&format!("{what} to start"));
+    wait_until(&format!("{what} to park"), || handle.is_parked());
+    handle
+}
+
+/// Joins a micro-thread that must have been unwound by its cancellation.
+#[track_caller]
+fn assert_cancelled<T>(handle: JoinHandle<T>, what: &str) {
+    match handle.join_within(what) {
+        Err(payload) => assert!(payload.is::<Cancelled>(), "{what}: a panic, not the cancellation"),
+        Ok(_) => panic!("{what}: returned instead of unwinding at its next park"),
+    }
+}
+
+/// Asserts that nothing was left in the channel.
+#[track_caller]
+fn assert_empty(rx: &Receiver<u32>) {
+    assert_eq!(rx.len(), 0, "a message was left in the channel");
+    assert_eq!(
+        rx.try_recv(),
+        Err(TryRecvError::Empty),
+        "a message was left in the channel"
+    );
+}
+
+/// A receiver parked in `recv` is handed a message (the send returns `Ok`)
+/// and cancelled before it runs again. Its `recv` must return the message,
+/// as crossbeam's and Go's would (the hand-over completed the receive), and
+/// the cancellation take effect at its next park. It used to unwind out of
+/// the park, leaving the message queued in the channel although the sender
+/// had returned `Ok`.
+#[test]
+fn a_message_handed_to_a_receiver_cancelled_before_it_runs_is_received() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (got_tx, got_rx) = unbounded::<Result<u32, RecvError>>();
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || {
+                got_tx.send(rx.recv()).unwrap();
+                yield_now(); // its next park: the cancellation unwinds it here
+            });
+            tx.send(7).expect("handed to the parked receiver");
+            receiver.cancel();
+            assert_cancelled(receiver, "the receiver cancelled after the hand-over");
+            assert_eq!(
+                got_rx.try_recv(),
+                Ok(Ok(7)),
+                "the receiver's recv did not return the message the send handed over"
+            );
+            assert_empty(&keep);
+        });
+    });
+}
+
+/// A receiver that is cancelled while parked, before any sender comes, is
+/// not handed a message: a send finds no receiver waiting.
+#[test]
+fn a_receiver_cancelled_before_a_send_is_passed_over() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || rx.recv());
+            receiver.cancel(); // it cannot run before this micro-thread parks
+            assert_eq!(
+                tx.try_send(7),
+                Err(TrySendError::Full(7)),
+                "the cancelled receiver was handed the message"
+            );
+            assert_cancelled(receiver, "the receiver cancelled before any send");
+            assert_empty(&keep);
+        });
+    });
+}
+
+/// A sender parked with its offer, whose offer a receiver takes before the
+/// sender is cancelled: its `send` completed, and returns `Ok`.
+#[test]
+fn a_sender_whose_offer_was_taken_returns_ok_even_if_cancelled_then() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (sent_tx, sent_rx) = unbounded::<bool>();
+            let sender = parked("the sender", move || {
+                sent_tx.send(tx.send(7).is_ok()).unwrap();
+                yield_now();
+            });
+            assert_eq!(rx.try_recv(), Ok(7), "the offer is taken");
+            sender.cancel();
+            assert_cancelled(sender, "the sender cancelled after its offer was taken");
+            assert_eq!(
+                sent_rx.try_recv(),
+                Ok(true),
+                "the send that was received did not return Ok"
+            );
+        });
+    });
+}
+
+/// A select waiting to receive is committed by a blocking sender, which
+/// sets the message aside for it and returns `Ok`; the select is cancelled
+/// before it runs again. It must return its operation with that message
+/// (and unwind at its next park), not give the message back to the channel.
+#[test]
+fn a_select_committed_before_its_cancellation_returns_its_operation() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (_tx2, rx2) = bounded::<u32>(0);
+            let (got_tx, got_rx) = unbounded::<Result<u32, RecvError>>();
+            let keep = rx.clone();
+            let selecting = parked("the select", move || {
+                let mut select = Select::new();
+                let index = select.recv(&rx);
+                select.recv(&rx2);
+                let op = select.select();
+                assert_eq!(op.index(), index, "committed to the channel that was sent on");
+                got_tx.send(op.recv(&rx)).unwrap();
+                yield_now();
+            });
+            tx.send(7).expect("handed to the waiting select");
+            selecting.cancel();
+            assert_cancelled(selecting, "the select cancelled after it was committed");
+            assert_eq!(
+                got_rx.try_recv(),
+                Ok(Ok(7)),
+                "the committed select did not get its message"
+            );
+            assert_empty(&keep);
+        });
+    });
+}
+
+/// A select's send is paired with a parked receiver, which is cancelled
+/// before the send is completed: completing it hands the message to the
+/// next receiver waiting, or, with none, fails and gives it back. It used
+/// to return `Ok` and leave the message queued in the channel.
+#[test]
+fn a_selected_send_whose_receiver_was_cancelled_goes_to_the_next_or_fails() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let keep = rx.clone();
+            // With another receiver waiting behind the cancelled one.
+            let first = parked("the first receiver", {
+                let rx = rx.clone();
+                move || rx.recv()
+            });
+            let second = parked("the second receiver", {
+                let rx = rx.clone();
+                move || rx.recv()
+            });
+            let mut select = Select::new();
+            select.send(&tx);
+            let op = select.try_select().expect("paired with the first receiver");
+            first.cancel();
+            assert_cancelled(first, "the first receiver, cancelled before the message came");
+            assert_eq!(op.send(&tx, 7), Ok(()), "handed to the second receiver");
+            assert_eq!(second.join_within("the second receiver").unwrap(), Ok(7));
+            assert_empty(&keep);
+
+            // With nobody else waiting.
+            let only = parked("the only receiver", move || rx.recv());
+            let mut select = Select::new();
+            select.send(&tx);
+            let op = select.try_select().expect("paired with the only receiver");
+            only.cancel();
+            assert_cancelled(only, "the only receiver, cancelled before the message came");
+            assert_eq!(op.send(&tx, 8), Err(SendError(8)), "a send nobody received returned Ok");
+            assert_empty(&keep);
         });
     });
 }

@@ -18,8 +18,20 @@
 //! not to the back of the list: each entry carries a ticket numbered in
 //! order of arrival, and a list stays sorted by ticket ([`WaitList`]).
 //!
+//! # Rendezvous
+//!
 //! Capacity zero is a rendezvous: a sender hands its message to a waiting
-//! receiver, or offers it and waits until a receiver takes it.
+//! receiver, or offers it and waits until a receiver takes it. A message
+//! handed over is set aside for that receiver alone ([`Handoff`]), and the
+//! hand-over is where both operations complete, as in crossbeam-channel and
+//! Go: the receiver's `recv` returns that message even if the receiver was
+//! cancelled after the hand-over and before it ran again (the cancellation
+//! takes effect at its next park instead), so a `send` that returned `Ok`
+//! gave its message to a `recv` that returned it. A receiver that is
+//! cancelled already is passed over. The same holds the other way round: a
+//! sender whose offer a receiver took returns `Ok`, cancelled meanwhile or
+//! not. A receiver that gives up *before* a message was handed to it (it was
+//! cancelled, or timed out) takes nothing with it.
 //!
 //! # Selectors
 //!
@@ -37,7 +49,10 @@
 //! the selected operation, so on a rendezvous channel pairing it with a
 //! receiver leaves that receiver a pending [`Handoff`]: the receiver waits
 //! for the message (past its deadline, since the sender has committed to
-//! it), and the sender fills the handoff when it completes.
+//! it), and the sender fills the handoff when it completes. If the receiver
+//! is cancelled while it waits, the send goes to the next receiver waiting,
+//! or fails and gives the message back: it is never left in the channel as
+//! if it had been received.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -107,10 +122,11 @@ struct Chan<T> {
 struct State<T> {
     /// A copy of [`Chan::cap`], for the methods below.
     cap: Option<usize>,
-    /// Messages sent and not yet taken. On a rendezvous channel, messages
-    /// handed to a receiver that was woken and has not taken them yet.
+    /// The messages sent and not yet taken (bounded and unbounded channels).
     /// Messages given back go to its front: a message set aside for a
-    /// selector that dropped its operation.
+    /// selector that dropped its operation, or, on a rendezvous channel
+    /// (which otherwise queues nothing), one whose receiver gave up before
+    /// it was handed over.
     queue: VecDeque<T>,
     /// Rendezvous only: messages offered by parked senders.
     offers: VecDeque<Offer<T>>,
@@ -122,8 +138,10 @@ struct State<T> {
     /// Senders waiting for room (bounded channels), and selectors with a
     /// send operation on this channel (any capacity).
     sending: WaitList,
-    /// Messages set aside for receivers that committed to taking them. On a
-    /// bounded channel each counts against the capacity until it is taken.
+    /// Messages set aside for receivers that committed to taking them (and,
+    /// on a rendezvous channel, for blocking receivers they were handed
+    /// to). On a bounded channel each counts against the capacity until it
+    /// is taken.
     handoffs: Vec<Handoff<T>>,
     /// Bounded only: selectors that a unit of room is set aside for, until
     /// they send into it. Each counts against the capacity.
@@ -373,8 +391,9 @@ impl<T> State<T> {
         }
     }
 
-    /// The caller's handoff, if a selecting sender was paired with it: the
-    /// message if it is here, or to hold on for it.
+    /// The caller's handoff, if a message was handed to it or a selecting
+    /// sender was paired with it: the message if it is here, or to hold on
+    /// for it.
     #[inline(never)]
     fn take_handoff(&mut self, me: &mut Me) -> Option<Step<Result<T, ()>>> {
         let party = Party::Plain(me.id());
@@ -499,10 +518,23 @@ impl<T> State<T> {
     /// Wakes the first listed receiver that can still act on the message at
     /// the front of the channel, which the caller made sure is there: a
     /// blocking one is woken to take it, a selector that can still be
-    /// committed gets it set aside. Selectors that went elsewhere are
-    /// dropped from the list on the way. Returns whether someone was woken.
+    /// committed gets it set aside (on a rendezvous channel, any receiver
+    /// gets it handed over). Selectors that went elsewhere are dropped from
+    /// the list on the way. Returns whether someone was woken.
     #[inline(never)]
     fn wake_receiver(&mut self) -> bool {
+        if self.cap == Some(0) {
+            let Some(msg) = self.queue.pop_front() else {
+                return false;
+            };
+            return match self.hand_to_receiver(msg) {
+                Ok(()) => true,
+                Err(msg) => {
+                    self.queue.push_front(msg);
+                    false
+                }
+            };
+        }
         loop {
             match self.receiving.front() {
                 None => break false,
@@ -536,6 +568,38 @@ impl<T> State<T> {
         }
     }
 
+    /// Rendezvous: hands `msg` to the first listed receiver that can take
+    /// it — set aside for that receiver alone, and the receiver woken — or
+    /// gives it back if there is none. Receivers already cancelled, and
+    /// selectors that went elsewhere, are dropped from the list on the way.
+    #[inline(never)]
+    fn hand_to_receiver(&mut self, msg: T) -> Result<(), T> {
+        loop {
+            match self.receiving.pop_front() {
+                None => break Err(msg),
+                Some(Waiter::Plain(receiver)) => {
+                    if receiver.is_cancelled() {
+                        // Woken by its cancellation already, it would only
+                        // give the message up again: pass it over.
+                        continue;
+                    }
+                    let party = Party::Plain(receiver.id());
+                    self.handoffs.push(Handoff::ready(party, msg));
+                    receiver.unpark();
+                    break Ok(());
+                }
+                Some(Waiter::Select(selector, op)) => {
+                    if selector.try_commit(op) {
+                        let party = Party::Select(selector.id());
+                        self.handoffs.push(Handoff::ready(party, msg));
+                        selector.unpark();
+                        break Ok(());
+                    }
+                }
+            }
+        }
+    }
+
     /// One attempt of a blocking receive on a bounded or unbounded channel;
     /// `Err` means disconnected.
     #[inline(always)]
@@ -548,7 +612,8 @@ impl<T> State<T> {
     }
 
     /// One attempt of a blocking receive on a rendezvous channel, where a
-    /// selecting sender may have been paired with the caller.
+    /// message may have been handed to the caller, or a selecting sender
+    /// paired with it.
     #[inline(always)]
     fn recv_step_rendezvous(&mut self, me: &mut Me) -> Step<Result<T, ()>> {
         if !self.handoffs.is_empty()
@@ -606,10 +671,12 @@ impl<T> State<T> {
         }
     }
 
-    /// Removes the handoff for `receiver`, who gives up waiting (it is
-    /// unwinding, or its select is). A message already in it goes back to
-    /// the front of the queue, for the next receiver; a message still owed
-    /// will be queued by its sender. Returns whether there was one.
+    /// Removes the handoff for `receiver`, who gives up waiting (its select
+    /// does, or a blocking receiver unwinds). A message already in it goes
+    /// back to the front of the channel, for the next receiver (on a
+    /// rendezvous channel, handed to the next one waiting if there is one);
+    /// a message still owed is its sender's to place. Returns whether there
+    /// was one.
     #[inline(never)]
     fn abandon_handoff(&mut self, receiver: Party) -> bool {
         let Some(pos) = self.handoffs.iter().position(|h| h.receiver == receiver) else {
@@ -743,6 +810,11 @@ impl<T> Chan<T> {
     /// [`Chan::wait`] for a receiver on a rendezvous channel, which may also
     /// hold: wait off the list, ignoring the deadline, for the message a
     /// selecting sender committed to sending it.
+    ///
+    /// A cancellation does not unwind the caller out of its park here (see
+    /// `task::park_reporting_cancel`): a message handed to it while it was
+    /// parked is returned (the sender has returned `Ok`), and only then, or
+    /// once it is off the list with nothing handed to it, does it unwind.
     fn wait_holding<R>(
         &self,
         deadline: Option<Instant>,
@@ -768,10 +840,12 @@ impl<T> Chan<T> {
             me: id,
         };
         loop {
-            let wake = task::park(if holding { None } else { deadline });
+            let wake = task::park_reporting_cancel(if holding { None } else { deadline });
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => {
+                    // Also if cancelled meanwhile: the hand-over completed
+                    // the receive. The cancellation stays pending.
                     state.delist(list, id);
                     std::mem::forget(enlisted);
                     // A wake-up may have raced with the timeout: the attempt
@@ -780,7 +854,9 @@ impl<T> Chan<T> {
                 }
                 Step::Hold if wake == Wake::Cancelled => {
                     state.abandon_handoff(Party::Plain(id));
+                    drop(state);
                     std::mem::forget(enlisted);
+                    task::cancellation_point();
                     return Err(wake);
                 }
                 Step::Hold => holding = true,
@@ -788,7 +864,11 @@ impl<T> Chan<T> {
                     holding = false;
                     if wake != Wake::Notified {
                         state.delist(list, id);
+                        drop(state);
                         std::mem::forget(enlisted);
+                        if wake == Wake::Cancelled {
+                            task::cancellation_point();
+                        }
                         return Err(wake);
                     }
                     // Spurious, or the sender we held for called it off:
@@ -844,6 +924,11 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends `msg`, parking (or blocking) while the channel is full.
     ///
+    /// On a rendezvous channel this returns `Ok` once a receiver has the
+    /// message: it was handed to a receiver waiting in `recv` (whose `recv`
+    /// returns it, even if that receiver is cancelled meanwhile), or a
+    /// receiver took it from this sender's offer.
+    ///
     /// # Errors
     ///
     /// Gives the message back if every receiver is gone, or if the caller is
@@ -864,16 +949,7 @@ impl<T> Sender<T> {
             return Err(TrySendError::Disconnected(msg));
         }
         match self.chan.cap {
-            Some(0) => {
-                // Popped receivers already own a queued message; a receiver
-                // still listed is waiting for one.
-                state.queue.push_back(msg);
-                if state.wake_receiver() {
-                    return Ok(());
-                }
-                let msg = state.queue.pop_back().expect("the message just queued");
-                Err(TrySendError::Full(msg))
-            }
+            Some(0) => state.hand_to_receiver(msg).map_err(TrySendError::Full),
             _ if state.has_room() => {
                 state.push(msg);
                 Ok(())
@@ -927,6 +1003,11 @@ impl<T> Sender<T> {
 
     /// Capacity zero: hand the message to a waiting receiver, or offer it and
     /// wait until a receiver takes it.
+    ///
+    /// Parked, a cancelled sender does not unwind at once (see
+    /// `task::park_reporting_cancel`): if a receiver took its offer, the
+    /// send has completed and returns `Ok`; otherwise it withdraws the offer
+    /// and unwinds.
     fn send_rendezvous(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let id = {
             let mut state = self.chan.lock();
@@ -936,12 +1017,11 @@ impl<T> Sender<T> {
             let msg = if state.receiving.is_empty() {
                 msg
             } else {
-                state.queue.push_back(msg);
-                if state.wake_receiver() {
-                    return Ok(()); // handed to the first listed receiver
+                match state.hand_to_receiver(msg) {
+                    Ok(()) => return Ok(()),
+                    // Only receivers that will not take it were listed.
+                    Err(msg) => msg,
                 }
-                // Only selectors that had gone elsewhere were listed.
-                state.queue.pop_back().expect("the message just queued")
             };
             let id = state.next_offer;
             state.next_offer += 1;
@@ -957,16 +1037,20 @@ impl<T> Sender<T> {
             id: Some(id),
         };
         loop {
-            let wake = task::park(deadline);
+            let wake = task::park_reporting_cancel(deadline);
             let mut state = self.chan.lock();
             let Some(pos) = state.offers.iter().position(|o| o.id == id) else {
                 withdraw.id = None;
-                return Ok(()); // taken
+                return Ok(()); // taken (also if cancelled meanwhile)
             };
             let disconnected = state.receivers == 0;
             if disconnected || wake != Wake::Notified {
                 withdraw.id = None;
                 let offer = state.offers.remove(pos).expect("offer is present");
+                drop(state);
+                if wake == Wake::Cancelled {
+                    task::cancellation_point();
+                }
                 return Err(match wake {
                     Wake::TimedOut if !disconnected => SendTimeoutError::Timeout(offer.msg),
                     _ => SendTimeoutError::Disconnected(offer.msg),
@@ -1013,10 +1097,18 @@ impl<T> Sender<T> {
         if state.receivers == 0 {
             return Err(SendError(msg));
         }
-        // Unbounded; or a rendezvous receiver that was paired with us gave
-        // up waiting (it unwound): the message waits for the next receiver.
-        state.push(msg);
-        Ok(())
+        match self.chan.cap {
+            // The rendezvous receiver we were paired with gave up waiting
+            // for the message (it was cancelled): to the next receiver
+            // waiting, or back to the caller, never left in the channel as
+            // if it had been received.
+            Some(0) => state.hand_to_receiver(msg).map_err(SendError),
+            // Unbounded: no room was needed.
+            _ => {
+                state.push(msg);
+                Ok(())
+            }
+        }
     }
 }
 

@@ -31,8 +31,13 @@
 //! the higher one stays listed and nudges the lower one to look again.
 //!
 //! The select is taken off every list on every way out: selected, timed
-//! out, and unwinding out of a park when its runtime shuts down (what had
-//! been set aside for it is then given back).
+//! out, or cancelled. A cancelled select does not unwind out of its park:
+//! the park reports the cancellation, and if the select had been committed
+//! by then it returns that operation (its counterpart has completed its
+//! side: a sender whose message was set aside for it returned `Ok`), and
+//! the cancellation takes effect at the caller's next park; otherwise it
+//! leaves every list, gives back whatever had been set aside for it, and
+//! unwinds.
 //!
 //! What a selected operation holds, how rendezvous channels behave and why
 //! the choice is fair are part of the contract, documented on [`Select`].
@@ -223,9 +228,10 @@ struct Op<'a> {
 /// the reservation back and nothing is lost: a message goes back to the
 /// front of its channel for the next receiver, room becomes free, a paired
 /// receiver goes back to waiting. One trace remains on a rendezvous
-/// channel: a message that a blocked sender handed to this select stays
-/// queued in the channel (that sender has returned) until another receiver
-/// takes it.
+/// channel: a message that a blocked sender handed to this select (that
+/// sender has returned) goes to the next receiver waiting, or stays queued
+/// in the channel until another receiver comes. Dropping a selected
+/// operation is the caller's choice, unlike a cancellation (see below).
 ///
 /// # Rendezvous channels
 ///
@@ -236,7 +242,18 @@ struct Op<'a> {
 /// rendezvous channel does that wait inside `select`, and picks again if
 /// the sending select's operation is dropped uncompleted. Two selects on
 /// the two ends of one rendezvous channel pair up; a select never pairs
-/// with itself.
+/// with itself. If the paired receiver is cancelled before the message
+/// comes, completing the send hands the message to the next receiver
+/// waiting, or fails and gives it back.
+///
+/// # Cancellation
+///
+/// A select whose micro-thread is cancelled while it waits unwinds, unless
+/// an operation was selected for it first: then the select returns that
+/// operation, as if the cancellation had come a moment later, and the
+/// micro-thread unwinds at its next park. So a sender that handed a message
+/// to a waiting select (and returned) has handed it to a select that
+/// returns it.
 ///
 /// # Fairness
 ///
@@ -404,7 +421,7 @@ impl<'a> Select<'a> {
                         continue;
                     }
                     Waited::TimedOut => return Err(Failure::TimedOut),
-                    Waited::Cancelled => return Err(Failure::Cancelled),
+                    Waited::Cancelled => return Err(cancelled()),
                 },
             };
             match self.settle(&me, index) {
@@ -417,7 +434,7 @@ impl<'a> Select<'a> {
                 }
                 // The sender we were paired with dropped its operation.
                 Ok(false) => me.reset(),
-                Err(()) => return Err(Failure::Cancelled),
+                Err(()) => return Err(cancelled()),
             }
         }
     }
@@ -462,7 +479,10 @@ impl<'a> Select<'a> {
                 if let Some(index) = me.committed() {
                     break Waited::Committed(index);
                 }
-                match task::park(deadline) {
+                // A cancellation is reported, not unwound from, so that a
+                // select committed meanwhile returns its operation; one that
+                // was not is unwound by `run`, once off every list.
+                match task::park_reporting_cancel(deadline) {
                     Wake::Notified => {
                         // Not committed (checked next time round): a nudge
                         // from a select at the other end of a rendezvous,
@@ -507,7 +527,7 @@ impl<'a> Select<'a> {
             unwinding: true,
         };
         loop {
-            let wake = task::park(None);
+            let wake = task::park_reporting_cancel(None);
             match handle.completion(me) {
                 Completion::Ready => break,
                 Completion::CalledOff => {
@@ -551,6 +571,14 @@ impl fmt::Debug for Select<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Select").field("operations", &self.ops.len()).finish()
     }
+}
+
+/// The way out of a select that could not wait: a cancelled caller unwinds
+/// here (its parks report the cancellation instead, so that it can leave
+/// every list first); one that is unwinding already fails.
+fn cancelled() -> Failure {
+    task::cancellation_point();
+    Failure::Cancelled
 }
 
 /// Takes a selector off every wait list when phase 2 ends, also by
@@ -617,7 +645,10 @@ impl SelectedOperation<'_> {
     ///
     /// # Errors
     ///
-    /// Gives the message back if every receiver is gone.
+    /// Gives the message back if every receiver is gone; or, on a
+    /// rendezvous channel, if the receiver this send was paired with was
+    /// cancelled before the message came and no other receiver is waiting
+    /// (the message was not received: nothing keeps it in the channel).
     ///
     /// # Panics
     ///
