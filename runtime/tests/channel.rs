@@ -573,3 +573,42 @@ fn a_woken_sender_that_loses_the_race_keeps_its_place() {
         });
     });
 }
+
+/// Unbounded channels send without a lock, so a receiver's "nothing there,
+/// park" races with senders that do not take the lock: a lost wake-up
+/// would leave a receiver parked with a message waiting. Pairs of tasks in
+/// every pairing of contexts, all at once on all workers, bounce numbers
+/// over two unbounded channels, so that nearly every receive parks just as
+/// the other side sends; a lost wake-up shows as a receive that waited
+/// `PATIENCE` for its message.
+#[test]
+fn unbounded_ping_pong_loses_no_wake_up_between_all_contexts() {
+    const ROUNDS: u64 = 20_000;
+    util::within_limit(|| {
+        let rt = Runtime::new().unwrap();
+        let tasks: Vec<_> = CTX_PAIRS
+            .into_iter()
+            .chain(CTX_PAIRS)
+            .flat_map(|(pctx, ectx)| {
+                let (ping_tx, ping_rx) = unbounded::<u64>();
+                let (pong_tx, pong_rx) = unbounded::<u64>();
+                let echo = util::start(&rt, ectx, move || {
+                    for i in 0..ROUNDS {
+                        let n = ping_rx.recv_within(&format!("ping {i} ({pctx:?}->{ectx:?})"));
+                        pong_tx.send(n + 1).unwrap();
+                    }
+                });
+                let pinger = util::start(&rt, pctx, move || {
+                    for i in 0..ROUNDS {
+                        ping_tx.send(i).unwrap();
+                        assert_eq!(pong_rx.recv_within(&format!("pong {i} ({pctx:?}->{ectx:?})")), i + 1);
+                    }
+                });
+                [echo, pinger]
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            t.join_within(&format!("ping-pong task {i}"));
+        }
+    });
+}
