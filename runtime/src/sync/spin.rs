@@ -105,6 +105,10 @@ mod tests {
     use super::SpinLock;
     use std::sync::Arc;
 
+    /// Increments per thread: fewer under Miri, which is slow (and checks
+    /// every access for a data race instead).
+    const ROUNDS: u64 = if cfg!(miri) { 500 } else { 100_000 };
+
     #[test]
     fn excludes_concurrent_updates() {
         let lock = Arc::new(SpinLock::new(0u64));
@@ -112,7 +116,7 @@ mod tests {
             .map(|_| {
                 let lock = Arc::clone(&lock);
                 std::thread::spawn(move || {
-                    for _ in 0..100_000 {
+                    for _ in 0..ROUNDS {
                         *lock.lock() += 1;
                     }
                 })
@@ -121,6 +125,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(*lock.lock(), 400_000);
+        assert_eq!(*lock.lock(), 4 * ROUNDS);
     }
 }
