@@ -652,10 +652,11 @@ impl<T> Locked<'_, T> {
         listed
     }
 
-    /// Someone was just listed on `list`.
+    /// Someone was just listed on `list`. (Only unbounded channels have
+    /// senders that read the flag; the others leave its line alone.)
     #[inline(always)]
     fn listed(&self, list: List) {
-        if let List::Receiving = list {
+        if let (List::Receiving, None) = (list, self.chan.cap) {
             // ORDERING: Relaxed; written under the channel's lock, before the
             // listed receiver looks at the senders' end under the tail's lock
             // (in `Chan::wait` and `Receiver::register`), which orders it for
@@ -669,7 +670,7 @@ impl<T> Locked<'_, T> {
     /// Clears [`SendersEnd::receivers_listed`] once no receiver is listed.
     #[inline(always)]
     fn sync_listed(&self) {
-        if self.state.receiving.is_empty() {
+        if self.chan.cap.is_none() && self.state.receiving.is_empty() {
             // ORDERING: Relaxed, see `Locked::listed`.
             self.chan.senders_end.receivers_listed.store(false, Ordering::Relaxed);
         }
@@ -996,7 +997,7 @@ impl<T> Chan<T> {
         }
         let me = Unparker::current();
         let id = me.id();
-        let ticket = state.list(list, Waiter::Plain(me.clone()));
+        let ticket = state.list(list, Waiter::Plain(me));
         let enlisted = Delist {
             chan: self,
             list,
@@ -1025,7 +1026,7 @@ impl<T> Chan<T> {
             }
             // Spurious, or another thread was quicker: wait again, in the
             // place this waiter had.
-            state.relist(list, me.clone(), ticket);
+            state.relist(list, Unparker::current(), ticket);
         }
     }
 
