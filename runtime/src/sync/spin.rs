@@ -5,16 +5,22 @@
 //! suspended while holding one: nothing inside a critical section parks).
 //! For that, a spinlock is cheaper than `std::sync::Mutex`: unlocking is a
 //! plain release store, where the mutex needs a read-modify-write to learn
-//! whether a sleeper must be woken. Waiting spins briefly and then yields the
-//! OS thread, so a holder that the kernel preempted is not starved; the same
-//! trade crossbeam-channel makes for its waker lists.
+//! whether a sleeper must be woken. Waiting spins briefly, backing off
+//! exponentially between looks at the lock (as crossbeam-utils' `Backoff`
+//! does), and then yields the OS thread, so a holder that the kernel
+//! preempted is not starved; the same trade crossbeam-channel makes for its
+//! waker lists.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Spins before each `yield_now` while the lock is taken.
+/// Spins (`spin_loop` hints) before each `yield_now` while the lock is
+/// taken.
 const SPINS: u32 = 64;
+
+/// The most spins between two looks at a taken lock.
+const MAX_PAUSE: u32 = 32;
 
 /// A lock around `T` for critical sections of a few instructions.
 pub(crate) struct SpinLock<T> {
@@ -49,11 +55,22 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self }
     }
 
+    /// Waits for the lock with exponential backoff: the pause between two
+    /// looks doubles (up to [`MAX_PAUSE`]), so a waiter does not pull the
+    /// lock's cache line away from the holder at every spin, and a holder
+    /// that takes the lock again and again (a sender in a loop) keeps the
+    /// line for a while instead of handing it over at every message.
     #[cold]
     fn lock_contended(&self) {
         loop {
-            for _ in 0..SPINS {
-                std::hint::spin_loop();
+            let mut pause = 1;
+            let mut spun = 0;
+            while spun < SPINS {
+                for _ in 0..pause {
+                    std::hint::spin_loop();
+                }
+                spun += pause;
+                pause = (pause * 2).min(MAX_PAUSE);
                 if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::Acquire) {
                     return;
                 }
