@@ -381,6 +381,12 @@ fn thread_cancelled() -> bool {
     context::with_thread_task(|task| task.is_some_and(Task::is_cancelled))
 }
 
+/// Whether the caller is a micro-thread that cannot park because it is
+/// unwinding: its parks return at once (see `Local::park_with`).
+pub(crate) fn cannot_park() -> bool {
+    std::thread::panicking() && context::with_worker(|local| local.is_some_and(|local| local.in_task()))
+}
+
 /// Whether the caller is a thread-mode thread started by `spawn`.
 pub(crate) fn in_thread_task() -> bool {
     context::with_thread_task(|task| task.is_some())

@@ -7,7 +7,7 @@
 
 mod util;
 
-use dhaga_runtime::sync::{Receiver, RecvError, Select, SendError, TryRecvError, TrySendError, bounded, unbounded};
+use dhaga_runtime::sync::{Receiver, RecvError, Select, TryRecvError, TrySendError, bounded, unbounded};
 use dhaga_runtime::{Cancelled, JoinHandle, Runtime, RuntimeBuilder, spawn, yield_now};
 
 use util::{JoinWithin, RecvWithin, wait_until};
@@ -211,41 +211,49 @@ fn a_select_committed_before_its_cancellation_returns_its_operation() {
 }
 
 /// A select's send is paired with a parked receiver, which is cancelled
-/// before the send is completed: completing it hands the message to the
-/// next receiver waiting, or, with none, fails and gives it back. It used
-/// to return `Ok` and leave the message queued in the channel.
+/// before the send is completed. The receiver holds on through its
+/// cancellation for the message it was promised (the select was told that
+/// its send would be taken): completing the send returns `Ok`, the
+/// receiver's `recv` returns the message, and it unwinds at its next park.
+/// It used to give the pairing up, and the send then failed with
+/// `SendError` although a receiver was alive. If the select drops its
+/// operation instead, the receiver unwinds with nothing received.
 #[test]
-fn a_selected_send_whose_receiver_was_cancelled_goes_to_the_next_or_fails() {
+fn a_receiver_cancelled_while_a_selected_send_is_owed_to_it_still_receives_it() {
     util::within_limit(|| {
         one_worker().block_on(|| {
             let (tx, rx) = bounded::<u32>(0);
             let keep = rx.clone();
-            // With another receiver waiting behind the cancelled one.
-            let first = parked("the first receiver", {
+            let (got_tx, got_rx) = unbounded::<Result<u32, RecvError>>();
+            let receiver = parked("the receiver", {
                 let rx = rx.clone();
-                move || rx.recv()
-            });
-            let second = parked("the second receiver", {
-                let rx = rx.clone();
-                move || rx.recv()
+                move || {
+                    got_tx.send(rx.recv()).unwrap();
+                    yield_now(); // its next park: the cancellation unwinds it here
+                }
             });
             let mut select = Select::new();
             select.send(&tx);
-            let op = select.try_select().expect("paired with the first receiver");
-            first.cancel();
-            assert_cancelled(first, "the first receiver, cancelled before the message came");
-            assert_eq!(op.send(&tx, 7), Ok(()), "handed to the second receiver");
-            assert_eq!(second.join_within("the second receiver").unwrap(), Ok(7));
+            let op = select.try_select().expect("paired with the parked receiver");
+            receiver.cancel();
+            assert_eq!(op.send(&tx, 7), Ok(()), "the paired receiver takes the message");
+            assert_cancelled(receiver, "the receiver cancelled while the message was owed to it");
+            assert_eq!(
+                got_rx.try_recv(),
+                Ok(Ok(7)),
+                "the receiver's recv did not return the message"
+            );
             assert_empty(&keep);
 
-            // With nobody else waiting.
-            let only = parked("the only receiver", move || rx.recv());
+            // The select drops its operation instead of completing it.
+            let receiver = parked("the second receiver", move || rx.recv());
             let mut select = Select::new();
             select.send(&tx);
-            let op = select.try_select().expect("paired with the only receiver");
-            only.cancel();
-            assert_cancelled(only, "the only receiver, cancelled before the message came");
-            assert_eq!(op.send(&tx, 8), Err(SendError(8)), "a send nobody received returned Ok");
+            let op = select.try_select().expect("paired with the parked receiver");
+            receiver.cancel();
+            drop(op);
+            assert_cancelled(receiver, "the receiver whose select dropped its send");
+            assert_eq!(tx.try_send(8), Err(TrySendError::Full(8)), "nobody is waiting now");
             assert_empty(&keep);
         });
     });

@@ -106,7 +106,7 @@ use crossbeam_utils::CachePadded;
 
 use super::select::{Completion, Handle, Selector, SelectorId};
 use super::spin::{SpinGuard, SpinLock};
-use crate::task::{self, Unparker, WaiterId, Wake};
+use crate::task::{self, UncancellableWait, Unparker, WaiterId, Wake};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every
 /// send wait for a receiver (rendezvous).
@@ -794,7 +794,9 @@ impl<T> Locked<'_, T> {
         if self.senders == 0 {
             return Step::Done(Err(()));
         }
-        if !self.sending.is_empty() {
+        // A receiver that is cancelled or unwinding will not wait for a
+        // message still owed: it must not commit a sender to it.
+        if !self.sending.is_empty() && !task::is_cancelled() && !std::thread::panicking() {
             let wake = me.unparker();
             if self.pair_with_sender(Party::Plain(wake.id()), wake) {
                 return Step::Hold;
@@ -812,7 +814,10 @@ impl<T> Locked<'_, T> {
         let paired = loop {
             let (receiver, committed) = match self.state.receiving.get(i) {
                 None => break false,
-                Some(Waiter::Plain(receiver)) => (Party::Plain(receiver.id()), true),
+                // Cancelled, it gives up its wait when it runs: pass it over,
+                // as `hand_to_receiver` does (off the list, like a selector
+                // that went elsewhere).
+                Some(Waiter::Plain(receiver)) => (Party::Plain(receiver.id()), !receiver.is_cancelled()),
                 Some(Waiter::Select(selector, _)) if selector.id() == sender.id() => {
                     i += 1;
                     continue;
@@ -1037,7 +1042,11 @@ impl<T> Chan<T> {
     /// A cancellation does not unwind the caller out of its park here (see
     /// `task::park_reporting_cancel`): a message handed to it while it was
     /// parked is returned (the sender has returned `Ok`), and only then, or
-    /// once it is off the list with nothing handed to it, does it unwind.
+    /// once it is off the list with nothing handed to it, does it unwind. A
+    /// receiver that holds keeps holding through a cancellation: the sender
+    /// it was paired with has been told its send will be taken, and its
+    /// caller completes (or drops) the send at once. A cancelled receiver
+    /// is not paired again (`recv_step_rendezvous`, `pair_with_receiver`).
     fn wait_holding<R>(
         &self,
         deadline: Option<Instant>,
@@ -1049,6 +1058,10 @@ impl<T> Chan<T> {
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => return Ok(result), // the common case: no waiting
+                // A micro-thread that is unwinding cannot park: rather than
+                // list it for an instant, where a selecting sender could be
+                // paired with it, give up now.
+                Step::Wait if task::cannot_park() => return Err(Wake::Cancelled),
                 Step::Wait => {
                     let waiter = Waiter::Plain(me.unparker());
                     (false, Some(state.list(list, waiter)))
@@ -1063,7 +1076,12 @@ impl<T> Chan<T> {
             me: id,
         };
         loop {
-            let wake = task::park_reporting_cancel(if holding { None } else { deadline });
+            let wake = if holding {
+                UncancellableWait::new().park();
+                Wake::Notified
+            } else {
+                task::park_reporting_cancel(deadline)
+            };
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
                 Step::Done(result) => {
@@ -1075,16 +1093,17 @@ impl<T> Chan<T> {
                     // above had the last word.
                     return Ok(result);
                 }
-                Step::Hold if wake == Wake::Cancelled => {
-                    state.abandon_handoff(Party::Plain(id));
-                    drop(state);
-                    std::mem::forget(enlisted);
-                    task::cancellation_point();
-                    return Err(wake);
+                Step::Hold => {
+                    // Paired with a selecting sender by this very attempt
+                    // (after a spurious wake-up or a timeout, still listed):
+                    // off the list, so that no sender hands it a second
+                    // message.
+                    state.delist(list, id);
+                    holding = true;
                 }
-                Step::Hold => holding = true,
                 Step::Wait => {
                     holding = false;
+                    let wake = if task::is_cancelled() { Wake::Cancelled } else { wake };
                     if wake != Wake::Notified {
                         state.delist(list, id);
                         drop(state);

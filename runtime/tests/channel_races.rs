@@ -1,0 +1,680 @@
+//! Channels under races: a rendezvous receiver paired while still listed,
+//! cancellations in the middle of hand-overs, unbounded traffic between
+//! every kind of sender and receiver, and a disconnection while sending.
+//! Each runs for a bounded time or number of rounds; the OS-thread-only
+//! rounds (`miri_*`) also run under Miri, whose scheduler preempts threads
+//! at random points:
+//!
+//! `MIRIFLAGS="-Zmiri-many-seeds=0..64 -Zmiri-preemption-rate=0.1" cargo +nightly miri test -p dhaga-runtime --test channel_races miri_`
+
+mod util;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dhaga_runtime::sync::{RecvTimeoutError, Select, TrySendError, bounded, unbounded};
+use dhaga_runtime::{RuntimeBuilder, spawn};
+
+/// Rendezvous: a blocking receiver that is still on the receiving list when
+/// it pairs itself with a selecting sender (its re-attempt after a timeout or
+/// spurious wake-up runs `pair_with_sender` and returns `Step::Hold` without
+/// delisting, channel.rs `wait_holding`) can then be handed a second message
+/// by a plain sender (`hand_to_receiver` pops it and pushes a
+/// `Handoff::ready` for it). Its `recv` returns one of the two; the other
+/// stays in `handoffs` under its id although its `send` returned `Ok`.
+///
+/// Round: R (OS thread) loops `recv_timeout(0)`, so that it lists itself and
+/// re-attempts at once; the test thread selects a send. Once the select has
+/// returned, R is paired with it and must not be listed: a `try_send` must
+/// find no receiver. If it succeeds, R got two hand-overs.
+const DUMMIES: usize = 100;
+
+/// How long each race runs.
+const RACE_TIME: Duration = Duration::from_secs(2);
+
+#[test]
+fn rendezvous_receiver_paired_while_listed_is_handed_a_second_message() {
+    util::within_limit(|| {
+        let limit = Instant::now() + RACE_TIME;
+        let mut rounds = 0u64;
+        // Idle channels: more operations widen the window between a select's
+        // try of the rendezvous send (phase 1) and its registration there.
+        let (_dummy_txs, dummies): (Vec<_>, Vec<_>) = (0..DUMMIES).map(|_| bounded::<u32>(1)).unzip();
+        let dummies = &dummies;
+        while Instant::now() < limit {
+            rounds += 1;
+            let (tx, rx) = bounded::<u32>(0);
+            let outcome = thread::scope(|s| {
+                let rx2 = rx.clone();
+                let r = s.spawn(move || {
+                    loop {
+                        match rx2.recv_timeout(Duration::ZERO) {
+                            Ok(m) => break m,
+                            Err(RecvTimeoutError::Timeout) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                });
+                let mut sel = Select::new();
+                for d in dummies.iter() {
+                    sel.recv(d);
+                }
+                let index = sel.send(&tx);
+                let op = sel.select();
+                assert_eq!(op.index(), index);
+                // The only receiver is paired with this select now.
+                let extra = tx.try_send(100);
+                op.send(&tx, 1).expect("the paired receiver takes it");
+                let got = r.join().unwrap();
+                (extra.is_ok(), got)
+            });
+            if outcome.0 {
+                let len = rx.len();
+                let again = rx.recv_timeout(Duration::from_millis(200));
+                panic!(
+                    "round {rounds}: try_send(100) returned Ok while the only receiver was paired with \
+                     a select; the receiver returned {}; rx.len() = {len}; another recv: {again:?} \
+                     (message 100 was accepted and nobody received it)",
+                    outcome.1
+                );
+            }
+        }
+        eprintln!("no double hand-over in {rounds} rounds");
+    });
+}
+
+/// Goal 2 under races: rendezvous traffic between plain and selecting
+/// senders and plain and selecting receivers on two workers and an OS
+/// thread, while the driver keeps cancelling receivers and senders and
+/// starting new ones. Every message whose send returned `Ok` must have been
+/// returned by exactly one receive, and no message whose send failed or
+/// unwound may be received.
+#[test]
+fn rendezvous_under_cancellation_storm_every_ok_send_is_received_once() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
+        let (tx, rx) = bounded::<u64>(0);
+        let (_never_tx, never_rx) = bounded::<u64>(0);
+        let sent_ok = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let received = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let next_id = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let sender = |selecting: bool| {
+            let tx = tx.clone();
+            let never_rx = never_rx.clone();
+            let sent_ok = Arc::clone(&sent_ok);
+            let next_id = Arc::clone(&next_id);
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let ok = if selecting {
+                        let mut sel = Select::new();
+                        let i = sel.send(&tx);
+                        sel.recv(&never_rx);
+                        match sel.select_timeout(Duration::from_millis(5)) {
+                            Ok(op) => {
+                                assert_eq!(op.index(), i);
+                                op.send(&tx, id).is_ok()
+                            }
+                            Err(_) => false,
+                        }
+                    } else {
+                        tx.send_timeout(id, Duration::from_millis(5)).is_ok()
+                    };
+                    if ok {
+                        sent_ok.lock().unwrap().push(id);
+                    }
+                }
+            }
+        };
+        let receiver = |selecting: bool| {
+            let rx = rx.clone();
+            let never_rx = never_rx.clone();
+            let received = Arc::clone(&received);
+            move || {
+                loop {
+                    let got = if selecting {
+                        let mut sel = Select::new();
+                        let i = sel.recv(&rx);
+                        sel.recv(&never_rx);
+                        let op = sel.select();
+                        assert_eq!(op.index(), i);
+                        op.recv(&rx)
+                    } else {
+                        rx.recv().map_err(|_| dhaga_runtime::sync::RecvError)
+                    };
+                    match got {
+                        Ok(m) => received.lock().unwrap().push(m),
+                        Err(_) => return,
+                    }
+                }
+            }
+        };
+
+        // A receiver on an OS thread that is never cancelled, and a plain
+        // OS-thread sender.
+        let os_rx = thread::spawn(receiver(false));
+        let os_tx = thread::spawn(sender(false));
+        let mut senders: Vec<_> = (0..4).map(|i| rt.spawn(sender(i % 2 == 1))).collect();
+        let mut receivers: Vec<_> = (0..4).map(|i| rt.spawn(receiver(i % 2 == 1))).collect();
+        let limit = Instant::now() + RACE_TIME;
+        let mut round = 0u64;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        while Instant::now() < limit {
+            round += 1;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            thread::sleep(Duration::from_micros(50 + x % 500));
+            let which = (x >> 8) as usize % 4;
+            if x & 1 == 0 {
+                let old = std::mem::replace(&mut receivers[which], rt.spawn(receiver(which % 2 == 1)));
+                old.cancel();
+                let r = old.join_timeout(util::PATIENCE).expect("a cancelled receiver unwinds");
+                assert!(r.is_err(), "the receiver loop only ends by unwinding");
+            } else {
+                let old = std::mem::replace(&mut senders[which], rt.spawn(sender(which % 2 == 1)));
+                old.cancel();
+                let r = old.join_timeout(util::PATIENCE).expect("a cancelled sender unwinds");
+                assert!(r.is_err(), "the sender loop only ends by unwinding");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for s in senders {
+            s.join_timeout(util::PATIENCE).expect("sender ends").unwrap();
+        }
+        os_tx.join().unwrap();
+        drop(tx);
+        drop(_never_tx);
+        for r in receivers {
+            let _ = r.join_timeout(util::PATIENCE).expect("receiver ends");
+        }
+        os_rx.join().unwrap();
+        let sent: HashSet<u64> = sent_ok.lock().unwrap().iter().copied().collect();
+        let got_list = received.lock().unwrap().clone();
+        let got: HashSet<u64> = got_list.iter().copied().collect();
+        assert_eq!(got.len(), got_list.len(), "a message was received twice");
+        let lost: Vec<_> = sent.difference(&got).copied().collect();
+        let phantom: Vec<_> = got.difference(&sent).copied().collect();
+        eprintln!("{round} cancellations, {} sends Ok, {} received", sent.len(), got.len());
+        assert!(
+            lost.is_empty(),
+            "sends returned Ok but nobody received: {lost:?}; rx.len() = {}",
+            rx.len()
+        );
+        assert!(
+            phantom.is_empty(),
+            "received but the send did not return Ok: {phantom:?}"
+        );
+    });
+}
+
+fn one_worker() -> dhaga_runtime::Runtime {
+    RuntimeBuilder::new().workers(1).build().unwrap()
+}
+
+/// Spawns `body` and returns once it is parked in its first blocking call.
+fn parked<T: Send + 'static>(what: &str, body: impl FnOnce() -> T + Send + 'static) -> dhaga_runtime::JoinHandle<T> {
+    use util::RecvWithin;
+    let (about_tx, about_rx) = bounded::<()>(1);
+    let handle = spawn(move || {
+        about_tx.send(()).unwrap();
+        body()
+    });
+    about_rx.recv_within(&format!("{what} to start"));
+    util::wait_until(&format!("{what} to park"), || handle.is_parked());
+    handle
+}
+
+/// A select's send passes over a receiver that was cancelled before it
+/// ran, as a plain send does (`try_send` says `Full`): it used to be paired
+/// with it, and completing it then failed with `SendError` although a
+/// receiver handle was alive and the cancellation came first.
+#[test]
+fn a_select_send_passes_over_a_receiver_cancelled_before_it() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || rx.recv());
+            receiver.cancel(); // it cannot run before this micro-thread parks
+            let mut select = Select::new();
+            select.send(&tx);
+            let selected = select.try_select();
+            let Ok(op) = selected else {
+                return; // passed over, as try_send would
+            };
+            let joined = receiver.join_timeout(util::PATIENCE).expect("the receiver ends");
+            assert!(joined.is_err(), "the cancelled receiver unwinds");
+            let sent = op.send(&tx, 7);
+            panic!(
+                "try_select on a send paired with a receiver cancelled before the select ran \
+                 (try_send would have said Full); completing it: {sent:?}; receivers alive: {}",
+                keep.capacity() == Some(0)
+            );
+        });
+    });
+}
+
+/// A selected send on an unbounded channel with a parked receiver goes
+/// through `Locked::push` under the channel's lock (tail lock taken inside);
+/// checks it does not deadlock and wakes the receiver.
+#[test]
+fn a_selected_send_on_unbounded_wakes_a_parked_receiver() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = unbounded::<u32>();
+            let receiver = parked("the receiver", move || rx.recv());
+            let mut select = Select::new();
+            select.send(&tx);
+            let op = select.try_select().expect("unbounded is always ready");
+            op.send(&tx, 5).unwrap();
+            assert_eq!(receiver.join_timeout(util::PATIENCE).expect("ends").unwrap(), Ok(5));
+        });
+    });
+}
+
+/// Unbounded MPMC across contexts: plain and selecting receivers (some with
+/// short timeouts), senders on micro-threads and OS threads, some of them
+/// through a select. Every message arrives once, each sender's messages in
+/// order at every receiver, and the channel is empty at the end.
+#[test]
+fn unbounded_mixed_traffic_keeps_order_and_loses_nothing() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    util::within_limit(|| {
+        const SENDERS: u64 = 6;
+        const PER: u64 = 60_000;
+        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
+        let (tx, rx) = unbounded::<(u64, u64)>();
+        let (_never_tx, never_rx) = unbounded::<(u64, u64)>();
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut senders = Vec::new();
+        for s in 0..SENDERS {
+            let tx = tx.clone();
+            let done = Arc::clone(&done);
+            let body = move || {
+                for i in 0..PER {
+                    if s % 3 == 2 {
+                        let mut sel = Select::new();
+                        sel.send(&tx);
+                        let op = sel.select();
+                        op.send(&tx, (s, i)).unwrap();
+                    } else {
+                        tx.send((s, i)).unwrap();
+                    }
+                    if i % 64 == 0 {
+                        if dhaga_runtime::in_micro_thread() {
+                            dhaga_runtime::yield_now();
+                        } else {
+                            thread::yield_now();
+                        }
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            };
+            senders.push(if s % 2 == 0 {
+                util::start(&rt, util::Ctx::Micro, body)
+            } else {
+                util::start(&rt, util::Ctx::Os, body)
+            });
+        }
+        drop(tx);
+        let log = Arc::new(Mutex::new(HashMap::<u64, u64>::new()));
+        let mut receivers = Vec::new();
+        for r in 0..4u64 {
+            let rx = rx.clone();
+            let never_rx = never_rx.clone();
+            let log = Arc::clone(&log);
+            let body = move || {
+                let mut last: HashMap<u64, u64> = HashMap::new();
+                let mut n = 0u64;
+                loop {
+                    let got = match r {
+                        0 => rx.recv().map_err(|_| ()),
+                        1 => match rx.recv_timeout(Duration::from_micros(30)) {
+                            Ok(m) => Ok(m),
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => Err(()),
+                        },
+                        _ => {
+                            let mut sel = Select::new();
+                            let i = sel.recv(&rx);
+                            sel.recv(&never_rx);
+                            match sel.select_timeout(Duration::from_secs(30)) {
+                                Ok(op) => {
+                                    assert_eq!(op.index(), i);
+                                    op.recv(&rx).map_err(|_| ())
+                                }
+                                Err(_) => panic!("receiver {r}: select timed out: a lost wake-up"),
+                            }
+                        }
+                    };
+                    match got {
+                        Ok((s, i)) => {
+                            if let Some(&prev) = last.get(&s) {
+                                assert!(i > prev, "receiver {r}: sender {s}'s {i} after {prev}");
+                            }
+                            last.insert(s, i);
+                            n += 1;
+                        }
+                        Err(()) => break,
+                    }
+                }
+                log.lock().unwrap().insert(r, n);
+            };
+            receivers.push(if r % 2 == 0 {
+                util::start(&rt, util::Ctx::Micro, body)
+            } else {
+                util::start(&rt, util::Ctx::Os, body)
+            });
+        }
+        drop(never_rx);
+        for s in senders {
+            s.join_within("a sender");
+        }
+        for r in receivers {
+            r.join_within("a receiver (a lost wake-up if it hangs)");
+        }
+        let total: u64 = log.lock().unwrap().values().sum();
+        assert_eq!(total, SENDERS * PER, "per receiver: {:?}", log.lock().unwrap());
+        assert_eq!(rx.len(), 0);
+    });
+}
+
+/// Unbounded: the last receiver drops while OS threads keep sending. Sends
+/// after the disconnection fail and give the message back; every message is
+/// dropped exactly once (none leaks in the tail, none is dropped twice).
+#[test]
+fn unbounded_last_receiver_drop_while_sending_drops_each_message_once() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    util::within_limit(|| {
+        for round in 0..300 {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let made = Arc::new(AtomicUsize::new(0));
+            let (tx, rx) = unbounded::<Counted>();
+            thread::scope(|s| {
+                for _ in 0..2 {
+                    let tx = tx.clone();
+                    let drops = Arc::clone(&drops);
+                    let made = Arc::clone(&made);
+                    s.spawn(move || {
+                        loop {
+                            made.fetch_add(1, Ordering::SeqCst);
+                            match tx.send(Counted(Arc::clone(&drops))) {
+                                Ok(()) => {}
+                                Err(e) => {
+                                    drop(e.into_inner());
+                                    // Every later send fails too.
+                                    made.fetch_add(1, Ordering::SeqCst);
+                                    assert!(
+                                        tx.send(Counted(Arc::clone(&drops))).is_err(),
+                                        "a send after a failed one succeeded"
+                                    );
+                                    break;
+                                }
+                            }
+                        }
+                    });
+                }
+                let rx2 = rx.clone();
+                s.spawn(move || {
+                    for _ in 0..(round % 50) {
+                        let _ = rx2.try_recv();
+                    }
+                });
+                // Disconnect once the senders are under way.
+                while made.load(Ordering::SeqCst) < 50 + round % 200 {
+                    thread::yield_now();
+                }
+                drop(rx);
+            });
+            drop(tx);
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                made.load(Ordering::SeqCst),
+                "round {round}: a message leaked or was dropped twice"
+            );
+        }
+    });
+}
+
+/// As `rendezvous_receiver_paired_while_listed_is_handed_a_second_message`,
+/// with R in a plain `recv` that a third thread keeps waking spuriously (an
+/// OS thread's park may return spuriously), so that R, once listed, keeps
+/// re-attempting while still listed; and R starts its `recv` while the
+/// select is between its try of the rendezvous send and its registration
+/// there (many idle operations widen that gap).
+#[test]
+fn rendezvous_receiver_woken_spuriously_while_listed_pairs_and_is_handed_a_second_message() {
+    util::within_limit(|| {
+        let limit = Instant::now() + RACE_TIME;
+        let mut rounds = 0u64;
+        let (_dummy_txs, dummies): (Vec<_>, Vec<_>) = (0..DUMMIES).map(|_| bounded::<u32>(1)).unzip();
+        let dummies = &dummies;
+        while Instant::now() < limit {
+            rounds += 1;
+            let (tx, rx) = bounded::<u32>(0);
+            let go = AtomicBool::new(false);
+            let done = AtomicBool::new(false);
+            let outcome = thread::scope(|s| {
+                let rx2 = rx.clone();
+                let (go, done) = (&go, &done);
+                let r = s.spawn(move || {
+                    while !go.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                    let m = rx2.recv().unwrap();
+                    done.store(true, Ordering::Relaxed);
+                    m
+                });
+                let rt = r.thread().clone();
+                s.spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        rt.unpark();
+                        std::hint::spin_loop();
+                    }
+                });
+                let mut sel = Select::new();
+                for d in dummies.iter() {
+                    sel.recv(d);
+                }
+                let index = sel.send(&tx);
+                go.store(true, Ordering::Relaxed);
+                let op = sel.select();
+                assert_eq!(op.index(), index);
+                let extra = tx.try_send(100);
+                op.send(&tx, 1).expect("the paired receiver takes it");
+                let got = r.join().unwrap();
+                (extra.is_ok(), got)
+            });
+            if outcome.0 {
+                let len = rx.len();
+                let again = rx.recv_timeout(Duration::from_millis(200));
+                panic!(
+                    "round {rounds}: try_send(100) returned Ok while the only receiver was paired with \
+                     a select; the receiver returned {}; rx.len() = {len}; another recv: {again:?} \
+                     (message 100 was accepted and nobody received it)",
+                    outcome.1
+                );
+            }
+        }
+        eprintln!("no double hand-over in {rounds} rounds");
+    });
+}
+
+/// One round of the double hand-over race, OS threads only (no runtime), so
+/// that it also runs under Miri, whose scheduler preempts threads at random
+/// points and so reaches the few-instruction window between a select's
+/// `register` on the rendezvous channel and its `abort`:
+///
+/// `MIRIFLAGS="-Zmiri-many-seeds=0..64 -Zmiri-preemption-rate=0.1" cargo +nightly miri test -p dhaga-runtime --test channel_races miri_double_handoff`
+///
+/// Returns a description of the failure, if the round hit it.
+fn double_handoff_round() -> Option<String> {
+    let (tx, rx) = bounded::<u32>(0);
+    let rx2 = rx.clone();
+    let r = thread::spawn(move || {
+        loop {
+            match rx2.recv_timeout(Duration::ZERO) {
+                Ok(m) => break m,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let mut sel = Select::new();
+    sel.send(&tx);
+    let op = sel.select();
+    // The only receiver is paired with this select: nobody else is waiting.
+    let extra = tx.try_send(100);
+    op.send(&tx, 1).expect("the paired receiver takes it");
+    let got = r.join().unwrap();
+    match extra {
+        Err(TrySendError::Full(_)) => None,
+        other => Some(format!(
+            "try_send(100) gave {other:?} while the only receiver was paired with a select; that \
+             receiver's recv returned {got}; rx.len() = {} (message 100 was accepted, nobody can \
+             receive it: it sits in a handoff for a receiver that has returned)",
+            rx.len()
+        )),
+    }
+}
+
+#[test]
+fn miri_double_handoff() {
+    let rounds = if cfg!(miri) { 4 } else { 5_000 };
+    for round in 0..rounds {
+        if let Some(failure) = double_handoff_round() {
+            panic!("round {round}: {failure}");
+        }
+    }
+}
+
+/// The same race, with R in a plain `recv` that a third thread keeps waking
+/// spuriously (R stays listed and re-attempts at every wake-up), starting
+/// while the select runs its try phase over idle operations. Also for Miri:
+///
+/// `MIRIFLAGS="-Zmiri-many-seeds=0..64 -Zmiri-preemption-rate=0.1" cargo +nightly miri test -p dhaga-runtime --test channel_races miri_double_handoff_spurious`
+fn double_handoff_spurious_round(dummies: &[dhaga_runtime::sync::Receiver<u32>]) -> Option<String> {
+    let (tx, rx) = bounded::<u32>(0);
+    let go = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        let rx2 = rx.clone();
+        let (go, done) = (&go, &done);
+        let r = s.spawn(move || {
+            while !go.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            let m = rx2.recv().unwrap();
+            done.store(true, Ordering::SeqCst);
+            m
+        });
+        let rt = r.thread().clone();
+        s.spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                rt.unpark();
+                thread::yield_now();
+            }
+        });
+        let mut sel = Select::new();
+        for d in dummies {
+            sel.recv(d);
+        }
+        let index = sel.send(&tx);
+        go.store(true, Ordering::SeqCst);
+        let op = sel.select();
+        assert_eq!(op.index(), index);
+        let extra = tx.try_send(100);
+        op.send(&tx, 1).expect("the paired receiver takes it");
+        let got = r.join().unwrap();
+        match extra {
+            Err(TrySendError::Full(_)) => None,
+            other => {
+                done.store(true, Ordering::SeqCst);
+                Some(format!(
+                    "try_send(100) gave {other:?} while the only receiver was paired with a select; \
+                     that receiver's recv returned {got}; rx.len() = {} (message 100 was accepted, \
+                     nobody can receive it)",
+                    rx.len()
+                ))
+            }
+        }
+    })
+}
+
+#[test]
+fn miri_double_handoff_spurious() {
+    let (rounds, n) = if cfg!(miri) { (3, 4) } else { (u64::MAX, 32) };
+    let limit = Instant::now() + RACE_TIME;
+    let (_keep, dummies): (Vec<_>, Vec<_>) = (0..n).map(|_| bounded::<u32>(1)).unzip();
+    let mut round = 0;
+    while round < rounds && (cfg!(miri) || Instant::now() < limit) {
+        if let Some(failure) = double_handoff_spurious_round(&dummies) {
+            panic!("round {round}: {failure}");
+        }
+        round += 1;
+    }
+    eprintln!("no double hand-over in {round} rounds");
+}
+
+/// A rendezvous receiver that was cancelled (and passed over by a sender,
+/// so off the list) makes one last attempt when it runs. With a select
+/// waiting to send, that attempt used to commit the select to it and then
+/// abandon the pairing: the select returned its send, with no receiver to
+/// take it. It must not pair at all: the select here is ended by its other
+/// operation, which a third micro-thread completes once the cancelled
+/// receiver has unwound.
+#[test]
+fn a_cancelled_receiver_on_its_way_out_does_not_commit_a_waiting_select() {
+    use util::JoinWithin;
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (end_tx, end_rx) = bounded::<u32>(1);
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || rx.recv());
+            receiver.cancel(); // queued; it runs when this micro-thread parks
+            assert_eq!(
+                tx.try_send(1),
+                Err(TrySendError::Full(1)),
+                "the cancelled receiver is passed over"
+            );
+            // Runs after the receiver (one worker, in order): ends the
+            // select below once the receiver is gone.
+            let ender = spawn(move || {
+                let joined = receiver.join_within("the cancelled receiver");
+                end_tx.send(0).unwrap();
+                joined.is_err()
+            });
+            let mut select = Select::new();
+            let send = select.send(&tx);
+            let end = select.recv(&end_rx);
+            let op = select.select(); // parks: the receiver runs its last attempt now
+            let unwound = ender
+                .join_within("the micro-thread that ends the select")
+                .expect("it does not panic");
+            assert!(unwound, "the cancelled receiver unwinds");
+            assert_eq!(
+                op.index(),
+                end,
+                "the select was committed to its send (operation {send}) by the cancelled receiver's last \
+                 attempt, with nobody to take it"
+            );
+            assert_eq!(op.recv(&end_rx), Ok(0));
+            assert_eq!(keep.try_recv(), Err(dhaga_runtime::sync::TryRecvError::Empty));
+        });
+    });
+}
