@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::context;
+use crate::dump::{self, Dump};
 use crate::join::JoinHandle;
 use crate::metrics::{self, Metrics};
 use crate::scheduler::{Handle, Shared, SpawnOptions};
@@ -295,6 +296,20 @@ impl Runtime {
     /// of their own: metrics are always on.
     pub fn metrics(&self) -> Metrics {
         metrics::snapshot(&self.shared)
+    }
+
+    /// What every micro-thread of the runtime is doing: for each, its id,
+    /// name, worker, state (running, ready or parked) and for how long,
+    /// where it was spawned, what it waits for, and its stack (see
+    /// [`Dump`]). `Display` it for the report.
+    ///
+    /// Each worker answers between two micro-threads; one that a
+    /// micro-thread keeps busy for longer than a quarter of a second is
+    /// reported with the micro-thread that keeps it, and its other
+    /// micro-threads are left out. Callable from anywhere, a micro-thread
+    /// of this runtime included (it shows as parked, waiting for the dump).
+    pub fn dump(&self) -> Dump {
+        dump::take(&self.shared)
     }
 
     /// Spawns `f` on this runtime.

@@ -9,6 +9,7 @@
 //! `Running` knows whether a micro-thread is on the CPU and which yielder is
 //! its own.
 
+use std::backtrace::Backtrace;
 use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
@@ -107,7 +108,23 @@ pub(crate) struct Running {
     /// set. Each micro-thread stores its own when it starts and again each
     /// time it resumes from `suspend`.
     yielder: Cell<*const Yielder>,
+    /// Set by the worker to resume a suspended micro-thread only so that
+    /// it captures its stack and suspends again (see [`Running::capture`]).
+    capture: Cell<bool>,
+    /// The stack the micro-thread captured, for the worker to take.
+    captured: Cell<Option<Captured>>,
 }
+
+/// What a micro-thread resumed for its stack hands back.
+pub(crate) enum Captured {
+    Stack(Backtrace),
+    /// Too little of its stack was left to walk it safely.
+    TooDeep,
+}
+
+/// The stack a capture may use below the park point: walking a stack
+/// (libgcc's unwinder) takes a few kilobytes; this leaves a wide margin.
+const CAPTURE_NEEDS: usize = 32 * 1024;
 
 impl Default for Running {
     fn default() -> Self {
@@ -115,6 +132,8 @@ impl Default for Running {
             task: Cell::new(ptr::null()),
             handed: Cell::new(None),
             yielder: Cell::new(ptr::null()),
+            capture: Cell::new(false),
+            captured: Cell::new(None),
         }
     }
 }
@@ -207,5 +226,46 @@ impl Running {
         // and resumes it there, which corosensei's switch supports.)
         unsafe { (*yielder).suspend(why) };
         self.yielder.set(yielder);
+        // Resumed only for its stack (a dump): capture it and suspend again,
+        // as if nothing had happened. `capture` is set only for a resume
+        // through `Running::capture`.
+        while self.capture.replace(false) {
+            self.captured.set(Some(capture_stack(yielder)));
+            // SAFETY: as above: this micro-thread runs (the worker resumed
+            // it), `yielder` is its own, stored when it started.
+            unsafe { (*yielder).suspend(why) };
+            self.yielder.set(yielder);
+        }
     }
+
+    /// Resumes the suspended micro-thread `thread` (of `task`) only so that
+    /// it captures its stack at its park point and suspends again, the same
+    /// way it suspended (a parked one stays parked, and no wake-up is
+    /// consumed or lost: its task's state is not touched).
+    pub(crate) fn capture(&self, task: Arc<Task>, thread: &mut MicroThread) -> Option<Captured> {
+        self.capture.set(true);
+        let (_, outcome) = self.resume(task, thread);
+        debug_assert!(
+            matches!(outcome, Outcome::Suspended(_)),
+            "a micro-thread resumed for its stack suspends again"
+        );
+        self.capture.set(false);
+        self.captured.take()
+    }
+}
+
+/// Captures the calling micro-thread's stack, if enough of it is left.
+/// `yielder` lives at the root of the micro-thread's stack, the highest
+/// address in use; the guard page below the stack is at most the
+/// stack's size below it.
+#[inline(never)]
+fn capture_stack(yielder: *const Yielder) -> Captured {
+    let here = ptr::addr_of!(yielder) as usize;
+    let used = (yielder as usize).saturating_sub(here);
+    let size = context::with_worker(|local| local.and_then(|local| local.running().with_task(|task| task.stack_size)))
+        .unwrap_or(0);
+    if size < used + CAPTURE_NEEDS {
+        return Captured::TooDeep;
+    }
+    Captured::Stack(Backtrace::force_capture())
 }

@@ -9,6 +9,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::Cancelled;
+use crate::dump::{Waiting, reason};
 use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
 
@@ -220,7 +221,7 @@ impl<T> JoinHandle<T> {
                 }
                 inner.joiner = Some(wait.unparker().clone());
             }
-            wait.park();
+            wait.park(Waiting::numbered(&reason::JOIN, self.task.id()));
         }
     }
 
@@ -272,7 +273,7 @@ impl<T> JoinHandle<T> {
                 }
                 inner.joiner = Some(Unparker::current());
             }
-            if task::park(deadline) != Wake::Notified {
+            if task::park(Waiting::numbered(&reason::JOIN, self.task.id()), deadline) != Wake::Notified {
                 // Timed out, or cannot wait: one last look, and no stale
                 // wake-up left behind for a later wait.
                 let mut inner = self.state.lock();

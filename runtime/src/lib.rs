@@ -53,6 +53,7 @@ mod blocking;
 mod builder;
 mod context;
 mod coroutine;
+mod dump;
 mod handle;
 mod join;
 mod local;
@@ -76,15 +77,17 @@ use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
+pub use dump::{Dump, MicroThreadDump, ThreadState, WaitReason};
 pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
-pub use park::{Unparker, current_unparker, park, park_deadline, park_timeout};
+pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
 pub use reactor::Source;
 pub use scope::{Scope, ScopedJoinHandle, scope};
 
 use coroutine::Suspend;
+use dump::Waiting;
 use task::Wake;
 
 /// Runs `f` as a micro-thread on a new runtime with the default
@@ -141,6 +144,14 @@ pub fn metrics() -> Metrics {
     metrics::snapshot(&shared)
 }
 
+/// What every micro-thread of the caller's runtime is doing: the one whose
+/// micro-thread (or thread-mode thread) calls this, else the default one
+/// (see [`Runtime::dump`]).
+pub fn dump() -> Dump {
+    let shared = builder::current();
+    dump::take(&shared)
+}
+
 /// Lets the other runnable micro-threads of this worker run before the
 /// caller continues. Outside a micro-thread, yields the OS thread.
 ///
@@ -149,7 +160,7 @@ pub fn metrics() -> Metrics {
 pub fn yield_now() {
     context::with_worker(|local| match local {
         Some(local) if local.in_task() => {
-            local.park(Suspend::Yield, None);
+            local.park(Suspend::Yield, Waiting::on(&dump::reason::YIELD), None);
         }
         _ => {
             task::thread_cancel_point();
@@ -170,7 +181,7 @@ pub fn sleep(duration: Duration) {
     }
     let deadline = Instant::now().checked_add(duration);
     loop {
-        match task::park(deadline) {
+        match task::park(Waiting::on(&dump::reason::SLEEP), deadline) {
             Wake::Notified if deadline.is_none_or(|d| Instant::now() < d) => {}
             _ => return,
         }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::dump::{WaitReason, Waiting, reason};
 use crate::task::{self, Wake};
 
 /// A handle that wakes one micro-thread or OS thread parked with [`park`]
@@ -70,7 +71,7 @@ pub fn current_unparker() -> Unparker {
 /// a cancellation) cannot park, so this returns at once; a loop around it
 /// should give up when [`std::thread::panicking`] is true.
 pub fn park() {
-    task::park(None);
+    task::park(Waiting::on(&reason::PARK), None);
 }
 
 /// Parks the caller as [`park`] does, for at most `timeout`.
@@ -81,7 +82,16 @@ pub fn park_timeout(timeout: Duration) {
 /// Parks the caller as [`park`] does, until `deadline` at the latest
 /// (`None`: no deadline). Returns `true` if the deadline has passed.
 pub fn park_deadline(deadline: Option<Instant>) -> bool {
-    match task::park(deadline) {
+    park_deadline_for(&reason::PARK, 0, deadline)
+}
+
+/// [`park_deadline`], saying what the caller waits for: a
+/// [`dump`](crate::dump()) shows `reason` and, unless it is zero, `number`
+/// (an id, an fd) for this micro-thread while it is parked here. For
+/// libraries that block through [`park`], so that their users' dumps say
+/// what each micro-thread waits for in the library's own words.
+pub fn park_deadline_for(reason: &'static WaitReason, number: u64, deadline: Option<Instant>) -> bool {
+    match task::park(Waiting::numbered(reason, number), deadline) {
         Wake::TimedOut => true,
         Wake::Notified | Wake::Cancelled => deadline.is_some_and(|d| Instant::now() >= d),
     }

@@ -30,6 +30,7 @@ use polling::{Event, Events, PollMode};
 use slab::Slab;
 
 use crate::context;
+use crate::dump::{Waiting, reason};
 use crate::scheduler::Handle;
 use crate::sys::{self, Direction};
 use crate::task::{self, Unparker, Wake};
@@ -486,7 +487,12 @@ impl SourceState {
                 me: id,
             }
         };
-        let wake = task::park(deadline);
+        let waiting = match dir {
+            Direction::Read => &reason::READABLE,
+            Direction::Write => &reason::WRITABLE,
+        };
+        let number = u64::try_from(fd.as_raw_fd()).unwrap_or(0);
+        let wake = task::park(Waiting::numbered(waiting, number), deadline);
         if wake != Wake::Notified {
             if wake == Wake::TimedOut && self.tick(dir) != tick {
                 // Readiness won the race with the timer: one more attempt.

@@ -26,6 +26,7 @@ use polling::Poller;
 use crate::builder::Config;
 use crate::context;
 use crate::coroutine::{MicroThread, Unstarted};
+use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
 use crate::metrics::Counters;
 use crate::stack::StackPool;
@@ -98,6 +99,8 @@ pub(crate) struct WorkerShared {
     pub(crate) on_cpu: OnCpu,
     /// What the worker did, for `Runtime::metrics`.
     pub(crate) counters: Counters,
+    /// Dumps waiting for this worker's answer.
+    pub(crate) dump: Mailbox,
 }
 
 impl WorkerShared {
@@ -112,6 +115,7 @@ impl WorkerShared {
             started: AtomicUsize::new(0),
             on_cpu: OnCpu::default(),
             counters: Counters::default(),
+            dump: Mailbox::default(),
         })
     }
 

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::builder::{self, Builder};
+use crate::dump::{Waiting, reason};
 use crate::join::{Completer, JoinHandle};
 use crate::task::{self, UncancellableWait};
 
@@ -93,7 +94,7 @@ impl ScopeData {
         // so everything the children did, their drops included, happens
         // before the caller goes on.
         while self.running.load(Ordering::Acquire) != 0 {
-            self.wait.park();
+            self.wait.park(Waiting::on(&reason::SCOPE));
         }
     }
 

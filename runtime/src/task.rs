@@ -10,14 +10,16 @@
 
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{Thread, ThreadId};
 use std::time::Instant;
 
 use crate::Cancelled;
 use crate::context;
 use crate::coroutine::Suspend;
+use crate::dump::{WaitReason, Waiting};
 use crate::scheduler::Shared;
+use crate::sys;
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;
@@ -61,6 +63,14 @@ pub(crate) struct Task {
     /// overflow report; zero for thread-mode threads.
     pub(crate) stack_guard: (usize, usize),
     pub(crate) stack_size: usize,
+    /// What the micro-thread waits for in its latest park, with its number
+    /// and when it parked (`sys::coarse_now_ns`), for dumps (`dump.rs`).
+    /// Written by the micro-thread before it parks and read by its worker
+    /// between two micro-threads: one thread, so `Relaxed`. Null until its
+    /// first park; only ever null or made from a `&'static WaitReason`.
+    waiting: AtomicPtr<WaitReason>,
+    waiting_id: AtomicU64,
+    parked_at: AtomicU64,
 }
 
 impl Task {
@@ -83,6 +93,9 @@ impl Task {
             locals_closed: AtomicBool::new(false),
             thread_parked: AtomicBool::new(false),
             shared,
+            waiting: AtomicPtr::new(std::ptr::null_mut()),
+            waiting_id: AtomicU64::new(0),
+            parked_at: AtomicU64::new(0),
         }
     }
 
@@ -150,6 +163,31 @@ impl Task {
     /// `park`, or a thread-mode thread blocked in `park`. A snapshot.
     pub(crate) fn is_parked(&self) -> bool {
         self.state.load(Ordering::Acquire) == PARKED || self.thread_parked.load(Ordering::Acquire)
+    }
+
+    /// Records what the task is about to park for (called by the task
+    /// itself, on its worker).
+    #[inline]
+    pub(crate) fn note_wait(&self, reason: &'static WaitReason, id: u64) {
+        self.waiting
+            .store(std::ptr::from_ref(reason).cast_mut(), Ordering::Relaxed);
+        self.waiting_id.store(id, Ordering::Relaxed);
+        self.parked_at.store(sys::coarse_now_ns(), Ordering::Relaxed);
+    }
+
+    /// What the task waits for in its latest park, with its number, and
+    /// when it parked (`sys::coarse_now_ns`). Read on the task's worker.
+    pub(crate) fn waiting(&self) -> Option<(&'static WaitReason, u64, u64)> {
+        let reason = self.waiting.load(Ordering::Relaxed);
+        // SAFETY: `waiting` is only ever null or made from a
+        // `&'static WaitReason` (see `note_wait`), valid for the rest of the
+        // program.
+        let reason = unsafe { reason.as_ref() }?;
+        Some((
+            reason,
+            self.waiting_id.load(Ordering::Relaxed),
+            self.parked_at.load(Ordering::Relaxed),
+        ))
     }
 
     /// Consumes a pending token, if any (called by the task itself).
@@ -232,9 +270,9 @@ pub(crate) enum Wake {
 /// parks the OS thread. If the micro-thread (or thread-mode thread) has been
 /// cancelled, this unwinds it (or, if it is unwinding already, returns
 /// [`Wake::Cancelled`]).
-pub(crate) fn park(deadline: Option<Instant>) -> Wake {
+pub(crate) fn park(waiting: Waiting, deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.park(Suspend::Park, deadline),
+        Some(local) if local.in_task() => local.park(Suspend::Park, waiting, deadline),
         _ => park_thread(deadline),
     })
 }
@@ -260,9 +298,9 @@ pub(crate) enum OnCancel {
 /// flag stays set; otherwise it leaves its wait list and calls
 /// [`cancellation_point`], which unwinds it (or returns at once for a
 /// caller that is unwinding already, whose blocking call then fails).
-pub(crate) fn park_reporting_cancel(deadline: Option<Instant>) -> Wake {
+pub(crate) fn park_reporting_cancel(waiting: Waiting, deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.park_with(Suspend::Park, deadline, OnCancel::Report),
+        Some(local) if local.in_task() => local.park_with(Suspend::Park, waiting, deadline, OnCancel::Report),
         _ => park_thread_with(deadline, OnCancel::Report),
     })
 }
@@ -336,12 +374,12 @@ impl UncancellableWait {
 
     /// Parks until unparked, or spuriously. Called only by the micro-thread
     /// or thread that made the wait.
-    pub(crate) fn park(&self) {
+    pub(crate) fn park(&self, waiting: Waiting) {
         if self.suspends {
             context::with_worker(|local| {
                 local
                     .expect("an uncancellable wait suspends the micro-thread that made it")
-                    .park_uncancellable()
+                    .park_uncancellable(waiting)
             });
             return;
         }
@@ -385,6 +423,15 @@ fn thread_cancelled() -> bool {
 /// unwinding: its parks return at once (see `Local::park_with`).
 pub(crate) fn cannot_park() -> bool {
     std::thread::panicking() && context::with_worker(|local| local.is_some_and(|local| local.in_task()))
+}
+
+/// Whether the caller is a micro-thread or thread-mode thread whose runtime
+/// shuts down.
+pub(crate) fn shutting_down() -> bool {
+    context::with_worker(|local| match local {
+        Some(local) if local.in_task() => local.shared().is_shutdown(),
+        _ => context::with_thread_task(|task| task.is_some_and(|task| task.shared().is_shutdown())),
+    })
 }
 
 /// Whether the caller is a thread-mode thread started by `spawn`.

@@ -77,6 +77,12 @@ impl OnCpu {
         self.seq.load(Ordering::Acquire)
     }
 
+    /// The micro-thread running now, if one is.
+    pub(crate) fn running_now(&self) -> Option<Running> {
+        let seq = self.seq();
+        if seq % 2 == 1 { self.running(seq) } else { None }
+    }
+
     /// The micro-thread running as `seq` (read with [`OnCpu::seq`]), if it
     /// still is.
     fn running(&self, seq: u64) -> Option<Running> {
@@ -99,10 +105,10 @@ impl OnCpu {
 }
 
 /// A micro-thread found running.
-struct Running {
-    task: u64,
-    name: Option<Arc<str>>,
-    spawned_at: Option<&'static Location<'static>>,
+pub(crate) struct Running {
+    pub(crate) task: u64,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
 }
 
 /// Starts the watchdog thread of the runtime `shared`, which ends once the

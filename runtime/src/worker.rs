@@ -30,6 +30,7 @@ use slab::Slab;
 
 use crate::context;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
+use crate::dump::{self, Waiting, WorkerAnswer};
 use crate::local::Tables;
 use crate::metrics::Counters;
 use crate::reactor::Reactor;
@@ -301,14 +302,21 @@ impl Local {
     ///
     /// Both are cancellation points: a cancelled micro-thread unwinds here,
     /// before suspending and again after (a cancel wakes it).
-    pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
-        self.park_with(why, deadline, OnCancel::Unwind)
+    pub(crate) fn park(&self, why: Suspend, waiting: Waiting, deadline: Option<Instant>) -> Wake {
+        self.park_with(why, waiting, deadline, OnCancel::Unwind)
     }
 
     /// [`Local::park`], where a cancelled micro-thread either unwinds or,
     /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
     /// `task::park_reporting_cancel`).
-    pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
+    /// What it waits for is noted for dumps (see `dump.rs`).
+    pub(crate) fn park_with(
+        &self,
+        why: Suspend,
+        waiting: Waiting,
+        deadline: Option<Instant>,
+        on_cancel: OnCancel,
+    ) -> Wake {
         let cancelled_here = || match on_cancel {
             OnCancel::Unwind => unwinding_or_cancel(),
             OnCancel::Report => Wake::Cancelled,
@@ -319,6 +327,7 @@ impl Local {
                 // The token first: if it was set by a `cancel`, taking it
                 // (an acquire) makes the flag stored before it visible.
                 let notified = why == Suspend::Park && task.take_token();
+                task.note_wait(waiting.reason, waiting.number);
                 (task.is_cancelled(), notified)
             })
             .expect("park is called from a micro-thread");
@@ -354,14 +363,17 @@ impl Local {
     ///
     /// If the micro-thread is unwinding: suspended mid-unwind, it would
     /// leave its worker thread "panicking" for every other micro-thread.
-    pub(crate) fn park_uncancellable(&self) {
+    pub(crate) fn park_uncancellable(&self, waiting: Waiting) {
         assert!(
             !std::thread::panicking(),
             "dhaga: a micro-thread that is unwinding cannot park"
         );
         let notified = self
             .running
-            .with_task(Task::take_token)
+            .with_task(|task| {
+                task.note_wait(waiting.reason, waiting.number);
+                task.take_token()
+            })
             .expect("park is called from a micro-thread");
         if !notified {
             self.running.suspend(Suspend::Park);
@@ -401,6 +413,9 @@ impl Local {
 
     /// Periodic work of a busy worker.
     fn maintenance(&self) -> Option<Runnable> {
+        if self.me().dump.is_wanted() {
+            self.answer_dumps();
+        }
         let now = Instant::now();
         self.fire_timers(now);
         {
@@ -512,8 +527,48 @@ impl Local {
         }
     }
 
+    /// Answers the dumps that wait for this worker (see `dump.rs`): lists
+    /// its micro-threads, each with its stack, captured at its park point.
+    /// Called between two micro-threads.
+    #[cold]
+    fn answer_dumps(&self) {
+        let requests = self.me().dump.take();
+        if requests.is_empty() {
+            return;
+        }
+        let tasks: Vec<(usize, Arc<Task>)> = self
+            .threads
+            .borrow()
+            .iter()
+            .map(|(slot, entry)| (slot, Arc::clone(&entry.task)))
+            .collect();
+        let mut threads = Vec::with_capacity(tasks.len());
+        for (slot, task) in tasks {
+            let captured = {
+                let mut table = self.threads.borrow_mut();
+                let entry = table.get_mut(slot).expect("the micro-thread is in the table");
+                self.running.capture(Arc::clone(&task), &mut entry.thread)
+            };
+            threads.push(dump::describe(&task, self.index, captured));
+        }
+        let not_started = self.me().fresh.len();
+        // Each dump asked for meanwhile gets the same answer.
+        for request in requests {
+            request.answer(
+                self.index,
+                WorkerAnswer {
+                    threads: threads.clone(),
+                    not_started,
+                },
+            );
+        }
+    }
+
     /// Nothing to run: fire timers, look for work elsewhere, then sleep.
     fn idle(&self) {
+        if self.me().dump.is_wanted() {
+            self.answer_dumps();
+        }
         if !self.timers.borrow().is_empty() && self.fire_timers(Instant::now()) {
             return;
         }
@@ -646,7 +701,8 @@ impl Local {
         // Pairs with the fences in `push_remote` and `notify_work`: either
         // they see us asleep, or we see their work here.
         fence(Ordering::SeqCst);
-        let has_work = self.has_own_work() || self.shared.has_injected_work() || self.shared.is_shutdown();
+        let has_work =
+            self.has_own_work() || self.shared.has_injected_work() || self.shared.is_shutdown() || me.dump.is_wanted();
         if !has_work {
             let deadline = match (self.timers.borrow().next_deadline(), self.next_steal_check()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 
 /// Signal: the waiter's generation is complete.
 const RELEASED: u8 = 1;
@@ -125,7 +126,7 @@ impl Barrier {
         let cleanup = UnwindGuard::new(|| {
             self.withdraw(&node);
         });
-        let released = match node.park(deadline) {
+        let released = match node.park(Waiting::at(&reason::BARRIER, self), deadline) {
             Ok(_) => true,
             Err(_) => !self.withdraw(&node),
         };

@@ -106,6 +106,7 @@ use crossbeam_utils::CachePadded;
 
 use super::select::{Completion, Handle, Selector, SelectorId};
 use super::spin::{SpinGuard, SpinLock};
+use crate::dump::{Waiting, reason};
 use crate::task::{self, UncancellableWait, Unparker, WaiterId, Wake};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every
@@ -1019,7 +1020,11 @@ impl<T> Chan<T> {
                 }
             }
             drop(state);
-            let wake = task::park(deadline);
+            let waiting = match list {
+                List::Receiving => &reason::RECV,
+                List::Sending => &reason::SEND,
+            };
+            let wake = task::park(Waiting::at(waiting, self), deadline);
             state = self.lock();
             let result = attempt(&mut state);
             if result.is_some() || wake != Wake::Notified {
@@ -1076,11 +1081,19 @@ impl<T> Chan<T> {
             me: id,
         };
         loop {
-            let wake = if holding {
-                UncancellableWait::new().park();
+            let wake = if holding && !task::shutting_down() {
+                UncancellableWait::new().park(Waiting::at(&reason::RECV, self));
                 Wake::Notified
+            } else if holding {
+                // The runtime shuts down: the sender may never complete its
+                // send (it may be unwound itself), so give the pairing up;
+                // the sender's `complete_select` hands its message on, or
+                // gives it back.
+                drop(enlisted); // abandons the handoff
+                task::cancellation_point();
+                return Err(Wake::Cancelled);
             } else {
-                task::park_reporting_cancel(deadline)
+                task::park_reporting_cancel(Waiting::at(&reason::RECV, self), deadline)
             };
             let mut state = self.lock();
             match attempt(&mut state, &mut me) {
@@ -1287,7 +1300,7 @@ impl<T> Sender<T> {
             id: Some(id),
         };
         loop {
-            let wake = task::park_reporting_cancel(deadline);
+            let wake = task::park_reporting_cancel(Waiting::at(&reason::SEND, &*self.chan), deadline);
             let mut state = self.chan.lock();
             let Some(pos) = state.offers.iter().position(|o| o.id == id) else {
                 withdraw.id = None;

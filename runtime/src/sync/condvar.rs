@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::mutex::MutexGuard;
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 
 /// Signal: the waiter was notified.
 const NOTIFIED: u8 = 1;
@@ -226,7 +227,7 @@ impl Condvar {
                 self.notify_one();
             }
         });
-        let notified = match node.park(deadline) {
+        let notified = match node.park(Waiting::at(&reason::CONDVAR, self), deadline) {
             Ok(_) => true,
             Err(_) => self.leave(&node),
         };

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, WAITING};
+use crate::dump::{Waiting, reason};
 
 /// The lock is held.
 const LOCKED: usize = 1;
@@ -145,7 +146,7 @@ impl RawMutex {
             if !self.enqueue(&node, woken) {
                 break true; // the lock was free after all
             }
-            match node.park(deadline) {
+            match node.park(Waiting::at(&reason::MUTEX, self), deadline) {
                 Ok(HANDOFF) => break true,
                 Ok(_) => {
                     woken = true;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 use crate::task::{Unparker, WaiterId};
 
 /// Signal: the initialiser finished (with or without a value).
@@ -250,7 +251,7 @@ impl<T> OnceLock<T> {
             let cleanup = UnwindGuard::new(|| {
                 self.leave(&node);
             });
-            let woken = node.park(deadline).is_ok() || !self.leave(&node);
+            let woken = node.park(Waiting::at(&reason::ONCE, self), deadline).is_ok() || !self.leave(&node);
             cleanup.disarm();
             if !woken {
                 return Turn::TimedOut;

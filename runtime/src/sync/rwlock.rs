@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::mutex::Poison;
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 
 /// A writer holds the lock.
 const WRITER: usize = 1;
@@ -126,7 +127,13 @@ impl RawRwLock {
             wakes.unpark_all();
         }
         let cleanup = UnwindGuard::new(|| self.abandon(&node));
-        let acquired = match node.park(deadline) {
+        let acquired = match node.park(
+            match access {
+                Access::Read => Waiting::at(&reason::READ_LOCK, self),
+                Access::Write => Waiting::at(&reason::WRITE_LOCK, self),
+            },
+            deadline,
+        ) {
             Ok(_) => true,
             Err(_) => self.give_up(&node),
         };

@@ -50,6 +50,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::channel::{Receiver, RecvError, SendError, Sender};
+use crate::dump::{Waiting, reason};
 use crate::task::{self, Unparker, Wake};
 
 /// [`Selector::state`]: listed, not committed yet.
@@ -482,7 +483,7 @@ impl<'a> Select<'a> {
                 // A cancellation is reported, not unwound from, so that a
                 // select committed meanwhile returns its operation; one that
                 // was not is unwound by `run`, once off every list.
-                match task::park_reporting_cancel(deadline) {
+                match task::park_reporting_cancel(Waiting::numbered(&reason::SELECT, self.ops.len() as u64), deadline) {
                     Wake::Notified => {
                         // Not committed (checked next time round): a nudge
                         // from a select at the other end of a rendezvous,
@@ -527,7 +528,7 @@ impl<'a> Select<'a> {
             unwinding: true,
         };
         loop {
-            let wake = task::park_reporting_cancel(None);
+            let wake = task::park_reporting_cancel(Waiting::on(&reason::SELECT), None);
             match handle.completion(me) {
                 Completion::Ready => break,
                 Completion::CalledOff => {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 
 /// The waiter queue is not empty. Changed only under the queue's spinlock.
 const QUEUED: usize = 1;
@@ -199,7 +200,7 @@ impl Semaphore {
                 self.add_permits(1);
             }
         });
-        let acquired = match node.park(deadline) {
+        let acquired = match node.park(Waiting::at(&reason::SEMAPHORE, self), deadline) {
             Ok(_) => true,
             Err(_) => self.give_up(&node),
         };

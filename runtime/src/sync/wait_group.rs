@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::dump::{Waiting, reason};
 
 /// Signal: the count reached zero.
 const RELEASED: u8 = 1;
@@ -134,7 +135,7 @@ impl Inner {
         let cleanup = UnwindGuard::new(|| {
             self.leave(&node);
         });
-        let released = match node.park(deadline) {
+        let released = match node.park(Waiting::at(&reason::WAIT_GROUP, self), deadline) {
             Ok(_) => true,
             Err(_) => !self.leave(&node),
         };

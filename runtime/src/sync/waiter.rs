@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
+use crate::dump::Waiting;
 use crate::task::{self, Unparker, Wake};
 
 /// A node's signal while it is queued and nobody has signalled it.
@@ -93,7 +94,7 @@ impl<D> Node<D> {
     ///
     /// After an `Err` the node may still be signalled at any moment: the
     /// caller takes the spinlock and looks again.
-    pub(super) fn park(&self, deadline: Option<Instant>) -> Result<u8, Wake> {
+    pub(super) fn park(&self, waiting: Waiting, deadline: Option<Instant>) -> Result<u8, Wake> {
         loop {
             let signal = self.signal();
             if signal != WAITING {
@@ -102,7 +103,7 @@ impl<D> Node<D> {
             let wake = if self.blocks_thread {
                 park_thread(deadline)
             } else {
-                task::park(deadline)
+                task::park(waiting, deadline)
             };
             if wake != Wake::Notified {
                 let signal = self.signal();

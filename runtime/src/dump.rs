@@ -1,0 +1,565 @@
+//! Dumps: what every micro-thread of a runtime is doing, and what each
+//! parked one waits for, with its stack.
+//!
+//! # How a dump is taken
+//!
+//! A worker's micro-threads live in its own table, which only its thread
+//! touches, and a parked micro-thread's stack can be walked soundly only by
+//! code running on that stack. So the caller of [`Runtime::dump`] does not
+//! read the workers: it asks them. It leaves a request with each worker and
+//! wakes it; each worker answers between two micro-threads (at its next
+//! maintenance round, or before it sleeps), listing its table. For each
+//! micro-thread it reads what the micro-thread noted before it last parked
+//! (a [`WaitReason`], a number, and when, on a coarse clock: a few plain
+//! stores per park) and, for its stack, resumes it with a request that its
+//! park point answers by capturing a backtrace and suspending again
+//! (`Running::suspend`), without waking it. Symbols are resolved by the
+//! caller, when the dump is displayed, not by the workers.
+//!
+//! A worker that does not answer within [`ANSWER_WITHIN`] is running one
+//! micro-thread that keeps it (the watchdog's case): the dump names that
+//! micro-thread, from the record the worker publishes for the watchdog,
+//! without a stack.
+//!
+//! [`Runtime::dump`]: crate::Runtime::dump
+
+use std::backtrace::Backtrace;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::coroutine::Captured;
+use crate::scheduler::Shared;
+use crate::sync::spin::SpinLock;
+use crate::sys;
+use crate::task::{self, Task, Unparker};
+
+/// How long a dump waits for each worker's answer.
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_millis(250);
+
+/// What a parked micro-thread waits for, in words, as a [`Dump`] shows it.
+///
+/// The runtime notes one at every park; a library that parks through
+/// [`park_deadline_for`](crate::park_deadline_for) passes its own, made
+/// once as a `static`:
+///
+/// ```
+/// use dhaga_runtime::WaitReason;
+///
+/// static RECV: WaitReason = WaitReason::new("recv on mq socket");
+/// ```
+///
+/// A dump shows the words and, after them, the number the park gave (an
+/// id, an fd), unless it is zero.
+#[derive(Debug)]
+pub struct WaitReason {
+    words: &'static str,
+    number: Number,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Number {
+    Decimal,
+    /// An address, which tells waits on the same object apart.
+    Hex,
+}
+
+impl WaitReason {
+    /// A reason described by `words`; the number given with it at a park is
+    /// shown in decimal after them.
+    pub const fn new(words: &'static str) -> WaitReason {
+        WaitReason {
+            words,
+            number: Number::Decimal,
+        }
+    }
+
+    /// A reason whose number is an object's address, shown in hex.
+    const fn at_address(words: &'static str) -> WaitReason {
+        WaitReason {
+            words,
+            number: Number::Hex,
+        }
+    }
+
+    /// The words.
+    pub fn words(&self) -> &'static str {
+        self.words
+    }
+
+    fn describe(&self, number: u64) -> String {
+        match (number, self.number) {
+            (0, _) => self.words.to_string(),
+            (n, Number::Decimal) => format!("{} {n}", self.words),
+            (n, Number::Hex) => format!("{} {n:#x}", self.words),
+        }
+    }
+}
+
+/// What a park is for: a reason and its number.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Waiting {
+    pub(crate) reason: &'static WaitReason,
+    pub(crate) number: u64,
+}
+
+impl Waiting {
+    /// `reason`, with no number.
+    pub(crate) const fn on(reason: &'static WaitReason) -> Waiting {
+        Waiting { reason, number: 0 }
+    }
+
+    /// `reason`, for the object at `object` (an address).
+    pub(crate) fn at<T: ?Sized>(reason: &'static WaitReason, object: *const T) -> Waiting {
+        Waiting {
+            reason,
+            number: object.cast::<()>() as usize as u64,
+        }
+    }
+
+    /// `reason`, with `number` (an fd, an id).
+    pub(crate) const fn numbered(reason: &'static WaitReason, number: u64) -> Waiting {
+        Waiting { reason, number }
+    }
+}
+
+/// The runtime's own reasons.
+pub(crate) mod reason {
+    use super::WaitReason;
+
+    pub(crate) static PARK: WaitReason = WaitReason::new("park");
+    pub(crate) static YIELD: WaitReason = WaitReason::new("yield");
+    pub(crate) static SLEEP: WaitReason = WaitReason::new("sleep");
+    pub(crate) static JOIN: WaitReason = WaitReason::new("join of micro-thread");
+    pub(crate) static SCOPE: WaitReason = WaitReason::new("scope: its micro-threads to end");
+    pub(crate) static RECV: WaitReason = WaitReason::at_address("recv on channel");
+    pub(crate) static SEND: WaitReason = WaitReason::at_address("send on channel");
+    pub(crate) static SELECT: WaitReason = WaitReason::new("select over operations:");
+    pub(crate) static READABLE: WaitReason = WaitReason::new("readable fd");
+    pub(crate) static WRITABLE: WaitReason = WaitReason::new("writable fd");
+    pub(crate) static MUTEX: WaitReason = WaitReason::at_address("lock of Mutex");
+    pub(crate) static READ_LOCK: WaitReason = WaitReason::at_address("lock (read) of RwLock");
+    pub(crate) static WRITE_LOCK: WaitReason = WaitReason::at_address("lock (write) of RwLock");
+    pub(crate) static CONDVAR: WaitReason = WaitReason::at_address("wait on Condvar");
+    pub(crate) static SEMAPHORE: WaitReason = WaitReason::at_address("acquire of Semaphore");
+    pub(crate) static BARRIER: WaitReason = WaitReason::at_address("wait on Barrier");
+    pub(crate) static WAIT_GROUP: WaitReason = WaitReason::at_address("wait on WaitGroup");
+    pub(crate) static ONCE: WaitReason = WaitReason::at_address("lock of OnceLock (another initializes it)");
+    pub(crate) static DUMP: WaitReason = WaitReason::new("dump: the workers' answers");
+}
+
+/// Where a micro-thread was when the dump was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// On its worker's CPU, which it has kept since the dump was asked for.
+    Running,
+    /// Runnable, waiting for its turn (woken, or yielded).
+    Ready,
+    /// Parked: waiting for what [`MicroThreadDump::waiting_for`] says.
+    Parked,
+}
+
+impl fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThreadState::Running => "running",
+            ThreadState::Ready => "ready",
+            ThreadState::Parked => "parked",
+        })
+    }
+}
+
+/// One micro-thread in a [`Dump`].
+#[derive(Debug, Clone)]
+pub struct MicroThreadDump {
+    id: u64,
+    name: Option<Arc<str>>,
+    worker: usize,
+    state: ThreadState,
+    for_how_long: Option<Duration>,
+    spawned_at: Option<&'static Location<'static>>,
+    waiting_for: Option<String>,
+    stack: Stack,
+}
+
+/// A micro-thread's stack in a dump.
+#[derive(Debug, Clone)]
+enum Stack {
+    Captured(Arc<Backtrace>),
+    Missing(&'static str),
+}
+
+impl MicroThreadDump {
+    /// Its id (as in [`JoinHandle::id`](crate::JoinHandle::id)).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Its name, if it was given one ([`Builder::name`](crate::Builder::name)).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The worker it runs on.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Running, ready or parked.
+    pub fn state(&self) -> ThreadState {
+        self.state
+    }
+
+    /// How long it has been parked, or running (to a few milliseconds).
+    pub fn for_how_long(&self) -> Option<Duration> {
+        self.for_how_long
+    }
+
+    /// Where it was spawned.
+    pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        self.spawned_at
+    }
+
+    /// What it waits for, in words (parked micro-threads): e.g. `recv on
+    /// channel 0x…`, `sleep`, `readable fd 7`, `lock of Mutex 0x…`, `join of
+    /// micro-thread 12`.
+    pub fn waiting_for(&self) -> Option<&str> {
+        self.waiting_for.as_deref()
+    }
+
+    /// Its stack, the runtime's own frames left out; `None` if it could not
+    /// be captured (a running micro-thread's cannot).
+    pub fn stack(&self) -> Option<String> {
+        match &self.stack {
+            Stack::Captured(backtrace) => Some(user_frames(&backtrace.to_string())),
+            Stack::Missing(_) => None,
+        }
+    }
+}
+
+/// Everything a runtime's micro-threads were doing, micro-thread by
+/// micro-thread: see [`Runtime::dump`](crate::Runtime::dump) and
+/// [`dump`](crate::dump()). Its `Display` is the report.
+#[derive(Debug)]
+pub struct Dump {
+    threads: Vec<MicroThreadDump>,
+    workers: usize,
+    /// Workers that did not answer in time.
+    silent: Vec<usize>,
+    not_started: usize,
+    thread_mode: bool,
+}
+
+impl Dump {
+    /// Every micro-thread found, by worker.
+    pub fn micro_threads(&self) -> &[MicroThreadDump] {
+        &self.threads
+    }
+
+    /// The micro-thread with this id, if it was found.
+    pub fn micro_thread(&self, id: u64) -> Option<&MicroThreadDump> {
+        self.threads.iter().find(|thread| thread.id == id)
+    }
+
+    /// Micro-threads spawned and not started yet (not listed).
+    pub fn not_started(&self) -> usize {
+        self.not_started
+    }
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.thread_mode {
+            return writeln!(
+                f,
+                "dhaga dump: the runtime is in thread mode: its micro-threads are OS threads, which a \
+                 debugger lists"
+            );
+        }
+        writeln!(
+            f,
+            "dhaga dump: {} micro-threads on {} workers, {} not started yet",
+            self.threads.len(),
+            self.workers,
+            self.not_started
+        )?;
+        for worker in 0..self.workers {
+            let silent = self.silent.contains(&worker);
+            writeln!(
+                f,
+                "worker {worker}:{}",
+                if silent {
+                    " did not answer: a micro-thread keeps it (its other micro-threads are not listed)"
+                } else {
+                    ""
+                }
+            )?;
+            for thread in self.threads.iter().filter(|thread| thread.worker == worker) {
+                write!(f, "  micro-thread {}", thread.id)?;
+                if let Some(name) = &thread.name {
+                    write!(f, " \"{name}\"")?;
+                }
+                write!(f, ": {}", thread.state)?;
+                if let Some(how_long) = thread.for_how_long {
+                    write!(f, " for {} ms", how_long.as_millis())?;
+                }
+                if let Some(what) = &thread.waiting_for {
+                    write!(f, ", waiting for {what}")?;
+                }
+                if let Some(at) = thread.spawned_at {
+                    write!(f, "; spawned at {}:{}:{}", at.file(), at.line(), at.column())?;
+                }
+                writeln!(f)?;
+                match &thread.stack {
+                    Stack::Captured(backtrace) => {
+                        for line in user_frames(&backtrace.to_string()).lines() {
+                            writeln!(f, "    {line}")?;
+                        }
+                    }
+                    Stack::Missing(why) => writeln!(f, "    (no stack: {why})")?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A backtrace taken at a park point, without the frames of the park
+/// machinery above the caller's code and of the coroutine's start below it.
+fn user_frames(backtrace: &str) -> String {
+    // std's format: "  N: symbol" lines, each followed by "at file:line"
+    // lines.
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in backtrace.lines() {
+        let trimmed = line.trim_start();
+        let is_frame = trimmed
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_frame || frames.is_empty() {
+            frames.push(vec![trimmed]);
+        } else if let Some(frame) = frames.last_mut() {
+            frame.push(trimmed);
+        }
+    }
+    let symbol = |frame: &Vec<&str>| frame[0].split_once(": ").map_or("", |(_, s)| s).to_string();
+    let machinery = |s: &str| {
+        s.starts_with("std::backtrace")
+            || s.starts_with("dhaga_runtime::dump::")
+            || s.starts_with("dhaga_runtime::coroutine")
+            || s.starts_with("dhaga_runtime::worker")
+            || s.starts_with("dhaga_runtime::task")
+            || s.starts_with("dhaga_runtime::context")
+            || s.starts_with("std::thread::local")
+            || s.starts_with("<std::thread::local")
+            || s.starts_with("__rust")
+    };
+    let first = frames.iter().position(|f| !machinery(&symbol(f))).unwrap_or(0);
+    let end = frames
+        .iter()
+        .skip(first)
+        .position(|f| {
+            let s = symbol(f);
+            s.starts_with("dhaga_runtime::join::Completer")
+                || s.starts_with("dhaga_runtime::coroutine::MicroThread::prepare")
+                || s.starts_with("corosensei")
+        })
+        .map_or(frames.len(), |n| first + n);
+    let mut out = String::new();
+    for frame in &frames[first..end] {
+        for line in frame {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            if !line.starts_with("at ") {
+                out.push_str(line);
+            } else {
+                out.push_str("    ");
+                out.push_str(line);
+            }
+        }
+    }
+    out
+}
+
+/// A worker's part of a dump.
+pub(crate) struct WorkerAnswer {
+    pub(crate) threads: Vec<MicroThreadDump>,
+    pub(crate) not_started: usize,
+}
+
+/// One dump's request to the workers, and their answers.
+pub(crate) struct Request {
+    answers: Mutex<Vec<Option<WorkerAnswer>>>,
+    remaining: AtomicUsize,
+    caller: Unparker,
+}
+
+/// A worker's mailbox for dump requests.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    wanted: AtomicBool,
+    requests: SpinLock<Vec<Arc<Request>>>,
+}
+
+impl Mailbox {
+    /// Whether a dump waits for this worker's answer (read by the worker
+    /// at its maintenance rounds and before it sleeps).
+    #[inline]
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
+    /// The requests to answer, taken.
+    pub(crate) fn take(&self) -> Vec<Arc<Request>> {
+        if !self.wanted.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.requests.lock())
+    }
+}
+
+impl Request {
+    /// Gives worker `index`'s answer.
+    pub(crate) fn answer(&self, index: usize, answer: WorkerAnswer) {
+        // A late answer finds the answers taken (an empty list): the dump
+        // went on without it.
+        if let Some(slot) = self
+            .answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(index)
+        {
+            *slot = Some(answer);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.caller.clone().unpark();
+        }
+    }
+}
+
+/// What a worker knows of one of its micro-threads, between two of them,
+/// with the stack it captured (see `Running::capture`).
+pub(crate) fn describe(task: &Task, worker: usize, captured: Option<Captured>) -> MicroThreadDump {
+    let parked = task.is_parked();
+    let waiting = task.waiting().filter(|_| parked);
+    let now = sys::coarse_now_ns();
+    MicroThreadDump {
+        id: task.id(),
+        name: task.shared_name().cloned(),
+        worker,
+        state: if parked {
+            ThreadState::Parked
+        } else {
+            ThreadState::Ready
+        },
+        for_how_long: waiting.map(|(_, _, at)| Duration::from_nanos(now.saturating_sub(at))),
+        spawned_at: task.spawned_at(),
+        waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
+        stack: match captured {
+            Some(Captured::Stack(backtrace)) => Stack::Captured(Arc::new(backtrace)),
+            Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
+            None => Stack::Missing("it did not suspend where a stack can be captured"),
+        },
+    }
+}
+
+/// Takes a dump of the runtime `shared`.
+pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
+    let workers = shared.workers.len();
+    let thread_mode = shared.config.thread_mode;
+    if thread_mode || workers == 0 || shared.is_shutdown() {
+        return Dump {
+            threads: Vec::new(),
+            workers,
+            silent: Vec::new(),
+            not_started: 0,
+            thread_mode,
+        };
+    }
+    let request = Arc::new(Request {
+        answers: Mutex::new((0..workers).map(|_| None).collect()),
+        remaining: AtomicUsize::new(workers),
+        caller: Unparker::current(),
+    });
+    for worker in shared.workers.iter() {
+        worker.dump.requests.lock().push(Arc::clone(&request));
+        worker.dump.wanted.store(true, Ordering::Release);
+        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        // request before it sleeps, or we see it asleep and wake it.
+        fence(Ordering::SeqCst);
+        worker.wake();
+    }
+    let deadline = Instant::now() + ANSWER_WITHIN;
+    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        task::park(Waiting::on(&reason::DUMP), Some(deadline));
+    }
+    let mut answers = std::mem::take(&mut *request.answers.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut threads = Vec::new();
+    let mut silent = Vec::new();
+    let mut not_started = shared.injector.len();
+    for (index, answer) in answers.iter_mut().enumerate() {
+        match answer.take() {
+            Some(answer) => {
+                threads.extend(answer.threads);
+                not_started += answer.not_started;
+            }
+            None => {
+                silent.push(index);
+                if let Some(running) = shared.workers[index].on_cpu.running_now() {
+                    threads.push(MicroThreadDump {
+                        id: running.task,
+                        name: running.name,
+                        worker: index,
+                        state: ThreadState::Running,
+                        for_how_long: None,
+                        spawned_at: running.spawned_at,
+                        waiting_for: None,
+                        stack: Stack::Missing("a running micro-thread's stack cannot be read from another thread"),
+                    });
+                }
+            }
+        }
+    }
+    Dump {
+        threads,
+        workers,
+        silent,
+        not_started,
+        thread_mode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_frames_drop_the_park_machinery_and_the_coroutine_start() {
+        let backtrace = "   0: std::backtrace::Backtrace::force_capture
+             at /rustc/library/std/src/backtrace.rs:312:9
+   1: dhaga_runtime::coroutine::Running::suspend
+             at ./src/coroutine.rs:208:18
+   2: dhaga_runtime::task::park
+   3: dhaga_runtime::sync::channel::Receiver<T>::recv
+             at ./src/sync/channel.rs:100:5
+   4: app::serve
+             at ./src/main.rs:20:9
+   5: dhaga_runtime::coroutine::MicroThread::prepare::{{closure}}
+   6: corosensei::coroutine::on_stack
+";
+        assert_eq!(
+            user_frames(backtrace),
+            "3: dhaga_runtime::sync::channel::Receiver<T>::recv\n    at ./src/sync/channel.rs:100:5\n4: \
+             app::serve\n    at ./src/main.rs:20:9"
+        );
+    }
+
+    #[test]
+    fn a_reason_shows_its_number_unless_zero() {
+        assert_eq!(reason::SLEEP.describe(0), "sleep");
+        assert_eq!(reason::READABLE.describe(7), "readable fd 7");
+        assert_eq!(reason::RECV.describe(0x1f0), "recv on channel 0x1f0");
+    }
+}

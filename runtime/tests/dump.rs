@@ -1,0 +1,195 @@
+//! Dumps: every micro-thread of a runtime with its id, name, worker, state,
+//! where it was spawned, what it waits for in words, and its stack; a
+//! worker that a micro-thread keeps is reported with that micro-thread.
+
+mod util;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use dhaga_runtime::sync::{Mutex, bounded};
+use dhaga_runtime::{Builder, JoinHandle, Runtime, RuntimeBuilder, Source, ThreadState, WaitReason};
+
+use util::{JoinWithin, wait_until};
+
+/// A frame a stack must show.
+#[inline(never)]
+fn waits_in_a_recognisable_frame(rx: &dhaga_runtime::sync::Receiver<u32>) -> Option<u32> {
+    rx.recv().ok()
+}
+
+/// Spawns a micro-thread named `name` on `rt` and returns once it parked.
+fn parked<T: Send + 'static>(rt: &Runtime, name: &str, body: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let handle = Builder::new().name(name.to_string()).spawn_on(rt, body).expect("spawn");
+    wait_until(&format!("{name} to park"), || handle.is_parked());
+    handle
+}
+
+#[test]
+fn a_dump_says_what_each_parked_micro_thread_waits_for() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(2).build().unwrap();
+        let (tx, rx) = bounded::<u32>(1);
+        let (full_tx, _full_rx) = bounded::<u32>(1);
+        full_tx.try_send(0).unwrap();
+        let lock = Arc::new(Mutex::new(()));
+        let held = lock.lock();
+        let (a, _b) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+
+        let receiver = parked(&rt, "receiver", move || waits_in_a_recognisable_frame(&rx));
+        let sender = parked(&rt, "sender", move || full_tx.send(1).is_ok());
+        let sleeper = parked(&rt, "sleeper", || dhaga_runtime::sleep(Duration::from_secs(3600)));
+        let locker = parked(&rt, "locker", {
+            let lock = Arc::clone(&lock);
+            move || drop(lock.lock())
+        });
+        let reader = parked(&rt, "reader", move || Source::new(a).unwrap().readable(None).is_ok());
+        let receiver_id = receiver.id();
+        let joiner = parked(&rt, "joiner", move || receiver.join().is_ok());
+
+        let dump = rt.dump();
+        let text = dump.to_string();
+        let find = |handle_id: u64, name: &str| {
+            let thread = dump
+                .micro_thread(handle_id)
+                .unwrap_or_else(|| panic!("{name} ({handle_id}) is in the dump:\n{text}"));
+            assert_eq!(thread.name(), Some(name), "{text}");
+            assert_eq!(thread.state(), ThreadState::Parked, "{name}:\n{text}");
+            assert!(
+                thread.for_how_long().is_some(),
+                "{name} has been parked for some time:\n{text}"
+            );
+            let at = thread.spawned_at().expect("where it was spawned");
+            assert!(
+                at.file().ends_with("dump.rs"),
+                "{name} was spawned in this file, not {at}"
+            );
+            assert!(
+                text.contains(&format!("micro-thread {handle_id} \"{name}\": parked")),
+                "{name} in the report:\n{text}"
+            );
+            thread
+                .waiting_for()
+                .unwrap_or_else(|| panic!("{name} waits for something:\n{text}"))
+                .to_string()
+        };
+        assert!(
+            find(receiver_id, "receiver").starts_with("recv on channel 0x"),
+            "{text}"
+        );
+        assert!(find(sender.id(), "sender").starts_with("send on channel 0x"), "{text}");
+        assert_eq!(find(sleeper.id(), "sleeper"), "sleep", "{text}");
+        assert!(find(locker.id(), "locker").starts_with("lock of Mutex 0x"), "{text}");
+        assert_eq!(find(reader.id(), "reader"), format!("readable fd {fd}"), "{text}");
+        assert_eq!(
+            find(joiner.id(), "joiner"),
+            format!("join of micro-thread {receiver_id}"),
+            "{text}"
+        );
+
+        let stack = dump
+            .micro_thread(receiver_id)
+            .unwrap()
+            .stack()
+            .expect("a parked micro-thread's stack");
+        assert!(
+            stack.contains("waits_in_a_recognisable_frame"),
+            "the receiver's stack shows the frame it parked in:\n{stack}"
+        );
+        assert!(
+            !stack.contains("Running::suspend"),
+            "the park machinery is left out of the stack:\n{stack}"
+        );
+
+        // The dump woke nobody: each still waits, and ends once given what
+        // it waits for.
+        tx.send(5).unwrap();
+        assert!(joiner.join_within("the joiner").unwrap());
+        drop(held);
+        locker.join_within("the locker").unwrap();
+        assert!(sender.is_parked(), "the dump did not wake the sender");
+        drop(rt);
+        assert!(sleeper.join_within("the sleeper, unwound by shutdown").is_err());
+    });
+}
+
+#[test]
+fn a_dump_taken_inside_a_micro_thread_shows_it_waiting_for_the_dump() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let dumper = rt.spawn(dhaga_runtime::dump);
+        let me = dumper.id();
+        let dump = dumper.join_within("the micro-thread taking a dump").unwrap();
+        let text = dump.to_string();
+        let caller = dump
+            .micro_thread(me)
+            .unwrap_or_else(|| panic!("the caller is listed:\n{text}"));
+        assert_eq!(caller.state(), ThreadState::Parked, "{text}");
+        assert_eq!(caller.waiting_for(), Some("dump: the workers' answers"), "{text}");
+        assert!(caller.stack().is_some_and(|s| s.contains("dump")), "{text}");
+    });
+}
+
+#[test]
+fn a_worker_kept_by_a_micro_thread_is_reported_with_it() {
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(Barrier::new(2));
+        let hog = Builder::new()
+            .name("hog".to_string())
+            .spawn_on(&rt, {
+                let stop = Arc::clone(&stop);
+                let started = Arc::clone(&started);
+                move || {
+                    started.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+            .unwrap();
+        started.wait();
+        let dump = rt.dump();
+        stop.store(true, Ordering::Relaxed);
+        let text = dump.to_string();
+        let thread = dump
+            .micro_thread(hog.id())
+            .unwrap_or_else(|| panic!("the hog is listed:\n{text}"));
+        assert_eq!(thread.state(), ThreadState::Running, "{text}");
+        assert_eq!(thread.name(), Some("hog"), "{text}");
+        assert!(
+            thread.stack().is_none(),
+            "a running micro-thread's stack is not read:\n{text}"
+        );
+        assert!(text.contains("worker 0: did not answer"), "{text}");
+        hog.join_within("the hog").unwrap();
+    });
+}
+
+#[test]
+fn a_library_names_its_own_waits() {
+    static ORDER: WaitReason = WaitReason::new("order from the kitchen, ticket");
+    util::within_limit(|| {
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let waiter = parked(&rt, "diner", || {
+            while !dhaga_runtime::park_deadline_for(&ORDER, 42, None) {}
+        });
+        let dump = rt.dump();
+        let text = dump.to_string();
+        let thread = dump
+            .micro_thread(waiter.id())
+            .unwrap_or_else(|| panic!("listed:\n{text}"));
+        assert_eq!(
+            thread.waiting_for(),
+            Some("order from the kitchen, ticket 42"),
+            "{text}"
+        );
+        drop(rt);
+        let _ = waiter.join_within("the diner, unwound by shutdown");
+    });
+}
