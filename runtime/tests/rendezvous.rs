@@ -7,7 +7,7 @@
 
 mod util;
 
-use dhaga_runtime::sync::{Receiver, RecvError, Select, TryRecvError, TrySendError, bounded, unbounded};
+use dhaga_runtime::sync::{Receiver, RecvError, Select, Sender, TryRecvError, TrySendError, bounded, unbounded};
 use dhaga_runtime::{Cancelled, JoinHandle, Runtime, RuntimeBuilder, spawn, yield_now};
 
 use util::{JoinWithin, RecvWithin, wait_until};
@@ -256,5 +256,165 @@ fn a_receiver_cancelled_while_a_selected_send_is_owed_to_it_still_receives_it() 
             assert_eq!(tx.try_send(8), Err(TrySendError::Full(8)), "nobody is waiting now");
             assert_empty(&keep);
         });
+    });
+}
+
+/// Spawns a micro-thread that selects a send of `msg` on `tx` (or the end
+/// of the wait, on `end`), and returns once it is parked in the select.
+/// Its result: whether it sent.
+fn selecting_sender(rt: &Runtime, tx: Sender<u32>, msg: u32, end: Receiver<u32>) -> JoinHandle<bool> {
+    let sender = rt.spawn(move || {
+        let mut select = Select::new();
+        let send = select.send(&tx);
+        select.recv(&end);
+        let op = select.select();
+        if op.index() == send {
+            op.send(&tx, msg).is_ok()
+        } else {
+            op.recv(&end).expect("the end of the wait");
+            false
+        }
+    });
+    wait_until("the selecting sender to park", || sender.is_parked());
+    sender
+}
+
+/// Runs `body` with a guard whose destructor runs `on_drop` while `body`
+/// panics; returns what `on_drop` returned.
+fn while_unwinding<R: Send + 'static>(on_drop: impl FnOnce() -> R + Send + 'static) -> R {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let (out_tx, out_rx) = unbounded();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = Guard(Some(move || out_tx.send(on_drop()).unwrap()));
+        std::panic::panic_any("unwinding on purpose");
+    }));
+    assert!(unwound.is_err());
+    out_rx.try_recv().expect("the destructor ran")
+}
+
+/// An OS thread that receives in a destructor while unwinding can park,
+/// so it takes the message of a select waiting to send, as it would if
+/// it were not unwinding. It used to be barred from pairing with a select
+/// (like an unwinding micro-thread, which cannot park), and waited in vain.
+#[test]
+fn an_unwinding_os_thread_receives_from_a_waiting_select() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (tx, rx) = bounded::<u32>(0);
+        let (_end_tx, end_rx) = bounded::<u32>(0);
+        let sender = selecting_sender(&rt, tx, 7, end_rx);
+        let got = while_unwinding(move || rx.recv_timeout(util::PATIENCE));
+        assert_eq!(got, Ok(7), "the receive in the destructor");
+        assert!(
+            sender.join_within("the selecting sender").unwrap(),
+            "its send went through"
+        );
+    });
+}
+
+/// A micro-thread that is unwinding cannot park: its `try_recv` on a
+/// rendezvous channel with a select waiting to send must not pair with the
+/// select (it could not wait for the message), and says `Empty`, not
+/// `Disconnected`: the channel's senders are alive.
+#[test]
+fn an_unwinding_micro_thread_try_recv_with_a_select_waiting_to_send_says_empty() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (tx, rx) = bounded::<u32>(0);
+        let (end_tx, end_rx) = bounded::<u32>(1);
+        let keep = rx.clone();
+        let sender = selecting_sender(&rt, tx, 7, end_rx);
+        let tried = rt.spawn(move || while_unwinding(move || rx.try_recv()));
+        assert_eq!(
+            tried.join_within("the unwinding micro-thread").unwrap(),
+            Err(TryRecvError::Empty)
+        );
+        end_tx.send(0).unwrap();
+        assert!(
+            !sender.join_within("the selecting sender").unwrap(),
+            "nobody took its message"
+        );
+        assert_eq!(
+            keep.try_recv(),
+            Err(TryRecvError::Disconnected),
+            "nothing was left in the channel"
+        );
+    });
+}
+
+/// A cancelled micro-thread that selects a receive in a destructor does
+/// not commit a select waiting to send (it could not wait for the message
+/// either): that select is ended by its other operation, which a third
+/// micro-thread completes once the cancelled one has unwound.
+#[test]
+fn a_cancelled_selecting_receiver_does_not_commit_a_waiting_select() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (end_tx, end_rx) = bounded::<u32>(1);
+            let (_gate_tx, gate_rx) = bounded::<u32>(0);
+            let keep = rx.clone();
+            struct SelectOnDrop(Receiver<u32>);
+            impl Drop for SelectOnDrop {
+                fn drop(&mut self) {
+                    let mut select = Select::new();
+                    select.recv(&self.0);
+                    let _ = select.select().recv(&self.0);
+                }
+            }
+            let receiver = parked("the receiver", move || {
+                let _guard = SelectOnDrop(rx);
+                let _ = gate_rx.recv();
+            });
+            receiver.cancel(); // queued; it runs when this micro-thread parks
+            let ender = spawn(move || {
+                let joined = receiver.join_within("the cancelled receiver");
+                end_tx.send(0).unwrap();
+                joined.is_err()
+            });
+            let mut select = Select::new();
+            let send = select.send(&tx);
+            let end = select.recv(&end_rx);
+            let op = select.select(); // parks: the receiver unwinds now
+            assert!(ender.join_within("the micro-thread that ends the select").unwrap());
+            assert_eq!(
+                op.index(),
+                end,
+                "the select was committed to its send (operation {send}) by a receiver that was unwinding"
+            );
+            assert_eq!(op.recv(&end_rx), Ok(0));
+            assert_empty(&keep);
+        });
+    });
+}
+
+/// A cancelled receiver holds on for a message a select owes it; if the
+/// select never completes nor drops its send (it was forgotten), the
+/// receiver keeps holding, but the runtime's shutdown still ends it.
+#[test]
+fn shutdown_ends_a_receiver_holding_for_a_send_that_never_comes() {
+    util::within_limit(|| {
+        let rt = one_worker();
+        let (tx, rx) = bounded::<u32>(0);
+        let receiver = rt.spawn(move || rx.recv());
+        wait_until("the receiver to park", || receiver.is_parked());
+        let mut select = Select::new();
+        select.send(&tx);
+        std::mem::forget(select.try_select().expect("paired with the parked receiver"));
+        receiver.cancel();
+        let (dropped_tx, dropped_rx) = unbounded();
+        std::thread::spawn(move || {
+            drop(rt);
+            dropped_tx.send(()).unwrap();
+        });
+        dropped_rx.recv_within("the runtime's shutdown");
+        assert_cancelled(receiver, "the holding receiver, at shutdown");
     });
 }

@@ -795,9 +795,7 @@ impl<T> Locked<'_, T> {
         if self.senders == 0 {
             return Step::Done(Err(()));
         }
-        // A receiver that is cancelled or unwinding will not wait for a
-        // message still owed: it must not commit a sender to it.
-        if !self.sending.is_empty() && !task::is_cancelled() && !std::thread::panicking() {
+        if !self.sending.is_empty() && may_hold() {
             let wake = me.unparker();
             if self.pair_with_sender(Party::Plain(wake.id()), wake) {
                 return Step::Hold;
@@ -870,7 +868,7 @@ impl<T> Locked<'_, T> {
         self.has_message()
             || !self.offers.is_empty()
             || self.senders == 0
-            || (self.cap == Some(0) && counterpart(&self.sending, me))
+            || (self.cap == Some(0) && may_hold() && counterpart(&self.sending, me))
     }
 }
 
@@ -903,6 +901,14 @@ fn counterpart(list: &WaitList, me: Option<&Selector>) -> bool {
         other.unpark();
     }
     false
+}
+
+/// Whether the caller may be paired with a selecting sender on a rendezvous
+/// channel and hold on for its message: not if it is a cancelled
+/// micro-thread or thread-mode thread (it gives up its wait), nor a
+/// micro-thread that is unwinding (it cannot park).
+fn may_hold() -> bool {
+    !task::is_cancelled() && !task::cannot_park()
 }
 
 fn wake_all(list: &mut WaitList) {
@@ -1416,7 +1422,7 @@ impl<T> Receiver<T> {
         match state.pop() {
             Some(msg) => Ok(msg),
             None if state.senders == 0 => Err(TryRecvError::Disconnected),
-            None if self.chan.cap == Some(0) && !state.sending.is_empty() => {
+            None if self.chan.cap == Some(0) && !state.sending.is_empty() && may_hold() => {
                 drop(state);
                 // A selecting sender may be listed: pair with it (waiting
                 // for its message), with a deadline that has passed.
@@ -1538,7 +1544,10 @@ impl<T> Handle for Receiver<T> {
             return true;
         }
         state.senders == 0
-            || (state.cap == Some(0) && !state.sending.is_empty() && state.pair_with_sender(party, me.unparker()))
+            || (state.cap == Some(0)
+                && !state.sending.is_empty()
+                && may_hold()
+                && state.pair_with_sender(party, me.unparker()))
     }
 
     fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
