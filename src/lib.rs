@@ -19,11 +19,11 @@
 //! ```
 
 pub use dhaga_runtime::{
-    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, JoinHandle, LocalKey, Metrics,
-    Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, WorkerMetrics, in_micro_thread, is_cancelled, local,
-    metrics, run, scope, sleep, spawn, spawn_blocking, yield_now,
+    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Dump, JoinHandle, LocalKey, Metrics,
+    MicroThreadDump, Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, ThreadState, WaitReason, WorkerMetrics,
+    dump, in_micro_thread, is_cancelled, local, metrics, run, scope, sleep, spawn, spawn_blocking, yield_now,
 };
-pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_timeout};
+pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
 
 #[cfg(feature = "mq")]
 pub use dhaga_mq as mq;

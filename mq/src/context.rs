@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use crate::socket::core::Core;
 use crate::transport::inproc::Registry;
 use crate::wait::Notify;
+use crate::wait::{Why, reason};
 use crate::{Socket, SocketType};
 
 /// A set of sockets that can reach each other over `inproc://`, and be
@@ -135,15 +136,18 @@ impl Context {
     pub fn term(&self) {
         self.shutdown();
         // Every socket closed (or gone altogether).
-        let _ = self.inner.closed.wait_until(None, || {
-            let sockets = self.sockets();
-            let open = sockets
-                .live
-                .iter()
-                .filter_map(Weak::upgrade)
-                .any(|core| !core.is_closed());
-            (!open).then_some(())
-        });
+        let _ = self
+            .inner
+            .closed
+            .wait_until(Why::on(&reason::TERM, &*self.inner), None, || {
+                let sockets = self.sockets();
+                let open = sockets
+                    .live
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .any(|core| !core.is_closed());
+                (!open).then_some(())
+            });
         // Each delivers what it queued, within its linger time.
         let cores: Vec<Arc<Core>> = self.sockets().live.iter().filter_map(Weak::upgrade).collect();
         for core in cores {

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use dhaga_runtime::WaitReason;
+
 /// The ZeroMQ socket patterns.
 ///
 /// The semantics of each type are those of libzmq and of the ZeroMQ RFCs:
@@ -72,6 +74,17 @@ impl SocketType {
         SocketType::XPub,
         SocketType::XSub,
     ];
+
+    /// What a micro-thread blocked in `recv` on a socket of this type waits
+    /// for, as a dump of the runtime shows it.
+    pub(crate) fn recv_reason(self) -> &'static WaitReason {
+        &RECV_REASONS[self as usize]
+    }
+
+    /// As [`recv_reason`](Self::recv_reason), for `send`.
+    pub(crate) fn send_reason(self) -> &'static WaitReason {
+        &SEND_REASONS[self as usize]
+    }
 
     /// The type's name as it travels in the `Socket-Type` property: `"REQ"`, `"XPUB"`, …
     /// (RFC 23 §"The Socket-Type Property"; the same names libzmq uses).
@@ -148,6 +161,30 @@ impl fmt::Display for SocketType {
     }
 }
 
+/// Wait reasons by socket type, in declaration order (see
+/// [`SocketType::recv_reason`]).
+macro_rules! reasons {
+    ($op:literal) => {
+        [
+            WaitReason::at_address(concat!($op, " on mq PAIR socket")),
+            WaitReason::at_address(concat!($op, " on mq PUB socket")),
+            WaitReason::at_address(concat!($op, " on mq SUB socket")),
+            WaitReason::at_address(concat!($op, " on mq REQ socket")),
+            WaitReason::at_address(concat!($op, " on mq REP socket")),
+            WaitReason::at_address(concat!($op, " on mq DEALER socket")),
+            WaitReason::at_address(concat!($op, " on mq ROUTER socket")),
+            WaitReason::at_address(concat!($op, " on mq PULL socket")),
+            WaitReason::at_address(concat!($op, " on mq PUSH socket")),
+            WaitReason::at_address(concat!($op, " on mq XPUB socket")),
+            WaitReason::at_address(concat!($op, " on mq XSUB socket")),
+            WaitReason::at_address(concat!($op, " on mq STREAM socket")),
+        ]
+    };
+}
+
+static RECV_REASONS: [WaitReason; 12] = reasons!("recv");
+static SEND_REASONS: [WaitReason; 12] = reasons!("send");
+
 #[cfg(test)]
 mod tests {
     use super::SocketType::{self, *};
@@ -194,6 +231,15 @@ mod tests {
             for b in SocketType::ALL {
                 assert_eq!(a.is_compatible(b), b.is_compatible(a), "{a} / {b}");
             }
+        }
+    }
+
+    #[test]
+    fn each_type_has_its_own_wait_reasons() {
+        for socket_type in SocketType::ALL {
+            let name = socket_type.name();
+            assert_eq!(socket_type.recv_reason().words(), format!("recv on mq {name} socket"));
+            assert_eq!(socket_type.send_reason().words(), format!("send on mq {name} socket"));
         }
     }
 

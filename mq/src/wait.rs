@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use dhaga_runtime::{Unparker, current_unparker, park_deadline};
+use dhaga_runtime::{Unparker, WaitReason, current_unparker, park_deadline_for};
 
 /// Parked waiters of one condition, and its watchers.
 #[derive(Default)]
@@ -46,6 +46,38 @@ struct Lists {
 struct Waiter {
     unparker: Unparker,
     notified: AtomicBool,
+}
+
+/// What a wait is for, as a dump of the runtime shows it: a reason and
+/// the address of the object waited on.
+#[derive(Clone, Copy)]
+pub(crate) struct Why {
+    reason: &'static WaitReason,
+    object: u64,
+}
+
+impl Why {
+    /// Waiting for `reason` on `object`.
+    pub(crate) fn on<T>(reason: &'static WaitReason, object: &T) -> Why {
+        Why {
+            reason,
+            object: std::ptr::from_ref(object) as usize as u64,
+        }
+    }
+}
+
+/// The socket layer's own waits, besides a socket's `recv` and `send` (see
+/// `SocketType::recv_reason`).
+pub(crate) mod reason {
+    use dhaga_runtime::WaitReason;
+
+    pub(crate) static OUTBOX: WaitReason = WaitReason::at_address("mq: messages for a peer, queue");
+    pub(crate) static RECONNECT: WaitReason = WaitReason::at_address("mq: the time to reconnect, socket");
+    pub(crate) static DETACHED: WaitReason = WaitReason::at_address("mq: its peers to be served (linger), socket");
+    pub(crate) static ROOM: WaitReason = WaitReason::at_address("mq: room at an inproc peer, queue");
+    pub(crate) static TERM: WaitReason = WaitReason::at_address("mq: its sockets to close (term), context");
+    #[cfg(test)]
+    pub(crate) static TEST: WaitReason = WaitReason::new("mq: a test condition");
 }
 
 /// Why [`Notify::wait_until`] gave up.
@@ -105,12 +137,14 @@ impl Notify {
     }
 
     /// Returns the first `Some` that `ready` yields, parking between tries
-    /// until notified; gives up at `deadline` (after one last try).
+    /// until notified; gives up at `deadline` (after one last try). A dump
+    /// shows the caller waiting for `why`.
     ///
     /// `ready` is called with no lock of ours held; it takes whatever lock
     /// guards the condition itself.
     pub(crate) fn wait_until<T>(
         &self,
+        why: Why,
         deadline: Option<Instant>,
         mut ready: impl FnMut() -> Option<T>,
     ) -> Result<T, Gave> {
@@ -144,7 +178,7 @@ impl Notify {
                 return Ok(value);
             }
             while !registered.waiter.notified.load(Ordering::Acquire) {
-                if park_deadline(deadline) {
+                if park_deadline_for(why.reason, why.object, deadline) {
                     drop(registered);
                     return ready().ok_or(Gave::TimedOut);
                 }
@@ -262,7 +296,7 @@ mod tests {
                     let mut got = 0;
                     for _ in 0..1000 {
                         notify
-                            .wait_until(None, || {
+                            .wait_until(Why::on(&reason::TEST, &()), None, || {
                                 // Takes one unit if there is one. (A single
                                 // failed compare-exchange would not do: it
                                 // would report "nothing" while units are
@@ -298,7 +332,9 @@ mod tests {
                 let (notify, flag) = (Arc::clone(&notify), Arc::clone(&flag));
                 std::thread::spawn(move || {
                     notify
-                        .wait_until(None, || flag.load(Ordering::Acquire).then_some(()))
+                        .wait_until(Why::on(&reason::TEST, &()), None, || {
+                            flag.load(Ordering::Acquire).then_some(())
+                        })
                         .unwrap();
                 })
             };
@@ -312,7 +348,10 @@ mod tests {
             waiter.join().unwrap();
             // ... and the watcher too: its park returns at once.
             let deadline = Instant::now() + Duration::from_secs(30);
-            assert!(!park_deadline(Some(deadline)), "the watcher was not woken");
+            assert!(
+                !dhaga_runtime::park_deadline(Some(deadline)),
+                "the watcher was not woken"
+            );
             drop(watch);
             assert_eq!(notify.count.load(Ordering::Relaxed), 0);
         });
@@ -322,7 +361,10 @@ mod tests {
     fn a_deadline_gives_up() {
         let notify = Notify::new();
         let deadline = Instant::now() + Duration::from_millis(20);
-        assert_eq!(notify.wait_until(Some(deadline), || None::<()>), Err(Gave::TimedOut));
+        assert_eq!(
+            notify.wait_until(Why::on(&reason::TEST, &()), Some(deadline), || None::<()>),
+            Err(Gave::TimedOut)
+        );
         assert_eq!(notify.count.load(Ordering::Relaxed), 0);
     }
 }

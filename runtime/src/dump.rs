@@ -76,8 +76,9 @@ impl WaitReason {
         }
     }
 
-    /// A reason whose number is an object's address, shown in hex.
-    const fn at_address(words: &'static str) -> WaitReason {
+    /// A reason whose number is an object's address, shown in hex (which
+    /// tells micro-threads waiting on the same object apart).
+    pub const fn at_address(words: &'static str) -> WaitReason {
         WaitReason {
             words,
             number: Number::Hex,

@@ -38,6 +38,7 @@ use crate::socket::pipe::{Batch, Next, Outbox, Take};
 use crate::socket::zap::{self, ZapFailure};
 use crate::socket::{pubsub, stream};
 use crate::transport::{self, Listener, Stream};
+use crate::wait::{Why, reason};
 use crate::zmtp::{
     Command, Decoder, Handshake, Item, MAX_HEADER_LEN, Mechanism, Metadata, ProtocolError, Sealer, encode_command,
     encode_frame, encode_frame_header,
@@ -253,7 +254,9 @@ pub(crate) fn connect_loop(core: Arc<Core>, endpoint: Endpoint, pipe: PipeId) {
         }
         let _ = core
             .closed_notify
-            .wait_until(deadline, || (core.wants_connection(pipe) != wanted).then_some(()));
+            .wait_until(Why::on(&reason::RECONNECT, &*core), deadline, || {
+                (core.wants_connection(pipe) != wanted).then_some(())
+            });
         let max = core.options().reconnect_ivl_max;
         if max > backoff {
             backoff = (backoff * 2).min(max);

@@ -26,7 +26,7 @@ use crate::socket::metrics::Counters;
 use crate::socket::pattern::{Pattern, Route};
 use crate::socket::pipe::Outbox;
 use crate::transport::Stream;
-use crate::wait::{Gave, Notify};
+use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::message_cost;
 use crate::{Context, Msg, SocketType};
 
@@ -172,6 +172,11 @@ pub(crate) enum Delivered {
 }
 
 impl Core {
+    /// What a blocked `send` on this socket waits for, for dumps.
+    fn why_send(&self) -> Why {
+        Why::on(self.socket_type.send_reason(), self)
+    }
+
     pub(crate) fn new(socket_type: SocketType, context: Context) -> Arc<Core> {
         Arc::new(Core {
             socket_type,
@@ -579,17 +584,19 @@ impl Core {
     /// peer has read it (or the linger time passed). Peers owed nothing are
     /// not waited for, whatever they do.
     pub(crate) fn wait_detached(&self, deadline: Option<Instant>) {
-        let _ = self.detached.wait_until(deadline, || {
-            let state = self.lock();
-            // Nobody is left to deliver anything.
-            if state.runtime_ended {
-                return Some(());
-            }
-            let busy = state.pipes.values().any(|p| {
-                (p.connected && p.outbox.owed_at_close()) || (p.persistent && !p.finished && p.outbox.lingering())
+        let _ = self
+            .detached
+            .wait_until(Why::on(&reason::DETACHED, self), deadline, || {
+                let state = self.lock();
+                // Nobody is left to deliver anything.
+                if state.runtime_ended {
+                    return Some(());
+                }
+                let busy = state.pipes.values().any(|p| {
+                    (p.connected && p.outbox.owed_at_close()) || (p.persistent && !p.finished && p.outbox.lingering())
+                });
+                (!busy).then_some(())
             });
-            (!busy).then_some(())
-        });
     }
 
     /// Removes `pipe` if an accepted connection made it (a refused peer).
@@ -628,7 +635,7 @@ impl Core {
             from.pump_waits_on(&room);
         }
         while !msgs.is_empty() {
-            let step = room.wait_until(None, || {
+            let step = room.wait_until(Why::on(&reason::ROOM, &*room), None, || {
                 if from.is_some_and(Outbox::is_stopped) {
                     return Some(Delivered::Closed);
                 }
@@ -748,7 +755,7 @@ impl Core {
                 if nonblocking {
                     return Err(SendError::new(Error::WouldBlock, msg));
                 }
-                let outcome = self.writable.wait_until(deadline(timeout), || {
+                let outcome = self.writable.wait_until(self.why_send(), deadline(timeout), || {
                     let mut state = self.lock();
                     if let Err(error) = state.check_open() {
                         return Some(Err(error));
@@ -789,7 +796,7 @@ impl Core {
             None if nonblocking => Err(Error::WouldBlock),
             None => self
                 .writable
-                .wait_until(deadline(timeout), || {
+                .wait_until(self.why_send(), deadline(timeout), || {
                     let mut state = self.lock();
                     match state.check_open() {
                         Ok(()) => state.push_routed(&mut slot, target),
@@ -845,7 +852,11 @@ impl Core {
             attempt().ok_or(Error::WouldBlock)
         } else {
             self.readable
-                .wait_until(deadline(timeout), attempt)
+                .wait_until(
+                    Why::on(self.socket_type.recv_reason(), self),
+                    deadline(timeout),
+                    attempt,
+                )
                 .map_err(|gave| match gave {
                     Gave::TimedOut => Error::TimedOut,
                     Gave::Unwinding => Error::Closed,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::Msg;
 use crate::socket::core::Core;
-use crate::wait::{Gave, Notify};
+use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::Command;
 
 /// Messages queued for one peer, at most `hwm` of them.
@@ -284,7 +284,7 @@ impl Outbox {
     /// As [`take`](Outbox::take), giving up at `deadline` (a writer with a
     /// heartbeat to send).
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Take {
-        let taken = self.data.wait_until(deadline, || {
+        let taken = self.data.wait_until(Why::on(&reason::OUTBOX, self), deadline, || {
             let mut queue = self.lock();
             if queue.stop {
                 return Some(Take::Stop);
@@ -349,7 +349,11 @@ impl Outbox {
     /// Waits until the writer is told to stop, or `deadline`; whether it
     /// was.
     pub(crate) fn stopped_by(&self, deadline: Instant) -> bool {
-        match self.data.wait_until(Some(deadline), || self.lock().stop.then_some(())) {
+        match self
+            .data
+            .wait_until(Why::on(&reason::OUTBOX, self), Some(deadline), || {
+                self.lock().stop.then_some(())
+            }) {
             Ok(()) => true,
             Err(Gave::TimedOut) => false,
             // Unwinding: nobody waits for this connection any more.
