@@ -343,7 +343,11 @@ impl<'a> PollItem<'a> {
                 }
             }
             Target::Channel(end) => {
-                let wanted = if end.is_sender() { interest.writable } else { interest.readable };
+                let wanted = if end.is_sender() {
+                    interest.writable
+                } else {
+                    interest.readable
+                };
                 let ready = wanted && end.is_ready();
                 Readiness {
                     readable: ready && !end.is_sender(),
