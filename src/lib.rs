@@ -23,7 +23,9 @@ pub use dhaga_runtime::{
     MicroThreadDump, Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, ThreadState, WaitReason, WorkerMetrics,
     dump, in_micro_thread, is_cancelled, local, metrics, run, scope, sleep, spawn, spawn_blocking, yield_now,
 };
-pub use dhaga_runtime::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
+pub use dhaga_runtime::{
+    FdEvents, FdWatch, Unparker, current_unparker, fd_ready, park, park_deadline, park_deadline_for, park_timeout,
+};
 
 #[cfg(feature = "mq")]
 pub use dhaga_mq as mq;

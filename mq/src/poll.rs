@@ -3,6 +3,13 @@
 //! socket from one micro-thread or OS thread (the Guide's `mspoller`)
 //! instead of giving each socket a micro-thread of its own.
 //!
+//! One wait for everything: beside sockets, a poll takes dhaga channels
+//! (a [`Receiver`] is readable when a `recv` would not wait, a [`Sender`]
+//! writable when a `send` would not) and file descriptors (anything
+//! [`AsFd`]: a `dhaga::net::TcpStream`, a pipe, a std socket), as
+//! libzmq's `zmq_poller_add_fd` and `zmq_pollitem_t`'s `fd` do, in any
+//! mix.
+//!
 //! # How it works
 //!
 //! Each socket has two wait lists (`Notify`): `recv` callers wait on one
@@ -18,19 +25,40 @@
 //! well, and the `recv` still gets it. So a poller and a blocking `recv` (or
 //! `send`) may wait on the same socket, and neither misses its wake-up.
 //!
+//! Channels and descriptors are waited for the same way, with the
+//! runtime's watchers. A channel watcher
+//! ([`Receiver::watch`](dhaga_runtime::sync::Receiver::watch)) is listed on
+//! the channel's wait list and woken by every change there, and, like a
+//! socket's, takes no wake-up from a blocked `recv` or `send`. A
+//! descriptor watcher ([`FdWatch`]) registers a duplicate of the
+//! descriptor, edge-triggered, with the caller's worker's poller (or, on
+//! an OS thread, with the runtime's helper thread's); it reads nothing.
+//! Whether a descriptor is ready is always decided by `poll(2)` with a zero
+//! timeout ([`fd_ready`]), never by the edge that woke the poll, so a
+//! descriptor is reported *level-triggered*, as libzmq reports it: ready
+//! for as long as it stays ready, whoever else reads it. A closed peer or
+//! a pending error counts as readable (a read would return at once).
+//!
+//! Nothing is registered for a poll that finds something ready at once;
+//! one that waits registers a duplicate descriptor for each descriptor it
+//! waits on (a `dup(2)`, two `epoll_ctl`s and a `close(2)` per wait).
+//!
 //! A poll parks the calling micro-thread, or blocks the calling OS thread,
 //! as every wait in dhaga does.
 
 use std::fmt;
 use std::ops::BitOr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use dhaga_runtime::{current_unparker, park_deadline};
+use dhaga_runtime::sync::{Receiver, Sender, Watch};
+use dhaga_runtime::{FdEvents, FdWatch, Unparker, WaitReason, current_unparker, fd_ready, park_deadline_for};
 
 use crate::error::{Error, Result};
 use crate::socket::Socket;
 
-/// What to wait for on a socket: [`READABLE`](Interest::READABLE),
+/// What to wait for on a socket, channel or descriptor:
+/// [`READABLE`](Interest::READABLE),
 /// [`WRITABLE`](Interest::WRITABLE), or both (`READABLE | WRITABLE`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Interest {
@@ -78,6 +106,10 @@ impl Interest {
     fn is_none(self) -> bool {
         self == Interest::NONE
     }
+
+    fn fd_events(self) -> FdEvents {
+        FdEvents::new(self.readable, self.writable)
+    }
 }
 
 impl BitOr for Interest {
@@ -99,7 +131,15 @@ impl fmt::Debug for Interest {
     }
 }
 
-/// What a poll found on a socket, among what was asked for.
+/// What a poll found on a socket, channel or descriptor, among what was
+/// asked for.
+///
+/// For a channel's [`Receiver`], *readable*: a `recv` would not wait (a
+/// message is there, or every sender is gone and `recv` fails); it is
+/// never writable. For a [`Sender`], *writable*: a `send` would not wait
+/// (there is room, or every receiver is gone and `send` fails); never
+/// readable. For a descriptor, what `poll(2)` says now (see
+/// [`FdEvents`]): a hang-up or an error counts as readable and writable.
 ///
 /// *Readable*: a `recv` would return at once: a message is waiting, or the
 /// socket is closed and `recv` would fail. A socket that may not receive
@@ -140,28 +180,130 @@ impl Readiness {
     }
 }
 
-/// A socket, what to wait for on it, and what the last poll found: one
-/// entry of [`poll`] (libzmq's `zmq_pollitem_t`).
+/// A socket, channel end or descriptor, what to wait for on it, and what
+/// the last poll found: one entry of [`poll`] (libzmq's `zmq_pollitem_t`,
+/// whose `fd` field [`PollItem::from_fd`] fills).
 #[derive(Debug)]
 pub struct PollItem<'a> {
-    socket: &'a Socket,
+    target: Target<'a>,
     interest: Interest,
     readiness: Readiness,
+}
+
+/// What a [`PollItem`] waits on.
+enum Target<'a> {
+    Socket(&'a Socket),
+    Channel(&'a (dyn ChannelEnd + Sync)),
+    Fd(BorrowedFd<'a>),
+}
+
+impl fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Socket(socket) => f.debug_tuple("Socket").field(socket).finish(),
+            Target::Channel(end) if end.is_sender() => f.write_str("Sender"),
+            Target::Channel(_) => f.write_str("Receiver"),
+            Target::Fd(fd) => f.debug_tuple("Fd").field(fd).finish(),
+        }
+    }
+}
+
+/// A channel's [`Receiver`] or [`Sender`], whatever its message type.
+trait ChannelEnd {
+    fn is_sender(&self) -> bool;
+    /// Whether the end's operation would not wait now.
+    fn is_ready(&self) -> bool;
+    fn watch(&self, unparker: Unparker) -> Watch<'_>;
+}
+
+impl<T> ChannelEnd for Receiver<T> {
+    fn is_sender(&self) -> bool {
+        false
+    }
+
+    fn is_ready(&self) -> bool {
+        Receiver::is_ready(self)
+    }
+
+    fn watch(&self, unparker: Unparker) -> Watch<'_> {
+        Receiver::watch(self, unparker)
+    }
+}
+
+impl<T> ChannelEnd for Sender<T> {
+    fn is_sender(&self) -> bool {
+        true
+    }
+
+    fn is_ready(&self) -> bool {
+        Sender::is_ready(self)
+    }
+
+    fn watch(&self, unparker: Unparker) -> Watch<'_> {
+        Sender::watch(self, unparker)
+    }
 }
 
 impl<'a> PollItem<'a> {
     /// An entry waiting for `interest` on `socket`.
     pub fn new(socket: &'a Socket, interest: Interest) -> PollItem<'a> {
+        PollItem::with(Target::Socket(socket), interest)
+    }
+
+    /// An entry waiting until a `recv` on `receiver` would not wait
+    /// ([`Interest::READABLE`]; a receiver is never writable).
+    pub fn from_receiver<T: Send>(receiver: &'a Receiver<T>) -> PollItem<'a> {
+        PollItem::with(Target::Channel(receiver), Interest::READABLE)
+    }
+
+    /// An entry waiting until a `send` on `sender` would not wait
+    /// ([`Interest::WRITABLE`]; a sender is never readable).
+    pub fn from_sender<T: Send>(sender: &'a Sender<T>) -> PollItem<'a> {
+        PollItem::with(Target::Channel(sender), Interest::WRITABLE)
+    }
+
+    /// An entry waiting for `interest` on a file descriptor (libzmq's
+    /// `zmq_pollitem_t` with `fd` set): a `dhaga::net::TcpStream`, a
+    /// pipe, any [`AsFd`]. Level-triggered: see [`Readiness`]. The
+    /// descriptor is only looked at, never read or written, and its mode
+    /// (blocking or not) is left as it is.
+    pub fn from_fd(fd: &'a impl AsFd, interest: Interest) -> PollItem<'a> {
+        PollItem::with(Target::Fd(fd.as_fd()), interest)
+    }
+
+    fn with(target: Target<'a>, interest: Interest) -> PollItem<'a> {
         PollItem {
-            socket,
+            target,
             interest,
             readiness: Readiness::default(),
         }
     }
 
     /// The socket.
+    ///
+    /// # Panics
+    ///
+    /// If the entry is a channel's or a descriptor's; see
+    /// [`as_socket`](PollItem::as_socket).
     pub fn socket(&self) -> &'a Socket {
-        self.socket
+        self.as_socket()
+            .expect("PollItem::socket: the entry is a channel's or a descriptor's, not a socket's")
+    }
+
+    /// The socket, if the entry is a socket's.
+    pub fn as_socket(&self) -> Option<&'a Socket> {
+        match self.target {
+            Target::Socket(socket) => Some(socket),
+            _ => None,
+        }
+    }
+
+    /// The descriptor, if the entry is a descriptor's.
+    pub fn fd(&self) -> Option<BorrowedFd<'a>> {
+        match self.target {
+            Target::Fd(fd) => Some(fd),
+            _ => None,
+        }
     }
 
     /// What is waited for.
@@ -189,18 +331,83 @@ impl<'a> PollItem<'a> {
         self.readiness.writable
     }
 
-    /// Looks at the socket now; returns whether it is ready.
-    fn check(&mut self) -> bool {
-        let core = self.socket.core();
-        self.readiness = Readiness {
-            readable: self.interest.readable && core.is_readable(),
-            writable: self.interest.writable && core.send_room(1) > 0,
+    /// Looks at the target now; returns whether it is ready.
+    fn check(&mut self) -> Result<bool> {
+        let interest = self.interest;
+        self.readiness = match self.target {
+            Target::Socket(socket) => {
+                let core = socket.core();
+                Readiness {
+                    readable: interest.readable && core.is_readable(),
+                    writable: interest.writable && core.send_room(1) > 0,
+                }
+            }
+            Target::Channel(end) => {
+                let wanted = if end.is_sender() {
+                    interest.writable
+                } else {
+                    interest.readable
+                };
+                let ready = wanted && end.is_ready();
+                Readiness {
+                    readable: ready && !end.is_sender(),
+                    writable: ready && end.is_sender(),
+                }
+            }
+            Target::Fd(_) if interest.is_none() => Readiness::default(),
+            Target::Fd(fd) => {
+                let ready = fd_ready(fd, interest.fd_events())?;
+                Readiness {
+                    readable: ready.is_readable(),
+                    writable: ready.is_writable(),
+                }
+            }
         };
-        !self.readiness.is_empty()
+        Ok(!self.readiness.is_empty())
     }
 }
 
-/// Waits until at least one of `items` is ready for what it asks, or
+/// The watchers of one waiting poll, unregistered when dropped.
+#[derive(Default)]
+struct Watches<'a> {
+    sockets: Vec<crate::wait::Watch<'a>>,
+    channels: Vec<Watch<'a>>,
+    fds: Vec<FdWatch>,
+}
+
+impl<'a> Watches<'a> {
+    /// Registers `unparker` with everything `items` wait for.
+    fn register(items: &[PollItem<'a>], unparker: &Unparker) -> Result<Watches<'a>> {
+        let mut watches = Watches::default();
+        for item in items {
+            let interest = item.interest;
+            match item.target {
+                Target::Socket(socket) => {
+                    let core = socket.core();
+                    if interest.readable {
+                        watches.sockets.push(core.watch_readable(unparker.clone()));
+                    }
+                    if interest.writable {
+                        watches.sockets.push(core.watch_writable(unparker.clone()));
+                    }
+                }
+                Target::Channel(end) => {
+                    if (end.is_sender() && interest.writable) || (!end.is_sender() && interest.readable) {
+                        watches.channels.push(end.watch(unparker.clone()));
+                    }
+                }
+                Target::Fd(_) if interest.is_none() => {}
+                Target::Fd(fd) => watches
+                    .fds
+                    .push(FdWatch::new(fd, interest.fd_events(), unparker.clone())?),
+            }
+        }
+        Ok(watches)
+    }
+}
+
+/// Waits until at least one of `items` (sockets, channel ends,
+/// descriptors) is ready for what it asks, or
 /// `timeout` passes (`None`: no timeout; zero: just look). Returns how many
 /// items are ready, 0 if the timeout passed first; each item's
 /// [`readiness`](PollItem::readiness) says what it found.
@@ -211,8 +418,10 @@ impl<'a> PollItem<'a> {
 /// # Errors
 ///
 /// [`Error::InvalidArgument`] when no item asks for anything and there is
-/// no timeout (the poll would never return), and [`Error::Closed`] when the
-/// caller is unwinding (cancelled) and cannot wait.
+/// no timeout (the poll would never return), [`Error::Closed`] when the
+/// caller is unwinding (cancelled) and cannot wait, and [`Error::Io`] when
+/// a descriptor cannot be polled (`EBADF`: it is not open) or watched
+/// (`EMFILE`: no descriptor left for its duplicate).
 ///
 /// # Examples
 ///
@@ -248,45 +457,44 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     // Most polls of a busy program find something at once, and register
     // nowhere.
-    let ready = check(items);
+    let ready = check(items)?;
     if ready > 0 || timeout == Some(Duration::ZERO) {
         return Ok(ready);
     }
     if std::thread::panicking() {
         return Err(Error::Closed);
     }
+    /// As a dump of the runtime shows a poll.
+    static POLL: WaitReason = WaitReason::new("mq poll over items:");
     let unparker = current_unparker();
     // Dropped on every way out, unwinding from a cancelled park included.
-    let _watches: Vec<_> = items
-        .iter()
-        .flat_map(|item| {
-            let (core, interest) = (item.socket.core(), item.interest);
-            let readable = interest.readable.then(|| core.watch_readable(unparker.clone()));
-            let writable = interest.writable.then(|| core.watch_writable(unparker.clone()));
-            readable.into_iter().chain(writable)
-        })
-        .collect();
+    let _watches = Watches::register(items, &unparker)?;
     loop {
-        let ready = check(items);
+        let ready = check(items)?;
         if ready > 0 {
             return Ok(ready);
         }
         if std::thread::panicking() {
             return Err(Error::Closed);
         }
-        if park_deadline(deadline) {
-            return Ok(check(items));
+        if park_deadline_for(&POLL, items.len() as u64, deadline) {
+            return check(items);
         }
     }
 }
 
 /// Looks at every item; returns how many are ready.
-fn check(items: &mut [PollItem<'_>]) -> usize {
-    items.iter_mut().map(PollItem::check).filter(|&ready| ready).count()
+fn check(items: &mut [PollItem<'_>]) -> Result<usize> {
+    let mut ready = 0;
+    for item in items {
+        ready += usize::from(item.check()?);
+    }
+    Ok(ready)
 }
 
-/// A set of sockets to wait on together, each with what to wait for
-/// ([`Interest`]); [`poll`](Poller::poll) waits until some are ready.
+/// A set of sockets, channel ends and descriptors to wait on together,
+/// each with what to wait for ([`Interest`]); [`poll`](Poller::poll) waits
+/// until some are ready (libzmq's `zmq_poller`, pyzmq's `Poller`).
 ///
 /// The same as [`poll`] over a list of [`PollItem`]s that the poller keeps,
 /// addressed by the index [`add`](Poller::add) returns.
@@ -332,11 +540,61 @@ impl<'a> Poller<'a> {
 
     /// Adds `socket`, waited for as `interest` says; returns its index.
     pub fn add(&mut self, socket: &'a Socket, interest: Interest) -> usize {
-        self.items.push(PollItem::new(socket, interest));
+        self.push(PollItem::new(socket, interest))
+    }
+
+    /// Adds a channel's `receiver`, waited for until a `recv` would not
+    /// wait ([`Interest::READABLE`]); returns its index.
+    pub fn add_receiver<T: Send>(&mut self, receiver: &'a Receiver<T>) -> usize {
+        self.push(PollItem::from_receiver(receiver))
+    }
+
+    /// Adds a channel's `sender`, waited for until a `send` would not wait
+    /// ([`Interest::WRITABLE`]); returns its index.
+    pub fn add_sender<T: Send>(&mut self, sender: &'a Sender<T>) -> usize {
+        self.push(PollItem::from_sender(sender))
+    }
+
+    /// Adds a file descriptor, waited for as `interest` says (libzmq's
+    /// `zmq_poller_add_fd`); returns its index. See
+    /// [`PollItem::from_fd`].
+    ///
+    /// # Examples
+    ///
+    /// A PULL socket, a channel and a pipe, in one wait:
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    /// use dhaga_mq::{Context, Interest, Poller, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull);
+    /// pull.bind("inproc://work").unwrap();
+    /// let (tx, rx) = dhaga_runtime::sync::unbounded::<&str>();
+    /// let (reader, mut writer) = std::io::pipe().unwrap();
+    ///
+    /// let mut poller = Poller::new();
+    /// let socket = poller.add(&pull, Interest::READABLE);
+    /// let channel = poller.add_receiver(&rx);
+    /// let pipe = poller.add_fd(&reader, Interest::READABLE);
+    ///
+    /// writer.write_all(b"x").unwrap();
+    /// assert_eq!(poller.poll(Some(Duration::from_secs(10))).unwrap(), 1);
+    /// assert!(poller.readiness(pipe).is_readable());
+    /// assert!(!poller.readiness(socket).is_readable() && !poller.readiness(channel).is_readable());
+    /// # drop(tx);
+    /// ```
+    pub fn add_fd(&mut self, fd: &'a impl AsFd, interest: Interest) -> usize {
+        self.push(PollItem::from_fd(fd, interest))
+    }
+
+    fn push(&mut self, item: PollItem<'a>) -> usize {
+        self.items.push(item);
         self.items.len() - 1
     }
 
-    /// Changes what the socket at `index` is waited for.
+    /// Changes what the entry at `index` is waited for.
     ///
     /// # Panics
     ///
@@ -355,7 +613,7 @@ impl<'a> Poller<'a> {
         poll(&mut self.items, timeout)
     }
 
-    /// What the last poll found on the socket at `index`.
+    /// What the last poll found on the entry at `index`.
     ///
     /// # Panics
     ///

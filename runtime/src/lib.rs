@@ -83,7 +83,7 @@ pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
-pub use reactor::Source;
+pub use reactor::{FdEvents, FdWatch, Source, fd_ready};
 pub use scope::{Scope, ScopedJoinHandle, scope};
 
 use coroutine::Suspend;

@@ -50,6 +50,11 @@ impl Unparker {
     pub fn same_target(&self, other: &Unparker) -> bool {
         self.0.id() == other.0.id()
     }
+
+    /// The runtime's own unparker, for the crate's wait lists.
+    pub(crate) fn into_inner(self) -> task::Unparker {
+        self.0
+    }
 }
 
 impl fmt::Debug for Unparker {

@@ -20,13 +20,13 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
 
-use polling::{Event, Events, PollMode};
+use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
 use crate::context;
@@ -407,6 +407,301 @@ impl<T: AsFd + fmt::Debug> fmt::Debug for Source<T> {
     }
 }
 
+/// What a descriptor is ready for, or what to wait for on it: readable,
+/// writable, both or neither. [`fd_ready`] reports it; [`FdWatch`] waits
+/// for it.
+///
+/// *Readable*: a `read(2)` would not block: data is there, or the peer has
+/// closed (a read returns 0), or an error is pending (a read fails).
+/// *Writable*: a `write(2)` would not block, or would fail at once (the
+/// peer is gone, an error is pending). This is `poll(2)`'s level-triggered
+/// view, libzmq's for the descriptors in a `zmq_poll`: `POLLHUP` and
+/// `POLLERR` count as both.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FdEvents {
+    readable: bool,
+    writable: bool,
+}
+
+impl FdEvents {
+    /// Neither.
+    pub const NONE: FdEvents = FdEvents {
+        readable: false,
+        writable: false,
+    };
+    /// Readable (`POLLIN`).
+    pub const READABLE: FdEvents = FdEvents {
+        readable: true,
+        writable: false,
+    };
+    /// Writable (`POLLOUT`).
+    pub const WRITABLE: FdEvents = FdEvents {
+        readable: false,
+        writable: true,
+    };
+    /// Both.
+    pub const BOTH: FdEvents = FdEvents {
+        readable: true,
+        writable: true,
+    };
+
+    /// Readable and/or writable, as the two flags say.
+    pub const fn new(readable: bool, writable: bool) -> FdEvents {
+        FdEvents { readable, writable }
+    }
+
+    /// Whether readable is set.
+    pub const fn is_readable(self) -> bool {
+        self.readable
+    }
+
+    /// Whether writable is set.
+    pub const fn is_writable(self) -> bool {
+        self.writable
+    }
+
+    /// Whether neither is set.
+    pub const fn is_empty(self) -> bool {
+        !self.readable && !self.writable
+    }
+}
+
+impl fmt::Debug for FdEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.readable, self.writable) {
+            (false, false) => f.write_str("NONE"),
+            (true, false) => f.write_str("READABLE"),
+            (false, true) => f.write_str("WRITABLE"),
+            (true, true) => f.write_str("BOTH"),
+        }
+    }
+}
+
+/// What `fd` is ready for now, among `interest`: `poll(2)` with a zero
+/// timeout, so level-triggered, and nothing is read or written.
+///
+/// # Errors
+///
+/// What `poll(2)` reports; `EBADF` (`POLLNVAL`) if `fd` is not open.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::os::unix::net::UnixStream;
+/// use dhaga_runtime::{FdEvents, fd_ready};
+///
+/// let (mut a, b) = UnixStream::pair()?;
+/// assert_eq!(fd_ready(b.as_fd(), FdEvents::BOTH)?, FdEvents::WRITABLE);
+/// a.write_all(b"x")?;
+/// assert_eq!(fd_ready(b.as_fd(), FdEvents::BOTH)?, FdEvents::BOTH);
+/// # std::io::Result::Ok(())
+/// ```
+pub fn fd_ready(fd: BorrowedFd<'_>, interest: FdEvents) -> io::Result<FdEvents> {
+    let (readable, writable) = sys::poll_now(fd.as_raw_fd(), interest.readable, interest.writable)?;
+    Ok(FdEvents { readable, writable })
+}
+
+/// A watcher of a descriptor's readiness: until it is dropped, the
+/// descriptor becoming ready for what was asked unparks the watcher. It
+/// reads and writes nothing, and takes nothing from other waiters on the
+/// descriptor (a `TcpStream`'s own `read` still wakes).
+///
+/// This is the descriptor's part of a poller that waits on descriptors,
+/// channels ([`Receiver::watch`](crate::sync::Receiver::watch)) and other
+/// things at once (`dhaga-mq`'s `Poller`): watch everything, look at
+/// everything ([`fd_ready`]), park until unparked or a deadline, and look
+/// again after every wake-up. Wake-ups may be spurious.
+///
+/// # How it works
+///
+/// The watch registers a duplicate of the descriptor (`dup(2)`: the same
+/// open file, another number, so the original may be registered elsewhere
+/// already, by its own `Source`), edge-triggered: the pollers report each
+/// time it *becomes* ready, which is when the watcher must look. Its mode
+/// (blocking or not) is left alone. A micro-thread registers it with its
+/// own worker's poller, as its own reads do; an OS thread (or a thread-mode
+/// thread), which has no poller to sleep in, with the poller of one helper
+/// thread (`dhaga-fd-watch`, started by the first such watch), whose only
+/// work is to unpark the watchers of the events it gets. Dropping the watch
+/// deletes the duplicate from the poller and closes it.
+///
+/// # Errors
+///
+/// From `dup(2)` (`EMFILE`), or from adding the descriptor to the poller
+/// (a regular file cannot be: `EPERM`; it is always ready anyway, which
+/// [`fd_ready`] says).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::os::unix::net::UnixStream;
+/// use dhaga_runtime::{FdEvents, FdWatch, current_unparker, fd_ready, park};
+///
+/// let (mut a, b) = UnixStream::pair()?;
+/// let _watch = FdWatch::new(b.as_fd(), FdEvents::READABLE, current_unparker())?;
+/// let writer = std::thread::spawn(move || a.write_all(b"x"));
+/// while fd_ready(b.as_fd(), FdEvents::READABLE)?.is_empty() {
+///     park(); // the watch unparks us
+/// }
+/// # writer.join().unwrap()?;
+/// # std::io::Result::Ok(())
+/// ```
+pub struct FdWatch {
+    state: Arc<SourceState>,
+    /// The duplicate, registered; `Some` until dropped.
+    fd: Option<OwnedFd>,
+    /// The helper's key, if registered there rather than with a worker.
+    helper: Option<usize>,
+}
+
+impl FdWatch {
+    /// Watches `fd` for `interest` on behalf of `unparker`.
+    ///
+    /// # Errors
+    ///
+    /// See [`FdWatch`].
+    pub fn new(fd: BorrowedFd<'_>, interest: FdEvents, unparker: crate::Unparker) -> io::Result<FdWatch> {
+        let dup = fd.try_clone_to_owned()?;
+        let state = Arc::new(SourceState::new());
+        state.lock().watcher = Some((unparker.into_inner(), [interest.readable, interest.writable]));
+        let mut watch = FdWatch {
+            state,
+            fd: None,
+            helper: None,
+        };
+        let on_worker = context::with_worker(|local| match local {
+            Some(local) if local.in_task() && local.shared().workers[local.index()].poller.supports_edge() => {
+                let mut inner = watch.state.lock();
+                Some(watch.state.arm(&mut inner, local, dup.as_fd()))
+            }
+            _ => None,
+        });
+        match on_worker {
+            Some(armed) => {
+                // Dropped on failure with nothing registered: `arm` records
+                // a registration only once made.
+                watch.fd = Some(dup);
+                armed?;
+            }
+            None => {
+                let key = helper()?.add(&watch.state, dup.as_fd(), interest)?;
+                watch.fd = Some(dup);
+                watch.helper = Some(key);
+            }
+        }
+        Ok(watch)
+    }
+}
+
+impl Drop for FdWatch {
+    fn drop(&mut self) {
+        // The contract of `Poller::add`: delete before the descriptor closes.
+        let Some(fd) = self.fd.take() else { return };
+        match self.helper {
+            Some(key) => {
+                if let Ok(helper) = helper() {
+                    helper.remove(key, fd.as_fd());
+                }
+            }
+            None => self.state.deregister(fd.as_fd()),
+        }
+        drop(fd);
+    }
+}
+
+impl fmt::Debug for FdWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FdWatch").field("fd", &self.fd).finish_non_exhaustive()
+    }
+}
+
+/// The poller of the `dhaga-fd-watch` thread, for [`FdWatch`]es made outside
+/// micro-threads, and what its keys stand for.
+struct Helper {
+    poller: Poller,
+    watches: Mutex<Slab<Arc<SourceState>>>,
+}
+
+/// The helper, started on first use; never stopped (like the default
+/// runtime). The one place it is reached from.
+fn helper() -> io::Result<&'static Helper> {
+    static HELPER: OnceLock<Result<Helper, io::ErrorKind>> = OnceLock::new();
+    let helper = HELPER.get_or_init(|| {
+        let helper = Helper {
+            poller: Poller::new().map_err(|e| e.kind())?,
+            watches: Mutex::new(Slab::new()),
+        };
+        Ok(helper)
+    });
+    let helper = helper
+        .as_ref()
+        .map_err(|&kind| io::Error::new(kind, "dhaga: cannot start the fd-watch poller"))?;
+    static STARTED: OnceLock<io::Result<()>> = OnceLock::new();
+    match STARTED.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("dhaga-fd-watch".into())
+            .spawn(move || helper.run())
+            .map(drop)
+    }) {
+        Ok(()) => Ok(helper),
+        Err(e) => Err(io::Error::new(e.kind(), "dhaga: cannot start the fd-watch thread")),
+    }
+}
+
+impl Helper {
+    fn run(&self) -> ! {
+        let mut events = Events::new();
+        loop {
+            events.clear();
+            if let Err(e) = self.poller.wait(&mut events, None)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                log::error!(target: "dhaga", "the fd-watch thread failed to poll: {e}");
+            }
+            // A key removed after its event was fetched may name another
+            // watch by now: a spurious wake-up for it, which watchers allow.
+            let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+            for event in events.iter() {
+                if let Some(state) = watches.get(event.key) {
+                    state.ready(event.readable, event.writable);
+                }
+            }
+        }
+    }
+
+    fn add(&self, state: &Arc<SourceState>, fd: BorrowedFd<'_>, interest: FdEvents) -> io::Result<usize> {
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        let key = watches.insert(Arc::clone(state));
+        let event = Event::new(key, interest.readable, interest.writable);
+        // Without edge mode the helper would wake again and again while the
+        // descriptor stays ready: spurious wake-ups until the watch goes.
+        let mode = if self.poller.supports_edge() {
+            PollMode::Edge
+        } else {
+            PollMode::Level
+        };
+        // SAFETY: `Poller::add` requires the descriptor to be deleted from
+        // the poller before it is closed. It is an `FdWatch`'s duplicate,
+        // which the watch owns and whose `Drop` calls `Helper::remove`
+        // (deleting it) before closing it.
+        let added = unsafe { self.poller.add_with_mode(fd.as_raw_fd(), event, mode) };
+        if let Err(e) = added {
+            watches.remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    fn remove(&self, key: usize, fd: BorrowedFd<'_>) {
+        let _ = self.poller.delete(fd);
+        self.watches.lock().unwrap_or_else(|e| e.into_inner()).try_remove(key);
+    }
+}
+
 /// Readiness of one descriptor, shared by its `Source` and the workers whose
 /// pollers hold it.
 pub(crate) struct SourceState {
@@ -419,6 +714,9 @@ pub(crate) struct SourceState {
 struct Inner {
     /// Parked waiters per direction.
     waiters: [Vec<Unparker>; 2],
+    /// An [`FdWatch`]'s watcher and the directions it watches: woken by
+    /// every event in those directions, and left in place.
+    watcher: Option<(Unparker, [bool; 2])>,
     /// Where the descriptor is registered: runtime, worker, slot.
     registrations: Vec<(Handle, usize, usize)>,
 }
@@ -549,6 +847,11 @@ impl SourceState {
     /// Records readiness reported by a poller and wakes the waiters.
     fn ready(&self, readable: bool, writable: bool) {
         let mut inner = self.lock();
+        if let Some((watcher, [read, write])) = &inner.watcher
+            && ((readable && *read) || (writable && *write))
+        {
+            watcher.clone().unpark();
+        }
         for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
             if ready {
                 self.ticks[index(dir)].fetch_add(1, Ordering::Release);

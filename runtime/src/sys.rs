@@ -183,6 +183,40 @@ pub(crate) fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> i
     }
 }
 
+/// Which of `read` and `write` `fd` is ready for now: `poll(2)` with a zero
+/// timeout. A hang-up or a pending error counts as both (a read or write
+/// would not block: it returns 0 or fails).
+pub(crate) fn poll_now(fd: RawFd, read: bool, write: bool) -> io::Result<(bool, bool)> {
+    let mut events = 0;
+    if read {
+        events |= libc::POLLIN;
+    }
+    if write {
+        events |= libc::POLLOUT;
+    }
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    loop {
+        // SAFETY: we pass one valid pollfd and its count.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if rc >= 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    let revents = pfd.revents;
+    if revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let gone = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+    Ok((
+        read && (revents & libc::POLLIN != 0 || gone),
+        write && (revents & libc::POLLOUT != 0 || gone),
+    ))
+}
+
 /// Puts `fd` into non-blocking mode.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_GETFL on any fd number is harmless; an invalid fd gives EBADF.

@@ -94,6 +94,25 @@
 //! is cancelled while it waits, the send goes to the next receiver waiting,
 //! or fails and gives the message back: it is never left in the channel as
 //! if it had been received.
+//!
+//! # Watchers
+//!
+//! A poller that waits on channels beside other things (sockets, file
+//! descriptors) must hear of every change but take nothing: it is not the
+//! one that will receive. [`Receiver::watch`] and [`Sender::watch`] list it
+//! as a *watcher* ([`Waiter::Watch`]) on the wait list of the end it
+//! watches. Whoever would wake a waiter of that list — a sender with a
+//! message, a receiver making room, a rendezvous counterpart being listed,
+//! the other side leaving — wakes every watcher as well, leaving them
+//! listed, and serves the first real waiter as before: the methods that
+//! pick the waiter to serve pass watchers over. So a watcher never takes
+//! the one wake-up meant for a blocked `recv` or `send`.
+//!
+//! Being listed, a watcher makes the list non-empty, which is what the
+//! plain `send` and `recv` already test before they wake anyone (and sets
+//! an unbounded channel's [`SendersEnd::receivers_listed`]), so they pay
+//! nothing new: the watchers are counted and woken only on the paths that
+//! wake someone anyway.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -242,6 +261,10 @@ enum Waiter {
     /// A [`Select`](super::Select) waiting on this channel as its operation
     /// number `.1`: woken by committing it to that operation.
     Select(Arc<Selector>, usize),
+    /// A watcher ([`Watch`]): woken by every change of the list's condition,
+    /// never taken off the list by one, never served (see "Watchers" in the
+    /// module documentation).
+    Watch(Arc<Unparker>),
 }
 
 impl Waiter {
@@ -261,6 +284,9 @@ impl Waiter {
 struct WaitList {
     entries: VecDeque<Entry>,
     next_ticket: u64,
+    /// How many of the entries are [`Waiter::Watch`]; while none is, the
+    /// methods that serve waiters take the front entry as before.
+    watchers: usize,
 }
 
 struct Entry {
@@ -273,6 +299,7 @@ impl WaitList {
         WaitList {
             entries: VecDeque::new(),
             next_ticket: 0,
+            watchers: 0,
         }
     }
 
@@ -293,12 +320,58 @@ impl WaitList {
         self.entries.get(i).map(|e| &e.waiter)
     }
 
+    /// The first waiter to serve: watchers are passed over.
     fn front(&self) -> Option<&Waiter> {
-        self.get(0)
+        if self.watchers == 0 {
+            return self.get(0);
+        }
+        self.iter().find(|w| !matches!(w, Waiter::Watch(_)))
     }
 
+    /// Takes the first waiter to serve off the list; watchers stay.
     fn pop_front(&mut self) -> Option<Waiter> {
-        self.entries.pop_front().map(|e| e.waiter)
+        if self.watchers == 0 {
+            return self.entries.pop_front().map(|e| e.waiter);
+        }
+        let pos = self.iter().position(|w| !matches!(w, Waiter::Watch(_)))?;
+        self.remove(pos)
+    }
+
+    /// Lists a watcher (at the back, as any newcomer).
+    fn watch(&mut self, watcher: Arc<Unparker>) {
+        self.push(Waiter::Watch(watcher));
+        self.watchers += 1;
+    }
+
+    /// Takes the watcher `watcher` off the list.
+    fn unwatch(&mut self, watcher: &Arc<Unparker>) {
+        let pos = self
+            .iter()
+            .position(|w| matches!(w, Waiter::Watch(listed) if Arc::ptr_eq(listed, watcher)));
+        if let Some(pos) = pos {
+            self.entries.remove(pos);
+            self.watchers -= 1;
+        }
+    }
+
+    /// Wakes every watcher, leaving them listed. Called wherever the list's
+    /// condition may have changed (a message came, room was made, a
+    /// counterpart was listed, the other side left).
+    #[inline(always)]
+    fn wake_watchers(&self) {
+        if self.watchers > 0 {
+            self.wake_watchers_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_watchers_slow(&self) {
+        for waiter in self.iter() {
+            if let Waiter::Watch(watcher) = waiter {
+                watcher.as_ref().clone().unpark();
+            }
+        }
     }
 
     fn remove(&mut self, i: usize) -> Option<Waiter> {
@@ -349,8 +422,16 @@ impl WaitList {
         self.entries.retain(|e| keep(&e.waiter));
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
-        self.entries.drain(..).map(|e| e.waiter)
+    /// Takes every waiter off the list, leaving the watchers.
+    fn drain_waiters(&mut self) -> Vec<Waiter> {
+        if self.watchers == 0 {
+            return self.entries.drain(..).map(|e| e.waiter).collect();
+        }
+        let (watchers, waiters) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| matches!(e.waiter, Waiter::Watch(_)));
+        self.entries = watchers;
+        waiters.into_iter().map(|e: Entry| e.waiter).collect()
     }
 }
 
@@ -472,8 +553,10 @@ impl<T> State<T> {
     /// can still be committed gets the room set aside.
     #[inline(never)]
     fn wake_sender(&mut self) {
+        self.sending.wake_watchers();
         match self.sending.pop_front() {
-            None => {}
+            // (`pop_front` passes watchers over.)
+            None | Some(Waiter::Watch(_)) => {}
             Some(Waiter::Plain(sender)) => sender.unpark(),
             Some(Waiter::Select(selector, op)) => self.commit_sender(selector, op),
         }
@@ -489,7 +572,7 @@ impl<T> State<T> {
                 return selector.unpark();
             }
             match self.sending.pop_front() {
-                None => return,
+                None | Some(Waiter::Watch(_)) => return,
                 Some(Waiter::Plain(sender)) => return sender.unpark(),
                 Some(Waiter::Select(next, next_op)) => (selector, op) = (next, next_op),
             }
@@ -685,6 +768,7 @@ impl<T> Locked<'_, T> {
     /// the list on the way. Returns whether someone was woken.
     #[inline(never)]
     fn wake_receiver(&mut self) -> bool {
+        self.state.receiving.wake_watchers();
         if self.chan.cap == Some(0) {
             let Some(msg) = self.state.queue.pop_front() else {
                 return false;
@@ -699,7 +783,8 @@ impl<T> Locked<'_, T> {
         }
         let woken = loop {
             match self.state.receiving.front() {
-                None => break false,
+                // (`front` passes watchers over.)
+                None | Some(Waiter::Watch(_)) => break false,
                 Some(Waiter::Plain(_)) => {
                     if let Some(Waiter::Plain(receiver)) = self.state.receiving.pop_front() {
                         receiver.unpark();
@@ -740,9 +825,11 @@ impl<T> Locked<'_, T> {
     /// selectors that went elsewhere, are dropped from the list on the way.
     #[inline(never)]
     fn hand_to_receiver(&mut self, msg: T) -> Result<(), T> {
+        self.state.receiving.wake_watchers();
         let handed = loop {
             match self.state.receiving.pop_front() {
-                None => break Err(msg),
+                // (`pop_front` passes watchers over.)
+                None | Some(Waiter::Watch(_)) => break Err(msg),
                 Some(Waiter::Plain(receiver)) => {
                     if receiver.is_cancelled() {
                         // Woken by its cancellation already, it would only
@@ -821,12 +908,17 @@ impl<T> Locked<'_, T> {
                     i += 1;
                     continue;
                 }
+                Some(Waiter::Watch(_)) => {
+                    i += 1;
+                    continue;
+                }
                 Some(Waiter::Select(selector, op)) => (Party::Select(selector.id()), selector.try_commit(*op)),
             };
             let listed = self.state.receiving.remove(i);
             if committed {
                 let wake = match listed {
                     Some(Waiter::Plain(receiver)) => receiver,
+                    Some(Waiter::Watch(_)) => unreachable!("watchers are passed over above"),
                     Some(Waiter::Select(selector, _)) => {
                         // It parks until the message comes; wake it now so
                         // that it notices it was chosen and stops waiting
@@ -882,8 +974,10 @@ impl<T> Locked<'_, T> {
 fn counterpart(list: &WaitList, me: Option<&Selector>) -> bool {
     let mut lower = None;
     for waiter in list.iter() {
-        let Waiter::Select(other, _) = waiter else {
-            return true; // a blocking receiver
+        let other = match waiter {
+            Waiter::Plain(_) => return true, // a blocking receiver
+            Waiter::Watch(_) => continue,    // never a counterpart
+            Waiter::Select(other, _) => other,
         };
         if !other.is_waiting() {
             continue;
@@ -911,9 +1005,13 @@ fn may_hold() -> bool {
     !task::is_cancelled() && !task::cannot_park()
 }
 
+/// Wakes everyone on `list` (the other side of the channel is gone): the
+/// waiters and selectors, taken off the list, and the watchers, left on it.
 fn wake_all(list: &mut WaitList) {
-    for waiter in list.drain() {
+    list.wake_watchers();
+    for waiter in list.drain_waiters() {
         match waiter {
+            Waiter::Watch(_) => unreachable!("watchers stay listed"),
             Waiter::Plain(waiter) => waiter.unpark(),
             Waiter::Select(selector, op) => {
                 if selector.try_commit(op) {
@@ -1075,6 +1173,8 @@ impl<T> Chan<T> {
                 Step::Wait if task::cannot_park() => return Err(Wake::Cancelled),
                 Step::Wait => {
                     let waiter = Waiter::Plain(me.unparker());
+                    // A receiver waiting is room for a sender.
+                    state.sending.wake_watchers();
                     (false, Some(state.list(list, waiter)))
                 }
                 Step::Hold => (true, None),
@@ -1137,7 +1237,10 @@ impl<T> Chan<T> {
                     let unparker = Unparker::current();
                     match ticket {
                         Some(ticket) => state.relist(list, unparker, ticket),
-                        None => ticket = Some(state.list(list, Waiter::Plain(unparker))),
+                        None => {
+                            state.sending.wake_watchers();
+                            ticket = Some(state.list(list, Waiter::Plain(unparker)));
+                        }
                     }
                 }
             }
@@ -1168,6 +1271,53 @@ impl<T> Drop for Delist<'_, T> {
             List::Sending if !state.sending.is_empty() && state.has_room() => state.wake_sender(),
             List::Sending => {}
         }
+    }
+}
+
+/// A watcher of one end of a channel, registered by [`Receiver::watch`] or
+/// [`Sender::watch`]; dropping it unregisters it.
+///
+/// While registered, the watcher is unparked by every change that may make
+/// that end ready: a message sent (or offered, on a rendezvous channel) or
+/// the last sender gone, for a receiving end; room made (a receiver
+/// waiting, on a rendezvous channel) or the last receiver gone, for a
+/// sending end. It is listed on the channel's wait list like a blocked
+/// caller, but is never served: the one wake-up a message brings still
+/// goes to a blocked receiver, and the watcher is woken beside it.
+#[must_use = "the watcher is unregistered when the `Watch` is dropped"]
+pub struct Watch<'a> {
+    chan: &'a dyn Unwatch,
+    watcher: Arc<Unparker>,
+    list: List,
+}
+
+/// What dropping a [`Watch`] needs of its channel, whatever its message
+/// type.
+trait Unwatch {
+    fn unwatch(&self, list: List, watcher: &Arc<Unparker>);
+}
+
+impl<T> Unwatch for Chan<T> {
+    fn unwatch(&self, list: List, watcher: &Arc<Unparker>) {
+        let mut state = self.lock();
+        list.of(&mut state).unwatch(watcher);
+        state.sync_listed();
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.chan.unwatch(self.list, &self.watcher);
+    }
+}
+
+impl fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = match self.list {
+            List::Receiving => "receiving",
+            List::Sending => "sending",
+        };
+        f.debug_struct("Watch").field("end", &end).finish_non_exhaustive()
     }
 }
 
@@ -1343,6 +1493,29 @@ impl<T> Sender<T> {
         self.chan.cap
     }
 
+    /// Whether a [`send`](Sender::send) would not wait now: the channel
+    /// has room (always, unbounded; on a rendezvous channel, a receiver is
+    /// waiting), or every receiver is gone and `send` would fail.
+    ///
+    /// A snapshot: another sender may take the room first.
+    pub fn is_ready(&self) -> bool {
+        self.chan.lock().send_ready(None)
+    }
+
+    /// Registers `unparker` as a watcher of this sending end: until the
+    /// returned [`Watch`] is dropped, every change that may make
+    /// [`is_ready`](Sender::is_ready) true unparks it, taking no wake-up
+    /// from a blocked sender. See [`Receiver::watch`].
+    pub fn watch(&self, unparker: crate::Unparker) -> Watch<'_> {
+        let watcher = Arc::new(unparker.into_inner());
+        self.chan.lock().sending.watch(Arc::clone(&watcher));
+        Watch {
+            chan: &*self.chan,
+            watcher,
+            list: List::Sending,
+        }
+    }
+
     /// Completes a send that a select committed `me` to (see
     /// [`SelectedOperation::send`](super::SelectedOperation::send)).
     pub(super) fn complete_select(&self, me: &Selector, msg: T) -> Result<(), SendError<T>> {
@@ -1496,6 +1669,55 @@ impl<T> Receiver<T> {
         self.chan.cap
     }
 
+    /// Whether a [`recv`](Receiver::recv) would not wait now: a message is
+    /// in the channel (or, on a rendezvous channel, a sender is waiting),
+    /// or every sender is gone and `recv` would fail.
+    ///
+    /// A snapshot: another receiver may take the message first.
+    pub fn is_ready(&self) -> bool {
+        self.chan.lock().recv_ready(None)
+    }
+
+    /// Registers `unparker` as a *watcher* of this receiving end: until the
+    /// returned [`Watch`] is dropped, every change that may make
+    /// [`is_ready`](Receiver::is_ready) true unparks it. Nothing is taken:
+    /// a receiver blocked in `recv` still gets the message and the wake-up
+    /// it was waiting for, and the watcher is woken beside it.
+    ///
+    /// This is how a poller waits on channels and other things at once
+    /// (`dhaga-mq`'s `Poller` does): watch everything, look at everything
+    /// (a change made before the watch was registered is seen then), and
+    /// park until unparked or a deadline, looking again after every
+    /// wake-up. Wake-ups may be spurious.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dhaga_runtime::sync::unbounded;
+    ///
+    /// let (tx, rx) = unbounded();
+    /// let _watch = rx.watch(dhaga_runtime::current_unparker());
+    /// let sender = dhaga_runtime::spawn(move || tx.send("hello").unwrap());
+    /// while !rx.is_ready() {
+    ///     dhaga_runtime::park(); // the watch unparks us
+    /// }
+    /// assert_eq!(rx.try_recv(), Ok("hello"));
+    /// # sender.join().unwrap();
+    /// ```
+    pub fn watch(&self, unparker: crate::Unparker) -> Watch<'_> {
+        let watcher = Arc::new(unparker.into_inner());
+        let mut state = self.chan.lock();
+        state.receiving.watch(Arc::clone(&watcher));
+        // The flag makes an unbounded channel's senders take the lock and
+        // wake the watchers, as for a listed receiver.
+        state.listed(List::Receiving);
+        Watch {
+            chan: &*self.chan,
+            watcher,
+            list: List::Receiving,
+        }
+    }
+
     /// Completes a receive that a select committed `me` to (see
     /// [`SelectedOperation::recv`](super::SelectedOperation::recv)).
     pub(super) fn complete_select(&self, me: &Selector) -> Result<T, RecvError> {
@@ -1555,6 +1777,10 @@ impl<T> Handle for Receiver<T> {
         // Listed, with the flag set, before `recv_ready` looks at the
         // senders' end: as in `Chan::wait`.
         state.list(List::Receiving, Waiter::Select(Arc::clone(me), op));
+        if state.cap == Some(0) {
+            // A receiver waiting is room, on a rendezvous channel.
+            state.sending.wake_watchers();
+        }
         state.recv_ready(Some(me))
     }
 
@@ -1610,6 +1836,10 @@ impl<T> Handle for Sender<T> {
     fn register(&self, me: &Arc<Selector>, op: usize) -> bool {
         let mut state = self.chan.lock();
         state.list(List::Sending, Waiter::Select(Arc::clone(me), op));
+        if state.cap == Some(0) {
+            // A sender waiting is a message, on a rendezvous channel.
+            state.receiving.wake_watchers();
+        }
         state.send_ready(Some(me))
     }
 

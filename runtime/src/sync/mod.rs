@@ -38,7 +38,7 @@ mod waiter;
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use channel::{
     Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter, TryRecvError,
-    TrySendError, bounded, unbounded,
+    TrySendError, Watch, bounded, unbounded,
 };
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
