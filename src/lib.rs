@@ -19,9 +19,10 @@
 //! ```
 
 pub use dhaga_runtime::{
-    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Dump, JoinHandle, LocalKey, Metrics,
-    MicroThreadDump, Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, ThreadState, WaitReason, WorkerMetrics,
-    dump, in_micro_thread, is_cancelled, local, metrics, run, scope, sleep, spawn, spawn_blocking, yield_now,
+    AccessError, Builder, Cancelled, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Deadlock, Dump, JoinHandle, LocalKey,
+    Metrics, MicroThreadDump, Runtime, RuntimeBuilder, Scope, ScopedJoinHandle, Source, ThreadState, WaitReason,
+    WorkerMetrics, dump, in_micro_thread, is_cancelled, local, metrics, run, scope, sleep, spawn, spawn_blocking,
+    yield_now,
 };
 pub use dhaga_runtime::{
     FdEvents, FdWatch, Unparker, current_unparker, fd_ready, park, park_deadline, park_deadline_for, park_timeout,

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::context;
+use crate::deadlock::Deadlock;
 use crate::dump::{self, Dump};
 use crate::join::JoinHandle;
 use crate::metrics::{self, Metrics};
@@ -37,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) thread_name: String,
     /// See [`RuntimeBuilder::stall_threshold`]; zero: no watchdog.
     pub(crate) stall_threshold: Duration,
+    /// See [`RuntimeBuilder::on_deadlock`].
+    pub(crate) on_deadlock: Deadlock,
 }
 
 /// How long a micro-thread may keep its worker before the watchdog reports
@@ -82,6 +85,7 @@ impl RuntimeBuilder {
                 thread_stack_size: None,
                 thread_name: "dhaga-worker".into(),
                 stall_threshold: DEFAULT_STALL_THRESHOLD,
+                on_deadlock: Deadlock::default(),
             },
             stack_size_set: false,
         }
@@ -142,6 +146,26 @@ impl RuntimeBuilder {
     /// Nothing is reported in thread mode, where each spawn is an OS thread.
     pub fn stall_threshold(mut self, threshold: Duration) -> RuntimeBuilder {
         self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// What the runtime does when it finds its micro-threads deadlocked:
+    /// every one parked on something only another thread can give (a
+    /// channel, a lock, a join), with no timer, no I/O and no blocking job
+    /// left that could wake one. Default: [`Deadlock::Log`], a report at
+    /// error level through [`log`] (target `dhaga::deadlock`) with a
+    /// [`dump`](crate::Runtime::dump) of every micro-thread;
+    /// [`Deadlock::Panic`] also makes [`Runtime::block_on`] panic with the
+    /// report, so that a test fails at once instead of hanging.
+    ///
+    /// An OS thread outside the runtime (or another runtime) may hold what
+    /// the micro-threads wait for, which the runtime cannot see: the report
+    /// says so. It is made by the watchdog thread, within a few looks (a
+    /// quarter of the [stall threshold](Self::stall_threshold) apart, or 25
+    /// ms with the stall watchdog off) after the last micro-thread parks.
+    /// Nothing is looked for in thread mode.
+    pub fn on_deadlock(mut self, policy: Deadlock) -> RuntimeBuilder {
+        self.config.on_deadlock = policy;
         self
     }
 
@@ -206,7 +230,7 @@ impl RuntimeBuilder {
                 }
             }
             let threshold = shared.config.stall_threshold;
-            if !threshold.is_zero() {
+            if !threshold.is_zero() || shared.config.on_deadlock != Deadlock::Ignore {
                 match watchdog::start(&shared, threshold) {
                     Ok(handle) => watchdog = Some(handle),
                     Err(e) => {
@@ -280,10 +304,22 @@ impl Runtime {
             context::set_thread_runtime(previous);
             return result.unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
-        let handle = self
+        let mut handle = self
             .shared
             .spawn(SpawnOptions::spawned_at(Location::caller()), f)
             .unwrap_or_else(|e| panic!("{e}"));
+        if self.shared.config.on_deadlock == Deadlock::Panic {
+            // Looks for a deadlock report between waits.
+            loop {
+                match handle.join_timeout(watchdog::tick(self.shared.config.stall_threshold)) {
+                    Ok(result) => return result.unwrap_or_else(|payload| panic::resume_unwind(payload)),
+                    Err(waiting) => handle = waiting,
+                }
+                if let Some(report) = self.shared.deadlock.get() {
+                    panic!("{report}");
+                }
+            }
+        }
         handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 

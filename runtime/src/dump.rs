@@ -57,6 +57,9 @@ pub(crate) const ANSWER_WITHIN: Duration = Duration::from_millis(250);
 pub struct WaitReason {
     words: &'static str,
     number: Number,
+    /// Only another micro-thread or OS thread can end the wait (no I/O, no
+    /// timer): what a deadlock is made of.
+    only_threads: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,7 @@ impl WaitReason {
         WaitReason {
             words,
             number: Number::Decimal,
+            only_threads: false,
         }
     }
 
@@ -82,6 +86,16 @@ impl WaitReason {
         WaitReason {
             words,
             number: Number::Hex,
+            only_threads: false,
+        }
+    }
+
+    /// The runtime's reasons that only another thread can end.
+    const fn between_threads(words: &'static str, number: Number) -> WaitReason {
+        WaitReason {
+            words,
+            number,
+            only_threads: true,
         }
     }
 
@@ -128,26 +142,29 @@ impl Waiting {
 
 /// The runtime's own reasons.
 pub(crate) mod reason {
-    use super::WaitReason;
+    use super::{Number, WaitReason};
 
     pub(crate) static PARK: WaitReason = WaitReason::new("park");
     pub(crate) static YIELD: WaitReason = WaitReason::new("yield");
     pub(crate) static SLEEP: WaitReason = WaitReason::new("sleep");
-    pub(crate) static JOIN: WaitReason = WaitReason::new("join of micro-thread");
+    pub(crate) static JOIN: WaitReason = WaitReason::between_threads("join of micro-thread", Number::Decimal);
+    // Not between threads as far as deadlocks go: a scope's children may be
+    // OS threads, which the runtime does not see.
     pub(crate) static SCOPE: WaitReason = WaitReason::new("scope: its micro-threads to end");
-    pub(crate) static RECV: WaitReason = WaitReason::at_address("recv on channel");
-    pub(crate) static SEND: WaitReason = WaitReason::at_address("send on channel");
-    pub(crate) static SELECT: WaitReason = WaitReason::new("select over operations:");
+    pub(crate) static RECV: WaitReason = WaitReason::between_threads("recv on channel", Number::Hex);
+    pub(crate) static SEND: WaitReason = WaitReason::between_threads("send on channel", Number::Hex);
+    pub(crate) static SELECT: WaitReason = WaitReason::between_threads("select over operations:", Number::Decimal);
     pub(crate) static READABLE: WaitReason = WaitReason::new("readable fd");
     pub(crate) static WRITABLE: WaitReason = WaitReason::new("writable fd");
-    pub(crate) static MUTEX: WaitReason = WaitReason::at_address("lock of Mutex");
-    pub(crate) static READ_LOCK: WaitReason = WaitReason::at_address("lock (read) of RwLock");
-    pub(crate) static WRITE_LOCK: WaitReason = WaitReason::at_address("lock (write) of RwLock");
-    pub(crate) static CONDVAR: WaitReason = WaitReason::at_address("wait on Condvar");
-    pub(crate) static SEMAPHORE: WaitReason = WaitReason::at_address("acquire of Semaphore");
-    pub(crate) static BARRIER: WaitReason = WaitReason::at_address("wait on Barrier");
-    pub(crate) static WAIT_GROUP: WaitReason = WaitReason::at_address("wait on WaitGroup");
-    pub(crate) static ONCE: WaitReason = WaitReason::at_address("lock of OnceLock (another initializes it)");
+    pub(crate) static MUTEX: WaitReason = WaitReason::between_threads("lock of Mutex", Number::Hex);
+    pub(crate) static READ_LOCK: WaitReason = WaitReason::between_threads("lock (read) of RwLock", Number::Hex);
+    pub(crate) static WRITE_LOCK: WaitReason = WaitReason::between_threads("lock (write) of RwLock", Number::Hex);
+    pub(crate) static CONDVAR: WaitReason = WaitReason::between_threads("wait on Condvar", Number::Hex);
+    pub(crate) static SEMAPHORE: WaitReason = WaitReason::between_threads("acquire of Semaphore", Number::Hex);
+    pub(crate) static BARRIER: WaitReason = WaitReason::between_threads("wait on Barrier", Number::Hex);
+    pub(crate) static WAIT_GROUP: WaitReason = WaitReason::between_threads("wait on WaitGroup", Number::Hex);
+    pub(crate) static ONCE: WaitReason =
+        WaitReason::between_threads("lock of OnceLock (another initializes it)", Number::Hex);
     pub(crate) static DUMP: WaitReason = WaitReason::new("dump: the workers' answers");
 }
 
@@ -182,6 +199,10 @@ pub struct MicroThreadDump {
     for_how_long: Option<Duration>,
     spawned_at: Option<&'static Location<'static>>,
     waiting_for: Option<String>,
+    /// Parked on a wait only another thread can end.
+    only_threads: bool,
+    /// Joining this micro-thread.
+    joins: Option<u64>,
     stack: Stack,
 }
 
@@ -230,6 +251,16 @@ impl MicroThreadDump {
         self.waiting_for.as_deref()
     }
 
+    /// Whether it is parked on a wait only another thread can end.
+    pub(crate) fn only_threads_can_wake(&self) -> bool {
+        self.only_threads
+    }
+
+    /// The micro-thread it joins, if it is parked joining one.
+    pub(crate) fn joins(&self) -> Option<u64> {
+        self.joins
+    }
+
     /// Its stack, the runtime's own frames left out; `None` if it could not
     /// be captured (a running micro-thread's cannot).
     pub fn stack(&self) -> Option<String> {
@@ -262,6 +293,11 @@ impl Dump {
     /// The micro-thread with this id, if it was found.
     pub fn micro_thread(&self, id: u64) -> Option<&MicroThreadDump> {
         self.threads.iter().find(|thread| thread.id == id)
+    }
+
+    /// How many workers did not answer (a micro-thread keeps each).
+    pub(crate) fn silent_workers(&self) -> usize {
+        self.silent.len()
     }
 
     /// Micro-threads spawned and not started yet (not listed).
@@ -392,6 +428,8 @@ pub(crate) struct WorkerAnswer {
 
 /// One dump's request to the workers, and their answers.
 pub(crate) struct Request {
+    /// Whether to capture the micro-threads' stacks.
+    pub(crate) stacks: bool,
     answers: Mutex<Vec<Option<WorkerAnswer>>>,
     remaining: AtomicUsize,
     caller: Unparker,
@@ -458,16 +496,26 @@ pub(crate) fn describe(task: &Task, worker: usize, captured: Option<Captured>) -
         for_how_long: waiting.map(|(_, _, at)| Duration::from_nanos(now.saturating_sub(at))),
         spawned_at: task.spawned_at(),
         waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
+        only_threads: waiting.is_some_and(|(reason, _, _)| reason.only_threads),
+        joins: waiting
+            .filter(|(waiting, _, _)| std::ptr::eq(*waiting, &reason::JOIN))
+            .map(|(_, id, _)| id),
         stack: match captured {
             Some(Captured::Stack(backtrace)) => Stack::Captured(Arc::new(backtrace)),
             Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
-            None => Stack::Missing("it did not suspend where a stack can be captured"),
+            None => Stack::Missing("not asked for"),
         },
     }
 }
 
 /// Takes a dump of the runtime `shared`.
 pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
+    take_with(shared, true)
+}
+
+/// Takes a dump of the runtime `shared`, with or without stacks (which
+/// cost a walk of each micro-thread's stack).
+pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     let workers = shared.workers.len();
     let thread_mode = shared.config.thread_mode;
     if thread_mode || workers == 0 || shared.is_shutdown() {
@@ -480,6 +528,7 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
         };
     }
     let request = Arc::new(Request {
+        stacks,
         answers: Mutex::new((0..workers).map(|_| None).collect()),
         remaining: AtomicUsize::new(workers),
         caller: Unparker::current(),
@@ -517,6 +566,8 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
                         for_how_long: None,
                         spawned_at: running.spawned_at,
                         waiting_for: None,
+                        only_threads: false,
+                        joins: None,
                         stack: Stack::Missing("a running micro-thread's stack cannot be read from another thread"),
                     });
                 }

@@ -53,6 +53,7 @@ mod blocking;
 mod builder;
 mod context;
 mod coroutine;
+mod deadlock;
 mod dump;
 mod handle;
 mod join;
@@ -77,6 +78,7 @@ use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
+pub use deadlock::Deadlock;
 pub use dump::{Dump, MicroThreadDump, ThreadState, WaitReason};
 pub use handle::Handle;
 pub use join::JoinHandle;

@@ -26,6 +26,7 @@ use polling::Poller;
 use crate::builder::Config;
 use crate::context;
 use crate::coroutine::{MicroThread, Unstarted};
+use crate::deadlock::Found;
 use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
 use crate::metrics::Counters;
@@ -101,6 +102,9 @@ pub(crate) struct WorkerShared {
     pub(crate) counters: Counters,
     /// Dumps waiting for this worker's answer.
     pub(crate) dump: Mailbox,
+    /// Whether the worker had no timer pending when it last went to sleep
+    /// (written by the worker before `asleep`; for the deadlock watch).
+    pub(crate) timerless: AtomicBool,
 }
 
 impl WorkerShared {
@@ -116,6 +120,7 @@ impl WorkerShared {
             on_cpu: OnCpu::default(),
             counters: Counters::default(),
             dump: Mailbox::default(),
+            timerless: AtomicBool::new(false),
         })
     }
 
@@ -177,6 +182,8 @@ pub(crate) struct Shared {
     pub(crate) stacks: StackPool,
     /// Thread mode: OS threads started by `spawn` and not finished.
     threads: AtomicUsize,
+    /// The deadlock the watchdog found, for `block_on` (see `deadlock.rs`).
+    pub(crate) deadlock: Found,
     /// `vm.max_map_count`, read once: thread mode keeps under it.
     max_map_count: Option<u64>,
     /// Thread mode: threads spawned since the process's memory mappings
@@ -223,6 +230,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             stacks,
             threads: AtomicUsize::new(0),
+            deadlock: Found::default(),
             max_map_count: sys::max_map_count(),
             spawned_since_count: AtomicU64::new(0),
             // Counts at the first spawn.

@@ -20,6 +20,7 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::deadlock;
 use crate::scheduler::Shared;
 use crate::sync::spin::SpinLock;
 use crate::task::Task;
@@ -128,16 +129,29 @@ struct Seen {
     reported: bool,
 }
 
+/// How often the watchdog looks: four times per stall threshold (a stall
+/// is reported at most a quarter of the threshold late), or, with the
+/// stall watchdog off, often enough for the deadlock watch.
+pub(crate) fn tick(threshold: Duration) -> Duration {
+    if threshold.is_zero() {
+        return Duration::from_millis(25);
+    }
+    (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250))
+}
+
 fn watch(shared: &Weak<Shared>, threshold: Duration) {
-    // Four looks per threshold: a stall is reported at most a quarter of
-    // the threshold late.
-    let tick = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    let tick = tick(threshold);
     let mut seen: Vec<Seen> = Vec::new();
+    let mut deadlocks = deadlock::Watch::default();
     loop {
         thread::park_timeout(tick);
         let Some(shared) = shared.upgrade() else { return };
         if shared.is_shutdown() {
             return;
+        }
+        deadlocks.look(&shared);
+        if threshold.is_zero() {
+            continue;
         }
         let now = Instant::now();
         for (index, worker) in shared.workers.iter().enumerate() {

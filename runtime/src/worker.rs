@@ -543,11 +543,14 @@ impl Local {
             .map(|(slot, entry)| (slot, Arc::clone(&entry.task)))
             .collect();
         let mut threads = Vec::with_capacity(tasks.len());
+        let stacks = requests.iter().any(|request| request.stacks);
         for (slot, task) in tasks {
-            let captured = {
+            let captured = if stacks {
                 let mut table = self.threads.borrow_mut();
                 let entry = table.get_mut(slot).expect("the micro-thread is in the table");
                 self.running.capture(Arc::clone(&task), &mut entry.thread)
+            } else {
+                None
             };
             threads.push(dump::describe(&task, self.index, captured));
         }
@@ -695,6 +698,7 @@ impl Local {
     /// true if woken by `notify_work` (and therefore counted as searching).
     fn sleep(&self) -> bool {
         let me = self.me();
+        me.timerless.store(self.timers.borrow().is_empty(), Ordering::Relaxed);
         me.asleep.store(true, Ordering::Relaxed);
         me.sleeping.store(true, Ordering::SeqCst);
         self.shared.add_sleeper(self.index);

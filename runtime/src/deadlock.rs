@@ -1,0 +1,183 @@
+//! The deadlock report: every micro-thread of a runtime parked on something
+//! that nothing the runtime knows of can wake.
+//!
+//! The runtime's watchdog thread (`watchdog.rs`) looks a few times per
+//! stall threshold. A deadlock is suspected when, on two looks in a row,
+//! every worker is asleep with no timer pending, nothing is queued, the
+//! blocking pool runs no job, and the workers' counters of starts, ends,
+//! parks and wake-ups have not moved. Only then is a dump taken, and the
+//! suspicion confirmed if every micro-thread in it is parked on a wait
+//! that only another thread can end (a channel, a lock, a join, a select,
+//! a scope: not an fd, a timer, a library's own wait such as an mq
+//! socket's, which I/O may end) and the counters still have not moved.
+//!
+//! What the runtime cannot know of: an OS thread outside it (or another
+//! runtime) that holds a sender or a lock the micro-threads wait for. The
+//! report says so; [`Deadlock::Log`], the default, only reports, and
+//! [`Deadlock::Panic`] is for tests, whose `block_on` then fails at once
+//! with the reason instead of hanging.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::blocking;
+use crate::dump::{self, Dump, ThreadState};
+use crate::scheduler::Shared;
+
+/// Where `log` records of deadlock reports go.
+pub(crate) const TARGET: &str = "dhaga::deadlock";
+
+/// What a runtime does when it finds its micro-threads deadlocked (see
+/// [`RuntimeBuilder::on_deadlock`](crate::RuntimeBuilder::on_deadlock)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Deadlock {
+    /// Makes every [`Runtime::block_on`](crate::Runtime::block_on) waiting
+    /// on the runtime panic with the report (and logs it): a test fails at
+    /// once with the reason instead of hanging.
+    Panic,
+    /// Logs the report through [`log`] at error level, target
+    /// `dhaga::deadlock`, once per deadlock.
+    #[default]
+    Log,
+    /// Does not look for deadlocks.
+    Ignore,
+}
+
+/// The deadlock watch of one runtime, kept by its watchdog thread.
+#[derive(Default)]
+pub(crate) struct Watch {
+    /// The counters' signature at the last look, and how many looks in a
+    /// row found the runtime quiet with it.
+    last: Option<u64>,
+    quiet_looks: u32,
+    /// The signature last looked into with a dump: not looked into again
+    /// until the runtime moves.
+    checked: Option<u64>,
+}
+
+/// The report of the deadlock found, for the `block_on`s of a runtime in
+/// [`Deadlock::Panic`] mode.
+#[derive(Default)]
+pub(crate) struct Found(Mutex<Option<Arc<str>>>);
+
+impl Found {
+    /// The report, if a deadlock was found.
+    pub(crate) fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, report: Arc<str>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+    }
+}
+
+impl Watch {
+    /// One look at `shared`; reports a deadlock it confirms.
+    pub(crate) fn look(&mut self, shared: &Arc<Shared>) {
+        let policy = shared.config.on_deadlock;
+        if policy == Deadlock::Ignore || shared.config.thread_mode {
+            return;
+        }
+        let Some(signature) = quiet_signature(shared) else {
+            self.last = None;
+            self.quiet_looks = 0;
+            return;
+        };
+        if self.last == Some(signature) {
+            self.quiet_looks += 1;
+        } else {
+            self.last = Some(signature);
+            self.quiet_looks = 1;
+        }
+        if self.quiet_looks < 2 || self.checked == Some(signature) {
+            return;
+        }
+        self.checked = Some(signature);
+        // First without stacks, cheap whatever the number of micro-threads;
+        // then, for the report, with them. A dump wakes the workers to
+        // answer, which moves no counter of the signature: they need not be
+        // asleep again after it, but nothing may have run meanwhile.
+        let unchanged = |dump: &Dump| only_threads_can_wake(dump) && counters_signature(shared).1 == signature;
+        if !unchanged(&dump::take_with(shared, false)) {
+            return;
+        }
+        let dump = dump::take(shared);
+        if !unchanged(&dump) {
+            return;
+        }
+        let report: Arc<str> = Arc::from(report(&dump));
+        log::error!(target: TARGET, "{report}");
+        if policy == Deadlock::Panic {
+            shared.deadlock.set(report);
+        }
+    }
+}
+
+/// If the runtime is quiet — every worker asleep with no timer, nothing
+/// queued, no blocking job running, micro-threads alive — a number that
+/// changes whenever a worker starts, ends, parks or wakes a micro-thread.
+fn quiet_signature(shared: &Shared) -> Option<u64> {
+    if shared.is_shutdown() || !shared.injector.is_empty() || blocking::threads().0 > 0 {
+        return None;
+    }
+    for worker in shared.workers.iter() {
+        if !worker.asleep.load(Ordering::Relaxed)
+            || !worker.timerless.load(Ordering::Relaxed)
+            || !worker.fresh.is_empty()
+            || !worker.inbox.is_empty()
+        {
+            return None;
+        }
+    }
+    let (alive, signature) = counters_signature(shared);
+    (alive > 0).then_some(signature)
+}
+
+/// The micro-threads alive, and a number that changes whenever a worker
+/// starts, ends, parks or wakes a micro-thread.
+fn counters_signature(shared: &Shared) -> (u64, u64) {
+    let mut signature = 0u64;
+    let mut alive = 0u64;
+    for worker in shared.workers.iter() {
+        let counters = &worker.counters;
+        let (started, finished) = (counters.started.get(), counters.finished.get());
+        alive += started.saturating_sub(finished);
+        for moved in [
+            started,
+            finished,
+            counters.parks.get(),
+            counters.yields.get(),
+            counters.local_wakeups.get(),
+            counters.remote_wakeups.get(),
+        ] {
+            signature = signature.wrapping_mul(31).wrapping_add(moved);
+        }
+    }
+    (alive, signature)
+}
+
+/// Whether every micro-thread of `dump` is parked on a wait only another
+/// thread can end (a join, only of a micro-thread listed: one of another
+/// runtime, or on an OS thread of its own, may be running).
+fn only_threads_can_wake(dump: &Dump) -> bool {
+    let threads = dump.micro_threads();
+    dump.silent_workers() == 0
+        && !threads.is_empty()
+        && threads.iter().all(|thread| {
+            thread.state() == ThreadState::Parked
+                && thread.only_threads_can_wake()
+                && thread
+                    .joins()
+                    .is_none_or(|joined| threads.iter().any(|other| other.id() == joined))
+        })
+}
+
+fn report(dump: &Dump) -> String {
+    format!(
+        "dhaga: deadlock: all {} micro-threads of this runtime are parked, each waiting for something only \
+         another thread can give (a channel, a lock, a join), and nothing the runtime knows of can wake one: no \
+         timer, no I/O, no blocking job. An OS thread outside the runtime, or another runtime, may still hold \
+         what they wait for; if one does, this report is wrong.\n{dump}",
+        dump.micro_threads().len()
+    )
+}
