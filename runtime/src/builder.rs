@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) stall_threshold: Duration,
     /// See [`RuntimeBuilder::on_deadlock`].
     pub(crate) on_deadlock: Deadlock,
+    /// See [`RuntimeBuilder::dump_on_signal`].
+    pub(crate) dump_on_signal: Option<libc::c_int>,
 }
 
 /// How long a micro-thread may keep its worker before the watchdog reports
@@ -86,6 +88,7 @@ impl RuntimeBuilder {
                 thread_name: "dhaga-worker".into(),
                 stall_threshold: DEFAULT_STALL_THRESHOLD,
                 on_deadlock: Deadlock::default(),
+                dump_on_signal: None,
             },
             stack_size_set: false,
         }
@@ -169,6 +172,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Writes a [dump](crate::Runtime::dump) of the runtime to stderr each
+    /// time the process receives `signal` (`libc::SIGQUIT`, say, which a
+    /// terminal sends on Ctrl-\\, as Go dumps its goroutines), instead of
+    /// that signal's default action. The dump is taken by a thread of the
+    /// runtime, not in the signal handler. Off by default.
+    ///
+    /// [`build`](Self::build) fails for a signal that cannot be caught
+    /// (`SIGKILL`, `SIGSTOP`) or that reports faults (`SIGSEGV`, `SIGBUS`,
+    /// `SIGILL`, `SIGFPE`).
+    pub fn dump_on_signal(mut self, signal: libc::c_int) -> RuntimeBuilder {
+        self.config.dump_on_signal = Some(signal);
+        self
+    }
+
     /// Uses unguarded stacks carved from large slabs for micro-threads of the
     /// default stack size.
     ///
@@ -201,7 +218,8 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     ///
-    /// If a poller or a worker thread cannot be created.
+    /// If a poller or a worker thread cannot be created, or the signal of
+    /// [`dump_on_signal`](Self::dump_on_signal) cannot be caught.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
         if self.stack_size_set {
@@ -211,6 +229,7 @@ impl RuntimeBuilder {
         let shared = Arc::new(Shared::new(config)?);
         let mut workers = Vec::new();
         let mut watchdog = None;
+        let mut dump_signal = None;
         if !thread_mode {
             // Even with slab stacks: micro-threads given another stack size
             // get guarded stacks.
@@ -239,11 +258,21 @@ impl RuntimeBuilder {
                     }
                 }
             }
+            if let Some(signal) = shared.config.dump_on_signal {
+                match dump::DumpOnSignal::start(&shared, signal) {
+                    Ok(started) => dump_signal = Some(started),
+                    Err(e) => {
+                        shutdown(&shared, &mut workers, &mut watchdog);
+                        return Err(e);
+                    }
+                }
+            }
         }
         Ok(Runtime {
             shared,
             workers: Mutex::new(workers),
             watchdog: Mutex::new(watchdog),
+            dump_signal: Mutex::new(dump_signal),
         })
     }
 }
@@ -259,6 +288,7 @@ pub struct Runtime {
     shared: Handle,
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
     watchdog: Mutex<Option<thread::JoinHandle<()>>>,
+    dump_signal: Mutex<Option<dump::DumpOnSignal>>,
 }
 
 impl Runtime {
@@ -378,6 +408,9 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let workers = self.workers.get_mut().unwrap_or_else(|e| e.into_inner());
         let watchdog = self.watchdog.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(dump_signal) = self.dump_signal.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            dump_signal.stop();
+        }
         shutdown(&self.shared, workers, watchdog);
     }
 }

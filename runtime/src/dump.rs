@@ -583,6 +583,58 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     }
 }
 
+/// The thread of [`RuntimeBuilder::dump_on_signal`]: waits for the signal
+/// (delivered by `signal-hook`'s handler through a self-pipe) and writes a
+/// dump of its runtime to stderr each time.
+///
+/// [`RuntimeBuilder::dump_on_signal`]: crate::RuntimeBuilder::dump_on_signal
+pub(crate) struct DumpOnSignal {
+    handle: signal_hook::iterator::Handle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DumpOnSignal {
+    pub(crate) fn start(shared: &Arc<Shared>, signal: libc::c_int) -> std::io::Result<DumpOnSignal> {
+        // Fault signals are the overflow report's (`signal.rs`) or cannot be
+        // caught at all; signal-hook would panic on some of them.
+        if signal_hook::consts::FORBIDDEN.contains(&signal) || signal == libc::SIGBUS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("dump_on_signal: signal {signal} cannot be caught, or reports faults"),
+            ));
+        }
+        let mut signals = signal_hook::iterator::Signals::new([signal])?;
+        let handle = signals.handle();
+        let shared = Arc::downgrade(shared);
+        let thread = std::thread::Builder::new()
+            .name("dhaga-dump-signal".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let Some(shared) = shared.upgrade() else { return };
+                    let dump = take(&shared);
+                    drop(shared);
+                    // One write of the whole report, so that it is not
+                    // interleaved with other output line by line.
+                    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), dump.to_string().as_bytes());
+                }
+            });
+        match thread {
+            Ok(thread) => Ok(DumpOnSignal { handle, thread }),
+            Err(e) => {
+                handle.close();
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops listening for the signal (its handler stays, writing to a
+    /// closed pipe) and ends the thread.
+    pub(crate) fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,3 +193,64 @@ fn a_library_names_its_own_waits() {
         let _ = waiter.join_within("the diner, unwound by shutdown");
     });
 }
+
+/// With `dump_on_signal`, the signal writes the dump to stderr. Run in a
+/// child process, whose stderr is a pipe it reads itself until the dump is
+/// there: the signal's thread writes it without any other notice.
+#[test]
+fn a_signal_writes_the_dump_to_stderr() {
+    if util::child_role().as_deref() == Some("dump on signal") {
+        return dump_on_signal_child();
+    }
+    let out = util::run_child("a_signal_writes_the_dump_to_stderr", "dump on signal");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert!(stdout.contains("dhaga dump: "), "{}", util::describe(&out));
+    assert!(
+        stdout.contains("\"waiting for a signal\": parked") && stdout.contains("recv on channel 0x"),
+        "{}",
+        util::describe(&out)
+    );
+}
+
+fn dump_on_signal_child() {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+
+    let rt = RuntimeBuilder::new()
+        .workers(1)
+        .dump_on_signal(libc::SIGUSR1)
+        .build()
+        .unwrap();
+    let (_tx, rx) = bounded::<u32>(0);
+    let _parked = parked(&rt, "waiting for a signal", move || rx.recv().ok());
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both are open descriptors; dup2 makes fd 2 (stderr) the
+    // pipe's writing end, which nothing in this process holds as a Rust
+    // object.
+    assert_eq!(unsafe { libc::dup2(fds[1], 2) }, 2, "dup2");
+    // SAFETY: raising a signal this process handles (dump_on_signal).
+    assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0, "raise");
+    // SAFETY: `fds[0]` is the pipe's reading end, owned by nothing else.
+    let mut reading = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("waiting for a signal") {
+        let n = reading.read(&mut buf).expect("the dump on stderr");
+        assert!(n > 0, "stderr closed before the dump: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    while !seen.ends_with('\n') || !seen.contains("recv on channel") {
+        let n = reading.read(&mut buf).expect("the rest of the dump");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    println!("{seen}");
+}
+
+#[test]
+fn a_signal_that_cannot_be_caught_is_refused_at_build() {
+    let built = RuntimeBuilder::new().workers(1).dump_on_signal(libc::SIGKILL).build();
+    assert!(built.is_err(), "SIGKILL cannot be caught");
+}
