@@ -120,6 +120,9 @@ pub(crate) enum Captured {
     Stack(Backtrace),
     /// Too little of its stack was left to walk it safely.
     TooDeep,
+    /// It parked on another stack than its own (inside a coroutine it
+    /// runs), whose room is unknown.
+    Elsewhere,
 }
 
 /// The stack a capture may use below the park point: walking a stack
@@ -261,10 +264,15 @@ impl Running {
 #[inline(never)]
 fn capture_stack(yielder: *const Yielder) -> Captured {
     let here = ptr::addr_of!(yielder) as usize;
-    let used = (yielder as usize).saturating_sub(here);
+    let top = yielder as usize;
     let size = context::with_worker(|local| local.and_then(|local| local.running().with_task(|task| task.stack_size)))
         .unwrap_or(0);
-    if size < used + CAPTURE_NEEDS {
+    // Parked inside a coroutine of its own, the micro-thread runs on that
+    // coroutine's stack, whose room is unknown here.
+    if here > top || top - here > size {
+        return Captured::Elsewhere;
+    }
+    if size < (top - here) + CAPTURE_NEEDS {
         return Captured::TooDeep;
     }
     Captured::Stack(Backtrace::force_capture())

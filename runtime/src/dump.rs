@@ -503,6 +503,7 @@ pub(crate) fn describe(task: &Task, worker: usize, captured: Option<Captured>) -
         stack: match captured {
             Some(Captured::Stack(backtrace)) => Stack::Captured(Arc::new(backtrace)),
             Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
+            Some(Captured::Elsewhere) => Stack::Missing("it parked inside a coroutine of its own"),
             None => Stack::Missing("not asked for"),
         },
     }

@@ -90,3 +90,42 @@ fn an_fd_watch_wakes_its_watcher_and_reads_nothing() {
         }
     });
 }
+
+/// A watcher of a rendezvous channel's sending end is woken when a
+/// receiver waits again: here one that a select's send had been paired
+/// with, handed back when the select dropped its operation. (A review found
+/// that relisting under its old ticket woke no watcher.)
+#[test]
+fn a_send_watcher_is_woken_when_a_receiver_waits_again() {
+    within_limit(|| {
+        let rt = dhaga_runtime::RuntimeBuilder::new().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let receiver = dhaga_runtime::spawn(move || rx.recv().unwrap());
+            dhaga_testutil::wait_until("the receiver to park in recv", || receiver.is_parked());
+            let mut select = dhaga_runtime::sync::Select::new();
+            select.send(&tx);
+            let op = select.try_select().expect("paired with the waiting receiver");
+            assert!(!tx.is_ready(), "the only receiver is paired");
+            let (watching_tx, watching) = bounded::<()>(1);
+            let watcher = dhaga_runtime::spawn({
+                let tx = tx.clone();
+                move || {
+                    let _watch = tx.watch(current_unparker());
+                    watching_tx.send(()).unwrap();
+                    park_until("the sending end to be ready", || tx.is_ready());
+                }
+            });
+            watching.recv_within("the watcher to register");
+            dhaga_testutil::wait_until("the watcher to park", || watcher.is_parked());
+            drop(op); // the receiver waits again
+            dhaga_testutil::JoinWithin::join_within(watcher, "the watcher").unwrap();
+            drop(select);
+            tx.send(7).unwrap();
+            assert_eq!(
+                dhaga_testutil::JoinWithin::join_within(receiver, "the receiver").unwrap(),
+                7
+            );
+        });
+    });
+}

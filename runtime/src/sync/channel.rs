@@ -1234,13 +1234,12 @@ impl<T> Chan<T> {
                     }
                     // Spurious, or the sender we held for called it off:
                     // wait again, in our place.
+                    // A receiver waiting (again) is room for a sender.
+                    state.sending.wake_watchers();
                     let unparker = Unparker::current();
                     match ticket {
                         Some(ticket) => state.relist(list, unparker, ticket),
-                        None => {
-                            state.sending.wake_watchers();
-                            ticket = Some(state.list(list, Waiter::Plain(unparker)));
-                        }
+                        None => ticket = Some(state.list(list, Waiter::Plain(unparker))),
                     }
                 }
             }
