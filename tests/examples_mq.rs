@@ -1596,27 +1596,10 @@ fn guide_programs_run_from_the_command_line() {
     });
 }
 
-/// The path of an example program of this package, built by `cargo test`
-/// beside the test binary (`target/<profile>/examples/`); built here if a
-/// filtered run skipped it.
+/// The path of an example program of this package (see
+/// [`dhaga_testutil::example_program`]).
 fn example_program(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let program = profile_dir.join("examples").join(name);
-    if !program.exists() {
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-        let profile = if profile == "debug" { "dev" } else { profile };
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--example", name, "--profile", profile])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    program
+    dhaga_testutil::example_program(name, env!("CARGO"), env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `stream_http` serves `curl` (a real HTTP client, no ZeroMQ in it) over

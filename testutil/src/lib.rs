@@ -69,6 +69,34 @@ pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
     }
 }
 
+/// The path of an example program of the package whose tests call this,
+/// built by `cargo test` beside the test binary
+/// (`target/<profile>/examples/`); built here (with `cargo`, in
+/// `manifest_dir`) if a filtered run skipped it. Call it as
+/// `example_program(name, env!("CARGO"), env!("CARGO_MANIFEST_DIR"))`.
+pub fn example_program(name: &str, cargo: &str, manifest_dir: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let program = profile_dir.join("examples").join(name);
+    if !program.exists() {
+        let profile = profile_dir
+            .file_name()
+            .and_then(|p| p.to_str())
+            .expect("a profile directory");
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let status = Command::new(cargo)
+            .args(["build", "--example", name, "--profile", profile])
+            .current_dir(manifest_dir)
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    program
+}
+
 /// Formats a child's output for an assertion message.
 pub fn describe(out: &Output) -> String {
     format!(
