@@ -269,6 +269,12 @@ impl Shared {
     }
 
     /// Reserves `n` consecutive micro-thread ids; returns the first.
+    /// OS threads started by `spawn` (thread mode, or the OS-thread
+    /// children of a scope) that have not finished.
+    pub(crate) fn live_threads(&self) -> usize {
+        self.threads.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn next_ids(&self, n: u64) -> u64 {
         self.next_id.fetch_add(n, Ordering::Relaxed)
     }
