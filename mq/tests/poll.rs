@@ -11,22 +11,10 @@ use std::time::{Duration, Instant};
 
 use dhaga_mq::{Error, Interest, Msg, PollItem, Poller, Socket, SocketType, poll};
 use dhaga_runtime::sync::bounded;
-use dhaga_testutil::{CTX_PAIRS, CTXS, Ctx, Task};
+use dhaga_testutil::{CTX_PAIRS, CTXS, start_default};
 use util::{JoinWithin, PATIENCE, RecvWithin, SocketWithin, bound, connected, text, within_limit};
 
 const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
-
-/// Starts `f` on an OS thread or a micro-thread of the default runtime.
-fn start<T, F>(ctx: Ctx, f: F) -> Task<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match ctx {
-        Ctx::Os => Task::os_thread(f),
-        Ctx::Micro => Task::Micro(dhaga_runtime::spawn(f)),
-    }
-}
 
 /// Polls `socket` alone for `interest`, failing the test if it is not
 /// ready within [`PATIENCE`].
@@ -111,7 +99,7 @@ fn req_and_rep_readiness_follows_their_turns() {
 fn a_poll_that_times_out_returns_zero() {
     within_limit(|| {
         for ctx in CTXS {
-            start(ctx, move || {
+            start_default(ctx, move || {
                 let (pull, _) = bound(SocketType::Pull, "inproc");
                 let (pull2, _) = bound(SocketType::Pull, "tcp");
                 let mut items = [PollItem::new(&pull, Interest::READABLE), PollItem::new(&pull2, BOTH)];
@@ -148,7 +136,7 @@ fn a_message_sent_from_a_thread_or_micro_thread_wakes_the_poll() {
             let (a, a_endpoint) = bound(SocketType::Pull, "tcp");
             let (b, b_endpoint) = bound(SocketType::Pull, "inproc");
             let (go, went) = bounded::<usize>(1);
-            let sender = start(sender_ctx, move || {
+            let sender = start_default(sender_ctx, move || {
                 let pushes = [
                     connected(SocketType::Push, &a_endpoint),
                     connected(SocketType::Push, &b_endpoint),
@@ -160,7 +148,7 @@ fn a_message_sent_from_a_thread_or_micro_thread_wakes_the_poll() {
                     pushes[round % 2].send_within(format!("{round}"), &format!("round {round}'s message"));
                 }
             });
-            let poller = start(poller_ctx, move || {
+            let poller = start_default(poller_ctx, move || {
                 let mut poller = Poller::new();
                 let sockets = [poller.add(&a, Interest::READABLE), poller.add(&b, Interest::READABLE)];
                 for round in 0..200 {
@@ -202,7 +190,7 @@ fn room_appearing_wakes_a_poll_for_writable() {
             assert_eq!(poller.poll(Some(Duration::ZERO)).unwrap(), 0);
 
             let (go, went) = bounded::<()>(1);
-            let peer = start(ctx, move || {
+            let peer = start_default(ctx, move || {
                 went.recv_within("the go to bind");
                 let pull = util::socket(SocketType::Pull);
                 pull.bind(&endpoint).unwrap();
@@ -233,7 +221,7 @@ fn req_and_rep_turns_taken_on_other_threads_wake_pollers() {
             let helper = {
                 let (rep, req) = (Arc::clone(&rep), Arc::clone(&req));
                 // Ends when the test drops `go`.
-                start(ctx, move || {
+                start_default(ctx, move || {
                     while let Ok(step) = went.recv() {
                         match step {
                             None => drop(req.recv_within("the REQ's reply, for the helper")),
@@ -284,7 +272,7 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_socket() {
             // lost to the poller would fail the test).
             let receiver = {
                 let pull = Arc::clone(&pull);
-                start(receiver_ctx, move || {
+                start_default(receiver_ctx, move || {
                     for i in 0..500 {
                         got.send(pull.recv_within(&format!("message {i}"))).unwrap();
                     }
@@ -292,7 +280,7 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_socket() {
             };
             let poller = {
                 let pull = Arc::clone(&pull);
-                start(poller_ctx, move || {
+                start_default(poller_ctx, move || {
                     let mut poller = Poller::new();
                     poller.add(&pull, Interest::READABLE);
                     let stopped = poller.add(&stop, Interest::READABLE);

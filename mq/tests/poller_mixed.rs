@@ -14,20 +14,8 @@ use std::time::{Duration, Instant};
 use dhaga_mq::{Interest, Poller, Socket, SocketType};
 use dhaga_net::TcpStream;
 use dhaga_runtime::sync::{Receiver, Sender, TryRecvError, bounded, unbounded};
-use dhaga_testutil::{CTX_PAIRS, CTXS, Ctx, Task};
+use dhaga_testutil::{CTX_PAIRS, CTXS, Ctx, Task, start_default};
 use util::{PATIENCE, RecvWithin, bound, connected, within_limit};
-
-/// Starts `f` on an OS thread or a micro-thread of the default runtime.
-fn start<T, F>(ctx: Ctx, f: F) -> Task<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match ctx {
-        Ctx::Os => Task::os_thread(f),
-        Ctx::Micro => Task::Micro(dhaga_runtime::spawn(f)),
-    }
-}
 
 /// One of each kind of thing a poller waits on.
 struct Things {
@@ -124,7 +112,7 @@ fn readable(poller: &Poller<'_>) -> Vec<usize> {
 /// found ready, which, and the things.
 fn parked_poller(ctx: Ctx, things: Things) -> Task<(usize, Vec<usize>, Things)> {
     let (about_to_poll, polling) = bounded::<()>(1);
-    let task = start(ctx, move || {
+    let task = start_default(ctx, move || {
         let mut poller = things.poller();
         about_to_poll.send(()).unwrap();
         let n = poller.poll(Some(PATIENCE)).unwrap();
@@ -144,7 +132,7 @@ fn wake_one(poller_ctx: Ctx, waker_ctx: Ctx, kind: usize, act: fn(&mut Peers, us
     let (things, mut peers) = things();
     let poller = parked_poller(poller_ctx, things);
     let started = Instant::now();
-    let peers = start(waker_ctx, move || {
+    let peers = start_default(waker_ctx, move || {
         act(&mut peers, kind);
         peers
     })
@@ -194,7 +182,7 @@ fn a_poll_reports_exactly_the_ready_ones() {
             let (things, mut peers) = things();
             peers.make_ready(SOCKET);
             peers.make_ready(PIPE);
-            let things = start(ctx, move || {
+            let things = start_default(ctx, move || {
                 let mut poller = things.poller();
                 // The inproc message may take a moment to reach the PULL.
                 let deadline = Instant::now() + PATIENCE;
@@ -225,7 +213,7 @@ fn a_poll_with_nothing_ready_times_out() {
     within_limit(|| {
         for ctx in CTXS {
             let (things, _peers) = things();
-            start(ctx, move || {
+            start_default(ctx, move || {
                 let mut poller = things.poller();
                 let started = Instant::now();
                 assert_eq!(poller.poll(Some(Duration::from_millis(50))).unwrap(), 0);
@@ -249,7 +237,7 @@ fn a_sender_is_writable_when_room_appears() {
             let (tx, rx) = bounded::<u32>(1);
             tx.send(1).unwrap(); // full
             let (about_to_poll, polling) = bounded::<()>(1);
-            let poller = start(poller_ctx, move || {
+            let poller = start_default(poller_ctx, move || {
                 let mut poller = Poller::new();
                 let room = poller.add_sender(&tx);
                 assert_eq!(
@@ -264,7 +252,7 @@ fn a_sender_is_writable_when_room_appears() {
             });
             polling.recv_within("the poller to start");
             poller.wait_parked("the poller to park for room");
-            let receiver = start(receiver_ctx, move || {
+            let receiver = start_default(receiver_ctx, move || {
                 assert_eq!(rx.recv_within("the first message"), 1);
                 assert_eq!(rx.recv_within("the message sent into the room"), 2);
             });
@@ -290,13 +278,13 @@ fn a_poller_takes_no_wake_up_from_a_blocking_recv_on_the_same_channel() {
                 let (got, gotten) = bounded::<u32>(1);
                 let receiver = {
                     let rx = rx.clone();
-                    start(receiver_ctx, move || {
+                    start_default(receiver_ctx, move || {
                         for i in 0..300 {
                             got.send(rx.recv_within(&format!("message {i} ({cap:?})"))).unwrap();
                         }
                     })
                 };
-                let poller = start(poller_ctx, move || {
+                let poller = start_default(poller_ctx, move || {
                     let mut poller = Poller::new();
                     let channel = poller.add_receiver(&rx);
                     let stopped = poller.add_receiver(&stop_rx);

@@ -119,11 +119,7 @@ impl Watch {
 /// changes whenever a worker starts, ends, parks or wakes a micro-thread.
 fn quiet_signature(shared: &Shared) -> Option<u64> {
     // An OS thread the runtime started, or a blocking job, may wake anyone.
-    if shared.is_shutdown()
-        || !shared.injector.is_empty()
-        || blocking::threads().0 > 0
-        || shared.live_threads() > 0
-    {
+    if shared.is_shutdown() || !shared.injector.is_empty() || blocking::threads().0 > 0 || shared.live_threads() > 0 {
         return None;
     }
     for worker in shared.workers.iter() {

@@ -10,18 +10,7 @@ use std::time::Instant;
 
 use dhaga_runtime::sync::{bounded, unbounded};
 use dhaga_runtime::{FdEvents, FdWatch, current_unparker, fd_ready, park_deadline};
-use dhaga_testutil::{CTXS, Ctx, PATIENCE, RecvWithin, Task, within_limit};
-
-fn start<T, F>(ctx: Ctx, f: F) -> Task<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match ctx {
-        Ctx::Os => Task::os_thread(f),
-        Ctx::Micro => Task::Micro(dhaga_runtime::spawn(f)),
-    }
-}
+use dhaga_testutil::{CTXS, PATIENCE, RecvWithin, start_default, within_limit};
 
 /// Parks until `ready` holds, failing the test after [`PATIENCE`].
 fn park_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -43,7 +32,7 @@ fn a_channel_watcher_takes_no_wake_up_from_a_blocked_receiver() {
                 let (parked_tx, parked) = bounded::<()>(1);
                 let receiver = {
                     let rx = rx.clone();
-                    start(ctx, move || {
+                    start_default(ctx, move || {
                         parked_tx.send(()).unwrap();
                         rx.recv_within("the message")
                     })
@@ -71,7 +60,7 @@ fn an_fd_watch_wakes_its_watcher_and_reads_nothing() {
         for ctx in CTXS {
             let (mut a, mut b) = UnixStream::pair().unwrap();
             let (watching_tx, watching) = bounded::<()>(1);
-            let watcher = start(ctx, move || {
+            let watcher = start_default(ctx, move || {
                 let watch = FdWatch::new(b.as_fd(), FdEvents::READABLE, current_unparker()).unwrap();
                 assert!(fd_ready(b.as_fd(), FdEvents::READABLE).unwrap().is_empty());
                 watching_tx.send(()).unwrap();

@@ -294,6 +294,19 @@ where
     }
 }
 
+/// Starts `f` on an OS thread or a micro-thread of the default runtime
+/// (the one `dhaga_runtime::spawn` uses outside any runtime).
+pub fn start_default<T, F>(ctx: Ctx, f: F) -> Task<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match ctx {
+        Ctx::Os => Task::os_thread(f),
+        Ctx::Micro => Task::Micro(dhaga_runtime::spawn(f)),
+    }
+}
+
 /// How long a test waits for any one thing (a message, a thread's end, a
 /// state) before it fails, naming what it waited for. Generous: on a loaded
 /// 2-core machine an event that normally takes microseconds can take
