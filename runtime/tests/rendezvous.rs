@@ -418,3 +418,100 @@ fn shutdown_ends_a_receiver_holding_for_a_send_that_never_comes() {
         assert_cancelled(receiver, "the holding receiver, at shutdown");
     });
 }
+
+/// A select's send passes over a receiver that was cancelled before it
+/// ran, as a plain send does (`try_send` says `Full`): it used to be paired
+/// with it, and completing it then failed with `SendError` although a
+/// receiver handle was alive and the cancellation came first.
+#[test]
+fn a_select_send_passes_over_a_receiver_cancelled_before_it() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || rx.recv());
+            receiver.cancel(); // it cannot run before this micro-thread parks
+            let mut select = Select::new();
+            select.send(&tx);
+            let selected = select.try_select();
+            let Ok(op) = selected else {
+                return; // passed over, as try_send would
+            };
+            let joined = receiver.join_timeout(util::PATIENCE).expect("the receiver ends");
+            assert!(joined.is_err(), "the cancelled receiver unwinds");
+            let sent = op.send(&tx, 7);
+            panic!(
+                "try_select on a send paired with a receiver cancelled before the select ran \
+                 (try_send would have said Full); completing it: {sent:?}; receivers alive: {}",
+                keep.capacity() == Some(0)
+            );
+        });
+    });
+}
+
+/// A selected send on an unbounded channel with a parked receiver goes
+/// through `Locked::push` under the channel's lock (tail lock taken inside);
+/// checks it does not deadlock and wakes the receiver.
+#[test]
+fn a_selected_send_on_unbounded_wakes_a_parked_receiver() {
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = unbounded::<u32>();
+            let receiver = parked("the receiver", move || rx.recv());
+            let mut select = Select::new();
+            select.send(&tx);
+            let op = select.try_select().expect("unbounded is always ready");
+            op.send(&tx, 5).unwrap();
+            assert_eq!(receiver.join_within("the receiver").unwrap(), Ok(5));
+        });
+    });
+}
+
+/// A rendezvous receiver that was cancelled (and passed over by a sender,
+/// so off the list) makes one last attempt when it runs. With a select
+/// waiting to send, that attempt used to commit the select to it and then
+/// abandon the pairing: the select returned its send, with no receiver to
+/// take it. It must not pair at all: the select here is ended by its other
+/// operation, which a third micro-thread completes once the cancelled
+/// receiver has unwound.
+#[test]
+fn a_cancelled_receiver_on_its_way_out_does_not_commit_a_waiting_select() {
+    use util::JoinWithin;
+    util::within_limit(|| {
+        one_worker().block_on(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let (end_tx, end_rx) = bounded::<u32>(1);
+            let keep = rx.clone();
+            let receiver = parked("the receiver", move || rx.recv());
+            receiver.cancel(); // queued; it runs when this micro-thread parks
+            assert_eq!(
+                tx.try_send(1),
+                Err(TrySendError::Full(1)),
+                "the cancelled receiver is passed over"
+            );
+            // Runs after the receiver (one worker, in order): ends the
+            // select below once the receiver is gone.
+            let ender = spawn(move || {
+                let joined = receiver.join_within("the cancelled receiver");
+                end_tx.send(0).unwrap();
+                joined.is_err()
+            });
+            let mut select = Select::new();
+            let send = select.send(&tx);
+            let end = select.recv(&end_rx);
+            let op = select.select(); // parks: the receiver runs its last attempt now
+            let unwound = ender
+                .join_within("the micro-thread that ends the select")
+                .expect("it does not panic");
+            assert!(unwound, "the cancelled receiver unwinds");
+            assert_eq!(
+                op.index(),
+                end,
+                "the select was committed to its send (operation {send}) by the cancelled receiver's last \
+                 attempt, with nobody to take it"
+            );
+            assert_eq!(op.recv(&end_rx), Ok(0));
+            assert_eq!(keep.try_recv(), Err(dhaga_runtime::sync::TryRecvError::Empty));
+        });
+    });
+}
