@@ -163,9 +163,10 @@ impl RuntimeBuilder {
     ///
     /// An OS thread outside the runtime (or another runtime) may hold what
     /// the micro-threads wait for, which the runtime cannot see: the report
-    /// says so. It is made by the watchdog thread, within a few looks (a
-    /// quarter of the [stall threshold](Self::stall_threshold) apart, or 25
-    /// ms with the stall watchdog off) after the last micro-thread parks.
+    /// says so. It is made by the watchdog thread, half a second after
+    /// the last micro-thread parked (give or take a look: a quarter of the
+    /// [stall threshold](Self::stall_threshold), or 25 ms with the stall
+    /// watchdog off).
     /// Nothing is looked for in thread mode.
     pub fn on_deadlock(mut self, policy: Deadlock) -> RuntimeBuilder {
         self.config.on_deadlock = policy;

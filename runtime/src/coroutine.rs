@@ -229,13 +229,21 @@ impl Running {
         // and resumes it there, which corosensei's switch supports.)
         unsafe { (*yielder).suspend(why) };
         self.yielder.set(yielder);
-        // Resumed only for its stack (a dump): capture it and suspend again,
-        // as if nothing had happened. `capture` is set only for a resume
-        // through `Running::capture`.
+        if self.capture.get() {
+            self.capture_and_suspend(yielder, why);
+        }
+    }
+
+    /// Resumed only for its stack (a dump, see [`Running::capture`]):
+    /// captures it and suspends again, as if nothing had happened, as many
+    /// times as it is asked to. Out of line: the park path stays short.
+    #[cold]
+    #[inline(never)]
+    fn capture_and_suspend(&self, yielder: *const Yielder, why: Suspend) {
         while self.capture.replace(false) {
             self.captured.set(Some(capture_stack(yielder)));
-            // SAFETY: as above: this micro-thread runs (the worker resumed
-            // it), `yielder` is its own, stored when it started.
+            // SAFETY: as in `suspend`: this micro-thread runs (the worker
+            // resumed it), and `yielder` is its own, stored when it started.
             unsafe { (*yielder).suspend(why) };
             self.yielder.set(yielder);
         }

@@ -2,7 +2,7 @@
 //! that nothing the runtime knows of can wake.
 //!
 //! The runtime's watchdog thread (`watchdog.rs`) looks a few times per
-//! stall threshold. A deadlock is suspected when, on two looks in a row,
+//! stall threshold. A deadlock is suspected when, for [`QUIET_FOR`],
 //! every worker is asleep with no timer pending, nothing is queued, the
 //! blocking pool runs no job, and the workers' counters of starts, ends,
 //! parks and wake-ups have not moved. Only then is a dump taken, and the
@@ -10,6 +10,7 @@
 //! that only another thread can end (a channel, a lock, a join, a select,
 //! a scope: not an fd, a timer, a library's own wait such as an mq
 //! socket's, which I/O may end) and the counters still have not moved.
+//! The report shows their stacks when they are few ([`MAX_STACKS`]).
 //!
 //! What the runtime cannot know of: an OS thread outside it (or another
 //! runtime) that holds a sender or a lock the micro-threads wait for. The
@@ -19,6 +20,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::blocking;
 use crate::dump::{self, Dump, ThreadState};
@@ -26,6 +28,17 @@ use crate::scheduler::Shared;
 
 /// Where `log` records of deadlock reports go.
 pub(crate) const TARGET: &str = "dhaga::deadlock";
+
+/// How long the runtime must have stayed quiet before a deadlock is looked
+/// into: a program whose micro-threads wait a moment for an OS thread of
+/// its own (which the runtime cannot see) is not reported, and a deadlock
+/// lasts for ever anyway.
+const QUIET_FOR: Duration = Duration::from_millis(500);
+
+/// The most micro-threads whose stacks a report shows: each capture walks
+/// a stack (touching its pages), and a report of thousands would be read
+/// by nobody.
+const MAX_STACKS: usize = 64;
 
 /// What a runtime does when it finds its micro-threads deadlocked (see
 /// [`RuntimeBuilder::on_deadlock`](crate::RuntimeBuilder::on_deadlock)).
@@ -46,10 +59,9 @@ pub enum Deadlock {
 /// The deadlock watch of one runtime, kept by its watchdog thread.
 #[derive(Default)]
 pub(crate) struct Watch {
-    /// The counters' signature at the last look, and how many looks in a
-    /// row found the runtime quiet with it.
-    last: Option<u64>,
-    quiet_looks: u32,
+    /// The counters' signature at the last look, and since when looks have
+    /// found the runtime quiet with it.
+    last: Option<(u64, Instant)>,
     /// The signature last looked into with a dump: not looked into again
     /// until the runtime moves.
     checked: Option<u64>,
@@ -80,16 +92,15 @@ impl Watch {
         }
         let Some(signature) = quiet_signature(shared) else {
             self.last = None;
-            self.quiet_looks = 0;
             return;
         };
-        if self.last == Some(signature) {
-            self.quiet_looks += 1;
-        } else {
-            self.last = Some(signature);
-            self.quiet_looks = 1;
-        }
-        if self.quiet_looks < 2 || self.checked == Some(signature) {
+        let now = Instant::now();
+        let since = match self.last {
+            Some((last, since)) if last == signature => since,
+            _ => now,
+        };
+        self.last = Some((signature, since));
+        if now.duration_since(since) < QUIET_FOR || self.checked == Some(signature) {
             return;
         }
         self.checked = Some(signature);
@@ -98,13 +109,19 @@ impl Watch {
         // answer, which moves no counter of the signature: they need not be
         // asleep again after it, but nothing may have run meanwhile.
         let unchanged = |dump: &Dump| only_threads_can_wake(dump) && counters_signature(shared).1 == signature;
-        if !unchanged(&dump::take_with(shared, false)) {
-            return;
-        }
-        let dump = dump::take(shared);
+        let dump = dump::take_with(shared, false);
         if !unchanged(&dump) {
             return;
         }
+        let dump = if dump.micro_threads().len() <= MAX_STACKS {
+            let dump = dump::take(shared);
+            if !unchanged(&dump) {
+                return;
+            }
+            dump
+        } else {
+            dump
+        };
         let report: Arc<str> = Arc::from(report(&dump));
         log::error!(target: TARGET, "{report}");
         if policy == Deadlock::Panic {

@@ -145,7 +145,6 @@ pub(crate) mod reason {
     use super::{Number, WaitReason};
 
     pub(crate) static PARK: WaitReason = WaitReason::new("park");
-    pub(crate) static YIELD: WaitReason = WaitReason::new("yield");
     pub(crate) static SLEEP: WaitReason = WaitReason::new("sleep");
     pub(crate) static JOIN: WaitReason = WaitReason::between_threads("join of micro-thread", Number::Decimal);
     // Not between threads as far as deadlocks go: a scope's children may be
@@ -543,7 +542,10 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
         worker.wake();
     }
     let deadline = Instant::now() + ANSWER_WITHIN;
-    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+    // A micro-thread that is unwinding cannot park: its parks return at
+    // once, and its own worker cannot answer while it runs. It gets what
+    // the others answered by then (none, most likely).
+    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !task::cannot_park() {
         task::park(Waiting::on(&reason::DUMP), Some(deadline));
     }
     let mut answers = std::mem::take(&mut *request.answers.lock().unwrap_or_else(PoisonError::into_inner));

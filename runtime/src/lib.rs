@@ -162,7 +162,7 @@ pub fn dump() -> Dump {
 pub fn yield_now() {
     context::with_worker(|local| match local {
         Some(local) if local.in_task() => {
-            local.park(Suspend::Yield, Waiting::on(&dump::reason::YIELD), None);
+            local.park(Suspend::Yield, None);
         }
         _ => {
             task::thread_cancel_point();

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_utils::CachePadded;
 use polling::Poller;
 
 use crate::builder::Config;
@@ -97,9 +98,14 @@ pub(crate) struct WorkerShared {
     pub(crate) started: AtomicUsize,
     /// What the worker runs now: watched by the stall watchdog, and by idle
     /// workers to tell a stalled worker from a busy one.
-    pub(crate) on_cpu: OnCpu,
+    ///
+    /// It and `counters` are written by the worker at every resume and
+    /// park: each on cache lines of its own, so that the workers, whose
+    /// `WorkerShared`s sit side by side, never write to a line another
+    /// one writes.
+    pub(crate) on_cpu: CachePadded<OnCpu>,
     /// What the worker did, for `Runtime::metrics`.
-    pub(crate) counters: Counters,
+    pub(crate) counters: CachePadded<Counters>,
     /// Dumps waiting for this worker's answer.
     pub(crate) dump: Mailbox,
     /// Whether the worker had no timer pending when it last went to sleep
@@ -117,8 +123,8 @@ impl WorkerShared {
             asleep: AtomicBool::new(false),
             released: SegQueue::new(),
             started: AtomicUsize::new(0),
-            on_cpu: OnCpu::default(),
-            counters: Counters::default(),
+            on_cpu: CachePadded::new(OnCpu::default()),
+            counters: CachePadded::new(Counters::default()),
             dump: Mailbox::default(),
             timerless: AtomicBool::new(false),
         })

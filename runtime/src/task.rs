@@ -19,7 +19,6 @@ use crate::context;
 use crate::coroutine::Suspend;
 use crate::dump::{WaitReason, Waiting};
 use crate::scheduler::Shared;
-use crate::sys;
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;
@@ -165,14 +164,14 @@ impl Task {
         self.state.load(Ordering::Acquire) == PARKED || self.thread_parked.load(Ordering::Acquire)
     }
 
-    /// Records what the task is about to park for (called by the task
-    /// itself, on its worker).
+    /// Records what the task is about to park for, at `now`
+    /// (`sys::coarse_now_ns`; called by the task itself, on its worker).
     #[inline]
-    pub(crate) fn note_wait(&self, reason: &'static WaitReason, id: u64) {
+    pub(crate) fn note_wait(&self, reason: &'static WaitReason, id: u64, now: u64) {
         self.waiting
             .store(std::ptr::from_ref(reason).cast_mut(), Ordering::Relaxed);
         self.waiting_id.store(id, Ordering::Relaxed);
-        self.parked_at.store(sys::coarse_now_ns(), Ordering::Relaxed);
+        self.parked_at.store(now, Ordering::Relaxed);
     }
 
     /// What the task waits for in its latest park, with its number, and
@@ -272,7 +271,10 @@ pub(crate) enum Wake {
 /// [`Wake::Cancelled`]).
 pub(crate) fn park(waiting: Waiting, deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.park(Suspend::Park, waiting, deadline),
+        Some(local) if local.in_task() => {
+            local.note_wait(waiting);
+            local.park(Suspend::Park, deadline)
+        }
         _ => park_thread(deadline),
     })
 }
@@ -300,7 +302,10 @@ pub(crate) enum OnCancel {
 /// caller that is unwinding already, whose blocking call then fails).
 pub(crate) fn park_reporting_cancel(waiting: Waiting, deadline: Option<Instant>) -> Wake {
     context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.park_with(Suspend::Park, waiting, deadline, OnCancel::Report),
+        Some(local) if local.in_task() => {
+            local.note_wait(waiting);
+            local.park_with(Suspend::Park, deadline, OnCancel::Report)
+        }
         _ => park_thread_with(deadline, OnCancel::Report),
     })
 }
@@ -377,9 +382,9 @@ impl UncancellableWait {
     pub(crate) fn park(&self, waiting: Waiting) {
         if self.suspends {
             context::with_worker(|local| {
-                local
-                    .expect("an uncancellable wait suspends the micro-thread that made it")
-                    .park_uncancellable(waiting)
+                let local = local.expect("an uncancellable wait suspends the micro-thread that made it");
+                local.note_wait(waiting);
+                local.park_uncancellable();
             });
             return;
         }

@@ -37,6 +37,7 @@ use crate::reactor::Reactor;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::stack::Stack;
+use crate::sys;
 use crate::task::{OnCancel, Task, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
 
@@ -95,6 +96,9 @@ pub(crate) struct Local {
     locals: Tables,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
+    /// `sys::coarse_now_ns` at the last maintenance round or wake-up, for
+    /// stamping parks (see `note_wait`).
+    clock: Cell<u64>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
     ids: Cell<(u64, u64)>,
     /// Per worker: its progress counter when last looked at, and since when.
@@ -137,6 +141,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         locals: Tables::default(),
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
+        clock: Cell::new(sys::coarse_now_ns()),
         ids: Cell::new((0, 0)),
         observed: RefCell::new(Vec::new()),
         loads: RefCell::new((Vec::new(), 0)),
@@ -302,21 +307,30 @@ impl Local {
     ///
     /// Both are cancellation points: a cancelled micro-thread unwinds here,
     /// before suspending and again after (a cancel wakes it).
-    pub(crate) fn park(&self, why: Suspend, waiting: Waiting, deadline: Option<Instant>) -> Wake {
-        self.park_with(why, waiting, deadline, OnCancel::Unwind)
+    pub(crate) fn park(&self, why: Suspend, deadline: Option<Instant>) -> Wake {
+        self.park_with(why, deadline, OnCancel::Unwind)
+    }
+
+    /// Notes what the running micro-thread is about to park for, for dumps
+    /// (see `dump.rs`). Apart from `park_with`, whose arguments then all
+    /// fit in registers: a call to it stays a tail call, which keeps the
+    /// return predictions of the switch to the worker and back intact (an
+    /// argument on the stack cost a yield 20 ns here).
+    ///
+    /// The time noted is the worker's clock, read at its maintenance rounds
+    /// and when it wakes: a dump says how long a micro-thread has been
+    /// parked to a few milliseconds, and a park reads no clock.
+    #[inline]
+    pub(crate) fn note_wait(&self, waiting: Waiting) {
+        let now = self.clock.get();
+        self.running
+            .with_task(|task| task.note_wait(waiting.reason, waiting.number, now));
     }
 
     /// [`Local::park`], where a cancelled micro-thread either unwinds or,
     /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
     /// `task::park_reporting_cancel`).
-    /// What it waits for is noted for dumps (see `dump.rs`).
-    pub(crate) fn park_with(
-        &self,
-        why: Suspend,
-        waiting: Waiting,
-        deadline: Option<Instant>,
-        on_cancel: OnCancel,
-    ) -> Wake {
+    pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
         let cancelled_here = || match on_cancel {
             OnCancel::Unwind => unwinding_or_cancel(),
             OnCancel::Report => Wake::Cancelled,
@@ -327,7 +341,6 @@ impl Local {
                 // The token first: if it was set by a `cancel`, taking it
                 // (an acquire) makes the flag stored before it visible.
                 let notified = why == Suspend::Park && task.take_token();
-                task.note_wait(waiting.reason, waiting.number);
                 (task.is_cancelled(), notified)
             })
             .expect("park is called from a micro-thread");
@@ -363,17 +376,14 @@ impl Local {
     ///
     /// If the micro-thread is unwinding: suspended mid-unwind, it would
     /// leave its worker thread "panicking" for every other micro-thread.
-    pub(crate) fn park_uncancellable(&self, waiting: Waiting) {
+    pub(crate) fn park_uncancellable(&self) {
         assert!(
             !std::thread::panicking(),
             "dhaga: a micro-thread that is unwinding cannot park"
         );
         let notified = self
             .running
-            .with_task(|task| {
-                task.note_wait(waiting.reason, waiting.number);
-                task.take_token()
-            })
+            .with_task(Task::take_token)
             .expect("park is called from a micro-thread");
         if !notified {
             self.running.suspend(Suspend::Park);
@@ -413,6 +423,7 @@ impl Local {
 
     /// Periodic work of a busy worker.
     fn maintenance(&self) -> Option<Runnable> {
+        self.clock.set(sys::coarse_now_ns());
         if self.me().dump.is_wanted() {
             self.answer_dumps();
         }
@@ -718,6 +729,7 @@ impl Local {
             self.reactor.poll(self, timeout);
             let woke = Instant::now();
             self.last_io_poll.set(woke);
+            self.clock.set(sys::coarse_now_ns());
             let idle = u64::try_from((woke - slept).as_nanos()).unwrap_or(u64::MAX);
             self.counters().idle_ns.add(idle);
         }

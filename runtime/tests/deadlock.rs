@@ -119,9 +119,10 @@ fn a_deadlock_is_logged_once_with_the_dump() {
     });
 }
 
-/// Holds a runtime in a state for a hundred looks of its watchdog (a
-/// stall threshold of 4 ms: a look a millisecond), then ends it.
-const LOOKS: Duration = Duration::from_millis(100);
+/// Holds a runtime in a state for longer than it must stay quiet before a
+/// deadlock is looked into (half a second), with a look of its watchdog
+/// every millisecond (a stall threshold of 4 ms), then ends it.
+const LOOKS: Duration = Duration::from_millis(700);
 
 #[test]
 fn no_report_while_a_timer_an_fd_or_a_blocking_job_can_wake_a_micro_thread() {
