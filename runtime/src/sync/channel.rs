@@ -308,19 +308,23 @@ impl WaitList {
         self.entries.is_empty()
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[inline]
     fn iter(&self) -> impl Iterator<Item = &Waiter> {
         self.entries.iter().map(|e| &e.waiter)
     }
 
+    #[inline]
     fn get(&self, i: usize) -> Option<&Waiter> {
         self.entries.get(i).map(|e| &e.waiter)
     }
 
     /// The first waiter to serve: watchers are passed over.
+    #[inline]
     fn front(&self) -> Option<&Waiter> {
         if self.watchers == 0 {
             return self.get(0);
@@ -329,6 +333,7 @@ impl WaitList {
     }
 
     /// Takes the first waiter to serve off the list; watchers stay.
+    #[inline]
     fn pop_front(&mut self) -> Option<Waiter> {
         if self.watchers == 0 {
             return self.entries.pop_front().map(|e| e.waiter);
@@ -374,11 +379,13 @@ impl WaitList {
         }
     }
 
+    #[inline]
     fn remove(&mut self, i: usize) -> Option<Waiter> {
         self.entries.remove(i).map(|e| e.waiter)
     }
 
     /// Lists a newcomer at the back; returns its ticket.
+    #[inline]
     fn push(&mut self, waiter: Waiter) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
@@ -388,6 +395,7 @@ impl WaitList {
 
     /// Lists the blocking waiter `me` again under the `ticket` it first got,
     /// in its place; nothing if it is still listed (a spurious wake-up).
+    #[inline]
     fn relist(&mut self, me: Unparker, ticket: u64) {
         let pos = self.entries.partition_point(|e| e.ticket < ticket);
         if self.entries.get(pos).is_some_and(|e| e.ticket == ticket) {
@@ -404,6 +412,7 @@ impl WaitList {
 
     /// Takes the blocking waiter `me` off the list if it is still there (a
     /// waker usually took it off already). Returns whether it was.
+    #[inline]
     fn delist(&mut self, me: WaiterId) -> bool {
         match self
             .entries
