@@ -132,8 +132,8 @@ impl Watch {
 
 /// If the runtime is quiet — every worker asleep with no timer, nothing
 /// queued, no blocking job or OS thread of its own running, micro-threads
-/// alive — a number that
-/// changes whenever a worker starts, ends, parks or wakes a micro-thread.
+/// alive — a number that changes whenever a worker starts, ends, parks or
+/// wakes a micro-thread.
 fn quiet_signature(shared: &Shared) -> Option<u64> {
     // An OS thread the runtime started, or a blocking job, may wake anyone.
     if shared.is_shutdown() || !shared.injector.is_empty() || blocking::threads().0 > 0 || shared.live_threads() > 0 {
