@@ -3,7 +3,8 @@
 //! every kind of sender and receiver, and a disconnection while sending.
 //! Each runs for a bounded time or number of rounds; the OS-thread-only
 //! rounds (`miri_*`) also run under Miri, whose scheduler preempts threads
-//! at random points:
+//! at random points (`rustup component add --toolchain nightly miri
+//! rust-src` first):
 //!
 //! `MIRIFLAGS="-Zmiri-many-seeds=0..64 -Zmiri-preemption-rate=0.1" cargo +nightly miri test -p dhaga-runtime --test channel_races miri_`
 
@@ -330,10 +331,10 @@ fn unbounded_last_receiver_drop_while_sending_drops_each_message_once() {
 /// the select's try of the send and its registration there.
 ///
 /// The window is a few instructions wide (between the select's
-/// registration and its back-off): natively a round rarely hits it (the
-/// bug showed about once in 20,000 rounds), so the strong check is Miri,
-/// whose scheduler preempts threads at random points; OS threads only, so
-/// that it runs there (see the module documentation).
+/// registration and its back-off), so this is a weak check: before the fix
+/// a native run hit it once in about 20,000 rounds, and neither a 2-second
+/// native run nor Miri over 32 seeds (OS threads only, so that it runs
+/// there; see the module documentation) hit it with the fix taken out.
 /// Returns a description of the failure, if the round hit it.
 fn double_handoff_round(dummies: &[Receiver<u32>], spurious: bool) -> Option<String> {
     let (tx, rx) = bounded::<u32>(0);
