@@ -111,7 +111,14 @@ fn rendezvous_under_cancellation_storm_every_ok_send_is_received_once() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            thread::sleep(Duration::from_micros(50 + x % 500));
+            // Between two cancellations, a few messages get through (from
+            // one to eight, at random), so that each lands in the middle of
+            // traffic.
+            let arrived = received.lock().unwrap().len();
+            let wanted = arrived + 1 + (x % 8) as usize;
+            util::wait_until("messages between two cancellations", || {
+                received.lock().unwrap().len() >= wanted
+            });
             let which = (x >> 8) as usize % 4;
             if x & 1 == 0 {
                 let old = std::mem::replace(&mut receivers[which], rt.spawn(receiver(which % 2 == 1)));

@@ -7,59 +7,14 @@ mod util;
 
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::unbounded;
 use dhaga_runtime::{Builder, Runtime};
 
+use util::log_capture::{Record, records};
 use util::{JoinWithin, RecvWithin};
-
-/// A record the capturing logger got.
-struct Record {
-    target: String,
-    level: log::Level,
-    message: String,
-    at: Instant,
-}
-
-/// Hands every record to whoever subscribed (each test its own channel:
-/// the tests of this file run side by side and tell their micro-threads
-/// apart by name).
-struct Capture(Mutex<Vec<mpsc::Sender<Arc<Record>>>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let record = Arc::new(Record {
-            target: record.target().to_owned(),
-            level: record.level(),
-            message: record.args().to_string(),
-            at: Instant::now(),
-        });
-        let mut subscribers = self.0.lock().unwrap();
-        subscribers.retain(|tx| tx.send(Arc::clone(&record)).is_ok());
-    }
-
-    fn flush(&self) {}
-}
-
-/// Records logged from now on.
-fn records() -> mpsc::Receiver<Arc<Record>> {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    let capture = CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-        capture
-    });
-    let (tx, rx) = mpsc::channel();
-    capture.0.lock().unwrap().push(tx);
-    rx
-}
 
 /// The next watchdog record about the micro-thread named `name`.
 #[track_caller]
