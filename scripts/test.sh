@@ -12,6 +12,10 @@ scripts/setup.sh
 
 cargo test --workspace --profile ci "$@"
 
+# The runtime on `polling`'s poller, the one every platform but Linux and
+# Android builds, so that path is tested here too (src/poller/mod.rs).
+cargo test -p dhaga-runtime --profile ci --features portable-poller
+
 # The fuzz targets' seed corpus and every reproducer kept in it, replayed on
 # stable against the fuzz targets' invariants (fuzzing itself is
 # scripts/fuzz.sh, not part of the suite).

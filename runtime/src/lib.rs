@@ -60,6 +60,7 @@ mod join;
 mod local;
 mod metrics;
 mod park;
+mod poller;
 mod reactor;
 mod scheduler;
 mod scope;

@@ -26,11 +26,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
 
-use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
 use crate::context;
 use crate::dump::{Waiting, reason};
+use crate::poller::{Event, Events, PollMode, Poller};
 use crate::scheduler::Handle;
 use crate::sys::{self, Direction};
 use crate::task::{self, Unparker, Wake};

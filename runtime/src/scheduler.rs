@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
-use polling::Poller;
 
 use crate::builder::Config;
 use crate::context;
@@ -31,6 +30,7 @@ use crate::deadlock::Found;
 use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
 use crate::metrics::Counters;
+use crate::poller::Poller;
 use crate::stack::StackPool;
 use crate::sys;
 use crate::task::Task;
