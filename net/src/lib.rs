@@ -73,6 +73,13 @@
 //! [`FromRawFd`]: std::os::fd::FromRawFd
 //! [`IntoRawFd`]: std::os::fd::IntoRawFd
 //!
+//! # Features
+//!
+//! - `bytes` (off by default): `TcpStream::read_buf` and
+//!   `UnixStream::read_buf`, which read into the uninitialised spare
+//!   capacity of a `bytes::BytesMut`, so a reader neither zeroes nor copies
+//!   what it reads.
+//!
 //! # Examples
 //!
 //! An echo server, one micro-thread per connection:

@@ -316,6 +316,36 @@ macro_rules! timeout_methods {
     };
 }
 
+/// `read_buf`, of the stream types. Expanded inside each type's `impl`
+/// block.
+#[cfg(feature = "bytes")]
+macro_rules! read_buf_method {
+    () => {
+        /// Reads into the spare capacity of `buf` (what `buf.capacity()` has
+        /// beyond `buf.len()`), without zeroing it first, and appends what
+        /// came: [`read`](std::io::Read::read) for a
+        /// [`BytesMut`](bytes::BytesMut), with the same parking, read timeout
+        /// and non-blocking mode. One call takes as much of the spare
+        /// capacity as has arrived, so `buf.reserve(n)` first to take up to
+        /// `n` bytes in one read.
+        ///
+        /// Returns how many bytes were appended: `Ok(0)` at end of file, and
+        /// at once, without reading, if `buf` has no spare capacity (as
+        /// `read` with an empty slice).
+        ///
+        /// Available with the `bytes` feature.
+        ///
+        /// # Errors
+        ///
+        /// As `read`: `WouldBlock` once the read timeout passes (or at once
+        /// in non-blocking mode), or the socket's error.
+        pub fn read_buf(&self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
+            self.inner
+                .read(|s| dhaga_runtime::try_read_buf(std::os::fd::AsFd::as_fd(s), buf))
+        }
+    };
+}
+
 /// The methods every socket type has alike: non-blocking mode and the
 /// pending error. Expanded inside each type's `impl` block.
 macro_rules! mode_methods {
@@ -341,4 +371,6 @@ macro_rules! mode_methods {
     };
 }
 
+#[cfg(feature = "bytes")]
+pub(crate) use read_buf_method;
 pub(crate) use {mode_methods, stream_io, timeout_methods};

@@ -12,6 +12,8 @@ use socket2::SockRef;
 
 use crate::addr::each_addr;
 use crate::listen;
+#[cfg(feature = "bytes")]
+use crate::socket::read_buf_method;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 use crate::tcp_socket::{self, TcpSocket};
 
@@ -207,6 +209,8 @@ pub struct TcpStream {
 impl TcpStream {
     mode_methods!();
     timeout_methods!();
+    #[cfg(feature = "bytes")]
+    read_buf_method!();
 
     /// Connects to `addr`, trying each address it resolves to in turn.
     ///

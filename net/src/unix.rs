@@ -11,6 +11,8 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::listen;
+#[cfg(feature = "bytes")]
+use crate::socket::read_buf_method;
 use crate::socket::{Socket, is_connect_in_progress, mode_methods, stream_io, timeout_methods};
 use crate::tcp::fd_traits;
 
@@ -202,6 +204,8 @@ pub struct UnixStream {
 impl UnixStream {
     mode_methods!();
     timeout_methods!();
+    #[cfg(feature = "bytes")]
+    read_buf_method!();
 
     /// Connects to the socket at `path`.
     ///

@@ -28,6 +28,12 @@
 //! [`scope`] spawns micro-threads that borrow the caller's locals and waits
 //! for all of them, as `std::thread::scope` does for threads.
 //!
+//! # Features
+//!
+//! - `bytes` (off by default): `try_read_buf` and `Source::read_buf`, which
+//!   read into the uninitialised spare capacity of a `bytes::BytesMut`, so
+//!   a reader neither zeroes nor copies what it reads.
+//!
 //! # Examples
 //!
 //! ```
@@ -86,6 +92,8 @@ pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
+#[cfg(feature = "bytes")]
+pub use reactor::try_read_buf;
 pub use reactor::{FdEvents, FdWatch, Source, fd_ready};
 pub use scope::{Scope, ScopedJoinHandle, scope};
 

@@ -55,9 +55,10 @@ use crate::worker::Local;
 /// descriptor is ready (blocks an OS thread in `poll(2)`), and tries again.
 /// They wait without a deadline; [`Source::read_with`] and
 /// [`Source::write_with`] take one. `flush` does nothing: nothing is
-/// buffered. This is what `may` calls `CoIo`. To wrap a raw descriptor,
-/// take ownership of it first (`OwnedFd::from_raw_fd`) and pass the
-/// `OwnedFd` to [`Source::new`].
+/// buffered. With the `bytes` feature, `Source::read_buf` reads into a
+/// `BytesMut`'s spare capacity instead of a slice. This is what `may` calls
+/// `CoIo`. To wrap a raw descriptor, take ownership of it first
+/// (`OwnedFd::from_raw_fd`) and pass the `OwnedFd` to [`Source::new`].
 ///
 /// Two things of the descriptor are not the `Source`'s to change. Regular
 /// files are always ready, so their reads and writes block on the disk
@@ -171,6 +172,46 @@ impl<T: AsFd> Source<T> {
     /// (with one last try of `op`, as for [`Source::read_with`]).
     pub fn write_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Write, deadline, op)
+    }
+
+    /// Reads into the spare capacity of `buf` (what `buf.capacity()` has
+    /// beyond `buf.len()`), without zeroing it first, and appends what came:
+    /// [`read`](io::Read::read) for a [`BytesMut`](bytes::BytesMut), parking
+    /// until the descriptor is readable, with no deadline ([`try_read_buf`]
+    /// in [`Source::read_with`] takes one). One `read(2)` fills as much of
+    /// the spare capacity as has arrived, so `buf.reserve(n)` first to take
+    /// up to `n` bytes in one call.
+    ///
+    /// Returns how many bytes were appended: `Ok(0)` at end of file, and at
+    /// once, without reading, if `buf` has no spare capacity (as `read` with
+    /// an empty slice).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read_buf`], but never `WouldBlock`: that waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use bytes::BytesMut;
+    /// use dhaga_runtime::Source;
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, b) = (Source::new(a)?, Source::new(b)?);
+    /// let reader = dhaga_runtime::spawn(move || {
+    ///     let mut buf = BytesMut::with_capacity(64 * 1024);
+    ///     b.read_buf(&mut buf).map(|n| (n, buf)) // parks until the bytes come
+    /// });
+    /// a.write_all(b"hello")?;
+    /// let (n, buf) = reader.join().unwrap()?;
+    /// assert_eq!((n, &buf[..]), (5, &b"hello"[..]));
+    /// # std::io::Result::Ok(())
+    /// ```
+    #[cfg(feature = "bytes")]
+    pub fn read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        self.read_with(None, |io| try_read_buf(io.as_fd(), buf))
     }
 
     /// Waits until the source is readable (or `deadline` passes).
@@ -364,6 +405,82 @@ fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // call, being borrowed.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len().min(MAX_IO)) };
     byte_count(n)
+}
+
+/// One `read(2)` on `fd` into the spare capacity of `buf` (what
+/// `buf.capacity()` has beyond `buf.len()`), which is not zeroed first;
+/// the bytes read are appended to `buf`. It does not wait: on a
+/// non-blocking descriptor (as every [`Source`]'s is) with nothing to read
+/// it fails with `WouldBlock`. Run it in [`Source::read_with`] to park
+/// until the descriptor is readable, or call [`Source::read_buf`].
+///
+/// Returns how many bytes were appended: `Ok(0)` at end of file, and at
+/// once, without a system call, if `buf` has no spare capacity (as `read`
+/// with an empty slice). So reserve first: `buf.reserve(n)` lets one call
+/// take up to `n` bytes (or more, if the buffer had more room).
+///
+/// Available with the `bytes` feature.
+///
+/// # Errors
+///
+/// What `read(2)` reports: `WouldBlock` (nothing to read yet),
+/// `Interrupted` (a signal came first; [`Source::read_with`] retries it),
+/// or the descriptor's error.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::{Duration, Instant};
+/// use bytes::BytesMut;
+/// use dhaga_runtime::Source;
+///
+/// let (mut a, b) = UnixStream::pair()?;
+/// let b = Source::new(b)?;
+/// let mut buf = BytesMut::with_capacity(4096);
+/// // Nothing has come yet: no waiting (`b` is non-blocking).
+/// let nothing = dhaga_runtime::try_read_buf(b.as_fd(), &mut buf);
+/// assert_eq!(nothing.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+///
+/// a.write_all(b"hello")?;
+/// // Parks (or blocks this thread) until readable, for at most a second.
+/// let deadline = Instant::now() + Duration::from_secs(1);
+/// let n = b.read_with(Some(deadline), |s| dhaga_runtime::try_read_buf(s.as_fd(), &mut buf))?;
+/// assert_eq!((n, &buf[..]), (5, &b"hello"[..]));
+/// # std::io::Result::Ok(())
+/// ```
+#[cfg(feature = "bytes")]
+pub fn try_read_buf(fd: BorrowedFd<'_>, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    if spare.is_empty() {
+        return Ok(0);
+    }
+    let n = read_uninit(fd, spare)?;
+    let len = buf.len() + n;
+    // SAFETY: `read_uninit` initialised the first `n` bytes of the spare
+    // capacity, which begins at `buf.len()`, and `n` is at most its length:
+    // so `len` is at most `buf.capacity()`, and every byte below `len` is
+    // initialised (those below `buf.len()` already were).
+    unsafe { buf.set_len(len) };
+    Ok(n)
+}
+
+/// `read(2)` into memory that may be uninitialised: returns `n`, and the
+/// first `n` bytes of `buf` (`n <= buf.len()`) are then initialised.
+#[cfg(feature = "bytes")]
+fn read_uninit(fd: BorrowedFd<'_>, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes, at least the
+    // count passed, and borrowed mutably for the call (`MaybeUninit<u8>` has
+    // the layout of `u8`; `read(2)` only writes the buffer, so it need not
+    // be initialised); `fd` is open for the call, being borrowed.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len().min(MAX_IO)) };
+    let n = byte_count(n)?;
+    // `read(2)` returns at most the count it was given; `try_read_buf`'s
+    // `set_len` relies on it.
+    assert!(n <= buf.len(), "read(2) returned more bytes than asked for");
+    Ok(n)
 }
 
 /// `readv(2)`.
@@ -1027,5 +1144,66 @@ mod tests {
         }
         assert_eq!(readers(&source), 0, "the cancelled reader left its entry behind");
         drop(peer);
+    }
+
+    /// `try_read_buf`'s unsafe part (reading into uninitialised memory and
+    /// `set_len`), on a plain blocking pipe: no reactor, so Miri can run
+    /// them (`cargo +nightly miri test -p dhaga-runtime --lib try_read_buf`).
+    #[cfg(feature = "bytes")]
+    mod try_read_buf {
+        use std::io::{Write, pipe};
+        use std::os::fd::AsFd;
+
+        use bytes::BytesMut;
+
+        use crate::reactor::try_read_buf;
+
+        #[test]
+        fn try_read_buf_appends_in_the_spare_capacity() {
+            let (b, mut a) = pipe().unwrap();
+            a.write_all(b"hello, world").unwrap();
+            let mut buf = BytesMut::with_capacity(64);
+            buf.extend_from_slice(b">> ");
+            let (at, capacity) = (buf.as_ptr(), buf.capacity());
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), 12);
+            assert_eq!(&buf[..], b">> hello, world");
+            assert_eq!((buf.as_ptr(), buf.capacity()), (at, capacity), "not read in place");
+        }
+
+        #[test]
+        fn try_read_buf_takes_at_most_the_spare_capacity() {
+            let (b, mut a) = pipe().unwrap();
+            a.write_all(&[7; 100]).unwrap();
+            let mut buf = BytesMut::with_capacity(40);
+            let spare = buf.capacity();
+            assert!(spare < 100, "BytesMut::with_capacity(40) gave {spare} bytes");
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), spare);
+            buf.reserve(100 - spare);
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), 100 - spare);
+            assert_eq!(&buf[..], [7; 100]);
+        }
+
+        #[test]
+        fn try_read_buf_without_spare_capacity_reads_nothing() {
+            let (b, mut a) = pipe().unwrap();
+            a.write_all(b"x").unwrap();
+            let mut buf = BytesMut::from(&b"full"[..]);
+            assert_eq!(buf.len(), buf.capacity(), "the buffer has room");
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), 0);
+            assert_eq!(&buf[..], b"full");
+            // The byte is still there for the next read.
+            buf.reserve(1);
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), 1);
+            assert_eq!(&buf[..], b"fullx");
+        }
+
+        #[test]
+        fn try_read_buf_at_end_of_file_is_zero() {
+            let (b, a) = pipe().unwrap();
+            drop(a);
+            let mut buf = BytesMut::with_capacity(16);
+            assert_eq!(try_read_buf(b.as_fd(), &mut buf).unwrap(), 0);
+            assert!(buf.is_empty());
+        }
     }
 }

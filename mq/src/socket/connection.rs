@@ -3,9 +3,11 @@
 //!
 //! The connection's micro-thread performs the ZMTP handshake, attaches the
 //! peer to the socket, starts a writer micro-thread and then reads: each
-//! `read` takes whatever bytes have arrived (up to 64 KiB) and the decoder
-//! turns them into as many frames as they hold. The writer takes everything
-//! the socket queued for this peer at once and sends it in one `write`.
+//! `read` takes whatever bytes have arrived (up to 64 KiB, or the rest of a
+//! large frame) straight into the input buffer, and the decoder turns them
+//! into as many frames as they hold, each a view of that buffer. The writer
+//! takes everything the socket queued for this peer at once and sends it in
+//! one `write`.
 //!
 //! A peer that breaks the protocol, stalls its handshake or disconnects is
 //! dropped (the reason is logged at `info`); nothing else is affected.
@@ -52,7 +54,8 @@ const USER_ID: &str = "User-Id";
 
 /// How much one `read` asks for at first, and at most: a connection whose
 /// reads fill the buffer doubles it, so a quiet peer costs little memory
-/// and a busy one is read in large chunks.
+/// and a busy one is read in large chunks. (A ZMTP reader also makes room
+/// for the rest of a large frame, up to `MAX_READ` more: see [`make_room`].)
 pub(super) const FIRST_READ: usize = 4 * 1024;
 pub(super) const MAX_READ: usize = 64 * 1024;
 
@@ -305,7 +308,6 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpo
         _ => None,
     };
     let mut input = BytesMut::new();
-    let mut scratch = vec![0u8; FIRST_READ];
 
     // The whole handshake must be over by the handshake interval's end,
     // however its bytes trickle in (zero: no limit, as libzmq's 0); each
@@ -377,12 +379,11 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpo
                 return handshake_failed(core, endpoint, peer_addr, failure);
             }
         }
-        let failure = match stream.read(&mut scratch) {
+        // Never no room, so a read of 0 bytes is the end of the stream.
+        make_room(&mut input, 0, FIRST_READ);
+        let failure = match stream.read_buf(&mut input) {
             Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed during the handshake"),
-            Ok(n) => {
-                input.extend_from_slice(&scratch[..n]);
-                continue;
-            }
+            Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => timed_out(),
             Err(e) => e,
         };
@@ -446,7 +447,6 @@ fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpo
         pipe,
         &outbox,
         input,
-        scratch,
         decoder,
         &properties,
         liveness.as_deref(),
@@ -565,7 +565,6 @@ fn read_loop(
     pipe: PipeId,
     outbox: &Outbox,
     mut input: BytesMut,
-    mut scratch: Vec<u8>,
     mut decoder: Decoder,
     properties: &Arc<Metadata>,
     liveness: Option<&Liveness>,
@@ -576,6 +575,7 @@ fn read_loop(
     // When the peer's TTL runs out, and the read timeout set now.
     let mut ttl_end: Option<Instant> = None;
     let mut read_timeout: Option<Duration> = None;
+    let mut read_size = FIRST_READ;
     let mut turn = Turn::default();
     loop {
         loop {
@@ -639,14 +639,16 @@ fn read_loop(
             read_timeout = timeout;
             let _ = stream.set_read_timeout(read_timeout);
         }
-        let read = stream.read(&mut scratch);
+        let missing = decoder.missing(&input);
+        // Never 0, so a read of 0 bytes is the end of the stream.
+        let room = make_room(&mut input, missing, read_size);
+        let read = stream.read_buf(&mut input);
         turn.did(1);
         match read {
             Ok(0) => return End::Lost("the peer closed the connection".to_owned()),
             Ok(n) => {
-                input.extend_from_slice(&scratch[..n]);
-                if n == scratch.len() && n < MAX_READ {
-                    scratch.resize(n * 2, 0);
+                if n == room && read_size < MAX_READ {
+                    read_size *= 2;
                 }
                 ttl_end = None;
                 if let Some(liveness) = liveness {
@@ -671,6 +673,35 @@ fn read_loop(
             Err(e) => return End::Lost(e.to_string()),
         }
     }
+}
+
+/// Makes room in `input`, whose front item (what the decoder left) lacks
+/// `missing` bytes (0: not known, or nothing begun), for the next read;
+/// returns the room there is (never 0), all of which the read may fill.
+///
+/// A frame larger than `read_size` gets room for its rest (at most
+/// [`MAX_READ`], whatever its header says: a peer's word alone never makes
+/// us reserve more) and for the header of the frame after it, and no more
+/// if the buffer must grow: so the read ends where the frame does, the next
+/// read starts with the next frame's header, and a 64 KiB frame takes one
+/// read and is not copied. Otherwise the room is `read_size`, reserved only
+/// once less than half of it is left, so that reads of a few small
+/// messages do not reallocate the buffer each time.
+///
+/// Growing the buffer copies only what it holds that the decoder has not
+/// taken yet: part of one frame (frames already decoded are views of the
+/// old buffer, which lives on until they are dropped).
+fn make_room(input: &mut BytesMut, missing: usize, read_size: usize) -> usize {
+    let spare = input.capacity() - input.len();
+    if missing > 0 && input.len() + missing > read_size {
+        let room = missing.min(MAX_READ) + MAX_HEADER_LEN;
+        if spare < room {
+            input.reserve(room);
+        }
+    } else if spare < read_size / 2 {
+        input.reserve(read_size);
+    }
+    input.capacity() - input.len()
 }
 
 /// How long the reader's next `read`, starting `now`, may wait: until the
@@ -894,4 +925,45 @@ fn write_batch(stream: &Stream, out: &mut BytesMut, batch: &Batch, minor: u8, ou
         stream.write_all_vectored(&mut slices, || outbox.linger_deadline())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::{FIRST_READ, MAX_HEADER_LEN, MAX_READ, make_room};
+
+    #[test]
+    fn the_rest_of_a_64_kib_frame_gets_room_for_one_read() {
+        // The header and a little of the body came with the last read.
+        let mut input = BytesMut::from(&[0u8; MAX_HEADER_LEN + 100][..]);
+        let missing = 64 * 1024 - 100;
+        let room = make_room(&mut input, missing, MAX_READ);
+        assert!(room >= missing + MAX_HEADER_LEN, "room for {room} bytes");
+    }
+
+    #[test]
+    fn a_huge_declared_frame_reserves_no_more_than_a_large_read() {
+        let mut input = BytesMut::from(&[0u8; MAX_HEADER_LEN][..]);
+        let room = make_room(&mut input, 1 << 40, FIRST_READ);
+        assert!(room >= MAX_READ, "room for {room} bytes");
+        assert!(
+            input.capacity() <= 2 * (MAX_READ + 2 * MAX_HEADER_LEN),
+            "{} bytes reserved",
+            input.capacity()
+        );
+    }
+
+    #[test]
+    fn small_reads_reuse_the_room_left() {
+        let mut input = BytesMut::new();
+        let room = make_room(&mut input, 0, FIRST_READ);
+        assert!(room >= FIRST_READ);
+        let at = input.as_ptr();
+        // A few small messages came and were decoded: half the room is left.
+        input.extend_from_slice(&[0; 100]);
+        let _ = input.split();
+        assert!(make_room(&mut input, 0, FIRST_READ) >= FIRST_READ / 2);
+        assert_eq!(input.as_ptr(), at.wrapping_add(100), "the buffer was replaced");
+    }
 }

@@ -10,6 +10,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use dhaga_net::{TcpStream, UnixStream};
 
 use crate::endpoint::Endpoint;
@@ -37,6 +38,12 @@ macro_rules! each_stream {
 impl Stream {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         each_stream!(self, s => (&*s).read(buf))
+    }
+
+    /// Reads into `buf`'s spare capacity (none: reads nothing); see
+    /// `dhaga_net::TcpStream::read_buf`.
+    pub(crate) fn read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        each_stream!(self, s => s.read_buf(buf))
     }
 
     pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {

@@ -194,6 +194,23 @@ impl Decoder {
         self.in_message = more;
         Ok(Some(Item::Frame { more, body }))
     }
+
+    /// How many bytes the item at the front of `buf` still lacks: its header's and body's
+    /// lengths less what `buf` holds. 0 if `buf` holds it whole, or does not yet hold its whole
+    /// header (or holds a bad one, which [`Decoder::decode`] refuses).
+    ///
+    /// For the reader to size its next read after [`Decoder::decode`] returned `Ok(None)`: the
+    /// header was then held to the limits, but a limit may be the machine's memory, so the reader
+    /// bounds what it reserves itself. Nothing is reserved here.
+    pub(crate) fn missing(&self, buf: &[u8]) -> usize {
+        match parse_header(buf) {
+            Ok(Some(header)) => {
+                let whole = (header.header_len as u64).saturating_add(header.body_len);
+                usize::try_from(whole.saturating_sub(buf.len() as u64)).unwrap_or(usize::MAX)
+            }
+            Ok(None) | Err(_) => 0,
+        }
+    }
 }
 
 /// The largest message a decoder accepts: `max_msg_size` if set, and at most the machine's
@@ -460,6 +477,34 @@ mod tests {
         let ready = Command::Ready(Metadata::new().with("Socket-Type", b"REQ"));
         encode_command(&mut buf, &ready);
         assert_eq!(decode_all(&mut Decoder::new(None), &buf), [Item::Command(ready)]);
+    }
+
+    #[test]
+    fn missing_counts_what_the_front_item_lacks() {
+        let decoder = Decoder::new(None);
+        let mut whole = BytesMut::new();
+        encode_frame(&mut whole, false, &[1; 300]);
+        encode_frame(&mut whole, false, b"next");
+        let first = 9 + 300;
+        // No whole header yet: not known.
+        for cut in 0..9 {
+            assert_eq!(decoder.missing(&whole[..cut]), 0, "cut at {cut}");
+        }
+        for cut in 9..=first {
+            assert_eq!(decoder.missing(&whole[..cut]), first - cut, "cut at {cut}");
+        }
+        // The front item whole: nothing missing, whatever follows.
+        assert_eq!(decoder.missing(&whole), 0);
+        // A short frame's header is two bytes.
+        assert_eq!(decoder.missing(&[0x00, 200, 1, 2]), 200 - 2);
+        // A bad header: nothing. A huge one: what it says (the reader bounds what it reserves).
+        assert_eq!(decoder.missing(&[0x08, 0]), 0);
+        let mut huge = vec![0x02];
+        huge.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        assert_eq!(
+            decoder.missing(&huge),
+            usize::try_from(1u64 << 62).unwrap_or(usize::MAX)
+        );
     }
 
     #[test]
