@@ -183,6 +183,9 @@ pub(crate) struct Shared {
     num_sleepers: AtomicUsize,
     /// Workers awake and looking for work.
     num_searching: AtomicUsize,
+    /// Whether a worker spins before it sleeps (see `Local::spin`): one at
+    /// a time.
+    spinning: AtomicBool,
     shutdown: AtomicBool,
     next_id: AtomicU64,
     pub(crate) stacks: StackPool,
@@ -232,6 +235,7 @@ impl Shared {
             sleepers: Mutex::new(Vec::new()),
             num_sleepers: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
+            spinning: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             stacks,
@@ -497,6 +501,16 @@ impl Shared {
     /// Stops counting a worker as searching. Returns true if it was the last.
     pub(crate) fn stop_searching(&self) -> bool {
         self.num_searching.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// Claims the right to spin before sleeping; false if another worker
+    /// spins now.
+    pub(crate) fn start_spinning(&self) -> bool {
+        !self.spinning.load(Ordering::Relaxed) && !self.spinning.swap(true, Ordering::Acquire)
+    }
+
+    pub(crate) fn stop_spinning(&self) {
+        self.spinning.store(false, Ordering::Release);
     }
 
     /// Announces that worker `index` is going to sleep.

@@ -16,8 +16,11 @@
 //! so none of them waits behind a busy local queue.
 //!
 //! With nothing to run the worker *searches*: it steals not-yet-started
-//! micro-threads from the injector and other workers, spinning briefly, and
-//! then sleeps in its poller until I/O, a timer, or a wake-up.
+//! micro-threads from the injector and other workers, spinning briefly.
+//! Then, if its work has lately come back within microseconds, it *spins*
+//! for about that long, polling its reactor without blocking (one worker
+//! of the runtime at a time; see `Local::spin`), and then sleeps in its
+//! poller until I/O, a timer, or a wake-up.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -59,6 +62,14 @@ const IO_POLL_INTERVAL: Duration = Duration::from_micros(100);
 /// echo server under load went to spinning at 32 rounds).
 const SEARCH_ROUNDS: u32 = 4;
 
+/// The longest a worker without work spins, looking at its poller and its
+/// queues, before it sleeps (see [`Local::spin`]).
+const MAX_SPIN: Duration = Duration::from_micros(25);
+
+/// Spins shorter than this are not worth starting: the spin limit drops to
+/// zero below it.
+const MIN_SPIN: Duration = Duration::from_micros(1);
+
 /// How long a worker must have made no progress before idle workers take
 /// the micro-threads placed on it that have not started.
 const STEAL_AFTER: Duration = Duration::from_millis(2);
@@ -99,6 +110,8 @@ pub(crate) struct Local {
     /// `sys::coarse_now_ns` at the last maintenance round or wake-up, for
     /// stamping parks (see `note_wait`).
     clock: Cell<u64>,
+    /// How long to spin before sleeping, in nanoseconds (see `Local::spin`).
+    spin_limit: Cell<u64>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
     ids: Cell<(u64, u64)>,
     /// Per worker: its progress counter when last looked at, and since when.
@@ -142,6 +155,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
         clock: Cell::new(sys::coarse_now_ns()),
+        spin_limit: Cell::new(0),
         ids: Cell::new((0, 0)),
         observed: RefCell::new(Vec::new()),
         loads: RefCell::new((Vec::new(), 0)),
@@ -159,6 +173,19 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     }
     local.shutdown();
     drop(guard);
+}
+
+/// The spin limit after an idle period of `gap` (see `Local::learn_spin`),
+/// in nanoseconds.
+fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
+    let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
+    let max = u64::try_from(MAX_SPIN.as_nanos()).expect("MAX_SPIN fits");
+    let next = if spin_found || gap < max {
+        limit.max(gap.saturating_mul(2)).min(max)
+    } else {
+        limit / 2
+    };
+    if u128::from(next) < MIN_SPIN.as_nanos() { 0 } else { next }
 }
 
 /// Aborts the process if dropped while its worker thread unwinds.
@@ -578,7 +605,8 @@ impl Local {
         }
     }
 
-    /// Nothing to run: fire timers, look for work elsewhere, then sleep.
+    /// Nothing to run: fire timers, look for work elsewhere, spin, then
+    /// sleep.
     fn idle(&self) {
         if self.me().dump.is_wanted() {
             self.answer_dumps();
@@ -586,6 +614,8 @@ impl Local {
         if !self.timers.borrow().is_empty() && self.fire_timers(Instant::now()) {
             return;
         }
+        let idle_since = Instant::now();
+        let mut may_spin = true;
         self.shared.start_searching();
         loop {
             let found = self.search();
@@ -596,11 +626,76 @@ impl Local {
                 }
                 return;
             }
+            // Once per idle period: after a wake-up for new work that
+            // another worker took, straight back to sleep.
+            let spun = may_spin && self.spin(idle_since);
+            may_spin = false;
+            if spun {
+                self.learn_spin(idle_since.elapsed(), true);
+                return;
+            }
             if !self.sleep() {
+                self.learn_spin(idle_since.elapsed(), false);
                 return;
             }
             // Woken to look for new work, and counted as searching.
         }
+    }
+
+    /// Before sleeping, polls the reactor without blocking and looks at the
+    /// queues, again and again, for at most the spin limit (and not past
+    /// the next timer). Returns true if that found work.
+    ///
+    /// A sleep costs a wake-up: the waker's system call, and the kernel
+    /// switching this thread out and back in, and on a virtual machine an
+    /// exit to the hypervisor when the CPU idles. When work comes back
+    /// within microseconds (a server whose clients answer at once, two
+    /// workers passing messages), spinning through that gap saves all of
+    /// it, for the CPU time of the gap. How long is worth it depends on the
+    /// program, so the limit is learned (`learn_spin`), from nothing to
+    /// [`MAX_SPIN`], and only one worker of the runtime spins at a time, as
+    /// Go limits its spinning threads: more would only burn CPUs.
+    fn spin(&self, idle_since: Instant) -> bool {
+        let limit = self.spin_limit.get();
+        if limit == 0 || !self.shared.start_spinning() {
+            return false;
+        }
+        let mut until = idle_since + Duration::from_nanos(limit);
+        if let Some(timer) = self.timers.borrow().next_deadline() {
+            until = until.min(timer);
+        }
+        let found = loop {
+            if !self.reactor.is_idle() {
+                self.reactor.poll(self, Some(Duration::ZERO));
+            }
+            if self.has_own_work() || self.shared.has_injected_work() || self.shared.is_shutdown() {
+                break true;
+            }
+            if self.me().dump.is_wanted() || Instant::now() >= until {
+                break false;
+            }
+            for _ in 0..SPINS_PER_ROUND {
+                std::hint::spin_loop();
+            }
+        };
+        self.shared.stop_spinning();
+        self.last_io_poll.set(Instant::now());
+        found
+    }
+
+    /// Adapts the spin limit to an idle period that lasted `gap`, from
+    /// running out of work to finding some, found by the spin or not.
+    ///
+    /// Work found by the spin: the limit stays, or grows to twice this gap,
+    /// room for gaps a little longer. Work that came after the spin gave up
+    /// (or when none was tried) but within [`MAX_SPIN`]: a longer spin
+    /// would have caught it, so likewise. Work that came later than that:
+    /// the spin was wasted, and the limit halves, down to zero. A program
+    /// whose workers wait long spins not at all, and one whose work comes
+    /// back quickly spins about as long as its gaps last.
+    fn learn_spin(&self, gap: Duration, spin_found: bool) {
+        self.spin_limit
+            .set(next_spin_limit(self.spin_limit.get(), gap, spin_found));
     }
 
     /// Whether something is queued for this worker alone: woken
@@ -778,5 +873,48 @@ impl Local {
         // may be dropped by one of its own micro-threads, when nobody else
         // is left to do it): their joins report cancellation.
         self.shared.drain_pending();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{MAX_SPIN, MIN_SPIN, next_spin_limit};
+
+    const MAX: u64 = MAX_SPIN.as_nanos() as u64;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn short_gaps_teach_a_spin_of_about_twice_their_length() {
+        // No spin yet: a gap a spin could have covered starts one.
+        assert_eq!(next_spin_limit(0, us(3), false), 6_000);
+        // Found by the spin: the limit stays, or grows to twice the gap.
+        assert_eq!(next_spin_limit(6_000, us(2), true), 6_000);
+        assert_eq!(next_spin_limit(6_000, us(5), true), 10_000);
+        // Never past the most a worker spins.
+        assert_eq!(next_spin_limit(6_000, MAX_SPIN - us(1), false), MAX);
+        assert_eq!(next_spin_limit(MAX, us(20), true), MAX);
+    }
+
+    #[test]
+    fn long_gaps_halve_the_spin_down_to_none() {
+        let mut limit = MAX;
+        let mut halvings = 0;
+        while limit > 0 {
+            let next = next_spin_limit(limit, us(500), false);
+            assert!(next < limit, "a wasted spin shortened it: {limit} -> {next}");
+            limit = next;
+            halvings += 1;
+        }
+        assert!(halvings <= 5, "{halvings} wasted spins before it stopped");
+        // None at all below the least worth starting.
+        assert_eq!(next_spin_limit(MIN_SPIN.as_nanos() as u64, us(500), false), 0);
+        // A program that waits long never starts spinning.
+        assert_eq!(next_spin_limit(0, Duration::from_millis(2), false), 0);
+        assert_eq!(next_spin_limit(0, MAX_SPIN, false), 0);
     }
 }
