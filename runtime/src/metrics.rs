@@ -49,7 +49,7 @@ pub(crate) struct Counters {
     pub(crate) steals: Counter,
     pub(crate) reactor_waits: Counter,
     pub(crate) reactor_events: Counter,
-    /// Nanoseconds asleep in the reactor.
+    /// Nanoseconds asleep in the reactor or spinning before that.
     pub(crate) idle_ns: Counter,
     /// Gauges, as of the worker's last look.
     pub(crate) ready_depth: Counter,
@@ -117,9 +117,10 @@ pub struct WorkerMetrics {
     pub reactor_waits: u64,
     /// Readiness events its reactor returned.
     pub reactor_events: u64,
-    /// Time since the runtime started that it was not asleep.
+    /// Time since the runtime started that it was not idle.
     pub busy: Duration,
-    /// Time it slept in its reactor, waiting for work.
+    /// Time it waited for work: asleep in its reactor, or spinning before
+    /// it slept, for the microseconds its work lately took to come back.
     pub idle: Duration,
     /// Runnable micro-threads queued on it, at its last look.
     pub ready_depth: u64,

@@ -185,7 +185,9 @@ pub(crate) struct Shared {
     num_searching: AtomicUsize,
     /// Whether a worker spins before it sleeps (see `Local::spin`): one at
     /// a time.
-    spinning: AtomicBool,
+    /// On a cache line of its own: written at every spin, while `shutdown`
+    /// beside it is read at every turn of every worker's loop.
+    spinning: CachePadded<AtomicBool>,
     shutdown: AtomicBool,
     next_id: AtomicU64,
     pub(crate) stacks: StackPool,
@@ -235,7 +237,7 @@ impl Shared {
             sleepers: Mutex::new(Vec::new()),
             num_sleepers: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
-            spinning: AtomicBool::new(false),
+            spinning: CachePadded::new(AtomicBool::new(false)),
             shutdown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             stacks,

@@ -185,7 +185,11 @@ fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
     } else {
         limit / 2
     };
-    if u128::from(next) < MIN_SPIN.as_nanos() { 0 } else { next }
+    if u128::from(next) < MIN_SPIN.as_nanos() {
+        0
+    } else {
+        next
+    }
 }
 
 /// Aborts the process if dropped while its worker thread unwinds.
@@ -615,7 +619,7 @@ impl Local {
             return;
         }
         let idle_since = Instant::now();
-        let mut may_spin = true;
+        let mut slept = false;
         self.shared.start_searching();
         loop {
             let found = self.search();
@@ -624,16 +628,18 @@ impl Local {
                 if last && self.shared.has_injected_work() {
                     self.shared.notify_work();
                 }
+                if slept {
+                    self.learn_spin(idle_since.elapsed(), false);
+                }
                 return;
             }
             // Once per idle period: after a wake-up for new work that
             // another worker took, straight back to sleep.
-            let spun = may_spin && self.spin(idle_since);
-            may_spin = false;
-            if spun {
+            if !slept && self.spin(idle_since) {
                 self.learn_spin(idle_since.elapsed(), true);
                 return;
             }
+            slept = true;
             if !self.sleep() {
                 self.learn_spin(idle_since.elapsed(), false);
                 return;
@@ -679,7 +685,10 @@ impl Local {
             }
         };
         self.shared.stop_spinning();
-        self.last_io_poll.set(Instant::now());
+        let now = Instant::now();
+        self.last_io_poll.set(now);
+        let spun = u64::try_from((now - idle_since).as_nanos()).unwrap_or(u64::MAX);
+        self.counters().idle_ns.add(spun);
         found
     }
 

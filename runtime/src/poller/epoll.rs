@@ -1,9 +1,12 @@
 //! `epoll(7)`, called directly: the poller on Linux and Android.
 //!
 //! A wait is one system call: `epoll_pwait2`, whose timeout is in
-//! nanoseconds (or, on kernels before 5.11 and where a seccomp filter
-//! refuses it, `epoll_wait`, with the timeout rounded up to the next
-//! millisecond so that a timer is never seen early). A wake-up is one
+//! nanoseconds; or `epoll_wait`, whose timeout is rounded up to the next
+//! millisecond so that a timer is never seen early (as mio does), on
+//! kernels before 5.11, where a seccomp filter refuses `epoll_pwait2` with
+//! an error, and on Android, whose apps' seccomp policy kills the process
+//! for it. There a deadline less than a millisecond away takes a
+//! millisecond. A wake-up is one
 //! `write(2)` to an eventfd registered once, edge-triggered, and never
 //! read: every write to an eventfd wakes its epoll waiters, so each one is
 //! reported as a new edge, whatever the counter holds (it is read only in
@@ -12,7 +15,9 @@
 //! waits, then reads and re-arms its eventfd.
 //!
 //! The surface is the part of `polling`'s that the runtime uses, with the
-//! same meaning, so that either can be built (see `poller/mod.rs`).
+//! same meaning, so that either can be built (see `poller/mod.rs`). One
+//! difference: readable interest includes `EPOLLRDHUP` (the peer shut its
+//! side down), as mio's does; a half-close raises `EPOLLIN` as well.
 
 use std::fmt;
 use std::io;
@@ -127,8 +132,10 @@ pub(crate) struct Poller {
 }
 
 /// Whether `epoll_pwait2` may be tried: cleared, for the process, the first
-/// time the kernel says it has no such call.
-static PWAIT2: AtomicBool = AtomicBool::new(true);
+/// time the kernel says it has no such call. Never on Android, where a
+/// call outside an app's seccomp policy raises `SIGSYS` (Android 16 still
+/// leaves `epoll_pwait2` out).
+static PWAIT2: AtomicBool = AtomicBool::new(cfg!(not(target_os = "android")));
 
 /// `__kernel_timespec`, what `epoll_pwait2` reads: 64-bit fields on every
 /// architecture (unlike `libc::timespec` on 32-bit ones).
@@ -235,22 +242,27 @@ impl Poller {
         }
         let n = match fetched {
             Some(n) => n,
-            None => {
-                let millis = timeout.map_or(-1, |timeout| {
-                    let millis = timeout.as_nanos().div_ceil(1_000_000);
-                    libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
-                });
-                // SAFETY: `list` is valid for writes of `capacity` events
-                // for the call.
-                match check(unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), list, capacity, millis) }) {
-                    Ok(n) => usize::try_from(n).expect("checked"),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                    Err(e) => return Err(e),
-                }
-            }
+            None => self.wait_millis(&mut events.list, timeout)?,
         };
         events.len = n.min(events.list.len());
         Ok(events.iter().count())
+    }
+
+    /// `epoll_wait`, `timeout` rounded up to a millisecond: the fallback of
+    /// [`Poller::wait`]. Returns how many entries of `list` it filled.
+    fn wait_millis(&self, list: &mut [libc::epoll_event], timeout: Option<Duration>) -> io::Result<usize> {
+        let capacity = libc::c_int::try_from(list.len()).unwrap_or(libc::c_int::MAX);
+        let millis = timeout.map_or(-1, |timeout| {
+            let millis = timeout.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+        });
+        // SAFETY: `list` is valid for writes of `capacity` events for the
+        // call.
+        match check(unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), list.as_mut_ptr(), capacity, millis) }) {
+            Ok(n) => Ok(usize::try_from(n).expect("checked")),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// Wakes the thread waiting in [`Poller::wait`], or makes its next wait
@@ -318,6 +330,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use dhaga_testutil::PATIENCE;
+
+    use std::sync::atomic::Ordering;
 
     use super::{Event, Events, PWAIT2, PollMode, Poller};
 
@@ -417,23 +431,44 @@ mod tests {
     }
 
     /// The fallback for kernels without `epoll_pwait2`: a millisecond
-    /// timeout, rounded up.
+    /// timeout, rounded up. Called directly, so the other tests, which run
+    /// at the same time, keep `epoll_pwait2`.
     #[test]
     fn the_epoll_wait_fallback_works_and_rounds_up() {
         let poller = Poller::new().unwrap();
-        let was = PWAIT2.swap(false, std::sync::atomic::Ordering::Relaxed);
+        let mut events = Events::new();
         let timeout = Duration::from_micros(300);
         let started = Instant::now();
-        let events = wait(&poller, Some(timeout));
+        let n = poller.wait_millis(&mut events.list, Some(timeout)).unwrap();
         let waited = started.elapsed();
-        poller.notify().unwrap();
-        let woken = wait(&poller, Some(PATIENCE));
-        PWAIT2.store(was, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(events, []);
+        assert_eq!(n, 0);
         assert!(
             waited >= timeout,
             "returned after {waited:?}, before its {timeout:?} timeout"
         );
-        assert_eq!(woken, [], "a wake-up ends the fallback's wait too");
+        poller.notify().unwrap();
+        let n = poller.wait_millis(&mut events.list, Some(PATIENCE)).unwrap();
+        events.len = n;
+        assert_eq!(
+            (n, events.iter().count()),
+            (1, 0),
+            "a wake-up ends the wait, and is no readiness"
+        );
+    }
+
+    /// Where the kernel has `epoll_pwait2` (5.11 on), it is used.
+    #[test]
+    fn epoll_pwait2_is_used_where_the_kernel_has_it() {
+        let poller = Poller::new().unwrap();
+        wait(&poller, Some(Duration::ZERO));
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut numbers = release.split(['.', '-']).map(|n| n.parse::<u32>().unwrap_or(0));
+        let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        if version >= (5, 11) && cfg!(not(target_os = "android")) {
+            // A seccomp filter that refuses it (an older container
+            // runtime's) would fail this, and would cost timers their
+            // sub-millisecond precision.
+            assert!(PWAIT2.load(Ordering::Relaxed), "kernel {release}: epoll_pwait2 refused");
+        }
     }
 }
