@@ -185,7 +185,11 @@ fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
     } else {
         limit / 2
     };
-    if u128::from(next) < MIN_SPIN.as_nanos() { 0 } else { next }
+    if u128::from(next) < MIN_SPIN.as_nanos() {
+        0
+    } else {
+        next
+    }
 }
 
 /// Aborts the process if dropped while its worker thread unwinds.
