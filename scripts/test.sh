@@ -26,3 +26,8 @@ cargo test -p dhaga-mq --profile ci --features fuzzing --lib fuzz
 # libzmq interop again.
 cargo test -p dhaga-mq --profile ci --features libsodium --lib zmtp
 cargo test -p dhaga-mq --profile ci --features libsodium --test interop_secure --test interop_zap
+
+# The comparison programs that link libzmq (built only with dhaga-benches'
+# `libzmq` feature): their own unit tests, e.g. compare_mq's parsing and
+# medians.
+cargo test -p dhaga-benches --profile ci --features libzmq --bins

@@ -20,6 +20,11 @@
 //! [`ProcStatus`]: park many units, each blocked receiving on its own channel,
 //! and compare the process's resident set size before and after.
 //!
+//! The programs that measure pairs of processes (`compare_mq`) put the two
+//! sides on disjoint CPUs with [`halves`] of [`allowed_cpus`] and
+//! [`spawn_on`], and read each side's CPU time as it exits with
+//! [`try_wait_with_cpu`].
+//!
 //! # Example
 //!
 //! ```no_run
@@ -32,11 +37,13 @@
 //! ```
 
 mod contenders;
+mod cpus;
 mod proc_status;
 mod table;
 mod workload;
 
 pub use crate::contenders::{CONTENDER_NAMES, Contender, Dhaga, May, Parked, Threads, Tokio, contender, contenders};
+pub use crate::cpus::{Exited, allowed_cpus, cpu_list, halves, spawn_on, try_wait_with_cpu};
 pub use crate::proc_status::{ProcStatus, cpu_time, page_size};
 pub use crate::table::{median, print_aligned};
 pub use crate::workload::{SPAWN_BATCH, Workload};

@@ -52,8 +52,13 @@ pub fn cpu_time() -> io::Result<Duration> {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(rusage_cpu_time(&usage))
+}
+
+/// The user and system time of `usage`, summed.
+pub(crate) fn rusage_cpu_time(usage: &libc::rusage) -> Duration {
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Ok(time(usage.ru_utime) + time(usage.ru_stime))
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// The size of a memory page, the step in which RSS grows.

@@ -1,6 +1,10 @@
 //! What `compare` needs from Linux about processes and CPUs: the CPUs this
 //! process may run on, starting a child on a given set of them, and a
 //! child's CPU time, peak memory and thread count from `/proc`.
+//!
+//! `allowed` and `spawn_on` have a copy in `dhaga-benches`
+//! (`benches/src/cpus.rs`, for `compare_mq`): this crate cannot depend on
+//! that one. A fix to one belongs in both.
 
 use std::io;
 use std::process::{Child, Command};
