@@ -110,6 +110,18 @@ impl<T: AsFd> Socket<T> {
         self.source.read_with(deadline, op).map_err(timed_out)
     }
 
+    /// [`Socket::read`] for a stream read into `len` bytes of room: after
+    /// a short read, the next one waits for readiness before it tries (see
+    /// `Source::read_stream_with`).
+    pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&T) -> io::Result<usize>) -> io::Result<usize> {
+        if self.options.nonblocking.load(Ordering::Relaxed) {
+            let mut op = op;
+            return op(self.get_ref());
+        }
+        let deadline = deadline(&self.options.read_timeout);
+        self.source.read_stream_with(deadline, len, op).map_err(timed_out)
+    }
+
     /// Runs `op` until it does not block, waiting for writability in between.
     pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         if self.options.nonblocking.load(Ordering::Relaxed) {
@@ -224,11 +236,15 @@ macro_rules! stream_io {
     ($($t:ty),*) => {$(
         impl std::io::Read for &$t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.inner.read(|mut s| std::io::Read::read(&mut s, buf))
+                self.inner.read_stream(buf.len(), |mut s| std::io::Read::read(&mut s, buf))
             }
 
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
-                self.inner.read(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+                // std reads into at most `IOV_MAX` buffers at once (16 at
+                // the least), and a read that filled those would look short
+                // against the rest: past 16 buffers, no hint (0).
+                let len = if bufs.len() <= 16 { bufs.iter().map(|b| b.len()).sum() } else { 0 };
+                self.inner.read_stream(len, |mut s| std::io::Read::read_vectored(&mut s, bufs))
             }
         }
 
@@ -340,8 +356,10 @@ macro_rules! read_buf_method {
         /// As `read`: `WouldBlock` once the read timeout passes (or at once
         /// in non-blocking mode), or the socket's error.
         pub fn read_buf(&self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
-            self.inner
-                .read(|s| dhaga_runtime::try_read_buf(std::os::fd::AsFd::as_fd(s), buf))
+            let len = buf.capacity() - buf.len();
+            self.inner.read_stream(len, |s| {
+                dhaga_runtime::try_read_buf(std::os::fd::AsFd::as_fd(s), buf)
+            })
         }
     };
 }

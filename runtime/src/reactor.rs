@@ -21,7 +21,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
@@ -30,7 +30,7 @@ use slab::Slab;
 
 use crate::context;
 use crate::dump::{Waiting, reason};
-use crate::poller::{Event, Events, PollMode, Poller};
+use crate::poller::{self, Event, Events, PollMode, Poller};
 use crate::scheduler::Handle;
 use crate::sys::{self, Direction};
 use crate::task::{self, Unparker, Wake};
@@ -161,6 +161,52 @@ impl<T: AsFd> Source<T> {
     /// before it is returned even if this thread saw the timer first.
     pub fn read_with<R>(&self, deadline: Option<Instant>, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Read, deadline, op)
+    }
+
+    /// [`Source::read_with`] for reads of a byte stream (a TCP or Unix
+    /// stream socket, a pipe) into `len` bytes of room: when `op` reads
+    /// fewer than `len` bytes (and more than none), the stream held no more
+    /// at that moment, so the next read waits for readiness that came after
+    /// it instead of first trying a read that would fail with `WouldBlock`.
+    /// A request-response protocol saves a system call per message (tokio
+    /// does the same).
+    ///
+    /// Only where a short read means an empty stream: not for datagrams
+    /// (one per read, whatever the room) nor terminals (a line per read),
+    /// whose next read would then wait with data there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::read_with`].
+    pub fn read_stream_with(
+        &self,
+        deadline: Option<Instant>,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let state = &self.state;
+        let mut first = len > 0;
+        self.io_with(Direction::Read, deadline, |io| {
+            // Read before the read: readiness counted after it may be for
+            // bytes this read takes (a spurious wake-up later), never for
+            // bytes it left. And read after `io_with` read the count it
+            // will wait on, so that count is no newer than this one: the
+            // wait below ends at once if readiness came in between.
+            let tick = state.tick(Direction::Read);
+            if std::mem::take(&mut first)
+                && state.drained.load(Ordering::Relaxed) == tick + 1
+                && !state.hung_up.load(Ordering::Relaxed)
+            {
+                // No readiness has come since a short read emptied the
+                // stream, nor can an end or an error be waiting: wait.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = op(io)?;
+            if n > 0 && n < len {
+                state.drained.store(tick + 1, Ordering::Relaxed);
+            }
+            Ok(n)
+        })
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for the
@@ -784,7 +830,7 @@ impl Helper {
             let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
             for event in events.iter() {
                 if let Some(state) = watches.get(event.key) {
-                    state.ready(event.readable, event.writable);
+                    state.ready(event.readable, event.writable, poller::hung_up(&event));
                 }
             }
         }
@@ -824,6 +870,14 @@ impl Helper {
 pub(crate) struct SourceState {
     /// Readiness events seen so far, per direction.
     ticks: [AtomicU64; 2],
+    /// One more than the read tick at which a short stream read left the
+    /// stream empty (see `Source::read_stream_with`); 0: none.
+    drained: AtomicU64,
+    /// Whether a poller said the peer shut its side down or an error is
+    /// pending (or cannot say): set before the readiness is counted, and
+    /// never cleared. A short read then does not mean that a new edge
+    /// will come for what is left: the end of the stream, or the error.
+    hung_up: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -849,6 +903,8 @@ impl SourceState {
     fn new() -> SourceState {
         SourceState {
             ticks: [AtomicU64::new(0), AtomicU64::new(0)],
+            drained: AtomicU64::new(0),
+            hung_up: AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -962,7 +1018,10 @@ impl SourceState {
     }
 
     /// Records readiness reported by a poller and wakes the waiters.
-    fn ready(&self, readable: bool, writable: bool) {
+    fn ready(&self, readable: bool, writable: bool, hung_up: bool) {
+        if hung_up {
+            self.hung_up.store(true, Ordering::Relaxed);
+        }
         let mut inner = self.lock();
         if let Some((watcher, [read, write])) = &inner.watcher
             && ((readable && *read) || (writable && *write))
@@ -1083,7 +1142,7 @@ impl Reactor {
             let sources = self.sources.borrow();
             for event in events.iter() {
                 if let Some(source) = sources.get(event.key) {
-                    source.ready(event.readable, event.writable);
+                    source.ready(event.readable, event.writable, poller::hung_up(&event));
                 }
             }
         }

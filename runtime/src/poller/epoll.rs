@@ -50,6 +50,9 @@ pub(crate) struct Event {
     pub(crate) key: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// Reported only: the peer shut its side down, or an error is pending
+    /// (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`).
+    pub(crate) hung_up: bool,
 }
 
 impl Event {
@@ -63,6 +66,7 @@ impl Event {
             key,
             readable,
             writable,
+            hung_up: false,
         }
     }
 
@@ -120,7 +124,11 @@ impl Events {
             let readable =
                 flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI);
             let writable = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR);
-            Some(Event::new(key, readable != 0, writable != 0))
+            let hung_up = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR);
+            Some(Event {
+                hung_up: hung_up != 0,
+                ..Event::new(key, readable != 0, writable != 0)
+            })
         })
     }
 }
@@ -359,7 +367,11 @@ mod tests {
         );
         drop(a);
         let hung_up = wait(&poller, Some(PATIENCE));
-        assert_eq!(hung_up, [Event::new(7, true, true)], "a hang-up counts as both");
+        let both = Event {
+            hung_up: true,
+            ..Event::new(7, true, true)
+        };
+        assert_eq!(hung_up, [both], "a hang-up counts as both, and says so");
         poller.delete(std::os::fd::AsFd::as_fd(&b)).unwrap();
     }
 

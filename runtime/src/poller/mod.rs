@@ -18,3 +18,16 @@ mod epoll;
 pub(crate) use epoll::{Event, Events, PollMode, Poller};
 #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller"))))]
 pub(crate) use polling::{Event, Events, PollMode, Poller};
+
+/// Whether `event` says the peer shut its side down or an error is pending
+/// (which `Source::read_stream_with` must know: after that, no new edge
+/// comes for the end of the stream). Where the poller does not say, always.
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller")))]
+pub(crate) fn hung_up(event: &Event) -> bool {
+    event.hung_up
+}
+
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller"))))]
+pub(crate) fn hung_up(_event: &Event) -> bool {
+    true
+}
