@@ -309,7 +309,11 @@ impl Shared {
     /// `make`, or the body it made, is dropped before this returns. Once
     /// spawned, the body is either called once or dropped uncalled (its
     /// runtime shut down before it started), on whichever thread gets to it.
-    pub(crate) fn spawn_with<T, M, B>(self: &Arc<Self>, options: SpawnOptions, make: M) -> io::Result<JoinHandle<T>>
+    pub(crate) fn spawn_with<T: Send, M, B>(
+        self: &Arc<Self>,
+        options: SpawnOptions,
+        make: M,
+    ) -> io::Result<JoinHandle<T>>
     where
         M: FnOnce(Completer<T>) -> B,
         B: FnOnce() + Send + 'static,
@@ -327,21 +331,30 @@ impl Shared {
             ));
             return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
-        let (id, stack) = context::with_worker(|local| match local {
+        let (id, stack, kept) = context::with_worker(|local| match local {
             Some(local) if local.belongs_to(self) => {
                 local.counters().spawned.add(1);
-                (local.next_task_id(), local.take_stack(options.stack_size))
+                let stack = local.take_stack(options.stack_size);
+                (local.next_task_id(), stack, local.take_task())
             }
             _ => {
                 self.spawned_outside.fetch_add(1, Ordering::Relaxed);
-                (self.next_ids(1), self.stacks.get(None, options.stack_size))
+                (self.next_ids(1), self.stacks.get(None, options.stack_size), None)
             }
         });
         let stack = stack?;
-        let mut task = Task::new(id, options.name, options.spawned_at, Arc::clone(self));
-        task.stack_guard = stack.guard().unwrap_or((0, 0));
-        task.stack_size = stack.size();
-        let task = Arc::new(task);
+        let mut task = match kept {
+            Some(mut task) => {
+                // A header this worker kept: unique (see `Local::take_task`).
+                let header = Arc::get_mut(&mut task).expect("a kept header is unique");
+                header.reset(id, options.name, options.spawned_at);
+                task
+            }
+            None => Arc::new(Task::new(id, options.name, options.spawned_at, Arc::clone(self))),
+        };
+        let header = Arc::get_mut(&mut task).expect("a new header is unique");
+        header.stack_guard = stack.guard().unwrap_or((0, 0));
+        header.stack_size = stack.size();
         let (handle, completer) = join::pair(Arc::clone(&task));
         let thread = MicroThread::prepare(stack, make(completer));
         self.submit(Pending { task, thread }, options.colocate);
@@ -350,7 +363,7 @@ impl Shared {
 
     /// Starts `task` as an OS thread. With `spawns_os_threads`, that
     /// thread's own spawns start OS threads too.
-    fn spawn_thread<T, M, B>(
+    fn spawn_thread<T: Send, M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,

@@ -18,7 +18,9 @@ use crate::Cancelled;
 use crate::context;
 use crate::coroutine::Suspend;
 use crate::dump::{WaitReason, Waiting};
+use crate::join::JoinSlot;
 use crate::scheduler::Shared;
+use crate::sync::spin::SpinLock;
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;
@@ -31,8 +33,18 @@ const PARKED: u8 = 2;
 const NOT_STARTED: usize = usize::MAX;
 
 /// The part of a micro-thread that other threads may hold: identity, wake-up
-/// state and where it lives. The coroutine itself stays in its worker's table
-/// (it is `!Send`); `worker` and `slot` find it.
+/// state, where it lives, and its join slot. The coroutine itself stays in
+/// its worker's table (it is `!Send`); `worker` and `slot` find it.
+///
+/// # Recycling
+///
+/// A header whose `Arc` is unique once its micro-thread has ended and its
+/// join handle is gone is kept by a worker and reused for a later spawn
+/// (see [`Task::reset`] and `Local::recycle_task`), so that spawning costs no
+/// allocation. Being unique, nobody else can reach it: no `Unparker`, waiter
+/// list, timer or run queue holds it, so a wake-up meant for the micro-thread
+/// that ended can never reach the one that reuses the header (no ABA). Every
+/// field is set afresh by `reset`.
 pub(crate) struct Task {
     id: u64,
     name: Option<Arc<str>>,
@@ -70,6 +82,10 @@ pub(crate) struct Task {
     waiting: AtomicPtr<WaitReason>,
     waiting_id: AtomicU64,
     parked_at: AtomicU64,
+    /// The result, for the join handle (see `join.rs`): in the header, so
+    /// that a spawn allocates one thing, or nothing when the header is
+    /// recycled.
+    pub(crate) join: SpinLock<JoinSlot>,
 }
 
 impl Task {
@@ -95,7 +111,50 @@ impl Task {
             waiting: AtomicPtr::new(std::ptr::null_mut()),
             waiting_id: AtomicU64::new(0),
             parked_at: AtomicU64::new(0),
+            join: SpinLock::new(JoinSlot::new()),
         }
+    }
+
+    /// Makes a recycled header as [`Task::new`] makes a new one, for a
+    /// micro-thread of the same runtime: nothing of the micro-thread that
+    /// used it before (name, flags, wait notes, join slot) is left. Takes
+    /// `&mut`, which only a unique `Arc` gives (`Arc::get_mut`): nobody else
+    /// can see the header change. Every field is named, so that a new field
+    /// cannot be forgotten here.
+    pub(crate) fn reset(&mut self, id: u64, name: Option<String>, spawned_at: Option<&'static Location<'static>>) {
+        let Task {
+            id: old_id,
+            name: old_name,
+            spawned_at: old_spawned_at,
+            state,
+            worker,
+            slot,
+            cancelled,
+            locals_closed,
+            thread_parked,
+            shared: _, // the same runtime: the header is kept by one of its workers
+            stack_guard,
+            stack_size,
+            waiting,
+            waiting_id,
+            parked_at,
+            join,
+        } = self;
+        *old_id = id;
+        *old_name = name.map(Arc::from);
+        *old_spawned_at = spawned_at;
+        *state.get_mut() = RUNNING;
+        *worker.get_mut() = NOT_STARTED;
+        *slot.get_mut() = 0;
+        *cancelled.get_mut() = false;
+        *locals_closed.get_mut() = false;
+        *thread_parked.get_mut() = false;
+        *stack_guard = (0, 0);
+        *stack_size = 0;
+        *waiting.get_mut() = std::ptr::null_mut();
+        *waiting_id.get_mut() = 0;
+        *parked_at.get_mut() = 0;
+        *join.get_mut() = JoinSlot::new();
     }
 
     pub(crate) fn id(&self) -> u64 {
