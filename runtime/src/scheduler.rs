@@ -14,6 +14,7 @@
 //! protocol tokio uses; a worker that stops looking re-checks every queue
 //! after announcing it, so no spawn is left behind.
 
+use std::collections::VecDeque;
 use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -32,6 +33,7 @@ use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
 use crate::metrics::Counters;
 use crate::stack::StackPool;
+use crate::sync::spin::SpinLock;
 use crate::sys;
 use crate::task::Task;
 use crate::watchdog::OnCpu;
@@ -71,6 +73,49 @@ impl SpawnOptions {
             spawned_at: Some(at),
             ..SpawnOptions::default()
         }
+    }
+}
+
+/// The runtime's queue of micro-threads that no worker's fresh queue holds:
+/// spawned from outside the workers, or beyond [`FRESH_CAPACITY`] by a
+/// worker spawning many at once (spawning 10,000 and joining them sends
+/// nine in ten here).
+///
+/// A deque under a spin lock rather than a lock-free queue of blocks: the
+/// deque keeps its memory from one burst to the next, where `SegQueue`
+/// allocates (and zeroes) a block per 31 micro-threads and frees it when
+/// they are taken; each operation holds the lock for a push or a pop.
+#[derive(Default)]
+pub(crate) struct Injector {
+    queue: SpinLock<VecDeque<Pending>>,
+    /// The queue's length, for looking without the lock (`SeqCst`: idle
+    /// workers read it after announcing they sleep, see `Local::sleep`).
+    len: AtomicUsize,
+}
+
+impl Injector {
+    pub(crate) fn push(&self, pending: Pending) {
+        let mut queue = self.queue.lock();
+        queue.push_back(pending);
+        self.len.store(queue.len(), Ordering::SeqCst);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Pending> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut queue = self.queue.lock();
+        let pending = queue.pop_front();
+        self.len.store(queue.len(), Ordering::SeqCst);
+        pending
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -176,8 +221,9 @@ impl WorkerShared {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) workers: Box<[WorkerShared]>,
-    /// Micro-threads spawned from outside the workers.
-    pub(crate) injector: SegQueue<Pending>,
+    /// Micro-threads spawned from outside the workers, and those that did
+    /// not fit in a worker's fresh queue.
+    pub(crate) injector: Injector,
     /// Workers asleep, for `notify_work` to pick from.
     sleepers: Mutex<Vec<usize>>,
     num_sleepers: AtomicUsize,
@@ -228,7 +274,7 @@ impl Shared {
         Ok(Shared {
             config,
             workers,
-            injector: SegQueue::new(),
+            injector: Injector::default(),
             sleepers: Mutex::new(Vec::new()),
             num_sleepers: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
