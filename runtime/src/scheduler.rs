@@ -389,16 +389,11 @@ impl Shared {
             }
         });
         let stack = stack?;
-        let mut task = match kept {
-            Some(mut task) => {
-                // A header this worker kept: unique (see `Local::take_task`).
-                let header = Arc::get_mut(&mut task).expect("a kept header is unique");
-                header.reset(id, options.name, options.spawned_at);
-                task
-            }
-            None => Arc::new(Task::new(id, options.name, options.spawned_at, Arc::clone(self))),
-        };
-        let header = Arc::get_mut(&mut task).expect("a new header is unique");
+        // A header this worker kept is unique (see `Local::take_task`), as
+        // a new one is.
+        let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
+        let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
+        header.reset(id, options.name, options.spawned_at);
         header.stack_guard = stack.guard().unwrap_or((0, 0));
         header.stack_size = stack.size();
         let (handle, completer) = join::pair(Arc::clone(&task));
@@ -597,8 +592,16 @@ pub(crate) fn schedule(task: Arc<Task>) {
         _ => Some(task),
     });
     if let Some(task) = task {
-        let shared = Arc::clone(task.shared());
-        shared.workers[worker].push_remote(task);
+        // From a worker of the same runtime, its reference to the runtime
+        // will do: no update of the runtime's reference count, a line every
+        // worker would otherwise write at every wake-up it sends.
+        context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(task.shared()) => local.shared().workers[worker].push_remote(task),
+            _ => {
+                let shared = Arc::clone(task.shared());
+                shared.workers[worker].push_remote(task);
+            }
+        });
     }
 }
 
