@@ -27,7 +27,7 @@ use polling::Poller;
 
 use crate::builder::Config;
 use crate::context;
-use crate::coroutine::{MicroThread, Unstarted};
+use crate::coroutine::Unstarted;
 use crate::deadlock::Found;
 use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
@@ -394,10 +394,8 @@ impl Shared {
         let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
         let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
         header.reset(id, options.name, options.spawned_at);
-        header.stack_guard = stack.guard().unwrap_or((0, 0));
-        header.stack_size = stack.size();
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::prepare(stack, make(completer));
+        let thread = Unstarted::new(stack, make(completer));
         self.submit(Pending { task, thread }, options.colocate);
         Ok(handle)
     }

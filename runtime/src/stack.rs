@@ -20,6 +20,7 @@
 //! stack it freed is the one it reuses, its top still in the CPU's caches;
 //! stacks move between a cache and the pool half a cache at a time.
 
+use std::collections::VecDeque;
 use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -249,19 +250,23 @@ impl StackPool {
     /// `cache` or the shared pool if one is free. An empty `cache` is
     /// refilled with up to [`BATCH`] stacks at once, so that a worker takes
     /// the pool's lock once per batch, not once per spawn.
-    pub(crate) fn get(&self, cache: Option<&mut Vec<Stack>>, size: Option<usize>) -> io::Result<Stack> {
+    ///
+    /// A cache is kept warmest last: this takes from its cold end, as a
+    /// spawn's stack is a reservation that a micro-thread usually trades for
+    /// the warmest one when it starts (see [`StackPool::warmer`]).
+    pub(crate) fn get(&self, cache: Option<&mut VecDeque<Stack>>, size: Option<usize>) -> io::Result<Stack> {
         match size {
             Some(size) if round_to_page(size)? != self.size => Stack::guarded(size),
             _ => {
                 let stack = match cache {
-                    Some(cache) => cache.pop().or_else(|| {
+                    Some(cache) => cache.pop_front().or_else(|| {
                         self.take_from_shared(cache, BATCH);
-                        cache.pop()
+                        cache.pop_front()
                     }),
                     None => {
-                        let mut one = Vec::new();
+                        let mut one = VecDeque::new();
                         self.take_from_shared(&mut one, 1);
-                        one.pop()
+                        one.pop_front()
                     }
                 };
                 match (stack, self.mode) {
@@ -273,8 +278,25 @@ impl StackPool {
         }
     }
 
+    /// The stack to start a micro-thread on, given the one `reserved` for
+    /// it at spawn: the warmest of `cache` (freed last, its top likely still
+    /// in the CPU's caches) if `reserved` is of the pool's size, `reserved`
+    /// taking its place at the cold end; otherwise `reserved`.
+    pub(crate) fn warmer(&self, cache: &mut VecDeque<Stack>, reserved: Stack) -> Stack {
+        if reserved.size() != self.size {
+            return reserved;
+        }
+        match cache.pop_back() {
+            Some(warm) => {
+                cache.push_front(reserved);
+                warm
+            }
+            None => reserved,
+        }
+    }
+
     /// Moves up to `n` stacks from the shared pool to `into`.
-    fn take_from_shared(&self, into: &mut Vec<Stack>, n: usize) {
+    fn take_from_shared(&self, into: &mut VecDeque<Stack>, n: usize) {
         if self.shared_len.load(Ordering::Relaxed) == 0 {
             return; // a look without the lock: none to take, or nearly
         }
@@ -284,22 +306,22 @@ impl StackPool {
         self.shared_len.store(shared.len(), Ordering::Relaxed);
     }
 
-    /// Returns a stack a finished coroutine no longer uses: to `cache`,
-    /// moving [`BATCH`] of the cached ones to the shared pool first if the
-    /// cache is full (one lock per batch); without a cache, to the shared
-    /// pool. Guarded stacks beyond the shared pool's capacity are unmapped.
-    pub(crate) fn put(&self, cache: Option<&mut Vec<Stack>>, stack: Stack) {
+    /// Returns a stack a finished coroutine no longer uses: to the warm end
+    /// of `cache`, moving the [`BATCH`] coldest cached ones to the shared
+    /// pool first if the cache is full (one lock per batch); without a
+    /// cache, to the shared pool. Guarded stacks beyond the shared pool's
+    /// capacity are unmapped.
+    pub(crate) fn put(&self, cache: Option<&mut VecDeque<Stack>>, stack: Stack) {
         if stack.size() != self.size {
             return; // not a default stack: unmapped by its drop
         }
         match cache {
             Some(cache) => {
                 if cache.len() >= LOCAL_CACHE {
-                    let from = cache.len() - BATCH;
-                    let spilled = self.give_to_shared(cache.drain(from..));
+                    let spilled = self.give_to_shared(cache.drain(..BATCH));
                     drop(spilled);
                 }
-                cache.push(stack);
+                cache.push_back(stack);
             }
             None => drop(self.give_to_shared(std::iter::once(stack))),
         }
@@ -431,7 +453,7 @@ mod tests {
     #[test]
     fn pool_recycles_default_stacks_only() {
         let pool = StackPool::new(64 * 1024, StackMode::Guarded, 16);
-        let mut cache = Vec::new();
+        let mut cache = VecDeque::new();
         let a = pool.get(Some(&mut cache), None).unwrap();
         let a_top = a.top;
         pool.put(Some(&mut cache), a);
@@ -446,20 +468,20 @@ mod tests {
     #[test]
     fn stacks_move_between_cache_and_pool_in_batches() {
         let pool = StackPool::new(16 * 1024, StackMode::Guarded, BATCH + 10);
-        let mut cache = Vec::new();
+        let mut cache = VecDeque::new();
         let stacks: Vec<Stack> = (0..LOCAL_CACHE + 1).map(|_| pool.get(None, None).unwrap()).collect();
         let last = stacks.last().unwrap().top;
         for stack in stacks {
             pool.put(Some(&mut cache), stack);
         }
-        // The full cache gave its newest half to the pool, then took the
+        // The full cache gave its colder half to the pool, then took the
         // last one.
         assert_eq!(cache.len(), LOCAL_CACHE - BATCH + 1);
         assert_eq!(pool.pooled(), BATCH);
         assert_eq!(
-            cache.last().unwrap().top,
+            cache.back().unwrap().top,
             last,
-            "a worker reuses what it freed last first"
+            "what a worker freed last is at the warm end"
         );
         // Without a cache, one at a time, up to the pool's capacity.
         for _ in 0..20 {
@@ -471,12 +493,38 @@ mod tests {
             "guarded stacks beyond the capacity are unmapped"
         );
         // An empty cache is refilled a batch at a time.
-        let mut other = Vec::new();
+        let mut other = VecDeque::new();
         let _stack = pool.get(Some(&mut other), None).unwrap();
         assert_eq!(other.len(), BATCH - 1);
         assert_eq!(pool.pooled(), 10);
         let _one = pool.get(None, None).unwrap();
         assert_eq!(pool.pooled(), 9);
+    }
+
+    #[test]
+    fn a_start_trades_its_reserved_stack_for_the_warmest() {
+        let pool = StackPool::new(16 * 1024, StackMode::Guarded, 16);
+        let mut cache = VecDeque::new();
+        let reserved = pool.get(Some(&mut cache), None).unwrap();
+        let reserved_top = reserved.top;
+        // No free stack: it starts on its own.
+        let reserved = pool.warmer(&mut cache, reserved);
+        assert_eq!(reserved.top, reserved_top);
+        let freed = pool.get(None, None).unwrap();
+        let freed_top = freed.top;
+        pool.put(Some(&mut cache), freed);
+        // One freed: it starts on that, and its own goes to the cold end.
+        let started = pool.warmer(&mut cache, reserved);
+        assert_eq!(started.top, freed_top);
+        assert_eq!(cache.front().unwrap().top, reserved_top);
+        // The next spawn reserves from the cold end.
+        assert_eq!(pool.get(Some(&mut cache), None).unwrap().top, reserved_top);
+        // A stack of another size keeps its own.
+        pool.put(Some(&mut cache), started);
+        let big = pool.get(Some(&mut cache), Some(64 * 1024)).unwrap();
+        let big_top = big.top;
+        assert_eq!(pool.warmer(&mut cache, big).top, big_top);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

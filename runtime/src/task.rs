@@ -71,9 +71,13 @@ pub(crate) struct Task {
     thread_parked: AtomicBool,
     shared: Arc<Shared>,
     /// Its stack's guard page (address, length) and usable size, for the
-    /// overflow report; zero for thread-mode threads.
-    pub(crate) stack_guard: (usize, usize),
-    pub(crate) stack_size: usize,
+    /// overflow report; zero for thread-mode threads. Set by its worker
+    /// when it starts (the stack it runs on is chosen then, see
+    /// `coroutine::Unstarted`), read on that worker's thread (the signal
+    /// handler, stack captures): `Relaxed`.
+    stack_guard: AtomicUsize,
+    stack_guard_len: AtomicUsize,
+    stack_size: AtomicUsize,
     /// What the micro-thread waits for in its latest park, with its number
     /// and when it parked (`sys::coarse_now_ns`), for dumps (`dump.rs`).
     /// Written by the micro-thread before it parks and read by its worker
@@ -96,8 +100,9 @@ impl Task {
         shared: Arc<Shared>,
     ) -> Task {
         Task {
-            stack_guard: (0, 0),
-            stack_size: 0,
+            stack_guard: AtomicUsize::new(0),
+            stack_guard_len: AtomicUsize::new(0),
+            stack_size: AtomicUsize::new(0),
             id,
             name: name.map(Arc::from),
             spawned_at,
@@ -134,6 +139,7 @@ impl Task {
             thread_parked,
             shared: _, // the same runtime: the header is kept by one of its workers
             stack_guard,
+            stack_guard_len,
             stack_size,
             waiting,
             waiting_id,
@@ -149,8 +155,9 @@ impl Task {
         *cancelled.get_mut() = false;
         *locals_closed.get_mut() = false;
         *thread_parked.get_mut() = false;
-        *stack_guard = (0, 0);
-        *stack_size = 0;
+        *stack_guard.get_mut() = 0;
+        *stack_guard_len.get_mut() = 0;
+        *stack_size.get_mut() = 0;
         *waiting.get_mut() = std::ptr::null_mut();
         *waiting_id.get_mut() = 0;
         *parked_at.get_mut() = 0;
@@ -183,6 +190,29 @@ impl Task {
     pub(crate) fn bind(&self, worker: usize, slot: usize) {
         self.slot.store(slot, Ordering::Relaxed);
         self.worker.store(worker, Ordering::Release);
+    }
+
+    /// Records the stack the micro-thread runs on: its guard page
+    /// (address, length), if it has one, and its usable size. Called by its
+    /// worker before it first resumes it.
+    pub(crate) fn set_stack(&self, guard: Option<(usize, usize)>, size: usize) {
+        let (address, len) = guard.unwrap_or((0, 0));
+        self.stack_guard.store(address, Ordering::Relaxed);
+        self.stack_guard_len.store(len, Ordering::Relaxed);
+        self.stack_size.store(size, Ordering::Relaxed);
+    }
+
+    /// The guard page of its stack (address, length); `(0, 0)` if none.
+    pub(crate) fn stack_guard(&self) -> (usize, usize) {
+        (
+            self.stack_guard.load(Ordering::Relaxed),
+            self.stack_guard_len.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The usable size of its stack; zero for thread-mode threads.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worker(&self) -> usize {

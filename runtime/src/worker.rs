@@ -90,7 +90,8 @@ pub(crate) struct Local {
     ready: RefCell<VecDeque<Arc<Task>>>,
     threads: RefCell<Slab<Entry>>,
     timers: RefCell<Timers>,
-    stacks: RefCell<Vec<Stack>>,
+    /// Free stacks of the default size, warmest (freed last) at the back.
+    stacks: RefCell<VecDeque<Stack>>,
     /// Headers of ended micro-threads that nobody else holds, for reuse
     /// (see `recycle_task`); at most `config.stack_pool`.
     tasks: RefCell<Vec<Arc<Task>>>,
@@ -139,7 +140,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         ready: RefCell::new(VecDeque::new()),
         threads: RefCell::new(Slab::default()),
         timers: RefCell::new(Timers::default()),
-        stacks: RefCell::new(Vec::new()),
+        stacks: RefCell::new(VecDeque::new()),
         tasks: RefCell::new(Vec::new()),
         reactor: Reactor::default(),
         locals: Tables::default(),
@@ -510,11 +511,16 @@ impl Local {
     fn run(&self, runnable: Runnable) {
         match runnable {
             Runnable::Start(Pending { task, thread }) => {
+                let thread = thread.start(|reserved| {
+                    let mut cache = self.stacks.borrow_mut();
+                    self.shared.stacks.warmer(&mut cache, reserved)
+                });
+                task.set_stack(thread.stack_guard, thread.stack_size);
                 let slot = {
                     let mut threads = self.threads.borrow_mut();
                     let slot = threads.insert(Entry {
                         task: Arc::clone(&task),
-                        thread: thread.start(),
+                        thread,
                     });
                     self.me().started.store(threads.len(), Ordering::Relaxed);
                     self.counters().started.add(1);
