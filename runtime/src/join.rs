@@ -187,11 +187,12 @@ fn drop_result<T>(result: Option<thread::Result<T>>) {
 }
 
 impl<T> Drop for JoinHandle<T> {
-    /// Detaches the micro-thread: a result already delivered is dropped
-    /// here, one delivered later by the micro-thread (see [`deliver`]).
-    /// Then the header goes back to this worker for reuse if nobody else
-    /// holds it.
+    /// Detaches the micro-thread: it keeps running, and its result is
+    /// dropped as soon as it is there (here, if it already is).
     fn drop(&mut self) {
+        // A result delivered later is dropped by the micro-thread (see
+        // `deliver`). Then the header goes back to this worker for reuse if
+        // nobody else holds it (see `worker::recycle_task`).
         let result = {
             let mut slot = self.task.join.lock();
             slot.detached = true;
