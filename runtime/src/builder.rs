@@ -527,7 +527,13 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        current().spawn(self.into_options(), f)
+        let options = self.into_options();
+        context::with_worker(|local| match local {
+            // `current()`'s first choice, without a reference-count update
+            // on the runtime's shared state.
+            Some(local) => local.shared().spawn(options, f),
+            None => current().spawn(options, f),
+        })
     }
 
     /// Spawns `f` on `runtime`.

@@ -11,6 +11,7 @@
 
 use std::backtrace::Backtrace;
 use std::cell::Cell;
+use std::mem::{self, MaybeUninit};
 use std::ptr;
 use std::sync::Arc;
 
@@ -44,13 +45,18 @@ pub(crate) enum Outcome {
 pub(crate) struct MicroThread {
     coroutine: Coroutine<(), Suspend, (), Stack>,
     canary: Option<Canary>,
+    /// Its stack's guard page (address, length), if it has one, and usable
+    /// size (see `Task::set_stack`).
+    pub(crate) stack_guard: Option<(usize, usize)>,
+    pub(crate) stack_size: usize,
 }
 
 impl MicroThread {
     /// Prepares `body` to run on `stack`: writes it onto the stack, where it
     /// stays until the micro-thread first runs. Nothing runs yet.
-    pub(crate) fn prepare<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
+    fn prepare<F: FnOnce() + 'static>(stack: Stack, body: F) -> MicroThread {
         let canary = stack.canary();
+        let (stack_guard, stack_size) = (stack.guard(), stack.size());
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder, ()| {
             context::with_worker(|local| {
                 local
@@ -61,7 +67,12 @@ impl MicroThread {
             });
             body();
         });
-        Unstarted(MicroThread { coroutine, canary })
+        MicroThread {
+            coroutine,
+            canary,
+            stack_guard,
+            stack_size,
+        }
     }
 
     /// The stack of a micro-thread that has finished, for reuse.
@@ -76,22 +87,127 @@ impl MicroThread {
 
 /// A micro-thread that has not run yet, on its way to the worker that will
 /// start it.
-pub(crate) struct Unstarted(MicroThread);
+///
+/// A small body (most are: a closure capturing a few handles) travels
+/// *inline*, next to the stack reserved for it at spawn, and touches no
+/// stack memory until it starts; the worker that starts it may then run it
+/// on a stack of its own that is still in the CPU's caches, one that a
+/// micro-thread just ended on, and keep the reserved one instead (see
+/// [`Unstarted::start`]). With 10,000 micro-threads spawned before the
+/// first one runs, a stack reserved at spawn is cold by the time it would
+/// be used, and its first kilobyte or so costs a cache miss per line; a
+/// stack just freed costs none. A larger body is written onto the reserved
+/// stack at spawn, and runs there.
+pub(crate) struct Unstarted(Prepared);
+
+enum Prepared {
+    /// The body, carried inline, and the stack reserved for it.
+    Carried { body: InlineBody, stack: Stack },
+    /// Written onto its stack (too large to carry).
+    Placed(MicroThread),
+}
 
 // SAFETY: `Coroutine` is `!Send` because a *started* coroutine may hold
 // anything on its stack, thread-bound data and cached thread-local addresses
 // included. An unstarted one holds only what `MicroThread::prepare` put there:
 // the `Send` closure and corosensei's initial frame (addresses within the
-// stack itself), with no thread-local state. `Unstarted` is only built by
-// `MicroThread::prepare` and gives its coroutine up (`start`) only to be resumed
+// stack itself), with no thread-local state. A carried body is `Send` (see
+// `InlineBody::new`) and a `Stack` is. `Unstarted` is only built by
+// `Unstarted::new` and gives its coroutine up (`start`) only to be resumed
 // on the thread that calls `start`, after which it never moves again: the
 // worker keeps it in its own table.
 unsafe impl Send for Unstarted {}
 
 impl Unstarted {
-    /// The micro-thread, to be started on the calling thread.
-    pub(crate) fn start(self) -> MicroThread {
-        self.0
+    /// Prepares `body` to run on `stack`, or on a stack chosen when it
+    /// starts (see the type's docs). Nothing runs yet.
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(stack: Stack, body: F) -> Unstarted {
+        match InlineBody::new(body) {
+            Ok(body) => Unstarted(Prepared::Carried { body, stack }),
+            Err(body) => Unstarted(Prepared::Placed(MicroThread::prepare(stack, body))),
+        }
+    }
+
+    /// The micro-thread, to be started on the calling thread. `warmer` is
+    /// offered the stack reserved for a carried body and returns the stack
+    /// to run it on: that one, or a warmer one of the same size, keeping the
+    /// reserved one in its place.
+    pub(crate) fn start(self, warmer: impl FnOnce(Stack) -> Stack) -> MicroThread {
+        match self.0 {
+            Prepared::Carried { body, stack } => MicroThread::prepare(warmer(stack), move || body.call()),
+            Prepared::Placed(thread) => thread,
+        }
+    }
+}
+
+/// Room for a body carried inline: a closure capturing up to eight words
+/// (the completer and a few handles).
+type BodyRoom = [MaybeUninit<u64>; 8];
+
+/// A `FnOnce() + Send` closure small enough to be carried inline, without
+/// its type: stored in place, called or dropped once through the functions
+/// made for its type when it was stored.
+struct InlineBody {
+    storage: MaybeUninit<BodyRoom>,
+    /// Moves the closure out of the storage and calls it.
+    call: unsafe fn(*mut u8),
+    /// Drops the closure in the storage, uncalled.
+    drop: unsafe fn(*mut u8),
+}
+
+impl InlineBody {
+    /// Stores `body`, or gives it back if it does not fit in place.
+    fn new<F: FnOnce() + Send + 'static>(body: F) -> Result<InlineBody, F> {
+        if mem::size_of::<F>() > mem::size_of::<BodyRoom>() || mem::align_of::<F>() > mem::align_of::<BodyRoom>() {
+            return Err(body);
+        }
+        /// Calls the `F` at `at`, moving it out.
+        ///
+        /// # Safety
+        ///
+        /// `at` holds an `F`, which nothing uses afterwards.
+        unsafe fn call_body<F: FnOnce()>(at: *mut u8) {
+            // SAFETY: the caller promises an `F` at `at`, read out once.
+            let body = unsafe { at.cast::<F>().read() };
+            body();
+        }
+        /// Drops the `F` at `at`.
+        ///
+        /// # Safety
+        ///
+        /// As for `call_body`.
+        unsafe fn drop_body<F>(at: *mut u8) {
+            // SAFETY: as in `call_body`.
+            unsafe { at.cast::<F>().drop_in_place() };
+        }
+        let mut stored = InlineBody {
+            storage: MaybeUninit::uninit(),
+            call: call_body::<F>,
+            drop: drop_body::<F>,
+        };
+        // SAFETY: `F` is no larger and no more aligned than the storage
+        // (checked above), whose bytes are ours to overwrite.
+        unsafe { stored.storage.as_mut_ptr().cast::<F>().write(body) };
+        Ok(stored)
+    }
+
+    /// Calls the closure.
+    fn call(self) {
+        let mut this = mem::ManuallyDrop::new(self);
+        let at = this.storage.as_mut_ptr().cast::<u8>();
+        // SAFETY: `new` stored an `F` at `at` and made `call` for that `F`;
+        // `this` is never dropped, so the closure is not dropped after it is
+        // moved out here.
+        unsafe { (this.call)(at) }
+    }
+}
+
+impl Drop for InlineBody {
+    fn drop(&mut self) {
+        let at = self.storage.as_mut_ptr().cast::<u8>();
+        // SAFETY: `new` stored an `F` at `at` and made `drop` for that `F`;
+        // `call` consumes the body without running this.
+        unsafe { (self.drop)(at) }
     }
 }
 
@@ -273,8 +389,8 @@ impl Running {
 fn capture_stack(yielder: *const Yielder) -> Captured {
     let here = ptr::addr_of!(yielder) as usize;
     let top = yielder as usize;
-    let size = context::with_worker(|local| local.and_then(|local| local.running().with_task(|task| task.stack_size)))
-        .unwrap_or(0);
+    let size =
+        context::with_worker(|local| local.and_then(|local| local.running().with_task(Task::stack_size))).unwrap_or(0);
     // Parked inside a coroutine of its own, the micro-thread runs on that
     // coroutine's stack, whose room is unknown here.
     if here > top || top - here > size {
@@ -284,4 +400,52 @@ fn capture_stack(yielder: *const Yielder) -> Captured {
         return Captured::TooDeep;
     }
     Captured::Stack(Backtrace::force_capture())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InlineBody;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A body that fits is carried, called once, its captures dropped once;
+    /// one dropped uncalled drops its captures; one that does not fit is
+    /// given back whole. Run under Miri too: `cargo +nightly miri test -p
+    /// dhaga-runtime --lib coroutine::tests`.
+    #[test]
+    fn inline_bodies_are_called_or_dropped_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let words = [1u64, 2, 3, 4, 5, 6, 7];
+        let body = InlineBody::new(move || {
+            assert_eq!(words.iter().sum::<u64>(), 28);
+            seen.fetch_add(1, Ordering::Relaxed);
+        })
+        .ok()
+        .expect("eight words fit");
+        assert_eq!(Arc::strong_count(&calls), 2);
+        body.call();
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(Arc::strong_count(&calls), 1, "the captures went with the call");
+
+        let held = Arc::clone(&calls);
+        let body = InlineBody::new(move || drop(held)).ok().expect("one word fits");
+        assert_eq!(Arc::strong_count(&calls), 2);
+        drop(body);
+        assert_eq!(
+            Arc::strong_count(&calls),
+            1,
+            "dropped uncalled, its captures are dropped"
+        );
+
+        let big = [7u8; 65];
+        let held = Arc::clone(&calls);
+        let too_big = move || {
+            assert_eq!(big[64], 7);
+            drop(held);
+        };
+        let given_back = InlineBody::new(too_big).err().expect("65 bytes and a word do not fit");
+        given_back();
+        assert_eq!(Arc::strong_count(&calls), 1);
+    }
 }

@@ -3,14 +3,15 @@
 
 use std::any::Any;
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::Cancelled;
 use crate::dump::{Waiting, reason};
-use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
@@ -61,39 +62,37 @@ use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
 /// assert!(result.unwrap_err().is::<Cancelled>());
 /// ```
 pub struct JoinHandle<T> {
-    state: Arc<JoinState<T>>,
-    task: Arc<Task>,
+    /// The micro-thread's header, whose join slot holds the result. Taken
+    /// out only by `drop`, to be recycled.
+    task: ManuallyDrop<Arc<Task>>,
     /// The OS thread, in thread mode: where `cancel` sends its wake-up.
     thread: Option<Thread>,
+    /// The result is a `T` behind a lock: `Send` and `Sync` when `T` is
+    /// `Send`, invariant in `T`, and, for the drop check, a handle may drop
+    /// a `T` (see `Drop`).
+    _result: PhantomData<Mutex<T>>,
 }
 
-/// The result slot shared by a handle and its micro-thread.
-struct JoinState<T> {
-    inner: SpinLock<Inner<T>>,
-}
-
-struct Inner<T> {
-    result: Option<thread::Result<T>>,
+/// A micro-thread's result on its way to its join handle, kept in the
+/// micro-thread's header ([`Task::join`]) under its spin lock.
+pub(crate) struct JoinSlot {
+    /// A `thread::Result<T>` for the `T` of the handle, once delivered and
+    /// until the handle takes it.
+    result: ErasedResult,
     finished: bool,
+    /// The handle is gone: a result delivered now is dropped at once.
+    detached: bool,
     joiner: Option<Unparker>,
 }
 
-impl<T> JoinState<T> {
-    fn lock(&self) -> SpinGuard<'_, Inner<T>> {
-        self.inner.lock()
-    }
-}
-
-impl<T> Drop for JoinState<T> {
-    /// A result nobody joined is dropped by whichever side lets go last: the
-    /// micro-thread (inside its worker) or the detaching handle (inside the
-    /// caller). A destructor that panics would unwind out of either at an
-    /// unrelated point; as std does for threads, that aborts the process.
-    fn drop(&mut self) {
-        let result = self.inner.get_mut().result.take();
-        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
-            eprintln!("dhaga: the result of a micro-thread panicked when dropped; aborting");
-            std::process::abort();
+impl JoinSlot {
+    /// An empty slot: nothing delivered, the handle alive.
+    pub(crate) fn new() -> JoinSlot {
+        JoinSlot {
+            result: ErasedResult::EMPTY,
+            finished: false,
+            detached: false,
+            joiner: None,
         }
     }
 }
@@ -102,25 +101,23 @@ impl<T> Drop for JoinState<T> {
 /// without delivering (the micro-thread never ran, because its runtime shut
 /// down), the join reports [`Cancelled`].
 pub(crate) struct Completer<T> {
-    state: Option<Arc<JoinState<T>>>,
+    task: Option<Arc<Task>>,
+    /// As for [`JoinHandle`]: it hands over (or drops) a `T`.
+    _result: PhantomData<Mutex<T>>,
 }
 
-/// A join handle and the completer of its micro-thread.
-pub(crate) fn pair<T>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
-    let state = Arc::new(JoinState {
-        inner: SpinLock::new(Inner {
-            result: None,
-            finished: false,
-            joiner: None,
-        }),
-    });
+/// A join handle and the completer of its micro-thread. The two are the
+/// only ones that touch `task`'s join slot, and they agree on `T`: this is
+/// what makes the slot's typed accesses sound (see [`ErasedResult`]).
+pub(crate) fn pair<T: Send>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
     let completer = Completer {
-        state: Some(Arc::clone(&state)),
+        task: Some(Arc::clone(&task)),
+        _result: PhantomData,
     };
     let handle = JoinHandle {
-        state,
-        task,
+        task: ManuallyDrop::new(task),
         thread: None,
+        _result: PhantomData,
     };
     (handle, completer)
 }
@@ -144,34 +141,81 @@ impl<T> Completer<T> {
         }));
         crate::local::close_current();
         let panicked = matches!(&result, Err(payload) if !payload.is::<Cancelled>());
-        let state = self.state.take().expect("completed once");
-        deliver(&state, result);
-        drop(state);
+        let task = self.task.take().expect("completed once");
+        deliver(&task, result);
+        drop(task);
         panicked
     }
 }
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
-            deliver(&state, Err(Box::new(Cancelled)));
+        if let Some(task) = self.task.take() {
+            deliver::<T>(&task, Err(Box::new(Cancelled)));
         }
     }
 }
 
-fn deliver<T>(state: &JoinState<T>, result: thread::Result<T>) {
-    let joiner = {
-        let mut inner = state.lock();
-        inner.result = Some(result);
-        inner.finished = true;
-        inner.joiner.take()
+/// Hands `result` to the join handle of `task`, whose result type is `T`,
+/// and wakes its joiner; or drops it at once if the handle is gone.
+fn deliver<T>(task: &Task, result: thread::Result<T>) {
+    let (joiner, unwanted) = {
+        let mut slot = task.join.lock();
+        slot.finished = true;
+        if slot.detached {
+            (None, Some(result))
+        } else {
+            slot.result.put(result);
+            (slot.joiner.take(), None)
+        }
     };
+    drop_result(unwanted);
     if let Some(joiner) = joiner {
         joiner.unpark();
     }
 }
 
+/// Drops a result nobody will join, outside any lock. A destructor that
+/// panics would unwind out of the micro-thread's end or out of a handle's
+/// drop, at an unrelated point; as std does for threads, that aborts the
+/// process.
+fn drop_result<T>(result: Option<thread::Result<T>>) {
+    if result.is_some() && panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+        eprintln!("dhaga: the result of a micro-thread panicked when dropped; aborting");
+        std::process::abort();
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the micro-thread: it keeps running, and its result is
+    /// dropped as soon as it is there (here, if it already is).
+    fn drop(&mut self) {
+        // A result delivered later is dropped by the micro-thread (see
+        // `deliver`). Then the header goes back to this worker for reuse if
+        // nobody else holds it (see `worker::recycle_task`).
+        let result = {
+            let mut slot = self.task.join.lock();
+            slot.detached = true;
+            slot.joiner = None;
+            // SAFETY: only this handle and its completer, made together for
+            // this `T` by `pair`, store into or take from the slot.
+            unsafe { slot.result.take::<thread::Result<T>>() }
+        };
+        drop_result(result);
+        // SAFETY: `drop` runs once, and nothing uses the field after this.
+        let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        crate::worker::recycle_task(task);
+    }
+}
+
 impl<T> JoinHandle<T> {
+    /// The result, if it has been delivered, from the locked join slot.
+    fn take_result(&self, slot: &mut JoinSlot) -> Option<thread::Result<T>> {
+        // SAFETY: only this handle and its completer, made together for
+        // this `T` by `pair`, store into or take from the slot.
+        unsafe { slot.result.take() }
+    }
+
     /// Records the OS thread of a thread-mode spawn, for `cancel`.
     pub(crate) fn set_thread(&mut self, thread: Thread) {
         self.thread = Some(thread);
@@ -215,11 +259,11 @@ impl<T> JoinHandle<T> {
         let wait = UncancellableWait::blocking();
         loop {
             {
-                let mut inner = self.state.lock();
-                if let Some(result) = inner.result.take() {
+                let mut slot = self.task.join.lock();
+                if let Some(result) = self.take_result(&mut slot) {
                     return result;
                 }
-                inner.joiner = Some(wait.unparker().clone());
+                slot.joiner = Some(wait.unparker().clone());
             }
             wait.park(Waiting::numbered(&reason::JOIN, self.task.id()));
         }
@@ -233,7 +277,7 @@ impl<T> JoinHandle<T> {
     /// `Err(self)` if the micro-thread has not finished. `Ok(Err(payload))`
     /// if it panicked or was cancelled, as with [`join`](JoinHandle::join).
     pub fn try_join(self) -> Result<thread::Result<T>, JoinHandle<T>> {
-        let result = self.state.lock().result.take();
+        let result = self.take_result(&mut self.task.join.lock());
         result.ok_or(self)
     }
 
@@ -267,19 +311,19 @@ impl<T> JoinHandle<T> {
     fn wait(self, deadline: Option<Instant>) -> Result<thread::Result<T>, JoinHandle<T>> {
         loop {
             {
-                let mut inner = self.state.lock();
-                if let Some(result) = inner.result.take() {
+                let mut slot = self.task.join.lock();
+                if let Some(result) = self.take_result(&mut slot) {
                     return Ok(result);
                 }
-                inner.joiner = Some(Unparker::current());
+                slot.joiner = Some(Unparker::current());
             }
             if task::park(Waiting::numbered(&reason::JOIN, self.task.id()), deadline) != Wake::Notified {
                 // Timed out, or cannot wait: one last look, and no stale
                 // wake-up left behind for a later wait.
-                let mut inner = self.state.lock();
-                inner.joiner = None;
-                let result = inner.result.take();
-                drop(inner);
+                let mut slot = self.task.join.lock();
+                slot.joiner = None;
+                let result = self.take_result(&mut slot);
+                drop(slot);
                 return result.ok_or(self);
             }
         }
@@ -314,7 +358,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the micro-thread has finished (its result is ready).
     pub fn is_finished(&self) -> bool {
-        self.state.lock().finished
+        self.task.join.lock().finished
     }
 
     /// Whether the micro-thread is parked right now: waiting for something
@@ -362,5 +406,164 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("name", &self.name())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// Room for a value of a type known only to its users, inline: a value up
+/// to this size and alignment is stored in place, a larger one in a `Box`
+/// whose pointer is stored in place.
+type Inline = [MaybeUninit<u64>; 4];
+
+/// A value of some type, stored without its type, as a join slot holds the
+/// result of whichever micro-thread uses the header (results of any `T`,
+/// in headers that are recycled from one micro-thread to the next).
+///
+/// Whoever stores a value says its type ([`put`](Self::put)) and whoever
+/// takes it must name the same type ([`take`](Self::take), `unsafe` for
+/// that). The slot never drops what it holds: a value left in it is leaked,
+/// never dropped late. That matters for scoped micro-threads, whose result
+/// may borrow from a scope and must not be dropped after it; a value can
+/// only be left in it if its handle was leaked (`mem::forget`), and then so
+/// is the header, which the handle holds.
+pub(crate) struct ErasedResult {
+    storage: MaybeUninit<Inline>,
+    /// Whether `storage` holds a value.
+    full: bool,
+}
+
+impl ErasedResult {
+    /// An empty slot.
+    pub(crate) const EMPTY: ErasedResult = ErasedResult {
+        storage: MaybeUninit::uninit(),
+        full: false,
+    };
+
+    /// Whether a value of type `R` is stored in place (else boxed).
+    const fn inline<R>() -> bool {
+        mem::size_of::<R>() <= mem::size_of::<Inline>() && mem::align_of::<R>() <= mem::align_of::<Inline>()
+    }
+
+    /// Stores `value`. The slot travels between threads with its header,
+    /// so `R` must be `Send`: results are (`pair` requires it of `T`, and
+    /// only a `Completer` made by it stores one). The slot must be empty;
+    /// were it not, the value in it would be leaked.
+    pub(crate) fn put<R>(&mut self, value: R) {
+        debug_assert!(!self.full, "one value at a time");
+        let at = self.storage.as_mut_ptr().cast::<u8>();
+        if Self::inline::<R>() {
+            // SAFETY: `storage` is `size_of::<Inline>()` bytes aligned to
+            // `align_of::<Inline>()`, and `R` is no larger and no more
+            // aligned than that (`inline`); the bytes are ours to overwrite.
+            unsafe { at.cast::<R>().write(value) };
+        } else {
+            let boxed = Box::into_raw(Box::new(value));
+            // SAFETY: a pointer fits in `storage` and needs no more
+            // alignment than `u64`.
+            unsafe { at.cast::<*mut R>().write(boxed) };
+        }
+        self.full = true;
+    }
+
+    /// Takes the value out, if there is one.
+    ///
+    /// # Safety
+    ///
+    /// The value, if any, must have been stored by `put::<R>`, with this
+    /// same `R`.
+    pub(crate) unsafe fn take<R>(&mut self) -> Option<R> {
+        if !std::mem::replace(&mut self.full, false) {
+            return None;
+        }
+        let at = self.storage.as_ptr().cast::<u8>();
+        if Self::inline::<R>() {
+            // SAFETY: `put::<R>` wrote an `R` in place (the caller promises
+            // the type, and `inline::<R>` chose the same way both times);
+            // `full` is cleared above, so it is read out once.
+            Some(unsafe { at.cast::<R>().read() })
+        } else {
+            // SAFETY: as above, `put::<R>` wrote the pointer of a boxed `R`.
+            let boxed = unsafe { at.cast::<*mut R>().read() };
+            // SAFETY: that pointer came from `Box::into_raw` and is taken
+            // back once.
+            Some(*unsafe { Box::from_raw(boxed) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErasedResult;
+    use std::any::Any;
+    use std::sync::Arc;
+    use std::thread;
+
+    /// A worker reuses the header of a micro-thread that ended once its
+    /// handle is gone and nobody else holds it; never one that is still
+    /// held (by an `Unparker`, say), which is what keeps a stale wake-up
+    /// from reaching the micro-thread that reuses it.
+    #[test]
+    #[cfg_attr(miri, ignore = "starts a runtime: system calls Miri does not model")]
+    fn a_header_is_reused_only_once_nobody_holds_it() {
+        let rt = crate::Runtime::builder().workers(1).build().expect("build a runtime");
+        rt.block_on(|| {
+            let first = crate::spawn(|| 1);
+            let first_at = Arc::as_ptr(&first.task);
+            let first_id = first.id();
+            // On one worker, `first` has ended by the time the join
+            // returns; then its handle, the last holder, is dropped.
+            assert_eq!(first.join().ok(), Some(1));
+            let second = crate::spawn(|| 2);
+            assert_eq!(Arc::as_ptr(&second.task), first_at, "the header is reused");
+            assert_ne!(second.id(), first_id, "ids stay unique");
+
+            // Held, as a waiter list or a kept `Unparker` holds it.
+            let held = super::Unparker::Task(Arc::clone(&second.task));
+            assert_eq!(second.join().ok(), Some(2));
+            let third = crate::spawn(|| 3);
+            assert_ne!(Arc::as_ptr(&third.task), first_at, "a held header is not reused");
+            // A stale wake-up lands on the ended micro-thread's header only.
+            held.unpark();
+            assert!(!third.task.is_parked() && !third.is_finished());
+            assert_eq!(third.join().ok(), Some(3));
+        });
+    }
+
+    /// Small results are stored in place, large or over-aligned ones
+    /// boxed; each comes back whole, and a slot is reused for another type.
+    /// Run under Miri too: `cargo +nightly miri test -p dhaga-runtime --lib
+    /// join::tests`.
+    #[test]
+    fn erased_results_round_trip() {
+        let mut slot = ErasedResult::EMPTY;
+        // SAFETY: empty: nothing of any type is stored.
+        assert!(unsafe { slot.take::<u8>() }.is_none());
+
+        slot.put::<thread::Result<usize>>(Ok(7));
+        // SAFETY: stored as this type just above.
+        let got = unsafe { slot.take::<thread::Result<usize>>() };
+        assert_eq!(got.unwrap().unwrap(), 7);
+        // SAFETY: taken: empty again.
+        assert!(unsafe { slot.take::<thread::Result<usize>>() }.is_none());
+
+        let payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
+        slot.put::<thread::Result<String>>(Err(payload));
+        // SAFETY: stored as this type just above.
+        let got = unsafe { slot.take::<thread::Result<String>>() }.unwrap();
+        assert_eq!(got.unwrap_err().downcast_ref::<String>().unwrap(), "boom");
+
+        let big = [9u8; 100];
+        assert!(!ErasedResult::inline::<[u8; 100]>());
+        slot.put(big);
+        // SAFETY: stored as this type just above.
+        assert_eq!(unsafe { slot.take::<[u8; 100]>() }, Some(big));
+
+        assert!(!ErasedResult::inline::<u128>() || std::mem::align_of::<u128>() <= 8);
+        slot.put(u128::MAX - 1);
+        // SAFETY: stored as this type just above.
+        assert_eq!(unsafe { slot.take::<u128>() }, Some(u128::MAX - 1));
+
+        slot.put(vec![String::from("a"), String::from("b")]);
+        // SAFETY: stored as this type just above.
+        assert_eq!(unsafe { slot.take::<Vec<String>>() }.unwrap(), ["a", "b"]);
     }
 }

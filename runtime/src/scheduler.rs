@@ -14,6 +14,7 @@
 //! protocol tokio uses; a worker that stops looking re-checks every queue
 //! after announcing it, so no spawn is left behind.
 
+use std::collections::VecDeque;
 use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -25,13 +26,14 @@ use crossbeam_utils::CachePadded;
 
 use crate::builder::Config;
 use crate::context;
-use crate::coroutine::{MicroThread, Unstarted};
+use crate::coroutine::Unstarted;
 use crate::deadlock::Found;
 use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
 use crate::metrics::Counters;
 use crate::poller::Poller;
 use crate::stack::StackPool;
+use crate::sync::spin::SpinLock;
 use crate::sys;
 use crate::task::Task;
 use crate::watchdog::OnCpu;
@@ -71,6 +73,49 @@ impl SpawnOptions {
             spawned_at: Some(at),
             ..SpawnOptions::default()
         }
+    }
+}
+
+/// The runtime's queue of micro-threads that no worker's fresh queue holds:
+/// spawned from outside the workers, or beyond [`FRESH_CAPACITY`] by a
+/// worker spawning many at once (spawning 10,000 and joining them sends
+/// nine in ten here).
+///
+/// A deque under a spin lock rather than a lock-free queue of blocks: the
+/// deque keeps its memory from one burst to the next, where `SegQueue`
+/// allocates (and zeroes) a block per 31 micro-threads and frees it when
+/// they are taken; each operation holds the lock for a push or a pop.
+#[derive(Default)]
+pub(crate) struct Injector {
+    queue: SpinLock<VecDeque<Pending>>,
+    /// The queue's length, for looking without the lock (`SeqCst`: idle
+    /// workers read it after announcing they sleep, see `Local::sleep`).
+    len: AtomicUsize,
+}
+
+impl Injector {
+    pub(crate) fn push(&self, pending: Pending) {
+        let mut queue = self.queue.lock();
+        queue.push_back(pending);
+        self.len.store(queue.len(), Ordering::SeqCst);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Pending> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut queue = self.queue.lock();
+        let pending = queue.pop_front();
+        self.len.store(queue.len(), Ordering::SeqCst);
+        pending
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -176,8 +221,9 @@ impl WorkerShared {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) workers: Box<[WorkerShared]>,
-    /// Micro-threads spawned from outside the workers.
-    pub(crate) injector: SegQueue<Pending>,
+    /// Micro-threads spawned from outside the workers, and those that did
+    /// not fit in a worker's fresh queue.
+    pub(crate) injector: Injector,
     /// Workers asleep, for `notify_work` to pick from.
     sleepers: Mutex<Vec<usize>>,
     num_sleepers: AtomicUsize,
@@ -233,7 +279,7 @@ impl Shared {
         Ok(Shared {
             config,
             workers,
-            injector: SegQueue::new(),
+            injector: Injector::default(),
             sleepers: Mutex::new(Vec::new()),
             num_sleepers: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
@@ -315,7 +361,11 @@ impl Shared {
     /// `make`, or the body it made, is dropped before this returns. Once
     /// spawned, the body is either called once or dropped uncalled (its
     /// runtime shut down before it started), on whichever thread gets to it.
-    pub(crate) fn spawn_with<T, M, B>(self: &Arc<Self>, options: SpawnOptions, make: M) -> io::Result<JoinHandle<T>>
+    pub(crate) fn spawn_with<T: Send, M, B>(
+        self: &Arc<Self>,
+        options: SpawnOptions,
+        make: M,
+    ) -> io::Result<JoinHandle<T>>
     where
         M: FnOnce(Completer<T>) -> B,
         B: FnOnce() + Send + 'static,
@@ -333,30 +383,32 @@ impl Shared {
             ));
             return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
-        let (id, stack) = context::with_worker(|local| match local {
+        let (id, stack, kept) = context::with_worker(|local| match local {
             Some(local) if local.belongs_to(self) => {
                 local.counters().spawned.add(1);
-                (local.next_task_id(), local.take_stack(options.stack_size))
+                let stack = local.take_stack(options.stack_size);
+                (local.next_task_id(), stack, local.take_task())
             }
             _ => {
                 self.spawned_outside.fetch_add(1, Ordering::Relaxed);
-                (self.next_ids(1), self.stacks.get(None, options.stack_size))
+                (self.next_ids(1), self.stacks.get(None, options.stack_size), None)
             }
         });
         let stack = stack?;
-        let mut task = Task::new(id, options.name, options.spawned_at, Arc::clone(self));
-        task.stack_guard = stack.guard().unwrap_or((0, 0));
-        task.stack_size = stack.size();
-        let task = Arc::new(task);
+        // A header this worker kept is unique (see `Local::take_task`), as
+        // a new one is.
+        let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
+        let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
+        header.reset(id, options.name, options.spawned_at);
         let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = MicroThread::prepare(stack, make(completer));
+        let thread = Unstarted::new(stack, make(completer));
         self.submit(Pending { task, thread }, options.colocate);
         Ok(handle)
     }
 
     /// Starts `task` as an OS thread. With `spawns_os_threads`, that
     /// thread's own spawns start OS threads too.
-    fn spawn_thread<T, M, B>(
+    fn spawn_thread<T: Send, M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,
@@ -554,8 +606,16 @@ pub(crate) fn schedule(task: Arc<Task>) {
         _ => Some(task),
     });
     if let Some(task) = task {
-        let shared = Arc::clone(task.shared());
-        shared.workers[worker].push_remote(task);
+        // From a worker of the same runtime, its reference to the runtime
+        // will do: no update of the runtime's reference count, a line every
+        // worker would otherwise write at every wake-up it sends.
+        context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(task.shared()) => local.shared().workers[worker].push_remote(task),
+            _ => {
+                let shared = Arc::clone(task.shared());
+                shared.workers[worker].push_remote(task);
+            }
+        });
     }
 }
 

@@ -83,7 +83,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         // SAFETY: the worker keeps the running task alive while it runs and
         // clears `RUNNING` before letting it go; the fault happened in it.
         let task = unsafe { &*running };
-        let (guard, len) = task.stack_guard;
+        let (guard, len) = task.stack_guard();
         if guard <= address && address < guard + len {
             report_overflow(task);
         }
@@ -102,7 +102,7 @@ fn report_overflow(task: &Task) -> ! {
         message.push(b"'");
     }
     message.push(b" overflowed its stack of ");
-    message.push_number(task.stack_size as u64);
+    message.push_number(task.stack_size() as u64);
     message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
     // SAFETY: write(2) is async-signal-safe; the buffer is valid for `len`.
     unsafe { libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len) };

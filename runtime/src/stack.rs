@@ -15,8 +15,12 @@
 //! the neighbour, is undefined behaviour; this is why the option is `unsafe`.
 //!
 //! Stacks are recycled: each worker keeps a small cache and the runtime a
-//! shared pool, so spawning a micro-thread normally costs no system call.
+//! shared pool, so spawning a micro-thread normally costs no system call. A
+//! worker frees stacks into its own cache and takes from it first, so a
+//! stack it freed is the one it reuses, its top still in the CPU's caches;
+//! stacks move between a cache and the pool half a cache at a time.
 
+use std::collections::VecDeque;
 use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -24,12 +28,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::stack::{MIN_STACK_SIZE, StackPointer};
-use crossbeam_queue::SegQueue;
 
 use crate::sys::{self, Protection};
 
 /// How many stacks of the default size a worker keeps for itself.
 const LOCAL_CACHE: usize = 256;
+
+/// How many stacks a worker moves between its cache and the shared pool at
+/// a time: half its cache, so that a worker that frees as many stacks as it
+/// takes stays off the shared pool.
+const BATCH: usize = LOCAL_CACHE / 2;
 
 /// Stacks per slab mapping in slab mode.
 const SLAB_STACKS: usize = 256;
@@ -212,8 +220,12 @@ pub(crate) struct StackPool {
     /// Usable size of the runtime's default stacks; only those are pooled.
     size: usize,
     mode: StackMode,
-    /// Stacks free for any worker.
-    shared: SegQueue<Stack>,
+    /// Stacks free for any worker. A lock, not a lock-free queue: workers
+    /// move stacks in and out in batches (see [`BATCH`]), and a vector
+    /// keeps its memory where a queue of blocks allocates and frees one
+    /// block per 31 stacks.
+    shared: Mutex<Vec<Stack>>,
+    /// `shared`'s length, for looking without the lock.
     shared_len: AtomicUsize,
     /// The most stacks `shared` holds before it unmaps instead (guarded mode).
     shared_cap: usize,
@@ -227,7 +239,7 @@ impl StackPool {
         StackPool {
             size,
             mode,
-            shared: SegQueue::new(),
+            shared: Mutex::new(Vec::new()),
             shared_len: AtomicUsize::new(0),
             shared_cap,
             carving: Mutex::new(None),
@@ -235,41 +247,101 @@ impl StackPool {
     }
 
     /// A stack of at least `size` bytes (`None`: the default size), from
-    /// `cache` or the shared pool if one is free.
-    pub(crate) fn get(&self, cache: Option<&mut Vec<Stack>>, size: Option<usize>) -> io::Result<Stack> {
+    /// `cache` or the shared pool if one is free. An empty `cache` is
+    /// refilled with up to [`BATCH`] stacks at once, so that a worker takes
+    /// the pool's lock once per batch, not once per spawn.
+    ///
+    /// A cache is kept warmest last: this takes from its cold end, as a
+    /// spawn's stack is a reservation that a micro-thread usually trades for
+    /// the warmest one when it starts (see [`StackPool::warmer`]).
+    pub(crate) fn get(&self, cache: Option<&mut VecDeque<Stack>>, size: Option<usize>) -> io::Result<Stack> {
         match size {
             Some(size) if round_to_page(size)? != self.size => Stack::guarded(size),
             _ => {
-                if let Some(stack) = cache.and_then(Vec::pop) {
-                    return Ok(stack);
-                }
-                if let Some(stack) = self.shared.pop() {
-                    self.shared_len.fetch_sub(1, Ordering::Relaxed);
-                    return Ok(stack);
-                }
-                match self.mode {
-                    StackMode::Guarded => Stack::guarded(self.size),
-                    StackMode::Slab => self.carve(),
+                let stack = match cache {
+                    Some(cache) => cache.pop_front().or_else(|| {
+                        self.take_from_shared(cache, BATCH);
+                        cache.pop_front()
+                    }),
+                    None => {
+                        let mut one = VecDeque::new();
+                        self.take_from_shared(&mut one, 1);
+                        one.pop_front()
+                    }
+                };
+                match (stack, self.mode) {
+                    (Some(stack), _) => Ok(stack),
+                    (None, StackMode::Guarded) => Stack::guarded(self.size),
+                    (None, StackMode::Slab) => self.carve(),
                 }
             }
         }
     }
 
-    /// Returns a stack a finished coroutine no longer uses.
-    pub(crate) fn put(&self, cache: Option<&mut Vec<Stack>>, stack: Stack) {
+    /// The stack to start a micro-thread on, given the one `reserved` for
+    /// it at spawn: the warmest of `cache` (freed last, its top likely still
+    /// in the CPU's caches) if `reserved` is of the pool's size, `reserved`
+    /// taking its place at the cold end; otherwise `reserved`.
+    pub(crate) fn warmer(&self, cache: &mut VecDeque<Stack>, reserved: Stack) -> Stack {
+        if reserved.size() != self.size {
+            return reserved;
+        }
+        match cache.pop_back() {
+            Some(warm) => {
+                cache.push_front(reserved);
+                warm
+            }
+            None => reserved,
+        }
+    }
+
+    /// Moves up to `n` stacks from the shared pool to `into`.
+    fn take_from_shared(&self, into: &mut VecDeque<Stack>, n: usize) {
+        if self.shared_len.load(Ordering::Relaxed) == 0 {
+            return; // a look without the lock: none to take, or nearly
+        }
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let from = shared.len().saturating_sub(n);
+        into.extend(shared.drain(from..));
+        self.shared_len.store(shared.len(), Ordering::Relaxed);
+    }
+
+    /// Returns a stack a finished coroutine no longer uses: to the warm end
+    /// of `cache`, moving the [`BATCH`] coldest cached ones to the shared
+    /// pool first if the cache is full (one lock per batch); without a
+    /// cache, to the shared pool. Guarded stacks beyond the shared pool's
+    /// capacity are unmapped.
+    pub(crate) fn put(&self, cache: Option<&mut VecDeque<Stack>>, stack: Stack) {
         if stack.size() != self.size {
             return; // not a default stack: unmapped by its drop
         }
-        if let Some(cache) = cache
-            && cache.len() < LOCAL_CACHE
-        {
-            cache.push(stack);
-            return;
+        match cache {
+            Some(cache) => {
+                if cache.len() >= LOCAL_CACHE {
+                    let spilled = self.give_to_shared(cache.drain(..BATCH));
+                    drop(spilled);
+                }
+                cache.push_back(stack);
+            }
+            None => drop(self.give_to_shared(std::iter::once(stack))),
         }
-        if self.mode == StackMode::Slab || self.shared_len.load(Ordering::Relaxed) < self.shared_cap {
-            self.shared_len.fetch_add(1, Ordering::Relaxed);
-            self.shared.push(stack);
+    }
+
+    /// Adds `stacks` to the shared pool, up to its capacity (guarded mode);
+    /// returns those that did not fit, for the caller to drop (unmap)
+    /// outside the lock.
+    fn give_to_shared(&self, stacks: impl Iterator<Item = Stack>) -> Vec<Stack> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left_over = Vec::new();
+        for stack in stacks {
+            if self.mode == StackMode::Slab || shared.len() < self.shared_cap {
+                shared.push(stack);
+            } else {
+                left_over.push(stack);
+            }
         }
+        self.shared_len.store(shared.len(), Ordering::Relaxed);
+        left_over
     }
 
     /// Free stacks in the shared pool.
@@ -381,7 +453,7 @@ mod tests {
     #[test]
     fn pool_recycles_default_stacks_only() {
         let pool = StackPool::new(64 * 1024, StackMode::Guarded, 16);
-        let mut cache = Vec::new();
+        let mut cache = VecDeque::new();
         let a = pool.get(Some(&mut cache), None).unwrap();
         let a_top = a.top;
         pool.put(Some(&mut cache), a);
@@ -391,6 +463,68 @@ mod tests {
         assert_eq!(big.size(), 256 * 1024);
         pool.put(Some(&mut cache), big);
         assert!(cache.is_empty(), "odd-sized stacks are not pooled");
+    }
+
+    #[test]
+    fn stacks_move_between_cache_and_pool_in_batches() {
+        let pool = StackPool::new(16 * 1024, StackMode::Guarded, BATCH + 10);
+        let mut cache = VecDeque::new();
+        let stacks: Vec<Stack> = (0..LOCAL_CACHE + 1).map(|_| pool.get(None, None).unwrap()).collect();
+        let last = stacks.last().unwrap().top;
+        for stack in stacks {
+            pool.put(Some(&mut cache), stack);
+        }
+        // The full cache gave its colder half to the pool, then took the
+        // last one.
+        assert_eq!(cache.len(), LOCAL_CACHE - BATCH + 1);
+        assert_eq!(pool.pooled(), BATCH);
+        assert_eq!(
+            cache.back().unwrap().top,
+            last,
+            "what a worker freed last is at the warm end"
+        );
+        // Without a cache, one at a time, up to the pool's capacity.
+        for _ in 0..20 {
+            pool.put(None, Stack::guarded(16 * 1024).unwrap());
+        }
+        assert_eq!(
+            pool.pooled(),
+            BATCH + 10,
+            "guarded stacks beyond the capacity are unmapped"
+        );
+        // An empty cache is refilled a batch at a time.
+        let mut other = VecDeque::new();
+        let _stack = pool.get(Some(&mut other), None).unwrap();
+        assert_eq!(other.len(), BATCH - 1);
+        assert_eq!(pool.pooled(), 10);
+        let _one = pool.get(None, None).unwrap();
+        assert_eq!(pool.pooled(), 9);
+    }
+
+    #[test]
+    fn a_start_trades_its_reserved_stack_for_the_warmest() {
+        let pool = StackPool::new(16 * 1024, StackMode::Guarded, 16);
+        let mut cache = VecDeque::new();
+        let reserved = pool.get(Some(&mut cache), None).unwrap();
+        let reserved_top = reserved.top;
+        // No free stack: it starts on its own.
+        let reserved = pool.warmer(&mut cache, reserved);
+        assert_eq!(reserved.top, reserved_top);
+        let freed = pool.get(None, None).unwrap();
+        let freed_top = freed.top;
+        pool.put(Some(&mut cache), freed);
+        // One freed: it starts on that, and its own goes to the cold end.
+        let started = pool.warmer(&mut cache, reserved);
+        assert_eq!(started.top, freed_top);
+        assert_eq!(cache.front().unwrap().top, reserved_top);
+        // The next spawn reserves from the cold end.
+        assert_eq!(pool.get(Some(&mut cache), None).unwrap().top, reserved_top);
+        // A stack of another size keeps its own.
+        pool.put(Some(&mut cache), started);
+        let big = pool.get(Some(&mut cache), Some(64 * 1024)).unwrap();
+        let big_top = big.top;
+        assert_eq!(pool.warmer(&mut cache, big).top, big_top);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

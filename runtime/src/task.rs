@@ -18,7 +18,9 @@ use crate::Cancelled;
 use crate::context;
 use crate::coroutine::Suspend;
 use crate::dump::{WaitReason, Waiting};
+use crate::join::JoinSlot;
 use crate::scheduler::Shared;
+use crate::sync::spin::SpinLock;
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;
@@ -31,8 +33,18 @@ const PARKED: u8 = 2;
 const NOT_STARTED: usize = usize::MAX;
 
 /// The part of a micro-thread that other threads may hold: identity, wake-up
-/// state and where it lives. The coroutine itself stays in its worker's table
-/// (it is `!Send`); `worker` and `slot` find it.
+/// state, where it lives, and its join slot. The coroutine itself stays in
+/// its worker's table (it is `!Send`); `worker` and `slot` find it.
+///
+/// # Recycling
+///
+/// A header whose `Arc` is unique once its micro-thread has ended and its
+/// join handle is gone is kept by a worker and reused for a later spawn
+/// (see [`Task::reset`] and `worker::recycle_task`), so that spawning costs no
+/// allocation. Being unique, nobody else can reach it: no `Unparker`, waiter
+/// list, timer or run queue holds it, so a wake-up meant for the micro-thread
+/// that ended can never reach the one that reuses the header (no ABA). Every
+/// field is set afresh by `reset`.
 pub(crate) struct Task {
     id: u64,
     name: Option<Arc<str>>,
@@ -59,9 +71,13 @@ pub(crate) struct Task {
     thread_parked: AtomicBool,
     shared: Arc<Shared>,
     /// Its stack's guard page (address, length) and usable size, for the
-    /// overflow report; zero for thread-mode threads.
-    pub(crate) stack_guard: (usize, usize),
-    pub(crate) stack_size: usize,
+    /// overflow report; zero for thread-mode threads. Set by its worker
+    /// when it starts (the stack it runs on is chosen then, see
+    /// `coroutine::Unstarted`), read on that worker's thread (the signal
+    /// handler, stack captures): `Relaxed`.
+    stack_guard: AtomicUsize,
+    stack_guard_len: AtomicUsize,
+    stack_size: AtomicUsize,
     /// What the micro-thread waits for in its latest park, with its number
     /// and when it parked (`sys::coarse_now_ns`), for dumps (`dump.rs`).
     /// Written by the micro-thread before it parks and read by its worker
@@ -70,6 +86,10 @@ pub(crate) struct Task {
     waiting: AtomicPtr<WaitReason>,
     waiting_id: AtomicU64,
     parked_at: AtomicU64,
+    /// The result, for the join handle (see `join.rs`): in the header, so
+    /// that a spawn allocates one thing, or nothing when the header is
+    /// recycled.
+    pub(crate) join: SpinLock<JoinSlot>,
 }
 
 impl Task {
@@ -80,8 +100,9 @@ impl Task {
         shared: Arc<Shared>,
     ) -> Task {
         Task {
-            stack_guard: (0, 0),
-            stack_size: 0,
+            stack_guard: AtomicUsize::new(0),
+            stack_guard_len: AtomicUsize::new(0),
+            stack_size: AtomicUsize::new(0),
             id,
             name: name.map(Arc::from),
             spawned_at,
@@ -95,7 +116,52 @@ impl Task {
             waiting: AtomicPtr::new(std::ptr::null_mut()),
             waiting_id: AtomicU64::new(0),
             parked_at: AtomicU64::new(0),
+            join: SpinLock::new(JoinSlot::new()),
         }
+    }
+
+    /// Makes a recycled header as [`Task::new`] makes a new one, for a
+    /// micro-thread of the same runtime: nothing of the micro-thread that
+    /// used it before (name, flags, wait notes, join slot) is left. Takes
+    /// `&mut`, which only a unique `Arc` gives (`Arc::get_mut`): nobody else
+    /// can see the header change. Every field is named, so that a new field
+    /// cannot be forgotten here.
+    pub(crate) fn reset(&mut self, id: u64, name: Option<String>, spawned_at: Option<&'static Location<'static>>) {
+        let Task {
+            id: old_id,
+            name: old_name,
+            spawned_at: old_spawned_at,
+            state,
+            worker,
+            slot,
+            cancelled,
+            locals_closed,
+            thread_parked,
+            shared: _, // the same runtime: the header is kept by one of its workers
+            stack_guard,
+            stack_guard_len,
+            stack_size,
+            waiting,
+            waiting_id,
+            parked_at,
+            join,
+        } = self;
+        *old_id = id;
+        *old_name = name.map(Arc::from);
+        *old_spawned_at = spawned_at;
+        *state.get_mut() = RUNNING;
+        *worker.get_mut() = NOT_STARTED;
+        *slot.get_mut() = 0;
+        *cancelled.get_mut() = false;
+        *locals_closed.get_mut() = false;
+        *thread_parked.get_mut() = false;
+        *stack_guard.get_mut() = 0;
+        *stack_guard_len.get_mut() = 0;
+        *stack_size.get_mut() = 0;
+        *waiting.get_mut() = std::ptr::null_mut();
+        *waiting_id.get_mut() = 0;
+        *parked_at.get_mut() = 0;
+        *join.get_mut() = JoinSlot::new();
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -124,6 +190,29 @@ impl Task {
     pub(crate) fn bind(&self, worker: usize, slot: usize) {
         self.slot.store(slot, Ordering::Relaxed);
         self.worker.store(worker, Ordering::Release);
+    }
+
+    /// Records the stack the micro-thread runs on: its guard page
+    /// (address, length), if it has one, and its usable size. Called by its
+    /// worker before it first resumes it.
+    pub(crate) fn set_stack(&self, guard: Option<(usize, usize)>, size: usize) {
+        let (address, len) = guard.unwrap_or((0, 0));
+        self.stack_guard.store(address, Ordering::Relaxed);
+        self.stack_guard_len.store(len, Ordering::Relaxed);
+        self.stack_size.store(size, Ordering::Relaxed);
+    }
+
+    /// The guard page of its stack (address, length); `(0, 0)` if none.
+    pub(crate) fn stack_guard(&self) -> (usize, usize) {
+        (
+            self.stack_guard.load(Ordering::Relaxed),
+            self.stack_guard_len.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The usable size of its stack; zero for thread-mode threads.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worker(&self) -> usize {

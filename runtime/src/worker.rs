@@ -101,7 +101,11 @@ pub(crate) struct Local {
     ready: RefCell<VecDeque<Arc<Task>>>,
     threads: RefCell<Slab<Entry>>,
     timers: RefCell<Timers>,
-    stacks: RefCell<Vec<Stack>>,
+    /// Free stacks of the default size, warmest (freed last) at the back.
+    stacks: RefCell<VecDeque<Stack>>,
+    /// Headers of ended micro-threads that nobody else holds, for reuse
+    /// (see `recycle_task`); at most `config.stack_pool`.
+    tasks: RefCell<Vec<Arc<Task>>>,
     reactor: Reactor,
     /// The micro-thread-locals of this worker's micro-threads.
     locals: Tables,
@@ -149,7 +153,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         ready: RefCell::new(VecDeque::new()),
         threads: RefCell::new(Slab::default()),
         timers: RefCell::new(Timers::default()),
-        stacks: RefCell::new(Vec::new()),
+        stacks: RefCell::new(VecDeque::new()),
+        tasks: RefCell::new(Vec::new()),
         reactor: Reactor::default(),
         locals: Tables::default(),
         tick: Cell::new(0),
@@ -190,6 +195,25 @@ fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
     } else {
         next
     }
+}
+
+/// Lets go of a reference to a header; if it is the last one and the
+/// caller is a worker of the header's runtime, the worker keeps the header
+/// for a later spawn instead of freeing it (see "Recycling" on [`Task`]).
+///
+/// Sound because `Arc::get_mut` succeeds only when this is the one strong
+/// reference and there is no weak one: nothing else (an `Unparker`, a
+/// waiter list, a timer, a run queue, the worker's table) can reach the
+/// header, now or later, so reusing it cannot hand a stale wake-up to the
+/// micro-thread that reuses it.
+pub(crate) fn recycle_task(mut task: Arc<Task>) {
+    if Arc::get_mut(&mut task).is_none() {
+        return; // someone else holds it: dropped by the last of them
+    }
+    context::with_worker(|local| match local {
+        Some(local) if local.belongs_to(task.shared()) => local.keep_task(task),
+        _ => drop(task),
+    });
 }
 
 /// Aborts the process if dropped while its worker thread unwinds.
@@ -268,6 +292,25 @@ impl Local {
         let stack = self.shared.stacks.get(Some(&mut cache), size);
         self.counters().stacks_cached.set(cache.len() as u64);
         stack
+    }
+
+    /// A header kept for reuse, if there is one: unique, so the caller may
+    /// `Arc::get_mut` it and must `Task::reset` it.
+    pub(crate) fn take_task(&self) -> Option<Arc<Task>> {
+        self.tasks.borrow_mut().pop()
+    }
+
+    /// Keeps `task`, a header of this runtime that nobody else holds, for
+    /// reuse, unless this worker keeps as many as its runtime keeps free
+    /// stacks already (a header is a few hundred bytes, a stack at least a
+    /// page of memory: this bounds what headers keep to a fraction of what
+    /// the stack pool keeps). Kept by the worker, not in `Shared`: a pooled
+    /// header holds its runtime, which must not hold it back.
+    fn keep_task(&self, task: Arc<Task>) {
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.len() < self.shared.config.stack_pool {
+            tasks.push(task);
+        }
     }
 
     /// Places a micro-thread spawned here on the least-loaded worker
@@ -499,11 +542,16 @@ impl Local {
     fn run(&self, runnable: Runnable) {
         match runnable {
             Runnable::Start(Pending { task, thread }) => {
+                let thread = thread.start(|reserved| {
+                    let mut cache = self.stacks.borrow_mut();
+                    self.shared.stacks.warmer(&mut cache, reserved)
+                });
+                task.set_stack(thread.stack_guard, thread.stack_size);
                 let slot = {
                     let mut threads = self.threads.borrow_mut();
                     let slot = threads.insert(Entry {
                         task: Arc::clone(&task),
-                        thread: thread.start(),
+                        thread,
                     });
                     self.me().started.store(threads.len(), Ordering::Relaxed);
                     self.counters().started.add(1);
@@ -541,6 +589,7 @@ impl Local {
                 self.me().started.store(threads.len(), Ordering::Relaxed);
                 drop(threads);
                 drop(handed_back);
+                recycle_task(entry.task);
                 let stack = entry.thread.into_stack();
                 let mut cache = self.stacks.borrow_mut();
                 self.shared.stacks.put(Some(&mut cache), stack);

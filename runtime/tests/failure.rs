@@ -331,6 +331,40 @@ fn stack_overflow_of_an_unnamed_micro_thread_aborts_with_a_message() {
     assert!(numbers(&line).len() >= 2, "the micro-thread's id: {line}");
 }
 
+/// Runs in the child: overflow a micro-thread that starts on another stack
+/// than the one reserved for it at spawn (a default-size stack, traded for
+/// the warmest one its worker has free). Never returns.
+fn overflow_on_a_traded_stack_in_child() -> ! {
+    let rt = RuntimeBuilder::new()
+        .workers(1)
+        .stack_size(OVERFLOW_STACK)
+        .build()
+        .unwrap();
+    rt.block_on(|| {
+        // Two stacks freed: the next spawn reserves the one freed first and
+        // starts on the one freed last.
+        let (a, b) = (spawn(|| 1), spawn(|| 2));
+        assert_eq!(a.join().unwrap() + b.join().unwrap(), 3);
+        let r = spawn(|| recurse(0)).join();
+        println!("CHILD SURVIVED: join returned {:?}", r.is_ok());
+    });
+    std::process::exit(3);
+}
+
+#[test]
+fn stack_overflow_on_a_stack_traded_at_start_aborts_with_a_message() {
+    if util::child_role().as_deref() == Some("overflow-traded") {
+        overflow_on_a_traded_stack_in_child();
+    }
+    let out = util::run_child(
+        "stack_overflow_on_a_stack_traded_at_start_aborts_with_a_message",
+        "overflow-traded",
+    );
+    let line = overflow_line(&out);
+    assert!(line.contains("overflowed its stack"), "line: {line}");
+    assert!(mentions_stack_size(&line), "the stack size (128 KiB): {line}");
+}
+
 // ---------------------------------------------------------------------------
 // Stack allocation failure (child process)
 // ---------------------------------------------------------------------------

@@ -695,3 +695,54 @@ fn unguarded_stacks_hold_more_micro_threads_than_the_map_limit() {
         assert_eq!(sum, (0..N as u64).sum::<u64>());
     });
 }
+
+/// A body of up to eight words travels inline until it starts, a larger one
+/// on its stack (see `coroutine::Unstarted`): both run with their captures
+/// intact, and both, dropped unstarted when their runtime goes, drop their
+/// captures and report the cancellation to their joins.
+#[test]
+fn bodies_carried_inline_and_on_their_stacks_run_or_are_dropped_whole() {
+    util::within_limit(|| {
+        run(|| {
+            let small = spawn(|| 1u64);
+            let seven_words = [3u64; 6];
+            let drops_with = Arc::new(());
+            let held = Arc::clone(&drops_with);
+            let at_the_limit = spawn(move || seven_words.iter().sum::<u64>() + Arc::strong_count(&held) as u64);
+            let large_capture = [5u64; 64];
+            let large = spawn(move || large_capture.iter().sum::<u64>());
+            assert_eq!(small.join_within("small").unwrap(), 1);
+            assert_eq!(at_the_limit.join_within("eight words").unwrap(), 18 + 2);
+            assert_eq!(large.join_within("large").unwrap(), 320);
+            assert_eq!(Arc::strong_count(&drops_with), 1, "the captures went with the body");
+        });
+
+        // Unstarted: one worker, blocked by the spawner until the runtime
+        // is dropped.
+        let captures = Arc::new(());
+        let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+        let handles = {
+            let captures = Arc::clone(&captures);
+            rt.block_on(move || {
+                let small = {
+                    let held = Arc::clone(&captures);
+                    spawn(move || drop(held))
+                };
+                let large = {
+                    let held = Arc::clone(&captures);
+                    let padding = [0u64; 64];
+                    spawn(move || drop((held, padding)))
+                };
+                (small, large)
+            })
+        };
+        drop(rt);
+        for handle in [handles.0, handles.1] {
+            match handle.join_within("an unstarted micro-thread") {
+                Ok(()) => {} // started before the runtime went
+                Err(payload) => assert!(payload.is::<dhaga_runtime::Cancelled>()),
+            }
+        }
+        assert_eq!(Arc::strong_count(&captures), 1, "every body's captures are dropped");
+    });
+}
