@@ -41,6 +41,9 @@ use crate::watchdog::OnCpu;
 /// Capacity of a worker's fresh queue; more spills into the injector.
 const FRESH_CAPACITY: usize = 1024;
 
+/// The most entries' room the injector keeps once empty.
+const INJECTOR_KEPT: usize = 1024;
+
 /// A shared reference to a runtime's scheduler.
 pub(crate) type Handle = Arc<Shared>;
 
@@ -107,6 +110,11 @@ impl Injector {
         let mut queue = self.queue.lock();
         let pending = queue.pop_front();
         self.len.store(queue.len(), Ordering::SeqCst);
+        // Emptied after a burst: give its memory back (freed after the
+        // lock is let go), as the segments of a `SegQueue` would be.
+        let burst = (queue.is_empty() && queue.capacity() > INJECTOR_KEPT).then(|| std::mem::take(&mut *queue));
+        drop(queue);
+        drop(burst);
         pending
     }
 

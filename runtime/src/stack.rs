@@ -263,11 +263,7 @@ impl StackPool {
                         self.take_from_shared(cache, BATCH);
                         cache.pop_front()
                     }),
-                    None => {
-                        let mut one = VecDeque::new();
-                        self.take_from_shared(&mut one, 1);
-                        one.pop_front()
-                    }
+                    None => self.take_one_from_shared(),
                 };
                 match (stack, self.mode) {
                     (Some(stack), _) => Ok(stack),
@@ -296,6 +292,18 @@ impl StackPool {
     }
 
     /// Moves up to `n` stacks from the shared pool to `into`.
+    /// One stack from the shared pool, if it has any (a spawn from outside
+    /// the workers, which has no cache).
+    fn take_one_from_shared(&self) -> Option<Stack> {
+        if self.shared_len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let stack = shared.pop();
+        self.shared_len.store(shared.len(), Ordering::Relaxed);
+        stack
+    }
+
     fn take_from_shared(&self, into: &mut VecDeque<Stack>, n: usize) {
         if self.shared_len.load(Ordering::Relaxed) == 0 {
             return; // a look without the lock: none to take, or nearly

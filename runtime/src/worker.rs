@@ -130,6 +130,11 @@ pub(crate) struct Local {
 /// their owners keep writing.
 const LOAD_REFRESH: u32 = 32;
 
+/// The most finished micro-threads' headers a worker keeps for reuse: a
+/// few hundred bytes each, and a worker that only joins (its micro-threads
+/// spawned elsewhere) fills its store without emptying it.
+const KEPT_HEADERS: usize = 256;
+
 /// How many micro-thread ids a worker reserves at a time, so that spawning
 /// does not touch a counter shared by all workers.
 const ID_BLOCK: u64 = 1024;
@@ -301,14 +306,13 @@ impl Local {
     }
 
     /// Keeps `task`, a header of this runtime that nobody else holds, for
-    /// reuse, unless this worker keeps as many as its runtime keeps free
-    /// stacks already (a header is a few hundred bytes, a stack at least a
-    /// page of memory: this bounds what headers keep to a fraction of what
-    /// the stack pool keeps). Kept by the worker, not in `Shared`: a pooled
-    /// header holds its runtime, which must not hold it back.
+    /// reuse, unless this worker keeps [`KEPT_HEADERS`] already (or as many
+    /// as its runtime keeps free stacks, if fewer). Kept by the worker, not
+    /// in `Shared`: a pooled header holds its runtime, which must not hold
+    /// it back.
     fn keep_task(&self, task: Arc<Task>) {
         let mut tasks = self.tasks.borrow_mut();
-        if tasks.len() < self.shared.config.stack_pool {
+        if tasks.len() < self.shared.config.stack_pool.min(KEPT_HEADERS) {
             tasks.push(task);
         }
     }
