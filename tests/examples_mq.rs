@@ -190,6 +190,17 @@ impl Write for SharedOut {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).write(buf)
     }
 
+    /// A `writeln!` in one write, as std's `Stdout` takes its lock once for
+    /// a whole `writeln!`: otherwise the pieces of lines that micro-threads
+    /// on different workers write at once interleave.
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
+        let text = args.to_string();
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_all(text.as_bytes())
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

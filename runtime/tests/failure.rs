@@ -395,7 +395,15 @@ fn alloc_failure_in_child() {
     const HEADROOM: u64 = 64 * 1024 * 1024;
     // One worker: its thread has started by the time the root micro-thread
     // runs, so no thread (with its signal stack) starts under the limit.
-    let rt = RuntimeBuilder::new().workers(1).build().unwrap();
+    // And no watchdog thread, whose start races with the limit: a first
+    // malloc there reserves a 64 MiB arena, the whole headroom, and its
+    // signal stack then cannot be mapped (std aborts the process).
+    let rt = RuntimeBuilder::new()
+        .workers(1)
+        .stall_threshold(std::time::Duration::ZERO)
+        .on_deadlock(dhaga_runtime::Deadlock::Ignore)
+        .build()
+        .unwrap();
     let report = rt.block_on(|| {
         let (release_tx, release_rx) = unbounded::<()>();
         let limit = vm_size() + HEADROOM;
