@@ -36,6 +36,7 @@
 //! }
 //! ```
 
+mod affinity;
 mod contenders;
 mod cpus;
 mod proc_status;
