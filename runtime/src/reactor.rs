@@ -173,7 +173,12 @@ impl<T: AsFd> Source<T> {
     ///
     /// Only where a short read means an empty stream: not for datagrams
     /// (one per read, whatever the room) nor terminals (a line per read),
-    /// whose next read would then wait with data there.
+    /// whose next read would then wait with data there. A TCP read that
+    /// stops at urgent data's mark is caught (the poller reports urgent
+    /// data, and the hint is off for the socket from then on). A Unix
+    /// stream read also stops short where the peer attached descriptors
+    /// or, with `SO_PASSCRED`, where its credentials change; a peer that
+    /// sends those expects `recvmsg(2)`, not `read(2)`, which drops them.
     ///
     /// # Errors
     ///
@@ -195,10 +200,11 @@ impl<T: AsFd> Source<T> {
             let tick = state.tick(Direction::Read);
             if std::mem::take(&mut first)
                 && state.drained.load(Ordering::Relaxed) == tick + 1
-                && !state.hung_up.load(Ordering::Relaxed)
+                && !state.exceptional.load(Ordering::Relaxed)
             {
                 // No readiness has come since a short read emptied the
-                // stream, nor can an end or an error be waiting: wait.
+                // stream, nor can an end, an error or urgent data be
+                // waiting: wait.
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             let n = op(io)?;
@@ -830,7 +836,7 @@ impl Helper {
             let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
             for event in events.iter() {
                 if let Some(state) = watches.get(event.key) {
-                    state.ready(event.readable, event.writable, poller::hung_up(&event));
+                    state.ready(event.readable, event.writable, poller::exceptional(&event));
                 }
             }
         }
@@ -873,11 +879,12 @@ pub(crate) struct SourceState {
     /// One more than the read tick at which a short stream read left the
     /// stream empty (see `Source::read_stream_with`); 0: none.
     drained: AtomicU64,
-    /// Whether a poller said the peer shut its side down or an error is
-    /// pending (or cannot say): set before the readiness is counted, and
-    /// never cleared. A short read then does not mean that a new edge
-    /// will come for what is left: the end of the stream, or the error.
-    hung_up: AtomicBool,
+    /// Whether a poller said the peer shut its side down, an error is
+    /// pending or urgent data came (or cannot say; see
+    /// `poller::exceptional`): set before the readiness is counted, and
+    /// never cleared. A short read then does not mean that a new edge will
+    /// come for what is left.
+    exceptional: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -904,7 +911,7 @@ impl SourceState {
         SourceState {
             ticks: [AtomicU64::new(0), AtomicU64::new(0)],
             drained: AtomicU64::new(0),
-            hung_up: AtomicBool::new(false),
+            exceptional: AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -1018,9 +1025,9 @@ impl SourceState {
     }
 
     /// Records readiness reported by a poller and wakes the waiters.
-    fn ready(&self, readable: bool, writable: bool, hung_up: bool) {
-        if hung_up {
-            self.hung_up.store(true, Ordering::Relaxed);
+    fn ready(&self, readable: bool, writable: bool, exceptional: bool) {
+        if exceptional {
+            self.exceptional.store(true, Ordering::Relaxed);
         }
         let mut inner = self.lock();
         if let Some((watcher, [read, write])) = &inner.watcher
@@ -1142,7 +1149,7 @@ impl Reactor {
             let sources = self.sources.borrow();
             for event in events.iter() {
                 if let Some(source) = sources.get(event.key) {
-                    source.ready(event.readable, event.writable, poller::hung_up(&event));
+                    source.ready(event.readable, event.writable, poller::exceptional(&event));
                 }
             }
         }

@@ -7,6 +7,7 @@
 mod util;
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +24,11 @@ fn pair() -> (UnixStream, Arc<Source<UnixStream>>) {
 }
 
 /// One `read_stream_with` of up to 64 bytes, counting the reads it tries.
-fn read(source: &Source<UnixStream>, tries: &AtomicUsize, deadline: Option<Instant>) -> std::io::Result<Vec<u8>> {
+fn read<S>(source: &Source<S>, tries: &AtomicUsize, deadline: Option<Instant>) -> std::io::Result<Vec<u8>>
+where
+    S: AsFd,
+    for<'a> &'a S: Read,
+{
     let mut buf = [0; 64];
     let n = source.read_stream_with(deadline, buf.len(), |mut s| {
         tries.fetch_add(1, Ordering::Relaxed);
@@ -127,5 +132,65 @@ fn a_full_read_leaves_no_hint() {
         assert_eq!(read(&b, &tries, None).unwrap().len(), 64);
         assert_eq!(read(&b, &tries, None).unwrap().len(), 36);
         assert_eq!(tries.load(Ordering::Relaxed), 2);
+    });
+}
+
+/// TCP urgent data: a read stops short at its mark with more bytes behind
+/// it, and no new edge comes for those. The poller reports urgent data,
+/// and the short read after it must not make the next read wait.
+#[test]
+fn a_read_stopped_at_the_urgent_mark_does_not_make_the_next_wait() {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::AtomicBool;
+
+    util::within_limit(|| {
+        let rt = dhaga_runtime::RuntimeBuilder::new().workers(1).build().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let server = Arc::new(Source::new(server).unwrap());
+        let reader = {
+            let server = Arc::clone(&server);
+            rt.spawn(move || {
+                let tries = AtomicUsize::new(0);
+                let first = read(&server, &tries, None).unwrap();
+                // No deadline: a read that waited for an edge that never
+                // comes would hang, and the join below says so.
+                let second = read(&server, &tries, None);
+                (first, second.map_err(|e| e.kind()))
+            })
+        };
+        util::wait_until("the reader to wait for bytes", || reader.is_parked());
+        // Hold the worker, so that everything arrives before it polls and
+        // comes as one event: no later edge for what follows the mark.
+        let (hogging, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let hog = {
+            let (hogging, release) = (Arc::clone(&hogging), Arc::clone(&release));
+            rt.spawn(move || {
+                hogging.store(true, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        util::wait_until("the hog to hold the worker", || hogging.load(Ordering::Acquire));
+        client.write_all(b"hello").unwrap();
+        // SAFETY: one byte from a live buffer, on the client's open socket.
+        let sent = unsafe { libc::send(client.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1, "send(MSG_OOB): {}", std::io::Error::last_os_error());
+        client.write_all(b"world").unwrap();
+        release.store(true, Ordering::Release);
+        hog.join().unwrap();
+        let Ok(result) = reader.join_timeout(util::PATIENCE) else {
+            panic!(
+                "waited {:?} for the reader to read what follows the urgent mark",
+                util::PATIENCE
+            );
+        };
+        let (first, second) = result.unwrap();
+        assert_eq!(&first[..], b"hello", "the read stops at the urgent mark");
+        assert_eq!(second.as_deref(), Ok(&b"world"[..]), "what follows the mark is read");
+        drop(server);
     });
 }

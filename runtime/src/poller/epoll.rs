@@ -50,9 +50,9 @@ pub(crate) struct Event {
     pub(crate) key: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
-    /// Reported only: the peer shut its side down, or an error is pending
-    /// (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`).
-    pub(crate) hung_up: bool,
+    /// Reported only: the peer shut its side down, an error is pending, or
+    /// urgent data came (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`, `EPOLLPRI`).
+    pub(crate) exceptional: bool,
 }
 
 impl Event {
@@ -66,7 +66,7 @@ impl Event {
             key,
             readable,
             writable,
-            hung_up: false,
+            exceptional: false,
         }
     }
 
@@ -124,9 +124,9 @@ impl Events {
             let readable =
                 flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI);
             let writable = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR);
-            let hung_up = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR);
+            let exceptional = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI);
             Some(Event {
-                hung_up: hung_up != 0,
+                exceptional: exceptional != 0,
                 ..Event::new(key, readable != 0, writable != 0)
             })
         })
@@ -368,7 +368,7 @@ mod tests {
         drop(a);
         let hung_up = wait(&poller, Some(PATIENCE));
         let both = Event {
-            hung_up: true,
+            exceptional: true,
             ..Event::new(7, true, true)
         };
         assert_eq!(hung_up, [both], "a hang-up counts as both, and says so");

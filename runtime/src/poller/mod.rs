@@ -19,15 +19,17 @@ pub(crate) use epoll::{Event, Events, PollMode, Poller};
 #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller"))))]
 pub(crate) use polling::{Event, Events, PollMode, Poller};
 
-/// Whether `event` says the peer shut its side down or an error is pending
-/// (which `Source::read_stream_with` must know: after that, no new edge
-/// comes for the end of the stream). Where the poller does not say, always.
+/// Whether `event` says the peer shut its side down, an error is pending,
+/// or urgent data came: what `Source::read_stream_with` must know, as after
+/// that a short read no longer means an empty stream with a new edge to
+/// come (the end of the stream, the error, and a TCP read that stops at the
+/// urgent mark stay there). Where the poller does not say, always.
 #[cfg(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller")))]
-pub(crate) fn hung_up(event: &Event) -> bool {
-    event.hung_up
+pub(crate) fn exceptional(event: &Event) -> bool {
+    event.exceptional
 }
 
 #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(feature = "portable-poller"))))]
-pub(crate) fn hung_up(_event: &Event) -> bool {
+pub(crate) fn exceptional(_event: &Event) -> bool {
     true
 }
