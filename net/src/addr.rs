@@ -48,6 +48,10 @@ enum Text<'a> {
 /// writing them: `fn f<A: ToSocketAddrs>(a: &A)` called with `A = &String`
 /// and passing `a` on to `lookup_host` hands it a `&&String`, which `text`
 /// then sees as `A`.
+#[allow(
+    unsafe_code,
+    reason = "a type-checked cast of a reference that is not 'static, which no safe API offers"
+)]
 fn text<'x, A>(addr: &'x A) -> Option<Text<'x>> {
     /// For each `for<'l> base => conversion`: the base form (written with
     /// the one lifetime `'l` for every borrow in it) and the references to

@@ -73,6 +73,20 @@
 //! [`FromRawFd`]: std::os::fd::FromRawFd
 //! [`IntoRawFd`]: std::os::fd::IntoRawFd
 //!
+//! # Unsafe code
+//!
+//! The system calls and the unsafe code under them live in the runtime
+//! (`Source`, `try_read_buf`). The crate denies `unsafe_code`, and allows it
+//! in two places only, each with its `SAFETY` comment:
+//!
+//! - the [`FromRawFd`] impls, whose method is unsafe by std's contract and
+//!   which only this crate may write (the orphan rule);
+//! - `addr.rs`'s recognition of the textual address forms: the cast from a
+//!   generic reference to the form its type id matched, for types that
+//!   need not be `'static`.
+//!
+//! That is why it is `deny`, not `forbid`, which no `allow` could lift.
+//!
 //! # Features
 //!
 //! - `bytes` (off by default): `TcpStream::read_buf` and
@@ -117,6 +131,8 @@
 //! assert_eq!(&reply, b"hello");
 //! # std::io::Result::Ok(())
 //! ```
+
+#![deny(unsafe_code)]
 
 mod addr;
 mod listen;

@@ -444,6 +444,10 @@ macro_rules! descriptor_traits {
         /// # Panics
         ///
         /// As `From<OwnedFd>`.
+        #[allow(
+            unsafe_code,
+            reason = "`FromRawFd` is std's trait, its method unsafe by contract; the orphan rule puts the impl here"
+        )]
         impl std::os::fd::FromRawFd for $t {
             /// # Safety
             ///
