@@ -24,16 +24,13 @@ use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::socket::metrics::Counters;
 use crate::socket::pattern::{Pattern, Route};
-use crate::socket::pipe::Outbox;
+use crate::socket::pipe::{Outbox, PipeId};
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::message_cost;
 use crate::{Context, Msg, SocketType};
 
 mod readiness;
-
-/// Identifies a pipe within its socket.
-pub(crate) type PipeId = u64;
 
 /// Identifies a listener (a `bind` to tcp or ipc) within its process.
 pub(crate) type ListenerId = u64;
@@ -46,8 +43,10 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// `recv` callers wait here for a message.
     readable: Notify,
-    /// `send` callers wait here for room (or for a first peer).
-    writable: Notify,
+    /// `send` callers wait here for room (or for a first peer). Shared
+    /// with the pipes' outboxes, whose writers wake it when a full outbox
+    /// has room again.
+    writable: Arc<Notify>,
     /// Connectors waiting to retry wait here, so that closing wakes them.
     pub(crate) closed_notify: Notify,
     /// `Socket::close` waits here for the connections to end.
@@ -202,7 +201,7 @@ impl Core {
                 close_deadline: None,
             }),
             readable: Notify::new(),
-            writable: Notify::new(),
+            writable: Arc::new(Notify::new()),
             closed_notify: Notify::new(),
             detached: Notify::new(),
             monitor: Monitor::default(),
@@ -287,9 +286,13 @@ impl Core {
 
     /// Makes a pipe. `persistent` for `connect`: it is in the round-robin
     /// at once, so messages wait in it for the connection.
-    pub(crate) fn add_pipe(self: &Arc<Core>, persistent: bool) -> (PipeId, Arc<Outbox>) {
+    pub(crate) fn add_pipe(&self, persistent: bool) -> (PipeId, Arc<Outbox>) {
         let options = self.options().clone();
-        let outbox = Arc::new(Outbox::new(options.send_hwm, options.conflate, Arc::downgrade(self)));
+        let outbox = Arc::new(Outbox::new(
+            options.send_hwm,
+            options.conflate,
+            Arc::clone(&self.writable),
+        ));
         let mut state = self.lock();
         let id = state.next_pipe;
         state.next_pipe += 1;
@@ -944,11 +947,6 @@ impl Core {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
         self.closed_notify.notify_all();
-    }
-
-    /// An outbox that was full has room: wake blocked senders.
-    pub(crate) fn room_appeared(&self) {
-        self.writable.notify_all();
     }
 
     /// Closes the socket: no more sends or receives; writers send what is

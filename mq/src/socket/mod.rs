@@ -29,8 +29,9 @@ use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
 use crate::monitor::{MonitorEvent, MonitorEvents, copy_error};
 use crate::socket::connection::AcceptStop;
-use crate::socket::core::{Core, PipeId};
+use crate::socket::core::Core;
 pub use crate::socket::metrics::SocketMetrics;
+use crate::socket::pipe::PipeId;
 use crate::transport::Listener;
 use crate::{Context, Msg, SocketType};
 

@@ -25,7 +25,8 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result, SendError};
-use crate::socket::core::{PipeId, State};
+use crate::socket::core::State;
+use crate::socket::pipe::PipeId;
 use crate::socket::pubsub::{self, Publisher, Subscriber};
 use crate::socket::{rep::Rep, req::Req, router, stream};
 use crate::{Msg, SocketType};

@@ -27,8 +27,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Msg;
-use crate::socket::core::PipeId;
-use crate::socket::pipe::Outbox;
+use crate::socket::pipe::{Outbox, PipeId};
 use crate::zmtp::{Command, Metadata};
 
 /// First byte of a subscription message: subscribe (RFC 29, "ZMTP 3.0

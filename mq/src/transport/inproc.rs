@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::Msg;
 use crate::error::{Error, Result};
-use crate::socket::core::{Core, Delivered, PipeId};
-use crate::socket::pipe::{Next, Outbox, Take};
+use crate::socket::core::{Core, Delivered};
+use crate::socket::pipe::{Next, Outbox, PipeId, Take};
 use crate::socket::pubsub;
 use crate::zmtp::Command;
 

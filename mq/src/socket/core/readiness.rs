@@ -14,8 +14,8 @@
 //!   a REP sends its reply (a queued request becomes receivable: `send`),
 //!   when the socket closes (`close`), when the runtime serving it shuts
 //!   down (`runtime_ended`) and when its context does (`terminate`);
-//! - *send room* appears when a writer empties a full outbox
-//!   (`room_appeared`), when a pipe joins the round-robin (`add_pipe`,
+//! - *send room* appears when a writer empties a full outbox (the
+//!   outbox shares `writable`: `Outbox::take_until`), when a pipe joins the round-robin (`add_pipe`,
 //!   `attach`), when a REQ receives its reply or a REP a request (either may
 //!   send next: `recv`), and when the socket closes (`close`), its runtime
 //!   shuts down (`runtime_ended`) or its context does (`terminate`). Pipes leaving
