@@ -36,9 +36,10 @@ use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::options::{ReconnectStop, RouterNotify, TcpOptions};
 use crate::socket::core::{Core, Delivered, ListenerId};
 use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
+use crate::socket::pattern::subscription_msg;
 use crate::socket::pipe::{Batch, Next, Outbox, PipeId, Take};
+use crate::socket::stream;
 use crate::socket::zap::{self, ZapFailure};
-use crate::socket::{pubsub, stream};
 use crate::transport::{self, Listener, Stream};
 use crate::wait::{Why, reason};
 use crate::zmtp::{
@@ -597,10 +598,10 @@ fn read_loop(
                 // A subscription travels on as a message, the form a 3.0
                 // peer sends and XPUB's user receives (see `pubsub.rs`).
                 Ok(Some(Item::Command(Command::Subscribe(prefix)))) if publishes => {
-                    batch.push_back(pubsub::subscription_msg(true, &prefix));
+                    batch.push_back(subscription_msg(true, &prefix));
                 }
                 Ok(Some(Item::Command(Command::Cancel(prefix)))) if publishes => {
-                    batch.push_back(pubsub::subscription_msg(false, &prefix));
+                    batch.push_back(subscription_msg(false, &prefix));
                 }
                 Ok(Some(Item::Command(command))) => {
                     if let Command::Ping { ttl_deciseconds, .. } = command {
@@ -815,7 +816,7 @@ fn as_message_for(command: &Command, minor: u8) -> Option<Bytes> {
     match command {
         Command::Subscribe(prefix) | Command::Cancel(prefix) if minor == 0 => {
             let subscribe = matches!(command, Command::Subscribe(_));
-            pubsub::subscription_msg(subscribe, prefix).pop_front()
+            subscription_msg(subscribe, prefix).pop_front()
         }
         _ => None,
     }

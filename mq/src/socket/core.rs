@@ -23,7 +23,7 @@ use crate::error::{Error, Result, SendError};
 use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::socket::metrics::Counters;
-use crate::socket::pattern::{Pattern, Route};
+use crate::socket::pattern::{Pattern, Route, Undo};
 use crate::socket::pipe::{Outbox, PipeId};
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify, Why, reason};
@@ -789,6 +789,7 @@ impl Core {
             }
             Route::RoundRobin(msg) => (Some(msg), None),
             Route::To { pipe, msg, block } => (Some(msg), Some((pipe, block))),
+            Route::Subscriptions { .. } => unreachable!("State::prepare_send applies subscriptions"),
         };
         // The first try under the lock taken for routing: a send that finds
         // room (the common case) locks the socket once.
@@ -1087,12 +1088,30 @@ impl State {
         }
     }
 
-    /// The pipe a routing id names, if it is connected.
-    pub(crate) fn routed(&self, routing_id: &[u8]) -> Option<PipeId> {
-        self.routing.get(routing_id).copied()
+    /// Decides where `msg` goes, as the pattern says (which looks routing
+    /// ids up in `routing`), and applies an XSUB's subscription changes
+    /// here, where the peers' outboxes are: what is left of its message
+    /// fans out.
+    fn prepare_send(
+        &mut self,
+        socket_type: SocketType,
+        msg: Msg,
+        router_mandatory: bool,
+    ) -> Result<(Route, Undo), SendError> {
+        let routing = &self.routing;
+        let (route, undo) = self
+            .pattern
+            .prepare_send(socket_type, msg, router_mandatory, |id| routing.get(id).copied())?;
+        let Route::Subscriptions { changes, rest } = route else {
+            return Ok((route, undo));
+        };
+        for (subscribe, prefix) in changes {
+            self.change_subscription(subscribe, prefix);
+        }
+        Ok((rest.map_or(Route::Dropped, Route::FanOut), undo))
     }
 
-    /// Puts the message in `slot` where [`State::prepare_send`] routed it
+    /// Puts the message in `slot` where [`prepare_send`](State::prepare_send) routed it
     /// (`target`: a pipe and whether to wait for it, or round robin).
     /// `None`: no room yet, try again later; `Some(Ok)`: sent or dropped as
     /// the pattern says (the slot is empty then); `Some(Err)`: give up.

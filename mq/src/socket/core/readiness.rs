@@ -25,8 +25,7 @@ use dhaga_runtime::Unparker;
 
 use crate::SocketType;
 use crate::socket::core::{Core, State};
-use crate::socket::pattern::Pattern;
-use crate::socket::rep;
+use crate::socket::pattern::{Pattern, is_request};
 use crate::wait::Watch;
 
 impl Core {
@@ -80,7 +79,7 @@ impl State {
             Pattern::Rep(_) => self
                 .active
                 .iter()
-                .any(|pipe| self.pipes[pipe].inbound.iter().any(rep::is_request)),
+                .any(|pipe| self.pipes[pipe].inbound.iter().any(is_request)),
             // A REQ queues only replies to its request (and drops them when
             // it sends the next); the others return whatever is queued.
             // What SUB queues is what it returns (see `drop_unwanted`).
