@@ -1,17 +1,14 @@
 //! The socket: one type for every pattern, as in libzmq.
 
-pub(crate) mod connection;
-pub(crate) mod core;
-mod heartbeat;
-pub(crate) mod metrics;
-pub(crate) mod pattern;
+mod core;
+mod metrics;
+mod pattern;
 mod pattern_options;
+mod peer;
 mod peer_options;
-pub(crate) mod pipe;
+mod pipe;
 mod security;
-mod stream;
 mod tcp_options;
-mod zap;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -21,13 +18,16 @@ use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
 use dhaga_runtime::sync::Receiver;
 
+pub(crate) use self::core::Core;
+pub use self::metrics::SocketMetrics;
+pub(crate) use self::peer::Registry;
+use self::peer::{
+    AcceptStop, accept_loop, connect_loop, connection_stack, spawn_colocated, ttl_from_wire, ttl_to_wire,
+};
+use self::pipe::PipeId;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
 use crate::monitor::{MonitorEvent, MonitorEvents, copy_error};
-use crate::socket::connection::AcceptStop;
-use crate::socket::core::Core;
-pub use crate::socket::metrics::SocketMetrics;
-use crate::socket::pipe::PipeId;
 use crate::transport::Listener;
 use crate::{Context, Msg, SocketType};
 
@@ -155,7 +155,7 @@ impl Socket {
                     let service = self.core.service();
                     dhaga_runtime::spawn(move || {
                         let _service = service.started();
-                        connection::accept_loop(core, listener, shown, stop);
+                        accept_loop(core, listener, shown, stop);
                     })
                 };
                 (actual, Some((acceptor, stop)))
@@ -224,10 +224,10 @@ impl Socket {
                 // connection too, so it starts beside the caller, who is
                 // likely the one to receive what it reads.
                 let service = self.core.service();
-                let stack = connection::connection_stack(self.core.options().mechanism);
-                drop(connection::spawn_colocated(stack, move || {
+                let stack = connection_stack(self.core.options().mechanism);
+                drop(spawn_colocated(stack, move || {
                     let _service = service.started();
-                    connection::connect_loop(core, target, pipe);
+                    connect_loop(core, target, pipe);
                 }));
             }
         }
@@ -755,7 +755,7 @@ impl Socket {
     /// [`Error::InvalidOption`] for a TTL over 6553.5 s, the most the
     /// 16-bit field holds (libzmq's `EINVAL`).
     pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
-        let deciseconds = heartbeat::ttl_to_wire(ttl).ok_or(Error::InvalidOption {
+        let deciseconds = ttl_to_wire(ttl).ok_or(Error::InvalidOption {
             option: "heartbeat_ttl",
             reason: "at most 6553.5 s (65535 tenths of a second)",
         })?;
@@ -765,7 +765,7 @@ impl Socket {
 
     /// The heartbeat TTL, in whole tenths of a second (`None`: no TTL).
     pub fn heartbeat_ttl(&self) -> Option<Duration> {
-        heartbeat::ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
+        ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Byte streams to peers: TCP and Unix domain sockets (`ipc`), both from
 //! `dhaga::net`, so every blocking call parks only the connection's
-//! micro-thread. (`inproc` carries messages, not bytes: see `inproc.rs`.)
+//! micro-thread. This layer knows bytes only, nothing of sockets, pipes or
+//! messages. (`inproc` carries messages, not bytes: it is a kind of peer,
+//! in `socket/peer/inproc.rs`.)
 
-pub(crate) mod inproc;
 mod ipc;
 mod tcp;
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::connection::{self, End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn};
 use crate::Msg;
 use crate::endpoint::Endpoint;
 use crate::monitor::MonitorEvent;
-use crate::socket::connection::{self, End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn};
 use crate::socket::core::{Core, Delivered};
 use crate::socket::pipe::{Outbox, PipeId, Take};
 use crate::transport::Stream;

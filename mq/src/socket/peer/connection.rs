@@ -31,15 +31,15 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use dhaga_runtime::JoinHandle;
 
+use super::heartbeat::{Liveness, Pinger, ttl_from_wire};
+use super::raw;
+use super::zap::{self, ZapFailure};
 use crate::endpoint::Endpoint;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::options::{ReconnectStop, RouterNotify, TcpOptions};
 use crate::socket::core::{Core, Delivered, ListenerId};
-use crate::socket::heartbeat::{Liveness, Pinger, ttl_from_wire};
 use crate::socket::pattern::subscription_msg;
 use crate::socket::pipe::{Batch, Next, Outbox, PipeId, Take};
-use crate::socket::stream;
-use crate::socket::zap::{self, ZapFailure};
 use crate::transport::{self, Listener, Stream};
 use crate::wait::{Why, reason};
 use crate::zmtp::{
@@ -300,7 +300,7 @@ pub(crate) fn spawn_colocated<T: Send + 'static>(
 /// writer beside.
 fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
     if core.socket_type == SocketType::Stream {
-        return stream::serve(core, stream, origin, endpoint);
+        return raw::serve(core, stream, origin, endpoint);
     }
     let options = core.options().clone();
     let peer_addr = stream.peer_socket_addr();
