@@ -83,7 +83,7 @@ pub(crate) use self::{
     decoder::{Decoder, Item, message_cost},
     error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
-    handshake::{Handshake, PlainCredentials, Security},
+    handshake::{Handshake, PeerInfo, PlainCredentials, Security},
     metadata::Metadata,
     nacl::{KEY_LEN, PublicKey, SecretKey},
     plain::MAX_CREDENTIAL_LEN,

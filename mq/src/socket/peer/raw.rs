@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::connection::{self, End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn};
+use super::session::{
+    End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn, attach, spawn_colocated,
+};
 use crate::Msg;
 use crate::endpoint::Endpoint;
 use crate::monitor::MonitorEvent;
@@ -20,7 +22,7 @@ use crate::zmtp::Metadata;
 
 /// Serves one raw connection to `endpoint`: attaches it, then reads, with
 /// a writer beside.
-pub(crate) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
+pub(super) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
     let peer_addr = stream.peer_socket_addr();
     // Nothing to agree on: the connection is ready at once (libzmq reports
     // a raw connection's start as a handshake that succeeded).
@@ -28,20 +30,20 @@ pub(crate) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpo
         endpoint: endpoint.clone(),
         peer: peer_addr,
     });
-    let (pipe, outbox) = match connection::attach(core, &stream, origin, None) {
+    let attached = match attach(core, &stream, origin, None) {
         Ok(attached) => attached,
         Err(end) => return end,
     };
     let notify = core.options().stream_notify;
     if notify {
-        core.push_arrival(pipe);
+        core.push_arrival(attached.pipe);
     }
     let writer = {
-        let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
-        connection::spawn_colocated(None, move || write_loop(&stream, &outbox))
+        let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&attached.outbox));
+        spawn_colocated(None, move || write_loop(&stream, &outbox))
     };
-    let end = read_loop(core, &stream, pipe);
-    connection::finish(core, &stream, pipe, &outbox, writer, end, notify)
+    let end = read_loop(core, &stream, attached.pipe);
+    attached.finish(writer, end, notify)
 }
 
 /// Hands every read to the socket as a message, until the connection ends.
