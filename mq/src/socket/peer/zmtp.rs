@@ -94,7 +94,7 @@ impl Connection<'_> {
                 Err(e) => {
                     let failure = match e.auth_status() {
                         Some(status) => HandshakeFailure::Auth(status),
-                        None => HandshakeFailure::Protocol(e.to_string()),
+                        None => HandshakeFailure::Protocol(e),
                     };
                     return Err(self.failed(failure));
                 }
