@@ -1,4 +1,29 @@
 //! The socket: one type for every pattern, as in libzmq.
+//!
+//! # Layers
+//!
+//! The files of this folder import one way, from the top down:
+//!
+//! - `mod.rs` ([`Socket`]) and the option files (`pattern_options.rs`,
+//!   `peer_options.rs`, `tcp_options.rs`, `security.rs`: more of
+//!   `impl Socket`): the API. A socket makes its core and starts the peers
+//!   that serve its endpoints.
+//! - `peer/`: the micro-threads that serve the socket's connections (tcp,
+//!   ipc, inproc). They drive the core: they attach and detach pipes,
+//!   deliver what they read and write what the pipes' outboxes hold.
+//! - `core.rs` (with `core/readiness.rs`): the state a socket shares with
+//!   its peers (its pipes and their queues, under one lock), where `send`
+//!   and `recv` carry out what the pattern decides. It never calls into
+//!   `peer/`.
+//! - `pattern/`: each socket type's rules (routing, envelopes,
+//!   subscriptions), which know pipes only by their ids and the routing
+//!   table only through a lookup the core hands them.
+//! - `pipe.rs` (pipe ids, and the outbox: what is queued for one peer)
+//!   and `metrics.rs`: used by the layers above, using none of them. An
+//!   outbox wakes blocked senders through the `Notify` the core hands it.
+//!
+//! Below them all, `crate::transport` carries bytes and knows nothing of
+//! sockets.
 
 mod core;
 mod metrics;

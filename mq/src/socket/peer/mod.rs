@@ -14,8 +14,9 @@
 //! the other's without any bytes (`inproc.rs`).
 //!
 //! The files import one way: `connection` uses `zmtp` and `raw`; `zmtp`
-//! uses `reader`, `writer` and `zap`; all of these use `session` and
-//! `heartbeat`, which use none of them; `inproc` stands alone.
+//! uses `reader`, `writer` and `zap`; those and `raw` use `session`, the
+//! ZMTP ones `heartbeat` too, and these two use no other file of the
+//! folder; `inproc` stands alone.
 //!
 //! This layer drives the socket core (`core.rs`), which never calls back
 //! into it: it attaches and detaches pipes, hands the core what it reads,
