@@ -3,8 +3,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::socket::core::Core;
-use crate::transport::inproc::Registry;
+use crate::socket::{Core, Registry};
 use crate::wait::Notify;
 use crate::wait::{Why, reason};
 use crate::{Socket, SocketType};

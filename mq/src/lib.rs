@@ -101,3 +101,4 @@ pub use proxy::{proxy, proxy_steerable};
 pub use security::{CurveKeyPair, Mechanism, curve_keypair, curve_public, z85_decode, z85_encode};
 pub use socket::{Socket, SocketMetrics};
 pub use socket_type::SocketType;
+pub use zmtp::ProtocolError;

@@ -26,6 +26,7 @@ use std::time::Duration;
 use dhaga_runtime::sync::{Receiver, Sender, TrySendError, bounded};
 
 use crate::endpoint::Endpoint;
+use crate::zmtp::ProtocolError;
 
 /// How many events may wait for the watcher before newer ones are dropped
 /// (libzmq's default high-water mark, which bounds its monitor socket).
@@ -372,9 +373,9 @@ pub enum HandshakeFailure {
     /// The peer broke the protocol or was refused: not a ZMTP greeting, a
     /// version before 3.0, another security mechanism, a malformed READY, a
     /// socket type that cannot talk to ours, an ERROR command
-    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`). The text names the
+    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`). Its text names the
     /// violation and the values involved.
-    Protocol(String),
+    Protocol(ProtocolError),
     /// The ZAP handler refused the peer, or the peer's handler refused us
     /// (`ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`): the RFC 27 status code, 300
     /// (temporary failure), 400 (refused) or 500 (the handler failed).
@@ -389,7 +390,7 @@ pub enum HandshakeFailure {
 impl fmt::Display for HandshakeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HandshakeFailure::Protocol(reason) => write!(f, "protocol error: {reason}"),
+            HandshakeFailure::Protocol(error) => write!(f, "protocol error: {error}"),
             HandshakeFailure::Auth(status) => write!(f, "authentication failed: ZAP status {status}"),
             HandshakeFailure::NoDetail(error) => error.fmt(f),
         }
@@ -567,7 +568,12 @@ mod tests {
             reason,
         };
         assert_eq!(failed(HandshakeFailure::Auth(400)).kind().bits(), 0x4000);
-        assert_eq!(failed(HandshakeFailure::Protocol(String::new())).kind().bits(), 0x2000);
+        assert_eq!(
+            failed(HandshakeFailure::Protocol(ProtocolError::MissingSocketType))
+                .kind()
+                .bits(),
+            0x2000
+        );
         assert_eq!(
             failed(HandshakeFailure::NoDetail(io::ErrorKind::TimedOut.into()))
                 .kind()

@@ -246,7 +246,7 @@ fn garbage_fails_the_handshake_with_a_protocol_error() {
             until_the_server_hangs_up(&mut stream);
         });
         assert!(
-            matches!(&failure, HandshakeFailure::Protocol(reason) if !reason.is_empty()),
+            matches!(&failure, HandshakeFailure::Protocol(error) if !error.to_string().is_empty()),
             "{failure:?}"
         );
         assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");
@@ -263,7 +263,7 @@ fn a_peer_of_the_wrong_type_fails_the_handshake_with_a_protocol_error() {
             until_the_server_hangs_up(&mut stream);
         });
         assert!(
-            matches!(&failure, HandshakeFailure::Protocol(reason) if reason.contains("PUSH")),
+            matches!(&failure, HandshakeFailure::Protocol(error) if error.to_string().contains("PUSH")),
             "{failure:?}"
         );
         assert!(matches!(then, MonitorEvent::Disconnected { .. }), "{then}");

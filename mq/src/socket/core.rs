@@ -23,17 +23,14 @@ use crate::error::{Error, Result, SendError};
 use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::socket::metrics::Counters;
-use crate::socket::pattern::{Pattern, Route};
-use crate::socket::pipe::Outbox;
+use crate::socket::pattern::{Pattern, Route, Undo};
+use crate::socket::pipe::{Outbox, PipeId};
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::message_cost;
 use crate::{Context, Msg, SocketType};
 
 mod readiness;
-
-/// Identifies a pipe within its socket.
-pub(crate) type PipeId = u64;
 
 /// Identifies a listener (a `bind` to tcp or ipc) within its process.
 pub(crate) type ListenerId = u64;
@@ -46,8 +43,10 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// `recv` callers wait here for a message.
     readable: Notify,
-    /// `send` callers wait here for room (or for a first peer).
-    writable: Notify,
+    /// `send` callers wait here for room (or for a first peer). Shared
+    /// with the pipes' outboxes, whose writers wake it when a full outbox
+    /// has room again.
+    writable: Arc<Notify>,
     /// Connectors waiting to retry wait here, so that closing wakes them.
     pub(crate) closed_notify: Notify,
     /// `Socket::close` waits here for the connections to end.
@@ -202,7 +201,7 @@ impl Core {
                 close_deadline: None,
             }),
             readable: Notify::new(),
-            writable: Notify::new(),
+            writable: Arc::new(Notify::new()),
             closed_notify: Notify::new(),
             detached: Notify::new(),
             monitor: Monitor::default(),
@@ -287,9 +286,13 @@ impl Core {
 
     /// Makes a pipe. `persistent` for `connect`: it is in the round-robin
     /// at once, so messages wait in it for the connection.
-    pub(crate) fn add_pipe(self: &Arc<Core>, persistent: bool) -> (PipeId, Arc<Outbox>) {
+    pub(crate) fn add_pipe(&self, persistent: bool) -> (PipeId, Arc<Outbox>) {
         let options = self.options().clone();
-        let outbox = Arc::new(Outbox::new(options.send_hwm, options.conflate, Arc::downgrade(self)));
+        let outbox = Arc::new(Outbox::new(
+            options.send_hwm,
+            options.conflate,
+            Arc::clone(&self.writable),
+        ));
         let mut state = self.lock();
         let id = state.next_pipe;
         state.next_pipe += 1;
@@ -786,6 +789,7 @@ impl Core {
             }
             Route::RoundRobin(msg) => (Some(msg), None),
             Route::To { pipe, msg, block } => (Some(msg), Some((pipe, block))),
+            Route::Subscriptions { .. } => unreachable!("State::prepare_send applies subscriptions"),
         };
         // The first try under the lock taken for routing: a send that finds
         // room (the common case) locks the socket once.
@@ -946,11 +950,6 @@ impl Core {
         self.closed_notify.notify_all();
     }
 
-    /// An outbox that was full has room: wake blocked senders.
-    pub(crate) fn room_appeared(&self) {
-        self.writable.notify_all();
-    }
-
     /// Closes the socket: no more sends or receives; writers send what is
     /// queued until `linger` passes; readers stop.
     pub(crate) fn close(self: &Arc<Core>) {
@@ -1089,12 +1088,30 @@ impl State {
         }
     }
 
-    /// The pipe a routing id names, if it is connected.
-    pub(crate) fn routed(&self, routing_id: &[u8]) -> Option<PipeId> {
-        self.routing.get(routing_id).copied()
+    /// Decides where `msg` goes, as the pattern says (which looks routing
+    /// ids up in `routing`), and applies an XSUB's subscription changes
+    /// here, where the peers' outboxes are: what is left of its message
+    /// fans out.
+    fn prepare_send(
+        &mut self,
+        socket_type: SocketType,
+        msg: Msg,
+        router_mandatory: bool,
+    ) -> Result<(Route, Undo), SendError> {
+        let routing = &self.routing;
+        let (route, undo) = self
+            .pattern
+            .prepare_send(socket_type, msg, router_mandatory, |id| routing.get(id).copied())?;
+        let Route::Subscriptions { changes, rest } = route else {
+            return Ok((route, undo));
+        };
+        for (subscribe, prefix) in changes {
+            self.change_subscription(subscribe, prefix);
+        }
+        Ok((rest.map_or(Route::Dropped, Route::FanOut), undo))
     }
 
-    /// Puts the message in `slot` where [`State::prepare_send`] routed it
+    /// Puts the message in `slot` where [`prepare_send`](State::prepare_send) routed it
     /// (`target`: a pipe and whether to wait for it, or round robin).
     /// `None`: no room yet, try again later; `Some(Ok)`: sent or dropped as
     /// the pattern says (the slot is empty then); `Some(Err)`: give up.

@@ -1,21 +1,39 @@
 //! The socket: one type for every pattern, as in libzmq.
+//!
+//! # Layers
+//!
+//! The files of this folder import one way, from the top down:
+//!
+//! - `mod.rs` ([`Socket`]) and the option files (`pattern_options.rs`,
+//!   `peer_options.rs`, `tcp_options.rs`, `security.rs`: more of
+//!   `impl Socket`): the API. A socket makes its core and starts the peers
+//!   that serve its endpoints.
+//! - `peer/`: the micro-threads that serve the socket's connections (tcp,
+//!   ipc, inproc). They drive the core: they attach and detach pipes,
+//!   deliver what they read and write what the pipes' outboxes hold.
+//! - `core.rs` (with `core/readiness.rs`): the state a socket shares with
+//!   its peers (its pipes and their queues, under one lock), where `send`
+//!   and `recv` carry out what the pattern decides. It never calls into
+//!   `peer/`.
+//! - `pattern/`: each socket type's rules (routing, envelopes,
+//!   subscriptions), which know pipes only by their ids and the routing
+//!   table only through a lookup the core hands them.
+//! - `pipe.rs` (pipe ids, and the outbox: what is queued for one peer)
+//!   and `metrics.rs`: used by the layers above, using none of them. An
+//!   outbox wakes blocked senders through the `Notify` the core hands it.
+//!
+//! Below them all, `crate::transport` carries bytes and knows nothing of
+//! sockets.
 
-pub(crate) mod connection;
-pub(crate) mod core;
-mod heartbeat;
-pub(crate) mod metrics;
+mod core;
+mod metrics;
 mod pattern;
 mod pattern_options;
+mod peer;
 mod peer_options;
-pub(crate) mod pipe;
-pub(crate) mod pubsub;
-mod rep;
-pub(crate) mod req;
-mod router;
+mod pipe;
 mod security;
-mod stream;
 mod tcp_options;
-mod zap;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,12 +43,16 @@ use bytes::Bytes;
 use dhaga_runtime::JoinHandle;
 use dhaga_runtime::sync::Receiver;
 
+pub(crate) use self::core::Core;
+pub use self::metrics::SocketMetrics;
+pub(crate) use self::peer::Registry;
+use self::peer::{
+    AcceptStop, accept_loop, connect_loop, connection_stack, spawn_colocated, ttl_from_wire, ttl_to_wire,
+};
+use self::pipe::PipeId;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Result, SendError};
 use crate::monitor::{MonitorEvent, MonitorEvents, copy_error};
-use crate::socket::connection::AcceptStop;
-use crate::socket::core::{Core, PipeId};
-pub use crate::socket::metrics::SocketMetrics;
 use crate::transport::Listener;
 use crate::{Context, Msg, SocketType};
 
@@ -158,7 +180,7 @@ impl Socket {
                     let service = self.core.service();
                     dhaga_runtime::spawn(move || {
                         let _service = service.started();
-                        connection::accept_loop(core, listener, shown, stop);
+                        accept_loop(core, listener, shown, stop);
                     })
                 };
                 (actual, Some((acceptor, stop)))
@@ -227,10 +249,10 @@ impl Socket {
                 // connection too, so it starts beside the caller, who is
                 // likely the one to receive what it reads.
                 let service = self.core.service();
-                let stack = connection::connection_stack(self.core.options().mechanism);
-                drop(connection::spawn_colocated(stack, move || {
+                let stack = connection_stack(self.core.options().mechanism);
+                drop(spawn_colocated(stack, move || {
                     let _service = service.started();
-                    connection::connect_loop(core, target, pipe);
+                    connect_loop(core, target, pipe);
                 }));
             }
         }
@@ -758,7 +780,7 @@ impl Socket {
     /// [`Error::InvalidOption`] for a TTL over 6553.5 s, the most the
     /// 16-bit field holds (libzmq's `EINVAL`).
     pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
-        let deciseconds = heartbeat::ttl_to_wire(ttl).ok_or(Error::InvalidOption {
+        let deciseconds = ttl_to_wire(ttl).ok_or(Error::InvalidOption {
             option: "heartbeat_ttl",
             reason: "at most 6553.5 s (65535 tenths of a second)",
         })?;
@@ -768,7 +790,7 @@ impl Socket {
 
     /// The heartbeat TTL, in whole tenths of a second (`None`: no TTL).
     pub fn heartbeat_ttl(&self) -> Option<Duration> {
-        heartbeat::ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
+        ttl_from_wire(self.core.options().heartbeat_ttl_deciseconds)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::SocketType;
 use crate::error::{Error, Result};
 use crate::options::RouterNotify;
 use crate::socket::Socket;
-use crate::socket::pattern::Pattern;
+use crate::socket::pattern::{Pattern, Req};
 
 impl Socket {
     /// `ZMQ_REQ_CORRELATE`: a REQ puts a request id frame (4 bytes) before
@@ -41,7 +41,7 @@ impl Socket {
         self.with_req("set req_relaxed", |req| req.relaxed = on)
     }
 
-    fn with_req(&self, operation: &'static str, change: impl FnOnce(&mut crate::socket::req::Req)) -> Result<()> {
+    fn with_req(&self, operation: &'static str, change: impl FnOnce(&mut Req)) -> Result<()> {
         let mut state = self.core().lock();
         match &mut state.pattern {
             Pattern::Req(req) => {

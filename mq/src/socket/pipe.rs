@@ -2,15 +2,18 @@
 //! peer, taken by that peer's writer.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::Msg;
-use crate::socket::core::Core;
 use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::Command;
+
+/// Identifies a pipe within its socket: the socket's side of one peer,
+/// whose outbound half is an [`Outbox`].
+pub(crate) type PipeId = u64;
 
 /// Messages queued for one peer, at most `hwm` of them.
 ///
@@ -24,8 +27,11 @@ pub(crate) struct Outbox {
     conflate: bool,
     /// The writer waits here for messages.
     data: Notify,
-    /// Senders blocked on a full outbox wait on the socket's `writable`.
-    core: Weak<Core>,
+    /// Where senders blocked on a full outbox wait (the socket's
+    /// `writable`, which the socket hands to each outbox it makes): the
+    /// writer wakes them when it empties a full outbox. It names no type
+    /// of the socket, so this layer stays below it.
+    senders: Arc<Notify>,
 }
 
 struct Queue {
@@ -212,7 +218,9 @@ impl Batch {
 }
 
 impl Outbox {
-    pub(crate) fn new(hwm: usize, conflate: bool, core: Weak<Core>) -> Outbox {
+    /// An outbox of at most `hwm` messages (one with `conflate`), whose
+    /// writer wakes `senders` when it makes room in it.
+    pub(crate) fn new(hwm: usize, conflate: bool, senders: Arc<Notify>) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 msgs: VecDeque::new(),
@@ -227,7 +235,7 @@ impl Outbox {
             hwm: hwm.max(1),
             conflate,
             data: Notify::new(),
-            core,
+            senders,
         }
     }
 
@@ -307,8 +315,8 @@ impl Outbox {
                 queue.carried = true;
             }
             drop(queue);
-            if was_full && let Some(core) = self.core.upgrade() {
-                core.room_appeared();
+            if was_full {
+                self.senders.notify_all();
             }
             Some(Take::Msgs(Batch { msgs, commands }))
         });
@@ -437,8 +445,6 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Weak;
-
     use super::*;
 
     /// What a writer would write, in order: messages' first frames and
@@ -464,7 +470,7 @@ mod tests {
 
     #[test]
     fn commands_keep_their_place_among_messages() {
-        let outbox = Outbox::new(10, false, Weak::new());
+        let outbox = Outbox::new(10, false, Arc::default());
         push(&outbox, "m1");
         outbox.push_command(Command::Subscribe(Bytes::from_static(b"A")));
         push(&outbox, "m2");
@@ -478,7 +484,7 @@ mod tests {
 
     #[test]
     fn commands_outlive_the_messages_dropped_before_them() {
-        let outbox = Outbox::new(10, false, Weak::new());
+        let outbox = Outbox::new(10, false, Arc::default());
         push(&outbox, "m1");
         push(&outbox, "m2");
         outbox.push_command(Command::Subscribe(Bytes::from_static(b"A")));
@@ -486,7 +492,7 @@ mod tests {
         push(&outbox, "m3");
         assert_eq!(written(&outbox), ["SUB A", "m3"]);
         // With CONFLATE, the newest message replaces the others.
-        let conflating = Outbox::new(10, true, Weak::new());
+        let conflating = Outbox::new(10, true, Arc::default());
         push(&conflating, "old");
         conflating.push_command(Command::Subscribe(Bytes::from_static(b"A")));
         push(&conflating, "new");
@@ -514,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_peer_that_reads_nothing_holds_no_more_than_the_subscriptions() {
-        let outbox = Outbox::new(4, false, Weak::new());
+        let outbox = Outbox::new(4, false, Arc::default());
         outbox.push_command(Command::Subscribe(Bytes::from_static(b"kept")));
         let mut peer = HashSet::new();
         apply(&mut peer, taken(&outbox));
@@ -544,7 +550,7 @@ mod tests {
             steps in proptest::collection::vec((0u8..6, 0u8..4), 0..200),
             hwm in 1usize..6,
         ) {
-            let outbox = Outbox::new(hwm, false, Weak::new());
+            let outbox = Outbox::new(hwm, false, Arc::default());
             let (mut exact, mut peer) = (HashSet::new(), HashSet::new());
             for (prefix, what) in steps {
                 let prefix = Bytes::from(vec![b'a' + prefix]);

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use dhaga_net::{UnixListener, UnixStream};
 
+use super::stream::Stream;
 use crate::endpoint::IpcAddr;
-use crate::transport::Stream;
 
 /// A bound Unix listener; its socket file is removed when it is dropped,
 /// if it is still the one this listener made (another socket may have

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use dhaga_net::{Keepalive, TcpListener, TcpSocket};
 
+use super::stream::Stream;
 use crate::endpoint::{Endpoint, Host};
 use crate::options::TcpOptions;
-use crate::transport::Stream;
 
 /// A bound TCP listener.
 pub(crate) struct TcpAcceptor(TcpListener);

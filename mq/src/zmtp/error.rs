@@ -8,13 +8,15 @@ use crate::socket_type::SocketType;
 
 /// A violation of ZMTP by the peer (or a refusal of what it announced).
 ///
-/// The connection that produced it is dropped; nothing else is affected. The
+/// The connection that produced it is dropped; nothing else is affected. A
+/// monitor sees it when it ends a handshake
+/// ([`HandshakeFailure::Protocol`](crate::HandshakeFailure::Protocol)). The
 /// [`Display`](fmt::Display) text is one line fit for a log or a monitor event
 /// and names the values involved, e.g. "frame of 2000000 bytes exceeds the
 /// maximum message size 1048576".
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub(crate) enum ProtocolError {
+pub enum ProtocolError {
     /// The first ten bytes are not a ZMTP signature (`%xFF`, 8 bytes padding, `%x7F`): the peer
     /// speaks ZMTP 1.0 or is not ZeroMQ at all.
     BadSignature {

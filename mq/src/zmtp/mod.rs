@@ -76,14 +76,14 @@ mod zap;
 pub(crate) use self::curve::fuzz_opener;
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::decoder::machine_memory;
+pub use self::error::ProtocolError;
 pub use self::mechanism::Mechanism;
 pub(crate) use self::{
     command::Command,
     curve::{ClientKeys, Sealer},
     decoder::{Decoder, Item, message_cost},
-    error::ProtocolError,
     frame::{MAX_HEADER_LEN, encode_command, encode_frame, encode_frame_header},
-    handshake::{Handshake, PlainCredentials, Security},
+    handshake::{Handshake, PeerInfo, PlainCredentials, Security},
     metadata::Metadata,
     nacl::{KEY_LEN, PublicKey, SecretKey},
     plain::MAX_CREDENTIAL_LEN,

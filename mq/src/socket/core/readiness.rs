@@ -14,8 +14,8 @@
 //!   a REP sends its reply (a queued request becomes receivable: `send`),
 //!   when the socket closes (`close`), when the runtime serving it shuts
 //!   down (`runtime_ended`) and when its context does (`terminate`);
-//! - *send room* appears when a writer empties a full outbox
-//!   (`room_appeared`), when a pipe joins the round-robin (`add_pipe`,
+//! - *send room* appears when a writer empties a full outbox (the
+//!   outbox shares `writable`: `Outbox::take_until`), when a pipe joins the round-robin (`add_pipe`,
 //!   `attach`), when a REQ receives its reply or a REP a request (either may
 //!   send next: `recv`), and when the socket closes (`close`), its runtime
 //!   shuts down (`runtime_ended`) or its context does (`terminate`). Pipes leaving
@@ -25,8 +25,7 @@ use dhaga_runtime::Unparker;
 
 use crate::SocketType;
 use crate::socket::core::{Core, State};
-use crate::socket::pattern::Pattern;
-use crate::socket::rep;
+use crate::socket::pattern::{Pattern, is_request};
 use crate::wait::Watch;
 
 impl Core {
@@ -80,7 +79,7 @@ impl State {
             Pattern::Rep(_) => self
                 .active
                 .iter()
-                .any(|pipe| self.pipes[pipe].inbound.iter().any(rep::is_request)),
+                .any(|pipe| self.pipes[pipe].inbound.iter().any(is_request)),
             // A REQ queues only replies to its request (and drops them when
             // it sends the next); the others return whatever is queued.
             // What SUB queues is what it returns (see `drop_unwanted`).

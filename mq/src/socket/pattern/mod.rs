@@ -20,14 +20,27 @@
 //!
 //! DEALER, PUSH, PULL and PAIR need no state of their own and live here;
 //! REQ, REP, ROUTER, STREAM and the publish-subscribe types have their
-//! files.
+//! files. A pattern knows pipes only by their [`PipeId`]s, and the
+//! socket's routing table only through the lookup the socket hands to
+//! [`Pattern::prepare_send`].
+
+mod pubsub;
+mod rep;
+mod req;
+mod route;
+mod router;
+mod stream;
 
 use bytes::Bytes;
 
+pub(crate) use self::pubsub::subscription_msg;
+use self::pubsub::{Publisher, Subscriber};
+use self::rep::Rep;
+pub(crate) use self::rep::is_request;
+pub(crate) use self::req::Req;
+pub(crate) use self::route::{Route, Undo};
 use crate::error::{Error, Result, SendError};
-use crate::socket::core::{PipeId, State};
-use crate::socket::pubsub::{self, Publisher, Subscriber};
-use crate::socket::{rep::Rep, req::Req, router, stream};
+use crate::socket::pipe::PipeId;
 use crate::{Msg, SocketType};
 
 /// Per-type state.
@@ -40,45 +53,6 @@ pub(crate) enum Pattern {
     Subscriber(Subscriber),
     /// DEALER, ROUTER, PUSH, PULL, PAIR, STREAM: no state.
     Stateless,
-}
-
-/// Where a message goes.
-pub(crate) enum Route {
-    /// To the next peer with room, waiting for one.
-    RoundRobin(Msg),
-    /// To one peer; `block`: wait while it is full (otherwise drop).
-    To { pipe: PipeId, msg: Msg, block: bool },
-    /// To every connected peer that wants it (PUB, XPUB: whose
-    /// subscriptions match; XSUB: all), dropped where there is no room.
-    FanOut(Msg),
-    /// Nowhere (unroutable, silently dropped as libzmq does).
-    Dropped,
-    /// STREAM's `[id, ""]`: end the connection of this pipe.
-    HangUp(PipeId),
-}
-
-/// How to give a message back as the caller sent it, if sending fails
-/// after the pattern changed it.
-pub(crate) enum Undo {
-    Nothing,
-    /// Takes off the frames the pattern put in front.
-    PopFront(usize),
-    PushFront(Bytes),
-}
-
-impl Undo {
-    pub(crate) fn apply(self, mut msg: Msg) -> Msg {
-        match self {
-            Undo::Nothing => {}
-            Undo::PopFront(frames) => {
-                for _ in 0..frames {
-                    msg.pop_front();
-                }
-            }
-            Undo::PushFront(frame) => msg.push_front(frame),
-        }
-        msg
-    }
 }
 
 impl Pattern {
@@ -171,39 +145,38 @@ impl Pattern {
         }
     }
 
-    /// A send that [`State::prepare_send`] admitted failed.
+    /// A send that [`prepare_send`](Pattern::prepare_send) admitted failed.
     pub(crate) fn send_failed(&mut self) {
         if let Pattern::Req(req) = self {
             req.send_failed();
         }
     }
-}
 
-impl State {
     /// XSUB: the subscriptions in a message (see
     /// [`pubsub::split_subscriptions`]) change the subscriptions and go to
     /// every peer as such; its other frames go to every peer as a message.
-    fn xsub_send(&mut self, msg: Msg) -> Route {
-        let Pattern::Subscriber(subscriber) = &self.pattern else {
+    /// The socket applies them: they change its peers' queues too.
+    fn xsub_send(&self, msg: Msg) -> Route {
+        let Pattern::Subscriber(subscriber) = self else {
             unreachable!("an XSUB socket has subscriber state")
         };
-        let (subscriptions, rest) = pubsub::split_subscriptions(msg, subscriber.only_first_subscribe);
-        for (subscribe, prefix) in subscriptions {
-            self.change_subscription(subscribe, prefix);
-        }
-        rest.map_or(Route::Dropped, Route::FanOut)
+        let (changes, rest) = pubsub::split_subscriptions(msg, subscriber.only_first_subscribe);
+        Route::Subscriptions { changes, rest }
     }
 
     /// Decides where `msg` goes (and changes it as the pattern says).
+    /// `routed` looks up the connected peer a routing id names (ROUTER,
+    /// STREAM).
     pub(crate) fn prepare_send(
         &mut self,
         socket_type: SocketType,
         mut msg: Msg,
         router_mandatory: bool,
+        routed: impl Fn(&[u8]) -> Option<PipeId>,
     ) -> Result<(Route, Undo), SendError> {
         match socket_type {
             SocketType::Req => {
-                let Pattern::Req(req) = &mut self.pattern else {
+                let Pattern::Req(req) = self else {
                     unreachable!("a REQ socket has REQ state")
                 };
                 if let Err(e) = req.start_send() {
@@ -215,7 +188,7 @@ impl State {
                 Ok((Route::RoundRobin(msg), Undo::PopFront(added)))
             }
             SocketType::Rep => {
-                let Pattern::Rep(rep) = &mut self.pattern else {
+                let Pattern::Rep(rep) = self else {
                     unreachable!("a REP socket has REP state")
                 };
                 match rep.take_reply_route() {
@@ -233,8 +206,8 @@ impl State {
                     Err(e) => Err(SendError::new(e, msg)),
                 }
             }
-            SocketType::Router => router::route(self, msg, router_mandatory),
-            SocketType::Stream => stream::route(self, msg),
+            SocketType::Router => router::route(msg, router_mandatory, routed),
+            SocketType::Stream => stream::route(msg, routed),
             SocketType::Dealer | SocketType::Push | SocketType::Pair => Ok((Route::RoundRobin(msg), Undo::Nothing)),
             // SUB subscribes with `Socket::subscribe`.
             SocketType::Pull | SocketType::Sub => Err(SendError::new(

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::Msg;
 use crate::error::{Error, Result};
-use crate::socket::core::PipeId;
+use crate::socket::pipe::PipeId;
 
 /// Where a REQ socket is in its send/receive cycle.
 pub(crate) struct Req {

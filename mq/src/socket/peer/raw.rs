@@ -1,29 +1,6 @@
-//! STREAM: raw peers, no ZMTP (libzmq's `ZMQ_STREAM`), for talking to
-//! programs that are not ZeroMQ peers: a web browser, `curl`, a telnet
-//! session, a line protocol.
-//!
-//! A STREAM connection has no greeting and no handshake: bytes go out as
-//! the application gives them and come in as they arrive. The socket
-//! routes as a ROUTER does:
-//!
-//! - each `read` becomes a message `[routing id, bytes]` (a message is
-//!   whatever one read took, not a unit the peer meant: the application
-//!   finds its own boundaries);
-//! - `send` takes `[routing id, bytes…]` and writes the bytes to that peer
-//!   (its frames one after the other); an unknown routing id fails with
-//!   [`Error::HostUnreachable`], and a full peer makes `send` wait;
-//! - `[routing id, ""]` (no bytes) ends that connection: its routing id
-//!   goes at once (sends to it fail), and so does what it sent that was not
-//!   received; what was sent to it before is written first, within the
-//!   socket's linger time (libzmq drops it), and a `connect` does not
-//!   reconnect;
-//! - with `ZMQ_STREAM_NOTIFY` (on by default), `[routing id, ""]` arrives
-//!   when a peer connects, before its bytes, and when its connection is
-//!   lost, after them; not when the application ended it.
-//!
-//! Routing ids are the socket's own (libzmq's form: a zero byte and a
-//! counter), or the one `ZMQ_CONNECT_ROUTING_ID` gives a `connect`; a
-//! `connect` keeps its id across reconnections, as in libzmq.
+//! A STREAM socket's connections: no greeting and no handshake, bytes out
+//! as the application gives them and in as they arrive (what the socket
+//! makes of them: `pattern/stream.rs`).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -32,35 +9,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::session::{
+    End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn, attach, spawn_colocated,
+};
 use crate::Msg;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, SendError};
 use crate::monitor::MonitorEvent;
-use crate::socket::connection::{self, End, FIRST_READ, MAX_IOVECS, MAX_READ, Origin, PEER_ADDRESS, TURN, Turn};
-use crate::socket::core::{Core, Delivered, PipeId, State};
-use crate::socket::pattern::{Route, Undo};
-use crate::socket::pipe::{Outbox, Take};
-use crate::socket::router;
+use crate::socket::core::{Core, Delivered};
+use crate::socket::pipe::{Outbox, PipeId, Take};
 use crate::transport::Stream;
 use crate::zmtp::Metadata;
 
-/// The first frame names the peer, the rest are the bytes to write to it
-/// (none: close the connection).
-pub(crate) fn route(state: &State, msg: Msg) -> Result<(Route, Undo), SendError> {
-    let (id, mut msg) = router::split_routing_id(msg)?;
-    match state.routed(&id) {
-        Some(pipe) if msg.size() == 0 => Ok((Route::HangUp(pipe), Undo::Nothing)),
-        Some(pipe) => Ok((Route::To { pipe, msg, block: true }, Undo::PushFront(id))),
-        None => {
-            msg.push_front(id);
-            Err(SendError::new(Error::HostUnreachable, msg))
-        }
-    }
-}
-
 /// Serves one raw connection to `endpoint`: attaches it, then reads, with
 /// a writer beside.
-pub(crate) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
+pub(super) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpoint: &Endpoint) -> End {
     let peer_addr = stream.peer_socket_addr();
     // Nothing to agree on: the connection is ready at once (libzmq reports
     // a raw connection's start as a handshake that succeeded).
@@ -68,20 +30,20 @@ pub(crate) fn serve(core: &Arc<Core>, stream: Arc<Stream>, origin: Origin, endpo
         endpoint: endpoint.clone(),
         peer: peer_addr,
     });
-    let (pipe, outbox) = match connection::attach(core, &stream, origin, None) {
+    let attached = match attach(core, &stream, origin, None) {
         Ok(attached) => attached,
         Err(end) => return end,
     };
     let notify = core.options().stream_notify;
     if notify {
-        core.push_arrival(pipe);
+        core.push_arrival(attached.pipe);
     }
     let writer = {
-        let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&outbox));
-        connection::spawn_colocated(None, move || write_loop(&stream, &outbox))
+        let (stream, outbox) = (Arc::clone(&stream), Arc::clone(&attached.outbox));
+        spawn_colocated(None, move || write_loop(&stream, &outbox))
     };
-    let end = read_loop(core, &stream, pipe);
-    connection::finish(core, &stream, pipe, &outbox, writer, end, notify)
+    let end = read_loop(core, &stream, attached.pipe);
+    attached.finish(writer, end, notify)
 }
 
 /// Hands every read to the socket as a message, until the connection ends.

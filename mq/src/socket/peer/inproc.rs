@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::Msg;
 use crate::error::{Error, Result};
-use crate::socket::core::{Core, Delivered, PipeId};
-use crate::socket::pipe::{Next, Outbox, Take};
-use crate::socket::pubsub;
+use crate::socket::core::{Core, Delivered};
+use crate::socket::pattern::subscription_msg;
+use crate::socket::pipe::{Next, Outbox, PipeId, Take};
 use crate::zmtp::Command;
 
 /// The names bound in one context, and the connects waiting for them.
@@ -184,8 +184,8 @@ fn spawn_pump(outbox: Arc<Outbox>, from: Arc<Core>, from_pipe: PipeId, to: Arc<C
                 .in_order()
                 .filter_map(|next| match next {
                     Next::Msg(msg) => Some(msg.clone()),
-                    Next::Command(Command::Subscribe(prefix)) => Some(pubsub::subscription_msg(true, prefix)),
-                    Next::Command(Command::Cancel(prefix)) => Some(pubsub::subscription_msg(false, prefix)),
+                    Next::Command(Command::Subscribe(prefix)) => Some(subscription_msg(true, prefix)),
+                    Next::Command(Command::Cancel(prefix)) => Some(subscription_msg(false, prefix)),
                     Next::Command(_) => None,
                 })
                 .collect();

@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 
+use super::route::{Route, Undo};
 use crate::Msg;
 use crate::error::{Error, SendError};
-use crate::socket::core::State;
-use crate::socket::pattern::{Route, Undo};
+use crate::socket::pipe::PipeId;
 
 /// A received message gets its peer's routing id in front (only ROUTER
 /// pipes have one).
@@ -30,12 +30,17 @@ pub(crate) fn split_routing_id(mut msg: Msg) -> Result<(Bytes, Msg), SendError> 
     Ok((id, msg))
 }
 
-/// The first frame names the peer. An unknown one is dropped, or reported
-/// with `router_mandatory`; a full peer is dropped too, unless mandatory,
-/// when the send waits (as libzmq's does).
-pub(crate) fn route(state: &State, msg: Msg, mandatory: bool) -> Result<(Route, Undo), SendError> {
+/// The first frame names the peer (`routed` finds its pipe, if it is
+/// connected). An unknown one is dropped, or reported with
+/// `router_mandatory`; a full peer is dropped too, unless mandatory, when
+/// the send waits (as libzmq's does).
+pub(crate) fn route(
+    msg: Msg,
+    mandatory: bool,
+    routed: impl Fn(&[u8]) -> Option<PipeId>,
+) -> Result<(Route, Undo), SendError> {
     let (id, mut msg) = split_routing_id(msg)?;
-    match state.routed(&id) {
+    match routed(&id) {
         Some(pipe) => Ok((
             Route::To {
                 pipe,

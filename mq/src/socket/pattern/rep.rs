@@ -3,7 +3,7 @@
 
 use crate::Msg;
 use crate::error::{Error, Result};
-use crate::socket::core::PipeId;
+use crate::socket::pipe::PipeId;
 
 /// The request a REP socket owes a reply to.
 #[derive(Default)]

@@ -8,7 +8,7 @@
 //! prefix: that is how XSUB's user sends them and XPUB's user receives
 //! them, how ZMTP 3.0 peers put them on the wire, and how `inproc` carries
 //! them. ZMTP 3.1 peers exchange SUBSCRIBE and CANCEL commands instead; the
-//! connection translates (see `connection.rs`).
+//! connection translates (see `peer/reader.rs` and `peer/writer.rs`).
 //!
 //! Counting follows libzmq, so that its peers and ours agree:
 //! - a subscriber counts its subscriptions to each prefix, sends every
@@ -27,8 +27,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Msg;
-use crate::socket::core::PipeId;
-use crate::socket::pipe::Outbox;
+use crate::socket::pipe::{Outbox, PipeId};
 use crate::zmtp::{Command, Metadata};
 
 /// First byte of a subscription message: subscribe (RFC 29, "ZMTP 3.0
