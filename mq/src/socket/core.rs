@@ -13,6 +13,7 @@
 //! One lock guards the state; nobody holds it across a wait. Senders wait on
 //! `writable`, receivers on `readable`, readers on their pipe's `room`.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -24,7 +25,7 @@ use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::socket::metrics::Counters;
 use crate::socket::pattern::{Pattern, Route, Undo};
-use crate::socket::pipe::{Outbox, PipeId};
+use crate::socket::pipe::{Outbox, PipeId, Pushed};
 use crate::transport::Stream;
 use crate::wait::{Gave, Notify, Why, reason};
 use crate::zmtp::message_cost;
@@ -83,6 +84,9 @@ pub(crate) struct State {
     /// reached, or XPUB's own queue is full): taking a message wakes every
     /// pipe's reader.
     waiting_for_room: bool,
+    /// A push found a peer's writer behind ([`Pushed::WriterBehind`]): the
+    /// sender lets it run once the lock is released ([`let_writers_run`]).
+    writer_behind: bool,
     /// The runtime that ran one of the socket's services has shut down
     /// (see [`Service`]): `send`, `recv` and the like fail with
     /// [`Error::Terminated`].
@@ -184,6 +188,7 @@ impl Core {
             state: Mutex::new(State {
                 closed: false,
                 hwm_drops: 0,
+                writer_behind: false,
                 pipes: HashMap::new(),
                 next_pipe: 1,
                 active: VecDeque::new(),
@@ -765,11 +770,16 @@ impl Core {
                     }
                     state.fan_out_room(&msg).then(|| {
                         state.fan_out(&msg);
-                        Ok(())
+                        Ok(std::mem::take(&mut state.writer_behind))
                     })
                 });
                 return match outcome {
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(behind)) => {
+                        if behind {
+                            let_writers_run();
+                        }
+                        Ok(())
+                    }
                     Ok(Err(error)) => Err(SendError::new(error, msg)),
                     Err(Gave::TimedOut) => Err(SendError::new(Error::TimedOut, msg)),
                     Err(Gave::Unwinding) => Err(SendError::new(Error::Closed, msg)),
@@ -777,13 +787,13 @@ impl Core {
             }
             Route::FanOut(msg) => {
                 let dropped = state.fan_out(&msg);
+                let behind = std::mem::take(&mut state.writer_behind);
                 drop(state);
-                if dropped && dhaga_runtime::in_micro_thread() {
-                    // A peer's writer is behind. It may be a micro-thread
-                    // of this very worker, which runs only when we let it:
-                    // a publishing loop that never parks would starve it
-                    // (and drop everything past the high-water mark).
-                    dhaga_runtime::yield_now();
+                // A peer that missed the message has its writer behind too:
+                // a publishing loop that never parks would starve it (and
+                // drop everything past the high-water mark).
+                if dropped || behind {
+                    let_writers_run();
                 }
                 return Ok(());
             }
@@ -794,6 +804,7 @@ impl Core {
         // The first try under the lock taken for routing: a send that finds
         // room (the common case) locks the socket once.
         let first = state.push_routed(&mut slot, target);
+        let behind = Cell::new(std::mem::take(&mut state.writer_behind));
         drop(state);
         let outcome = match first {
             Some(result) => Ok(result),
@@ -802,10 +813,12 @@ impl Core {
                 .writable
                 .wait_until(self.why_send(), deadline(timeout), || {
                     let mut state = self.lock();
-                    match state.check_open() {
+                    let pushed = match state.check_open() {
                         Ok(()) => state.push_routed(&mut slot, target),
                         Err(error) => Some(Err(error)),
-                    }
+                    };
+                    behind.set(std::mem::take(&mut state.writer_behind));
+                    pushed
                 })
                 .map_err(|gave| match gave {
                     Gave::TimedOut => Error::TimedOut,
@@ -814,6 +827,9 @@ impl Core {
         };
         match outcome {
             Ok(Ok(())) => {
+                if behind.get() {
+                    let_writers_run();
+                }
                 // A REP that replied may receive its next request: pollers
                 // wait for that.
                 if self.socket_type == SocketType::Rep {
@@ -1029,6 +1045,15 @@ fn shutdown_at(deadline: Instant, streams: Vec<Arc<Stream>>) {
     }));
 }
 
+/// Lets the writers of peers that a send found behind run
+/// ([`Pushed::WriterBehind`]): one may be a micro-thread of this very
+/// worker, which runs only when the sender parks or yields. (On a plain OS
+/// thread the writers run on a runtime's workers, and nothing is needed.)
+fn let_writers_run() {
+    if dhaga_runtime::in_micro_thread() {
+        dhaga_runtime::yield_now();
+    }
+}
 /// The deadline `timeout` from now (`None`: no deadline).
 fn deadline(timeout: Option<std::time::Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
@@ -1123,7 +1148,9 @@ impl State {
             None => self.push_round_robin(slot),
             Some((pipe, block)) => match self.pipes.get(&pipe) {
                 Some(entry) if !entry.finished => {
-                    if entry.outbox.try_push(slot) {
+                    let pushed = entry.outbox.try_push(slot);
+                    self.writer_behind |= pushed == Pushed::WriterBehind;
+                    if pushed.queued() {
                         Some(pipe)
                     } else if block {
                         None
@@ -1155,11 +1182,15 @@ impl State {
     /// not copied.
     fn fan_out(&mut self, msg: &Msg) -> bool {
         let mut drops = 0;
+        let mut behind = false;
         for pipe in self.fan_out_targets(msg) {
-            if !self.pipes[&pipe].outbox.try_push(&mut Some(msg.clone())) {
-                drops += 1;
+            match self.pipes[&pipe].outbox.try_push(&mut Some(msg.clone())) {
+                Pushed::Full => drops += 1,
+                Pushed::Queued => {}
+                Pushed::WriterBehind => behind = true,
             }
         }
+        self.writer_behind |= behind;
         self.hwm_drops += drops;
         drops > 0
     }
@@ -1260,7 +1291,9 @@ impl State {
         for i in 0..n {
             let index = (self.next_out + i) % n;
             let pipe = self.outs[index];
-            if self.pipes[&pipe].outbox.try_push(slot) {
+            let pushed = self.pipes[&pipe].outbox.try_push(slot);
+            self.writer_behind |= pushed == Pushed::WriterBehind;
+            if pushed.queued() {
                 self.next_out = (index + 1) % n;
                 return Some(pipe);
             }

@@ -15,6 +15,38 @@ use crate::zmtp::Command;
 /// whose outbound half is an [`Outbox`].
 pub(crate) type PipeId = u64;
 
+/// Bytes queued and not yet taken by the writer after which a push tells
+/// its sender that the writer is behind ([`Pushed::WriterBehind`]).
+///
+/// About what a core's L2 cache holds: the writer then copies messages to
+/// the kernel while they are still in cache. A writer of the sender's own
+/// worker runs only when the sender lets it (parks or yields); left alone,
+/// a sender that finds room queues up to the high-water mark, and the
+/// writer copies a mark's worth of messages that left the cache long ago.
+/// Small messages never reach it under the default mark (1,000 of 64 bytes
+/// are 64 KiB), so their batches stay whole.
+pub(crate) const WRITER_BEHIND: usize = 256 * 1024;
+
+/// What [`Outbox::try_push`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// No room: the message stays in its slot.
+    Full,
+    /// Queued.
+    Queued,
+    /// Queued, and [`WRITER_BEHIND`] bytes or more now wait that the writer
+    /// has not taken: the sender should let it run. Said once between two
+    /// takes.
+    WriterBehind,
+}
+
+impl Pushed {
+    /// Whether the message was queued.
+    pub(crate) fn queued(self) -> bool {
+        self != Pushed::Full
+    }
+}
+
 /// Messages queued for one peer, at most `hwm` of them.
 ///
 /// The socket pushes (under its own lock, so round-robin and routing see a
@@ -54,6 +86,11 @@ struct Queue {
     /// Whether the current connection's writer has taken messages to write
     /// (they may still be in flight, or unread by the peer).
     carried: bool,
+    /// The bytes of the messages queued since the writer last took.
+    untaken: usize,
+    /// Whether a push since the writer last took said
+    /// [`Pushed::WriterBehind`].
+    said_behind: bool,
     /// Whether the peer was owed anything when the socket closed: messages
     /// queued, or written on this connection and perhaps not read yet.
     /// Only then does `close` wait for it.
@@ -64,6 +101,7 @@ impl Queue {
     /// Drops the queued messages; the commands stay, first now.
     fn clear_msgs(&mut self) {
         self.msgs.clear();
+        self.untaken = 0;
         self.commands.shift(|before| *before = 0);
     }
 }
@@ -230,6 +268,8 @@ impl Outbox {
                 pump_waits_on: None,
                 closing: None,
                 carried: false,
+                untaken: 0,
+                said_behind: false,
                 owed_at_close: false,
             }),
             hwm: hwm.max(1),
@@ -244,22 +284,30 @@ impl Outbox {
     }
 
     /// Queues `slot`'s message if there is room (taking it out of `slot`).
-    pub(crate) fn try_push(&self, slot: &mut Option<Msg>) -> bool {
-        {
+    pub(crate) fn try_push(&self, slot: &mut Option<Msg>) -> Pushed {
+        let pushed = {
             let mut queue = self.lock();
             if queue.closing.is_some() {
-                return false;
+                return Pushed::Full;
             }
             if self.conflate {
                 // Only the newest waits; the writer takes whole messages.
                 queue.clear_msgs();
             } else if queue.msgs.len() >= self.hwm {
-                return false;
+                return Pushed::Full;
             }
-            queue.msgs.push_back(slot.take().expect("a message to push"));
-        }
+            let msg = slot.take().expect("a message to push");
+            queue.untaken += msg.size();
+            queue.msgs.push_back(msg);
+            if queue.untaken >= WRITER_BEHIND && !queue.said_behind {
+                queue.said_behind = true;
+                Pushed::WriterBehind
+            } else {
+                Pushed::Queued
+            }
+        };
         self.data.notify_one();
-        true
+        pushed
     }
 
     /// Queues `msg` ahead of everything queued, high-water mark or not: what
@@ -311,6 +359,8 @@ impl Outbox {
             let commands = pong.into_iter().chain(queue.commands.take()).collect();
             let was_full = queue.msgs.len() >= self.hwm;
             let msgs: Vec<Msg> = queue.msgs.drain(..).collect();
+            queue.untaken = 0;
+            queue.said_behind = false;
             if !msgs.is_empty() {
                 queue.carried = true;
             }
@@ -465,7 +515,7 @@ mod tests {
     }
 
     fn push(outbox: &Outbox, body: &'static str) {
-        assert!(outbox.try_push(&mut Some(Msg::from(body))), "room for {body}");
+        assert!(outbox.try_push(&mut Some(Msg::from(body))).queued(), "room for {body}");
     }
 
     #[test]
@@ -480,6 +530,37 @@ mod tests {
         outbox.owe_pong(Bytes::new());
         outbox.push_first(Msg::from("first"));
         assert_eq!(written(&outbox), ["PONG", "first", "m1", "SUB A", "m2", "SUB B"]);
+    }
+
+    #[test]
+    fn a_sender_hears_once_per_take_that_the_writer_is_behind() {
+        use Pushed::{Queued, WriterBehind};
+        let outbox = Outbox::new(1000, false, Arc::default());
+        let pushes = |n| {
+            (0..n)
+                .map(|_| outbox.try_push(&mut Some(Msg::from(vec![0u8; WRITER_BEHIND / 4]))))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pushes(6), [Queued, Queued, Queued, WriterBehind, Queued, Queued]);
+        let Take::Msgs(batch) = outbox.take() else {
+            panic!("a batch")
+        };
+        assert_eq!(batch.msgs.len(), 6);
+        // The count starts again at each take.
+        assert_eq!(pushes(4), [Queued, Queued, Queued, WriterBehind]);
+        let Take::Msgs(_) = outbox.take() else {
+            panic!("a batch")
+        };
+        // Messages dropped unwritten (the peer went away) are not behind.
+        assert_eq!(pushes(3), [Queued; 3]);
+        outbox.discard();
+        assert_eq!(pushes(3), [Queued; 3]);
+        // A full outbox queues nothing.
+        let full = Outbox::new(1, false, Arc::default());
+        assert_eq!(full.try_push(&mut Some(Msg::from("m1"))), Queued);
+        let mut slot = Some(Msg::from("m2"));
+        assert_eq!(full.try_push(&mut slot), Pushed::Full);
+        assert!(slot.is_some(), "the message stays in its slot");
     }
 
     #[test]
