@@ -11,8 +11,8 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::Cancelled;
-use crate::dump::{Waiting, reason};
 use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
+use crate::wait::{Waiting, reason};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
 /// its result), and a way to cancel it.

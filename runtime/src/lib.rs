@@ -71,10 +71,12 @@ mod reactor;
 mod scheduler;
 mod scope;
 mod signal;
+mod spin;
 mod stack;
 mod sys;
 mod task;
 mod timer;
+mod wait;
 mod watchdog;
 mod worker;
 
@@ -86,7 +88,7 @@ use std::time::{Duration, Instant};
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
 pub use deadlock::Deadlock;
-pub use dump::{Dump, MicroThreadDump, ThreadState, WaitReason};
+pub use dump::{Dump, MicroThreadDump, ThreadState};
 pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
@@ -96,10 +98,11 @@ pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_fo
 pub use reactor::try_read_buf;
 pub use reactor::{FdEvents, FdWatch, Source, fd_ready};
 pub use scope::{Scope, ScopedJoinHandle, scope};
+pub use wait::WaitReason;
 
 use coroutine::Suspend;
-use dump::Waiting;
 use task::Wake;
+use wait::Waiting;
 
 /// Runs `f` as a micro-thread on a new runtime with the default
 /// configuration, and returns its result once it ends. Micro-threads still
@@ -192,7 +195,7 @@ pub fn sleep(duration: Duration) {
     }
     let deadline = Instant::now().checked_add(duration);
     loop {
-        match task::park(Waiting::on(&dump::reason::SLEEP), deadline) {
+        match task::park(Waiting::on(&wait::reason::SLEEP), deadline) {
             Wake::Notified if deadline.is_none_or(|d| Instant::now() < d) => {}
             _ => return,
         }

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::dump::{WaitReason, Waiting, reason};
 use crate::task::{self, Wake};
+use crate::wait::{WaitReason, Waiting, reason};
 
 /// A handle that wakes one micro-thread or OS thread parked with [`park`]
 /// (or makes its next `park` return at once).

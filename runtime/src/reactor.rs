@@ -29,11 +29,11 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::context;
-use crate::dump::{Waiting, reason};
 use crate::poller::{self, Event, Events, PollMode, Poller};
 use crate::scheduler::Handle;
 use crate::sys::{self, Direction};
 use crate::task::{self, Unparker, Wake};
+use crate::wait::{Waiting, reason};
 use crate::worker::Local;
 
 /// A non-blocking I/O object whose blocking operations park the calling

@@ -39,9 +39,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::builder::{self, Builder};
-use crate::dump::{Waiting, reason};
 use crate::join::{Completer, JoinHandle};
 use crate::task::{self, UncancellableWait};
+use crate::wait::{Waiting, reason};
 
 /// A scope to spawn micro-threads that borrow from the caller of [`scope`].
 ///

@@ -17,10 +17,10 @@ use std::time::Instant;
 use crate::Cancelled;
 use crate::context;
 use crate::coroutine::Suspend;
-use crate::dump::{WaitReason, Waiting};
 use crate::join::JoinSlot;
 use crate::scheduler::Shared;
-use crate::sync::spin::SpinLock;
+use crate::spin::SpinLock;
+use crate::wait::{WaitReason, Waiting};
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::deadlock;
 use crate::scheduler::Shared;
-use crate::sync::spin::SpinLock;
+use crate::spin::SpinLock;
 use crate::task::Task;
 
 /// Where `log` records of the watchdog go.

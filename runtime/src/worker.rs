@@ -33,7 +33,7 @@ use slab::Slab;
 
 use crate::context;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
-use crate::dump::{self, Waiting, WorkerAnswer};
+use crate::dump::{self, WorkerAnswer};
 use crate::local::Tables;
 use crate::metrics::Counters;
 use crate::reactor::Reactor;
@@ -43,6 +43,7 @@ use crate::stack::Stack;
 use crate::sys;
 use crate::task::{OnCancel, Task, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
+use crate::wait::Waiting;
 
 /// How many times in a row the LIFO slot may be preferred.
 const LIFO_STREAK: u32 = 3;

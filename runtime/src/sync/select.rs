@@ -50,8 +50,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::channel::{Receiver, RecvError, SendError, Sender};
-use crate::dump::{Waiting, reason};
 use crate::task::{self, Unparker, Wake};
+use crate::wait::{Waiting, reason};
 
 /// [`Selector::state`]: listed, not committed yet.
 const WAITING: usize = 0;

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::dump::Waiting;
 use crate::task::{self, Unparker, Wake};
+use crate::wait::Waiting;
 
 /// A node's signal while it is queued and nobody has signalled it.
 pub(super) const WAITING: u8 = 0;
