@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::config::{Config, Deadlock};
 use crate::context;
-use crate::deadlock::Deadlock;
 use crate::dump::{self, Dump};
 use crate::join::JoinHandle;
 use crate::metrics::{self, Metrics};
@@ -17,36 +17,6 @@ use crate::signal;
 use crate::stack::StackMode;
 use crate::watchdog;
 use crate::worker;
-
-/// Default usable stack size of a micro-thread.
-pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
-
-/// Stacks the shared pool of a runtime keeps for reuse, beyond each worker's
-/// own cache.
-const DEFAULT_STACK_POOL: usize = 16 * 1024;
-
-/// A runtime's configuration, fixed once it is built.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) workers: usize,
-    pub(crate) stack_size: usize,
-    pub(crate) stack_mode: StackMode,
-    pub(crate) stack_pool: usize,
-    pub(crate) thread_mode: bool,
-    /// Stack size of threads in thread mode (`None`: std's default).
-    pub(crate) thread_stack_size: Option<usize>,
-    pub(crate) thread_name: String,
-    /// See [`RuntimeBuilder::stall_threshold`]; zero: no watchdog.
-    pub(crate) stall_threshold: Duration,
-    /// See [`RuntimeBuilder::on_deadlock`].
-    pub(crate) on_deadlock: Deadlock,
-    /// See [`RuntimeBuilder::dump_on_signal`].
-    pub(crate) dump_on_signal: Option<libc::c_int>,
-}
-
-/// How long a micro-thread may keep its worker before the watchdog reports
-/// it, by default.
-pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -76,20 +46,8 @@ impl RuntimeBuilder {
     /// A builder with the defaults: one worker per CPU, 64 KiB guarded
     /// stacks, micro-threads (not thread mode).
     pub fn new() -> RuntimeBuilder {
-        let workers = thread::available_parallelism().map_or(1, |n| n.get());
         RuntimeBuilder {
-            config: Config {
-                workers,
-                stack_size: DEFAULT_STACK_SIZE,
-                stack_mode: StackMode::Guarded,
-                stack_pool: DEFAULT_STACK_POOL,
-                thread_mode: false,
-                thread_stack_size: None,
-                thread_name: "dhaga-worker".into(),
-                stall_threshold: DEFAULT_STALL_THRESHOLD,
-                on_deadlock: Deadlock::default(),
-                dump_on_signal: None,
-            },
+            config: Config::new(),
             stack_size_set: false,
         }
     }
@@ -138,7 +96,8 @@ impl RuntimeBuilder {
 
     /// How long a micro-thread may run without parking before the stall
     /// watchdog reports it; `Duration::ZERO` turns the watchdog off.
-    /// Default: [`DEFAULT_STALL_THRESHOLD`] (100 ms).
+    /// Default: [`DEFAULT_STALL_THRESHOLD`](crate::DEFAULT_STALL_THRESHOLD)
+    /// (100 ms).
     ///
     /// Such a micro-thread (one that computes for long, or calls a blocking
     /// `std` function) holds up every other micro-thread of its worker. The

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::blocking;
+use crate::config::Deadlock;
 use crate::dump::{self, Dump, ThreadState};
 use crate::scheduler::Shared;
 
@@ -39,22 +40,6 @@ const QUIET_FOR: Duration = Duration::from_millis(500);
 /// a stack (touching its pages), and a report of thousands would be read
 /// by nobody.
 const MAX_STACKS: usize = 64;
-
-/// What a runtime does when it finds its micro-threads deadlocked (see
-/// [`RuntimeBuilder::on_deadlock`](crate::RuntimeBuilder::on_deadlock)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Deadlock {
-    /// Makes every [`Runtime::block_on`](crate::Runtime::block_on) waiting
-    /// on the runtime panic with the report (and logs it): a test fails at
-    /// once with the reason instead of hanging.
-    Panic,
-    /// Logs the report through [`log`] at error level, target
-    /// `dhaga::deadlock`, once per deadlock.
-    #[default]
-    Log,
-    /// Does not look for deadlocks.
-    Ignore,
-}
 
 /// The deadlock watch of one runtime, kept by its watchdog thread.
 #[derive(Default)]

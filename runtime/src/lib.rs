@@ -57,6 +57,7 @@
 
 mod blocking;
 mod builder;
+mod config;
 mod context;
 mod coroutine;
 mod deadlock;
@@ -86,8 +87,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
-pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
-pub use deadlock::Deadlock;
+pub use builder::{Builder, Runtime, RuntimeBuilder};
+pub use config::{DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Deadlock};
 pub use dump::{Dump, MicroThreadDump, ThreadState};
 pub use handle::Handle;
 pub use join::JoinHandle;

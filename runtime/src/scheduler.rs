@@ -24,7 +24,7 @@ use std::time::Instant;
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::context;
 use crate::coroutine::Unstarted;
 use crate::deadlock::Found;
