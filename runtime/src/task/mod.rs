@@ -10,7 +10,7 @@
 
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{Thread, ThreadId};
 use std::time::Instant;
 
@@ -22,12 +22,9 @@ use crate::scheduler::Shared;
 use crate::spin::SpinLock;
 use crate::wait::{WaitReason, Waiting};
 
-/// Running or queued, no token.
-const RUNNING: u8 = 0;
-/// Running or queued, with a wake-up token that the next `park` consumes.
-const NOTIFIED: u8 = 1;
-/// Suspended in `park`, in no queue: the next `unpark` schedules it.
-const PARKED: u8 = 2;
+mod state;
+
+use state::State;
 
 /// Placeholder for `Task::worker` before the task starts.
 const NOT_STARTED: usize = usize::MAX;
@@ -51,7 +48,8 @@ pub(crate) struct Task {
     /// Where it was spawned (the caller of the spawn function), for the
     /// watchdog's and the dump's reports.
     spawned_at: Option<&'static Location<'static>>,
-    state: AtomicU8,
+    /// Its wake-up token and whether it is parked (see `state.rs`).
+    state: State,
     /// Index of the worker that runs the task once started; it never changes.
     worker: AtomicUsize,
     /// Index of the coroutine in that worker's table.
@@ -106,7 +104,7 @@ impl Task {
             id,
             name: name.map(Arc::from),
             spawned_at,
-            state: AtomicU8::new(RUNNING),
+            state: State::new(),
             worker: AtomicUsize::new(NOT_STARTED),
             slot: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
@@ -149,7 +147,7 @@ impl Task {
         *old_id = id;
         *old_name = name.map(Arc::from);
         *old_spawned_at = spawned_at;
-        *state.get_mut() = RUNNING;
+        state.reset();
         *worker.get_mut() = NOT_STARTED;
         *slot.get_mut() = 0;
         *cancelled.get_mut() = false;
@@ -250,7 +248,7 @@ impl Task {
     /// Whether the task is parked right now: a micro-thread suspended in
     /// `park`, or a thread-mode thread blocked in `park`. A snapshot.
     pub(crate) fn is_parked(&self) -> bool {
-        self.state.load(Ordering::Acquire) == PARKED || self.thread_parked.load(Ordering::Acquire)
+        self.state.is_parked() || self.thread_parked.load(Ordering::Acquire)
     }
 
     /// Records what the task is about to park for, at `now`
@@ -280,30 +278,14 @@ impl Task {
 
     /// Consumes a pending token, if any (called by the task itself).
     pub(crate) fn take_token(&self) -> bool {
-        // A plain load first: the common case (no token) costs no atomic
-        // read-modify-write.
-        self.state.load(Ordering::Relaxed) == NOTIFIED
-            && self
-                .state
-                .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        self.state.take_token()
     }
 
     /// Called by the worker right after the task suspended with
     /// [`Suspend::Park`]. Returns `false` if a token arrived meanwhile, in
     /// which case the task stays runnable and the worker must requeue it.
     pub(crate) fn finish_park(&self) -> bool {
-        match self
-            .state
-            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(_) => {
-                // NOTIFIED: the token is consumed by the wake-up itself.
-                self.state.store(RUNNING, Ordering::Relaxed);
-                false
-            }
-        }
+        self.state.finish_park()
     }
 
     /// Takes a parked task for a worker that is about to resume it without a
@@ -312,28 +294,15 @@ impl Task {
     /// sets the token of a finished task instead of queueing it on a worker
     /// that is gone.
     pub(crate) fn claim(&self) {
-        self.state.store(RUNNING, Ordering::Relaxed);
+        self.state.claim();
     }
 
     /// Sets the token; schedules the task if it was parked. Takes a
     /// reference so that the one a waiter list held moves on into a run
     /// queue without touching the reference count.
     pub(crate) fn unpark(self: Arc<Self>) {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let next = match state {
-                RUNNING => NOTIFIED,
-                PARKED => RUNNING,
-                _ => return, // NOTIFIED already
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) if state == PARKED => return crate::scheduler::schedule(self),
-                Ok(_) => return,
-                Err(actual) => state = actual,
-            }
+        if self.state.unpark() {
+            crate::scheduler::schedule(self);
         }
     }
 }
