@@ -96,7 +96,7 @@ struct Entry {
 pub(crate) struct Local {
     index: usize,
     shared: Arc<Shared>,
-    running: Running,
+    running: Running<Task>,
     lifo: Cell<Option<Arc<Task>>>,
     lifo_streak: Cell<u32>,
     ready: RefCell<VecDeque<Arc<Task>>>,
@@ -247,7 +247,7 @@ impl Local {
         &self.reactor
     }
 
-    pub(crate) fn running(&self) -> &Running {
+    pub(crate) fn running(&self) -> &Running<Task> {
         &self.running
     }
 

@@ -19,6 +19,7 @@ use crate::context;
 use crate::coroutine::Suspend;
 use crate::join::JoinSlot;
 use crate::scheduler::Shared;
+use crate::signal::StackOwner;
 use crate::spin::SpinLock;
 use crate::wait::{WaitReason, Waiting};
 
@@ -43,8 +44,9 @@ const NOT_STARTED: usize = usize::MAX;
 /// that ended can never reach the one that reuses the header (no ABA). Every
 /// field is set afresh by `reset`.
 pub(crate) struct Task {
-    id: u64,
-    name: Option<Arc<str>>,
+    /// Its id and name, and its stack once it starts: what an overflow
+    /// report names (see `signal.rs`).
+    owner: StackOwner,
     /// Where it was spawned (the caller of the spawn function), for the
     /// watchdog's and the dump's reports.
     spawned_at: Option<&'static Location<'static>>,
@@ -68,14 +70,6 @@ pub(crate) struct Task {
     /// nothing schedules it).
     thread_parked: AtomicBool,
     shared: Arc<Shared>,
-    /// Its stack's guard page (address, length) and usable size, for the
-    /// overflow report; zero for thread-mode threads. Set by its worker
-    /// when it starts (the stack it runs on is chosen then, see
-    /// `coroutine::Unstarted`), read on that worker's thread (the signal
-    /// handler, stack captures): `Relaxed`.
-    stack_guard: AtomicUsize,
-    stack_guard_len: AtomicUsize,
-    stack_size: AtomicUsize,
     /// What the micro-thread waits for in its latest park, with its number
     /// and when it parked (`sys::coarse_now_ns`), for dumps (`dump.rs`).
     /// Written by the micro-thread before it parks and read by its worker
@@ -98,11 +92,7 @@ impl Task {
         shared: Arc<Shared>,
     ) -> Task {
         Task {
-            stack_guard: AtomicUsize::new(0),
-            stack_guard_len: AtomicUsize::new(0),
-            stack_size: AtomicUsize::new(0),
-            id,
-            name: name.map(Arc::from),
+            owner: StackOwner::new(id, name.map(Arc::from)),
             spawned_at,
             state: State::new(),
             worker: AtomicUsize::new(NOT_STARTED),
@@ -126,8 +116,7 @@ impl Task {
     /// cannot be forgotten here.
     pub(crate) fn reset(&mut self, id: u64, name: Option<String>, spawned_at: Option<&'static Location<'static>>) {
         let Task {
-            id: old_id,
-            name: old_name,
+            owner,
             spawned_at: old_spawned_at,
             state,
             worker,
@@ -136,16 +125,12 @@ impl Task {
             locals_closed,
             thread_parked,
             shared: _, // the same runtime: the header is kept by one of its workers
-            stack_guard,
-            stack_guard_len,
-            stack_size,
             waiting,
             waiting_id,
             parked_at,
             join,
         } = self;
-        *old_id = id;
-        *old_name = name.map(Arc::from);
+        *owner = StackOwner::new(id, name.map(Arc::from));
         *old_spawned_at = spawned_at;
         state.reset();
         *worker.get_mut() = NOT_STARTED;
@@ -153,26 +138,25 @@ impl Task {
         *cancelled.get_mut() = false;
         *locals_closed.get_mut() = false;
         *thread_parked.get_mut() = false;
-        *stack_guard.get_mut() = 0;
-        *stack_guard_len.get_mut() = 0;
-        *stack_size.get_mut() = 0;
         *waiting.get_mut() = std::ptr::null_mut();
         *waiting_id.get_mut() = 0;
         *parked_at.get_mut() = 0;
         *join.get_mut() = JoinSlot::new();
     }
 
+    /// Its id, unique within its runtime.
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.owner.id()
     }
 
+    /// Its name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.owner.name().map(|name| &**name)
     }
 
     /// The name, to keep beyond the task.
     pub(crate) fn shared_name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
+        self.owner.name()
     }
 
     pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
@@ -194,23 +178,7 @@ impl Task {
     /// (address, length), if it has one, and its usable size. Called by its
     /// worker before it first resumes it.
     pub(crate) fn set_stack(&self, guard: Option<(usize, usize)>, size: usize) {
-        let (address, len) = guard.unwrap_or((0, 0));
-        self.stack_guard.store(address, Ordering::Relaxed);
-        self.stack_guard_len.store(len, Ordering::Relaxed);
-        self.stack_size.store(size, Ordering::Relaxed);
-    }
-
-    /// The guard page of its stack (address, length); `(0, 0)` if none.
-    pub(crate) fn stack_guard(&self) -> (usize, usize) {
-        (
-            self.stack_guard.load(Ordering::Relaxed),
-            self.stack_guard_len.load(Ordering::Relaxed),
-        )
-    }
-
-    /// The usable size of its stack; zero for thread-mode threads.
-    pub(crate) fn stack_size(&self) -> usize {
-        self.stack_size.load(Ordering::Relaxed)
+        self.owner.set_stack(guard, size);
     }
 
     pub(crate) fn worker(&self) -> usize {
@@ -304,6 +272,14 @@ impl Task {
         if self.state.unpark() {
             crate::scheduler::schedule(self);
         }
+    }
+}
+
+/// What switching a micro-thread in and out needs of its header (see
+/// `coroutine::Running`): the record the overflow report reads.
+impl AsRef<StackOwner> for Task {
+    fn as_ref(&self) -> &StackOwner {
+        &self.owner
     }
 }
 
