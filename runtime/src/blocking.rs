@@ -65,7 +65,7 @@ where
         Ok(Err(payload)) => panic::resume_unwind(payload),
         // Only when the caller cannot wait any more (cancelled while
         // unwinding); the job runs on and its result is dropped.
-        Err(_) => panic::resume_unwind(Box::new(crate::Cancelled)),
+        Err(_) => panic::resume_unwind(Box::new(crate::task::Cancelled)),
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::local::Table;
 use crate::scheduler::Handle;
-use crate::task::Task;
+use crate::scheduler::Task;
 use crate::worker::Local;
 
 thread_local! {

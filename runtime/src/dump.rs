@@ -31,10 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::coroutine::Captured;
+use crate::park;
 use crate::scheduler::Shared;
+use crate::scheduler::{Task, Unparker};
 use crate::spin::SpinLock;
 use crate::sys;
-use crate::task::{self, Task, Unparker};
 use crate::wait::{Waiting, reason};
 
 /// How long a dump waits for each worker's answer.
@@ -418,8 +419,8 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     // A micro-thread that is unwinding cannot park: its parks return at
     // once, and its own worker cannot answer while it runs. It gets what
     // the others answered by then (none, most likely).
-    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !task::cannot_park() {
-        task::park(Waiting::on(&reason::DUMP), Some(deadline));
+    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !park::cannot_park() {
+        park::park(Waiting::on(&reason::DUMP), Some(deadline));
     }
     let mut answers = std::mem::take(&mut *request.answers.lock().unwrap_or_else(PoisonError::into_inner));
     let mut threads = Vec::new();

@@ -83,7 +83,6 @@ mod worker;
 
 pub mod sync;
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
@@ -94,11 +93,12 @@ pub use handle::Handle;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
-pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
+pub use park::Unparker;
 #[cfg(feature = "bytes")]
 pub use reactor::try_read_buf;
 pub use reactor::{FdEvents, FdWatch, Source, fd_ready};
 pub use scope::{Scope, ScopedJoinHandle, scope};
+pub use task::Cancelled;
 pub use wait::WaitReason;
 
 use coroutine::Suspend;
@@ -178,7 +178,7 @@ pub fn yield_now() {
             local.park(Suspend::Yield, None);
         }
         _ => {
-            task::thread_cancel_point();
+            park::thread_cancel_point();
             std::thread::yield_now()
         }
     })
@@ -191,12 +191,12 @@ pub fn yield_now() {
 /// threads. A micro-thread that is unwinding (a destructor sleeping during a
 /// panic or a cancellation) returns at once, since it cannot park.
 pub fn sleep(duration: Duration) {
-    if !in_micro_thread() && !task::in_thread_task() {
+    if !in_micro_thread() && !park::in_thread_task() {
         return std::thread::sleep(duration);
     }
     let deadline = Instant::now().checked_add(duration);
     loop {
-        match task::park(Waiting::on(&wait::reason::SLEEP), deadline) {
+        match park::park(Waiting::on(&wait::reason::SLEEP), deadline) {
             Wake::Notified if deadline.is_none_or(|d| Instant::now() < d) => {}
             _ => return,
         }
@@ -232,25 +232,47 @@ pub fn in_micro_thread() -> bool {
 /// assert!(busy.join().is_ok(), "it stopped on its own and returned");
 /// ```
 pub fn is_cancelled() -> bool {
-    task::is_cancelled()
+    park::is_cancelled()
 }
 
-/// The panic payload that [`JoinHandle::join`] returns for a micro-thread
-/// that was cancelled: by [`JoinHandle::cancel`], or because its runtime shut
-/// down (unwound, or dropped before it started).
-///
-/// A join's `Err(payload)` is a cancellation if `payload.is::<Cancelled>()`,
-/// and a panic otherwise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cancelled;
+/// The [`Unparker`] of the caller: its micro-thread, or its OS thread.
+pub fn current_unparker() -> Unparker {
+    Unparker::current()
+}
 
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the micro-thread was cancelled")
+/// Parks the caller until its token is set by [`Unparker::unpark`]; returns
+/// at once if the token is already set (consuming it).
+///
+/// Wake-ups may be spurious: call it in a loop that re-checks the condition.
+/// A micro-thread that is unwinding (a destructor running during a panic or
+/// a cancellation) cannot park, so this returns at once; a loop around it
+/// should give up when [`std::thread::panicking`] is true.
+pub fn park() {
+    park::park(Waiting::on(&wait::reason::PARK), None);
+}
+
+/// Parks the caller as [`park`] does, for at most `timeout`.
+pub fn park_timeout(timeout: Duration) {
+    park_deadline(Instant::now().checked_add(timeout));
+}
+
+/// Parks the caller as [`park`] does, until `deadline` at the latest
+/// (`None`: no deadline). Returns `true` if the deadline has passed.
+pub fn park_deadline(deadline: Option<Instant>) -> bool {
+    park_deadline_for(&wait::reason::PARK, 0, deadline)
+}
+
+/// [`park_deadline`], saying what the caller waits for: a
+/// [`dump`](crate::dump()) shows `reason` and, unless it is zero, `number`
+/// (an id, an fd) for this micro-thread while it is parked here. For
+/// libraries that block through [`park`], so that their users' dumps say
+/// what each micro-thread waits for in the library's own words.
+pub fn park_deadline_for(reason: &'static WaitReason, number: u64, deadline: Option<Instant>) -> bool {
+    match park::park(Waiting::numbered(reason, number), deadline) {
+        Wake::TimedOut => true,
+        Wake::Notified | Wake::Cancelled => deadline.is_some_and(|d| Instant::now() >= d),
     }
 }
-
-impl std::error::Error for Cancelled {}
 
 // The crate's README snippets run as doc tests.
 #[cfg(doctest)]

@@ -60,8 +60,8 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::Cancelled;
 use crate::context;
+use crate::task::Cancelled;
 
 /// Declares micro-thread-local statics: each micro-thread sees its own value
 /// of each, initialised lazily from the given expression on its first access

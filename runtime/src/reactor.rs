@@ -29,10 +29,12 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::context;
+use crate::park;
 use crate::poller::{self, Event, Events, PollMode, Poller};
 use crate::scheduler::Handle;
+use crate::scheduler::Unparker;
 use crate::sys::{self, Direction};
-use crate::task::{self, Unparker, Wake};
+use crate::task::Wake;
 use crate::wait::{Waiting, reason};
 use crate::worker::Local;
 
@@ -733,7 +735,7 @@ impl FdWatch {
     /// # Errors
     ///
     /// See [`FdWatch`].
-    pub fn new(fd: BorrowedFd<'_>, interest: FdEvents, unparker: crate::Unparker) -> io::Result<FdWatch> {
+    pub fn new(fd: BorrowedFd<'_>, interest: FdEvents, unparker: park::Unparker) -> io::Result<FdWatch> {
         let dup = fd.try_clone_to_owned()?;
         let state = Arc::new(SourceState::new());
         state.lock().watcher = Some((unparker.into_inner(), [interest.readable, interest.writable]));
@@ -970,7 +972,7 @@ impl SourceState {
             Direction::Write => &reason::WRITABLE,
         };
         let number = u64::try_from(fd.as_raw_fd()).unwrap_or(0);
-        let wake = task::park(Waiting::numbered(waiting, number), deadline);
+        let wake = park::park(Waiting::numbered(waiting, number), deadline);
         if wake != Wake::Notified {
             if wake == Wake::TimedOut && self.tick(dir) != tick {
                 // Readiness won the race with the timer: one more attempt.

@@ -35,7 +35,7 @@ use crate::poller::Poller;
 use crate::spin::SpinLock;
 use crate::stack::StackPool;
 use crate::sys;
-use crate::task::Task;
+use crate::task::{self, Schedule};
 use crate::watchdog::OnCpu;
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
@@ -46,6 +46,12 @@ const INJECTOR_KEPT: usize = 1024;
 
 /// A shared reference to a runtime's scheduler.
 pub(crate) type Handle = Arc<Shared>;
+
+/// The header of a micro-thread of this scheduler (see `task/`).
+pub(crate) type Task = task::Task<Handle>;
+
+/// Wakes a micro-thread of this scheduler, or an OS thread.
+pub(crate) type Unparker = task::Unparker<Handle>;
 
 /// A micro-thread that has not started, with everything it needs to start
 /// on whichever worker takes it.
@@ -602,28 +608,31 @@ impl Shared {
     }
 }
 
-/// Makes a woken micro-thread runnable on its worker: into the worker's own
-/// queues if called there, else into its inbox.
-pub(crate) fn schedule(task: Arc<Task>) {
-    let worker = task.worker();
-    let task = context::with_worker(|local| match local {
-        Some(local) if local.belongs_to(task.shared()) && local.index() == worker => {
-            local.schedule_local(task);
-            None
-        }
-        _ => Some(task),
-    });
-    if let Some(task) = task {
-        // From a worker of the same runtime, its reference to the runtime
-        // will do: no update of the runtime's reference count, a line every
-        // worker would otherwise write at every wake-up it sends.
-        context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(task.shared()) => local.shared().workers[worker].push_remote(task),
-            _ => {
-                let shared = Arc::clone(task.shared());
-                shared.workers[worker].push_remote(task);
+/// The scheduler of a micro-thread's header: a woken micro-thread goes back
+/// to its worker, into the worker's own queues if the waker runs there,
+/// else into its inbox.
+impl Schedule for Handle {
+    fn schedule(task: Arc<Task>) {
+        let worker = task.worker();
+        let task = context::with_worker(|local| match local {
+            Some(local) if local.belongs_to(task.scheduler()) && local.index() == worker => {
+                local.schedule_local(task);
+                None
             }
+            _ => Some(task),
         });
+        if let Some(task) = task {
+            // From a worker of the same runtime, its reference to the runtime
+            // will do: no update of the runtime's reference count, a line every
+            // worker would otherwise write at every wake-up it sends.
+            context::with_worker(|local| match local {
+                Some(local) if local.belongs_to(task.scheduler()) => local.shared().workers[worker].push_remote(task),
+                _ => {
+                    let shared = Arc::clone(task.scheduler());
+                    shared.workers[worker].push_remote(task);
+                }
+            });
+        }
     }
 }
 

@@ -40,7 +40,7 @@ use std::thread;
 
 use crate::builder::{self, Builder};
 use crate::join::{Completer, JoinHandle};
-use crate::task::{self, UncancellableWait};
+use crate::park::{self, UncancellableWait};
 use crate::wait::{Waiting, reason};
 
 /// A scope to spawn micro-threads that borrow from the caller of [`scope`].
@@ -222,7 +222,7 @@ impl<T> Drop for MaybeDangling<T> {
 /// they end. A caller cancelled while `f` runs unwinds out of `f` at its
 /// next park, as anywhere; `scope` then waits for the children and resumes
 /// that unwind. A caller cancelled while `scope` waits goes on waiting, and
-/// unwinds with a [`Cancelled`](crate::Cancelled) payload once the children
+/// unwinds with a [`Cancelled`](crate::task::Cancelled) payload once the children
 /// have ended. Cancelling the caller does not cancel the children; cancel
 /// them through their handles ([`ScopedJoinHandle::cancel`]) to make them
 /// stop early. A runtime that shuts down cancels the children that are
@@ -284,7 +284,7 @@ where
         Err(payload) => panic::resume_unwind(payload),
         Ok(value) => {
             // Cancelled while waiting: unwind now, as a join would have.
-            task::cancellation_point();
+            park::cancellation_point();
             if scope.data.unseen_panic() {
                 panic!("a scoped micro-thread panicked");
             }
@@ -409,7 +409,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// As [`JoinHandle::join`]: `Err(payload)` if the micro-thread panicked
     /// (the panic's payload) or was cancelled (a
-    /// [`Cancelled`](crate::Cancelled) payload).
+    /// [`Cancelled`](crate::task::Cancelled) payload).
     ///
     /// # Panics
     ///
@@ -443,7 +443,7 @@ impl<T> ScopedJoinHandle<'_, T> {
             self.handle.join()
         };
         if let Err(payload) = &result
-            && !payload.is::<crate::Cancelled>()
+            && !payload.is::<crate::task::Cancelled>()
         {
             self.data.panics_joined.fetch_add(1, Ordering::Relaxed);
         }

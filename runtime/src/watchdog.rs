@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::deadlock;
 use crate::scheduler::Shared;
+use crate::scheduler::Task;
 use crate::spin::SpinLock;
-use crate::task::Task;
 
 /// Where `log` records of the watchdog go.
 pub(crate) const TARGET: &str = "dhaga::watchdog";

@@ -37,11 +37,12 @@ use crate::dump::{self, WorkerAnswer};
 use crate::local::Tables;
 use crate::metrics::Counters;
 use crate::reactor::Reactor;
+use crate::scheduler::Task;
 use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::stack::Stack;
 use crate::sys;
-use crate::task::{OnCancel, Task, Wake, unwinding_or_cancel};
+use crate::task::{OnCancel, Wake, unwinding_or_cancel};
 use crate::timer::Timers;
 use crate::wait::Waiting;
 
@@ -217,7 +218,7 @@ pub(crate) fn recycle_task(mut task: Arc<Task>) {
         return; // someone else holds it: dropped by the last of them
     }
     context::with_worker(|local| match local {
-        Some(local) if local.belongs_to(task.shared()) => local.keep_task(task),
+        Some(local) if local.belongs_to(task.scheduler()) => local.keep_task(task),
         _ => drop(task),
     });
 }

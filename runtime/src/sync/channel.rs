@@ -125,7 +125,10 @@ use crossbeam_utils::CachePadded;
 
 use super::select::{Completion, Handle, Selector, SelectorId};
 use crate::spin::{SpinGuard, SpinLock};
-use crate::task::{self, UncancellableWait, Unparker, WaiterId, Wake};
+// The park protocol, by the name it had when it lived in `task.rs`.
+use crate::park::{self as task, UncancellableWait};
+use crate::scheduler::Unparker;
+use crate::task::{WaiterId, Wake};
 use crate::wait::{Waiting, reason};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every

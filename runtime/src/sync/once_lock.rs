@@ -20,8 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiter::{self, Node, UnwindGuard, Wakes};
+use crate::scheduler::Unparker;
 use crate::spin::SpinLock;
-use crate::task::{Unparker, WaiterId};
+use crate::task::WaiterId;
 use crate::wait::{Waiting, reason};
 
 /// Signal: the initialiser finished (with or without a value).

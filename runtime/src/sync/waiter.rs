@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::task::{self, Unparker, Wake};
+use crate::park;
+use crate::scheduler::Unparker;
+use crate::task::Wake;
 use crate::wait::Waiting;
 
 /// A node's signal while it is queued and nobody has signalled it.
@@ -103,7 +105,7 @@ impl<D> Node<D> {
             let wake = if self.blocks_thread {
                 park_thread(deadline)
             } else {
-                task::park(waiting, deadline)
+                park::park(waiting, deadline)
             };
             if wake != Wake::Notified {
                 let signal = self.signal();

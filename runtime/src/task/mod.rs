@@ -1,31 +1,39 @@
-//! The micro-thread header and the park/unpark protocol everything blocks on.
+//! The micro-thread header: what other threads may hold of a micro-thread
+//! (its identity, its wake-up state, where it lives, its join slot), and
+//! the ways to wake it.
 //!
-//! `park` and `unpark` behave like `std::thread::park` and `Thread::unpark`:
-//! each micro-thread has one wake-up token; `unpark` sets it (scheduling the
-//! micro-thread if it is parked), `park` consumes it or suspends until it is
-//! set. Wake-ups may be spurious, so every caller parks in a loop that
-//! re-checks its condition. Channels, joins, timers and the reactor are all
-//! built on this one primitive, and it works the same for OS threads, which
-//! is what lets a micro-thread and an OS thread wait on each other.
+//! A header names no scheduler: it holds its runtime's as a type parameter
+//! `S`, and [`Task::unpark`] hands a parked micro-thread back through the
+//! [`Schedule`] trait that the scheduler implements (as tokio's task does).
+//! The call is static: one scheduler type, no `dyn`, nothing allocated.
+//! The wake-up state itself is [`state`]'s; the park half of the protocol
+//! (`park.rs`) and the worker that suspends micro-threads (`sched/`) are
+//! above this module and use it.
 
+use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{Thread, ThreadId};
-use std::time::Instant;
 
-use crate::Cancelled;
-use crate::context;
-use crate::coroutine::Suspend;
-use crate::join::JoinSlot;
-use crate::scheduler::Shared;
 use crate::signal::StackOwner;
 use crate::spin::SpinLock;
-use crate::wait::{WaitReason, Waiting};
+use crate::wait::WaitReason;
 
+mod slot;
 mod state;
 
+pub(crate) use slot::JoinSlot;
 use state::State;
+
+/// What a scheduler does for the headers of its micro-threads: makes one
+/// that was parked runnable again. Implemented by the runtime's scheduler
+/// (`sched/scheduler.rs`); [`Task::unpark`] calls it, statically.
+pub(crate) trait Schedule: Sized {
+    /// Makes `task`, which was parked and has just been unparked (its state
+    /// says running), runnable on its worker: queued there, to be resumed.
+    fn schedule(task: Arc<Task<Self>>);
+}
 
 /// Placeholder for `Task::worker` before the task starts.
 const NOT_STARTED: usize = usize::MAX;
@@ -43,7 +51,7 @@ const NOT_STARTED: usize = usize::MAX;
 /// list, timer or run queue holds it, so a wake-up meant for the micro-thread
 /// that ended can never reach the one that reuses the header (no ABA). Every
 /// field is set afresh by `reset`.
-pub(crate) struct Task {
+pub(crate) struct Task<S> {
     /// Its id and name, and its stack once it starts: what an overflow
     /// report names (see `signal.rs`).
     owner: StackOwner,
@@ -69,7 +77,8 @@ pub(crate) struct Task {
     /// Set while a thread-mode thread is parked (its `state` is not used:
     /// nothing schedules it).
     thread_parked: AtomicBool,
-    shared: Arc<Shared>,
+    /// Its runtime's scheduler, which [`Task::unpark`] hands it to.
+    scheduler: S,
     /// What the micro-thread waits for in its latest park, with its number
     /// and when it parked (`sys::coarse_now_ns`), for dumps (`dump.rs`).
     /// Written by the micro-thread before it parks and read by its worker
@@ -81,16 +90,18 @@ pub(crate) struct Task {
     /// The result, for the join handle (see `join.rs`): in the header, so
     /// that a spawn allocates one thing, or nothing when the header is
     /// recycled.
-    pub(crate) join: SpinLock<JoinSlot>,
+    pub(crate) join: SpinLock<JoinSlot<S>>,
 }
 
-impl Task {
+impl<S> Task<S> {
+    /// A header for micro-thread `id` of the runtime whose scheduler is
+    /// `scheduler`.
     pub(crate) fn new(
         id: u64,
         name: Option<String>,
         spawned_at: Option<&'static Location<'static>>,
-        shared: Arc<Shared>,
-    ) -> Task {
+        scheduler: S,
+    ) -> Task<S> {
         Task {
             owner: StackOwner::new(id, name.map(Arc::from)),
             spawned_at,
@@ -100,7 +111,7 @@ impl Task {
             cancelled: AtomicBool::new(false),
             locals_closed: AtomicBool::new(false),
             thread_parked: AtomicBool::new(false),
-            shared,
+            scheduler,
             waiting: AtomicPtr::new(std::ptr::null_mut()),
             waiting_id: AtomicU64::new(0),
             parked_at: AtomicU64::new(0),
@@ -124,7 +135,7 @@ impl Task {
             cancelled,
             locals_closed,
             thread_parked,
-            shared: _, // the same runtime: the header is kept by one of its workers
+            scheduler: _, // the same runtime: the header is kept by one of its workers
             waiting,
             waiting_id,
             parked_at,
@@ -159,12 +170,14 @@ impl Task {
         self.owner.name()
     }
 
+    /// Where it was spawned.
     pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
         self.spawned_at
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// Its runtime's scheduler.
+    pub(crate) fn scheduler(&self) -> &S {
+        &self.scheduler
     }
 
     /// Records where the task lives; called once, by that worker, before the
@@ -181,10 +194,12 @@ impl Task {
         self.owner.set_stack(guard, size);
     }
 
+    /// The index of the worker it runs on (see [`Task::bind`]).
     pub(crate) fn worker(&self) -> usize {
         self.worker.load(Ordering::Acquire)
     }
 
+    /// Its index in its worker's table (see [`Task::bind`]).
     pub(crate) fn slot(&self) -> usize {
         self.slot.load(Ordering::Relaxed)
     }
@@ -199,6 +214,7 @@ impl Task {
         self.cancelled.store(true, Ordering::Release);
     }
 
+    /// Whether [`Task::cancel`] was called.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -211,6 +227,12 @@ impl Task {
     /// Whether the task's micro-thread-locals have been destroyed.
     pub(crate) fn locals_closed(&self) -> bool {
         self.locals_closed.load(Ordering::Relaxed)
+    }
+
+    /// Marks a thread-mode thread as parked, or no longer (its `state` is
+    /// not used: nothing schedules it).
+    pub(crate) fn set_thread_parked(&self, parked: bool) {
+        self.thread_parked.store(parked, Ordering::Release);
     }
 
     /// Whether the task is parked right now: a micro-thread suspended in
@@ -249,8 +271,8 @@ impl Task {
         self.state.take_token()
     }
 
-    /// Called by the worker right after the task suspended with
-    /// [`Suspend::Park`]. Returns `false` if a token arrived meanwhile, in
+    /// Called by the worker right after the task suspended to park.
+    /// Returns `false` if a token arrived meanwhile, in
     /// which case the task stays runnable and the worker must requeue it.
     pub(crate) fn finish_park(&self) -> bool {
         self.state.finish_park()
@@ -264,26 +286,28 @@ impl Task {
     pub(crate) fn claim(&self) {
         self.state.claim();
     }
+}
 
+impl<S: Schedule> Task<S> {
     /// Sets the token; schedules the task if it was parked. Takes a
     /// reference so that the one a waiter list held moves on into a run
     /// queue without touching the reference count.
     pub(crate) fn unpark(self: Arc<Self>) {
         if self.state.unpark() {
-            crate::scheduler::schedule(self);
+            S::schedule(self);
         }
     }
 }
 
 /// What switching a micro-thread in and out needs of its header (see
 /// `coroutine::Running`): the record the overflow report reads.
-impl AsRef<StackOwner> for Task {
+impl<S> AsRef<StackOwner> for Task<S> {
     fn as_ref(&self) -> &StackOwner {
         &self.owner
     }
 }
 
-/// Why `park` returned.
+/// Why a park returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// Unparked, or spuriously.
@@ -292,198 +316,18 @@ pub(crate) enum Wake {
     TimedOut,
     /// The micro-thread is being cancelled and must not wait: it is already
     /// unwinding (a destructor is parking), so blocking calls fail instead;
-    /// or, from [`park_reporting_cancel`] only, it has been cancelled and
-    /// should unwind once it has settled its wait.
+    /// or, from `park::park_reporting_cancel` only, it has been cancelled
+    /// and should unwind once it has settled its wait.
     Cancelled,
-}
-
-/// Parks the caller until unparked or until `deadline`.
-///
-/// Inside a micro-thread this suspends only the micro-thread; elsewhere it
-/// parks the OS thread. If the micro-thread (or thread-mode thread) has been
-/// cancelled, this unwinds it (or, if it is unwinding already, returns
-/// [`Wake::Cancelled`]).
-pub(crate) fn park(waiting: Waiting, deadline: Option<Instant>) -> Wake {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.note_wait(waiting);
-            local.park(Suspend::Park, deadline)
-        }
-        _ => park_thread(deadline),
-    })
 }
 
 /// What a park does when the caller has been cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OnCancel {
-    /// Unwinds there (what [`park`] does).
+    /// Unwinds there (what `park::park` does).
     Unwind,
-    /// Returns [`Wake::Cancelled`] (see [`park_reporting_cancel`]).
+    /// Returns [`Wake::Cancelled`] (see `park::park_reporting_cancel`).
     Report,
-}
-
-/// [`park`] for a caller that must settle something with whoever woke it
-/// before it can unwind: where `park` would unwind a cancelled micro-thread
-/// (or thread-mode thread), this returns [`Wake::Cancelled`] instead, as it
-/// does for a caller that is unwinding already.
-///
-/// The caller then looks at what it waited for under its own lock: an
-/// operation that was completed for it while it slept (a rendezvous message
-/// handed to it, a select committed to an operation) it completes and
-/// returns, and the cancellation takes effect at its next park, since the
-/// flag stays set; otherwise it leaves its wait list and calls
-/// [`cancellation_point`], which unwinds it (or returns at once for a
-/// caller that is unwinding already, whose blocking call then fails).
-pub(crate) fn park_reporting_cancel(waiting: Waiting, deadline: Option<Instant>) -> Wake {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.note_wait(waiting);
-            local.park_with(Suspend::Park, deadline, OnCancel::Report)
-        }
-        _ => park_thread_with(deadline, OnCancel::Report),
-    })
-}
-
-/// A wait that neither cancellation nor an unwinding caller can cut short,
-/// for a caller that must not go on until some condition holds whatever
-/// happens (a scope waiting for the micro-threads that borrow from its
-/// caller's stack).
-///
-/// A micro-thread parks as usual, except that the park is not a
-/// cancellation point: a [`JoinHandle::cancel`](crate::JoinHandle::cancel)
-/// or its runtime's shutdown only wakes it (spuriously, as far as the wait
-/// is concerned) and it parks again; it is left to the caller to honour the
-/// cancellation once the wait is over. A micro-thread that is unwinding
-/// cannot park (see [`unwinding_or_cancel`]), so it blocks its worker's OS
-/// thread instead, as the sync primitives' waits that cannot fail do. An OS
-/// thread blocks.
-///
-/// Made by the caller, which shares its [`unparker`](Self::unparker) with
-/// whoever will end the wait, and parks with [`park`](Self::park) in a loop
-/// that re-checks its condition (wake-ups may be spurious).
-pub(crate) struct UncancellableWait {
-    unparker: Unparker,
-    /// The caller is a micro-thread that suspends (otherwise it blocks its
-    /// OS thread).
-    suspends: bool,
-    /// The caller blocks the OS thread of a worker: work queued on that
-    /// worker does not run while it waits.
-    blocks_worker: bool,
-}
-
-impl UncancellableWait {
-    /// A wait for the caller.
-    pub(crate) fn new() -> UncancellableWait {
-        let (on_worker, in_task) = context::with_worker(|local| (local.is_some(), local.is_some_and(|l| l.in_task())));
-        let suspends = in_task && !std::thread::panicking();
-        let unparker = if suspends {
-            Unparker::current()
-        } else {
-            Unparker::Thread(std::thread::current())
-        };
-        UncancellableWait {
-            unparker,
-            suspends,
-            blocks_worker: on_worker && !suspends,
-        }
-    }
-
-    /// A wait that blocks the caller's OS thread, whatever the caller is
-    /// (an unwinding micro-thread included): for a caller whose OS thread
-    /// is not needed to end the wait, as what it waits for runs on an OS
-    /// thread of its own.
-    pub(crate) fn blocking() -> UncancellableWait {
-        UncancellableWait {
-            unparker: Unparker::Thread(std::thread::current()),
-            suspends: false,
-            blocks_worker: context::with_worker(|local| local.is_some()),
-        }
-    }
-
-    /// Wakes the waiter (or makes its next `park` return at once).
-    pub(crate) fn unparker(&self) -> &Unparker {
-        &self.unparker
-    }
-
-    /// Whether waiting blocks a worker's OS thread, so that micro-threads
-    /// queued on that worker would not run until the wait ends.
-    pub(crate) fn blocks_worker(&self) -> bool {
-        self.blocks_worker
-    }
-
-    /// Parks until unparked, or spuriously. Called only by the micro-thread
-    /// or thread that made the wait.
-    pub(crate) fn park(&self, waiting: Waiting) {
-        if self.suspends {
-            context::with_worker(|local| {
-                let local = local.expect("an uncancellable wait suspends the micro-thread that made it");
-                local.note_wait(waiting);
-                local.park_uncancellable();
-            });
-            return;
-        }
-        context::with_thread_task(|task| match task {
-            // A thread-mode thread shows as parked, as in `park_thread`.
-            Some(task) => {
-                task.thread_parked.store(true, Ordering::Release);
-                std::thread::park();
-                task.thread_parked.store(false, Ordering::Release);
-            }
-            None => std::thread::park(),
-        });
-    }
-}
-
-/// A cancellation point for whatever the caller is: a cancelled micro-thread
-/// or thread-mode thread unwinds here (unless it is unwinding already).
-/// Nothing elsewhere.
-pub(crate) fn cancellation_point() {
-    if is_cancelled() {
-        unwinding_or_cancel();
-    }
-}
-
-/// Whether the caller, a micro-thread or a thread-mode thread, has been
-/// cancelled. False on other OS threads.
-pub(crate) fn is_cancelled() -> bool {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.running().with_task(Task::is_cancelled) == Some(true),
-        _ => thread_cancelled(),
-    })
-}
-
-/// Whether the caller is a thread-mode thread (an OS thread started by a
-/// thread-mode runtime's `spawn`) that has been cancelled.
-fn thread_cancelled() -> bool {
-    context::with_thread_task(|task| task.is_some_and(Task::is_cancelled))
-}
-
-/// Whether the caller is a micro-thread that cannot park because it is
-/// unwinding: its parks return at once (see `Local::park_with`).
-pub(crate) fn cannot_park() -> bool {
-    std::thread::panicking() && context::with_worker(|local| local.is_some_and(|local| local.in_task()))
-}
-
-/// Whether the caller is a micro-thread or thread-mode thread whose runtime
-/// shuts down.
-pub(crate) fn shutting_down() -> bool {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.shared().is_shutdown(),
-        _ => context::with_thread_task(|task| task.is_some_and(|task| task.shared().is_shutdown())),
-    })
-}
-
-/// Whether the caller is a thread-mode thread started by `spawn`.
-pub(crate) fn in_thread_task() -> bool {
-    context::with_thread_task(|task| task.is_some())
-}
-
-/// A cancellation point for a thread-mode thread that is not about to park
-/// (`yield_now`): unwinds it if it was cancelled. Nothing elsewhere.
-pub(crate) fn thread_cancel_point() {
-    if thread_cancelled() {
-        unwinding_or_cancel();
-    }
 }
 
 /// What a cancelled micro-thread (or thread-mode thread) gets instead of
@@ -499,60 +343,40 @@ pub(crate) fn unwinding_or_cancel() -> Wake {
     }
 }
 
-/// Parks an OS thread. A thread-mode thread is a cancellation point here, as
-/// a micro-thread is in `Local::park`: checked before parking, and again
-/// after, since `JoinHandle::cancel` unparks the thread.
-fn park_thread(deadline: Option<Instant>) -> Wake {
-    park_thread_with(deadline, OnCancel::Unwind)
+/// The panic payload that [`JoinHandle::join`](crate::JoinHandle::join)
+/// returns for a micro-thread that was cancelled: by
+/// [`JoinHandle::cancel`](crate::JoinHandle::cancel), or because its runtime
+/// shut down (unwound, or dropped before it started).
+///
+/// A join's `Err(payload)` is a cancellation if `payload.is::<Cancelled>()`,
+/// and a panic otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the micro-thread was cancelled")
+    }
 }
 
-/// [`park_thread`], where a cancelled thread-mode thread unwinds or, with
-/// [`OnCancel::Report`], returns [`Wake::Cancelled`].
-fn park_thread_with(deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
-    let cancelled_here = || match on_cancel {
-        OnCancel::Unwind => unwinding_or_cancel(),
-        OnCancel::Report => Wake::Cancelled,
-    };
-    if thread_cancelled() {
-        return cancelled_here();
-    }
-    let wake = context::with_thread_task(|task| match task {
-        Some(task) => {
-            task.thread_parked.store(true, Ordering::Release);
-            let wake = park_thread_until(deadline);
-            task.thread_parked.store(false, Ordering::Release);
-            wake
-        }
-        None => park_thread_until(deadline),
-    });
-    if thread_cancelled() {
-        return cancelled_here();
-    }
-    wake
-}
-
-fn park_thread_until(deadline: Option<Instant>) -> Wake {
-    match deadline {
-        None => std::thread::park(),
-        Some(deadline) => {
-            let now = Instant::now();
-            if now >= deadline {
-                return Wake::TimedOut;
-            }
-            std::thread::park_timeout(deadline - now);
-            if Instant::now() >= deadline {
-                return Wake::TimedOut;
-            }
-        }
-    }
-    Wake::Notified
-}
+impl std::error::Error for Cancelled {}
 
 /// Wakes one parked micro-thread or OS thread.
-#[derive(Clone)]
-pub(crate) enum Unparker {
-    Task(Arc<Task>),
+pub(crate) enum Unparker<S> {
+    /// A micro-thread (or thread-mode thread, whose header nothing
+    /// schedules), by its header.
+    Task(Arc<Task<S>>),
+    /// An OS thread.
     Thread(Thread),
+}
+
+impl<S> Clone for Unparker<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Unparker::Task(task) => Unparker::Task(Arc::clone(task)),
+            Unparker::Thread(thread) => Unparker::Thread(thread.clone()),
+        }
+    }
 }
 
 /// Identifies the micro-thread or OS thread an [`Unparker`] wakes.
@@ -560,29 +384,16 @@ pub(crate) enum Unparker {
 pub(crate) enum WaiterId {
     /// The address of the task header: an identity, never dereferenced.
     Task(usize),
+    /// The OS thread's id.
     Thread(ThreadId),
 }
 
-impl Unparker {
-    /// The unparker of the caller.
-    pub(crate) fn current() -> Unparker {
-        match context::with_worker(|local| local.and_then(|local| local.current_task())) {
-            Some(task) => Unparker::Task(task),
-            None => Unparker::Thread(std::thread::current()),
-        }
-    }
-
+impl<S> Unparker<S> {
+    /// Whom it wakes.
     pub(crate) fn id(&self) -> WaiterId {
         match self {
             Unparker::Task(task) => WaiterId::Task(Arc::as_ptr(task) as usize),
             Unparker::Thread(thread) => WaiterId::Thread(thread.id()),
-        }
-    }
-
-    pub(crate) fn unpark(self) {
-        match self {
-            Unparker::Task(task) => task.unpark(),
-            Unparker::Thread(thread) => thread.unpark(),
         }
     }
 
@@ -594,6 +405,16 @@ impl Unparker {
         match self {
             Unparker::Task(task) => task.is_cancelled(),
             Unparker::Thread(_) => false,
+        }
+    }
+}
+
+impl<S: Schedule> Unparker<S> {
+    /// Wakes the target (or makes its next park return at once).
+    pub(crate) fn unpark(self) {
+        match self {
+            Unparker::Task(task) => task.unpark(),
+            Unparker::Thread(thread) => thread.unpark(),
         }
     }
 }
