@@ -8,15 +8,14 @@ use std::thread;
 use std::time::Duration;
 
 use crate::config::{Config, Deadlock};
-use crate::context;
 use crate::dump::{self, Dump};
 use crate::join::JoinHandle;
 use crate::metrics::{self, Metrics};
-use crate::scheduler::{Handle, Shared, SpawnOptions};
+use crate::sched::context;
+use crate::sched::{self, SchedulerRef, Shared, SpawnOptions};
 use crate::signal;
 use crate::stack::StackMode;
 use crate::watchdog;
-use crate::worker;
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -199,7 +198,7 @@ impl RuntimeBuilder {
                 let worker_shared = Arc::clone(&shared);
                 let spawned = thread::Builder::new()
                     .name(name)
-                    .spawn(move || worker::run(worker_shared, index));
+                    .spawn(move || sched::run(worker_shared, index));
                 match spawned {
                     Ok(handle) => workers.push(handle),
                     Err(e) => {
@@ -245,7 +244,7 @@ impl RuntimeBuilder {
 /// are dropped, and the workers exit. In thread mode, threads already started
 /// are left to finish on their own, as with `std::thread`.
 pub struct Runtime {
-    shared: Handle,
+    shared: SchedulerRef,
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
     watchdog: Mutex<Option<thread::JoinHandle<()>>>,
     dump_signal: Mutex<Option<dump::DumpOnSignal>>,
@@ -375,14 +374,18 @@ impl Drop for Runtime {
     }
 }
 
-fn shutdown(shared: &Handle, workers: &mut Vec<thread::JoinHandle<()>>, watchdog: &mut Option<thread::JoinHandle<()>>) {
+fn shutdown(
+    shared: &SchedulerRef,
+    workers: &mut Vec<thread::JoinHandle<()>>,
+    watchdog: &mut Option<thread::JoinHandle<()>>,
+) {
     shared.begin_shutdown();
     if let Some(watchdog) = watchdog.take() {
         // It sees the shutdown at its next look; this makes that now.
         watchdog.thread().unpark();
         let _ = watchdog.join();
     }
-    let inside = context::with_worker(|local| local.is_some_and(|local| local.belongs_to(shared)));
+    let inside = context::with_worker(|worker| worker.is_some_and(|worker| worker.belongs_to(shared)));
     if inside {
         // Dropped by one of its own micro-threads: the workers wind down on
         // their own; waiting for them here would wait for ourselves.
@@ -411,8 +414,8 @@ fn default_runtime() -> &'static Runtime {
 
 /// The runtime of the caller: the worker's, the thread-mode thread's, or the
 /// default one.
-pub(crate) fn current() -> Handle {
-    context::with_worker(|local| local.map(|local| Arc::clone(local.shared())))
+pub(crate) fn current() -> SchedulerRef {
+    context::with_worker(|worker| worker.map(|worker| Arc::clone(worker.shared())))
         .or_else(context::thread_runtime)
         .unwrap_or_else(|| Arc::clone(&default_runtime().shared))
 }
@@ -487,10 +490,10 @@ impl Builder {
         T: Send + 'static,
     {
         let options = self.into_options();
-        context::with_worker(|local| match local {
+        context::with_worker(|worker| match worker {
             // `current()`'s first choice, without a reference-count update
             // on the runtime's shared state.
-            Some(local) => local.shared().spawn(options, f),
+            Some(worker) => worker.shared().spawn(options, f),
             None => current().spawn(options, f),
         })
     }

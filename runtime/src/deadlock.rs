@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::blocking;
 use crate::config::Deadlock;
 use crate::dump::{self, Dump, ThreadState};
-use crate::scheduler::Shared;
+use crate::sched::Shared;
 
 /// Where `log` records of deadlock reports go.
 pub(crate) const TARGET: &str = "dhaga::deadlock";

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use crate::coroutine::Captured;
 use crate::park;
-use crate::scheduler::Shared;
-use crate::scheduler::{Task, Unparker};
+use crate::sched::Shared;
+use crate::sched::{Task, Unparker};
 use crate::spin::SpinLock;
 use crate::sys;
 use crate::wait::{Waiting, reason};
@@ -410,7 +410,7 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     for worker in shared.workers.iter() {
         worker.dump.requests.lock().push(Arc::clone(&request));
         worker.dump.wanted.store(true, Ordering::Release);
-        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        // Pairs with the fence in `Worker::sleep`: either the worker sees the
         // request before it sleeps, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
         worker.wake();

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::builder;
-use crate::scheduler;
+use crate::sched;
 
 /// A runtime, as the code that runs on it sees it: whether it still runs.
 ///
@@ -28,7 +28,7 @@ use crate::scheduler;
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    shared: scheduler::Handle,
+    shared: sched::SchedulerRef,
 }
 
 impl Handle {

@@ -11,7 +11,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::park::{self, UncancellableWait};
-use crate::scheduler::{Handle, Task, Unparker};
+use crate::sched::{SchedulerRef, Task, Unparker};
 use crate::task::{Cancelled, JoinSlot, Wake};
 use crate::wait::{Waiting, reason};
 
@@ -181,13 +181,13 @@ impl<T> Drop for JoinHandle<T> {
         drop_result(result);
         // SAFETY: `drop` runs once, and nothing uses the field after this.
         let task = unsafe { ManuallyDrop::take(&mut self.task) };
-        crate::worker::recycle_task(task);
+        crate::sched::recycle_task(task);
     }
 }
 
 impl<T> JoinHandle<T> {
     /// The result, if it has been delivered, from the locked join slot.
-    fn take_result(&self, slot: &mut JoinSlot<Handle>) -> Option<thread::Result<T>> {
+    fn take_result(&self, slot: &mut JoinSlot<SchedulerRef>) -> Option<thread::Result<T>> {
         // SAFETY: only this handle and its completer, made together for
         // this `T` by `pair`, store into or take from the slot.
         unsafe { slot.result.take() }

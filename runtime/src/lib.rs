@@ -58,7 +58,6 @@
 mod blocking;
 mod builder;
 mod config;
-mod context;
 mod coroutine;
 mod deadlock;
 mod dump;
@@ -69,17 +68,15 @@ mod metrics;
 mod park;
 mod poller;
 mod reactor;
-mod scheduler;
+mod sched;
 mod scope;
 mod signal;
 mod spin;
 mod stack;
 mod sys;
 mod task;
-mod timer;
 mod wait;
 mod watchdog;
-mod worker;
 
 pub mod sync;
 
@@ -102,6 +99,7 @@ pub use task::Cancelled;
 pub use wait::WaitReason;
 
 use coroutine::Suspend;
+use sched::context;
 use task::Wake;
 use wait::Waiting;
 
@@ -173,9 +171,9 @@ pub fn dump() -> Dump {
 /// A cancellation point (see [`JoinHandle::cancel`]), also for thread-mode
 /// threads.
 pub fn yield_now() {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.park(Suspend::Yield, None);
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            worker.park(Suspend::Yield, None);
         }
         _ => {
             park::thread_cancel_point();
@@ -205,7 +203,7 @@ pub fn sleep(duration: Duration) {
 
 /// Whether the caller runs in a micro-thread.
 pub fn in_micro_thread() -> bool {
-    context::with_worker(|local| local.is_some_and(worker::Local::in_task))
+    context::with_worker(|worker| worker.is_some_and(sched::Worker::in_task))
 }
 
 /// Whether the calling micro-thread (or thread-mode thread) has been

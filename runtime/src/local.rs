@@ -17,7 +17,7 @@
 //!
 //! A table holds values as `Rc<dyn Any>`, which need not be `Send`. That is
 //! sound without any `unsafe` here, and the compiler checks it: the tables are
-//! inside the worker's `Local` or a thread-local, both `!Send` and reachable
+//! inside the worker's `Worker` or a thread-local, both `!Send` and reachable
 //! only from their own OS thread, and a started micro-thread never changes OS
 //! thread (see the crate docs), so a value is created, used and dropped on one
 //! thread.
@@ -60,7 +60,7 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::context;
+use crate::sched::context;
 use crate::task::Cancelled;
 
 /// Declares micro-thread-local statics: each micro-thread sees its own value
@@ -489,7 +489,7 @@ impl Drop for Table {
 
 /// The micro-thread-locals of one worker's micro-threads, indexed by each
 /// micro-thread's slot in the worker's table. Only the worker's own thread
-/// touches it: it lives in the worker's `Local`.
+/// touches it: it lives in the worker's `Worker`.
 ///
 /// A table is reset when the next micro-thread in its slot first uses it
 /// (its owner id differs), so neither spawn nor exit allocates or clears
@@ -536,16 +536,16 @@ impl Tables {
 /// Calls `f` (which must not run user code) with the caller's table: its
 /// micro-thread's, or else its OS thread's.
 fn with_current<R>(f: impl FnOnce(&mut Table) -> Result<R, AccessError>) -> Result<R, AccessError> {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            let (owner, slot, closed) = local
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            let (owner, slot, closed) = worker
                 .running()
                 .with_task(|task| (task.id(), task.slot(), task.locals_closed()))
                 .expect("a micro-thread is running");
             if closed {
                 return Err(ACCESS_ERROR);
             }
-            local.locals().with(slot, owner, f)
+            worker.locals().with(slot, owner, f)
         }
         _ => context::with_thread_locals(f).unwrap_or(Err(ACCESS_ERROR)),
     })
@@ -580,16 +580,16 @@ impl Drop for Abandon {
 /// (or thread-mode thread) when its body has returned or unwound, before its
 /// result is delivered to its join.
 pub(crate) fn close_current() {
-    let entries = context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            let (owner, slot) = local
+    let entries = context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            let (owner, slot) = worker
                 .running()
                 .with_task(|task| {
                     task.close_locals();
                     (task.id(), task.slot())
                 })
                 .expect("a micro-thread is running");
-            local.locals().take(slot, owner)
+            worker.locals().take(slot, owner)
         }
         _ => context::with_thread_locals(Table::close).unwrap_or_default(),
     });

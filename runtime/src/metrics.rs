@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::scheduler::Shared;
+use crate::sched::Shared;
 
 /// A counter written by one thread, read by any.
 #[derive(Default)]

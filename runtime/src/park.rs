@@ -22,9 +22,9 @@
 use std::fmt;
 use std::time::Instant;
 
-use crate::context;
 use crate::coroutine::Suspend;
-use crate::scheduler::{self, Task};
+use crate::sched::context;
+use crate::sched::{self, Task};
 use crate::task::{OnCancel, Wake, unwinding_or_cancel};
 use crate::wait::Waiting;
 
@@ -53,7 +53,7 @@ use crate::wait::Waiting;
 /// }
 /// ```
 #[derive(Clone)]
-pub struct Unparker(scheduler::Unparker);
+pub struct Unparker(sched::Unparker);
 
 impl Unparker {
     /// Sets the target's wake-up token, resuming it if it is parked.
@@ -69,11 +69,11 @@ impl Unparker {
 
     /// The caller's (see [`current_unparker`](crate::current_unparker)).
     pub(crate) fn current() -> Unparker {
-        Unparker(scheduler::Unparker::current())
+        Unparker(sched::Unparker::current())
     }
 
     /// The runtime's own unparker, for the crate's wait lists.
-    pub(crate) fn into_inner(self) -> scheduler::Unparker {
+    pub(crate) fn into_inner(self) -> sched::Unparker {
         self.0
     }
 }
@@ -91,10 +91,10 @@ impl fmt::Debug for Unparker {
 /// cancelled, this unwinds it (or, if it is unwinding already, returns
 /// [`Wake::Cancelled`]).
 pub(crate) fn park(waiting: Waiting, deadline: Option<Instant>) -> Wake {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.note_wait(waiting);
-            local.park(Suspend::Park, deadline)
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            worker.note_wait(waiting);
+            worker.park(Suspend::Park, deadline)
         }
         _ => park_thread(deadline),
     })
@@ -113,10 +113,10 @@ pub(crate) fn park(waiting: Waiting, deadline: Option<Instant>) -> Wake {
 /// [`cancellation_point`], which unwinds it (or returns at once for a
 /// caller that is unwinding already, whose blocking call then fails).
 pub(crate) fn park_reporting_cancel(waiting: Waiting, deadline: Option<Instant>) -> Wake {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.note_wait(waiting);
-            local.park_with(Suspend::Park, deadline, OnCancel::Report)
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            worker.note_wait(waiting);
+            worker.park_with(Suspend::Park, deadline, OnCancel::Report)
         }
         _ => park_thread_with(deadline, OnCancel::Report),
     })
@@ -140,7 +140,7 @@ pub(crate) fn park_reporting_cancel(waiting: Waiting, deadline: Option<Instant>)
 /// whoever will end the wait, and parks with [`park`](Self::park) in a loop
 /// that re-checks its condition (wake-ups may be spurious).
 pub(crate) struct UncancellableWait {
-    unparker: scheduler::Unparker,
+    unparker: sched::Unparker,
     /// The caller is a micro-thread that suspends (otherwise it blocks its
     /// OS thread).
     suspends: bool,
@@ -152,12 +152,13 @@ pub(crate) struct UncancellableWait {
 impl UncancellableWait {
     /// A wait for the caller.
     pub(crate) fn new() -> UncancellableWait {
-        let (on_worker, in_task) = context::with_worker(|local| (local.is_some(), local.is_some_and(|l| l.in_task())));
+        let (on_worker, in_task) =
+            context::with_worker(|worker| (worker.is_some(), worker.is_some_and(|l| l.in_task())));
         let suspends = in_task && !std::thread::panicking();
         let unparker = if suspends {
-            scheduler::Unparker::current()
+            sched::Unparker::current()
         } else {
-            scheduler::Unparker::Thread(std::thread::current())
+            sched::Unparker::Thread(std::thread::current())
         };
         UncancellableWait {
             unparker,
@@ -172,14 +173,14 @@ impl UncancellableWait {
     /// thread of its own.
     pub(crate) fn blocking() -> UncancellableWait {
         UncancellableWait {
-            unparker: scheduler::Unparker::Thread(std::thread::current()),
+            unparker: sched::Unparker::Thread(std::thread::current()),
             suspends: false,
-            blocks_worker: context::with_worker(|local| local.is_some()),
+            blocks_worker: context::with_worker(|worker| worker.is_some()),
         }
     }
 
     /// Wakes the waiter (or makes its next `park` return at once).
-    pub(crate) fn unparker(&self) -> &scheduler::Unparker {
+    pub(crate) fn unparker(&self) -> &sched::Unparker {
         &self.unparker
     }
 
@@ -193,10 +194,10 @@ impl UncancellableWait {
     /// or thread that made the wait.
     pub(crate) fn park(&self, waiting: Waiting) {
         if self.suspends {
-            context::with_worker(|local| {
-                let local = local.expect("an uncancellable wait suspends the micro-thread that made it");
-                local.note_wait(waiting);
-                local.park_uncancellable();
+            context::with_worker(|worker| {
+                let worker = worker.expect("an uncancellable wait suspends the micro-thread that made it");
+                worker.note_wait(waiting);
+                worker.park_uncancellable();
             });
             return;
         }
@@ -224,8 +225,8 @@ pub(crate) fn cancellation_point() {
 /// Whether the caller, a micro-thread or a thread-mode thread, has been
 /// cancelled. False on other OS threads.
 pub(crate) fn is_cancelled() -> bool {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.running().with_task(Task::is_cancelled) == Some(true),
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => worker.running().with_task(Task::is_cancelled) == Some(true),
         _ => thread_cancelled(),
     })
 }
@@ -237,16 +238,16 @@ fn thread_cancelled() -> bool {
 }
 
 /// Whether the caller is a micro-thread that cannot park because it is
-/// unwinding: its parks return at once (see `Local::park_with`).
+/// unwinding: its parks return at once (see `Worker::park_with`).
 pub(crate) fn cannot_park() -> bool {
-    std::thread::panicking() && context::with_worker(|local| local.is_some_and(|local| local.in_task()))
+    std::thread::panicking() && context::with_worker(|worker| worker.is_some_and(|worker| worker.in_task()))
 }
 
 /// Whether the caller is a micro-thread or thread-mode thread whose runtime
 /// shuts down.
 pub(crate) fn shutting_down() -> bool {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => local.shared().is_shutdown(),
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => worker.shared().is_shutdown(),
         _ => context::with_thread_task(|task| task.is_some_and(|task| task.scheduler().is_shutdown())),
     })
 }
@@ -265,7 +266,7 @@ pub(crate) fn thread_cancel_point() {
 }
 
 /// Parks an OS thread. A thread-mode thread is a cancellation point here, as
-/// a micro-thread is in `Local::park`: checked before parking, and again
+/// a micro-thread is in `Worker::park`: checked before parking, and again
 /// after, since `JoinHandle::cancel` unparks the thread.
 fn park_thread(deadline: Option<Instant>) -> Wake {
     park_thread_with(deadline, OnCancel::Unwind)
@@ -315,12 +316,12 @@ fn park_thread_until(deadline: Option<Instant>) -> Wake {
 
 /// Defined here, above the header's module: finding the caller takes the
 /// context thread-local, which `task/` does not see.
-impl scheduler::Unparker {
+impl sched::Unparker {
     /// The unparker of the caller: its micro-thread's, or its OS thread's.
-    pub(crate) fn current() -> scheduler::Unparker {
-        match context::with_worker(|local| local.and_then(|local| local.current_task())) {
-            Some(task) => scheduler::Unparker::Task(task),
-            None => scheduler::Unparker::Thread(std::thread::current()),
+    pub(crate) fn current() -> sched::Unparker {
+        match context::with_worker(|worker| worker.and_then(|worker| worker.current_task())) {
+            Some(task) => sched::Unparker::Task(task),
+            None => sched::Unparker::Thread(std::thread::current()),
         }
     }
 }

@@ -28,15 +28,15 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::context;
 use crate::park;
 use crate::poller::{self, Event, Events, PollMode, Poller};
-use crate::scheduler::Handle;
-use crate::scheduler::Unparker;
+use crate::sched::SchedulerRef;
+use crate::sched::Unparker;
+use crate::sched::Worker;
+use crate::sched::context;
 use crate::sys::{self, Direction};
 use crate::task::Wake;
 use crate::wait::{Waiting, reason};
-use crate::worker::Local;
 
 /// A non-blocking I/O object whose blocking operations park the calling
 /// micro-thread (or block the calling OS thread) until it is ready.
@@ -744,10 +744,10 @@ impl FdWatch {
             fd: None,
             helper: None,
         };
-        let on_worker = context::with_worker(|local| match local {
-            Some(local) if local.in_task() && local.shared().workers[local.index()].poller.supports_edge() => {
+        let on_worker = context::with_worker(|worker| match worker {
+            Some(worker) if worker.in_task() && worker.shared().workers[worker.index()].poller.supports_edge() => {
                 let mut inner = watch.state.lock();
-                Some(watch.state.arm(&mut inner, local, dup.as_fd()))
+                Some(watch.state.arm(&mut inner, worker, dup.as_fd()))
             }
             _ => None,
         });
@@ -898,7 +898,7 @@ struct Inner {
     /// every event in those directions, and left in place.
     watcher: Option<(Unparker, [bool; 2])>,
     /// Where the descriptor is registered: runtime, worker, slot.
-    registrations: Vec<(Handle, usize, usize)>,
+    registrations: Vec<(SchedulerRef, usize, usize)>,
 }
 
 fn index(dir: Direction) -> usize {
@@ -935,15 +935,15 @@ impl SourceState {
         tick: u64,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        context::with_worker(|local| match local {
-            Some(local) if local.in_task() => self.park_on(local, fd, dir, tick, deadline),
+        context::with_worker(|worker| match worker {
+            Some(worker) if worker.in_task() => self.park_on(worker, fd, dir, tick, deadline),
             _ => block_on_poll(fd, dir, deadline),
         })
     }
 
     fn park_on(
         self: &Arc<Self>,
-        local: &Local,
+        worker: &Worker,
         fd: BorrowedFd<'_>,
         dir: Direction,
         tick: u64,
@@ -954,7 +954,7 @@ impl SourceState {
             if self.tick(dir) != tick {
                 return Ok(()); // readiness arrived since the operation ran
             }
-            self.arm(&mut inner, local, fd)?;
+            self.arm(&mut inner, worker, fd)?;
             let me = Unparker::current();
             let id = me.id();
             inner.waiters[index(dir)].push(me);
@@ -989,22 +989,22 @@ impl SourceState {
     }
 
     /// Makes sure the descriptor is registered with `local`'s poller.
-    fn arm(self: &Arc<Self>, inner: &mut Inner, local: &Local, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let shared = local.shared();
-        let worker = local.index();
-        let poller = &shared.workers[worker].poller;
+    fn arm(self: &Arc<Self>, inner: &mut Inner, worker: &Worker, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let shared = worker.shared();
+        let index = worker.index();
+        let poller = &shared.workers[index].poller;
         let edge = poller.supports_edge();
         let registered = inner
             .registrations
             .iter()
-            .find(|(h, w, _)| Arc::ptr_eq(h, shared) && *w == worker)
+            .find(|(h, w, _)| Arc::ptr_eq(h, shared) && *w == index)
             .map(|&(_, _, slot)| slot);
         match registered {
             // Edge mode: registered once, never re-armed.
             Some(_) if edge => Ok(()),
             Some(slot) => poller.modify(fd, Event::all(slot)),
             None => {
-                let slot = local.reactor().sources.borrow_mut().insert(Arc::clone(self));
+                let slot = worker.reactor().sources.borrow_mut().insert(Arc::clone(self));
                 let mode = if edge { PollMode::Edge } else { PollMode::Oneshot };
                 // SAFETY: `Poller::add` requires the descriptor to be deleted
                 // from the poller before it is closed. Every registration is
@@ -1014,11 +1014,11 @@ impl SourceState {
                 let added = unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::all(slot), mode) };
                 match added {
                     Ok(()) => {
-                        inner.registrations.push((Arc::clone(shared), worker, slot));
+                        inner.registrations.push((Arc::clone(shared), index, slot));
                         Ok(())
                     }
                     Err(e) => {
-                        local.reactor().sources.borrow_mut().try_remove(slot);
+                        worker.reactor().sources.borrow_mut().try_remove(slot);
                         Err(e)
                     }
                 }
@@ -1127,21 +1127,21 @@ impl Reactor {
     /// Waits for events on `local`'s poller (at most until `deadline`;
     /// `Some(now)` polls without blocking) and wakes the waiters. Returns the
     /// number of events.
-    pub(crate) fn poll(&self, local: &Local, timeout: Option<std::time::Duration>) -> usize {
-        let worker = &local.shared().workers[local.index()];
+    pub(crate) fn poll(&self, worker: &Worker, timeout: Option<std::time::Duration>) -> usize {
+        let me = &worker.shared().workers[worker.index()];
         let mut events = self.events.borrow_mut();
         let events = events.get_or_insert_with(Events::new);
         events.clear();
-        let n = match worker.poller.wait(events, timeout) {
+        let n = match me.poller.wait(events, timeout) {
             Ok(n) => {
-                worker.counters.reactor_waits.add(1);
-                worker.counters.reactor_events.add(n as u64);
+                me.counters.reactor_waits.add(1);
+                me.counters.reactor_events.add(n as u64);
                 n
             }
             Err(e) => {
                 // Nothing sensible to do but report and carry on; a broken
                 // poller would otherwise stop this worker silently.
-                log::error!(target: "dhaga", "worker {} failed to poll: {e}", local.index());
+                log::error!(target: "dhaga", "worker {} failed to poll: {e}", worker.index());
                 0
             }
         };
@@ -1159,7 +1159,7 @@ impl Reactor {
         // slots be reused: their descriptors were deleted before release, so
         // later polls cannot report them.
         let mut sources = self.sources.borrow_mut();
-        while let Some(slot) = worker.released.pop() {
+        while let Some(slot) = me.released.pop() {
             sources.try_remove(slot);
         }
         n

@@ -21,8 +21,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::deadlock;
-use crate::scheduler::Shared;
-use crate::scheduler::Task;
+use crate::sched::Shared;
+use crate::sched::Task;
 use crate::spin::SpinLock;
 
 /// Where `log` records of the watchdog go.

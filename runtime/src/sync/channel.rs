@@ -127,7 +127,7 @@ use super::select::{Completion, Handle, Selector, SelectorId};
 use crate::spin::{SpinGuard, SpinLock};
 // The park protocol, by the name it had when it lived in `task.rs`.
 use crate::park::{self as task, UncancellableWait};
-use crate::scheduler::Unparker;
+use crate::sched::Unparker;
 use crate::task::{WaiterId, Wake};
 use crate::wait::{Waiting, reason};
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::scheduler::Unparker;
+use crate::sched::Unparker;
 use crate::spin::SpinLock;
 use crate::task::WaiterId;
 use crate::wait::{Waiting, reason};

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{Receiver, RecvError, SendError, Sender};
 use crate::park;
-use crate::scheduler::Unparker;
+use crate::sched::Unparker;
 use crate::task::Wake;
 use crate::wait::{Waiting, reason};
 

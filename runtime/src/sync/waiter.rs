@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::park;
-use crate::scheduler::Unparker;
+use crate::sched::Unparker;
 use crate::task::Wake;
 use crate::wait::Waiting;
 

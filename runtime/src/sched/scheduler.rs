@@ -24,8 +24,8 @@ use std::time::Instant;
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
 
+use super::context;
 use crate::config::Config;
-use crate::context;
 use crate::coroutine::Unstarted;
 use crate::deadlock::Found;
 use crate::dump::Mailbox;
@@ -45,13 +45,13 @@ const FRESH_CAPACITY: usize = 1024;
 const INJECTOR_KEPT: usize = 1024;
 
 /// A shared reference to a runtime's scheduler.
-pub(crate) type Handle = Arc<Shared>;
+pub(crate) type SchedulerRef = Arc<Shared>;
 
 /// The header of a micro-thread of this scheduler (see `task/`).
-pub(crate) type Task = task::Task<Handle>;
+pub(crate) type Task = task::Task<SchedulerRef>;
 
 /// Wakes a micro-thread of this scheduler, or an OS thread.
-pub(crate) type Unparker = task::Unparker<Handle>;
+pub(crate) type Unparker = task::Unparker<SchedulerRef>;
 
 /// A micro-thread that has not started, with everything it needs to start
 /// on whichever worker takes it.
@@ -98,7 +98,7 @@ impl SpawnOptions {
 pub(crate) struct Injector {
     queue: SpinLock<VecDeque<Pending>>,
     /// The queue's length, for looking without the lock (`SeqCst`: idle
-    /// workers read it after announcing they sleep, see `Local::sleep`).
+    /// workers read it after announcing they sleep, see `Worker::sleep`).
     len: AtomicUsize,
 }
 
@@ -214,7 +214,7 @@ impl WorkerShared {
     pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
         let full = self.fresh.push(pending).err();
         if full.is_none() {
-            // Pairs with the fence in `Local::sleep`, as in `push_remote`.
+            // Pairs with the fence in `Worker::sleep`, as in `push_remote`.
             fence(Ordering::SeqCst);
             self.wake();
         }
@@ -224,7 +224,7 @@ impl WorkerShared {
     /// Queues a wake-up from another thread.
     fn push_remote(&self, task: Arc<Task>) {
         self.inbox.push(task);
-        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        // Pairs with the fence in `Worker::sleep`: either the worker sees the
         // task when it re-checks its inbox, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
         self.wake();
@@ -243,7 +243,7 @@ pub(crate) struct Shared {
     num_sleepers: AtomicUsize,
     /// Workers awake and looking for work.
     num_searching: AtomicUsize,
-    /// Whether a worker spins before it sleeps (see `Local::spin`): one at
+    /// Whether a worker spins before it sleeps (see `Worker::spin`): one at
     /// a time.
     /// On a cache line of its own: written at every spin, while `shutdown`
     /// beside it is read at every turn of every worker's loop.
@@ -397,11 +397,11 @@ impl Shared {
             ));
             return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
-        let (id, stack, kept) = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => {
-                local.counters().spawned.add(1);
-                let stack = local.take_stack(options.stack_size);
-                (local.next_task_id(), stack, local.take_task())
+        let (id, stack, kept) = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(self) => {
+                worker.counters().spawned.add(1);
+                let stack = worker.take_stack(options.stack_size);
+                (worker.next_task_id(), stack, worker.take_task())
             }
             _ => {
                 self.spawned_outside.fetch_add(1, Ordering::Relaxed);
@@ -409,7 +409,7 @@ impl Shared {
             }
         });
         let stack = stack?;
-        // A header this worker kept is unique (see `Local::take_task`), as
+        // A header this worker kept is unique (see `Worker::take_task`), as
         // a new one is.
         let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
         let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
@@ -509,8 +509,8 @@ impl Shared {
     /// `colocate` keeps a spawn from a worker on that worker.
     fn submit(&self, pending: Pending, colocate: bool) {
         // From one of our workers: placed by its cached view of the loads.
-        let pending = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => Err(local.place(pending, colocate)),
+        let pending = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(self) => Err(worker.place(pending, colocate)),
             _ => Ok(pending),
         });
         let overflow = match pending {
@@ -528,7 +528,7 @@ impl Shared {
     }
 
     /// The least-loaded worker, read afresh (spawns from outside the
-    /// workers; a worker keeps its own cached view, see `Local::place`).
+    /// workers; a worker keeps its own cached view, see `Worker::place`).
     fn least_loaded(&self) -> usize {
         let start = self.next_id.load(Ordering::Relaxed) as usize;
         let n = self.workers.len();
@@ -541,7 +541,7 @@ impl Shared {
     /// Makes sure some worker will look at newly queued work: wakes a sleeper
     /// unless a worker is already searching.
     pub(crate) fn notify_work(&self) {
-        // Pairs with the fence in `Local::sleep` (see the module docs).
+        // Pairs with the fence in `Worker::sleep` (see the module docs).
         fence(Ordering::SeqCst);
         if self.num_searching.load(Ordering::SeqCst) != 0 || self.num_sleepers.load(Ordering::SeqCst) == 0 {
             return;
@@ -611,12 +611,12 @@ impl Shared {
 /// The scheduler of a micro-thread's header: a woken micro-thread goes back
 /// to its worker, into the worker's own queues if the waker runs there,
 /// else into its inbox.
-impl Schedule for Handle {
+impl Schedule for SchedulerRef {
     fn schedule(task: Arc<Task>) {
-        let worker = task.worker();
-        let task = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(task.scheduler()) && local.index() == worker => {
-                local.schedule_local(task);
+        let index = task.worker();
+        let task = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(task.scheduler()) && worker.index() == index => {
+                worker.schedule_local(task);
                 None
             }
             _ => Some(task),
@@ -625,11 +625,11 @@ impl Schedule for Handle {
             // From a worker of the same runtime, its reference to the runtime
             // will do: no update of the runtime's reference count, a line every
             // worker would otherwise write at every wake-up it sends.
-            context::with_worker(|local| match local {
-                Some(local) if local.belongs_to(task.scheduler()) => local.shared().workers[worker].push_remote(task),
+            context::with_worker(|worker| match worker {
+                Some(worker) if worker.belongs_to(task.scheduler()) => worker.shared().workers[index].push_remote(task),
                 _ => {
                     let shared = Arc::clone(task.scheduler());
-                    shared.workers[worker].push_remote(task);
+                    shared.workers[index].push_remote(task);
                 }
             });
         }

@@ -13,17 +13,17 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::Arc;
 
+use super::scheduler::SchedulerRef;
+use super::scheduler::Task;
+use super::worker::Worker;
 use crate::local::Table;
-use crate::scheduler::Handle;
-use crate::scheduler::Task;
-use crate::worker::Local;
 
 thread_local! {
     /// The worker whose loop runs on this thread, while it runs.
-    static WORKER: Cell<*const Local> = const { Cell::new(ptr::null()) };
+    static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
     /// The thread-mode runtime this OS thread was started by (or entered
     /// through `block_on`), so that `spawn` from it starts a thread too.
-    static THREAD_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static THREAD_RUNTIME: RefCell<Option<SchedulerRef>> = const { RefCell::new(None) };
     /// The task of a thread-mode thread started by `spawn`: what
     /// `JoinHandle::cancel` flags, checked where the thread parks.
     static THREAD_TASK: RefCell<Option<Arc<Task>>> = const { RefCell::new(None) };
@@ -44,10 +44,10 @@ pub(crate) struct WorkerGuard(());
 /// Enters a worker loop. `local` must stay in place and alive until the
 /// returned guard is dropped, and every coroutine of the worker must be gone
 /// by then.
-pub(crate) fn enter_worker(local: &Local) -> WorkerGuard {
+pub(crate) fn enter_worker(worker: &Worker) -> WorkerGuard {
     WORKER.with(|w| {
         assert!(w.get().is_null(), "a thread can run one dhaga worker at a time");
-        w.set(local);
+        w.set(worker);
     });
     WorkerGuard(())
 }
@@ -60,24 +60,24 @@ impl Drop for WorkerGuard {
 
 /// Calls `f` with the worker running on this thread, if any.
 #[inline]
-pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
-    let local = WORKER.with(Cell::get);
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+    let worker = WORKER.with(Cell::get);
     // SAFETY: the pointer is non-null only between `enter_worker` and the
-    // drop of its guard, during which the worker's `Local` stays in place and
+    // drop of its guard, during which the `Worker` stays in place and
     // alive (it is borrowed by the worker loop for that whole time), and it is
     // only ever read on this thread. Micro-threads holding the reference across
     // a park are fine: the worker unwinds all of them before the guard drops.
-    f(unsafe { local.as_ref() })
+    f(unsafe { worker.as_ref() })
 }
 
 /// The thread-mode runtime of this thread, if any.
-pub(crate) fn thread_runtime() -> Option<Handle> {
+pub(crate) fn thread_runtime() -> Option<SchedulerRef> {
     // `try_with`: reachable from other thread-locals' destructors.
     THREAD_RUNTIME.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
 /// Makes `handle` this thread's thread-mode runtime; returns the previous one.
-pub(crate) fn set_thread_runtime(handle: Option<Handle>) -> Option<Handle> {
+pub(crate) fn set_thread_runtime(handle: Option<SchedulerRef>) -> Option<SchedulerRef> {
     THREAD_RUNTIME.with(|r| r.replace(handle))
 }
 

@@ -19,7 +19,7 @@
 //! micro-threads from the injector and other workers, spinning briefly.
 //! Then, if its work has lately come back within microseconds, it *spins*
 //! for about that long, polling its reactor without blocking (one worker
-//! of the runtime at a time; see `Local::spin`), and then sleeps in its
+//! of the runtime at a time; see `Worker::spin`), and then sleeps in its
 //! poller until I/O, a timer, or a wake-up.
 
 use std::cell::{Cell, RefCell};
@@ -31,19 +31,19 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::context;
+use super::context;
+use super::scheduler::Task;
+use super::scheduler::{Pending, Shared, WorkerShared};
+use super::timer::Timers;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
 use crate::dump::{self, WorkerAnswer};
 use crate::local::Tables;
 use crate::metrics::Counters;
 use crate::reactor::Reactor;
-use crate::scheduler::Task;
-use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::stack::Stack;
 use crate::sys;
 use crate::task::{OnCancel, Wake, unwinding_or_cancel};
-use crate::timer::Timers;
 use crate::wait::Waiting;
 
 /// How many times in a row the LIFO slot may be preferred.
@@ -65,7 +65,7 @@ const IO_POLL_INTERVAL: Duration = Duration::from_micros(100);
 const SEARCH_ROUNDS: u32 = 4;
 
 /// The longest a worker without work spins, looking at its poller and its
-/// queues, before it sleeps (see [`Local::spin`]).
+/// queues, before it sleeps (see [`Worker::spin`]).
 const MAX_SPIN: Duration = Duration::from_micros(25);
 
 /// Spins shorter than this are not worth starting: the spin limit drops to
@@ -94,7 +94,7 @@ struct Entry {
 }
 
 /// The worker's own state, touched only by its thread.
-pub(crate) struct Local {
+pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
     running: Running<Task>,
@@ -116,7 +116,7 @@ pub(crate) struct Local {
     /// `sys::coarse_now_ns` at the last maintenance round or wake-up, for
     /// stamping parks (see `note_wait`).
     clock: Cell<u64>,
-    /// How long to spin before sleeping, in nanoseconds (see `Local::spin`).
+    /// How long to spin before sleeping, in nanoseconds (see `Worker::spin`).
     spin_limit: Cell<u64>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
     ids: Cell<(u64, u64)>,
@@ -151,7 +151,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
             );
         })
         .ok();
-    let local = Local {
+    let worker = Worker {
         index,
         shared,
         running: Running::default(),
@@ -173,21 +173,21 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         loads: RefCell::new((Vec::new(), 0)),
     };
     // A panic in the loop itself (not in a micro-thread: those are caught
-    // where they start) would leave micro-threads holding `&Local` while it
+    // where they start) would leave micro-threads holding `&Worker` while it
     // is torn down; there is no recovering a worker, so abort.
     let _abort = AbortOnUnwind(index);
-    let guard = context::enter_worker(&local);
-    while !local.shared.is_shutdown() {
-        match local.next_runnable() {
-            Some(runnable) => local.run(runnable),
-            None => local.idle(),
+    let guard = context::enter_worker(&worker);
+    while !worker.shared.is_shutdown() {
+        match worker.next_runnable() {
+            Some(runnable) => worker.run(runnable),
+            None => worker.idle(),
         }
     }
-    local.shutdown();
+    worker.shutdown();
     drop(guard);
 }
 
-/// The spin limit after an idle period of `gap` (see `Local::learn_spin`),
+/// The spin limit after an idle period of `gap` (see `Worker::learn_spin`),
 /// in nanoseconds.
 fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
     let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
@@ -217,8 +217,8 @@ pub(crate) fn recycle_task(mut task: Arc<Task>) {
     if Arc::get_mut(&mut task).is_none() {
         return; // someone else holds it: dropped by the last of them
     }
-    context::with_worker(|local| match local {
-        Some(local) if local.belongs_to(task.scheduler()) => local.keep_task(task),
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.belongs_to(task.scheduler()) => worker.keep_task(task),
         _ => drop(task),
     });
 }
@@ -235,7 +235,7 @@ impl Drop for AbortOnUnwind {
     }
 }
 
-impl Local {
+impl Worker {
     pub(crate) fn index(&self) -> usize {
         self.index
     }
@@ -407,7 +407,7 @@ impl Local {
             .with_task(|task| task.note_wait(waiting.reason, waiting.number, now));
     }
 
-    /// [`Local::park`], where a cancelled micro-thread either unwinds or,
+    /// [`Worker::park`], where a cancelled micro-thread either unwinds or,
     /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
     /// `task::park_reporting_cancel`).
     pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
