@@ -242,8 +242,10 @@ pub(crate) struct Running<T> {
 }
 
 /// What a micro-thread resumed for its stack hands back.
+#[derive(Clone)]
 pub(crate) enum Captured {
-    Stack(Backtrace),
+    /// Its stack, captured at its park point.
+    Stack(Arc<Backtrace>),
     /// Too little of its stack was left to walk it safely.
     TooDeep,
     /// It parked on another stack than its own (inside a coroutine it
@@ -411,7 +413,7 @@ fn capture_stack(yielder: *const Yielder, size: usize) -> Captured {
     if size < (top - here) + CAPTURE_NEEDS {
         return Captured::TooDeep;
     }
-    Captured::Stack(Backtrace::force_capture())
+    Captured::Stack(Arc::new(Backtrace::force_capture()))
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 //! [`Deadlock::Panic`] is for tests, whose `block_on` then fails at once
 //! with the reason instead of hanging.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::blocking;
@@ -50,22 +50,6 @@ pub(crate) struct Watch {
     /// The signature last looked into with a dump: not looked into again
     /// until the runtime moves.
     checked: Option<u64>,
-}
-
-/// The report of the deadlock found, for the `block_on`s of a runtime in
-/// [`Deadlock::Panic`] mode.
-#[derive(Default)]
-pub(crate) struct Found(Mutex<Option<Arc<str>>>);
-
-impl Found {
-    /// The report, if a deadlock was found.
-    pub(crate) fn get(&self) -> Option<Arc<str>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn set(&self, report: Arc<str>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
-    }
 }
 
 impl Watch {

@@ -26,16 +26,13 @@
 use std::backtrace::Backtrace;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crate::coroutine::Captured;
 use crate::park;
-use crate::sched::Shared;
-use crate::sched::{Task, Unparker};
-use crate::spin::SpinLock;
-use crate::sys;
+use crate::sched::{Request, Shared, ThreadRecord, Unparker};
 use crate::wait::{Waiting, reason};
 
 /// How long a dump waits for each worker's answer.
@@ -87,6 +84,34 @@ enum Stack {
 }
 
 impl MicroThreadDump {
+    /// The report of what a worker said of one of its micro-threads.
+    fn from_record(record: ThreadRecord) -> MicroThreadDump {
+        let waiting = record.waiting;
+        MicroThreadDump {
+            id: record.id,
+            name: record.name,
+            worker: record.worker,
+            state: if record.parked {
+                ThreadState::Parked
+            } else {
+                ThreadState::Ready
+            },
+            for_how_long: waiting.map(|(_, _, how_long)| how_long),
+            spawned_at: record.spawned_at,
+            waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
+            only_threads: waiting.is_some_and(|(reason, _, _)| reason.only_threads()),
+            joins: waiting
+                .filter(|(waiting, _, _)| std::ptr::eq(*waiting, &reason::JOIN))
+                .map(|(_, id, _)| id),
+            stack: match record.stack {
+                Some(Captured::Stack(backtrace)) => Stack::Captured(backtrace),
+                Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
+                Some(Captured::Elsewhere) => Stack::Missing("it parked inside a coroutine of its own"),
+                None => Stack::Missing("not asked for"),
+            },
+        }
+    }
+
     /// Its id (as in [`JoinHandle::id`](crate::JoinHandle::id)).
     pub fn id(&self) -> u64 {
         self.id
@@ -293,95 +318,6 @@ fn user_frames(backtrace: &str) -> String {
     out
 }
 
-/// A worker's part of a dump.
-pub(crate) struct WorkerAnswer {
-    pub(crate) threads: Vec<MicroThreadDump>,
-    pub(crate) not_started: usize,
-}
-
-/// One dump's request to the workers, and their answers.
-pub(crate) struct Request {
-    /// Whether to capture the micro-threads' stacks.
-    pub(crate) stacks: bool,
-    answers: Mutex<Vec<Option<WorkerAnswer>>>,
-    remaining: AtomicUsize,
-    caller: Unparker,
-}
-
-/// A worker's mailbox for dump requests.
-#[derive(Default)]
-pub(crate) struct Mailbox {
-    wanted: AtomicBool,
-    requests: SpinLock<Vec<Arc<Request>>>,
-}
-
-impl Mailbox {
-    /// Whether a dump waits for this worker's answer (read by the worker
-    /// at its maintenance rounds and before it sleeps).
-    #[inline]
-    pub(crate) fn is_wanted(&self) -> bool {
-        self.wanted.load(Ordering::Relaxed)
-    }
-
-    /// The requests to answer, taken.
-    pub(crate) fn take(&self) -> Vec<Arc<Request>> {
-        if !self.wanted.swap(false, Ordering::Acquire) {
-            return Vec::new();
-        }
-        std::mem::take(&mut *self.requests.lock())
-    }
-}
-
-impl Request {
-    /// Gives worker `index`'s answer.
-    pub(crate) fn answer(&self, index: usize, answer: WorkerAnswer) {
-        // A late answer finds the answers taken (an empty list): the dump
-        // went on without it.
-        if let Some(slot) = self
-            .answers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(index)
-        {
-            *slot = Some(answer);
-        }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.caller.clone().unpark();
-        }
-    }
-}
-
-/// What a worker knows of one of its micro-threads, between two of them,
-/// with the stack it captured (see `Running::capture`).
-pub(crate) fn describe(task: &Task, worker: usize, captured: Option<Captured>) -> MicroThreadDump {
-    let parked = task.is_parked();
-    let waiting = task.waiting().filter(|_| parked);
-    let now = sys::coarse_now_ns();
-    MicroThreadDump {
-        id: task.id(),
-        name: task.shared_name().cloned(),
-        worker,
-        state: if parked {
-            ThreadState::Parked
-        } else {
-            ThreadState::Ready
-        },
-        for_how_long: waiting.map(|(_, _, at)| Duration::from_nanos(now.saturating_sub(at))),
-        spawned_at: task.spawned_at(),
-        waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
-        only_threads: waiting.is_some_and(|(reason, _, _)| reason.only_threads()),
-        joins: waiting
-            .filter(|(waiting, _, _)| std::ptr::eq(*waiting, &reason::JOIN))
-            .map(|(_, id, _)| id),
-        stack: match captured {
-            Some(Captured::Stack(backtrace)) => Stack::Captured(Arc::new(backtrace)),
-            Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
-            Some(Captured::Elsewhere) => Stack::Missing("it parked inside a coroutine of its own"),
-            None => Stack::Missing("not asked for"),
-        },
-    }
-}
-
 /// Takes a dump of the runtime `shared`.
 pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
     take_with(shared, true)
@@ -401,15 +337,9 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
             thread_mode,
         };
     }
-    let request = Arc::new(Request {
-        stacks,
-        answers: Mutex::new((0..workers).map(|_| None).collect()),
-        remaining: AtomicUsize::new(workers),
-        caller: Unparker::current(),
-    });
+    let request = Arc::new(Request::new(stacks, workers, Unparker::current()));
     for worker in shared.workers.iter() {
-        worker.dump.requests.lock().push(Arc::clone(&request));
-        worker.dump.wanted.store(true, Ordering::Release);
+        worker.dump.post(Arc::clone(&request));
         // Pairs with the fence in `Worker::sleep`: either the worker sees the
         // request before it sleeps, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
@@ -419,17 +349,17 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     // A micro-thread that is unwinding cannot park: its parks return at
     // once, and its own worker cannot answer while it runs. It gets what
     // the others answered by then (none, most likely).
-    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !park::cannot_park() {
+    while request.remaining() > 0 && Instant::now() < deadline && !park::cannot_park() {
         park::park(Waiting::on(&reason::DUMP), Some(deadline));
     }
-    let mut answers = std::mem::take(&mut *request.answers.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut answers = request.take_answers();
     let mut threads = Vec::new();
     let mut silent = Vec::new();
     let mut not_started = shared.injector.len();
     for (index, answer) in answers.iter_mut().enumerate() {
         match answer.take() {
             Some(answer) => {
-                threads.extend(answer.threads);
+                threads.extend(answer.threads.into_iter().map(MicroThreadDump::from_record));
                 not_started += answer.not_started;
             }
             None => {

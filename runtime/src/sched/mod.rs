@@ -11,9 +11,13 @@
 //! `runtime.rs`, ...) uses it through what this module exports.
 
 pub(crate) mod context;
+mod counters;
+mod inspect;
 mod scheduler;
 mod timer;
 mod worker;
 
+pub(crate) use counters::Counters;
+pub(crate) use inspect::{OnCpuNow, Request, ThreadRecord};
 pub(crate) use scheduler::{SchedulerRef, Shared, SpawnOptions, Task, Unparker};
 pub(crate) use worker::{Worker, recycle_task, run};

@@ -18,25 +18,23 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
 
 use super::context;
+use super::counters::Counters;
+use super::inspect::{Mailbox, OnCpu};
 use crate::config::Config;
 use crate::coroutine::Unstarted;
-use crate::deadlock::Found;
-use crate::dump::Mailbox;
 use crate::join::{self, Completer, JoinHandle};
-use crate::metrics::Counters;
 use crate::poller::Poller;
 use crate::spin::SpinLock;
 use crate::stack::StackPool;
 use crate::sys;
 use crate::task::{self, Schedule};
-use crate::watchdog::OnCpu;
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
 const FRESH_CAPACITY: usize = 1024;
@@ -633,6 +631,23 @@ impl Schedule for SchedulerRef {
                 }
             });
         }
+    }
+}
+
+/// The report of the deadlock found, for the `block_on`s of a runtime in
+/// `Deadlock::Panic` mode (see `deadlock.rs`, which finds it).
+#[derive(Default)]
+pub(crate) struct Found(Mutex<Option<Arc<str>>>);
+
+impl Found {
+    /// The report, if a deadlock was found.
+    pub(crate) fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Records the report.
+    pub(crate) fn set(&self, report: Arc<str>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
     }
 }
 

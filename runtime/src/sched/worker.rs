@@ -32,13 +32,13 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::context;
+use super::counters::Counters;
+use super::inspect::{self, WorkerAnswer};
 use super::scheduler::Task;
 use super::scheduler::{Pending, Shared, WorkerShared};
 use super::timer::Timers;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
-use crate::dump::{self, WorkerAnswer};
 use crate::local::Tables;
-use crate::metrics::Counters;
 use crate::reactor::Reactor;
 use crate::signal;
 use crate::stack::Stack;
@@ -649,7 +649,7 @@ impl Worker {
             } else {
                 None
             };
-            threads.push(dump::describe(&task, self.index, captured));
+            threads.push(inspect::describe(&task, self.index, captured));
         }
         let not_started = self.me().fresh.len();
         // Each dump asked for meanwhile gets the same answer.
