@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::{Config, Deadlock};
 use crate::dump::{self, Dump};
-use crate::join::JoinHandle;
+use crate::join::{self, JoinHandle};
 use crate::metrics::{self, Metrics};
 use crate::sched::context;
 use crate::sched::{self, SchedulerRef, Shared, SpawnOptions};
@@ -281,9 +281,7 @@ impl Runtime {
         if self.shared.config.thread_mode && crate::in_micro_thread() {
             // Not on this thread: other micro-threads of its worker would see
             // this runtime as theirs while `f` runs. On a thread of its own.
-            let handle = self
-                .shared
-                .spawn(SpawnOptions::spawned_at(Location::caller()), f)
+            let handle = join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f)
                 .unwrap_or_else(|e| panic!("{e}"));
             return handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
@@ -293,9 +291,7 @@ impl Runtime {
             context::set_thread_runtime(previous);
             return result.unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
-        let mut handle = self
-            .shared
-            .spawn(SpawnOptions::spawned_at(Location::caller()), f)
+        let mut handle = join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f)
             .unwrap_or_else(|e| panic!("{e}"));
         if self.shared.config.on_deadlock == Deadlock::Panic {
             // Looks for a deadlock report between waits.
@@ -493,8 +489,8 @@ impl Builder {
         context::with_worker(|worker| match worker {
             // `current()`'s first choice, without a reference-count update
             // on the runtime's shared state.
-            Some(worker) => worker.shared().spawn(options, f),
-            None => current().spawn(options, f),
+            Some(worker) => join::spawn(worker.shared(), options, f),
+            None => join::spawn(&current(), options, f),
         })
     }
 
@@ -509,7 +505,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        runtime.shared.spawn(self.into_options(), f)
+        join::spawn(&runtime.shared, self.into_options(), f)
     }
 
     #[track_caller]

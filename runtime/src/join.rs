@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
@@ -11,7 +12,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::park::{self, UncancellableWait};
-use crate::sched::{SchedulerRef, Task, Unparker};
+use crate::sched::{SchedulerRef, SpawnOptions, Task, Unparker};
 use crate::task::{Cancelled, JoinSlot, Wake};
 use crate::wait::{Waiting, reason};
 
@@ -83,20 +84,49 @@ pub(crate) struct Completer<T> {
     _result: PhantomData<Mutex<T>>,
 }
 
-/// A join handle and the completer of its micro-thread. The two are the
-/// only ones that touch `task`'s join slot, and they agree on `T`: this is
-/// what makes the slot's typed accesses sound (see [`ErasedResult`]).
-pub(crate) fn pair<T: Send>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
-    let completer = Completer {
-        task: Some(Arc::clone(&task)),
-        _result: PhantomData,
-    };
-    let handle = JoinHandle {
+/// Spawns `f` on the runtime of `scheduler` (see [`spawn_with`]).
+pub(crate) fn spawn<F, T>(scheduler: &SchedulerRef, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with(scheduler, options, move |completer| {
+        move || {
+            completer.run(f);
+        }
+    })
+}
+
+/// Spawns a micro-thread (or an OS thread, see `Shared::spawn_with`) whose
+/// body is what `make` builds around the completer of the returned handle;
+/// the body must hand its outcome to that completer ([`Completer::run`]).
+/// If spawning fails, `make`, or the body it made, is dropped before this
+/// returns.
+///
+/// The one place that makes a join handle and a completer: one of each per
+/// micro-thread, the only two that touch its header's join slot, and they
+/// agree on `T`. That is what makes the slot's typed accesses sound (see
+/// `task::slot::ErasedResult`).
+pub(crate) fn spawn_with<T: Send, M, B>(
+    scheduler: &SchedulerRef,
+    options: SpawnOptions,
+    make: M,
+) -> io::Result<JoinHandle<T>>
+where
+    M: FnOnce(Completer<T>) -> B,
+    B: FnOnce() + Send + 'static,
+{
+    let (task, thread) = scheduler.spawn_with(options, |task| {
+        make(Completer {
+            task: Some(task),
+            _result: PhantomData,
+        })
+    })?;
+    Ok(JoinHandle {
         task: ManuallyDrop::new(task),
-        thread: None,
+        thread,
         _result: PhantomData,
-    };
-    (handle, completer)
+    })
 }
 
 impl<T> Completer<T> {
@@ -175,7 +205,7 @@ impl<T> Drop for JoinHandle<T> {
             slot.detached = true;
             slot.joiner = None;
             // SAFETY: only this handle and its completer, made together for
-            // this `T` by `pair`, store into or take from the slot.
+            // this `T` by `spawn_with`, store into or take from the slot.
             unsafe { slot.result.take::<thread::Result<T>>() }
         };
         drop_result(result);
@@ -189,13 +219,8 @@ impl<T> JoinHandle<T> {
     /// The result, if it has been delivered, from the locked join slot.
     fn take_result(&self, slot: &mut JoinSlot<SchedulerRef>) -> Option<thread::Result<T>> {
         // SAFETY: only this handle and its completer, made together for
-        // this `T` by `pair`, store into or take from the slot.
+        // this `T` by `spawn_with`, store into or take from the slot.
         unsafe { slot.result.take() }
-    }
-
-    /// Records the OS thread of a thread-mode spawn, for `cancel`.
-    pub(crate) fn set_thread(&mut self, thread: Thread) {
-        self.thread = Some(thread);
     }
 
     /// Waits for the micro-thread to finish and returns its result.

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::builder::{self, Builder};
-use crate::join::{Completer, JoinHandle};
+use crate::join::{self, Completer, JoinHandle};
 use crate::park::{self, UncancellableWait};
 use crate::wait::{Waiting, reason};
 
@@ -358,7 +358,7 @@ impl Builder {
         options.os_thread = data.wait.blocks_worker();
         // If the spawn fails, `f` and `child` are dropped by this caller,
         // which the scope is still waiting for.
-        let handle = builder::current().spawn_with(options, move |completer| {
+        let handle = join::spawn_with(&builder::current(), options, move |completer| {
             let body = ScopedBody {
                 f: MaybeDangling::new(f),
                 completer,

@@ -19,6 +19,7 @@ use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
 use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
@@ -29,7 +30,6 @@ use super::counters::Counters;
 use super::inspect::{Mailbox, OnCpu};
 use crate::config::Config;
 use crate::coroutine::Unstarted;
-use crate::join::{self, Completer, JoinHandle};
 use crate::poller::Poller;
 use crate::spin::SpinLock;
 use crate::stack::StackPool;
@@ -349,37 +349,25 @@ impl Shared {
         self.next_id.fetch_add(n, Ordering::Relaxed)
     }
 
-    /// Spawns `f` as a micro-thread, or as an OS thread in thread mode.
-    pub(crate) fn spawn<F, T>(self: &Arc<Self>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.spawn_with(options, move |completer| {
-            move || {
-                completer.run(f);
-            }
-        })
-    }
-
     /// Spawns a micro-thread (an OS thread in thread mode, with
     /// `options.os_thread`, or from an OS thread started with it: see
     /// `context::spawns_os_threads`) whose body is what `make` builds
-    /// around the completer of the returned handle; the body must hand its
-    /// outcome to that completer (`Completer::run`).
+    /// around the micro-thread's header; returns the header, and the OS
+    /// thread if it is one. (`join.rs` makes the join handle and the
+    /// completer the body hands its outcome to; this knows neither.)
     ///
     /// `make` is called once everything the spawn can fail on before the
     /// body exists is done (the stack is allocated); if spawning fails,
     /// `make`, or the body it made, is dropped before this returns. Once
     /// spawned, the body is either called once or dropped uncalled (its
     /// runtime shut down before it started), on whichever thread gets to it.
-    pub(crate) fn spawn_with<T: Send, M, B>(
+    pub(crate) fn spawn_with<M, B>(
         self: &Arc<Self>,
         options: SpawnOptions,
         make: M,
-    ) -> io::Result<JoinHandle<T>>
+    ) -> io::Result<(Arc<Task>, Option<Thread>)>
     where
-        M: FnOnce(Completer<T>) -> B,
+        M: FnOnce(Arc<Task>) -> B,
         B: FnOnce() + Send + 'static,
     {
         // Inherited: an OS thread started because a worker is blocked must
@@ -412,23 +400,23 @@ impl Shared {
         let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
         let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
         header.reset(id, options.name, options.spawned_at);
-        let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = Unstarted::new(stack, make(completer));
+        let spawned = Arc::clone(&task);
+        let thread = Unstarted::new(stack, make(Arc::clone(&task)));
         self.submit(Pending { task, thread }, options.colocate);
-        Ok(handle)
+        Ok((spawned, None))
     }
 
     /// Starts `task` as an OS thread. With `spawns_os_threads`, that
     /// thread's own spawns start OS threads too.
-    fn spawn_thread<T: Send, M, B>(
+    fn spawn_thread<M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,
         spawns_os_threads: bool,
         make: M,
-    ) -> io::Result<JoinHandle<T>>
+    ) -> io::Result<(Arc<Task>, Option<Thread>)>
     where
-        M: FnOnce(Completer<T>) -> B,
+        M: FnOnce(Arc<Task>) -> B,
         B: FnOnce() + Send + 'static,
     {
         self.room_for_a_thread()?;
@@ -439,8 +427,8 @@ impl Shared {
         if let Some(size) = stack_size.or(self.config.thread_stack_size) {
             builder = builder.stack_size(size);
         }
-        let (mut handle, completer) = join::pair(Arc::clone(&task));
-        let body = make(completer);
+        let spawned = Arc::clone(&task);
+        let body = make(Arc::clone(&task));
         let runtime = Arc::clone(self);
         let counted = ThreadCounted::new(Arc::clone(self));
         let thread = builder.spawn(move || {
@@ -451,9 +439,8 @@ impl Shared {
             context::set_spawns_os_threads(spawns_os_threads);
             body();
         })?;
-        // Before the handle is returned, so every `cancel` can wake it.
-        handle.set_thread(thread.thread().clone());
-        Ok(handle)
+        // Returned with the header, so that every `cancel` can wake it.
+        Ok((spawned, Some(thread.thread().clone())))
     }
 
     /// Thread mode: whether one more OS thread fits under
