@@ -11,6 +11,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::sched::context;
 use crate::sync::bounded;
 
 /// The most threads the blocking pool starts.
@@ -49,7 +50,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if !crate::in_micro_thread() || thread::panicking() {
+    if !context::in_micro_thread() || thread::panicking() {
         return f();
     }
     let (tx, rx) = bounded(1);

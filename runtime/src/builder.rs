@@ -278,7 +278,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.shared.config.thread_mode && crate::in_micro_thread() {
+        if self.shared.config.thread_mode && context::in_micro_thread() {
             // Not on this thread: other micro-threads of its worker would see
             // this runtime as theirs while `f` runs. On a thread of its own.
             let handle = join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f)

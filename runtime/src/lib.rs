@@ -203,7 +203,7 @@ pub fn sleep(duration: Duration) {
 
 /// Whether the caller runs in a micro-thread.
 pub fn in_micro_thread() -> bool {
-    context::with_worker(|worker| worker.is_some_and(sched::Worker::in_task))
+    context::in_micro_thread()
 }
 
 /// Whether the calling micro-thread (or thread-mode thread) has been

@@ -1,8 +1,8 @@
 //! The runtime's thread-locals: which worker, if any, the current OS thread
 //! is running; which runtime and which task a thread-mode thread belongs to,
-//! and whether its spawns must start OS threads too; and the
-//! micro-thread-locals (see `local.rs`) of code that runs outside
-//! any micro-thread.
+//! and whether its spawns must start OS threads too. (Two other modules keep
+//! thread-locals of their own, for their own data: `signal.rs`, the stack
+//! the overflow handler looks at, and `local.rs`, micro-thread-locals.)
 //!
 //! Reading a thread-local from a micro-thread is sound here because a started
 //! micro-thread never changes OS thread (see the crate docs): the address LLVM
@@ -16,7 +16,6 @@ use std::sync::Arc;
 use super::scheduler::SchedulerRef;
 use super::scheduler::Task;
 use super::worker::Worker;
-use crate::local::Table;
 
 thread_local! {
     /// The worker whose loop runs on this thread, while it runs.
@@ -32,16 +31,12 @@ thread_local! {
     /// own spawns start OS threads too, since the least-loaded worker they
     /// would go to may be the blocked one.
     static SPAWNS_OS_THREADS: Cell<bool> = const { Cell::new(false) };
-    /// The micro-thread-locals of this OS thread, used by code that runs
-    /// outside any micro-thread. Dropped (destroying the values) when the
-    /// thread exits, like any thread-local.
-    static THREAD_LOCALS: RefCell<Table> = const { RefCell::new(Table::new()) };
 }
 
-/// Marks the current thread as running `local`'s loop until dropped.
+/// Marks the current thread as running a worker's loop until dropped.
 pub(crate) struct WorkerGuard(());
 
-/// Enters a worker loop. `local` must stay in place and alive until the
+/// Enters a worker loop. `worker` must stay in place and alive until the
 /// returned guard is dropped, and every coroutine of the worker must be gone
 /// by then.
 pub(crate) fn enter_worker(worker: &Worker) -> WorkerGuard {
@@ -68,6 +63,12 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     // only ever read on this thread. Micro-threads holding the reference across
     // a park are fine: the worker unwinds all of them before the guard drops.
     f(unsafe { worker.as_ref() })
+}
+
+/// Whether the caller runs in a micro-thread.
+#[inline]
+pub(crate) fn in_micro_thread() -> bool {
+    with_worker(|worker| worker.is_some_and(Worker::in_task))
 }
 
 /// The thread-mode runtime of this thread, if any.
@@ -103,11 +104,4 @@ pub(crate) fn with_thread_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     // A clone, not a borrow held across `f`: `f` may reach this again.
     let task = THREAD_TASK.try_with(|t| t.borrow().clone()).ok().flatten();
     f(task.as_deref())
-}
-
-/// Calls `f` with this OS thread's micro-thread-locals table; `None` once
-/// the thread-local has been destroyed (the thread is exiting). `f` must not
-/// run user code: the table is borrowed meanwhile.
-pub(crate) fn with_thread_locals<R>(f: impl FnOnce(&mut Table) -> R) -> Option<R> {
-    THREAD_LOCALS.try_with(|t| f(&mut t.borrow_mut())).ok()
 }

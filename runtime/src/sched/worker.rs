@@ -38,7 +38,6 @@ use super::scheduler::Task;
 use super::scheduler::{Pending, Shared, WorkerShared};
 use super::timer::Timers;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
-use crate::local::Tables;
 use crate::reactor::Reactor;
 use crate::signal;
 use crate::stack::Stack;
@@ -109,8 +108,6 @@ pub(crate) struct Worker {
     /// (see `recycle_task`); at most `config.stack_pool`.
     tasks: RefCell<Vec<Arc<Task>>>,
     reactor: Reactor,
-    /// The micro-thread-locals of this worker's micro-threads.
-    locals: Tables,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
     /// `sys::coarse_now_ns` at the last maintenance round or wake-up, for
@@ -163,7 +160,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         stacks: RefCell::new(VecDeque::new()),
         tasks: RefCell::new(Vec::new()),
         reactor: Reactor::default(),
-        locals: Tables::default(),
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
         clock: Cell::new(sys::coarse_now_ns()),
@@ -250,11 +246,6 @@ impl Worker {
 
     pub(crate) fn running(&self) -> &Running<Task> {
         &self.running
-    }
-
-    /// The micro-thread-locals of this worker's micro-threads.
-    pub(crate) fn locals(&self) -> &Tables {
-        &self.locals
     }
 
     /// This worker's counters (see `metrics.rs`).

@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use crate::park;
 use crate::sched::Unparker;
+use crate::sched::context;
 use crate::task::Wake;
 use crate::wait::Waiting;
 
@@ -52,7 +53,7 @@ impl<D> Node<D> {
     /// fail, so an unwinding micro-thread blocks its OS thread rather than
     /// giving up.
     pub(super) fn new(data: D, must_wait: bool) -> Arc<Node<D>> {
-        let blocks_thread = must_wait && std::thread::panicking() && crate::in_micro_thread();
+        let blocks_thread = must_wait && std::thread::panicking() && context::in_micro_thread();
         let unparker = if blocks_thread {
             Unparker::Thread(std::thread::current())
         } else {
