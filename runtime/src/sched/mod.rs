@@ -13,11 +13,13 @@
 pub(crate) mod context;
 mod counters;
 mod inspect;
+mod reactor;
 mod scheduler;
 mod timer;
 mod worker;
 
 pub(crate) use counters::Counters;
 pub(crate) use inspect::{OnCpuNow, Request, ThreadRecord};
+pub(crate) use reactor::SourceState;
 pub(crate) use scheduler::{SchedulerRef, Shared, SpawnOptions, Task, Unparker};
-pub(crate) use worker::{Worker, recycle_task, run};
+pub(crate) use worker::{recycle_task, run};

@@ -34,11 +34,11 @@ use slab::Slab;
 use super::context;
 use super::counters::Counters;
 use super::inspect::{self, WorkerAnswer};
+use super::reactor::Reactor;
 use super::scheduler::Task;
 use super::scheduler::{Pending, Shared, WorkerShared};
 use super::timer::Timers;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
-use crate::reactor::Reactor;
 use crate::signal;
 use crate::stack::Stack;
 use crate::sys;
@@ -253,7 +253,8 @@ impl Worker {
         &self.me().counters
     }
 
-    fn me(&self) -> &WorkerShared {
+    /// The part of this worker that other threads reach.
+    pub(crate) fn me(&self) -> &WorkerShared {
         &self.shared.workers[self.index]
     }
 
