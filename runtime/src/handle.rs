@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::builder;
+use crate::runtime;
 use crate::sched;
 
 /// A runtime, as the code that runs on it sees it: whether it still runs.
@@ -39,7 +39,7 @@ impl Handle {
     /// same place would start a micro-thread on.
     pub fn current() -> Handle {
         Handle {
-            shared: builder::current(),
+            shared: runtime::current(),
         }
     }
 

@@ -56,7 +56,6 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod blocking;
-mod builder;
 mod config;
 mod coroutine;
 mod deadlock;
@@ -68,9 +67,11 @@ mod local;
 mod metrics;
 mod park;
 mod poller;
+mod runtime;
 mod sched;
 mod scope;
 mod signal;
+mod spawn;
 mod spin;
 mod stack;
 mod sys;
@@ -83,7 +84,6 @@ pub mod sync;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
-pub use builder::{Builder, Runtime, RuntimeBuilder};
 pub use config::{DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Deadlock};
 pub use dump::{Dump, MicroThreadDump, ThreadState};
 pub use handle::Handle;
@@ -94,7 +94,9 @@ pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use park::Unparker;
+pub use runtime::{Runtime, RuntimeBuilder};
 pub use scope::{Scope, ScopedJoinHandle, scope};
+pub use spawn::Builder;
 pub use task::Cancelled;
 pub use wait::WaitReason;
 
@@ -153,7 +155,7 @@ where
 /// micro-thread (or thread-mode thread) calls this, else the default one
 /// (see [`Runtime::metrics`]).
 pub fn metrics() -> Metrics {
-    let shared = builder::current();
+    let shared = runtime::current();
     metrics::snapshot(&shared)
 }
 
@@ -161,7 +163,7 @@ pub fn metrics() -> Metrics {
 /// micro-thread (or thread-mode thread) calls this, else the default one
 /// (see [`Runtime::dump`]).
 pub fn dump() -> Dump {
-    let shared = builder::current();
+    let shared = runtime::current();
     dump::take(&shared)
 }
 

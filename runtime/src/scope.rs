@@ -38,9 +38,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use crate::builder::{self, Builder};
 use crate::join::{self, Completer, JoinHandle};
 use crate::park::{self, UncancellableWait};
+use crate::runtime;
+use crate::spawn::Builder;
 use crate::wait::{Waiting, reason};
 
 /// A scope to spawn micro-threads that borrow from the caller of [`scope`].
@@ -358,7 +359,7 @@ impl Builder {
         options.os_thread = data.wait.blocks_worker();
         // If the spawn fails, `f` and `child` are dropped by this caller,
         // which the scope is still waiting for.
-        let handle = join::spawn_with(&builder::current(), options, move |completer| {
+        let handle = join::spawn_with(&runtime::current(), options, move |completer| {
             let body = ScopedBody {
                 f: MaybeDangling::new(f),
                 completer,
