@@ -237,8 +237,6 @@ pub(crate) struct Running<T> {
     capture: Cell<bool>,
     /// The stack the micro-thread captured, for the worker to take.
     captured: Cell<Option<Captured>>,
-    /// The usable size of the running micro-thread's stack, for a capture.
-    stack_size: Cell<usize>,
 }
 
 /// What a micro-thread resumed for its stack hands back.
@@ -265,7 +263,6 @@ impl<T> Default for Running<T> {
             yielder: Cell::new(ptr::null()),
             capture: Cell::new(false),
             captured: Cell::new(None),
-            stack_size: Cell::new(0),
         }
     }
 }
@@ -285,7 +282,6 @@ impl<T: AsRef<StackOwner>> Running<T> {
         let id = owner.id();
         signal::set_running(owner);
         self.task.set(Arc::as_ptr(&task));
-        self.stack_size.set(thread.stack_size);
         self.handed.set(Some(task));
         let result = thread.coroutine.resume(YielderSlot(&self.yielder));
         self.task.set(ptr::null());
@@ -372,8 +368,9 @@ impl<T: AsRef<StackOwner>> Running<T> {
     #[cold]
     #[inline(never)]
     fn capture_and_suspend(&self, yielder: *const Yielder, why: Suspend) {
+        let size = self.with_task(|task| task.as_ref().size()).unwrap_or(0);
         while self.capture.replace(false) {
-            self.captured.set(Some(capture_stack(yielder, self.stack_size.get())));
+            self.captured.set(Some(capture_stack(yielder, size)));
             // SAFETY: as in `suspend`: this micro-thread runs (the worker
             // resumed it), and `yielder` is its own, stored when it started.
             unsafe { (*yielder).suspend(why) };

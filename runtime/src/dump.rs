@@ -15,6 +15,8 @@
 //! a request that its park point answers by capturing a backtrace and
 //! suspending again (`Running::suspend`), without waking it. Symbols are
 //! resolved by the caller, when the dump is displayed, not by the workers.
+//! (The workers' side, the mailbox and the records they answer with, is
+//! `sched/inspect.rs`; this module makes the report from the records.)
 //!
 //! A worker that does not answer within [`ANSWER_WITHIN`] is running one
 //! micro-thread that keeps it (the watchdog's case): the dump names that
@@ -283,9 +285,9 @@ fn user_frames(backtrace: &str) -> String {
         s.starts_with("std::backtrace")
             || s.starts_with("dhaga_runtime::dump::")
             || s.starts_with("dhaga_runtime::coroutine")
-            || s.starts_with("dhaga_runtime::worker")
+            || s.starts_with("dhaga_runtime::sched::")
+            || s.starts_with("dhaga_runtime::park::")
             || s.starts_with("dhaga_runtime::task")
-            || s.starts_with("dhaga_runtime::context")
             || s.starts_with("std::thread::local")
             || s.starts_with("<std::thread::local")
             || s.starts_with("__rust")
@@ -452,7 +454,7 @@ mod tests {
              at /rustc/library/std/src/backtrace.rs:312:9
    1: dhaga_runtime::coroutine::Running::suspend
              at ./src/coroutine.rs:208:18
-   2: dhaga_runtime::task::park
+   2: dhaga_runtime::park::park
    3: dhaga_runtime::sync::channel::Receiver<T>::recv
              at ./src/sync/channel.rs:100:5
    4: app::serve

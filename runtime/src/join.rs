@@ -97,7 +97,7 @@ where
     })
 }
 
-/// Spawns a micro-thread (or an OS thread, see `Shared::spawn_with`) whose
+/// Spawns a micro-thread (or an OS thread: see `Shared::spawn_with` in `sched/`) whose
 /// body is what `make` builds around the completer of the returned handle;
 /// the body must hand its outcome to that completer ([`Completer::run`]).
 /// If spawning fails, `make`, or the body it made, is dropped before this
@@ -199,7 +199,7 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         // A result delivered later is dropped by the micro-thread (see
         // `deliver`). Then the header goes back to this worker for reuse if
-        // nobody else holds it (see `worker::recycle_task`).
+        // nobody else holds it (see `sched::recycle_task`).
         let result = {
             let mut slot = self.task.join.lock();
             slot.detached = true;

@@ -82,7 +82,8 @@ pub(crate) fn set_thread_runtime(handle: Option<SchedulerRef>) -> Option<Schedul
     THREAD_RUNTIME.with(|r| r.replace(handle))
 }
 
-/// Makes `task` the task of this thread-mode thread (see `task.rs`).
+/// Makes `task` the task of this thread-mode thread (see `park.rs`, where
+/// it is looked at).
 pub(crate) fn set_thread_task(task: Arc<Task>) {
     THREAD_TASK.with(|t| *t.borrow_mut() = Some(task));
 }

@@ -148,7 +148,7 @@ pub(crate) struct WorkerShared {
     /// as it wakes, and stealing it back would undo the placement.
     pub(crate) asleep: AtomicBool,
     /// Reactor slots released by other threads, freed by the worker between
-    /// two polls (see `reactor.rs`).
+    /// two polls (see `sched/reactor.rs`).
     pub(crate) released: SegQueue<usize>,
     /// Micro-threads started on this worker and not finished; written by the
     /// worker only, read by spawners choosing where to place.

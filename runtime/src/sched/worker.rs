@@ -375,7 +375,7 @@ impl Worker {
         }
     }
 
-    /// Parks or yields the running micro-thread (see `task::park`).
+    /// Parks or yields the running micro-thread (see `park::park`).
     ///
     /// Both are cancellation points: a cancelled micro-thread unwinds here,
     /// before suspending and again after (a cancel wakes it).
@@ -401,7 +401,7 @@ impl Worker {
 
     /// [`Worker::park`], where a cancelled micro-thread either unwinds or,
     /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
-    /// `task::park_reporting_cancel`).
+    /// `park::park_reporting_cancel`).
     pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
         let cancelled_here = || match on_cancel {
             OnCancel::Unwind => unwinding_or_cancel(),

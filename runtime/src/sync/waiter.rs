@@ -12,11 +12,11 @@
 //! queued (it removes itself) or already signalled (it accepts what it was
 //! given, or passes it on). Nothing is lost either way.
 //!
-//! Parking goes through `task::park`, so a waiter may be a micro-thread or an
+//! Parking goes through `park::park`, so a waiter may be a micro-thread or an
 //! OS thread, and wake-ups may be spurious: [`Node::park`] loops until the
 //! signal is set or the deadline passes.
 //!
-//! A micro-thread that is unwinding cannot park (see `task::park`). The
+//! A micro-thread that is unwinding cannot park (see `park::park`). The
 //! primitives' fallible forms (`try_*`, `*_timeout`) then fail at once; the
 //! forms that cannot fail (`lock`, `wait`, …) make the node *block its OS
 //! thread* instead, as the same call would on a plain thread.

@@ -46,7 +46,7 @@ const NOT_STARTED: usize = usize::MAX;
 ///
 /// A header whose `Arc` is unique once its micro-thread has ended and its
 /// join handle is gone is kept by a worker and reused for a later spawn
-/// (see [`Task::reset`] and `worker::recycle_task`), so that spawning costs no
+/// (see [`Task::reset`] and `sched::recycle_task`), so that spawning costs no
 /// allocation. Being unique, nobody else can reach it: no `Unparker`, waiter
 /// list, timer or run queue holds it, so a wake-up meant for the micro-thread
 /// that ended can never reach the one that reuses the header (no ABA). Every
