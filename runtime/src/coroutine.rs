@@ -33,6 +33,7 @@ pub(crate) enum Suspend {
     Yield,
 }
 
+/// What a micro-thread suspends through.
 type Yielder = corosensei::Yielder<YielderSlot, Suspend>;
 
 /// What a worker resumes a micro-thread with: where the micro-thread
@@ -106,6 +107,7 @@ impl MicroThread {
 /// stack at spawn, and runs there.
 pub(crate) struct Unstarted(Prepared);
 
+/// How an [`Unstarted`] micro-thread carries its body.
 enum Prepared {
     /// The body, carried inline, and the stack reserved for it.
     Carried { body: InlineBody, stack: Stack },

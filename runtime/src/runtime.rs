@@ -380,6 +380,9 @@ impl Drop for Runtime {
     }
 }
 
+/// Shuts the runtime of `shared` down: stops its watchdog, and waits for
+/// its workers to unwind their micro-threads and exit (unless called from
+/// one of them).
 fn shutdown(
     shared: &SchedulerRef,
     workers: &mut Vec<thread::JoinHandle<()>>,

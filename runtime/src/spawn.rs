@@ -100,6 +100,8 @@ impl Builder {
         join::spawn(runtime.scheduler(), self.into_options(), f)
     }
 
+    /// The options of a spawn with this builder, spawned at the caller's
+    /// caller (`#[track_caller]`).
     #[track_caller]
     pub(crate) fn into_options(self) -> SpawnOptions {
         SpawnOptions {

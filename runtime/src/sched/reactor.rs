@@ -50,6 +50,7 @@ pub(crate) struct SourceState {
     inner: Mutex<Inner>,
 }
 
+/// What a [`SourceState`] keeps under its lock.
 #[derive(Default)]
 struct Inner {
     /// Parked waiters per direction.
@@ -80,6 +81,7 @@ impl SourceState {
         }
     }
 
+    /// Its waiters, watcher and registrations, locked.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

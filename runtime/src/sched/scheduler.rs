@@ -101,12 +101,14 @@ pub(crate) struct Injector {
 }
 
 impl Injector {
+    /// Queues a micro-thread at the back.
     pub(crate) fn push(&self, pending: Pending) {
         let mut queue = self.queue.lock();
         queue.push_back(pending);
         self.len.store(queue.len(), Ordering::SeqCst);
     }
 
+    /// Takes the micro-thread at the front, if any.
     pub(crate) fn pop(&self) -> Option<Pending> {
         if self.is_empty() {
             return None;
@@ -122,10 +124,12 @@ impl Injector {
         pending
     }
 
+    /// How many micro-threads wait here.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::SeqCst)
     }
 
+    /// Whether none waits here.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -171,6 +175,7 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
+    /// A worker's shared part, with its poller.
     fn new() -> io::Result<WorkerShared> {
         Ok(WorkerShared {
             fresh: ArrayQueue::new(FRESH_CAPACITY),
@@ -279,6 +284,8 @@ const MAPS_SPARE: u64 = 256;
 const SPAWNS_PER_COUNT: u64 = 256;
 
 impl Shared {
+    /// The scheduler of a runtime configured by `config`, with its
+    /// workers' pollers; no worker thread runs yet.
     pub(crate) fn new(config: Config) -> io::Result<Shared> {
         let workers = (0..config.workers)
             .map(|_| WorkerShared::new())
@@ -315,6 +322,7 @@ impl Shared {
         self.spawned_outside.load(Ordering::Relaxed)
     }
 
+    /// Whether the runtime shuts down (see [`Shared::begin_shutdown`]).
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
@@ -338,13 +346,13 @@ impl Shared {
         }
     }
 
-    /// Reserves `n` consecutive micro-thread ids; returns the first.
     /// OS threads started by `spawn` (thread mode, or the OS-thread
     /// children of a scope) that have not finished.
     pub(crate) fn live_threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
     }
 
+    /// Reserves `n` consecutive micro-thread ids; returns the first.
     pub(crate) fn next_ids(&self, n: u64) -> u64 {
         self.next_id.fetch_add(n, Ordering::Relaxed)
     }
@@ -562,6 +570,7 @@ impl Shared {
         !self.spinning.load(Ordering::Relaxed) && !self.spinning.swap(true, Ordering::Acquire)
     }
 
+    /// Gives up the right to spin (see [`Shared::start_spinning`]).
     pub(crate) fn stop_spinning(&self) {
         self.spinning.store(false, Ordering::Release);
     }
@@ -597,6 +606,7 @@ impl Shared {
 /// to its worker, into the worker's own queues if the waker runs there,
 /// else into its inbox.
 impl Schedule for SchedulerRef {
+    /// See [`Schedule::schedule`].
     fn schedule(task: Arc<Task>) {
         let index = task.worker();
         let task = context::with_worker(|worker| match worker {

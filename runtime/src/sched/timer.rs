@@ -50,6 +50,7 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is armed.
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

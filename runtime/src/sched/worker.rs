@@ -232,18 +232,22 @@ impl Drop for AbortOnUnwind {
 }
 
 impl Worker {
+    /// Its index among its runtime's workers.
     pub(crate) fn index(&self) -> usize {
         self.index
     }
 
+    /// Its runtime's scheduler.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
+    /// Its half of the reactor.
     pub(crate) fn reactor(&self) -> &Reactor {
         &self.reactor
     }
 
+    /// The micro-thread it runs now, if any.
     pub(crate) fn running(&self) -> &Running<Task> {
         &self.running
     }
