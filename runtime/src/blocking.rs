@@ -11,6 +11,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::sched::context;
 use crate::sync::bounded;
 
 /// The most threads the blocking pool starts.
@@ -49,7 +50,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if !crate::in_micro_thread() || thread::panicking() {
+    if !context::in_micro_thread() || thread::panicking() {
         return f();
     }
     let (tx, rx) = bounded(1);
@@ -65,7 +66,7 @@ where
         Ok(Err(payload)) => panic::resume_unwind(payload),
         // Only when the caller cannot wait any more (cancelled while
         // unwinding); the job runs on and its result is dropped.
-        Err(_) => panic::resume_unwind(Box::new(crate::Cancelled)),
+        Err(_) => panic::resume_unwind(Box::new(crate::task::Cancelled)),
     }
 }
 

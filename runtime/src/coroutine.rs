@@ -8,6 +8,10 @@
 //! worker through [`Running::suspend`], which is safe to call because
 //! `Running` knows whether a micro-thread is on the CPU and which yielder is
 //! its own.
+//!
+//! Nothing here knows what the worker or the task header is: `Running` is
+//! generic over the header, of which it needs only the [`StackOwner`] that
+//! the overflow report reads while the micro-thread runs.
 
 use std::backtrace::Backtrace;
 use std::cell::Cell;
@@ -17,9 +21,8 @@ use std::sync::Arc;
 
 use corosensei::{Coroutine, CoroutineResult};
 
-use crate::context;
+use crate::signal::{self, StackOwner};
 use crate::stack::{Canary, Stack};
-use crate::task::Task;
 
 /// Why a micro-thread switched back to its worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +33,13 @@ pub(crate) enum Suspend {
     Yield,
 }
 
-type Yielder = corosensei::Yielder<(), Suspend>;
+/// What a micro-thread suspends through.
+type Yielder = corosensei::Yielder<YielderSlot, Suspend>;
+
+/// What a worker resumes a micro-thread with: where the micro-thread
+/// records its yielder when it starts (see [`MicroThread::prepare`]); the
+/// `yielder` cell of the worker's [`Running`].
+struct YielderSlot(*const Cell<*const Yielder>);
 
 /// What resuming a micro-thread ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,10 +52,10 @@ pub(crate) enum Outcome {
 
 /// A started (or about to start) micro-thread.
 pub(crate) struct MicroThread {
-    coroutine: Coroutine<(), Suspend, (), Stack>,
+    coroutine: Coroutine<YielderSlot, Suspend, (), Stack>,
     canary: Option<Canary>,
     /// Its stack's guard page (address, length), if it has one, and usable
-    /// size (see `Task::set_stack`).
+    /// size (see `StackOwner::set_stack`).
     pub(crate) stack_guard: Option<(usize, usize)>,
     pub(crate) stack_size: usize,
 }
@@ -57,14 +66,12 @@ impl MicroThread {
     fn prepare<F: FnOnce() + 'static>(stack: Stack, body: F) -> MicroThread {
         let canary = stack.canary();
         let (stack_guard, stack_size) = (stack.guard(), stack.size());
-        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder, ()| {
-            context::with_worker(|local| {
-                local
-                    .expect("micro-threads run on workers")
-                    .running()
-                    .yielder
-                    .set(yielder)
-            });
+        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder, slot: YielderSlot| {
+            // SAFETY: the first resume, which passes `slot`, is made by
+            // `Running::resume` with its own `yielder` cell, and that
+            // `Running` is borrowed until the resume returns, so until this
+            // micro-thread first suspends; it is used on its thread only.
+            unsafe { (*slot.0).set(yielder) };
             body();
         });
         MicroThread {
@@ -100,6 +107,7 @@ impl MicroThread {
 /// stack at spawn, and runs there.
 pub(crate) struct Unstarted(Prepared);
 
+/// How an [`Unstarted`] micro-thread carries its body.
 enum Prepared {
     /// The body, carried inline, and the stack reserved for it.
     Carried { body: InlineBody, stack: Stack },
@@ -211,15 +219,17 @@ impl Drop for InlineBody {
     }
 }
 
-/// The micro-thread currently on this worker's CPU, if any.
-pub(crate) struct Running {
-    /// The running micro-thread's task; null when none runs. The worker's
-    /// table holds a strong reference to every task whose micro-thread
-    /// exists, so while this is non-null it points to a live `Task`.
-    task: Cell<*const Task>,
-    /// The reference to the task that the worker handed in with it, until
+/// The micro-thread currently on this worker's CPU, if any, and its header
+/// `T` (the task header; it holds the [`StackOwner`] the overflow report
+/// reads while the micro-thread runs).
+pub(crate) struct Running<T> {
+    /// The running micro-thread's header; null when none runs. The worker's
+    /// table holds a strong reference to every header whose micro-thread
+    /// exists, so while this is non-null it points to a live `T`.
+    task: Cell<*const T>,
+    /// The reference to the header that the worker handed in with it, until
     /// the micro-thread lends it to a waiter list (see [`Running::task`]).
-    handed: Cell<Option<Arc<Task>>>,
+    handed: Cell<Option<Arc<T>>>,
     /// The running micro-thread's yielder; meaningful only while `task` is
     /// set. Each micro-thread stores its own when it starts and again each
     /// time it resumes from `suspend`.
@@ -232,8 +242,10 @@ pub(crate) struct Running {
 }
 
 /// What a micro-thread resumed for its stack hands back.
+#[derive(Clone)]
 pub(crate) enum Captured {
-    Stack(Backtrace),
+    /// Its stack, captured at its park point.
+    Stack(Arc<Backtrace>),
     /// Too little of its stack was left to walk it safely.
     TooDeep,
     /// It parked on another stack than its own (inside a coroutine it
@@ -245,7 +257,7 @@ pub(crate) enum Captured {
 /// (libgcc's unwinder) takes a few kilobytes; this leaves a wide margin.
 const CAPTURE_NEEDS: usize = 32 * 1024;
 
-impl Default for Running {
+impl<T> Default for Running<T> {
     fn default() -> Self {
         Running {
             task: Cell::new(ptr::null()),
@@ -257,7 +269,7 @@ impl Default for Running {
     }
 }
 
-impl Running {
+impl<T: AsRef<StackOwner>> Running<T> {
     /// Runs `thread` (the micro-thread of `task`) until it suspends or ends.
     /// Hands the reference to `task` back, unless the micro-thread lent it
     /// to whoever will wake it (then `None`).
@@ -266,21 +278,22 @@ impl Running {
     ///
     /// If called from inside a micro-thread, and aborts the process if the
     /// canary of an unguarded stack was overwritten.
-    pub(crate) fn resume(&self, task: Arc<Task>, thread: &mut MicroThread) -> (Option<Arc<Task>>, Outcome) {
+    pub(crate) fn resume(&self, task: Arc<T>, thread: &mut MicroThread) -> (Option<Arc<T>>, Outcome) {
         assert!(self.task.get().is_null(), "a micro-thread cannot resume another one");
-        let id = task.id();
-        crate::signal::set_running(&task);
+        let owner: &StackOwner = (*task).as_ref();
+        let id = owner.id();
+        signal::set_running(owner);
         self.task.set(Arc::as_ptr(&task));
         self.handed.set(Some(task));
-        let result = thread.coroutine.resume(());
+        let result = thread.coroutine.resume(YielderSlot(&self.yielder));
         self.task.set(ptr::null());
-        crate::signal::clear_running();
+        signal::clear_running();
         let task = self.handed.take();
         if let Some(canary) = thread.canary {
             // SAFETY: the canary is in the coroutine's stack, which `thread`
             // still owns.
             if !unsafe { canary.intact() } {
-                crate::signal::report_canary(id);
+                signal::report_canary(id);
             }
         }
         match result {
@@ -295,19 +308,19 @@ impl Running {
         !self.task.get().is_null()
     }
 
-    /// Calls `f` with the running micro-thread's task.
+    /// Calls `f` with the running micro-thread's header.
     #[inline]
-    pub(crate) fn with_task<R>(&self, f: impl FnOnce(&Task) -> R) -> Option<R> {
+    pub(crate) fn with_task<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         // SAFETY: non-null only while its micro-thread runs, during which the
-        // worker's table keeps the task alive (see the field's docs).
+        // worker's table keeps the header alive (see the field's docs).
         unsafe { self.task.get().as_ref() }.map(f)
     }
 
-    /// A strong reference to the running micro-thread's task: the one the
+    /// A strong reference to the running micro-thread's header: the one the
     /// worker handed in, the first time (no reference-count traffic: the
     /// waiter list it goes to passes it on to the run queue, which hands it
     /// back to the worker), a new one after that.
-    pub(crate) fn task(&self) -> Option<Arc<Task>> {
+    pub(crate) fn task(&self) -> Option<Arc<T>> {
         let ptr = self.task.get();
         if ptr.is_null() {
             return None;
@@ -315,9 +328,10 @@ impl Running {
         if let Some(task) = self.handed.take() {
             return Some(task);
         }
-        // SAFETY: `ptr` came from `Arc::as_ptr` of a task that the worker's
-        // table keeps alive while its micro-thread runs, which it does now;
-        // taking one more strong reference to it is therefore sound.
+        // SAFETY: `ptr` came from `Arc::as_ptr` of a header that the
+        // worker's table keeps alive while its micro-thread runs, which it
+        // does now; taking one more strong reference to it is therefore
+        // sound.
         unsafe {
             Arc::increment_strong_count(ptr);
         }
@@ -356,8 +370,9 @@ impl Running {
     #[cold]
     #[inline(never)]
     fn capture_and_suspend(&self, yielder: *const Yielder, why: Suspend) {
+        let size = self.with_task(|task| task.as_ref().size()).unwrap_or(0);
         while self.capture.replace(false) {
-            self.captured.set(Some(capture_stack(yielder)));
+            self.captured.set(Some(capture_stack(yielder, size)));
             // SAFETY: as in `suspend`: this micro-thread runs (the worker
             // resumed it), and `yielder` is its own, stored when it started.
             unsafe { (*yielder).suspend(why) };
@@ -369,7 +384,7 @@ impl Running {
     /// it captures its stack at its park point and suspends again, the same
     /// way it suspended (a parked one stays parked, and no wake-up is
     /// consumed or lost: its task's state is not touched).
-    pub(crate) fn capture(&self, task: Arc<Task>, thread: &mut MicroThread) -> Option<Captured> {
+    pub(crate) fn capture(&self, task: Arc<T>, thread: &mut MicroThread) -> Option<Captured> {
         self.capture.set(true);
         let (_, outcome) = self.resume(task, thread);
         debug_assert!(
@@ -383,14 +398,12 @@ impl Running {
 
 /// Captures the calling micro-thread's stack, if enough of it is left.
 /// `yielder` lives at the root of the micro-thread's stack, the highest
-/// address in use; the guard page below the stack is at most the
-/// stack's size below it.
+/// address in use; the guard page below the stack is at most the stack's
+/// usable `size` below it.
 #[inline(never)]
-fn capture_stack(yielder: *const Yielder) -> Captured {
+fn capture_stack(yielder: *const Yielder, size: usize) -> Captured {
     let here = ptr::addr_of!(yielder) as usize;
     let top = yielder as usize;
-    let size =
-        context::with_worker(|local| local.and_then(|local| local.running().with_task(Task::stack_size))).unwrap_or(0);
     // Parked inside a coroutine of its own, the micro-thread runs on that
     // coroutine's stack, whose room is unknown here.
     if here > top || top - here > size {
@@ -399,7 +412,7 @@ fn capture_stack(yielder: *const Yielder) -> Captured {
     if size < (top - here) + CAPTURE_NEEDS {
         return Captured::TooDeep;
     }
-    Captured::Stack(Backtrace::force_capture())
+    Captured::Stack(Arc::new(Backtrace::force_capture()))
 }
 
 #[cfg(test)]

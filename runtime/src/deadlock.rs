@@ -18,13 +18,14 @@
 //! [`Deadlock::Panic`] is for tests, whose `block_on` then fails at once
 //! with the reason instead of hanging.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::blocking;
+use crate::config::Deadlock;
 use crate::dump::{self, Dump, ThreadState};
-use crate::scheduler::Shared;
+use crate::sched::Shared;
 
 /// Where `log` records of deadlock reports go.
 pub(crate) const TARGET: &str = "dhaga::deadlock";
@@ -40,22 +41,6 @@ const QUIET_FOR: Duration = Duration::from_millis(500);
 /// by nobody.
 const MAX_STACKS: usize = 64;
 
-/// What a runtime does when it finds its micro-threads deadlocked (see
-/// [`RuntimeBuilder::on_deadlock`](crate::RuntimeBuilder::on_deadlock)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Deadlock {
-    /// Makes every [`Runtime::block_on`](crate::Runtime::block_on) waiting
-    /// on the runtime panic with the report (and logs it): a test fails at
-    /// once with the reason instead of hanging.
-    Panic,
-    /// Logs the report through [`log`] at error level, target
-    /// `dhaga::deadlock`, once per deadlock.
-    #[default]
-    Log,
-    /// Does not look for deadlocks.
-    Ignore,
-}
-
 /// The deadlock watch of one runtime, kept by its watchdog thread.
 #[derive(Default)]
 pub(crate) struct Watch {
@@ -65,22 +50,6 @@ pub(crate) struct Watch {
     /// The signature last looked into with a dump: not looked into again
     /// until the runtime moves.
     checked: Option<u64>,
-}
-
-/// The report of the deadlock found, for the `block_on`s of a runtime in
-/// [`Deadlock::Panic`] mode.
-#[derive(Default)]
-pub(crate) struct Found(Mutex<Option<Arc<str>>>);
-
-impl Found {
-    /// The report, if a deadlock was found.
-    pub(crate) fn get(&self) -> Option<Arc<str>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn set(&self, report: Arc<str>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
-    }
 }
 
 impl Watch {

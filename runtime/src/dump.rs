@@ -10,11 +10,13 @@
 //! wakes it; each worker answers between two micro-threads (at its next
 //! maintenance round, or before it sleeps), listing its table. For each
 //! micro-thread it reads what the micro-thread noted before it last parked
-//! (a [`WaitReason`], a number, and when, on a coarse clock: a few plain
-//! stores per park) and, for its stack, resumes it with a request that its
-//! park point answers by capturing a backtrace and suspending again
-//! (`Running::suspend`), without waking it. Symbols are resolved by the
-//! caller, when the dump is displayed, not by the workers.
+//! (a [`WaitReason`](crate::WaitReason), a number, and when, on a coarse
+//! clock: a few plain stores per park) and, for its stack, resumes it with
+//! a request that its park point answers by capturing a backtrace and
+//! suspending again (`Running::suspend`), without waking it. Symbols are
+//! resolved by the caller, when the dump is displayed, not by the workers.
+//! (The workers' side, the mailbox and the records they answer with, is
+//! `sched/inspect.rs`; this module makes the report from the records.)
 //!
 //! A worker that does not answer within [`ANSWER_WITHIN`] is running one
 //! micro-thread that keeps it (the watchdog's case): the dump names that
@@ -26,146 +28,17 @@
 use std::backtrace::Backtrace;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crate::coroutine::Captured;
-use crate::scheduler::Shared;
-use crate::sync::spin::SpinLock;
-use crate::sys;
-use crate::task::{self, Task, Unparker};
+use crate::park;
+use crate::sched::{Request, Shared, ThreadRecord, Unparker};
+use crate::wait::{Waiting, reason};
 
 /// How long a dump waits for each worker's answer.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_millis(250);
-
-/// What a parked micro-thread waits for, in words, as a [`Dump`] shows it.
-///
-/// The runtime notes one at every park; a library that parks through
-/// [`park_deadline_for`](crate::park_deadline_for) passes its own, made
-/// once as a `static`:
-///
-/// ```
-/// use dhaga_runtime::WaitReason;
-///
-/// static RECV: WaitReason = WaitReason::new("recv on mq socket");
-/// ```
-///
-/// A dump shows the words and, after them, the number the park gave (an
-/// id, an fd), unless it is zero.
-#[derive(Debug)]
-pub struct WaitReason {
-    words: &'static str,
-    number: Number,
-    /// Only another micro-thread or OS thread can end the wait (no I/O, no
-    /// timer): what a deadlock is made of.
-    only_threads: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Number {
-    Decimal,
-    /// An address, which tells waits on the same object apart.
-    Hex,
-}
-
-impl WaitReason {
-    /// A reason described by `words`; the number given with it at a park is
-    /// shown in decimal after them.
-    pub const fn new(words: &'static str) -> WaitReason {
-        WaitReason {
-            words,
-            number: Number::Decimal,
-            only_threads: false,
-        }
-    }
-
-    /// A reason whose number is an object's address, shown in hex (which
-    /// tells micro-threads waiting on the same object apart).
-    pub const fn at_address(words: &'static str) -> WaitReason {
-        WaitReason {
-            words,
-            number: Number::Hex,
-            only_threads: false,
-        }
-    }
-
-    /// The runtime's reasons that only another thread can end.
-    const fn between_threads(words: &'static str, number: Number) -> WaitReason {
-        WaitReason {
-            words,
-            number,
-            only_threads: true,
-        }
-    }
-
-    /// The words.
-    pub fn words(&self) -> &'static str {
-        self.words
-    }
-
-    fn describe(&self, number: u64) -> String {
-        match (number, self.number) {
-            (0, _) => self.words.to_string(),
-            (n, Number::Decimal) => format!("{} {n}", self.words),
-            (n, Number::Hex) => format!("{} {n:#x}", self.words),
-        }
-    }
-}
-
-/// What a park is for: a reason and its number.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Waiting {
-    pub(crate) reason: &'static WaitReason,
-    pub(crate) number: u64,
-}
-
-impl Waiting {
-    /// `reason`, with no number.
-    pub(crate) const fn on(reason: &'static WaitReason) -> Waiting {
-        Waiting { reason, number: 0 }
-    }
-
-    /// `reason`, for the object at `object` (an address).
-    pub(crate) fn at<T: ?Sized>(reason: &'static WaitReason, object: *const T) -> Waiting {
-        Waiting {
-            reason,
-            number: object.cast::<()>() as usize as u64,
-        }
-    }
-
-    /// `reason`, with `number` (an fd, an id).
-    pub(crate) const fn numbered(reason: &'static WaitReason, number: u64) -> Waiting {
-        Waiting { reason, number }
-    }
-}
-
-/// The runtime's own reasons.
-pub(crate) mod reason {
-    use super::{Number, WaitReason};
-
-    pub(crate) static PARK: WaitReason = WaitReason::new("park");
-    pub(crate) static SLEEP: WaitReason = WaitReason::new("sleep");
-    pub(crate) static JOIN: WaitReason = WaitReason::between_threads("join of micro-thread", Number::Decimal);
-    // Not between threads as far as deadlocks go: a scope's children may be
-    // OS threads, which the runtime does not see.
-    pub(crate) static SCOPE: WaitReason = WaitReason::new("scope: its micro-threads to end");
-    pub(crate) static RECV: WaitReason = WaitReason::between_threads("recv on channel", Number::Hex);
-    pub(crate) static SEND: WaitReason = WaitReason::between_threads("send on channel", Number::Hex);
-    pub(crate) static SELECT: WaitReason = WaitReason::between_threads("select over operations:", Number::Decimal);
-    pub(crate) static READABLE: WaitReason = WaitReason::new("readable fd");
-    pub(crate) static WRITABLE: WaitReason = WaitReason::new("writable fd");
-    pub(crate) static MUTEX: WaitReason = WaitReason::between_threads("lock of Mutex", Number::Hex);
-    pub(crate) static READ_LOCK: WaitReason = WaitReason::between_threads("lock (read) of RwLock", Number::Hex);
-    pub(crate) static WRITE_LOCK: WaitReason = WaitReason::between_threads("lock (write) of RwLock", Number::Hex);
-    pub(crate) static CONDVAR: WaitReason = WaitReason::between_threads("wait on Condvar", Number::Hex);
-    pub(crate) static SEMAPHORE: WaitReason = WaitReason::between_threads("acquire of Semaphore", Number::Hex);
-    pub(crate) static BARRIER: WaitReason = WaitReason::between_threads("wait on Barrier", Number::Hex);
-    pub(crate) static WAIT_GROUP: WaitReason = WaitReason::between_threads("wait on WaitGroup", Number::Hex);
-    pub(crate) static ONCE: WaitReason =
-        WaitReason::between_threads("lock of OnceLock (another initializes it)", Number::Hex);
-    pub(crate) static DUMP: WaitReason = WaitReason::new("dump: the workers' answers");
-}
 
 /// Where a micro-thread was when the dump was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +86,34 @@ enum Stack {
 }
 
 impl MicroThreadDump {
+    /// The report of what a worker said of one of its micro-threads.
+    fn from_record(record: ThreadRecord) -> MicroThreadDump {
+        let waiting = record.waiting;
+        MicroThreadDump {
+            id: record.id,
+            name: record.name,
+            worker: record.worker,
+            state: if record.parked {
+                ThreadState::Parked
+            } else {
+                ThreadState::Ready
+            },
+            for_how_long: waiting.map(|(_, _, how_long)| how_long),
+            spawned_at: record.spawned_at,
+            waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
+            only_threads: waiting.is_some_and(|(reason, _, _)| reason.only_threads()),
+            joins: waiting
+                .filter(|(waiting, _, _)| std::ptr::eq(*waiting, &reason::JOIN))
+                .map(|(_, id, _)| id),
+            stack: match record.stack {
+                Some(Captured::Stack(backtrace)) => Stack::Captured(backtrace),
+                Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
+                Some(Captured::Elsewhere) => Stack::Missing("it parked inside a coroutine of its own"),
+                None => Stack::Missing("not asked for"),
+            },
+        }
+    }
+
     /// Its id (as in [`JoinHandle::id`](crate::JoinHandle::id)).
     pub fn id(&self) -> u64 {
         self.id
@@ -384,9 +285,9 @@ fn user_frames(backtrace: &str) -> String {
         s.starts_with("std::backtrace")
             || s.starts_with("dhaga_runtime::dump::")
             || s.starts_with("dhaga_runtime::coroutine")
-            || s.starts_with("dhaga_runtime::worker")
+            || s.starts_with("dhaga_runtime::sched::")
+            || s.starts_with("dhaga_runtime::park::")
             || s.starts_with("dhaga_runtime::task")
-            || s.starts_with("dhaga_runtime::context")
             || s.starts_with("std::thread::local")
             || s.starts_with("<std::thread::local")
             || s.starts_with("__rust")
@@ -419,95 +320,6 @@ fn user_frames(backtrace: &str) -> String {
     out
 }
 
-/// A worker's part of a dump.
-pub(crate) struct WorkerAnswer {
-    pub(crate) threads: Vec<MicroThreadDump>,
-    pub(crate) not_started: usize,
-}
-
-/// One dump's request to the workers, and their answers.
-pub(crate) struct Request {
-    /// Whether to capture the micro-threads' stacks.
-    pub(crate) stacks: bool,
-    answers: Mutex<Vec<Option<WorkerAnswer>>>,
-    remaining: AtomicUsize,
-    caller: Unparker,
-}
-
-/// A worker's mailbox for dump requests.
-#[derive(Default)]
-pub(crate) struct Mailbox {
-    wanted: AtomicBool,
-    requests: SpinLock<Vec<Arc<Request>>>,
-}
-
-impl Mailbox {
-    /// Whether a dump waits for this worker's answer (read by the worker
-    /// at its maintenance rounds and before it sleeps).
-    #[inline]
-    pub(crate) fn is_wanted(&self) -> bool {
-        self.wanted.load(Ordering::Relaxed)
-    }
-
-    /// The requests to answer, taken.
-    pub(crate) fn take(&self) -> Vec<Arc<Request>> {
-        if !self.wanted.swap(false, Ordering::Acquire) {
-            return Vec::new();
-        }
-        std::mem::take(&mut *self.requests.lock())
-    }
-}
-
-impl Request {
-    /// Gives worker `index`'s answer.
-    pub(crate) fn answer(&self, index: usize, answer: WorkerAnswer) {
-        // A late answer finds the answers taken (an empty list): the dump
-        // went on without it.
-        if let Some(slot) = self
-            .answers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(index)
-        {
-            *slot = Some(answer);
-        }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.caller.clone().unpark();
-        }
-    }
-}
-
-/// What a worker knows of one of its micro-threads, between two of them,
-/// with the stack it captured (see `Running::capture`).
-pub(crate) fn describe(task: &Task, worker: usize, captured: Option<Captured>) -> MicroThreadDump {
-    let parked = task.is_parked();
-    let waiting = task.waiting().filter(|_| parked);
-    let now = sys::coarse_now_ns();
-    MicroThreadDump {
-        id: task.id(),
-        name: task.shared_name().cloned(),
-        worker,
-        state: if parked {
-            ThreadState::Parked
-        } else {
-            ThreadState::Ready
-        },
-        for_how_long: waiting.map(|(_, _, at)| Duration::from_nanos(now.saturating_sub(at))),
-        spawned_at: task.spawned_at(),
-        waiting_for: waiting.map(|(reason, number, _)| reason.describe(number)),
-        only_threads: waiting.is_some_and(|(reason, _, _)| reason.only_threads),
-        joins: waiting
-            .filter(|(waiting, _, _)| std::ptr::eq(*waiting, &reason::JOIN))
-            .map(|(_, id, _)| id),
-        stack: match captured {
-            Some(Captured::Stack(backtrace)) => Stack::Captured(Arc::new(backtrace)),
-            Some(Captured::TooDeep) => Stack::Missing("too little of its stack is left to walk it"),
-            Some(Captured::Elsewhere) => Stack::Missing("it parked inside a coroutine of its own"),
-            None => Stack::Missing("not asked for"),
-        },
-    }
-}
-
 /// Takes a dump of the runtime `shared`.
 pub(crate) fn take(shared: &Arc<Shared>) -> Dump {
     take_with(shared, true)
@@ -527,16 +339,10 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
             thread_mode,
         };
     }
-    let request = Arc::new(Request {
-        stacks,
-        answers: Mutex::new((0..workers).map(|_| None).collect()),
-        remaining: AtomicUsize::new(workers),
-        caller: Unparker::current(),
-    });
+    let request = Arc::new(Request::new(stacks, workers, Unparker::current()));
     for worker in shared.workers.iter() {
-        worker.dump.requests.lock().push(Arc::clone(&request));
-        worker.dump.wanted.store(true, Ordering::Release);
-        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        worker.dump.post(Arc::clone(&request));
+        // Pairs with the fence in `Worker::sleep`: either the worker sees the
         // request before it sleeps, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
         worker.wake();
@@ -545,17 +351,17 @@ pub(crate) fn take_with(shared: &Arc<Shared>, stacks: bool) -> Dump {
     // A micro-thread that is unwinding cannot park: its parks return at
     // once, and its own worker cannot answer while it runs. It gets what
     // the others answered by then (none, most likely).
-    while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !task::cannot_park() {
-        task::park(Waiting::on(&reason::DUMP), Some(deadline));
+    while request.remaining() > 0 && Instant::now() < deadline && !park::cannot_park() {
+        park::park(Waiting::on(&reason::DUMP), Some(deadline));
     }
-    let mut answers = std::mem::take(&mut *request.answers.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut answers = request.take_answers();
     let mut threads = Vec::new();
     let mut silent = Vec::new();
     let mut not_started = shared.injector.len();
     for (index, answer) in answers.iter_mut().enumerate() {
         match answer.take() {
             Some(answer) => {
-                threads.extend(answer.threads);
+                threads.extend(answer.threads.into_iter().map(MicroThreadDump::from_record));
                 not_started += answer.not_started;
             }
             None => {
@@ -648,7 +454,7 @@ mod tests {
              at /rustc/library/std/src/backtrace.rs:312:9
    1: dhaga_runtime::coroutine::Running::suspend
              at ./src/coroutine.rs:208:18
-   2: dhaga_runtime::task::park
+   2: dhaga_runtime::park::park
    3: dhaga_runtime::sync::channel::Receiver<T>::recv
              at ./src/sync/channel.rs:100:5
    4: app::serve
@@ -661,12 +467,5 @@ mod tests {
             "3: dhaga_runtime::sync::channel::Receiver<T>::recv\n    at ./src/sync/channel.rs:100:5\n4: \
              app::serve\n    at ./src/main.rs:20:9"
         );
-    }
-
-    #[test]
-    fn a_reason_shows_its_number_unless_zero() {
-        assert_eq!(reason::SLEEP.describe(0), "sleep");
-        assert_eq!(reason::READABLE.describe(7), "readable fd 7");
-        assert_eq!(reason::RECV.describe(0x1f0), "recv on channel 0x1f0");
     }
 }

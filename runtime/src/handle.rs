@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::builder;
-use crate::scheduler;
+use crate::runtime;
+use crate::sched;
 
 /// A runtime, as the code that runs on it sees it: whether it still runs.
 ///
@@ -28,7 +28,7 @@ use crate::scheduler;
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    shared: scheduler::Handle,
+    shared: sched::SchedulerRef,
 }
 
 impl Handle {
@@ -39,7 +39,7 @@ impl Handle {
     /// same place would start a micro-thread on.
     pub fn current() -> Handle {
         Handle {
-            shared: builder::current(),
+            shared: runtime::current(),
         }
     }
 

@@ -3,16 +3,18 @@
 
 use std::any::Any;
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use crate::Cancelled;
-use crate::dump::{Waiting, reason};
-use crate::task::{self, Task, UncancellableWait, Unparker, Wake};
+use crate::park::{self, UncancellableWait};
+use crate::sched::{SchedulerRef, SpawnOptions, Task, Unparker};
+use crate::task::{Cancelled, JoinSlot, Wake};
+use crate::wait::{Waiting, reason};
 
 /// An owned permission to join a micro-thread (wait for it to end and take
 /// its result), and a way to cancel it.
@@ -73,30 +75,6 @@ pub struct JoinHandle<T> {
     _result: PhantomData<Mutex<T>>,
 }
 
-/// A micro-thread's result on its way to its join handle, kept in the
-/// micro-thread's header ([`Task::join`]) under its spin lock.
-pub(crate) struct JoinSlot {
-    /// A `thread::Result<T>` for the `T` of the handle, once delivered and
-    /// until the handle takes it.
-    result: ErasedResult,
-    finished: bool,
-    /// The handle is gone: a result delivered now is dropped at once.
-    detached: bool,
-    joiner: Option<Unparker>,
-}
-
-impl JoinSlot {
-    /// An empty slot: nothing delivered, the handle alive.
-    pub(crate) fn new() -> JoinSlot {
-        JoinSlot {
-            result: ErasedResult::EMPTY,
-            finished: false,
-            detached: false,
-            joiner: None,
-        }
-    }
-}
-
 /// The micro-thread's side: delivers the result exactly once. If dropped
 /// without delivering (the micro-thread never ran, because its runtime shut
 /// down), the join reports [`Cancelled`].
@@ -106,20 +84,49 @@ pub(crate) struct Completer<T> {
     _result: PhantomData<Mutex<T>>,
 }
 
-/// A join handle and the completer of its micro-thread. The two are the
-/// only ones that touch `task`'s join slot, and they agree on `T`: this is
-/// what makes the slot's typed accesses sound (see [`ErasedResult`]).
-pub(crate) fn pair<T: Send>(task: Arc<Task>) -> (JoinHandle<T>, Completer<T>) {
-    let completer = Completer {
-        task: Some(Arc::clone(&task)),
-        _result: PhantomData,
-    };
-    let handle = JoinHandle {
+/// Spawns `f` on the runtime of `scheduler` (see [`spawn_with`]).
+pub(crate) fn spawn<F, T>(scheduler: &SchedulerRef, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with(scheduler, options, move |completer| {
+        move || {
+            completer.run(f);
+        }
+    })
+}
+
+/// Spawns a micro-thread (or an OS thread: see `Shared::spawn_with` in `sched/`) whose
+/// body is what `make` builds around the completer of the returned handle;
+/// the body must hand its outcome to that completer ([`Completer::run`]).
+/// If spawning fails, `make`, or the body it made, is dropped before this
+/// returns.
+///
+/// The one place that makes a join handle and a completer: one of each per
+/// micro-thread, the only two that touch its header's join slot, and they
+/// agree on `T`. That is what makes the slot's typed accesses sound (see
+/// `task::slot::ErasedResult`).
+pub(crate) fn spawn_with<T: Send, M, B>(
+    scheduler: &SchedulerRef,
+    options: SpawnOptions,
+    make: M,
+) -> io::Result<JoinHandle<T>>
+where
+    M: FnOnce(Completer<T>) -> B,
+    B: FnOnce() + Send + 'static,
+{
+    let (task, thread) = scheduler.spawn_with(options, |task| {
+        make(Completer {
+            task: Some(task),
+            _result: PhantomData,
+        })
+    })?;
+    Ok(JoinHandle {
         task: ManuallyDrop::new(task),
-        thread: None,
+        thread,
         _result: PhantomData,
-    };
-    (handle, completer)
+    })
 }
 
 impl<T> Completer<T> {
@@ -133,7 +140,7 @@ impl<T> Completer<T> {
     /// was gone, the result has been dropped here.
     pub(crate) fn run(mut self, f: impl FnOnce() -> T) -> bool {
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
-            if task::is_cancelled() {
+            if park::is_cancelled() {
                 drop(f);
                 panic::resume_unwind(Box::new(Cancelled));
             }
@@ -192,33 +199,28 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         // A result delivered later is dropped by the micro-thread (see
         // `deliver`). Then the header goes back to this worker for reuse if
-        // nobody else holds it (see `worker::recycle_task`).
+        // nobody else holds it (see `sched::recycle_task`).
         let result = {
             let mut slot = self.task.join.lock();
             slot.detached = true;
             slot.joiner = None;
             // SAFETY: only this handle and its completer, made together for
-            // this `T` by `pair`, store into or take from the slot.
+            // this `T` by `spawn_with`, store into or take from the slot.
             unsafe { slot.result.take::<thread::Result<T>>() }
         };
         drop_result(result);
         // SAFETY: `drop` runs once, and nothing uses the field after this.
         let task = unsafe { ManuallyDrop::take(&mut self.task) };
-        crate::worker::recycle_task(task);
+        crate::sched::recycle_task(task);
     }
 }
 
 impl<T> JoinHandle<T> {
     /// The result, if it has been delivered, from the locked join slot.
-    fn take_result(&self, slot: &mut JoinSlot) -> Option<thread::Result<T>> {
+    fn take_result(&self, slot: &mut JoinSlot<SchedulerRef>) -> Option<thread::Result<T>> {
         // SAFETY: only this handle and its completer, made together for
-        // this `T` by `pair`, store into or take from the slot.
+        // this `T` by `spawn_with`, store into or take from the slot.
         unsafe { slot.result.take() }
-    }
-
-    /// Records the OS thread of a thread-mode spawn, for `cancel`.
-    pub(crate) fn set_thread(&mut self, thread: Thread) {
-        self.thread = Some(thread);
     }
 
     /// Waits for the micro-thread to finish and returns its result.
@@ -317,7 +319,7 @@ impl<T> JoinHandle<T> {
                 }
                 slot.joiner = Some(Unparker::current());
             }
-            if task::park(Waiting::numbered(&reason::JOIN, self.task.id()), deadline) != Wake::Notified {
+            if park::park(Waiting::numbered(&reason::JOIN, self.task.id()), deadline) != Wake::Notified {
                 // Timed out, or cannot wait: one last look, and no stale
                 // wake-up left behind for a later wait.
                 let mut slot = self.task.join.lock();
@@ -409,93 +411,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// Room for a value of a type known only to its users, inline: a value up
-/// to this size and alignment is stored in place, a larger one in a `Box`
-/// whose pointer is stored in place.
-type Inline = [MaybeUninit<u64>; 4];
-
-/// A value of some type, stored without its type, as a join slot holds the
-/// result of whichever micro-thread uses the header (results of any `T`,
-/// in headers that are recycled from one micro-thread to the next).
-///
-/// Whoever stores a value says its type ([`put`](Self::put)) and whoever
-/// takes it must name the same type ([`take`](Self::take), `unsafe` for
-/// that). The slot never drops what it holds: a value left in it is leaked,
-/// never dropped late. That matters for scoped micro-threads, whose result
-/// may borrow from a scope and must not be dropped after it; a value can
-/// only be left in it if its handle was leaked (`mem::forget`), and then so
-/// is the header, which the handle holds.
-pub(crate) struct ErasedResult {
-    storage: MaybeUninit<Inline>,
-    /// Whether `storage` holds a value.
-    full: bool,
-}
-
-impl ErasedResult {
-    /// An empty slot.
-    pub(crate) const EMPTY: ErasedResult = ErasedResult {
-        storage: MaybeUninit::uninit(),
-        full: false,
-    };
-
-    /// Whether a value of type `R` is stored in place (else boxed).
-    const fn inline<R>() -> bool {
-        mem::size_of::<R>() <= mem::size_of::<Inline>() && mem::align_of::<R>() <= mem::align_of::<Inline>()
-    }
-
-    /// Stores `value`. The slot travels between threads with its header,
-    /// so `R` must be `Send`: results are (`pair` requires it of `T`, and
-    /// only a `Completer` made by it stores one). The slot must be empty;
-    /// were it not, the value in it would be leaked.
-    pub(crate) fn put<R>(&mut self, value: R) {
-        debug_assert!(!self.full, "one value at a time");
-        let at = self.storage.as_mut_ptr().cast::<u8>();
-        if Self::inline::<R>() {
-            // SAFETY: `storage` is `size_of::<Inline>()` bytes aligned to
-            // `align_of::<Inline>()`, and `R` is no larger and no more
-            // aligned than that (`inline`); the bytes are ours to overwrite.
-            unsafe { at.cast::<R>().write(value) };
-        } else {
-            let boxed = Box::into_raw(Box::new(value));
-            // SAFETY: a pointer fits in `storage` and needs no more
-            // alignment than `u64`.
-            unsafe { at.cast::<*mut R>().write(boxed) };
-        }
-        self.full = true;
-    }
-
-    /// Takes the value out, if there is one.
-    ///
-    /// # Safety
-    ///
-    /// The value, if any, must have been stored by `put::<R>`, with this
-    /// same `R`.
-    pub(crate) unsafe fn take<R>(&mut self) -> Option<R> {
-        if !std::mem::replace(&mut self.full, false) {
-            return None;
-        }
-        let at = self.storage.as_ptr().cast::<u8>();
-        if Self::inline::<R>() {
-            // SAFETY: `put::<R>` wrote an `R` in place (the caller promises
-            // the type, and `inline::<R>` chose the same way both times);
-            // `full` is cleared above, so it is read out once.
-            Some(unsafe { at.cast::<R>().read() })
-        } else {
-            // SAFETY: as above, `put::<R>` wrote the pointer of a boxed `R`.
-            let boxed = unsafe { at.cast::<*mut R>().read() };
-            // SAFETY: that pointer came from `Box::into_raw` and is taken
-            // back once.
-            Some(*unsafe { Box::from_raw(boxed) })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::ErasedResult;
-    use std::any::Any;
     use std::sync::Arc;
-    use std::thread;
 
     /// A worker reuses the header of a micro-thread that ended once its
     /// handle is gone and nobody else holds it; never one that is still
@@ -526,44 +444,5 @@ mod tests {
             assert!(!third.task.is_parked() && !third.is_finished());
             assert_eq!(third.join().ok(), Some(3));
         });
-    }
-
-    /// Small results are stored in place, large or over-aligned ones
-    /// boxed; each comes back whole, and a slot is reused for another type.
-    /// Run under Miri too: `cargo +nightly miri test -p dhaga-runtime --lib
-    /// join::tests`.
-    #[test]
-    fn erased_results_round_trip() {
-        let mut slot = ErasedResult::EMPTY;
-        // SAFETY: empty: nothing of any type is stored.
-        assert!(unsafe { slot.take::<u8>() }.is_none());
-
-        slot.put::<thread::Result<usize>>(Ok(7));
-        // SAFETY: stored as this type just above.
-        let got = unsafe { slot.take::<thread::Result<usize>>() };
-        assert_eq!(got.unwrap().unwrap(), 7);
-        // SAFETY: taken: empty again.
-        assert!(unsafe { slot.take::<thread::Result<usize>>() }.is_none());
-
-        let payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
-        slot.put::<thread::Result<String>>(Err(payload));
-        // SAFETY: stored as this type just above.
-        let got = unsafe { slot.take::<thread::Result<String>>() }.unwrap();
-        assert_eq!(got.unwrap_err().downcast_ref::<String>().unwrap(), "boom");
-
-        let big = [9u8; 100];
-        assert!(!ErasedResult::inline::<[u8; 100]>());
-        slot.put(big);
-        // SAFETY: stored as this type just above.
-        assert_eq!(unsafe { slot.take::<[u8; 100]>() }, Some(big));
-
-        assert!(!ErasedResult::inline::<u128>() || std::mem::align_of::<u128>() <= 8);
-        slot.put(u128::MAX - 1);
-        // SAFETY: stored as this type just above.
-        assert_eq!(unsafe { slot.take::<u128>() }, Some(u128::MAX - 1));
-
-        slot.put(vec![String::from("a"), String::from("b")]);
-        // SAFETY: stored as this type just above.
-        assert_eq!(unsafe { slot.take::<Vec<String>>() }.unwrap(), ["a", "b"]);
     }
 }

@@ -55,51 +55,68 @@
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod blocking;
-mod builder;
-mod context;
-mod coroutine;
-mod deadlock;
-mod dump;
-mod handle;
-mod join;
-mod local;
-mod metrics;
-mod park;
+// The modules in layers, lowest first: each imports only from its own group
+// and the groups above it (`scripts/check-layers.sh runtime/src` prints the
+// layers and fails on a cycle between modules).
+
+// System calls and the pollers, a spin lock, what a park waits for.
 mod poller;
-mod reactor;
-mod scheduler;
-mod scope;
+mod spin;
+mod sys;
+mod wait;
+// Stacks, overflow reports, switching stacks; the configuration.
+mod config;
+mod coroutine;
 mod signal;
 mod stack;
-mod sys;
+// The micro-thread header: its wake-up state machine, its join slot, and
+// the `Schedule` trait it wakes through.
 mod task;
-mod timer;
-mod watchdog;
-mod worker;
-
+// The scheduler: workers, their queues, timers and reactors, the context
+// thread-local. The one cycle between its files stays in the folder.
+mod sched;
+// What code blocks on and shares: parking, micro-thread-locals, joins,
+// descriptors, channels and locks, dumps, the blocking pool.
+mod blocking;
+mod dump;
+mod io;
+mod join;
+mod local;
+mod park;
 pub mod sync;
+// Watching a runtime: its counters, the stall watchdog, the deadlock watch.
+mod deadlock;
+mod metrics;
+mod watchdog;
+// The entry points: runtimes, spawning, scopes, handles.
+mod handle;
+mod runtime;
+mod scope;
+mod spawn;
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
-pub use builder::{Builder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Runtime, RuntimeBuilder};
-pub use deadlock::Deadlock;
-pub use dump::{Dump, MicroThreadDump, ThreadState, WaitReason};
+pub use config::{DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD, Deadlock};
+pub use dump::{Dump, MicroThreadDump, ThreadState};
 pub use handle::Handle;
+#[cfg(feature = "bytes")]
+pub use io::try_read_buf;
+pub use io::{FdEvents, FdWatch, Source, fd_ready};
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use metrics::{Metrics, WorkerMetrics};
-pub use park::{Unparker, current_unparker, park, park_deadline, park_deadline_for, park_timeout};
-#[cfg(feature = "bytes")]
-pub use reactor::try_read_buf;
-pub use reactor::{FdEvents, FdWatch, Source, fd_ready};
+pub use park::Unparker;
+pub use runtime::{Runtime, RuntimeBuilder};
 pub use scope::{Scope, ScopedJoinHandle, scope};
+pub use spawn::Builder;
+pub use task::Cancelled;
+pub use wait::WaitReason;
 
 use coroutine::Suspend;
-use dump::Waiting;
+use sched::context;
 use task::Wake;
+use wait::Waiting;
 
 /// Runs `f` as a micro-thread on a new runtime with the default
 /// configuration, and returns its result once it ends. Micro-threads still
@@ -151,7 +168,7 @@ where
 /// micro-thread (or thread-mode thread) calls this, else the default one
 /// (see [`Runtime::metrics`]).
 pub fn metrics() -> Metrics {
-    let shared = builder::current();
+    let shared = runtime::current();
     metrics::snapshot(&shared)
 }
 
@@ -159,7 +176,7 @@ pub fn metrics() -> Metrics {
 /// micro-thread (or thread-mode thread) calls this, else the default one
 /// (see [`Runtime::dump`]).
 pub fn dump() -> Dump {
-    let shared = builder::current();
+    let shared = runtime::current();
     dump::take(&shared)
 }
 
@@ -169,12 +186,12 @@ pub fn dump() -> Dump {
 /// A cancellation point (see [`JoinHandle::cancel`]), also for thread-mode
 /// threads.
 pub fn yield_now() {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            local.park(Suspend::Yield, None);
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => {
+            worker.park(Suspend::Yield, None);
         }
         _ => {
-            task::thread_cancel_point();
+            park::thread_cancel_point();
             std::thread::yield_now()
         }
     })
@@ -187,12 +204,12 @@ pub fn yield_now() {
 /// threads. A micro-thread that is unwinding (a destructor sleeping during a
 /// panic or a cancellation) returns at once, since it cannot park.
 pub fn sleep(duration: Duration) {
-    if !in_micro_thread() && !task::in_thread_task() {
+    if !in_micro_thread() && !park::in_thread_task() {
         return std::thread::sleep(duration);
     }
     let deadline = Instant::now().checked_add(duration);
     loop {
-        match task::park(Waiting::on(&dump::reason::SLEEP), deadline) {
+        match park::park(Waiting::on(&wait::reason::SLEEP), deadline) {
             Wake::Notified if deadline.is_none_or(|d| Instant::now() < d) => {}
             _ => return,
         }
@@ -201,7 +218,7 @@ pub fn sleep(duration: Duration) {
 
 /// Whether the caller runs in a micro-thread.
 pub fn in_micro_thread() -> bool {
-    context::with_worker(|local| local.is_some_and(worker::Local::in_task))
+    context::in_micro_thread()
 }
 
 /// Whether the calling micro-thread (or thread-mode thread) has been
@@ -228,25 +245,47 @@ pub fn in_micro_thread() -> bool {
 /// assert!(busy.join().is_ok(), "it stopped on its own and returned");
 /// ```
 pub fn is_cancelled() -> bool {
-    task::is_cancelled()
+    park::is_cancelled()
 }
 
-/// The panic payload that [`JoinHandle::join`] returns for a micro-thread
-/// that was cancelled: by [`JoinHandle::cancel`], or because its runtime shut
-/// down (unwound, or dropped before it started).
-///
-/// A join's `Err(payload)` is a cancellation if `payload.is::<Cancelled>()`,
-/// and a panic otherwise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cancelled;
+/// The [`Unparker`] of the caller: its micro-thread, or its OS thread.
+pub fn current_unparker() -> Unparker {
+    Unparker::current()
+}
 
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the micro-thread was cancelled")
+/// Parks the caller until its token is set by [`Unparker::unpark`]; returns
+/// at once if the token is already set (consuming it).
+///
+/// Wake-ups may be spurious: call it in a loop that re-checks the condition.
+/// A micro-thread that is unwinding (a destructor running during a panic or
+/// a cancellation) cannot park, so this returns at once; a loop around it
+/// should give up when [`std::thread::panicking`] is true.
+pub fn park() {
+    park::park(Waiting::on(&wait::reason::PARK), None);
+}
+
+/// Parks the caller as [`park`] does, for at most `timeout`.
+pub fn park_timeout(timeout: Duration) {
+    park_deadline(Instant::now().checked_add(timeout));
+}
+
+/// Parks the caller as [`park`] does, until `deadline` at the latest
+/// (`None`: no deadline). Returns `true` if the deadline has passed.
+pub fn park_deadline(deadline: Option<Instant>) -> bool {
+    park_deadline_for(&wait::reason::PARK, 0, deadline)
+}
+
+/// [`park_deadline`], saying what the caller waits for: a
+/// [`dump`](crate::dump()) shows `reason` and, unless it is zero, `number`
+/// (an id, an fd) for this micro-thread while it is parked here. For
+/// libraries that block through [`park`], so that their users' dumps say
+/// what each micro-thread waits for in the library's own words.
+pub fn park_deadline_for(reason: &'static WaitReason, number: u64, deadline: Option<Instant>) -> bool {
+    match park::park(Waiting::numbered(reason, number), deadline) {
+        Wake::TimedOut => true,
+        Wake::Notified | Wake::Cancelled => deadline.is_some_and(|d| Instant::now() >= d),
     }
 }
-
-impl std::error::Error for Cancelled {}
 
 // The crate's README snippets run as doc tests.
 #[cfg(doctest)]

@@ -8,19 +8,20 @@
 //!
 //! # Where the values live
 //!
-//! Each worker keeps a [`Tables`]: one [`Table`] per slot of its micro-thread
-//! table, tagged with the id of the micro-thread that owns it. A micro-thread
-//! finds its own through the worker's thread-local (`context.rs`) and the
-//! running task's id and slot. Code outside any micro-thread (a plain OS
-//! thread, a thread-mode thread, a worker between micro-threads) uses a
-//! `Table` in a thread-local of its OS thread instead.
+//! The OS thread of each worker keeps a [`Tables`] in a thread-local of
+//! this module: one [`Table`] per slot of the worker's micro-thread table,
+//! tagged with the id of the micro-thread that owns it. A micro-thread finds
+//! its own by the running task's id and slot, which the worker tells
+//! (`sched/context.rs`). Code outside any micro-thread (a plain OS thread, a
+//! thread-mode thread, a worker between micro-threads) uses a `Table` in
+//! another thread-local of its OS thread instead. The worker itself knows
+//! nothing of these tables.
 //!
 //! A table holds values as `Rc<dyn Any>`, which need not be `Send`. That is
 //! sound without any `unsafe` here, and the compiler checks it: the tables are
-//! inside the worker's `Local` or a thread-local, both `!Send` and reachable
-//! only from their own OS thread, and a started micro-thread never changes OS
-//! thread (see the crate docs), so a value is created, used and dropped on one
-//! thread.
+//! in thread-locals, `!Send` and reachable only from their own OS thread, and
+//! a started micro-thread never changes OS thread (see the crate docs), so a
+//! value is created, used and dropped on one thread.
 //!
 //! # Re-entrancy
 //!
@@ -47,8 +48,8 @@
 //! # Cost
 //!
 //! A micro-thread that never touches a local pays nothing at spawn, and at its
-//! end a lookup of its worker's table (no allocation, no atomic
-//! read-modify-write). An access is a thread-local read, a short linear search
+//! end a lookup of its worker thread's tables (no allocation, no atomic
+//! read-modify-write). An access is two thread-local reads, a short linear search
 //! of the micro-thread's values (one entry per local it has touched), and a
 //! non-atomic reference-count increment.
 
@@ -60,8 +61,21 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::Cancelled;
-use crate::context;
+use crate::sched::context;
+use crate::task::Cancelled;
+
+thread_local! {
+    /// The micro-thread-locals of the micro-threads of the worker that runs
+    /// on this OS thread, by their slot in its table (empty on other
+    /// threads). A started micro-thread never changes OS thread, so its
+    /// table stays here. Empty by the time the worker exits: every
+    /// micro-thread closes its own.
+    static WORKER_TABLES: Tables = const { Tables::new() };
+    /// The micro-thread-locals of this OS thread, used by code that runs
+    /// outside any micro-thread. Dropped (destroying the values) when the
+    /// thread exits, like any thread-local.
+    static THREAD_TABLE: RefCell<Table> = const { RefCell::new(Table::new()) };
+}
 
 /// Declares micro-thread-local statics: each micro-thread sees its own value
 /// of each, initialised lazily from the given expression on its first access
@@ -403,7 +417,7 @@ struct Entry {
 
 /// The micro-thread-locals of one micro-thread (or OS thread), in the order
 /// their initialisation finished.
-pub(crate) struct Table {
+struct Table {
     /// The micro-thread whose values these are (worker tables only; task
     /// ids start at 1, so 0 is nobody).
     owner: u64,
@@ -415,7 +429,7 @@ pub(crate) struct Table {
 
 impl Table {
     /// An empty table.
-    pub(crate) const fn new() -> Table {
+    const fn new() -> Table {
         Table {
             owner: 0,
             closed: false,
@@ -489,17 +503,23 @@ impl Drop for Table {
 
 /// The micro-thread-locals of one worker's micro-threads, indexed by each
 /// micro-thread's slot in the worker's table. Only the worker's own thread
-/// touches it: it lives in the worker's `Local`.
+/// touches it: it lives in a thread-local of that thread.
 ///
 /// A table is reset when the next micro-thread in its slot first uses it
 /// (its owner id differs), so neither spawn nor exit allocates or clears
 /// anything for micro-threads that use no locals.
-#[derive(Default)]
-pub(crate) struct Tables {
+struct Tables {
     tables: RefCell<Vec<Table>>,
 }
 
 impl Tables {
+    /// No tables yet.
+    const fn new() -> Tables {
+        Tables {
+            tables: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Calls `f` (which must not run user code) with the table of the
     /// micro-thread `owner` in slot `slot`.
     fn with<R>(&self, slot: usize, owner: u64, f: impl FnOnce(&mut Table) -> R) -> R {
@@ -533,22 +553,32 @@ impl Tables {
     }
 }
 
+/// The running micro-thread's id and slot, and whether its locals are
+/// closed; `None` outside micro-threads.
+fn running_micro_thread(close: bool) -> Option<(u64, usize, bool)> {
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.in_task() => worker.running().with_task(|task| {
+            if close {
+                task.close_locals();
+            }
+            (task.id(), task.slot(), task.locals_closed())
+        }),
+        _ => None,
+    })
+}
+
 /// Calls `f` (which must not run user code) with the caller's table: its
 /// micro-thread's, or else its OS thread's.
 fn with_current<R>(f: impl FnOnce(&mut Table) -> Result<R, AccessError>) -> Result<R, AccessError> {
-    context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            let (owner, slot, closed) = local
-                .running()
-                .with_task(|task| (task.id(), task.slot(), task.locals_closed()))
-                .expect("a micro-thread is running");
-            if closed {
-                return Err(ACCESS_ERROR);
-            }
-            local.locals().with(slot, owner, f)
-        }
-        _ => context::with_thread_locals(f).unwrap_or(Err(ACCESS_ERROR)),
-    })
+    match running_micro_thread(false) {
+        Some((_, _, true)) => Err(ACCESS_ERROR),
+        Some((owner, slot, false)) => WORKER_TABLES
+            .try_with(|tables| tables.with(slot, owner, f))
+            .unwrap_or(Err(ACCESS_ERROR)),
+        None => THREAD_TABLE
+            .try_with(|table| f(&mut table.borrow_mut()))
+            .unwrap_or(Err(ACCESS_ERROR)),
+    }
 }
 
 /// Creates the caller's value of local `id` with `init` and stores it.
@@ -580,19 +610,14 @@ impl Drop for Abandon {
 /// (or thread-mode thread) when its body has returned or unwound, before its
 /// result is delivered to its join.
 pub(crate) fn close_current() {
-    let entries = context::with_worker(|local| match local {
-        Some(local) if local.in_task() => {
-            let (owner, slot) = local
-                .running()
-                .with_task(|task| {
-                    task.close_locals();
-                    (task.id(), task.slot())
-                })
-                .expect("a micro-thread is running");
-            local.locals().take(slot, owner)
-        }
-        _ => context::with_thread_locals(Table::close).unwrap_or_default(),
-    });
+    let entries = match running_micro_thread(true) {
+        Some((owner, slot, _)) => WORKER_TABLES
+            .try_with(|tables| tables.take(slot, owner))
+            .unwrap_or_default(),
+        None => THREAD_TABLE
+            .try_with(|table| table.borrow_mut().close())
+            .unwrap_or_default(),
+    };
     destroy(entries);
 }
 

@@ -1,60 +1,16 @@
 //! Counters of what a runtime's workers do, and snapshots of them.
 //!
-//! Each worker counts in a [`Counters`] record of its own: a counter is
-//! bumped with a plain load and store (no read-modify-write, no cache line
-//! another thread writes), so counting costs the hot paths next to
-//! nothing; [`Runtime::metrics`](crate::Runtime::metrics) reads the
+//! Each worker counts in a `Counters` record of its own (`sched/`): a
+//! counter is bumped with a plain load and store (no read-modify-write, no
+//! cache line another thread writes), so counting costs the hot paths next
+//! to nothing; [`Runtime::metrics`](crate::Runtime::metrics) reads the
 //! records from any thread. A snapshot is not atomic across counters: each
 //! value is one the worker had written shortly before.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::scheduler::Shared;
-
-/// A counter written by one thread, read by any.
-#[derive(Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds `n`; called by the owning worker only.
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-    }
-
-    /// Sets a gauge; called by the owning worker only.
-    #[inline]
-    pub(crate) fn set(&self, n: u64) {
-        self.0.store(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// One worker's counters (see the module documentation).
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) spawned: Counter,
-    pub(crate) started: Counter,
-    pub(crate) finished: Counter,
-    pub(crate) parks: Counter,
-    pub(crate) yields: Counter,
-    pub(crate) local_wakeups: Counter,
-    pub(crate) remote_wakeups: Counter,
-    pub(crate) steals: Counter,
-    pub(crate) reactor_waits: Counter,
-    pub(crate) reactor_events: Counter,
-    /// Nanoseconds asleep in the reactor or spinning before that.
-    pub(crate) idle_ns: Counter,
-    /// Gauges, as of the worker's last look.
-    pub(crate) ready_depth: Counter,
-    pub(crate) stacks_cached: Counter,
-}
+use crate::sched::{Counters, Shared};
 
 /// A snapshot of a runtime's counters, from [`Runtime::metrics`] or
 /// [`metrics`](crate::metrics).

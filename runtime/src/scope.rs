@@ -38,10 +38,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use crate::builder::{self, Builder};
-use crate::dump::{Waiting, reason};
-use crate::join::{Completer, JoinHandle};
-use crate::task::{self, UncancellableWait};
+use crate::join::{self, Completer, JoinHandle};
+use crate::park::{self, UncancellableWait};
+use crate::runtime;
+use crate::spawn::Builder;
+use crate::wait::{Waiting, reason};
 
 /// A scope to spawn micro-threads that borrow from the caller of [`scope`].
 ///
@@ -222,7 +223,7 @@ impl<T> Drop for MaybeDangling<T> {
 /// they end. A caller cancelled while `f` runs unwinds out of `f` at its
 /// next park, as anywhere; `scope` then waits for the children and resumes
 /// that unwind. A caller cancelled while `scope` waits goes on waiting, and
-/// unwinds with a [`Cancelled`](crate::Cancelled) payload once the children
+/// unwinds with a [`Cancelled`](crate::task::Cancelled) payload once the children
 /// have ended. Cancelling the caller does not cancel the children; cancel
 /// them through their handles ([`ScopedJoinHandle::cancel`]) to make them
 /// stop early. A runtime that shuts down cancels the children that are
@@ -284,7 +285,7 @@ where
         Err(payload) => panic::resume_unwind(payload),
         Ok(value) => {
             // Cancelled while waiting: unwind now, as a join would have.
-            task::cancellation_point();
+            park::cancellation_point();
             if scope.data.unseen_panic() {
                 panic!("a scoped micro-thread panicked");
             }
@@ -358,7 +359,7 @@ impl Builder {
         options.os_thread = data.wait.blocks_worker();
         // If the spawn fails, `f` and `child` are dropped by this caller,
         // which the scope is still waiting for.
-        let handle = builder::current().spawn_with(options, move |completer| {
+        let handle = join::spawn_with(&runtime::current(), options, move |completer| {
             let body = ScopedBody {
                 f: MaybeDangling::new(f),
                 completer,
@@ -409,7 +410,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// As [`JoinHandle::join`]: `Err(payload)` if the micro-thread panicked
     /// (the panic's payload) or was cancelled (a
-    /// [`Cancelled`](crate::Cancelled) payload).
+    /// [`Cancelled`](crate::task::Cancelled) payload).
     ///
     /// # Panics
     ///
@@ -443,7 +444,7 @@ impl<T> ScopedJoinHandle<'_, T> {
             self.handle.join()
         };
         if let Err(payload) = &result
-            && !payload.is::<crate::Cancelled>()
+            && !payload.is::<crate::task::Cancelled>()
         {
             self.data.panics_joined.fetch_add(1, Ordering::Relaxed);
         }

@@ -4,8 +4,9 @@
 //!
 //! A SIGSEGV/SIGBUS handler, installed once per process and running on an
 //! alternate signal stack, compares the faulting address with the guard page
-//! of the micro-thread running on the faulting thread (kept in a
-//! thread-local the worker updates on every switch). Faults that are not
+//! of the micro-thread running on the faulting thread: its [`StackOwner`],
+//! a record in its header, which a thread-local points to while it runs
+//! (updated at every switch). Faults that are not
 //! ours go to the handler that was installed before (std's own, which
 //! reports overflows of OS thread stacks), or to the default action.
 
@@ -13,22 +14,85 @@ use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::sys::{self, Protection};
-use crate::task::Task;
 
-thread_local! {
-    /// The task of the micro-thread running on this thread, if any; the
-    /// worker keeps it alive while it runs. Const-initialised and without a
-    /// destructor, so reading it is a plain load, safe in a signal handler.
-    static RUNNING: Cell<*const Task> = const { Cell::new(ptr::null()) };
+/// What an overflow report names: a micro-thread's id and name, and its
+/// stack's guard page and usable size. Kept in the micro-thread's header.
+///
+/// The stack is recorded by its worker when the micro-thread starts (the
+/// stack it runs on is chosen then, see `coroutine::Unstarted`) and read on
+/// that worker's thread (here, by the handler; by stack captures): the
+/// fields are atomics for the header's sake, which other threads share, and
+/// `Relaxed` suffices. All zero for thread-mode threads.
+pub(crate) struct StackOwner {
+    id: u64,
+    name: Option<Arc<str>>,
+    guard: AtomicUsize,
+    guard_len: AtomicUsize,
+    size: AtomicUsize,
 }
 
-/// Records that `task`'s micro-thread is about to run on this thread.
+impl StackOwner {
+    /// The micro-thread `id`, named `name`, with no stack recorded yet.
+    pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> StackOwner {
+        StackOwner {
+            id,
+            name,
+            guard: AtomicUsize::new(0),
+            guard_len: AtomicUsize::new(0),
+            size: AtomicUsize::new(0),
+        }
+    }
+
+    /// The micro-thread's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The micro-thread's name.
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    /// Records the stack the micro-thread runs on: its guard page
+    /// (address, length), if it has one, and its usable size.
+    pub(crate) fn set_stack(&self, guard: Option<(usize, usize)>, size: usize) {
+        let (address, len) = guard.unwrap_or((0, 0));
+        self.guard.store(address, Ordering::Relaxed);
+        self.guard_len.store(len, Ordering::Relaxed);
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    /// The guard page of its stack (address, length); `(0, 0)` if none.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (
+            self.guard.load(Ordering::Relaxed),
+            self.guard_len.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The usable size of its stack; zero if none was recorded.
+    pub(crate) fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+}
+
+thread_local! {
+    /// The owner of the stack running on this thread, if a micro-thread
+    /// runs; the worker keeps its header alive while it runs.
+    /// Const-initialised and without a destructor, so reading it is a plain
+    /// load, safe in a signal handler.
+    static RUNNING: Cell<*const StackOwner> = const { Cell::new(ptr::null()) };
+}
+
+/// Records that the micro-thread of `owner` is about to run on this
+/// thread.
 #[inline]
-pub(crate) fn set_running(task: &Arc<Task>) {
-    RUNNING.set(Arc::as_ptr(task));
+pub(crate) fn set_running(owner: &StackOwner) {
+    RUNNING.set(owner);
 }
 
 /// Records that no micro-thread runs on this thread.
@@ -80,29 +144,30 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     let address = unsafe { info.si_addr() } as usize;
     let running = RUNNING.get();
     if !running.is_null() {
-        // SAFETY: the worker keeps the running task alive while it runs and
-        // clears `RUNNING` before letting it go; the fault happened in it.
-        let task = unsafe { &*running };
-        let (guard, len) = task.stack_guard();
+        // SAFETY: the worker keeps the running micro-thread's header, which
+        // holds its `StackOwner`, alive while it runs and clears `RUNNING`
+        // before letting it go; the fault happened in it.
+        let owner = unsafe { &*running };
+        let (guard, len) = owner.guard();
         if guard <= address && address < guard + len {
-            report_overflow(task);
+            report_overflow(owner);
         }
     }
     chain(signal, std::ptr::from_ref(info).cast_mut(), context);
 }
 
 /// Writes the overflow message with async-signal-safe calls only and aborts.
-fn report_overflow(task: &Task) -> ! {
+fn report_overflow(owner: &StackOwner) -> ! {
     let mut message = Message::default();
     message.push(b"dhaga: micro-thread ");
-    message.push_number(task.id());
-    if let Some(name) = task.name() {
+    message.push_number(owner.id());
+    if let Some(name) = owner.name() {
         message.push(b" '");
         message.push(name.as_bytes());
         message.push(b"'");
     }
     message.push(b" overflowed its stack of ");
-    message.push_number(task.stack_size() as u64);
+    message.push_number(owner.size() as u64);
     message.push(b" bytes; give it a larger one with Builder::stack_size or RuntimeBuilder::stack_size. Aborting.\n");
     // SAFETY: write(2) is async-signal-safe; the buffer is valid for `len`.
     unsafe { libc::write(libc::STDERR_FILENO, message.bytes.as_ptr().cast(), message.len) };

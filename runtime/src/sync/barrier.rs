@@ -14,9 +14,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::dump::{Waiting, reason};
+use crate::spin::SpinLock;
+use crate::wait::{Waiting, reason};
 
 /// Signal: the waiter's generation is complete.
 const RELEASED: u8 = 1;

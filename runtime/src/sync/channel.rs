@@ -124,9 +124,12 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use super::select::{Completion, Handle, Selector, SelectorId};
-use super::spin::{SpinGuard, SpinLock};
-use crate::dump::{Waiting, reason};
-use crate::task::{self, UncancellableWait, Unparker, WaiterId, Wake};
+use crate::spin::{SpinGuard, SpinLock};
+// The park protocol, by the name it had when it lived in `task.rs`.
+use crate::park::{self as task, UncancellableWait};
+use crate::sched::Unparker;
+use crate::task::{WaiterId, Wake};
+use crate::wait::{Waiting, reason};
 
 /// Creates a channel holding at most `cap` messages; `cap == 0` makes every
 /// send wait for a receiver (rendezvous).

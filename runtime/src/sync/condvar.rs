@@ -19,9 +19,9 @@ use std::sync::{Arc, LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::dump::{Waiting, reason};
+use crate::spin::SpinLock;
+use crate::wait::{Waiting, reason};
 
 /// Signal: the waiter was notified.
 const NOTIFIED: u8 = 1;

@@ -31,7 +31,6 @@ mod once_lock;
 mod rwlock;
 mod select;
 mod semaphore;
-pub(crate) mod spin;
 mod wait_group;
 mod waiter;
 

@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, WAITING};
-use crate::dump::{Waiting, reason};
+use crate::spin::SpinLock;
+use crate::wait::{Waiting, reason};
 
 /// The lock is held.
 const LOCKED: usize = 1;

@@ -19,10 +19,11 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::dump::{Waiting, reason};
-use crate::task::{Unparker, WaiterId};
+use crate::sched::Unparker;
+use crate::spin::SpinLock;
+use crate::task::WaiterId;
+use crate::wait::{Waiting, reason};
 
 /// Signal: the initialiser finished (with or without a value).
 const FINISHED: u8 = 1;

@@ -25,9 +25,9 @@ use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use super::mutex::Poison;
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::dump::{Waiting, reason};
+use crate::spin::SpinLock;
+use crate::wait::{Waiting, reason};
 
 /// A writer holds the lock.
 const WRITER: usize = 1;

@@ -50,8 +50,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::channel::{Receiver, RecvError, SendError, Sender};
-use crate::dump::{Waiting, reason};
-use crate::task::{self, Unparker, Wake};
+use crate::park;
+use crate::sched::Unparker;
+use crate::task::Wake;
+use crate::wait::{Waiting, reason};
 
 /// [`Selector::state`]: listed, not committed yet.
 const WAITING: usize = 0;
@@ -483,7 +485,7 @@ impl<'a> Select<'a> {
                 // A cancellation is reported, not unwound from, so that a
                 // select committed meanwhile returns its operation; one that
                 // was not is unwound by `run`, once off every list.
-                match task::park_reporting_cancel(Waiting::numbered(&reason::SELECT, self.ops.len() as u64), deadline) {
+                match park::park_reporting_cancel(Waiting::numbered(&reason::SELECT, self.ops.len() as u64), deadline) {
                     Wake::Notified => {
                         // Not committed (checked next time round): a nudge
                         // from a select at the other end of a rendezvous,
@@ -528,7 +530,7 @@ impl<'a> Select<'a> {
             unwinding: true,
         };
         loop {
-            let wake = task::park_reporting_cancel(Waiting::on(&reason::SELECT), None);
+            let wake = park::park_reporting_cancel(Waiting::on(&reason::SELECT), None);
             match handle.completion(me) {
                 Completion::Ready => break,
                 Completion::CalledOff => {
@@ -578,7 +580,7 @@ impl fmt::Debug for Select<'_> {
 /// here (its parks report the cancellation instead, so that it can leave
 /// every list first); one that is unwinding already fails.
 fn cancelled() -> Failure {
-    task::cancellation_point();
+    park::cancellation_point();
     Failure::Cancelled
 }
 

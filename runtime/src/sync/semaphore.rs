@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::spin::SpinLock;
 use super::waiter::{self, Node, UnwindGuard, Wakes};
-use crate::dump::{Waiting, reason};
+use crate::spin::SpinLock;
+use crate::wait::{Waiting, reason};
 
 /// The waiter queue is not empty. Changed only under the queue's spinlock.
 const QUEUED: usize = 1;

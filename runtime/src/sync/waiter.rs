@@ -12,11 +12,11 @@
 //! queued (it removes itself) or already signalled (it accepts what it was
 //! given, or passes it on). Nothing is lost either way.
 //!
-//! Parking goes through `task::park`, so a waiter may be a micro-thread or an
+//! Parking goes through `park::park`, so a waiter may be a micro-thread or an
 //! OS thread, and wake-ups may be spurious: [`Node::park`] loops until the
 //! signal is set or the deadline passes.
 //!
-//! A micro-thread that is unwinding cannot park (see `task::park`). The
+//! A micro-thread that is unwinding cannot park (see `park::park`). The
 //! primitives' fallible forms (`try_*`, `*_timeout`) then fail at once; the
 //! forms that cannot fail (`lock`, `wait`, …) make the node *block its OS
 //! thread* instead, as the same call would on a plain thread.
@@ -25,8 +25,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::dump::Waiting;
-use crate::task::{self, Unparker, Wake};
+use crate::park;
+use crate::sched::Unparker;
+use crate::sched::context;
+use crate::task::Wake;
+use crate::wait::Waiting;
 
 /// A node's signal while it is queued and nobody has signalled it.
 pub(super) const WAITING: u8 = 0;
@@ -50,7 +53,7 @@ impl<D> Node<D> {
     /// fail, so an unwinding micro-thread blocks its OS thread rather than
     /// giving up.
     pub(super) fn new(data: D, must_wait: bool) -> Arc<Node<D>> {
-        let blocks_thread = must_wait && std::thread::panicking() && crate::in_micro_thread();
+        let blocks_thread = must_wait && std::thread::panicking() && context::in_micro_thread();
         let unparker = if blocks_thread {
             Unparker::Thread(std::thread::current())
         } else {
@@ -103,7 +106,7 @@ impl<D> Node<D> {
             let wake = if self.blocks_thread {
                 park_thread(deadline)
             } else {
-                task::park(waiting, deadline)
+                park::park(waiting, deadline)
             };
             if wake != Wake::Notified {
                 let signal = self.signal();

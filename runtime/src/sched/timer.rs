@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::task::Task;
+use super::scheduler::Task;
 
 /// Identifies one timer entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +50,7 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is armed.
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -1,4 +1,6 @@
-//! Building runtimes and spawning micro-threads with options.
+//! Runtimes: building one ([`RuntimeBuilder`]), running on it
+//! ([`Runtime::block_on`]), shutting it down, and the default runtime that
+//! code outside any runtime spawns on.
 
 use std::fmt;
 use std::io;
@@ -7,46 +9,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::context;
-use crate::deadlock::Deadlock;
+use crate::config::{Config, Deadlock};
 use crate::dump::{self, Dump};
-use crate::join::JoinHandle;
+use crate::join::{self, JoinHandle};
 use crate::metrics::{self, Metrics};
-use crate::scheduler::{Handle, Shared, SpawnOptions};
+use crate::sched::context;
+use crate::sched::{self, SchedulerRef, Shared, SpawnOptions};
 use crate::signal;
 use crate::stack::StackMode;
 use crate::watchdog;
-use crate::worker;
-
-/// Default usable stack size of a micro-thread.
-pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
-
-/// Stacks the shared pool of a runtime keeps for reuse, beyond each worker's
-/// own cache.
-const DEFAULT_STACK_POOL: usize = 16 * 1024;
-
-/// A runtime's configuration, fixed once it is built.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) workers: usize,
-    pub(crate) stack_size: usize,
-    pub(crate) stack_mode: StackMode,
-    pub(crate) stack_pool: usize,
-    pub(crate) thread_mode: bool,
-    /// Stack size of threads in thread mode (`None`: std's default).
-    pub(crate) thread_stack_size: Option<usize>,
-    pub(crate) thread_name: String,
-    /// See [`RuntimeBuilder::stall_threshold`]; zero: no watchdog.
-    pub(crate) stall_threshold: Duration,
-    /// See [`RuntimeBuilder::on_deadlock`].
-    pub(crate) on_deadlock: Deadlock,
-    /// See [`RuntimeBuilder::dump_on_signal`].
-    pub(crate) dump_on_signal: Option<libc::c_int>,
-}
-
-/// How long a micro-thread may keep its worker before the watchdog reports
-/// it, by default.
-pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -76,20 +47,8 @@ impl RuntimeBuilder {
     /// A builder with the defaults: one worker per CPU, 64 KiB guarded
     /// stacks, micro-threads (not thread mode).
     pub fn new() -> RuntimeBuilder {
-        let workers = thread::available_parallelism().map_or(1, |n| n.get());
         RuntimeBuilder {
-            config: Config {
-                workers,
-                stack_size: DEFAULT_STACK_SIZE,
-                stack_mode: StackMode::Guarded,
-                stack_pool: DEFAULT_STACK_POOL,
-                thread_mode: false,
-                thread_stack_size: None,
-                thread_name: "dhaga-worker".into(),
-                stall_threshold: DEFAULT_STALL_THRESHOLD,
-                on_deadlock: Deadlock::default(),
-                dump_on_signal: None,
-            },
+            config: Config::new(),
             stack_size_set: false,
         }
     }
@@ -138,7 +97,8 @@ impl RuntimeBuilder {
 
     /// How long a micro-thread may run without parking before the stall
     /// watchdog reports it; `Duration::ZERO` turns the watchdog off.
-    /// Default: [`DEFAULT_STALL_THRESHOLD`] (100 ms).
+    /// Default: [`DEFAULT_STALL_THRESHOLD`](crate::DEFAULT_STALL_THRESHOLD)
+    /// (100 ms).
     ///
     /// Such a micro-thread (one that computes for long, or calls a blocking
     /// `std` function) holds up every other micro-thread of its worker. The
@@ -209,7 +169,8 @@ impl RuntimeBuilder {
     ///
     /// The caller promises that no micro-thread of this runtime uses more
     /// stack than the runtime's stack size (micro-threads spawned with a
-    /// different [`Builder::stack_size`] still get guarded stacks).
+    /// different [`Builder::stack_size`](crate::Builder::stack_size) still
+    /// get guarded stacks).
     pub unsafe fn unguarded_stacks(mut self) -> RuntimeBuilder {
         self.config.stack_mode = StackMode::Slab;
         self
@@ -240,7 +201,7 @@ impl RuntimeBuilder {
                 let worker_shared = Arc::clone(&shared);
                 let spawned = thread::Builder::new()
                     .name(name)
-                    .spawn(move || worker::run(worker_shared, index));
+                    .spawn(move || sched::run(worker_shared, index));
                 match spawned {
                     Ok(handle) => workers.push(handle),
                     Err(e) => {
@@ -286,7 +247,7 @@ impl RuntimeBuilder {
 /// are dropped, and the workers exit. In thread mode, threads already started
 /// are left to finish on their own, as with `std::thread`.
 pub struct Runtime {
-    shared: Handle,
+    shared: SchedulerRef,
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
     watchdog: Mutex<Option<thread::JoinHandle<()>>>,
     dump_signal: Mutex<Option<dump::DumpOnSignal>>,
@@ -320,12 +281,10 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.shared.config.thread_mode && crate::in_micro_thread() {
+        if self.shared.config.thread_mode && context::in_micro_thread() {
             // Not on this thread: other micro-threads of its worker would see
             // this runtime as theirs while `f` runs. On a thread of its own.
-            let handle = self
-                .shared
-                .spawn(SpawnOptions::spawned_at(Location::caller()), f)
+            let handle = join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f)
                 .unwrap_or_else(|e| panic!("{e}"));
             return handle.join().unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
@@ -335,9 +294,7 @@ impl Runtime {
             context::set_thread_runtime(previous);
             return result.unwrap_or_else(|payload| panic::resume_unwind(payload));
         }
-        let mut handle = self
-            .shared
-            .spawn(SpawnOptions::spawned_at(Location::caller()), f)
+        let mut handle = join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f)
             .unwrap_or_else(|e| panic!("{e}"));
         if self.shared.config.on_deadlock == Deadlock::Panic {
             // Looks for a deadlock report between waits.
@@ -384,14 +341,21 @@ impl Runtime {
     /// # Panics
     ///
     /// If the micro-thread's stack cannot be allocated (use
-    /// [`Builder::spawn_on`] to get the error instead).
+    /// [`Builder::spawn_on`](crate::Builder::spawn_on) to get the error
+    /// instead).
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Builder::new().spawn_on(self, f).unwrap_or_else(|e| panic!("{e}"))
+        // What `Builder::new().spawn_on(self, f)` does.
+        join::spawn(&self.shared, SpawnOptions::spawned_at(Location::caller()), f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The scheduler of this runtime.
+    pub(crate) fn scheduler(&self) -> &SchedulerRef {
+        &self.shared
     }
 
     /// The number of worker threads (zero in thread mode).
@@ -416,14 +380,21 @@ impl Drop for Runtime {
     }
 }
 
-fn shutdown(shared: &Handle, workers: &mut Vec<thread::JoinHandle<()>>, watchdog: &mut Option<thread::JoinHandle<()>>) {
+/// Shuts the runtime of `shared` down: stops its watchdog, and waits for
+/// its workers to unwind their micro-threads and exit (unless called from
+/// one of them).
+fn shutdown(
+    shared: &SchedulerRef,
+    workers: &mut Vec<thread::JoinHandle<()>>,
+    watchdog: &mut Option<thread::JoinHandle<()>>,
+) {
     shared.begin_shutdown();
     if let Some(watchdog) = watchdog.take() {
         // It sees the shutdown at its next look; this makes that now.
         watchdog.thread().unpark();
         let _ = watchdog.join();
     }
-    let inside = context::with_worker(|local| local.is_some_and(|local| local.belongs_to(shared)));
+    let inside = context::with_worker(|worker| worker.is_some_and(|worker| worker.belongs_to(shared)));
     if inside {
         // Dropped by one of its own micro-threads: the workers wind down on
         // their own; waiting for them here would wait for ourselves.
@@ -452,112 +423,8 @@ fn default_runtime() -> &'static Runtime {
 
 /// The runtime of the caller: the worker's, the thread-mode thread's, or the
 /// default one.
-pub(crate) fn current() -> Handle {
-    context::with_worker(|local| local.map(|local| Arc::clone(local.shared())))
+pub(crate) fn current() -> SchedulerRef {
+    context::with_worker(|worker| worker.map(|worker| Arc::clone(worker.shared())))
         .or_else(context::thread_runtime)
         .unwrap_or_else(|| Arc::clone(&default_runtime().shared))
-}
-
-/// Options for spawning one micro-thread, like [`std::thread::Builder`].
-///
-/// # Examples
-///
-/// ```
-/// let handle = dhaga_runtime::Builder::new()
-///     .name("worker".into())
-///     .stack_size(256 * 1024)
-///     .spawn(|| "done")?;
-/// assert_eq!(handle.name(), Some("worker"));
-/// assert_eq!(handle.join().unwrap(), "done");
-/// # std::io::Result::Ok(())
-/// ```
-#[derive(Debug, Default)]
-pub struct Builder {
-    name: Option<String>,
-    stack_size: Option<usize>,
-    colocate: bool,
-}
-
-impl Builder {
-    /// A builder with the runtime's defaults.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// Names the micro-thread (shown in stack-overflow reports).
-    pub fn name(mut self, name: String) -> Builder {
-        self.name = Some(name);
-        self
-    }
-
-    /// Sets the micro-thread's usable stack size. Stacks of the runtime's
-    /// default size come from a pool; others are mapped for this micro-thread
-    /// and unmapped when it ends.
-    pub fn stack_size(mut self, bytes: usize) -> Builder {
-        self.stack_size = Some(bytes);
-        self
-    }
-
-    /// Places the micro-thread on the worker of the micro-thread that spawns
-    /// it, instead of the least-loaded worker: for micro-threads that hand
-    /// work to each other all the time (a connection's reader and writer, a
-    /// client and its connection), which then wake each other without waking
-    /// another OS thread. Until it starts, an idle worker may still take it
-    /// from a worker that stalls. Spawned from outside a micro-thread, it
-    /// has no effect.
-    pub fn colocate(mut self) -> Builder {
-        self.colocate = true;
-        self
-    }
-
-    /// Spawns `f` on the caller's runtime: the one whose micro-thread (or
-    /// thread-mode thread) calls this, else a default runtime started on first
-    /// use.
-    ///
-    /// # Errors
-    ///
-    /// If the stack cannot be allocated (kind `OutOfMemory`, with a message
-    /// naming the limit reached and the way out), or, in thread mode, the
-    /// thread cannot be started, or would take the process past
-    /// `vm.max_map_count` (kind `OutOfMemory`: std would abort the whole
-    /// process in the new thread, unable to map its signal stack).
-    #[track_caller]
-    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let options = self.into_options();
-        context::with_worker(|local| match local {
-            // `current()`'s first choice, without a reference-count update
-            // on the runtime's shared state.
-            Some(local) => local.shared().spawn(options, f),
-            None => current().spawn(options, f),
-        })
-    }
-
-    /// Spawns `f` on `runtime`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::spawn`].
-    #[track_caller]
-    pub fn spawn_on<F, T>(self, runtime: &Runtime, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        runtime.shared.spawn(self.into_options(), f)
-    }
-
-    #[track_caller]
-    pub(crate) fn into_options(self) -> SpawnOptions {
-        SpawnOptions {
-            spawned_at: Some(Location::caller()),
-            name: self.name,
-            stack_size: self.stack_size,
-            colocate: self.colocate,
-            os_thread: false,
-        }
-    }
 }

@@ -18,25 +18,23 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
 use std::time::Instant;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
 
-use crate::builder::Config;
-use crate::context;
+use super::context;
+use super::counters::Counters;
+use super::inspect::{Mailbox, OnCpu};
+use crate::config::Config;
 use crate::coroutine::Unstarted;
-use crate::deadlock::Found;
-use crate::dump::Mailbox;
-use crate::join::{self, Completer, JoinHandle};
-use crate::metrics::Counters;
 use crate::poller::Poller;
+use crate::spin::SpinLock;
 use crate::stack::StackPool;
-use crate::sync::spin::SpinLock;
 use crate::sys;
-use crate::task::Task;
-use crate::watchdog::OnCpu;
+use crate::task::{self, Schedule};
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
 const FRESH_CAPACITY: usize = 1024;
@@ -45,7 +43,13 @@ const FRESH_CAPACITY: usize = 1024;
 const INJECTOR_KEPT: usize = 1024;
 
 /// A shared reference to a runtime's scheduler.
-pub(crate) type Handle = Arc<Shared>;
+pub(crate) type SchedulerRef = Arc<Shared>;
+
+/// The header of a micro-thread of this scheduler (see `task/`).
+pub(crate) type Task = task::Task<SchedulerRef>;
+
+/// Wakes a micro-thread of this scheduler, or an OS thread.
+pub(crate) type Unparker = task::Unparker<SchedulerRef>;
 
 /// A micro-thread that has not started, with everything it needs to start
 /// on whichever worker takes it.
@@ -92,17 +96,19 @@ impl SpawnOptions {
 pub(crate) struct Injector {
     queue: SpinLock<VecDeque<Pending>>,
     /// The queue's length, for looking without the lock (`SeqCst`: idle
-    /// workers read it after announcing they sleep, see `Local::sleep`).
+    /// workers read it after announcing they sleep, see `Worker::sleep`).
     len: AtomicUsize,
 }
 
 impl Injector {
+    /// Queues a micro-thread at the back.
     pub(crate) fn push(&self, pending: Pending) {
         let mut queue = self.queue.lock();
         queue.push_back(pending);
         self.len.store(queue.len(), Ordering::SeqCst);
     }
 
+    /// Takes the micro-thread at the front, if any.
     pub(crate) fn pop(&self) -> Option<Pending> {
         if self.is_empty() {
             return None;
@@ -118,10 +124,12 @@ impl Injector {
         pending
     }
 
+    /// How many micro-threads wait here.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::SeqCst)
     }
 
+    /// Whether none waits here.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -144,7 +152,7 @@ pub(crate) struct WorkerShared {
     /// as it wakes, and stealing it back would undo the placement.
     pub(crate) asleep: AtomicBool,
     /// Reactor slots released by other threads, freed by the worker between
-    /// two polls (see `reactor.rs`).
+    /// two polls (see `sched/reactor.rs`).
     pub(crate) released: SegQueue<usize>,
     /// Micro-threads started on this worker and not finished; written by the
     /// worker only, read by spawners choosing where to place.
@@ -167,6 +175,7 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
+    /// A worker's shared part, with its poller.
     fn new() -> io::Result<WorkerShared> {
         Ok(WorkerShared {
             fresh: ArrayQueue::new(FRESH_CAPACITY),
@@ -208,7 +217,7 @@ impl WorkerShared {
     pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
         let full = self.fresh.push(pending).err();
         if full.is_none() {
-            // Pairs with the fence in `Local::sleep`, as in `push_remote`.
+            // Pairs with the fence in `Worker::sleep`, as in `push_remote`.
             fence(Ordering::SeqCst);
             self.wake();
         }
@@ -218,7 +227,7 @@ impl WorkerShared {
     /// Queues a wake-up from another thread.
     fn push_remote(&self, task: Arc<Task>) {
         self.inbox.push(task);
-        // Pairs with the fence in `Local::sleep`: either the worker sees the
+        // Pairs with the fence in `Worker::sleep`: either the worker sees the
         // task when it re-checks its inbox, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
         self.wake();
@@ -237,7 +246,7 @@ pub(crate) struct Shared {
     num_sleepers: AtomicUsize,
     /// Workers awake and looking for work.
     num_searching: AtomicUsize,
-    /// Whether a worker spins before it sleeps (see `Local::spin`): one at
+    /// Whether a worker spins before it sleeps (see `Worker::spin`): one at
     /// a time.
     /// On a cache line of its own: written at every spin, while `shutdown`
     /// beside it is read at every turn of every worker's loop.
@@ -275,6 +284,8 @@ const MAPS_SPARE: u64 = 256;
 const SPAWNS_PER_COUNT: u64 = 256;
 
 impl Shared {
+    /// The scheduler of a runtime configured by `config`, with its
+    /// workers' pollers; no worker thread runs yet.
     pub(crate) fn new(config: Config) -> io::Result<Shared> {
         let workers = (0..config.workers)
             .map(|_| WorkerShared::new())
@@ -311,6 +322,7 @@ impl Shared {
         self.spawned_outside.load(Ordering::Relaxed)
     }
 
+    /// Whether the runtime shuts down (see [`Shared::begin_shutdown`]).
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
@@ -334,48 +346,36 @@ impl Shared {
         }
     }
 
-    /// Reserves `n` consecutive micro-thread ids; returns the first.
     /// OS threads started by `spawn` (thread mode, or the OS-thread
     /// children of a scope) that have not finished.
     pub(crate) fn live_threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
     }
 
+    /// Reserves `n` consecutive micro-thread ids; returns the first.
     pub(crate) fn next_ids(&self, n: u64) -> u64 {
         self.next_id.fetch_add(n, Ordering::Relaxed)
-    }
-
-    /// Spawns `f` as a micro-thread, or as an OS thread in thread mode.
-    pub(crate) fn spawn<F, T>(self: &Arc<Self>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.spawn_with(options, move |completer| {
-            move || {
-                completer.run(f);
-            }
-        })
     }
 
     /// Spawns a micro-thread (an OS thread in thread mode, with
     /// `options.os_thread`, or from an OS thread started with it: see
     /// `context::spawns_os_threads`) whose body is what `make` builds
-    /// around the completer of the returned handle; the body must hand its
-    /// outcome to that completer (`Completer::run`).
+    /// around the micro-thread's header; returns the header, and the OS
+    /// thread if it is one. (`join.rs` makes the join handle and the
+    /// completer the body hands its outcome to; this knows neither.)
     ///
     /// `make` is called once everything the spawn can fail on before the
     /// body exists is done (the stack is allocated); if spawning fails,
     /// `make`, or the body it made, is dropped before this returns. Once
     /// spawned, the body is either called once or dropped uncalled (its
     /// runtime shut down before it started), on whichever thread gets to it.
-    pub(crate) fn spawn_with<T: Send, M, B>(
+    pub(crate) fn spawn_with<M, B>(
         self: &Arc<Self>,
         options: SpawnOptions,
         make: M,
-    ) -> io::Result<JoinHandle<T>>
+    ) -> io::Result<(Arc<Task>, Option<Thread>)>
     where
-        M: FnOnce(Completer<T>) -> B,
+        M: FnOnce(Arc<Task>) -> B,
         B: FnOnce() + Send + 'static,
     {
         // Inherited: an OS thread started because a worker is blocked must
@@ -391,11 +391,11 @@ impl Shared {
             ));
             return self.spawn_thread(task, options.stack_size, os_thread, make);
         }
-        let (id, stack, kept) = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => {
-                local.counters().spawned.add(1);
-                let stack = local.take_stack(options.stack_size);
-                (local.next_task_id(), stack, local.take_task())
+        let (id, stack, kept) = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(self) => {
+                worker.counters().spawned.add(1);
+                let stack = worker.take_stack(options.stack_size);
+                (worker.next_task_id(), stack, worker.take_task())
             }
             _ => {
                 self.spawned_outside.fetch_add(1, Ordering::Relaxed);
@@ -403,28 +403,28 @@ impl Shared {
             }
         });
         let stack = stack?;
-        // A header this worker kept is unique (see `Local::take_task`), as
+        // A header this worker kept is unique (see `Worker::take_task`), as
         // a new one is.
         let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
         let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
         header.reset(id, options.name, options.spawned_at);
-        let (handle, completer) = join::pair(Arc::clone(&task));
-        let thread = Unstarted::new(stack, make(completer));
+        let spawned = Arc::clone(&task);
+        let thread = Unstarted::new(stack, make(Arc::clone(&task)));
         self.submit(Pending { task, thread }, options.colocate);
-        Ok(handle)
+        Ok((spawned, None))
     }
 
     /// Starts `task` as an OS thread. With `spawns_os_threads`, that
     /// thread's own spawns start OS threads too.
-    fn spawn_thread<T: Send, M, B>(
+    fn spawn_thread<M, B>(
         self: &Arc<Self>,
         task: Arc<Task>,
         stack_size: Option<usize>,
         spawns_os_threads: bool,
         make: M,
-    ) -> io::Result<JoinHandle<T>>
+    ) -> io::Result<(Arc<Task>, Option<Thread>)>
     where
-        M: FnOnce(Completer<T>) -> B,
+        M: FnOnce(Arc<Task>) -> B,
         B: FnOnce() + Send + 'static,
     {
         self.room_for_a_thread()?;
@@ -435,8 +435,8 @@ impl Shared {
         if let Some(size) = stack_size.or(self.config.thread_stack_size) {
             builder = builder.stack_size(size);
         }
-        let (mut handle, completer) = join::pair(Arc::clone(&task));
-        let body = make(completer);
+        let spawned = Arc::clone(&task);
+        let body = make(Arc::clone(&task));
         let runtime = Arc::clone(self);
         let counted = ThreadCounted::new(Arc::clone(self));
         let thread = builder.spawn(move || {
@@ -447,9 +447,8 @@ impl Shared {
             context::set_spawns_os_threads(spawns_os_threads);
             body();
         })?;
-        // Before the handle is returned, so every `cancel` can wake it.
-        handle.set_thread(thread.thread().clone());
-        Ok(handle)
+        // Returned with the header, so that every `cancel` can wake it.
+        Ok((spawned, Some(thread.thread().clone())))
     }
 
     /// Thread mode: whether one more OS thread fits under
@@ -503,8 +502,8 @@ impl Shared {
     /// `colocate` keeps a spawn from a worker on that worker.
     fn submit(&self, pending: Pending, colocate: bool) {
         // From one of our workers: placed by its cached view of the loads.
-        let pending = context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(self) => Err(local.place(pending, colocate)),
+        let pending = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(self) => Err(worker.place(pending, colocate)),
             _ => Ok(pending),
         });
         let overflow = match pending {
@@ -522,7 +521,7 @@ impl Shared {
     }
 
     /// The least-loaded worker, read afresh (spawns from outside the
-    /// workers; a worker keeps its own cached view, see `Local::place`).
+    /// workers; a worker keeps its own cached view, see `Worker::place`).
     fn least_loaded(&self) -> usize {
         let start = self.next_id.load(Ordering::Relaxed) as usize;
         let n = self.workers.len();
@@ -535,7 +534,7 @@ impl Shared {
     /// Makes sure some worker will look at newly queued work: wakes a sleeper
     /// unless a worker is already searching.
     pub(crate) fn notify_work(&self) {
-        // Pairs with the fence in `Local::sleep` (see the module docs).
+        // Pairs with the fence in `Worker::sleep` (see the module docs).
         fence(Ordering::SeqCst);
         if self.num_searching.load(Ordering::SeqCst) != 0 || self.num_sleepers.load(Ordering::SeqCst) == 0 {
             return;
@@ -571,6 +570,7 @@ impl Shared {
         !self.spinning.load(Ordering::Relaxed) && !self.spinning.swap(true, Ordering::Acquire)
     }
 
+    /// Gives up the right to spin (see [`Shared::start_spinning`]).
     pub(crate) fn stop_spinning(&self) {
         self.spinning.store(false, Ordering::Release);
     }
@@ -602,28 +602,49 @@ impl Shared {
     }
 }
 
-/// Makes a woken micro-thread runnable on its worker: into the worker's own
-/// queues if called there, else into its inbox.
-pub(crate) fn schedule(task: Arc<Task>) {
-    let worker = task.worker();
-    let task = context::with_worker(|local| match local {
-        Some(local) if local.belongs_to(task.shared()) && local.index() == worker => {
-            local.schedule_local(task);
-            None
-        }
-        _ => Some(task),
-    });
-    if let Some(task) = task {
-        // From a worker of the same runtime, its reference to the runtime
-        // will do: no update of the runtime's reference count, a line every
-        // worker would otherwise write at every wake-up it sends.
-        context::with_worker(|local| match local {
-            Some(local) if local.belongs_to(task.shared()) => local.shared().workers[worker].push_remote(task),
-            _ => {
-                let shared = Arc::clone(task.shared());
-                shared.workers[worker].push_remote(task);
+/// The scheduler of a micro-thread's header: a woken micro-thread goes back
+/// to its worker, into the worker's own queues if the waker runs there,
+/// else into its inbox.
+impl Schedule for SchedulerRef {
+    /// See [`Schedule::schedule`].
+    fn schedule(task: Arc<Task>) {
+        let index = task.worker();
+        let task = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(task.scheduler()) && worker.index() == index => {
+                worker.schedule_local(task);
+                None
             }
+            _ => Some(task),
         });
+        if let Some(task) = task {
+            // From a worker of the same runtime, its reference to the runtime
+            // will do: no update of the runtime's reference count, a line every
+            // worker would otherwise write at every wake-up it sends.
+            context::with_worker(|worker| match worker {
+                Some(worker) if worker.belongs_to(task.scheduler()) => worker.shared().workers[index].push_remote(task),
+                _ => {
+                    let shared = Arc::clone(task.scheduler());
+                    shared.workers[index].push_remote(task);
+                }
+            });
+        }
+    }
+}
+
+/// The report of the deadlock found, for the `block_on`s of a runtime in
+/// `Deadlock::Panic` mode (see `deadlock.rs`, which finds it).
+#[derive(Default)]
+pub(crate) struct Found(Mutex<Option<Arc<str>>>);
+
+impl Found {
+    /// The report, if a deadlock was found.
+    pub(crate) fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Records the report.
+    pub(crate) fn set(&self, report: Arc<str>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
     }
 }
 

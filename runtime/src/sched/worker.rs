@@ -19,7 +19,7 @@
 //! micro-threads from the injector and other workers, spinning briefly.
 //! Then, if its work has lately come back within microseconds, it *spins*
 //! for about that long, polling its reactor without blocking (one worker
-//! of the runtime at a time; see `Local::spin`), and then sleeps in its
+//! of the runtime at a time; see `Worker::spin`), and then sleeps in its
 //! poller until I/O, a timer, or a wake-up.
 
 use std::cell::{Cell, RefCell};
@@ -31,18 +31,19 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::context;
+use super::context;
+use super::counters::Counters;
+use super::inspect::{self, WorkerAnswer};
+use super::reactor::Reactor;
+use super::scheduler::Task;
+use super::scheduler::{Pending, Shared, WorkerShared};
+use super::timer::Timers;
 use crate::coroutine::{MicroThread, Outcome, Running, Suspend};
-use crate::dump::{self, Waiting, WorkerAnswer};
-use crate::local::Tables;
-use crate::metrics::Counters;
-use crate::reactor::Reactor;
-use crate::scheduler::{Pending, Shared, WorkerShared};
 use crate::signal;
 use crate::stack::Stack;
 use crate::sys;
-use crate::task::{OnCancel, Task, Wake, unwinding_or_cancel};
-use crate::timer::Timers;
+use crate::task::{OnCancel, Wake, unwinding_or_cancel};
+use crate::wait::Waiting;
 
 /// How many times in a row the LIFO slot may be preferred.
 const LIFO_STREAK: u32 = 3;
@@ -63,7 +64,7 @@ const IO_POLL_INTERVAL: Duration = Duration::from_micros(100);
 const SEARCH_ROUNDS: u32 = 4;
 
 /// The longest a worker without work spins, looking at its poller and its
-/// queues, before it sleeps (see [`Local::spin`]).
+/// queues, before it sleeps (see [`Worker::spin`]).
 const MAX_SPIN: Duration = Duration::from_micros(25);
 
 /// Spins shorter than this are not worth starting: the spin limit drops to
@@ -92,10 +93,10 @@ struct Entry {
 }
 
 /// The worker's own state, touched only by its thread.
-pub(crate) struct Local {
+pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
-    running: Running,
+    running: Running<Task>,
     lifo: Cell<Option<Arc<Task>>>,
     lifo_streak: Cell<u32>,
     ready: RefCell<VecDeque<Arc<Task>>>,
@@ -107,14 +108,12 @@ pub(crate) struct Local {
     /// (see `recycle_task`); at most `config.stack_pool`.
     tasks: RefCell<Vec<Arc<Task>>>,
     reactor: Reactor,
-    /// The micro-thread-locals of this worker's micro-threads.
-    locals: Tables,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
     /// `sys::coarse_now_ns` at the last maintenance round or wake-up, for
     /// stamping parks (see `note_wait`).
     clock: Cell<u64>,
-    /// How long to spin before sleeping, in nanoseconds (see `Local::spin`).
+    /// How long to spin before sleeping, in nanoseconds (see `Worker::spin`).
     spin_limit: Cell<u64>,
     /// Micro-thread ids reserved for spawns on this worker: next, end.
     ids: Cell<(u64, u64)>,
@@ -149,7 +148,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
             );
         })
         .ok();
-    let local = Local {
+    let worker = Worker {
         index,
         shared,
         running: Running::default(),
@@ -161,7 +160,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         stacks: RefCell::new(VecDeque::new()),
         tasks: RefCell::new(Vec::new()),
         reactor: Reactor::default(),
-        locals: Tables::default(),
         tick: Cell::new(0),
         last_io_poll: Cell::new(Instant::now()),
         clock: Cell::new(sys::coarse_now_ns()),
@@ -171,21 +169,21 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         loads: RefCell::new((Vec::new(), 0)),
     };
     // A panic in the loop itself (not in a micro-thread: those are caught
-    // where they start) would leave micro-threads holding `&Local` while it
+    // where they start) would leave micro-threads holding `&Worker` while it
     // is torn down; there is no recovering a worker, so abort.
     let _abort = AbortOnUnwind(index);
-    let guard = context::enter_worker(&local);
-    while !local.shared.is_shutdown() {
-        match local.next_runnable() {
-            Some(runnable) => local.run(runnable),
-            None => local.idle(),
+    let guard = context::enter_worker(&worker);
+    while !worker.shared.is_shutdown() {
+        match worker.next_runnable() {
+            Some(runnable) => worker.run(runnable),
+            None => worker.idle(),
         }
     }
-    local.shutdown();
+    worker.shutdown();
     drop(guard);
 }
 
-/// The spin limit after an idle period of `gap` (see `Local::learn_spin`),
+/// The spin limit after an idle period of `gap` (see `Worker::learn_spin`),
 /// in nanoseconds.
 fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
     let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
@@ -215,8 +213,8 @@ pub(crate) fn recycle_task(mut task: Arc<Task>) {
     if Arc::get_mut(&mut task).is_none() {
         return; // someone else holds it: dropped by the last of them
     }
-    context::with_worker(|local| match local {
-        Some(local) if local.belongs_to(task.shared()) => local.keep_task(task),
+    context::with_worker(|worker| match worker {
+        Some(worker) if worker.belongs_to(task.scheduler()) => worker.keep_task(task),
         _ => drop(task),
     });
 }
@@ -233,26 +231,25 @@ impl Drop for AbortOnUnwind {
     }
 }
 
-impl Local {
+impl Worker {
+    /// Its index among its runtime's workers.
     pub(crate) fn index(&self) -> usize {
         self.index
     }
 
+    /// Its runtime's scheduler.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
+    /// Its half of the reactor.
     pub(crate) fn reactor(&self) -> &Reactor {
         &self.reactor
     }
 
-    pub(crate) fn running(&self) -> &Running {
+    /// The micro-thread it runs now, if any.
+    pub(crate) fn running(&self) -> &Running<Task> {
         &self.running
-    }
-
-    /// The micro-thread-locals of this worker's micro-threads.
-    pub(crate) fn locals(&self) -> &Tables {
-        &self.locals
     }
 
     /// This worker's counters (see `metrics.rs`).
@@ -260,7 +257,8 @@ impl Local {
         &self.me().counters
     }
 
-    fn me(&self) -> &WorkerShared {
+    /// The part of this worker that other threads reach.
+    pub(crate) fn me(&self) -> &WorkerShared {
         &self.shared.workers[self.index]
     }
 
@@ -381,7 +379,7 @@ impl Local {
         }
     }
 
-    /// Parks or yields the running micro-thread (see `task::park`).
+    /// Parks or yields the running micro-thread (see `park::park`).
     ///
     /// Both are cancellation points: a cancelled micro-thread unwinds here,
     /// before suspending and again after (a cancel wakes it).
@@ -405,9 +403,9 @@ impl Local {
             .with_task(|task| task.note_wait(waiting.reason, waiting.number, now));
     }
 
-    /// [`Local::park`], where a cancelled micro-thread either unwinds or,
+    /// [`Worker::park`], where a cancelled micro-thread either unwinds or,
     /// with [`OnCancel::Report`], returns [`Wake::Cancelled`] (see
-    /// `task::park_reporting_cancel`).
+    /// `park::park_reporting_cancel`).
     pub(crate) fn park_with(&self, why: Suspend, deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
         let cancelled_here = || match on_cancel {
             OnCancel::Unwind => unwinding_or_cancel(),
@@ -647,7 +645,7 @@ impl Local {
             } else {
                 None
             };
-            threads.push(dump::describe(&task, self.index, captured));
+            threads.push(inspect::describe(&task, self.index, captured));
         }
         let not_started = self.me().fresh.len();
         // Each dump asked for meanwhile gets the same answer.

@@ -1,19 +1,17 @@
-//! The reactor: park a micro-thread until a file descriptor is ready.
+//! Descriptors that park a micro-thread until they are ready: [`Source`],
+//! [`FdWatch`], [`fd_ready`], and the system calls they make.
 //!
 //! [`Source`] wraps a non-blocking I/O object. Its `read_with`/`write_with`
 //! run an operation and, when it would block, wait for readiness and retry:
 //! the one "try the syscall, on `WouldBlock` park, retry" loop that every
 //! `net` method is a line over.
 //!
-//! How waiting works. Each worker has its own poller; a micro-thread waits on
-//! its own worker's poller, registering the descriptor there the first time
-//! (in edge-triggered mode where supported, so no re-arming per wait). Every
-//! readiness event bumps a per-direction counter and wakes that direction's
-//! waiters. A waiter reads the counter *before* its operation; if, when it
-//! comes to park, the counter has moved, readiness arrived in between and it
-//! retries instead of parking — so no edge is ever lost, whichever worker
-//! reported it. On platforms without edge mode the registration is oneshot
-//! and re-armed on every wait.
+//! How waiting works is the worker's side of the reactor
+//! (`sched/reactor.rs`): a micro-thread waits on its own worker's poller,
+//! registering the descriptor there the first time, and a readiness count
+//! read before each operation makes sure no edge is lost. This module holds
+//! that count (a `SourceState`) with the descriptor, and deletes the
+//! descriptor from every poller before it closes.
 //!
 //! Outside a micro-thread the same calls block the OS thread in `poll(2)`,
 //! which is what lets one program run on micro-threads or on OS threads.
@@ -21,20 +19,15 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::context;
-use crate::dump::{Waiting, reason};
+use crate::park;
 use crate::poller::{self, Event, Events, PollMode, Poller};
-use crate::scheduler::Handle;
+use crate::sched::SourceState;
 use crate::sys::{self, Direction};
-use crate::task::{self, Unparker, Wake};
-use crate::worker::Local;
 
 /// A non-blocking I/O object whose blocking operations park the calling
 /// micro-thread (or block the calling OS thread) until it is ready.
@@ -147,7 +140,7 @@ impl<T: AsFd> Source<T> {
     /// Unwraps the I/O object, deregistering it from every poller. It stays
     /// in non-blocking mode.
     pub fn into_inner(mut self) -> T {
-        self.state.deregister(self.fd());
+        self.state.deregister();
         self.io.take().expect("io is present until drop")
     }
 
@@ -198,10 +191,7 @@ impl<T: AsFd> Source<T> {
             // will wait on, so that count is no newer than this one: the
             // wait below ends at once if readiness came in between.
             let tick = state.tick(Direction::Read);
-            if std::mem::take(&mut first)
-                && state.drained.load(Ordering::Relaxed) == tick + 1
-                && !state.exceptional.load(Ordering::Relaxed)
-            {
+            if std::mem::take(&mut first) && state.drained() == tick + 1 && !state.exceptional() {
                 // No readiness has come since a short read emptied the
                 // stream, nor can an end, an error or urgent data be
                 // waiting: wait.
@@ -209,7 +199,7 @@ impl<T: AsFd> Source<T> {
             }
             let n = op(io)?;
             if n > 0 && n < len {
-                state.drained.store(tick + 1, Ordering::Relaxed);
+                state.set_drained(tick);
             }
             Ok(n)
         })
@@ -344,7 +334,7 @@ impl<T: AsFd> Drop for Source<T> {
     fn drop(&mut self) {
         // The contract of `Poller::add`: delete before the descriptor closes.
         if self.io.is_some() {
-            self.state.deregister(self.fd());
+            self.state.deregister();
         }
     }
 }
@@ -733,22 +723,16 @@ impl FdWatch {
     /// # Errors
     ///
     /// See [`FdWatch`].
-    pub fn new(fd: BorrowedFd<'_>, interest: FdEvents, unparker: crate::Unparker) -> io::Result<FdWatch> {
+    pub fn new(fd: BorrowedFd<'_>, interest: FdEvents, unparker: park::Unparker) -> io::Result<FdWatch> {
         let dup = fd.try_clone_to_owned()?;
         let state = Arc::new(SourceState::new());
-        state.lock().watcher = Some((unparker.into_inner(), [interest.readable, interest.writable]));
+        state.set_watcher(unparker.into_inner(), [interest.readable, interest.writable]);
         let mut watch = FdWatch {
             state,
             fd: None,
             helper: None,
         };
-        let on_worker = context::with_worker(|local| match local {
-            Some(local) if local.in_task() && local.shared().workers[local.index()].poller.supports_edge() => {
-                let mut inner = watch.state.lock();
-                Some(watch.state.arm(&mut inner, local, dup.as_fd()))
-            }
-            _ => None,
-        });
+        let on_worker = watch.state.arm_here(dup.as_fd());
         match on_worker {
             Some(armed) => {
                 // Dropped on failure with nothing registered: `arm` records
@@ -776,7 +760,7 @@ impl Drop for FdWatch {
                     helper.remove(key, fd.as_fd());
                 }
             }
-            None => self.state.deregister(fd.as_fd()),
+            None => self.state.deregister(),
         }
         drop(fd);
     }
@@ -871,305 +855,6 @@ impl Helper {
     }
 }
 
-/// Readiness of one descriptor, shared by its `Source` and the workers whose
-/// pollers hold it.
-pub(crate) struct SourceState {
-    /// Readiness events seen so far, per direction.
-    ticks: [AtomicU64; 2],
-    /// One more than the read tick at which a short stream read left the
-    /// stream empty (see `Source::read_stream_with`); 0: none.
-    drained: AtomicU64,
-    /// Whether a poller said the peer shut its side down, an error is
-    /// pending or urgent data came (or cannot say; see
-    /// `poller::exceptional`): set before the readiness is counted, and
-    /// never cleared. A short read then does not mean that a new edge will
-    /// come for what is left.
-    exceptional: AtomicBool,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    /// Parked waiters per direction.
-    waiters: [Vec<Unparker>; 2],
-    /// An [`FdWatch`]'s watcher and the directions it watches: woken by
-    /// every event in those directions, and left in place.
-    watcher: Option<(Unparker, [bool; 2])>,
-    /// Where the descriptor is registered: runtime, worker, slot.
-    registrations: Vec<(Handle, usize, usize)>,
-}
-
-fn index(dir: Direction) -> usize {
-    match dir {
-        Direction::Read => 0,
-        Direction::Write => 1,
-    }
-}
-
-impl SourceState {
-    fn new() -> SourceState {
-        SourceState {
-            ticks: [AtomicU64::new(0), AtomicU64::new(0)],
-            drained: AtomicU64::new(0),
-            exceptional: AtomicBool::new(false),
-            inner: Mutex::new(Inner::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    #[inline]
-    fn tick(&self, dir: Direction) -> u64 {
-        self.ticks[index(dir)].load(Ordering::Acquire)
-    }
-
-    /// Waits for readiness in `dir` newer than `tick`.
-    fn wait(
-        self: &Arc<Self>,
-        fd: BorrowedFd<'_>,
-        dir: Direction,
-        tick: u64,
-        deadline: Option<Instant>,
-    ) -> io::Result<()> {
-        context::with_worker(|local| match local {
-            Some(local) if local.in_task() => self.park_on(local, fd, dir, tick, deadline),
-            _ => block_on_poll(fd, dir, deadline),
-        })
-    }
-
-    fn park_on(
-        self: &Arc<Self>,
-        local: &Local,
-        fd: BorrowedFd<'_>,
-        dir: Direction,
-        tick: u64,
-        deadline: Option<Instant>,
-    ) -> io::Result<()> {
-        let _listed = {
-            let mut inner = self.lock();
-            if self.tick(dir) != tick {
-                return Ok(()); // readiness arrived since the operation ran
-            }
-            self.arm(&mut inner, local, fd)?;
-            let me = Unparker::current();
-            let id = me.id();
-            inner.waiters[index(dir)].push(me);
-            // From here on, every way out, unwinding out of `park` included
-            // (a cancellation), takes the entry off the list again.
-            Listed {
-                state: self,
-                dir,
-                tick,
-                me: id,
-            }
-        };
-        let waiting = match dir {
-            Direction::Read => &reason::READABLE,
-            Direction::Write => &reason::WRITABLE,
-        };
-        let number = u64::try_from(fd.as_raw_fd()).unwrap_or(0);
-        let wake = task::park(Waiting::numbered(waiting, number), deadline);
-        if wake != Wake::Notified {
-            if wake == Wake::TimedOut && self.tick(dir) != tick {
-                // Readiness won the race with the timer: one more attempt.
-                return Ok(());
-            }
-            // `_listed` leaves the list. A wake-up racing with this is
-            // harmless: the caller retries its operation only on `Ok`.
-            return Err(match wake {
-                Wake::TimedOut => io::ErrorKind::TimedOut.into(),
-                _ => io::Error::other("dhaga: the micro-thread was cancelled while waiting for I/O"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Makes sure the descriptor is registered with `local`'s poller.
-    fn arm(self: &Arc<Self>, inner: &mut Inner, local: &Local, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let shared = local.shared();
-        let worker = local.index();
-        let poller = &shared.workers[worker].poller;
-        let edge = poller.supports_edge();
-        let registered = inner
-            .registrations
-            .iter()
-            .find(|(h, w, _)| Arc::ptr_eq(h, shared) && *w == worker)
-            .map(|&(_, _, slot)| slot);
-        match registered {
-            // Edge mode: registered once, never re-armed.
-            Some(_) if edge => Ok(()),
-            Some(slot) => poller.modify(fd, Event::all(slot)),
-            None => {
-                let slot = local.reactor().sources.borrow_mut().insert(Arc::clone(self));
-                let mode = if edge { PollMode::Edge } else { PollMode::Oneshot };
-                // SAFETY: `Poller::add` requires the descriptor to be deleted
-                // from the poller before it is closed. Every registration is
-                // recorded in `registrations`, and `Source`'s drop (and
-                // `into_inner`) deletes them all before the I/O object, which
-                // owns the descriptor, is dropped or handed back.
-                let added = unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::all(slot), mode) };
-                match added {
-                    Ok(()) => {
-                        inner.registrations.push((Arc::clone(shared), worker, slot));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        local.reactor().sources.borrow_mut().try_remove(slot);
-                        Err(e)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records readiness reported by a poller and wakes the waiters.
-    fn ready(&self, readable: bool, writable: bool, exceptional: bool) {
-        if exceptional {
-            self.exceptional.store(true, Ordering::Relaxed);
-        }
-        let mut inner = self.lock();
-        if let Some((watcher, [read, write])) = &inner.watcher
-            && ((readable && *read) || (writable && *write))
-        {
-            watcher.clone().unpark();
-        }
-        for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
-            if ready {
-                self.ticks[index(dir)].fetch_add(1, Ordering::Release);
-                // Unparking only queues the waiter (it never runs here, nor
-                // takes this lock), so it is done under the lock, keeping the
-                // list's allocation for the next waiters.
-                for waiter in inner.waiters[index(dir)].drain(..) {
-                    waiter.unpark();
-                }
-            }
-        }
-    }
-
-    /// Deletes the descriptor from every poller it was added to.
-    fn deregister(&self, fd: BorrowedFd<'_>) {
-        let registrations = std::mem::take(&mut self.lock().registrations);
-        for (shared, worker, slot) in registrations {
-            let target = &shared.workers[worker];
-            let _ = target.poller.delete(fd);
-            // The worker frees the slot between two polls, so events already
-            // fetched for it still find it (see `Reactor::poll`).
-            target.released.push(slot);
-        }
-    }
-}
-
-/// A waiter's entry on a [`SourceState`]'s list for one direction, taken
-/// off the list when this is dropped, however the wait ends: woken, timed
-/// out, or unwound out of its park by a cancellation. Without it an unwound
-/// waiter's entry would stay behind, holding its finished micro-thread's
-/// header, until the next readiness event, and a spurious wake-up would
-/// leave a second entry for the same waiter once it parked again.
-struct Listed<'a> {
-    state: &'a SourceState,
-    dir: Direction,
-    /// The readiness count when the entry was listed.
-    tick: u64,
-    me: crate::task::WaiterId,
-}
-
-impl Drop for Listed<'_> {
-    fn drop(&mut self) {
-        // A readiness event since the listing drained the list: it counts
-        // and drains under the lock that the listing held, having seen the
-        // count unchanged. So the entry is gone (or going) and the lock is
-        // not needed, which keeps the common wake-up free of it.
-        if self.state.tick(self.dir) != self.tick {
-            return;
-        }
-        let mut inner = self.state.lock();
-        let waiters = &mut inner.waiters[index(self.dir)];
-        if let Some(pos) = waiters.iter().position(|w| w.id() == self.me) {
-            waiters.swap_remove(pos);
-        }
-    }
-}
-
-/// Blocks the OS thread in `poll(2)` until `fd` is ready or `deadline`.
-fn block_on_poll(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-    loop {
-        let timeout = match deadline {
-            None => None,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(io::ErrorKind::TimedOut.into()),
-            },
-        };
-        // `false`: timed out (caught above next time round) or interrupted.
-        if sys::wait_fd(fd.as_raw_fd(), dir, timeout)? {
-            return Ok(());
-        }
-    }
-}
-
-/// A worker's side of the reactor: the sources registered with its poller.
-#[derive(Default)]
-pub(crate) struct Reactor {
-    sources: std::cell::RefCell<Slab<Arc<SourceState>>>,
-    events: std::cell::RefCell<Option<Events>>,
-}
-
-impl Reactor {
-    /// Whether any source is registered here.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.sources.borrow().is_empty()
-    }
-
-    /// Waits for events on `local`'s poller (at most until `deadline`;
-    /// `Some(now)` polls without blocking) and wakes the waiters. Returns the
-    /// number of events.
-    pub(crate) fn poll(&self, local: &Local, timeout: Option<std::time::Duration>) -> usize {
-        let worker = &local.shared().workers[local.index()];
-        let mut events = self.events.borrow_mut();
-        let events = events.get_or_insert_with(Events::new);
-        events.clear();
-        let n = match worker.poller.wait(events, timeout) {
-            Ok(n) => {
-                worker.counters.reactor_waits.add(1);
-                worker.counters.reactor_events.add(n as u64);
-                n
-            }
-            Err(e) => {
-                // Nothing sensible to do but report and carry on; a broken
-                // poller would otherwise stop this worker silently.
-                log::error!(target: "dhaga", "worker {} failed to poll: {e}", local.index());
-                0
-            }
-        };
-        {
-            // Held while dispatching: waking a waiter only queues it, and
-            // nothing that queueing does touches this table.
-            let sources = self.sources.borrow();
-            for event in events.iter() {
-                if let Some(source) = sources.get(event.key) {
-                    source.ready(event.readable, event.writable, poller::exceptional(&event));
-                }
-            }
-        }
-        // Only now, after this batch's events were handled, can released
-        // slots be reused: their descriptors were deleted before release, so
-        // later polls cannot report them.
-        let mut sources = self.sources.borrow_mut();
-        while let Some(slot) = worker.released.pop() {
-            sources.try_remove(slot);
-        }
-        n
-    }
-
-    /// Drops every source reference (shutdown).
-    pub(crate) fn clear(&self) {
-        *self.sources.borrow_mut() = Slab::default();
-    }
-}
-
-/// What the reactor's waiter lists hold, which only this module can see.
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -1178,9 +863,10 @@ mod tests {
 
     use dhaga_testutil::{PATIENCE, wait_until};
 
-    use super::{Source, index};
+    use super::Source;
+    use crate::RuntimeBuilder;
     use crate::sys::Direction;
-    use crate::{Cancelled, RuntimeBuilder};
+    use crate::task::Cancelled;
 
     /// A micro-thread parked for readability and then cancelled unwinds out
     /// of its park; its entry on the descriptor's list of readers must go
@@ -1191,7 +877,7 @@ mod tests {
         let rt = RuntimeBuilder::new().workers(1).build().unwrap();
         let (ours, peer) = UnixStream::pair().unwrap();
         let source = Arc::new(Source::new(ours).unwrap());
-        let readers = |source: &Source<UnixStream>| source.state.lock().waiters[index(Direction::Read)].len();
+        let readers = |source: &Source<UnixStream>| source.state.waiters(Direction::Read);
         let reader = {
             let source = Arc::clone(&source);
             rt.spawn(move || {
@@ -1222,7 +908,7 @@ mod tests {
 
         use bytes::BytesMut;
 
-        use crate::reactor::try_read_buf;
+        use crate::io::try_read_buf;
 
         #[test]
         fn try_read_buf_appends_in_the_spare_capacity() {

@@ -1,8 +1,8 @@
 //! The runtime's thread-locals: which worker, if any, the current OS thread
 //! is running; which runtime and which task a thread-mode thread belongs to,
-//! and whether its spawns must start OS threads too; and the
-//! micro-thread-locals (see `local.rs`) of code that runs outside
-//! any micro-thread.
+//! and whether its spawns must start OS threads too. (Two other modules keep
+//! thread-locals of their own, for their own data: `signal.rs`, the stack
+//! the overflow handler looks at, and `local.rs`, micro-thread-locals.)
 //!
 //! Reading a thread-local from a micro-thread is sound here because a started
 //! micro-thread never changes OS thread (see the crate docs): the address LLVM
@@ -13,17 +13,16 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::Arc;
 
-use crate::local::Table;
-use crate::scheduler::Handle;
-use crate::task::Task;
-use crate::worker::Local;
+use super::scheduler::SchedulerRef;
+use super::scheduler::Task;
+use super::worker::Worker;
 
 thread_local! {
     /// The worker whose loop runs on this thread, while it runs.
-    static WORKER: Cell<*const Local> = const { Cell::new(ptr::null()) };
+    static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
     /// The thread-mode runtime this OS thread was started by (or entered
     /// through `block_on`), so that `spawn` from it starts a thread too.
-    static THREAD_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static THREAD_RUNTIME: RefCell<Option<SchedulerRef>> = const { RefCell::new(None) };
     /// The task of a thread-mode thread started by `spawn`: what
     /// `JoinHandle::cancel` flags, checked where the thread parks.
     static THREAD_TASK: RefCell<Option<Arc<Task>>> = const { RefCell::new(None) };
@@ -32,22 +31,18 @@ thread_local! {
     /// own spawns start OS threads too, since the least-loaded worker they
     /// would go to may be the blocked one.
     static SPAWNS_OS_THREADS: Cell<bool> = const { Cell::new(false) };
-    /// The micro-thread-locals of this OS thread, used by code that runs
-    /// outside any micro-thread. Dropped (destroying the values) when the
-    /// thread exits, like any thread-local.
-    static THREAD_LOCALS: RefCell<Table> = const { RefCell::new(Table::new()) };
 }
 
-/// Marks the current thread as running `local`'s loop until dropped.
+/// Marks the current thread as running a worker's loop until dropped.
 pub(crate) struct WorkerGuard(());
 
-/// Enters a worker loop. `local` must stay in place and alive until the
+/// Enters a worker loop. `worker` must stay in place and alive until the
 /// returned guard is dropped, and every coroutine of the worker must be gone
 /// by then.
-pub(crate) fn enter_worker(local: &Local) -> WorkerGuard {
+pub(crate) fn enter_worker(worker: &Worker) -> WorkerGuard {
     WORKER.with(|w| {
         assert!(w.get().is_null(), "a thread can run one dhaga worker at a time");
-        w.set(local);
+        w.set(worker);
     });
     WorkerGuard(())
 }
@@ -60,28 +55,35 @@ impl Drop for WorkerGuard {
 
 /// Calls `f` with the worker running on this thread, if any.
 #[inline]
-pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
-    let local = WORKER.with(Cell::get);
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+    let worker = WORKER.with(Cell::get);
     // SAFETY: the pointer is non-null only between `enter_worker` and the
-    // drop of its guard, during which the worker's `Local` stays in place and
+    // drop of its guard, during which the `Worker` stays in place and
     // alive (it is borrowed by the worker loop for that whole time), and it is
     // only ever read on this thread. Micro-threads holding the reference across
     // a park are fine: the worker unwinds all of them before the guard drops.
-    f(unsafe { local.as_ref() })
+    f(unsafe { worker.as_ref() })
+}
+
+/// Whether the caller runs in a micro-thread.
+#[inline]
+pub(crate) fn in_micro_thread() -> bool {
+    with_worker(|worker| worker.is_some_and(Worker::in_task))
 }
 
 /// The thread-mode runtime of this thread, if any.
-pub(crate) fn thread_runtime() -> Option<Handle> {
+pub(crate) fn thread_runtime() -> Option<SchedulerRef> {
     // `try_with`: reachable from other thread-locals' destructors.
     THREAD_RUNTIME.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
 /// Makes `handle` this thread's thread-mode runtime; returns the previous one.
-pub(crate) fn set_thread_runtime(handle: Option<Handle>) -> Option<Handle> {
+pub(crate) fn set_thread_runtime(handle: Option<SchedulerRef>) -> Option<SchedulerRef> {
     THREAD_RUNTIME.with(|r| r.replace(handle))
 }
 
-/// Makes `task` the task of this thread-mode thread (see `task.rs`).
+/// Makes `task` the task of this thread-mode thread (see `park.rs`, where
+/// it is looked at).
 pub(crate) fn set_thread_task(task: Arc<Task>) {
     THREAD_TASK.with(|t| *t.borrow_mut() = Some(task));
 }
@@ -103,11 +105,4 @@ pub(crate) fn with_thread_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     // A clone, not a borrow held across `f`: `f` may reach this again.
     let task = THREAD_TASK.try_with(|t| t.borrow().clone()).ok().flatten();
     f(task.as_deref())
-}
-
-/// Calls `f` with this OS thread's micro-thread-locals table; `None` once
-/// the thread-local has been destroyed (the thread is exiting). `f` must not
-/// run user code: the table is borrowed meanwhile.
-pub(crate) fn with_thread_locals<R>(f: impl FnOnce(&mut Table) -> R) -> Option<R> {
-    THREAD_LOCALS.try_with(|t| f(&mut t.borrow_mut())).ok()
 }
