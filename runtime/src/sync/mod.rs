@@ -28,6 +28,7 @@ mod channel;
 mod condvar;
 mod mutex;
 mod once_lock;
+mod primitive;
 mod rwlock;
 mod select;
 mod semaphore;
