@@ -99,6 +99,8 @@
 
 mod error;
 mod handoff;
+#[cfg(all(test, loom))]
+mod loom_model;
 mod receiver;
 mod select;
 mod sender;

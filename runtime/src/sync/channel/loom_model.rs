@@ -1,0 +1,224 @@
+//! loom models of an unbounded channel's wake-up protocol (`tail.rs`): the
+//! real [`Tail`] and the real [`SpinLock`], whose atomics and hints are
+//! loom's in this build (`sync::primitive`), driven by senders and a
+//! receiver that do what `Chan::send_unbounded`, `Chan::wake_listed` and
+//! `Chan::wait` do.
+//!
+//! Run by `scripts/loom.sh`:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p dhaga-runtime --release --lib loom
+//! ```
+//!
+//! The channel's lock guards a [`Head`] here: the receivers' end of the
+//! messages and the receiving wait list, cut down to the one receiver that
+//! may be listed on it. The runtime's park is `loom::thread::park`, its
+//! unparker a `loom::thread::Thread`. A message lost fails the receiver's
+//! assertions; a wake-up lost leaves the receiver parked forever with the
+//! senders done, which loom reports as a deadlock.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use loom::thread::{self, Thread};
+
+use super::tail::Tail;
+use crate::sync::spin::SpinLock;
+
+/// What the channel's lock guards, as far as the protocol goes.
+struct Head {
+    /// The receivers' end of the messages (`State::queue`).
+    queue: VecDeque<(usize, u32)>,
+    /// The receiving wait list: the receiver, while it is listed.
+    listed: Option<Thread>,
+}
+
+/// An unbounded channel, cut down to its wake-up protocol.
+struct Channel {
+    /// The channel's lock, and what it guards.
+    head: SpinLock<Head>,
+    /// The senders' end: the code under test.
+    tail: Tail<(usize, u32)>,
+}
+
+impl Channel {
+    /// An empty channel, with nobody listed.
+    fn new() -> Channel {
+        Channel {
+            head: SpinLock::new(Head {
+                queue: VecDeque::new(),
+                listed: None,
+            })
+            .made(),
+            tail: Tail::new().made(),
+        }
+    }
+
+    /// `Chan::send_unbounded`.
+    fn send(&self, msg: (usize, u32)) {
+        self.tail
+            .send(msg, || self.wake_listed())
+            .expect("the receiver is here");
+    }
+
+    /// `Chan::wake_listed`: under the channel's lock, wake the listed
+    /// receiver if there is a message for it (`Locked::wake_receiver`, which
+    /// takes it off the list), and clear the flag once nobody is listed
+    /// (`Locked::sync_listed`).
+    fn wake_listed(&self) {
+        let mut head = self.head.lock();
+        let has_message = !head.queue.is_empty() || !self.tail.is_empty();
+        if has_message && let Some(receiver) = head.listed.take() {
+            receiver.unpark();
+        }
+        if head.listed.is_none() {
+            self.tail.clear_listed();
+        }
+    }
+
+    /// `Chan::wait` with `Locked::recv_step`'s attempt (`pop_message`:
+    /// the head, else the whole tail). `look_again`: whether the receiver
+    /// looks at the tail once more after it is listed, as `Chan::wait`
+    /// does; the model without it shows the wake-up that look saves.
+    fn recv(&self, look_again: bool) -> (usize, u32) {
+        let mut head = self.head.lock();
+        loop {
+            if let Some(msg) = self.pop(&mut head) {
+                self.delist(&mut head);
+                return msg;
+            }
+            // Nothing: list the receiver (`Locked::list`, `Locked::listed`).
+            head.listed = Some(thread::current());
+            self.tail.set_listed();
+            if look_again && let Some(msg) = self.pop(&mut head) {
+                self.delist(&mut head);
+                return msg;
+            }
+            drop(head);
+            thread::park();
+            head = self.head.lock();
+            // Woken (taken off the list), or spuriously: try again.
+        }
+    }
+
+    /// `Locked::pop_message`.
+    fn pop(&self, head: &mut Head) -> Option<(usize, u32)> {
+        if head.queue.is_empty() {
+            self.tail.take_into(&mut head.queue);
+        }
+        head.queue.pop_front()
+    }
+
+    /// `Locked::delist`: off the list if still there, and the flag cleared
+    /// with nobody listed.
+    fn delist(&self, head: &mut Head) {
+        head.listed = None;
+        self.tail.clear_listed();
+    }
+}
+
+/// `senders` threads each send `messages` messages while the model's own
+/// thread receives them all: none is lost, each sender's arrive in order,
+/// and the receiver is always woken for them.
+fn senders_and_a_receiver(senders: usize, messages: u32, look_again: bool) {
+    let chan = Arc::new(Channel::new());
+    let threads: Vec<_> = (0..senders)
+        .map(|s| {
+            let chan = Arc::clone(&chan);
+            thread::spawn(move || {
+                for i in 0..messages {
+                    chan.send((s, i));
+                }
+            })
+        })
+        .collect();
+    let mut next = vec![0; senders];
+    for _ in 0..senders * messages as usize {
+        let (s, i) = chan.recv(look_again);
+        assert_eq!(i, next[s], "sender {s}'s messages in order, none lost");
+        next[s] += 1;
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(chan.tail.is_empty() && chan.head.lock().queue.is_empty());
+}
+
+/// The lock itself: two threads update a loom cell under it, and loom
+/// checks that the lock orders their accesses (it would report a data race
+/// otherwise) and that both updates land.
+#[test]
+fn loom_spinlock_excludes_and_orders() {
+    loom::model(|| {
+        let lock = Arc::new(SpinLock::new(loom::cell::UnsafeCell::new(0)).made());
+        let other = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || {
+                let guard = lock.lock();
+                // SAFETY: under the lock, the only access to the cell.
+                guard.with_mut(|n| unsafe { *n += 1 });
+            })
+        };
+        {
+            let guard = lock.lock();
+            // SAFETY: as above.
+            guard.with_mut(|n| unsafe { *n += 1 });
+        }
+        other.join().unwrap();
+        // SAFETY: as above.
+        lock.lock().with(|n| assert_eq!(unsafe { *n }, 2));
+    });
+}
+
+/// One sender of two messages: every interleaving of its sends with the
+/// receiver's looks, parks and wake-ups.
+#[test]
+fn loom_one_sender_wakes_the_receiver() {
+    loom::model(|| senders_and_a_receiver(1, 2, true));
+}
+
+/// Two senders of a message each, whose wake-ups may also race with each
+/// other.
+///
+/// Explored with at most one preemption (unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise): with two, loom finds schedules in which two threads spin on
+/// the spinlock for ever, a livelock of its exploration rather than of the
+/// lock (a waiter that yields is not made to see the holder's release, and
+/// loom gives up at its limit of branches; tokio-rs/loom#162).
+#[test]
+fn loom_two_senders_wake_the_receiver() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound.get_or_insert(1);
+    builder.check(|| senders_and_a_receiver(2, 1, true));
+}
+
+/// The mutation: a receiver that parks right after listing itself, without
+/// the second look at the tail. A sender that pushed between the
+/// receiver's first look and its listing read the flag clear and woke
+/// nobody: loom finds the receiver parked forever.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn loom_without_the_second_look_a_wake_up_is_lost() {
+    loom::model(|| senders_and_a_receiver(1, 2, false));
+}
+
+/// A send racing with the last receiver's leaving: it fails and gives its
+/// message back, or it came first and its message is in the tail.
+#[test]
+fn loom_a_send_racing_the_disconnection_fails_or_is_kept() {
+    loom::model(|| {
+        let tail = Arc::new(Tail::new().made());
+        let leaving = {
+            let tail = Arc::clone(&tail);
+            thread::spawn(move || tail.disconnect())
+        };
+        let sent = tail.send(7, || {});
+        leaving.join().unwrap();
+        match sent {
+            Ok(()) => assert_eq!(tail.len(), 1, "sent before: kept"),
+            Err(msg) => assert_eq!((msg, tail.len()), (7, 0), "sent after: given back"),
+        }
+        assert_eq!(tail.send(8, || {}), Err(8), "after the join, it fails");
+    });
+}
