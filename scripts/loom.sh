@@ -19,8 +19,12 @@
 # run in such a build, in a target directory of their own so that normal
 # builds are not invalidated. Fails if a model fails.
 #
-# LOOM_MAX_PREEMPTIONS, LOOM_MAX_BRANCHES and the other LOOM_* variables
-# are passed on to loom; by default it explores every interleaving.
+# Each model bounds its preemptions where it must (loom_model.rs says why):
+# the one-sender model to seven (about 200,000 executions; unbounded it
+# passes too, in some seven million), the two-sender model to one (past
+# which loom's exploration livelocks on the spinlock). LOOM_MAX_PREEMPTIONS
+# overrides those bounds; it and the other LOOM_* variables are passed on
+# to loom.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -171,11 +171,18 @@ fn loom_spinlock_excludes_and_orders() {
     });
 }
 
-/// One sender of two messages: every interleaving of its sends with the
+/// One sender of two messages: the interleavings of its sends with the
 /// receiver's looks, parks and wake-ups.
+///
+/// Explored with at most seven preemptions (unless `LOOM_MAX_PREEMPTIONS`
+/// says otherwise): about 200,000 executions, seconds. Unbounded (say
+/// `LOOM_MAX_PREEMPTIONS=1000`) it passes too, after some seven million
+/// executions and minutes.
 #[test]
 fn loom_one_sender_wakes_the_receiver() {
-    loom::model(|| senders_and_a_receiver(1, 2, true));
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound.get_or_insert(7);
+    builder.check(|| senders_and_a_receiver(1, 2, true));
 }
 
 /// Two senders of a message each, whose wake-ups may also race with each
