@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # loom's models of the runtime's hand-written wake-up protocol
-# (runtime/src/sync/channel/loom_model.rs): every interleaving of a few
+# (runtime/src/sync/channel/model.rs): every interleaving of a few
 # threads, and every outcome the memory model allows of their atomics, of
 #
 # - SpinLock (runtime/src/sync/spin.rs): it excludes, and orders the
@@ -19,7 +19,7 @@
 # run in such a build, in a target directory of their own so that normal
 # builds are not invalidated. Fails if a model fails.
 #
-# Each model bounds its preemptions where it must (loom_model.rs says why):
+# Each model bounds its preemptions where it must (model.rs says why):
 # the one-sender model to seven (about 200,000 executions; unbounded it
 # passes too, in some seven million), the two-sender model to one (past
 # which loom's exploration livelocks on the spinlock). LOOM_MAX_PREEMPTIONS
@@ -28,6 +28,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== loom models (runtime/src/sync/channel/loom_model.rs)"
+echo "== loom models (runtime/src/sync/channel/model.rs)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test --locked -p dhaga-runtime --release --lib loom -- --test-threads=1 "$@"

@@ -3,7 +3,7 @@
 //! or [loom]'s when the crate is built with `--cfg loom`.
 //!
 //! Under loom, the channel's wake-up protocol runs in loom's models (see
-//! `sync/channel/loom_model.rs` and `scripts/loom.sh`): loom runs the real
+//! `sync/channel/model.rs` and `scripts/loom.sh`): loom runs the real
 //! lock and the real protocol code, every interleaving of a few threads and
 //! every outcome the memory model allows of their atomic operations, and
 //! reports a lost wake-up as a deadlock. Only those models run in such a

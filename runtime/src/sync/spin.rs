@@ -50,10 +50,11 @@ impl<T> SpinLock<T> {
         }
     }
 
-    /// The lock, its atomic made in this thread, for a loom model to share
-    /// (see `sync::primitive`).
-    #[cfg(all(test, loom))]
+    /// The lock, its atomic made in this thread, for a model to share (see
+    /// `sync::primitive`; nothing to do but under loom).
+    #[cfg(test)]
     pub(crate) fn made(self) -> SpinLock<T> {
+        #[cfg(loom)]
         self.locked.made();
         self
     }

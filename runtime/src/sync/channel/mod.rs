@@ -17,7 +17,7 @@
 //! under the channel's lock, and a sender takes the channel's lock only if
 //! a flag says a receiver may be waiting. `tail.rs` says why no wake-up is
 //! lost between a receiver's "nothing there" and its park; loom checks it
-//! (`loom_model.rs`, `scripts/loom.sh`).
+//! (`model.rs`, `scripts/loom.sh`).
 //!
 //! # Fairness
 //!
@@ -99,8 +99,8 @@
 
 mod error;
 mod handoff;
-#[cfg(all(test, loom))]
-mod loom_model;
+#[cfg(test)]
+mod model;
 mod receiver;
 mod select;
 mod sender;

@@ -36,7 +36,7 @@
 //! ([`Tail::clear_listed`]), so it is never clear while one is.
 //!
 //! loom checks this, running these methods and the spinlock under them
-//! (their atomics come from `sync::primitive`): `loom_model.rs` beside this
+//! (their atomics come from `sync::primitive`): `model.rs` beside this
 //! file, `scripts/loom.sh`. Without the receiver's second look, loom finds
 //! the lost wake-up.
 //!
@@ -87,12 +87,15 @@ impl<T> Tail<T> {
         }
     }
 
-    /// The tail, its atomics made in this thread, for a loom model to share
-    /// (see `sync::primitive`).
-    #[cfg(all(test, loom))]
+    /// The tail, its atomics made in this thread, for a model to share (see
+    /// `sync::primitive`; nothing to do but under loom).
+    #[cfg(test)]
     pub(super) fn made(self) -> Tail<T> {
-        self.receivers_listed.made();
-        self.disconnected.made();
+        #[cfg(loom)]
+        {
+            self.receivers_listed.made();
+            self.disconnected.made();
+        }
         Tail {
             queue: self.queue.made(),
             ..self
@@ -188,21 +191,14 @@ impl<T> Tail<T> {
     }
 }
 
-/// The protocol between OS threads, without a runtime: these also run under
-/// Miri (`scripts/miri.sh`), which checks the lock and the flags for data
-/// races and explores weak-memory outcomes of the relaxed flags. loom's
-/// models (`loom_model.rs`) check every interleaving of a few operations.
+/// The two sides' operations one after the other. The protocol between
+/// threads is `model.rs`'s, run by loom and on OS threads (and so under
+/// Miri).
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::thread;
 
     use super::Tail;
-
-    /// Messages of the two-thread test: fewer under Miri, which is slow.
-    const MESSAGES: u32 = if cfg!(miri) { 30 } else { 10_000 };
 
     #[test]
     fn a_send_wakes_only_while_a_receiver_is_listed() {
@@ -228,57 +224,5 @@ mod tests {
         tail.disconnect();
         assert_eq!(tail.send(4, || woken += 1), Err(4), "the message comes back");
         assert_eq!(woken, 1);
-    }
-
-    /// A sender and a receiver on two OS threads, the receiver following
-    /// the protocol with a flag standing for its place on the wait list
-    /// and `thread::park` for the runtime's park: every message arrives, in
-    /// order, and the receiver is never left parked with a message in the
-    /// tail (it would hang).
-    #[test]
-    fn a_receiver_that_lists_itself_and_looks_again_is_woken() {
-        let tail = Arc::new(Tail::new());
-        // The receiver's place on the wait list: set by the receiver before
-        // it sets the tail's flag, cleared by the sender that wakes it. (In
-        // the channel both are under the channel's lock.)
-        let listed = Arc::new(AtomicBool::new(false));
-        let receiver = thread::current();
-        let sender = {
-            let (tail, listed) = (Arc::clone(&tail), Arc::clone(&listed));
-            thread::spawn(move || {
-                for i in 0..MESSAGES {
-                    let wake = || {
-                        if listed.swap(false, Ordering::AcqRel) {
-                            receiver.unpark();
-                        }
-                    };
-                    tail.send(i, wake).unwrap();
-                }
-            })
-        };
-        let mut head = VecDeque::new();
-        let mut next = 0;
-        while next < MESSAGES {
-            tail.take_into(&mut head);
-            if head.is_empty() {
-                listed.store(true, Ordering::Release);
-                tail.set_listed();
-                tail.take_into(&mut head); // the second look
-                if head.is_empty() {
-                    while listed.load(Ordering::Acquire) {
-                        thread::park();
-                    }
-                    continue;
-                }
-                // Found it after all: off the list (nobody else is on it).
-                listed.store(false, Ordering::Relaxed);
-                tail.clear_listed();
-            }
-            for msg in head.drain(..) {
-                assert_eq!(msg, next, "in order");
-                next += 1;
-            }
-        }
-        sender.join().unwrap();
     }
 }

@@ -1,27 +1,35 @@
-//! loom models of an unbounded channel's wake-up protocol (`tail.rs`): the
-//! real [`Tail`] and the real [`SpinLock`], whose atomics and hints are
-//! loom's in this build (`sync::primitive`), driven by senders and a
-//! receiver that do what `Chan::send_unbounded`, `Chan::wake_listed` and
-//! `Chan::wait` do.
-//!
-//! Run by `scripts/loom.sh`:
-//!
-//! ```text
-//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-//!     cargo test -p dhaga-runtime --release --lib loom
-//! ```
+//! A model of an unbounded channel's wake-up protocol (`tail.rs`), run by
+//! loom and by plain threads: the real [`Tail`] and the real [`SpinLock`],
+//! driven by senders and a receiver that do what `Chan::send_unbounded`,
+//! `Chan::wake_listed` and `Chan::wait` do.
 //!
 //! The channel's lock guards a [`Head`] here: the receivers' end of the
 //! messages and the receiving wait list, cut down to the one receiver that
-//! may be listed on it. The runtime's park is `loom::thread::park`, its
-//! unparker a `loom::thread::Thread`. A message lost fails the receiver's
-//! assertions; a wake-up lost leaves the receiver parked forever with the
-//! senders done, which loom reports as a deadlock.
+//! may be listed on it. The runtime's park is `thread::park`, its unparker
+//! a `thread::Thread`. A message lost fails the receiver's assertions; a
+//! wake-up lost leaves the receiver parked for ever with the senders done.
+//!
+//! - Built with `--cfg loom` (`scripts/loom.sh`), the threads and the
+//!   atomics are loom's (`sync::primitive`), and the `loom_*` models explore
+//!   the interleavings of a few operations, and the outcomes of their
+//!   atomics, exhaustively; loom reports a lost wake-up as a deadlock:
+//!
+//!   ```text
+//!   RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//!       cargo test -p dhaga-runtime --release --lib loom
+//!   ```
+//!
+//! - Otherwise the `threads_*` tests run the same model on OS threads, many
+//!   rounds, and under Miri (`scripts/miri.sh`) on Miri's random schedules
+//!   and weak-memory outcomes; Miri reports a lost wake-up as a deadlock too.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+#[cfg(loom)]
 use loom::thread::{self, Thread};
+#[cfg(not(loom))]
+use std::thread::{self, Thread};
 
 use super::tail::Tail;
 use crate::sync::spin::SpinLock;
@@ -145,12 +153,25 @@ fn senders_and_a_receiver(senders: usize, messages: u32, look_again: bool) {
     assert!(chan.tail.is_empty() && chan.head.lock().queue.is_empty());
 }
 
+/// Runs `model` in every way loom explores, with at most `preemptions`
+/// preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise (`None`: no
+/// bound).
+#[cfg(loom)]
+fn explore(preemptions: Option<usize>, model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = preemptions;
+    }
+    builder.check(model);
+}
+
 /// The lock itself: two threads update a loom cell under it, and loom
 /// checks that the lock orders their accesses (it would report a data race
 /// otherwise) and that both updates land.
+#[cfg(loom)]
 #[test]
 fn loom_spinlock_excludes_and_orders() {
-    loom::model(|| {
+    explore(None, || {
         let lock = Arc::new(SpinLock::new(loom::cell::UnsafeCell::new(0)).made());
         let other = {
             let lock = Arc::clone(&lock);
@@ -178,11 +199,10 @@ fn loom_spinlock_excludes_and_orders() {
 /// says otherwise): about 200,000 executions, seconds. Unbounded (say
 /// `LOOM_MAX_PREEMPTIONS=1000`) it passes too, after some seven million
 /// executions and minutes.
+#[cfg(loom)]
 #[test]
 fn loom_one_sender_wakes_the_receiver() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound.get_or_insert(7);
-    builder.check(|| senders_and_a_receiver(1, 2, true));
+    explore(Some(7), || senders_and_a_receiver(1, 2, true));
 }
 
 /// Two senders of a message each, whose wake-ups may also race with each
@@ -193,28 +213,29 @@ fn loom_one_sender_wakes_the_receiver() {
 /// the spinlock for ever, a livelock of its exploration rather than of the
 /// lock (a waiter that yields is not made to see the holder's release, and
 /// loom gives up at its limit of branches; tokio-rs/loom#162).
+#[cfg(loom)]
 #[test]
 fn loom_two_senders_wake_the_receiver() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound.get_or_insert(1);
-    builder.check(|| senders_and_a_receiver(2, 1, true));
+    explore(Some(1), || senders_and_a_receiver(2, 1, true));
 }
 
 /// The mutation: a receiver that parks right after listing itself, without
 /// the second look at the tail. A sender that pushed between the
 /// receiver's first look and its listing read the flag clear and woke
 /// nobody: loom finds the receiver parked forever.
+#[cfg(loom)]
 #[test]
 #[should_panic(expected = "deadlock")]
 fn loom_without_the_second_look_a_wake_up_is_lost() {
-    loom::model(|| senders_and_a_receiver(1, 2, false));
+    explore(None, || senders_and_a_receiver(1, 2, false));
 }
 
 /// A send racing with the last receiver's leaving: it fails and gives its
 /// message back, or it came first and its message is in the tail.
+#[cfg(loom)]
 #[test]
 fn loom_a_send_racing_the_disconnection_fails_or_is_kept() {
-    loom::model(|| {
+    explore(None, || {
         let tail = Arc::new(Tail::new().made());
         let leaving = {
             let tail = Arc::clone(&tail);
@@ -228,4 +249,19 @@ fn loom_a_send_racing_the_disconnection_fails_or_is_kept() {
         }
         assert_eq!(tail.send(8, || {}), Err(8), "after the join, it fails");
     });
+}
+
+/// Rounds of the model on OS threads: fewer under Miri, which is slow.
+#[cfg(not(loom))]
+const ROUNDS: u32 = if cfg!(miri) { 4 } else { 2_000 };
+
+/// Two senders of a few messages each and the receiver, on OS threads,
+/// round after round: each round's receive usually finds the channel empty
+/// and lists itself just as a sender sends.
+#[cfg(not(loom))]
+#[test]
+fn threads_two_senders_wake_the_receiver() {
+    for _ in 0..ROUNDS {
+        senders_and_a_receiver(2, 4, true);
+    }
 }
