@@ -61,6 +61,7 @@
 
 // System calls and the pollers, a spin lock, what a park waits for.
 mod poller;
+mod primitive;
 mod spin;
 mod sys;
 mod wait;

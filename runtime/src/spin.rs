@@ -10,21 +10,29 @@
 //! does), and then yields the OS thread, so a holder that the kernel
 //! preempted is not starved; the same trade crossbeam-channel makes for its
 //! waker lists.
+//!
+//! The atomics and hints come from [`crate::primitive`], so loom's models
+//! (`--cfg loom`) run this very lock.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::primitive::{AtomicBool, Ordering, spin_loop, yield_now};
 
 /// Spins (`spin_loop` hints) before each `yield_now` while the lock is
-/// taken.
-const SPINS: u32 = 64;
+/// taken. One under loom, where every hint is a yield to the other threads
+/// (and a branch of the model to explore): how long a waiter spins does not
+/// change what it can see.
+const SPINS: u32 = if cfg!(loom) { 1 } else { 64 };
 
 /// The most spins between two looks at a taken lock.
-const MAX_PAUSE: u32 = 32;
+const MAX_PAUSE: u32 = if cfg!(loom) { 1 } else { 32 };
 
 /// A lock around `T` for critical sections of a few instructions.
 pub(crate) struct SpinLock<T> {
+    /// Whether the lock is held.
     locked: AtomicBool,
+    /// The value the lock guards.
     value: UnsafeCell<T>,
 }
 
@@ -34,11 +42,21 @@ pub(crate) struct SpinLock<T> {
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
+    /// A lock around `value`, unlocked.
     pub(crate) const fn new(value: T) -> SpinLock<T> {
         SpinLock {
             locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
         }
+    }
+
+    /// The lock, its atomic made in this thread, for a model to share (see
+    /// `primitive.rs`; nothing to do but under loom).
+    #[cfg(test)]
+    pub(crate) fn made(self) -> SpinLock<T> {
+        #[cfg(loom)]
+        self.locked.made();
+        self
     }
 
     /// The value, through exclusive access to the lock (no locking needed).
@@ -49,10 +67,25 @@ impl<T> SpinLock<T> {
     /// Takes the lock, spinning (then yielding) while someone holds it.
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        if self.locked.swap(true, Ordering::Acquire) {
+        if !self.try_take() {
             self.lock_contended();
         }
         SpinGuard { lock: self }
+    }
+
+    /// Takes the lock if it is free.
+    ///
+    /// A compare-and-swap, which writes nothing when the lock is taken (a
+    /// swap would write `true` again). Besides sparing the holder's cache
+    /// line, this keeps the lock's stores one chain, each release followed
+    /// by the acquisition that read it, which loom needs to see a waiter
+    /// through: with a swap's stores, loom's models let a waiter read its
+    /// own `true` for ever, past the holder's release (tokio-rs/loom#162).
+    #[inline(always)]
+    fn try_take(&self) -> bool {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Waits for the lock with exponential backoff: the pause between two
@@ -67,15 +100,15 @@ impl<T> SpinLock<T> {
             let mut spun = 0;
             while spun < SPINS {
                 for _ in 0..pause {
-                    std::hint::spin_loop();
+                    spin_loop();
                 }
                 spun += pause;
                 pause = (pause * 2).min(MAX_PAUSE);
-                if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::Acquire) {
+                if !self.locked.load(Ordering::Relaxed) && self.try_take() {
                     return;
                 }
             }
-            std::thread::yield_now();
+            yield_now();
         }
     }
 }
@@ -88,6 +121,7 @@ impl<T: Default> Default for SpinLock<T> {
 
 /// Access to a [`SpinLock`]'s value; unlocks on drop.
 pub(crate) struct SpinGuard<'a, T> {
+    /// The lock held.
     lock: &'a SpinLock<T>,
 }
 
