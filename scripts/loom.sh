@@ -3,7 +3,7 @@
 # (runtime/src/sync/channel/model.rs): every interleaving of a few
 # threads, and every outcome the memory model allows of their atomics, of
 #
-# - SpinLock (runtime/src/sync/spin.rs): it excludes, and orders the
+# - SpinLock (runtime/src/spin.rs): it excludes, and orders the
 #   accesses it guards;
 # - an unbounded channel's senders off the receivers' lock
 #   (runtime/src/sync/channel/tail.rs): one or two senders and a receiver

@@ -9,7 +9,7 @@
 # so):
 #
 # - LIB_FILTERS, unit tests of dhaga-runtime's library by path: SpinLock
-#   (sync::spin), and a channel's wait-list order, its unbounded tail, the
+#   (spin), and a channel's wait-list order, its unbounded tail, the
 #   model of the tail's wake-up protocol that loom also runs
 #   (sync/channel/model.rs, here on OS threads) and unbounded channels
 #   between OS threads (sync::channel);
