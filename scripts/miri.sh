@@ -17,10 +17,11 @@
 #   coordination primitives between plain OS threads (tests/sync_os_threads.rs:
 #   the mutex's state word and bounded barging, the waiter nodes' signals).
 #
-# Needs the nightly toolchain with its miri and rust-src components. If one
-# is missing this tries `rustup component add`; if that fails it says what
-# is missing and what to run, prints a "SKIPPED: ..." line and exits 0, so
-# that CI says so and goes on. A test that fails fails the script.
+# Needs the nightly toolchain (MIRI_TOOLCHAIN, `nightly` by default) with
+# its miri and rust-src components. If one is missing this tries `rustup
+# component add`; if that fails it says what is missing and what to run,
+# prints a "SKIPPED: ..." line and exits 0, so that CI says so and goes on.
+# A test that fails fails the script.
 #
 # MIRIFLAGS: each test runs under eight seeds (-Zmiri-many-seeds=0..8), each
 # a different schedule of the threads and different weak-memory outcomes:
@@ -49,6 +50,8 @@ TESTS=(
 SEEDS=${MIRI_SEEDS:-8}
 export MIRIFLAGS=${MIRIFLAGS:-"-Zmiri-many-seeds=0..$SEEDS"}
 
+toolchain=${MIRI_TOOLCHAIN:-nightly}
+
 skip() {
     echo "miri.sh: $1" >&2
     echo "SKIPPED: Miri ($1)"
@@ -56,30 +59,30 @@ skip() {
 }
 
 if ! command -v rustup >/dev/null 2>&1; then
-    skip "no rustup to find the nightly toolchain with; install rustup, then: rustup toolchain install nightly --component miri,rust-src"
+    skip "no rustup to find the $toolchain toolchain with; install rustup, then: rustup toolchain install $toolchain --component miri,rust-src"
 fi
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    skip "no nightly toolchain; run: rustup toolchain install nightly --component miri,rust-src"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    skip "no $toolchain toolchain; run: rustup toolchain install $toolchain --component miri,rust-src"
 fi
-installed=$(rustup component list --toolchain nightly --installed 2>/dev/null || true)
+installed=$(rustup component list --toolchain "$toolchain" --installed 2>/dev/null || true)
 missing=()
 grep -q '^miri' <<<"$installed" || missing+=(miri)
 grep -q '^rust-src' <<<"$installed" || missing+=(rust-src)
 if ((${#missing[@]})); then
-    echo "== rustup component add --toolchain nightly ${missing[*]}"
-    if ! rustup component add --toolchain nightly "${missing[@]}"; then
-        skip "the nightly toolchain lacks ${missing[*]} and rustup could not add them; run: rustup component add --toolchain nightly miri rust-src"
+    echo "== rustup component add --toolchain $toolchain ${missing[*]}"
+    if ! rustup component add --toolchain "$toolchain" "${missing[@]}"; then
+        skip "the $toolchain toolchain lacks ${missing[*]} and rustup could not add them; run: rustup component add --toolchain $toolchain miri rust-src"
     fi
 fi
-if ! cargo +nightly miri setup >/dev/null 2>&1; then
+if ! cargo "+$toolchain" miri setup >/dev/null 2>&1; then
     # Building Miri's sysroot needs rust-src's crates from crates.io.
-    skip "cargo +nightly miri setup failed (it builds Miri's standard library); run it by hand to see why"
+    skip "cargo +$toolchain miri setup failed (it builds Miri's standard library); run it by hand to see why"
 fi
 
 echo "== Miri: dhaga-runtime --lib ${LIB_FILTERS[*]} (MIRIFLAGS=$MIRIFLAGS)"
-cargo +nightly miri test -p dhaga-runtime --lib -- "${LIB_FILTERS[@]}"
+cargo "+$toolchain" miri test -p dhaga-runtime --lib -- "${LIB_FILTERS[@]}"
 
 for test in "${TESTS[@]}"; do
     echo "== Miri: dhaga-runtime --test $test (MIRIFLAGS=$MIRIFLAGS)"
-    cargo +nightly miri test -p dhaga-runtime --test "$test"
+    cargo "+$toolchain" miri test -p dhaga-runtime --test "$test"
 done
