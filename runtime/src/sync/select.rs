@@ -147,7 +147,7 @@ pub(crate) enum Completion {
 }
 
 /// One end of a channel, as a [`Select`] uses it. [`Sender`] and
-/// [`Receiver`] implement it (in `channel.rs`, which documents the
+/// [`Receiver`] implement it (in `channel/select.rs`, which documents the
 /// protocol); every method takes the channel's lock once.
 pub(crate) trait Handle {
     /// The channel's address, to check that a completion names the right
