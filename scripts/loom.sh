@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# loom's models of the runtime's hand-written wake-up protocol
-# (runtime/src/sync/channel/model.rs): every interleaving of a few
-# threads, and every outcome the memory model allows of their atomics, of
+# loom's models of the runtime's hand-written wake-up protocols
+# (runtime/src/sync/channel/model.rs, runtime/src/task/state.rs): every
+# interleaving of a few threads, and every outcome the memory model allows
+# of their atomics, of
 #
+# - a micro-thread's wake-up state (runtime/src/task/state.rs): a park
+#   racing two wake-ups sees its token or is scheduled, exactly once;
 # - SpinLock (runtime/src/spin.rs): it excludes, and orders the
 #   accesses it guards;
 # - an unbounded channel's senders off the receivers' lock
@@ -14,8 +17,8 @@
 #   fail;
 # - a send racing the last receiver's leaving.
 #
-# The models run the real SpinLock and Tail: with `--cfg loom` their atomics
-# and spin hints are loom's (runtime/src/sync/primitive.rs). Only the models
+# The models run the real State, SpinLock and Tail: with `--cfg loom` their
+# atomics and spin hints are loom's (runtime/src/primitive.rs). Only the models
 # run in such a build, in a target directory of their own so that normal
 # builds are not invalidated. Fails if a model fails.
 #
@@ -28,6 +31,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== loom models (runtime/src/sync/channel/model.rs)"
+echo "== loom models (runtime/src/task/state.rs, runtime/src/sync/channel/model.rs)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test --locked -p dhaga-runtime --release --lib loom -- --test-threads=1 "$@"

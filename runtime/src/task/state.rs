@@ -18,11 +18,11 @@
 //! under Miri too (`cargo +nightly miri test -p dhaga-runtime --lib
 //! task::state`).
 //!
-//! The one atomic is named by the `use` below only, so a model checker's
-//! atomics (`loom::sync::atomic::AtomicU8`) could be swapped in there: no
-//! transition uses an operation that only std's atomics have.
+//! The atomic comes from `primitive.rs`: std's, or loom's under `--cfg
+//! loom`, where a model runs the transitions in every interleaving
+//! (`scripts/loom.sh`).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use crate::primitive::{AtomicU8, Ordering};
 
 /// Running or queued, no token.
 const RUNNING: u8 = 0;
@@ -178,6 +178,38 @@ mod tests {
         assert!(!state.unpark());
         state.reset();
         assert!(!state.take_token(), "no token survives a reset");
+    }
+
+    /// The race below, under loom: in every interleaving of a park with
+    /// two wake-ups from other threads, and every outcome the memory model
+    /// allows, the micro-thread sees its token or is scheduled exactly once.
+    #[cfg(loom)]
+    #[test]
+    fn loom_racing_unparks_schedule_a_parked_micro_thread_exactly_once() {
+        loom::model(|| {
+            let state = loom::sync::Arc::new(State::new());
+            let scheduled = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let wakers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (state, scheduled) = (state.clone(), scheduled.clone());
+                    loom::thread::spawn(move || {
+                        if state.unpark() {
+                            scheduled.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            let woke_itself = state.take_token() || !state.finish_park();
+            for waker in wakers {
+                waker.join().unwrap();
+            }
+            let scheduled = scheduled.load(Ordering::Relaxed);
+            assert_eq!(
+                usize::from(woke_itself) + scheduled,
+                1,
+                "saw its token: {woke_itself}, scheduled {scheduled} times"
+            );
+        });
     }
 
     /// Wake-ups from other threads racing with the park: every round the
