@@ -298,7 +298,7 @@ fn park_thread_with(deadline: Option<Instant>, on_cancel: OnCancel) -> Wake {
 }
 
 /// Parks the OS thread until unparked (or spuriously) or `deadline`.
-fn park_thread_until(deadline: Option<Instant>) -> Wake {
+pub(crate) fn park_thread_until(deadline: Option<Instant>) -> Wake {
     match deadline {
         None => std::thread::park(),
         Some(deadline) => {

@@ -104,7 +104,7 @@ impl<D> Node<D> {
                 return Ok(signal);
             }
             let wake = if self.blocks_thread {
-                park_thread(deadline)
+                park::park_thread_until(deadline)
             } else {
                 park::park(waiting, deadline)
             };
@@ -114,21 +114,6 @@ impl<D> Node<D> {
             }
         }
     }
-}
-
-/// Blocks the OS thread until unparked or until `deadline`.
-fn park_thread(deadline: Option<Instant>) -> Wake {
-    match deadline {
-        None => std::thread::park(),
-        Some(deadline) => {
-            let now = Instant::now();
-            if now >= deadline {
-                return Wake::TimedOut;
-            }
-            std::thread::park_timeout(deadline - now);
-        }
-    }
-    Wake::Notified
 }
 
 /// Takes `node` off `queue` if it is there; returns whether it was.
