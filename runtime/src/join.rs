@@ -445,4 +445,51 @@ mod tests {
             assert_eq!(third.join().ok(), Some(3));
         });
     }
+
+    /// A burst larger than a worker's own store of headers is reused whole
+    /// by the next burst: the rest went through the runtime's shared store.
+    #[test]
+    #[cfg_attr(miri, ignore = "starts a runtime: system calls Miri does not model")]
+    fn a_burst_of_headers_is_reused_by_the_next_burst() {
+        const BURST: usize = 1_000; // beyond a worker's own 256
+        let rt = crate::Runtime::builder().workers(1).build().expect("build a runtime");
+        rt.block_on(|| {
+            let burst = || (0..BURST).map(|i| crate::spawn(move || i)).collect::<Vec<_>>();
+            let first = burst();
+            let first_at: std::collections::HashSet<_> = first.iter().map(|h| Arc::as_ptr(&h.task)).collect();
+            for handle in first {
+                handle.join().expect("the micro-thread returns");
+            }
+            let second = burst();
+            let reused = second
+                .iter()
+                .filter(|h| first_at.contains(&Arc::as_ptr(&h.task)))
+                .count();
+            assert_eq!(reused, BURST, "every header of the second burst comes from the first");
+            for handle in second {
+                handle.join().expect("the micro-thread returns");
+            }
+        });
+    }
+
+    /// The headers kept for reuse hold their runtime, and the shared store
+    /// is in the runtime: dropping the runtime still frees it.
+    #[test]
+    #[cfg_attr(miri, ignore = "starts a runtime: system calls Miri does not model")]
+    fn kept_headers_do_not_keep_their_runtime_alive() {
+        let rt = crate::Runtime::builder().workers(2).build().expect("build a runtime");
+        let scheduler = Arc::downgrade(rt.scheduler());
+        rt.block_on(|| {
+            let burst: Vec<_> = (0..1_000).map(|i| crate::spawn(move || i)).collect();
+            for handle in burst {
+                handle.join().expect("the micro-thread returns");
+            }
+        });
+        assert!(
+            rt.scheduler().headers.len() > 0,
+            "the burst left headers in the shared store (the case under test)"
+        );
+        drop(rt);
+        assert!(scheduler.upgrade().is_none(), "the runtime's scheduler is freed");
+    }
 }

@@ -75,6 +75,12 @@ impl RuntimeBuilder {
 
     /// How many free stacks the runtime keeps for reuse across workers (each
     /// worker also caches 256). Default: 16 384.
+    ///
+    /// The same number bounds the other memory a burst of spawns leaves for
+    /// the next one: the headers of ended micro-threads kept for reuse (a
+    /// few hundred bytes each), and the room of the queue that spawns beyond
+    /// a worker's own queue wait in (about a hundred bytes an entry). 0
+    /// keeps none of them.
     pub fn stack_pool_size(mut self, stacks: usize) -> RuntimeBuilder {
         self.config.stack_pool = stacks;
         self

@@ -9,6 +9,8 @@
 //!   resume of its micro-threads;
 //! - `timer.rs`, `reactor.rs`: a worker's timers, and its half of the
 //!   reactor (the descriptors in its poller, their waiters);
+//! - `headers.rs`: the headers of ended micro-threads kept for reuse, each
+//!   worker's few hundred and the runtime's shared store behind them;
 //! - `context.rs`: the thread-local that tells code which worker (and so
 //!   which micro-thread) it runs on;
 //! - `counters.rs`, `inspect.rs`: what a worker publishes for metrics, the
@@ -23,6 +25,7 @@
 
 pub(crate) mod context;
 mod counters;
+mod headers;
 mod inspect;
 mod reactor;
 mod scheduler;

@@ -27,6 +27,7 @@ use crossbeam_utils::CachePadded;
 
 use super::context;
 use super::counters::Counters;
+use super::headers::SharedHeaders;
 use super::inspect::{Mailbox, OnCpu};
 use crate::config::Config;
 use crate::coroutine::Unstarted;
@@ -38,9 +39,6 @@ use crate::task::{self, Schedule};
 
 /// Capacity of a worker's fresh queue; more spills into the injector.
 const FRESH_CAPACITY: usize = 1024;
-
-/// The most entries' room the injector keeps once empty.
-const INJECTOR_KEPT: usize = 1024;
 
 /// A shared reference to a runtime's scheduler.
 pub(crate) type SchedulerRef = Arc<Shared>;
@@ -92,15 +90,28 @@ impl SpawnOptions {
 /// deque keeps its memory from one burst to the next, where `SegQueue`
 /// allocates (and zeroes) a block per 31 micro-threads and frees it when
 /// they are taken; each operation holds the lock for a push or a pop.
-#[derive(Default)]
 pub(crate) struct Injector {
     queue: SpinLock<VecDeque<Pending>>,
     /// The queue's length, for looking without the lock (`SeqCst`: idle
     /// workers read it after announcing they sleep, see `Worker::sleep`).
     len: AtomicUsize,
+    /// The most entries' room the queue keeps once emptied: as many as the
+    /// runtime keeps free stacks (an entry is about a hundred bytes, a stack
+    /// at least a page), so that a burst of spawns as large as the stack
+    /// pool does not grow the queue again at every burst.
+    kept_room: usize,
 }
 
 impl Injector {
+    /// An empty queue that keeps room for `kept_room` entries once emptied.
+    pub(crate) fn new(kept_room: usize) -> Injector {
+        Injector {
+            queue: SpinLock::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            kept_room,
+        }
+    }
+
     /// Queues a micro-thread at the back.
     pub(crate) fn push(&self, pending: Pending) {
         let mut queue = self.queue.lock();
@@ -118,7 +129,7 @@ impl Injector {
         self.len.store(queue.len(), Ordering::SeqCst);
         // Emptied after a burst: give its memory back (freed after the
         // lock is let go), as the segments of a `SegQueue` would be.
-        let burst = (queue.is_empty() && queue.capacity() > INJECTOR_KEPT).then(|| std::mem::take(&mut *queue));
+        let burst = (queue.is_empty() && queue.capacity() > self.kept_room).then(|| std::mem::take(&mut *queue));
         drop(queue);
         drop(burst);
         pending
@@ -241,6 +252,8 @@ pub(crate) struct Shared {
     /// Micro-threads spawned from outside the workers, and those that did
     /// not fit in a worker's fresh queue.
     pub(crate) injector: Injector,
+    /// Headers of ended micro-threads, for reuse by any worker.
+    pub(crate) headers: SharedHeaders,
     /// Workers asleep, for `notify_work` to pick from.
     sleepers: Mutex<Vec<usize>>,
     num_sleepers: AtomicUsize,
@@ -295,10 +308,12 @@ impl Shared {
             config.stack_mode,
             config.stack_pool,
         );
+        let (injector, headers) = (Injector::new(config.stack_pool), SharedHeaders::new(config.stack_pool));
         Ok(Shared {
             config,
             workers,
-            injector: Injector::default(),
+            injector,
+            headers,
             sleepers: Mutex::new(Vec::new()),
             num_sleepers: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
@@ -337,13 +352,17 @@ impl Shared {
     }
 
     /// Drops every micro-thread that never started (their joins report
-    /// cancellation). Called once the workers are gone.
+    /// cancellation) and the kept headers. Called as the workers shut down
+    /// and once they are gone.
     pub(crate) fn drain_pending(&self) {
         while self.injector.pop().is_some() {}
         for worker in self.workers.iter() {
             while worker.fresh.pop().is_some() {}
             while worker.inbox.pop().is_some() {}
         }
+        // Kept headers hold the runtime: this breaks the cycle (see
+        // `headers.rs`).
+        drop(self.headers.clear());
     }
 
     /// OS threads started by `spawn` (thread mode, or the OS-thread
@@ -663,5 +682,36 @@ impl ThreadCounted {
 impl Drop for ThreadCounted {
     fn drop(&mut self) {
         self.0.threads.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Injector, Pending, Task};
+    use crate::coroutine::Unstarted;
+
+    /// Once emptied, the injector keeps the room a burst as large as its
+    /// bound needed, and gives back the room of a larger one.
+    #[test]
+    #[cfg_attr(miri, ignore = "builds a runtime: system calls Miri does not model")]
+    fn the_injector_keeps_room_up_to_its_bound() {
+        let rt = crate::Runtime::builder().workers(1).build().expect("build a runtime");
+        let shared = rt.scheduler();
+        let pending = || Pending {
+            task: Arc::new(Task::new(0, None, None, Arc::clone(shared))),
+            thread: Unstarted::new(shared.stacks.get(None, None).expect("a stack"), || {}),
+        };
+        let injector = Injector::new(16);
+        let burst = |n: usize| {
+            (0..n).for_each(|_| injector.push(pending()));
+            assert_eq!(injector.len(), n);
+            while injector.pop().is_some() {}
+            assert!(injector.is_empty());
+            injector.queue.lock().capacity()
+        };
+        assert!(burst(10) >= 10, "a burst within the bound keeps its room");
+        assert_eq!(burst(40), 0, "a larger burst's room is given back");
     }
 }

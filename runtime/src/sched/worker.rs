@@ -33,6 +33,7 @@ use slab::Slab;
 
 use super::context;
 use super::counters::Counters;
+use super::headers::{HEADER_BATCH, LOCAL_HEADERS};
 use super::inspect::{self, WorkerAnswer};
 use super::reactor::Reactor;
 use super::scheduler::Task;
@@ -105,7 +106,8 @@ pub(crate) struct Worker {
     /// Free stacks of the default size, warmest (freed last) at the back.
     stacks: RefCell<VecDeque<Stack>>,
     /// Headers of ended micro-threads that nobody else holds, for reuse
-    /// (see `recycle_task`); at most `config.stack_pool`.
+    /// (see `recycle_task` and `headers.rs`), warmest (freed last) at the
+    /// back.
     tasks: RefCell<Vec<Arc<Task>>>,
     reactor: Reactor,
     tick: Cell<u32>,
@@ -128,11 +130,6 @@ pub(crate) struct Worker {
 /// loads before reading them again: reading them means cache misses on lines
 /// their owners keep writing.
 const LOAD_REFRESH: u32 = 32;
-
-/// The most finished micro-threads' headers a worker keeps for reuse: a
-/// few hundred bytes each, and a worker that only joins (its micro-threads
-/// spawned elsewhere) fills its store without emptying it.
-const KEPT_HEADERS: usize = 256;
 
 /// How many micro-thread ids a worker reserves at a time, so that spawning
 /// does not touch a counter shared by all workers.
@@ -298,21 +295,37 @@ impl Worker {
     }
 
     /// A header kept for reuse, if there is one: unique, so the caller may
-    /// `Arc::get_mut` it and must `Task::reset` it.
+    /// `Arc::get_mut` it and must `Task::reset` it. Refilled from the
+    /// runtime's shared store when this worker has none left.
     pub(crate) fn take_task(&self) -> Option<Arc<Task>> {
-        self.tasks.borrow_mut().pop()
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.is_empty() {
+            self.shared.headers.take(&mut tasks);
+        }
+        tasks.pop()
     }
 
     /// Keeps `task`, a header of this runtime that nobody else holds, for
-    /// reuse, unless this worker keeps [`KEPT_HEADERS`] already (or as many
-    /// as its runtime keeps free stacks, if fewer). Kept by the worker, not
-    /// in `Shared`: a pooled header holds its runtime, which must not hold
-    /// it back.
+    /// reuse. Kept by the worker, or by the runtime's shared store once the
+    /// worker holds [`LOCAL_HEADERS`] (at most as many as its runtime keeps
+    /// free stacks: a header is a few hundred bytes, a stack at least a
+    /// page).
     fn keep_task(&self, task: Arc<Task>) {
+        let local_cap = self.shared.config.stack_pool.min(LOCAL_HEADERS);
         let mut tasks = self.tasks.borrow_mut();
-        if tasks.len() < self.shared.config.stack_pool.min(KEPT_HEADERS) {
-            tasks.push(task);
+        let mut freed = Vec::new();
+        if tasks.len() >= local_cap {
+            // Full: the coldest half goes to the shared store.
+            let spill = HEADER_BATCH.min(tasks.len());
+            freed = self.shared.headers.give(tasks.drain(..spill));
         }
+        if tasks.len() < local_cap {
+            tasks.push(task);
+        } else {
+            freed.push(task);
+        }
+        drop(tasks);
+        drop(freed); // freed outside the borrow
     }
 
     /// Places a micro-thread spawned here on the least-loaded worker
