@@ -613,6 +613,28 @@ fn stress_wakeups_from_os_threads() {
     });
 }
 
+/// Bursts spawned from an OS thread onto workers that keep going to
+/// sleep between them: every burst runs. After the first micro-thread of a
+/// burst, a spawn onto a worker that still has one queued leaves out the
+/// fence and the wake-up check (see `WorkerShared::push_fresh_remote`); with
+/// one worker, nobody else would ever run a burst whose wake-up was lost.
+#[test]
+fn bursts_from_an_os_thread_onto_sleeping_workers_all_run() {
+    const ROUNDS: usize = 400;
+    for workers in [1, 2] {
+        let rt = Runtime::builder().workers(workers).build().unwrap();
+        for round in 0..ROUNDS {
+            let burst = 1 + round % 37;
+            let handles: Vec<_> = (0..burst).map(|i| rt.spawn(move || i)).collect();
+            let sum: usize = handles
+                .into_iter()
+                .map(|h| h.join_within("a micro-thread of a burst spawned from outside").unwrap())
+                .sum();
+            assert_eq!(sum, burst * (burst - 1) / 2, "{workers} workers, round {round}");
+        }
+    }
+}
+
 #[test]
 fn stress_spawn_from_many_micro_threads_and_join_everywhere() {
     // Micro-threads spawn children, which spawn grandchildren; results are

@@ -18,6 +18,42 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::scheduler::Task;
 use crate::spin::SpinLock;
 
+/// A header nobody else holds: no other `Arc`, no `Weak`. Made only by
+/// [`Kept::new`], which checks that, and it never lends its `Arc` out, so
+/// it stays so until [`Kept::into_arc`]: its header can be reset without
+/// `Arc::get_mut`'s compare-and-swap at every spawn.
+pub(crate) struct Kept(Arc<Task>);
+
+impl Kept {
+    /// `task`, if nobody else holds it; otherwise `None`, and `task` is
+    /// dropped (by the last of its holders, later).
+    pub(crate) fn new(mut task: Arc<Task>) -> Option<Kept> {
+        Arc::get_mut(&mut task)?;
+        Some(Kept(task))
+    }
+
+    /// The header, to reset for a new micro-thread.
+    pub(crate) fn header_mut(&mut self) -> &mut Task {
+        // SAFETY: `Kept::new` saw the `Arc` unique (`get_mut` checks that
+        // there is no other `Arc` and no `Weak`, with the ordering that
+        // makes the other holders' last accesses happen before), and a
+        // `Kept` neither clones nor lends it, so no other reference to the
+        // header can have been made since; `&mut self` makes this the only
+        // one now.
+        unsafe { &mut *Arc::as_ptr(&self.0).cast_mut() }
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &Task {
+        &self.0
+    }
+
+    /// The header's `Arc`, to share with the new micro-thread's holders.
+    pub(crate) fn into_arc(self) -> Arc<Task> {
+        self.0
+    }
+}
+
 /// The most headers a worker keeps in its own vector.
 pub(crate) const LOCAL_HEADERS: usize = 256;
 
@@ -26,7 +62,7 @@ pub(crate) const HEADER_BATCH: usize = LOCAL_HEADERS / 2;
 
 /// The headers a runtime's workers share.
 pub(crate) struct SharedHeaders {
-    kept: SpinLock<Vec<Arc<Task>>>,
+    kept: SpinLock<Vec<Kept>>,
     /// `kept`'s length, for looking without the lock.
     len: AtomicUsize,
     /// The most headers `kept` holds; beyond that they are freed.
@@ -44,7 +80,7 @@ impl SharedHeaders {
     }
 
     /// Moves up to [`HEADER_BATCH`] headers into `into`.
-    pub(crate) fn take(&self, into: &mut Vec<Arc<Task>>) {
+    pub(crate) fn take(&self, into: &mut Vec<Kept>) {
         if self.len.load(Ordering::Relaxed) == 0 {
             return; // a look without the lock: none to take, or nearly
         }
@@ -57,7 +93,7 @@ impl SharedHeaders {
     /// Keeps `headers`, up to the store's capacity; returns those that did
     /// not fit, for the caller to free outside the lock (freeing a header
     /// may free its runtime).
-    pub(crate) fn give(&self, headers: impl Iterator<Item = Arc<Task>>) -> Vec<Arc<Task>> {
+    pub(crate) fn give(&self, headers: impl Iterator<Item = Kept>) -> Vec<Kept> {
         let mut kept = self.kept.lock();
         let mut left_over = Vec::new();
         for header in headers {
@@ -78,7 +114,7 @@ impl SharedHeaders {
     }
 
     /// Takes every kept header, for the caller to free outside the lock.
-    pub(crate) fn clear(&self) -> Vec<Arc<Task>> {
+    pub(crate) fn clear(&self) -> Vec<Kept> {
         let mut kept = self.kept.lock();
         self.len.store(0, Ordering::Relaxed);
         std::mem::take(&mut *kept)
@@ -89,7 +125,7 @@ impl SharedHeaders {
 mod tests {
     use std::sync::Arc;
 
-    use super::{HEADER_BATCH, SharedHeaders};
+    use super::{HEADER_BATCH, Kept, SharedHeaders};
     use crate::sched::Task;
 
     /// The store keeps at most its capacity, hands out at most a batch at a
@@ -98,7 +134,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "builds a runtime: system calls Miri does not model")]
     fn the_store_is_bounded_and_moves_batches() {
         let rt = crate::Runtime::builder().workers(1).build().expect("build a runtime");
-        let header = || Arc::new(Task::new(0, None, None, Arc::clone(rt.scheduler())));
+        let header = || Kept::new(Arc::new(Task::new(0, None, None, Arc::clone(rt.scheduler())))).expect("unique");
         let cap = HEADER_BATCH + 10;
         let store = SharedHeaders::new(cap);
 

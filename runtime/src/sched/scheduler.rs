@@ -227,7 +227,17 @@ impl WorkerShared {
     /// if it sleeps. Gives it back if the queue is full.
     pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
         let full = self.fresh.push(pending).err();
-        if full.is_none() {
+        // With another micro-thread still queued here, the fence and the
+        // look at the worker can be left out (a burst of spawns onto one
+        // worker pays them once): the worker can only have gone to sleep
+        // without seeing ours if it last looked at this queue before our
+        // push. The other one was still queued after our push, so it too
+        // was pushed after that look (or the look would have seen it), and
+        // its pusher's own check comes after its push: a fence and a look
+        // at a worker already marked asleep, or a skip because yet another
+        // was queued, pushed after that look as well, and so on back to a
+        // pusher that looked, saw the worker asleep and woke it.
+        if full.is_none() && self.fresh.len() < 2 {
             // Pairs with the fence in `Worker::sleep`, as in `push_remote`.
             fence(Ordering::SeqCst);
             self.wake();
@@ -422,11 +432,13 @@ impl Shared {
             }
         });
         let stack = stack?;
-        // A header this worker kept is unique (see `Worker::take_task`), as
-        // a new one is.
-        let mut task = kept.unwrap_or_else(|| Arc::new(Task::new(0, None, None, Arc::clone(self))));
-        let header = Arc::get_mut(&mut task).expect("a kept or new header is unique");
-        header.reset(id, options.name, options.spawned_at);
+        let task = match kept {
+            Some(mut kept) => {
+                kept.header_mut().reset(id, options.name, options.spawned_at);
+                kept.into_arc()
+            }
+            None => Arc::new(Task::new(id, options.name, options.spawned_at, Arc::clone(self))),
+        };
         let spawned = Arc::clone(&task);
         let thread = Unstarted::new(stack, make(Arc::clone(&task)));
         self.submit(Pending { task, thread }, options.colocate);

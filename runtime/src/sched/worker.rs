@@ -33,7 +33,7 @@ use slab::Slab;
 
 use super::context;
 use super::counters::Counters;
-use super::headers::{HEADER_BATCH, LOCAL_HEADERS};
+use super::headers::{HEADER_BATCH, Kept, LOCAL_HEADERS};
 use super::inspect::{self, WorkerAnswer};
 use super::reactor::Reactor;
 use super::scheduler::Task;
@@ -108,7 +108,7 @@ pub(crate) struct Worker {
     /// Headers of ended micro-threads that nobody else holds, for reuse
     /// (see `recycle_task` and `headers.rs`), warmest (freed last) at the
     /// back.
-    tasks: RefCell<Vec<Arc<Task>>>,
+    tasks: RefCell<Vec<Kept>>,
     reactor: Reactor,
     tick: Cell<u32>,
     last_io_poll: Cell<Instant>,
@@ -206,13 +206,20 @@ fn next_spin_limit(limit: u64, gap: Duration, spin_found: bool) -> u64 {
 /// waiter list, a timer, a run queue, the worker's table) can reach the
 /// header, now or later, so reusing it cannot hand a stale wake-up to the
 /// micro-thread that reuses it.
-pub(crate) fn recycle_task(mut task: Arc<Task>) {
-    if Arc::get_mut(&mut task).is_none() {
+pub(crate) fn recycle_task(task: Arc<Task>) {
+    // A plain load first: while someone else holds it (the worker's own
+    // reference at a micro-thread's end, usually, with the handle still
+    // held), `Kept::new`'s compare-and-swap would take the header's cache
+    // line from the other holder's CPU only to fail.
+    if Arc::strong_count(&task) != 1 {
         return; // someone else holds it: dropped by the last of them
     }
+    let Some(kept) = Kept::new(task) else {
+        return;
+    };
     context::with_worker(|worker| match worker {
-        Some(worker) if worker.belongs_to(task.scheduler()) => worker.keep_task(task),
-        _ => drop(task),
+        Some(worker) if worker.belongs_to(kept.header().scheduler()) => worker.keep_task(kept),
+        _ => drop(kept),
     });
 }
 
@@ -297,7 +304,7 @@ impl Worker {
     /// A header kept for reuse, if there is one: unique, so the caller may
     /// `Arc::get_mut` it and must `Task::reset` it. Refilled from the
     /// runtime's shared store when this worker has none left.
-    pub(crate) fn take_task(&self) -> Option<Arc<Task>> {
+    pub(crate) fn take_task(&self) -> Option<Kept> {
         let mut tasks = self.tasks.borrow_mut();
         if tasks.is_empty() {
             self.shared.headers.take(&mut tasks);
@@ -310,7 +317,7 @@ impl Worker {
     /// worker holds [`LOCAL_HEADERS`] (at most as many as its runtime keeps
     /// free stacks: a header is a few hundred bytes, a stack at least a
     /// page).
-    fn keep_task(&self, task: Arc<Task>) {
+    fn keep_task(&self, task: Kept) {
         let local_cap = self.shared.config.stack_pool.min(LOCAL_HEADERS);
         let mut tasks = self.tasks.borrow_mut();
         let mut freed = Vec::new();

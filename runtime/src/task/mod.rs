@@ -122,7 +122,7 @@ impl<S> Task<S> {
     /// Makes a recycled header as [`Task::new`] makes a new one, for a
     /// micro-thread of the same runtime: nothing of the micro-thread that
     /// used it before (name, flags, wait notes, join slot) is left. Takes
-    /// `&mut`, which only a unique `Arc` gives (`Arc::get_mut`): nobody else
+    /// `&mut`, which only a unique `Arc` gives (`sched::Kept`): nobody else
     /// can see the header change. Every field is named, so that a new field
     /// cannot be forgotten here.
     pub(crate) fn reset(&mut self, id: u64, name: Option<String>, spawned_at: Option<&'static Location<'static>>) {
