@@ -613,24 +613,35 @@ fn stress_wakeups_from_os_threads() {
     });
 }
 
-/// Bursts spawned from an OS thread onto workers that keep going to
-/// sleep between them: every burst runs. After the first micro-thread of a
-/// burst, a spawn onto a worker that still has one queued leaves out the
-/// fence and the wake-up check (see `WorkerShared::push_fresh_remote`); with
-/// one worker, nobody else would ever run a burst whose wake-up was lost.
+/// Bursts spawned from OS threads onto workers that keep going to sleep
+/// between them, by one spawner and by two at once: every burst runs. With
+/// one worker, nobody else would ever run a burst whose wake-up was lost
+/// (see `WorkerShared::push_fresh_remote`).
 #[test]
-fn bursts_from_an_os_thread_onto_sleeping_workers_all_run() {
-    const ROUNDS: usize = 400;
-    for workers in [1, 2] {
-        let rt = Runtime::builder().workers(workers).build().unwrap();
-        for round in 0..ROUNDS {
-            let burst = 1 + round % 37;
-            let handles: Vec<_> = (0..burst).map(|i| rt.spawn(move || i)).collect();
-            let sum: usize = handles
-                .into_iter()
-                .map(|h| h.join_within("a micro-thread of a burst spawned from outside").unwrap())
-                .sum();
-            assert_eq!(sum, burst * (burst - 1) / 2, "{workers} workers, round {round}");
+fn bursts_from_os_threads_onto_sleeping_workers_all_run() {
+    const ROUNDS: usize = 300;
+    for (workers, spawners) in [(1, 1), (1, 2), (2, 2)] {
+        let rt = Arc::new(Runtime::builder().workers(workers).build().unwrap());
+        let start = Arc::new(std::sync::Barrier::new(spawners));
+        let threads: Vec<_> = (0..spawners)
+            .map(|spawner| {
+                let (rt, start) = (Arc::clone(&rt), Arc::clone(&start));
+                thread::spawn(move || {
+                    for round in 0..ROUNDS {
+                        let burst = 1 + (round + spawner) % 37;
+                        start.wait();
+                        let handles: Vec<_> = (0..burst).map(|i| rt.spawn(move || i)).collect();
+                        let sum: usize = handles
+                            .into_iter()
+                            .map(|h| h.join_within("a micro-thread of a burst spawned from outside").unwrap())
+                            .sum();
+                        assert_eq!(sum, burst * (burst - 1) / 2, "{workers} workers, round {round}");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join_within("a spawning OS thread").unwrap();
         }
     }
 }

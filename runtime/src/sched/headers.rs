@@ -9,8 +9,10 @@
 //! a burst's headers beyond a worker's own few hundred.
 //!
 //! A kept header holds its runtime (`Task::scheduler`), and the shared store
-//! is in the runtime: a cycle. [`SharedHeaders::clear`] breaks it; the
-//! workers call it as they shut down, after their last spill.
+//! is in the runtime: a cycle. [`SharedHeaders::clear`] breaks it; every
+//! worker calls it (in `Shared::drain_pending`) as the last thing it does
+//! as a worker, after its last spill, so the last worker to stop leaves the
+//! store empty. Nothing may keep a header after that.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,9 +28,13 @@ pub(crate) struct Kept(Arc<Task>);
 
 impl Kept {
     /// `task`, if nobody else holds it; otherwise `None`, and `task` is
-    /// dropped (by the last of its holders, later).
+    /// dropped (by the last of its holders, later). A name goes now, not
+    /// when the header is reused.
     pub(crate) fn new(mut task: Arc<Task>) -> Option<Kept> {
-        Arc::get_mut(&mut task)?;
+        let header = Arc::get_mut(&mut task)?;
+        if header.name().is_some() {
+            header.forget_name();
+        }
         Some(Kept(task))
     }
 

@@ -301,8 +301,8 @@ impl Worker {
         stack
     }
 
-    /// A header kept for reuse, if there is one: unique, so the caller may
-    /// `Arc::get_mut` it and must `Task::reset` it. Refilled from the
+    /// A header kept for reuse, if there is one, for the caller to
+    /// `Task::reset` (through `Kept::header_mut`). Refilled from the
     /// runtime's shared store when this worker has none left.
     pub(crate) fn take_task(&self) -> Option<Kept> {
         let mut tasks = self.tasks.borrow_mut();
@@ -319,6 +319,9 @@ impl Worker {
     /// page).
     fn keep_task(&self, task: Kept) {
         let local_cap = self.shared.config.stack_pool.min(LOCAL_HEADERS);
+        if local_cap == 0 {
+            return; // the runtime keeps nothing for reuse
+        }
         let mut tasks = self.tasks.borrow_mut();
         let mut freed = Vec::new();
         if tasks.len() >= local_cap {
@@ -346,8 +349,11 @@ impl Worker {
         if target == self.index {
             let overflow = self.push_fresh(pending);
             // If this worker stays busy (a long-running micro-thread), an
-            // idle worker must be awake to notice the stall and take it.
-            self.shared.notify_work();
+            // idle worker must be awake to notice the stall and take it. (An
+            // overflow goes to the injector, whose push notifies.)
+            if overflow.is_none() {
+                self.shared.notify_work();
+            }
             overflow
         } else {
             self.shared.workers[target].push_fresh_remote(pending)
@@ -383,7 +389,7 @@ impl Worker {
 
     /// Queues a new micro-thread here; gives it back if the queue is full.
     pub(crate) fn push_fresh(&self, pending: Pending) -> Option<Pending> {
-        self.me().fresh.push(pending).err()
+        self.me().push_fresh(pending).err()
     }
 
     /// Makes `task`, one of ours, runnable. A micro-thread woken by the one

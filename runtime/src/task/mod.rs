@@ -160,6 +160,12 @@ impl<S> Task<S> {
         self.owner.id()
     }
 
+    /// Lets go of the name of a header kept for reuse, which would otherwise
+    /// stay allocated until the header is reused.
+    pub(crate) fn forget_name(&mut self) {
+        self.owner = StackOwner::new(self.owner.id(), None);
+    }
+
     /// Its name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
         self.owner.name().map(|name| &**name)
