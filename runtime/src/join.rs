@@ -78,7 +78,7 @@ pub struct JoinHandle<T> {
 /// The micro-thread's side: delivers the result exactly once. If dropped
 /// without delivering (the micro-thread never ran, because its runtime shut
 /// down), the join reports [`Cancelled`].
-pub(crate) struct Completer<T> {
+pub(crate) struct Completer<T: Send> {
     task: Option<Arc<Task>>,
     /// As for [`JoinHandle`]: it hands over (or drops) a `T`.
     _result: PhantomData<Mutex<T>>,
@@ -129,7 +129,7 @@ where
     })
 }
 
-impl<T> Completer<T> {
+impl<T: Send> Completer<T> {
     /// Runs `f` (the micro-thread's body), catching its panic, destroys the
     /// micro-thread's locals, and delivers the outcome to the join handle.
     /// A micro-thread cancelled before it started drops `f` without running
@@ -155,7 +155,7 @@ impl<T> Completer<T> {
     }
 }
 
-impl<T> Drop for Completer<T> {
+impl<T: Send> Drop for Completer<T> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             deliver::<T>(&task, Err(Box::new(Cancelled)));
@@ -165,7 +165,7 @@ impl<T> Drop for Completer<T> {
 
 /// Hands `result` to the join handle of `task`, whose result type is `T`,
 /// and wakes its joiner; or drops it at once if the handle is gone.
-fn deliver<T>(task: &Task, result: thread::Result<T>) {
+fn deliver<T: Send>(task: &Task, result: thread::Result<T>) {
     let (joiner, unwanted) = {
         let mut slot = task.join.lock();
         slot.finished = true;

@@ -146,13 +146,13 @@ impl Drop for Child {
 /// A scoped child's body: its closure, the completer its result goes
 /// through, and its place in the count, dropped in that order (declaration
 /// order) if the body is dropped uncalled.
-struct ScopedBody<F, T> {
+struct ScopedBody<F, T: Send> {
     f: MaybeDangling<F>,
     completer: Completer<T>,
     child: Child,
 }
 
-impl<F: FnOnce() -> T, T> ScopedBody<F, T> {
+impl<F: FnOnce() -> T, T: Send> ScopedBody<F, T> {
     fn run(self) {
         let ScopedBody { f, completer, child } = self;
         // Consumes `f`, and lets go of the result (dropping it if the handle

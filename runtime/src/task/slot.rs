@@ -67,10 +67,10 @@ impl ErasedResult {
     }
 
     /// Stores `value`. The slot travels between threads with its header,
-    /// so `R` must be `Send`: results are (`join::spawn_with` requires it
-    /// of `T`, and only a `Completer` made by it stores one). The slot must
-    /// be empty; were it not, the value in it would be leaked.
-    pub(crate) fn put<R>(&mut self, value: R) {
+    /// so `R` must be `Send`, which the bound says (a `Completer<T>`, the
+    /// only caller, has `T: Send`). The slot must be empty; were it not, the
+    /// value in it would be leaked.
+    pub(crate) fn put<R: Send>(&mut self, value: R) {
         debug_assert!(!self.full, "one value at a time");
         let at = self.storage.as_mut_ptr().cast::<u8>();
         if Self::inline::<R>() {
