@@ -149,7 +149,7 @@ fn counters_signature(shared: &Shared) -> (u64, u64) {
 /// runtime, or on an OS thread of its own, may be running).
 fn only_threads_can_wake(dump: &Dump) -> bool {
     let threads = dump.micro_threads();
-    dump.silent_workers() == 0
+    dump.silent_workers().is_empty()
         && !threads.is_empty()
         && threads.iter().all(|thread| {
             thread.state() == ThreadState::Parked

@@ -195,9 +195,11 @@ impl Dump {
         self.threads.iter().find(|thread| thread.id == id)
     }
 
-    /// How many workers did not answer (a micro-thread keeps each).
-    pub(crate) fn silent_workers(&self) -> usize {
-        self.silent.len()
+    /// The workers that did not answer within the dump's window: each was
+    /// kept by the micro-thread listed as running on it, or did not get a
+    /// CPU in time on a loaded machine.
+    pub fn silent_workers(&self) -> &[usize] {
+        &self.silent
     }
 
     /// Micro-threads spawned and not started yet (not listed).

@@ -8,12 +8,30 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dhaga_runtime::sync::{Mutex, bounded};
-use dhaga_runtime::{Builder, JoinHandle, Runtime, RuntimeBuilder, Source, ThreadState, WaitReason};
+use dhaga_runtime::{Builder, Dump, JoinHandle, Runtime, RuntimeBuilder, Source, ThreadState, WaitReason};
 
-use util::{JoinWithin, wait_until};
+use util::{JoinWithin, PATIENCE, wait_until};
+
+/// A dump that every worker answered. A worker whose micro-threads are all
+/// parked answers at once, but on a loaded machine it may not get a CPU
+/// within the dump's answer window; these tests are about what the answers
+/// say, so they ask again until every worker has answered.
+fn answered_dump(rt: &Runtime) -> Dump {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let dump = rt.dump();
+        if dump.silent_workers().is_empty() {
+            return dump;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every worker answers a dump within {PATIENCE:?}:\n{dump}"
+        );
+    }
+}
 
 /// A frame a stack must show.
 #[inline(never)]
@@ -51,7 +69,7 @@ fn a_dump_says_what_each_parked_micro_thread_waits_for() {
         let receiver_id = receiver.id();
         let joiner = parked(&rt, "joiner", move || receiver.join().is_ok());
 
-        let dump = rt.dump();
+        let dump = answered_dump(&rt);
         let text = dump.to_string();
         let find = |handle_id: u64, name: &str| {
             let thread = dump
@@ -179,7 +197,7 @@ fn a_library_names_its_own_waits() {
         let waiter = parked(&rt, "diner", || {
             while !dhaga_runtime::park_deadline_for(&ORDER, 42, None) {}
         });
-        let dump = rt.dump();
+        let dump = answered_dump(&rt);
         let text = dump.to_string();
         let thread = dump
             .micro_thread(waiter.id())
