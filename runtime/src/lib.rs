@@ -59,8 +59,10 @@
 // and the groups above it (`scripts/check-layers.sh runtime/src` prints the
 // layers and fails on a cycle between modules).
 
-// System calls and the pollers, a spin lock, what a park waits for.
+// System calls and the pollers, a spin lock, a shared pool of free things,
+// what a park waits for.
 mod poller;
+mod pool;
 mod primitive;
 mod spin;
 mod sys;

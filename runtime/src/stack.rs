@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::stack::{MIN_STACK_SIZE, StackPointer};
 
+use crate::pool::SharedPool;
 use crate::sys::{self, Protection};
 
 /// How many stacks of the default size a worker keeps for itself.
@@ -220,15 +221,10 @@ pub(crate) struct StackPool {
     /// Usable size of the runtime's default stacks; only those are pooled.
     size: usize,
     mode: StackMode,
-    /// Stacks free for any worker. A lock, not a lock-free queue: workers
-    /// move stacks in and out in batches (see [`BATCH`]), and a vector
-    /// keeps its memory where a queue of blocks allocates and frees one
-    /// block per 31 stacks.
-    shared: Mutex<Vec<Stack>>,
-    /// `shared`'s length, for looking without the lock.
-    shared_len: AtomicUsize,
-    /// The most stacks `shared` holds before it unmaps instead (guarded mode).
-    shared_cap: usize,
+    /// Stacks free for any worker, moved in and out in batches (see
+    /// [`BATCH`]). Guarded mode unmaps those beyond its capacity; slab mode
+    /// keeps every one (a slab stack's memory is its slab's).
+    shared: SharedPool<Stack>,
     /// Slab mode: the slab being carved and the next free index in it.
     carving: Mutex<Option<(Arc<Slab>, usize)>>,
 }
@@ -239,9 +235,10 @@ impl StackPool {
         StackPool {
             size,
             mode,
-            shared: Mutex::new(Vec::new()),
-            shared_len: AtomicUsize::new(0),
-            shared_cap,
+            shared: SharedPool::new(match mode {
+                StackMode::Guarded => shared_cap,
+                StackMode::Slab => usize::MAX,
+            }),
             carving: Mutex::new(None),
         }
     }
@@ -260,10 +257,10 @@ impl StackPool {
             _ => {
                 let stack = match cache {
                     Some(cache) => cache.pop_front().or_else(|| {
-                        self.take_from_shared(cache, BATCH);
+                        self.shared.take(cache, BATCH);
                         cache.pop_front()
                     }),
-                    None => self.take_one_from_shared(),
+                    None => self.shared.take_one(),
                 };
                 match (stack, self.mode) {
                     (Some(stack), _) => Ok(stack),
@@ -291,29 +288,6 @@ impl StackPool {
         }
     }
 
-    /// Moves up to `n` stacks from the shared pool to `into`.
-    /// One stack from the shared pool, if it has any (a spawn from outside
-    /// the workers, which has no cache).
-    fn take_one_from_shared(&self) -> Option<Stack> {
-        if self.shared_len.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let stack = shared.pop();
-        self.shared_len.store(shared.len(), Ordering::Relaxed);
-        stack
-    }
-
-    fn take_from_shared(&self, into: &mut VecDeque<Stack>, n: usize) {
-        if self.shared_len.load(Ordering::Relaxed) == 0 {
-            return; // a look without the lock: none to take, or nearly
-        }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let from = shared.len().saturating_sub(n);
-        into.extend(shared.drain(from..));
-        self.shared_len.store(shared.len(), Ordering::Relaxed);
-    }
-
     /// Returns a stack a finished coroutine no longer uses: to the warm end
     /// of `cache`, moving the [`BATCH`] coldest cached ones to the shared
     /// pool first if the cache is full (one lock per batch); without a
@@ -326,35 +300,18 @@ impl StackPool {
         match cache {
             Some(cache) => {
                 if cache.len() >= LOCAL_CACHE {
-                    let spilled = self.give_to_shared(cache.drain(..BATCH));
-                    drop(spilled);
+                    let spilled = self.shared.give(cache.drain(..BATCH));
+                    drop(spilled); // unmapped outside the lock
                 }
                 cache.push_back(stack);
             }
-            None => drop(self.give_to_shared(std::iter::once(stack))),
+            None => drop(self.shared.give(std::iter::once(stack))),
         }
-    }
-
-    /// Adds `stacks` to the shared pool, up to its capacity (guarded mode);
-    /// returns those that did not fit, for the caller to drop (unmap)
-    /// outside the lock.
-    fn give_to_shared(&self, stacks: impl Iterator<Item = Stack>) -> Vec<Stack> {
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let mut left_over = Vec::new();
-        for stack in stacks {
-            if self.mode == StackMode::Slab || shared.len() < self.shared_cap {
-                shared.push(stack);
-            } else {
-                left_over.push(stack);
-            }
-        }
-        self.shared_len.store(shared.len(), Ordering::Relaxed);
-        left_over
     }
 
     /// Free stacks in the shared pool.
     pub(crate) fn pooled(&self) -> usize {
-        self.shared_len.load(Ordering::Relaxed)
+        self.shared.len()
     }
 
     /// Carves the next stack out of the current slab, mapping a new slab when

@@ -214,12 +214,13 @@ pub(crate) fn recycle_task(task: Arc<Task>) {
     if Arc::strong_count(&task) != 1 {
         return; // someone else holds it: dropped by the last of them
     }
-    let Some(kept) = Kept::new(task) else {
-        return;
-    };
     context::with_worker(|worker| match worker {
-        Some(worker) if worker.belongs_to(kept.header().scheduler()) => worker.keep_task(kept),
-        _ => drop(kept),
+        Some(worker) if worker.belongs_to(task.scheduler()) => {
+            if let Some(kept) = Kept::new(task) {
+                worker.keep_task(kept);
+            }
+        }
+        _ => drop(task),
     });
 }
 
@@ -307,7 +308,7 @@ impl Worker {
     pub(crate) fn take_task(&self) -> Option<Kept> {
         let mut tasks = self.tasks.borrow_mut();
         if tasks.is_empty() {
-            self.shared.headers.take(&mut tasks);
+            self.shared.headers.take(&mut *tasks, HEADER_BATCH);
         }
         tasks.pop()
     }
