@@ -243,8 +243,14 @@ impl WorkerShared {
 
     /// Queues a new micro-thread here from another thread, waking the worker
     /// if it sleeps. Gives it back if the queue is full.
+    ///
+    /// Unlike `push_fresh`, it does not look whether the queue is full
+    /// first: that look reads the queue's head, which this worker writes at
+    /// every start, so it would cost a cache miss per spawn (10% of a
+    /// spawn+join onto another worker), while a queue chosen for being less
+    /// loaded than the spawner's own is seldom full.
     pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
-        let full = self.push_fresh(pending).err();
+        let full = self.fresh.push(pending).err();
         if full.is_none() {
             // No fence: `ArrayQueue::push` moves the tail with a `SeqCst`
             // compare-and-swap, `wake` reads `sleeping` with a `SeqCst` load,
