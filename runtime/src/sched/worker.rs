@@ -514,7 +514,13 @@ impl Worker {
             return Some(Runnable::Resume(task));
         }
         let me = self.me();
-        if let Some(task) = me.inbox.pop() {
+        // Looks before it pops: `SegQueue::pop` makes a `SeqCst` fence
+        // before it finds the queue empty, which it is at most turns. A
+        // wake-up pushed just after the look is found at the next turn (or
+        // by the checks before sleeping).
+        if !me.inbox.is_empty()
+            && let Some(task) = me.inbox.pop()
+        {
             me.counters.remote_wakeups.add(1);
             return Some(Runnable::Resume(task));
         }
