@@ -171,8 +171,8 @@ pub(crate) struct WorkerShared {
     /// On a cache line of its own, like `on_cpu` and `counters` below: the
     /// worker writes it at every start and end, while every spawn placed
     /// here from another worker reads `sleeping`, which would otherwise
-    /// share its line (a cache miss per spawn: 5% of a spawn+join onto
-    /// another worker).
+    /// share its line (a cache miss per spawn: spawn+join onto another
+    /// worker took 12% longer).
     pub(crate) started: CachePadded<AtomicUsize>,
     /// What the worker runs now: watched by the stall watchdog, and by idle
     /// workers to tell a stalled worker from a busy one.
@@ -246,8 +246,8 @@ impl WorkerShared {
     ///
     /// Unlike `push_fresh`, it does not look whether the queue is full
     /// first: that look reads the queue's head, which this worker writes at
-    /// every start, so it would cost a cache miss per spawn (10% of a
-    /// spawn+join onto another worker), while a queue chosen for being less
+    /// every start, so it would cost a cache miss per spawn (spawn+join onto
+    /// another worker took 11% longer), while a queue chosen for being less
     /// loaded than the spawner's own is seldom full.
     pub(crate) fn push_fresh_remote(&self, pending: Pending) -> Option<Pending> {
         let full = self.fresh.push(pending).err();
