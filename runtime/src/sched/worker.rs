@@ -324,17 +324,17 @@ impl Worker {
             return; // the runtime keeps nothing for reuse
         }
         let mut tasks = self.tasks.borrow_mut();
-        let mut freed = Vec::new();
-        if tasks.len() >= local_cap {
-            // Full: the coldest half goes to the shared store.
+        // Full: the coldest ones (a batch, or all of a smaller store) go to
+        // the shared store, which leaves room for `task`. (A refill from the
+        // store brings at most a batch, and never more than `local_cap`: the
+        // store holds at most `stack_pool` headers.)
+        let freed = if tasks.len() >= local_cap {
             let spill = HEADER_BATCH.min(tasks.len());
-            freed = self.shared.headers.give(tasks.drain(..spill));
-        }
-        if tasks.len() < local_cap {
-            tasks.push(task);
+            self.shared.headers.give(tasks.drain(..spill))
         } else {
-            freed.push(task);
-        }
+            Vec::new()
+        };
+        tasks.push(task);
         drop(tasks);
         drop(freed); // freed outside the borrow
     }
