@@ -234,21 +234,22 @@ python3 - "$out/samples.csv" "$((round * ${SOAK_WARM_ROUNDS:-4}))" <<'EOF' || st
 import csv, statistics, sys
 
 rows = list(csv.DictReader(open(sys.argv[1])))
+sampled = len(rows)
 warm_s = int(sys.argv[2])
 warm = [row for row in rows if int(row["elapsed_s"]) > warm_s]
+# Quarters of at least three samples (see the medians above).
 if len(warm) >= 12:
+    rows = warm
     judged = f"the {len(warm)} after the first {warm_s} s (warm-up)"
-    rows_all, rows = rows, warm
 else:
     judged = f"all of them (too few after a warm-up of {warm_s} s to leave it out)"
-    rows_all = rows
 if len(rows) < 4:
     print(f"only {len(rows)} samples: too few to judge a drift")
     sys.exit(1)
 quarter = len(rows) // 4
 MIB = 1024
 failed = False
-print(f"{len(rows_all)} samples, every 10 s; judged: {judged}")
+print(f"{sampled} samples, every 10 s; judged: {judged}")
 print(f"drift = median of the last {quarter} minus median of the first {quarter}")
 print(f"{'process':8} {'measure':8} {'first':>9} {'min':>9} {'max':>9} {'last':>9} {'drift':>17} {'tolerance':>10}")
 for process in ("echo", "router", "dealers"):
